@@ -1,0 +1,175 @@
+/**
+ * Contract of the answer function (PURE, types and constants only).
+ *
+ * Owns: the question/client/decision vocabulary shared by the answer core and the DNS edge.
+ * Invariants: names are lowercase with no trailing dot; a Decision is complete (the edge adds only
+ * header bits, the echoed question and EDNS); records carry owner names in lowercase and the edge
+ * may compress them against the question to echo the client's case.
+ */
+import type { GeoLocation } from '../registry/types.js';
+
+/** RR type codes used by gsdns (RFC 1035, RFC 3596, RFC 2782, RFC 6891, RFC 8482). */
+export const RRType = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  OPT: 41,
+  ANY: 255,
+} as const;
+
+export const RRClass = { IN: 1, CH: 3, ANY: 255 } as const;
+
+/** Response codes (RFC 1035 §4.1.1, RFC 6891 §9 for BADVERS). */
+export const Rcode = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+  BADVERS: 16,
+} as const;
+
+export interface Question {
+  /** Lowercase, no trailing dot; "" is the root. */
+  readonly name: string;
+  readonly type: number;
+  readonly class: number;
+}
+
+/** Where the client is, for locality ranking (SPEC §3). */
+export interface ClientLocality {
+  readonly region?: string | undefined;
+  readonly zone?: string | undefined;
+  readonly location?: GeoLocation | undefined;
+  /** Set when the location came from an ECS subnet: the prefix length it was derived from. */
+  readonly ecsSourcePrefix?: number | undefined;
+}
+
+export type RData =
+  | { readonly type: 1; readonly address: string }
+  | { readonly type: 28; readonly address: string }
+  | { readonly type: 2; readonly host: string }
+  | { readonly type: 5; readonly target: string }
+  | {
+      readonly type: 6;
+      readonly mname: string;
+      readonly rname: string;
+      readonly serial: number;
+      readonly refresh: number;
+      readonly retry: number;
+      readonly expire: number;
+      readonly minimum: number;
+    }
+  | {
+      readonly type: 33;
+      readonly priority: number;
+      readonly weight: number;
+      readonly port: number;
+      readonly target: string;
+    };
+
+export interface ResourceRecord {
+  /** Lowercase owner name, no trailing dot. */
+  readonly name: string;
+  readonly ttl: number;
+  readonly data: RData;
+}
+
+/** What kind of outcome this is; the edge maps it to an RCODE and the metrics to a source label. */
+export type DecisionKind =
+  | 'local' // answered from local endpoints / ClusterIPs
+  | 'remote' // answered with healthy remote gateways
+  | 'degraded' // fail-open answer (no healthy candidate anywhere)
+  | 'apex' // SOA / NS / glue of the zone
+  | 'nodata' // NOERROR, empty answer, SOA in authority
+  | 'nxdomain' // NXDOMAIN, SOA in authority
+  | 'notReady' // SERVFAIL: the local source has not synced
+  | 'outOfZone'; // not ours: the edge forwards or REFUSES
+
+export interface GatewayExplanation {
+  readonly address: string;
+  readonly port: number;
+  readonly healthy: boolean;
+  readonly rttMs?: number | undefined;
+}
+
+export interface CandidateExplanation {
+  readonly cluster: string;
+  readonly exports: boolean;
+  readonly ready: boolean;
+  readonly fresh: boolean;
+  readonly gateways: readonly GatewayExplanation[];
+  /** 0 same zone, 1 same region, 2 located (by distance), 3 unknown location. */
+  readonly tier: number;
+  readonly distanceKm?: number | undefined;
+  readonly kept: boolean;
+  readonly reason: string;
+  /** 1-based position in the final order, when kept. */
+  readonly order?: number | undefined;
+}
+
+export interface Explanation {
+  readonly zone?: string | undefined;
+  readonly namespace?: string | undefined;
+  readonly service?: string | undefined;
+  /** The shape the name was matched as: apex, nameserver, namespace, service, srv, other. */
+  readonly shape: string;
+  readonly policy?: string | undefined;
+  readonly client: ClientLocality;
+  readonly local?: { readonly kind: string; readonly healthy: boolean; readonly reason: string } | undefined;
+  readonly candidates: readonly CandidateExplanation[];
+  /** Human-readable steps, in order. */
+  readonly steps: readonly string[];
+}
+
+export interface Decision {
+  readonly kind: DecisionKind;
+  readonly rcode: number;
+  /** AA bit: true for every in-zone answer, including NXDOMAIN/NODATA. */
+  readonly authoritative: boolean;
+  readonly answers: readonly ResourceRecord[];
+  readonly authority: readonly ResourceRecord[];
+  readonly additional: readonly ResourceRecord[];
+  /** The cluster(s) whose gateways were returned, best first (remote/degraded only). */
+  readonly clusters: readonly string[];
+  /** ECS scope prefix the answer depended on (RFC 7871 §7.1.1); 0 when it did not depend on the client. */
+  readonly ecsScopePrefix: number;
+  readonly explanation: Explanation;
+}
+
+/** Gateway health, pluggable so probes can replace the catalog-only default (SPEC §3). */
+export interface GatewayHealth {
+  /** undefined means "unknown" — treated as healthy, so a cold start is not an outage. */
+  isHealthy(cluster: string, address: string, port: number): boolean | undefined;
+  rttMs(cluster: string, address: string, port: number): number | undefined;
+}
+
+export interface AnswerOptions {
+  /** Lowercase zones, no trailing dot. */
+  readonly zones: readonly string[];
+  readonly ttlSeconds: number;
+  readonly negativeTtlSeconds: number;
+  readonly degradedTtlSeconds: number;
+  readonly maxAnswers: number;
+  readonly policy: 'failover' | 'spread';
+  /** Glue for `ns.<zone>` (SPEC §1 apex row). */
+  readonly nameservers: readonly string[];
+  /** This cluster's name (excluded from remote candidates). */
+  readonly localCluster: string;
+}
+
+export interface AnswerContext {
+  readonly options: AnswerOptions;
+  readonly registry: import('../registry/types.js').RegistryReader;
+  readonly health: GatewayHealth;
+  readonly client: ClientLocality;
+  /** false until the local source has synced: in-zone names get SERVFAIL. */
+  readonly sourceReady: boolean;
+}

@@ -1,0 +1,116 @@
+/**
+ * Domain records of the registry (PURE, types only).
+ *
+ * Owns: the slim shapes every source converts into (file catalog, Kubernetes objects, peer
+ * catalogs). Nothing here knows dns2, client-node or the wire.
+ * Invariants: namespaces, service names and cluster names are lowercase DNS labels; addresses are
+ * canonical textual IPv4/IPv6; a remote catalog never carries endpoint IPs (SPEC §2).
+ */
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export interface ServicePort {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+export interface GeoLocation {
+  readonly lat: number;
+  readonly lon: number;
+}
+
+export interface Gateway {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface Endpoint {
+  readonly address: string;
+  readonly ready: boolean;
+}
+
+interface LocalServiceBase {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ports: readonly ServicePort[];
+}
+
+/** A Service with one or more ClusterIPs (dual-stack allowed); healthy when readyEndpoints ≥ 1. */
+export interface ClusterIPService extends LocalServiceBase {
+  readonly kind: 'clusterIP';
+  readonly clusterIPs: readonly string[];
+  readonly readyEndpoints: number;
+}
+
+/** A headless Service (`clusterIP: None`); answers are its ready endpoint addresses. */
+export interface HeadlessService extends LocalServiceBase {
+  readonly kind: 'headless';
+  readonly endpoints: readonly Endpoint[];
+}
+
+/** An ExternalName Service; answered with a CNAME, as CoreDNS does. */
+export interface ExternalNameService extends LocalServiceBase {
+  readonly kind: 'externalName';
+  readonly externalName: string;
+}
+
+export type LocalService = ClusterIPService | HeadlessService | ExternalNameService;
+
+/** A service as a peer exports it: metadata only, no endpoints. */
+export interface RemoteService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ready: boolean;
+  readonly ports: readonly ServicePort[];
+}
+
+/** Identity and locality of a cluster, as configured (local) or as its catalog says (remote). */
+export interface ClusterLocality {
+  readonly cluster: string;
+  readonly region?: string | undefined;
+  readonly zone?: string | undefined;
+  readonly location?: GeoLocation | undefined;
+}
+
+/** What a cluster tells its peers (SPEC §2 "Catalog"). */
+export interface ClusterCatalog extends ClusterLocality {
+  readonly gateways: readonly Gateway[];
+  readonly services: readonly RemoteService[];
+}
+
+/** A remote cluster that exports a given service, as returned by a registry lookup. */
+export interface RemoteExport {
+  readonly catalog: ClusterCatalog;
+  readonly service: RemoteService;
+  /** false once the peer's catalog is past its freshness window but not yet withdrawn. */
+  readonly fresh: boolean;
+}
+
+/** Read side of the registry: synchronous, I/O-free, never throws. */
+export interface RegistryReader {
+  /** SOA serial; strictly increases whenever the registry's content changes. */
+  serial(): number;
+  localService(namespace: string, name: string): LocalService | undefined;
+  /** Remote clusters exporting namespace/name, in cluster-name order. */
+  remoteExports(namespace: string, name: string): readonly RemoteExport[];
+  /** True when any local or remote service lives in the namespace (an empty non-terminal). */
+  hasNamespace(namespace: string): boolean;
+  localServices(): readonly LocalService[];
+  remoteCatalogs(): readonly ClusterCatalog[];
+}
+
+/** Write side of the registry, used by sources and sync. Every write bumps the serial if it changed anything. */
+export interface RegistryWriter {
+  /** Replace every local service at once (file reload, informer relist). */
+  replaceLocal(services: readonly LocalService[]): void;
+  putLocal(service: LocalService): void;
+  removeLocal(namespace: string, name: string): void;
+  /** Add or replace one remote cluster's catalog; `origin` names the writer (e.g. "file", "sync"). */
+  putRemote(origin: string, catalog: ClusterCatalog): void;
+  removeRemote(cluster: string): void;
+  /** Mark a remote catalog stale (kept, but not fresh) or fresh again. */
+  setRemoteFresh(cluster: string, fresh: boolean): void;
+  /** Replace the set of remote catalogs owned by one origin (e.g. "file") wholesale. */
+  replaceRemotes(origin: string, catalogs: readonly ClusterCatalog[]): void;
+}
