@@ -1,0 +1,56 @@
+/**
+ * Readiness aggregation (no I/O).
+ *
+ * Owns: the set of components that must be ready before gsdns serves in-zone answers and passes
+ * `/readyz` (SPEC §5), plus non-fatal warnings that show in `/readyz` detail without failing it.
+ * Invariants: ready() is true iff every registered component is ready and shutdown has not begun;
+ * a component's latest report replaces its previous one.
+ */
+
+export interface ComponentStatus {
+  readonly ready: boolean;
+  /** Why not ready, or a warning while ready (e.g. "catalog edit rejected; serving last good"). */
+  readonly detail?: string | undefined;
+  /** Unix ms of this report (passed in by the caller). */
+  readonly sinceMs?: number | undefined;
+}
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly shuttingDown: boolean;
+  readonly components: Readonly<Record<string, ComponentStatus>>;
+  readonly reasons: readonly string[];
+}
+
+/** What sources and servers use to report; the answer path reads `sourceReady()`. */
+export class Readiness {
+  private readonly components = new Map<string, ComponentStatus>();
+  private stopping = false;
+
+  set(component: string, status: ComponentStatus): void {
+    this.components.set(component, status);
+  }
+
+  /** Begin shutdown: not ready from now on. */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  isReady(component: string): boolean {
+    return this.components.get(component)?.ready === true;
+  }
+
+  report(): ReadinessReport {
+    const reasons: string[] = [];
+    if (this.stopping) reasons.push('shutting down');
+    for (const [name, s] of this.components) {
+      if (!s.ready) reasons.push(`${name}: ${s.detail ?? 'not ready'}`);
+    }
+    return {
+      ready: reasons.length === 0 && this.components.size > 0,
+      shuttingDown: this.stopping,
+      components: Object.fromEntries(this.components),
+      reasons: this.components.size === 0 ? ['no components registered'] : reasons,
+    };
+  }
+}

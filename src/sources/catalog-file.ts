@@ -1,0 +1,294 @@
+/**
+ * Catalog file codec (PURE): YAML text → local services + static remote catalogs (SPEC §2).
+ *
+ * Owns: the file source's vocabulary (`services:` local, `remotes:` static peer catalogs), its JSON
+ * Schema, and the translation of every validation problem into a key path plus a line:column.
+ * Never: reads files, logs, or throws for bad input — a bad catalog is a value (`ok: false`) so the
+ * caller can keep serving its last good one.
+ * Invariants: a successful parse yields lowercase namespaces/names/clusters, canonical IP text,
+ * no duplicate service keys and no duplicate clusters; endpoints only ever appear on local services.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type {
+  ClusterCatalog,
+  Endpoint,
+  LocalService,
+  RemoteService,
+  ServicePort,
+} from '../registry/types.js';
+import { canonicalIp, ipFamily } from '../util/ip.js';
+
+export interface CatalogIssue {
+  /** Key path, e.g. `services[2].clusterIPs[0]`. */
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number | undefined;
+  readonly col?: number | undefined;
+}
+
+export interface ParsedCatalog {
+  readonly services: readonly LocalService[];
+  readonly remotes: readonly ClusterCatalog[];
+}
+
+export type CatalogParseResult =
+  | { readonly ok: true; readonly catalog: ParsedCatalog }
+  | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
+
+const dnsLabel = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+
+const portSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port'],
+  properties: {
+    name: { type: 'string', pattern: '^$|^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$' },
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    protocol: { enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
+  },
+} as const;
+
+const gatewaySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address'],
+  properties: {
+    address: { type: 'string', format: 'ip' },
+    port: { type: 'integer', minimum: 1, maximum: 65535, default: 15443 },
+  },
+} as const;
+
+const localServiceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['namespace', 'name'],
+  properties: {
+    namespace: { type: 'string', pattern: dnsLabel },
+    name: { type: 'string', pattern: dnsLabel },
+    ports: { type: 'array', items: portSchema, default: [] },
+    clusterIPs: { type: 'array', items: { type: 'string', format: 'ip' }, minItems: 1 },
+    readyEndpoints: { type: 'integer', minimum: 0 },
+    headless: { type: 'boolean' },
+    endpoints: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['address'],
+        properties: {
+          address: { type: 'string', format: 'ip' },
+          ready: { type: 'boolean', default: true },
+        },
+      },
+    },
+    externalName: { type: 'string', minLength: 1, maxLength: 253 },
+  },
+} as const;
+
+const remoteCatalogSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cluster', 'gateways'],
+  properties: {
+    cluster: { type: 'string', pattern: dnsLabel },
+    region: { type: 'string', minLength: 1 },
+    zone: { type: 'string', minLength: 1 },
+    location: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['lat', 'lon'],
+      properties: {
+        lat: { type: 'number', minimum: -90, maximum: 90 },
+        lon: { type: 'number', minimum: -180, maximum: 180 },
+      },
+    },
+    gateways: { type: 'array', items: gatewaySchema },
+    services: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['namespace', 'name'],
+        properties: {
+          namespace: { type: 'string', pattern: dnsLabel },
+          name: { type: 'string', pattern: dnsLabel },
+          ready: { type: 'boolean', default: true },
+          ports: { type: 'array', items: portSchema, default: [] },
+        },
+      },
+    },
+  },
+} as const;
+
+export const catalogFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    services: { type: 'array', items: localServiceSchema, default: [] },
+    remotes: { type: 'array', items: remoteCatalogSchema, default: [] },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+ajv.addFormat('ip', (s: string) => ipFamily(s) !== 0);
+const validateCatalog = ajv.compile(catalogFileSchema);
+
+/** Turn an ajv instance path (`/services/2/ports/0`) into a key path (`services[2].ports[0]`). */
+function keyPath(segments: readonly (string | number)[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number' || /^\d+$/.test(String(s))) out += `[${s}]`;
+    else out += out === '' ? String(s) : `.${String(s)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function describe(e: ErrorObject): { segments: (string | number)[]; message: string } {
+  const segments = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return { segments: [...segments, String(p['additionalProperty'])], message: `unknown key '${String(p['additionalProperty'])}'` };
+    case 'required':
+      return { segments: [...segments, String(p['missingProperty'])], message: 'is required' };
+    case 'format':
+      return { segments, message: `must be an IP address` };
+    case 'pattern':
+      return { segments, message: 'must be a lowercase DNS label (RFC 1123)' };
+    case 'enum':
+      return { segments, message: `must be one of ${(p['allowedValues'] as unknown[]).join(', ')}` };
+    default:
+      return { segments, message: e.message ?? e.keyword };
+  }
+}
+
+function locate(doc: Document, lc: LineCounter, segments: readonly (string | number)[]): { line?: number; col?: number } {
+  // Walk up the path until a node with a source range exists (a missing key points at its parent).
+  for (let n = segments.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(segments.slice(0, n).map((s) => (/^\d+$/.test(String(s)) ? Number(s) : s)), true);
+    if (isNode(node) && node.range) {
+      const { line, col } = lc.linePos(node.range[0]);
+      return { line, col };
+    }
+  }
+  return {};
+}
+
+const lower = (s: string): string => s.toLowerCase();
+
+function toPorts(raw: unknown): ServicePort[] {
+  return ((raw as { name?: string; port: number; protocol: ServicePort['protocol'] }[]) ?? []).map((p) => ({
+    name: p.name ?? '',
+    port: p.port,
+    protocol: p.protocol,
+  }));
+}
+
+/**
+ * Parse and validate a catalog file's text. Every problem is reported, each with a key path and,
+ * where the YAML has it, a line and column.
+ */
+export function parseCatalogFile(text: string): CatalogParseResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      issues: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return { path: '(yaml)', message: e.message.split('\n')[0] ?? e.code, line: pos?.line, col: pos?.col };
+      }),
+    };
+  }
+  const data = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const issues: CatalogIssue[] = [];
+  const issue = (segments: (string | number)[], message: string): void => {
+    issues.push({ path: keyPath(segments), message, ...locate(doc, lc, segments) });
+  };
+  if (!validateCatalog(data)) {
+    for (const e of validateCatalog.errors ?? []) {
+      const d = describe(e);
+      issue(d.segments, d.message);
+    }
+    return { ok: false, issues };
+  }
+
+  const services: LocalService[] = [];
+  const seen = new Set<string>();
+  (data['services'] as Record<string, unknown>[]).forEach((s, i) => {
+    const namespace = lower(String(s['namespace']));
+    const name = lower(String(s['name']));
+    const key = `${namespace}/${name}`;
+    if (seen.has(key)) issue(['services', i], `duplicate service ${key}`);
+    seen.add(key);
+    const ports = toPorts(s['ports']);
+    const shapes = [s['clusterIPs'] !== undefined, s['headless'] === true, s['externalName'] !== undefined].filter(Boolean).length;
+    if (shapes !== 1) {
+      issue(['services', i], 'needs exactly one of clusterIPs (with readyEndpoints), headless: true (with endpoints), or externalName');
+      return;
+    }
+    if (s['clusterIPs'] !== undefined) {
+      if (s['readyEndpoints'] === undefined) issue(['services', i, 'readyEndpoints'], 'is required with clusterIPs');
+      if (s['endpoints'] !== undefined) issue(['services', i, 'endpoints'], 'belongs to headless services only');
+      services.push({
+        kind: 'clusterIP',
+        namespace,
+        name,
+        ports,
+        clusterIPs: (s['clusterIPs'] as string[]).map(canonicalIp),
+        readyEndpoints: Number(s['readyEndpoints'] ?? 0),
+      });
+    } else if (s['headless'] === true) {
+      if (s['readyEndpoints'] !== undefined) issue(['services', i, 'readyEndpoints'], 'belongs to clusterIP services only; list endpoints instead');
+      const endpoints: Endpoint[] = ((s['endpoints'] as { address: string; ready: boolean }[]) ?? []).map((e) => ({
+        address: canonicalIp(e.address),
+        ready: e.ready,
+      }));
+      services.push({ kind: 'headless', namespace, name, ports, endpoints });
+    } else {
+      const target = lower(String(s['externalName'])).replace(/\.$/, '');
+      services.push({ kind: 'externalName', namespace, name, ports, externalName: target });
+    }
+  });
+
+  const remotes: ClusterCatalog[] = [];
+  const clusters = new Set<string>();
+  (data['remotes'] as Record<string, unknown>[]).forEach((r, i) => {
+    const cluster = lower(String(r['cluster']));
+    if (clusters.has(cluster)) issue(['remotes', i, 'cluster'], `duplicate cluster ${cluster}`);
+    clusters.add(cluster);
+    const svcSeen = new Set<string>();
+    const rs: RemoteService[] = (r['services'] as Record<string, unknown>[]).map((s, j) => {
+      const key = `${lower(String(s['namespace']))}/${lower(String(s['name']))}`;
+      if (svcSeen.has(key)) issue(['remotes', i, 'services', j], `duplicate service ${key}`);
+      svcSeen.add(key);
+      return {
+        namespace: lower(String(s['namespace'])),
+        name: lower(String(s['name'])),
+        ready: s['ready'] as boolean,
+        ports: toPorts(s['ports']),
+      };
+    });
+    remotes.push({
+      cluster,
+      region: r['region'] as string | undefined,
+      zone: r['zone'] as string | undefined,
+      location: r['location'] as { lat: number; lon: number } | undefined,
+      gateways: (r['gateways'] as { address: string; port: number }[]).map((g) => ({ address: canonicalIp(g.address), port: g.port })),
+      services: rs,
+    });
+  });
+
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, catalog: { services, remotes } };
+}
+
+export function formatCatalogIssue(file: string, i: CatalogIssue): string {
+  const where = i.line !== undefined ? `${file}:${i.line}:${i.col ?? 1}` : file;
+  return `${where}: ${i.path}: ${i.message}`;
+}
