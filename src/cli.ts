@@ -1,0 +1,153 @@
+/**
+ * Command line (edge): `gsdns serve | check-config | explain`, with --help everywhere (SPEC §5 "CLI").
+ *
+ * Owns: argument parsing (node:util parseArgs) and exit codes. Never holds server logic: `serve`
+ * hands a loaded, frozen config to main.ts.
+ * Exit codes: 0 ok, 1 invalid config / failed check, 2 usage error, 3 runtime failure.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { embeddedConfigPath, formatIssues, loadConfig } from './config/index.js';
+import { createLogger } from './log.js';
+import { runServer } from './main.js';
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const HELP: Record<string, string> = {
+  main: `gsdns ${version} — DNS for global service names in multi-cluster Kubernetes
+
+Usage:
+  gsdns serve [--config FILE] [--set key.path=value ...]
+  gsdns check-config FILE [--set key.path=value ...]
+  gsdns explain NAME [--type T] [--subnet CIDR] [--server URL]
+  gsdns --version
+
+Run "gsdns COMMAND --help" for a command's options.
+With no --config, "serve" runs the embedded demo (DNS on 127.0.0.1:5353, HTTP on 127.0.0.1:8080).
+Configuration: YAML file, then GSDNS_* environment variables (GSDNS_DNS__TTL=10), then --set flags.
+`,
+  serve: `Usage: gsdns serve [--config FILE] [--set key.path=value ...]
+
+Serve DNS (UDP+TCP on every dns.listen address) and the ops HTTP endpoints.
+  -c, --config FILE   config file (default: the embedded demo, config/demo.yaml)
+  --set K=V           override one key, e.g. --set dns.ttl=10 --set dns.listen='[{address: 127.0.0.1, port: 5300}]'
+  -h, --help          this help
+Stops on SIGTERM/SIGINT: goes not-ready, closes the listeners, exits 0.
+`,
+  'check-config': `Usage: gsdns check-config FILE [--set key.path=value ...]
+
+Validate FILE (plus GSDNS_* environment and --set overrides) and print every error with its key
+path. Prints "ok" and exits 0 when valid; exits 1 otherwise.
+`,
+  explain: `Usage: gsdns explain NAME [--type T] [--subnet CIDR] [--server URL]
+
+Ask a running gsdns why NAME resolves the way it does: every candidate cluster, whether it was kept
+or dropped and why, and the final order.
+  -t, --type T        query type (default A)
+  --subnet CIDR       client subnet to explain for (as EDNS Client Subnet would give)
+  --server URL        ops HTTP base URL (default http://127.0.0.1:8080)
+  --json              print the raw JSON
+`,
+};
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`gsdns: ${message}\n`);
+  process.exit(code);
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP['main']!);
+    if (command === undefined) process.exitCode = 2;
+    return;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`${version}\n`);
+    return;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'check-config':
+      return checkConfig(rest);
+    case 'explain':
+      return explain(rest);
+    default:
+      fail(`unknown command "${command}"\n\n${HELP['main']!}`);
+  }
+}
+
+function parse(command: string, args: readonly string[], options: Parameters<typeof parseArgs>[0]['options']) {
+  try {
+    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    if (parsed.values['help']) {
+      process.stdout.write(HELP[command]!);
+      process.exit(0);
+    }
+    return parsed;
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${HELP[command]!}`);
+  }
+}
+
+async function serve(args: readonly string[]): Promise<void> {
+  const { values, positionals } = parse('serve', args, {
+    config: { type: 'string', short: 'c' },
+    set: { type: 'string', multiple: true },
+  });
+  if (positionals.length > 0) fail(`serve takes no positional arguments (got ${positionals.join(' ')})\n\n${HELP['serve']!}`);
+  const file = (values['config'] as string | undefined) ?? process.env['GSDNS_CONFIG'] ?? embeddedConfigPath();
+  const loaded = loadConfig({ file, env: process.env, sets: (values['set'] as string[] | undefined) ?? [] });
+  if (!loaded.ok) {
+    process.stderr.write(`gsdns: invalid configuration (${file}):\n${formatIssues(loaded.errors).map((l) => `  ${l}`).join('\n')}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger(loaded.config.log.level);
+  try {
+    await runServer(loaded.config, logger, { configFile: file });
+  } catch (err) {
+    logger.fatal({ err }, 'gsdns failed to start');
+    process.exit(3);
+  }
+}
+
+function checkConfig(args: readonly string[]): void {
+  const { values, positionals } = parse('check-config', args, { set: { type: 'string', multiple: true } });
+  if (positionals.length !== 1) fail(`check-config takes exactly one FILE\n\n${HELP['check-config']!}`);
+  const loaded = loadConfig({ file: positionals[0]!, env: process.env, sets: (values['set'] as string[] | undefined) ?? [] });
+  if (loaded.ok) {
+    process.stdout.write('ok\n');
+    return;
+  }
+  process.stdout.write(formatIssues(loaded.errors).join('\n') + '\n');
+  process.exitCode = 1;
+}
+
+async function explain(args: readonly string[]): Promise<void> {
+  const { values, positionals } = parse('explain', args, {
+    type: { type: 'string', short: 't' },
+    subnet: { type: 'string' },
+    server: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length !== 1) fail(`explain takes exactly one NAME\n\n${HELP['explain']!}`);
+  const base = (values['server'] as string | undefined) ?? 'http://127.0.0.1:8080';
+  const url = new URL('/debug/resolve', base);
+  url.searchParams.set('name', positionals[0]!);
+  url.searchParams.set('type', (values['type'] as string | undefined) ?? 'A');
+  if (values['subnet']) url.searchParams.set('subnet', values['subnet'] as string);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    return fail(`cannot reach ${base}: ${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}`, 3);
+  }
+  const body = (await res.json()) as Record<string, unknown>;
+  if (values['json'] || !res.ok) {
+    process.stdout.write(JSON.stringify(body, null, 2) + '\n');
+    if (!res.ok) process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(String(body['text'] ?? JSON.stringify(body, null, 2)) + '\n');
+}
