@@ -1,0 +1,171 @@
+/**
+ * The validated configuration, as every module receives it (types only).
+ *
+ * Owns: the `Config` shape, which mirrors `schema.ts` key for key, with every default applied.
+ * Invariants: a `Config` has passed the schema and the semantic checks, is deeply frozen, has
+ * lowercase zones with no trailing dot, and holds absolute file paths. A field is optional only
+ * when the schema gives it no default (e.g. `cluster.region`, the whole `sync` block).
+ */
+import type { Gateway, GeoLocation } from '../registry/types.js';
+
+/** Where a value came from, in override order: file < env < flag. */
+export type ConfigSource = 'file' | 'env' | 'flag';
+
+/** One problem with the configuration. `loadConfig` reports all of them at once. */
+export interface ConfigIssue {
+  /** Key path, e.g. `dns.listen[0].port`; "" for problems with the document as a whole. */
+  readonly path: string;
+  /** Human message, e.g. `must be <= 65535`. */
+  readonly message: string;
+  readonly source?: ConfigSource | undefined;
+  /** 1-based position in the YAML file: always for syntax errors, and for keys found in the file. */
+  readonly line?: number | undefined;
+  readonly col?: number | undefined;
+}
+
+/** A TCP/UDP socket address to bind. Port 0 asks the OS for a free port. */
+export interface ListenAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ClusterConfig {
+  /** This cluster's name: a lowercase RFC 1123 label, unique in the mesh. */
+  readonly name: string;
+  readonly region?: string | undefined;
+  readonly zone?: string | undefined;
+  readonly location?: GeoLocation | undefined;
+  /** This cluster's east-west gateways, advertised to peers. */
+  readonly gateways: readonly Gateway[];
+}
+
+export interface DnsTcpConfig {
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+  readonly maxInFlightPerConnection: number;
+}
+
+export interface NameserverConfig {
+  readonly address: string;
+}
+
+export type AnswerPolicy = 'failover' | 'spread';
+
+export interface DnsConfig {
+  /** Lowercase, no trailing dot, neither duplicated nor nested. */
+  readonly zones: readonly string[];
+  readonly listen: readonly ListenAddress[];
+  readonly nameservers: readonly NameserverConfig[];
+  /** Seconds. */
+  readonly ttl: number;
+  /** Seconds. */
+  readonly negativeTtl: number;
+  /** Seconds; never above `ttl`. */
+  readonly degradedTtl: number;
+  readonly maxAnswers: number;
+  readonly policy: AnswerPolicy;
+  readonly tcp: DnsTcpConfig;
+}
+
+export interface FileSourceConfig {
+  /** Absolute path of the catalog file. */
+  readonly path: string;
+}
+
+export interface KubernetesSourceConfig {
+  /** Absolute path of a kubeconfig, or null for in-cluster credentials. */
+  readonly kubeconfig: string | null;
+  /** Namespaces to export from; empty means every namespace. */
+  readonly namespaces: readonly string[];
+  /** Label selector a Service must match to be exported; "" means every Service. */
+  readonly exportSelector: string;
+  readonly watchdogSeconds: number;
+}
+
+/** `source.file` is present whenever `type` is `file`. */
+export type SourceConfig =
+  | {
+      readonly type: 'file';
+      readonly file: FileSourceConfig;
+      readonly kubernetes: KubernetesSourceConfig;
+    }
+  | {
+      readonly type: 'kubernetes';
+      readonly file?: FileSourceConfig | undefined;
+      readonly kubernetes: KubernetesSourceConfig;
+    };
+
+export interface ForwardConfig {
+  /** `host[:port]` entries (IPv4, IPv6 bare or `[addr]:port`), or `resolv.conf`; see `parseUpstream`. */
+  readonly upstreams: readonly string[];
+  /** CIDRs of clients allowed to resolve names outside the zones. */
+  readonly allowFrom: readonly string[];
+  readonly cache: { readonly maxEntries: number };
+  readonly serveStaleSeconds: number;
+  readonly timeoutMs: number;
+  readonly budgetMs: number;
+}
+
+export interface SyncTlsConfig {
+  /** Absolute paths. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface SyncPeerConfig {
+  readonly name: string;
+  /** An https URL. */
+  readonly url: string;
+}
+
+export interface SyncConfig {
+  readonly listen: ListenAddress;
+  readonly trustDomain: string;
+  readonly tls: SyncTlsConfig;
+  readonly peers: readonly SyncPeerConfig[];
+  readonly staleAfterSeconds: number;
+}
+
+/** `port` absent on a tcp probe means "the gateway's own port". */
+export type HealthProbeConfig =
+  | { readonly type: 'tcp'; readonly port?: number | undefined }
+  | { readonly type: 'http'; readonly port: number; readonly path: string };
+
+export interface HealthConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly fall: number;
+  readonly rise: number;
+  readonly probe: HealthProbeConfig;
+}
+
+export interface LocalityConfig {
+  readonly ecs: boolean;
+}
+
+export interface HttpConfig {
+  readonly listen: ListenAddress;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface LogConfig {
+  readonly level: LogLevel;
+  readonly queries: { readonly enabled: boolean; readonly sampleRate: number };
+}
+
+/** The whole configuration: validated, defaulted, deeply frozen. */
+export interface Config {
+  readonly cluster: ClusterConfig;
+  readonly dns: DnsConfig;
+  readonly source: SourceConfig;
+  readonly forward: ForwardConfig;
+  /** Absent when the cluster runs without peers. */
+  readonly sync?: SyncConfig | undefined;
+  readonly health: HealthConfig;
+  readonly locality: LocalityConfig;
+  readonly http: HttpConfig;
+  readonly log: LogConfig;
+}

@@ -1,0 +1,94 @@
+/**
+ * Test helper: run the real gsdns (built CLI in a child process, or the composition root in-process)
+ * on loopback port 0, learn its ports, and stop it in t.teardown.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { loadConfig } from '../../src/config/index.js';
+import { startGsdns, type RunningServer } from '../../src/main.js';
+import { silentLogger } from '../../src/log.js';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const binPath = join(repoRoot, 'bin', 'gsdns');
+export const demoCatalog = join(repoRoot, 'config', 'demo-catalog.yaml');
+
+export interface Ports {
+  readonly dnsPort: number;
+  readonly httpPort: number;
+}
+
+export function tempDir(t: ExecutionContext, prefix = 'gsdns-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Loopback listeners on port 0 for both DNS and HTTP. */
+export const loopbackSets = ['dns.listen=[{address: 127.0.0.1, port: 0}]', 'http.listen={address: 127.0.0.1, port: 0}'];
+
+export interface SpawnedServer extends Ports {
+  readonly child: ChildProcess;
+  readonly logs: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Spawn `bin/gsdns serve` with the given args (defaults to the embedded demo on port 0) and wait
+ * for its "gsdns serving" log line, which carries the bound ports.
+ */
+export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, [binPath, 'serve', ...loopbackSets.flatMap((s) => ['--set', s]), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  t.teardown(() => stop());
+  const ports = await new Promise<Ports>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gsdns did not start within 10 s:\n${out}`)), 10_000);
+    const onData = (): void => {
+      for (const line of out.split('\n')) {
+        if (!line.includes('gsdns serving')) continue;
+        const rec = JSON.parse(line) as { dns: { port: number }[]; http: string };
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve({ dnsPort: rec.dns[0]!.port, httpPort: Number(rec.http.split(':').pop()) });
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`gsdns exited with ${code} before serving:\n${out}`));
+    });
+  });
+  return { ...ports, child, logs: () => out, stop };
+}
+
+/** Start gsdns in-process from a YAML config text (ports forced to loopback 0). */
+export async function startInProcess(t: ExecutionContext, yamlText: string, dir: string): Promise<RunningServer & Ports> {
+  const file = join(dir, 'gsdns.yaml');
+  writeFileSync(file, yamlText);
+  const loaded = loadConfig({ file, env: {}, sets: loopbackSets });
+  if (!loaded.ok) throw new Error(`bad test config: ${JSON.stringify(loaded.errors)}`);
+  const running = await startGsdns(loaded.config, silentLogger());
+  t.teardown(() => running.close());
+  return { ...running, dnsPort: running.dns[0]!.port, httpPort: running.http.port };
+}
+
+export function writeFile(path: string, text: string): void {
+  writeFileSync(path, text);
+}
