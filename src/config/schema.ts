@@ -1,0 +1,460 @@
+/**
+ * The JSON Schema of the gsdns configuration file (draft-07, validated by ajv 8).
+ *
+ * Owns: every config key, its type, range, default and description; the custom string formats
+ * (IP, CIDR, DNS label, upstream, ...) and the parsers behind them. The config reference in
+ * README.md is generated from this schema (`npx tsx scripts/gen-config-reference.ts`).
+ * Must never: read files or the environment; rename a key listed in SPEC §5.
+ * Invariants: every object has `additionalProperties: false`, so a typo is an error; every key
+ * with a sensible default declares it (nested blocks default to `{}` so their own defaults
+ * apply); conditional requirements (`if`/`then`) only add `required`, never properties.
+ */
+import { isIP } from 'node:net';
+
+/** The subset of JSON Schema that this schema uses; enough to walk it for docs and overrides. */
+export interface JsonSchema {
+  readonly $schema?: string;
+  readonly $id?: string;
+  readonly title?: string;
+  readonly description?: string;
+  readonly type?: JsonType | readonly JsonType[];
+  readonly default?: unknown;
+  readonly enum?: readonly unknown[];
+  readonly const?: unknown;
+  readonly format?: FormatName;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly minItems?: number;
+  readonly uniqueItems?: boolean;
+  readonly properties?: Readonly<Record<string, JsonSchema>>;
+  readonly required?: readonly string[];
+  readonly additionalProperties?: boolean;
+  readonly items?: JsonSchema;
+  readonly if?: JsonSchema;
+  readonly then?: JsonSchema;
+  readonly allOf?: readonly JsonSchema[];
+}
+
+export type JsonType = 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean' | 'null';
+
+// --- formats ------------------------------------------------------------------------------------
+
+export interface HostPort {
+  readonly address: string;
+  readonly port: number;
+}
+
+const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** RFC 1123 label, lowercase (the Kubernetes DNS-1123 label rule): 1-63 of [a-z0-9-], alnum at both ends. */
+export function isDnsLabel(value: string): boolean {
+  return DNS_LABEL.test(value);
+}
+
+/** A lowercase domain name of RFC 1123 labels, no trailing dot, at most 253 characters. */
+export function isDomainName(value: string): boolean {
+  return value.length > 0 && value.length <= 253 && value.split('.').every(isDnsLabel);
+}
+
+function parsePort(text: string | undefined, fallback: number): number | undefined {
+  if (text === undefined) return fallback;
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/**
+ * Parses `host[:port]` where host is an IP address: `192.0.2.53`, `192.0.2.53:5300`,
+ * `2001:db8::53` (bare IPv6, no port) or `[2001:db8::53]:5300`. Hostnames are refused: a DNS
+ * forwarder that needs DNS to find its upstreams cannot start (CoreDNS `forward` refuses them too).
+ */
+export function parseHostPort(value: string, defaultPort = 53): HostPort | undefined {
+  if (value.startsWith('[')) {
+    const m = /^\[([^\]]+)\](?::([^:]*))?$/.exec(value);
+    if (m === null || isIP(m[1]!) !== 6) return undefined;
+    const port = parsePort(m[2], defaultPort);
+    return port === undefined ? undefined : { address: m[1]!, port };
+  }
+  if (isIP(value) === 6) return { address: value, port: defaultPort };
+  const m = /^([^:]+)(?::([^:]*))?$/.exec(value);
+  if (m === null || isIP(m[1]!) !== 4) return undefined;
+  const port = parsePort(m[2], defaultPort);
+  return port === undefined ? undefined : { address: m[1]!, port };
+}
+
+/** The literal that makes the forwarder read `nameserver` lines from /etc/resolv.conf. */
+export const RESOLV_CONF = 'resolv.conf';
+
+/** An upstream entry: `resolv.conf`, or `host[:port]` (see parseHostPort), port 53 by default. */
+export function parseUpstream(value: string): HostPort | typeof RESOLV_CONF | undefined {
+  return value === RESOLV_CONF ? RESOLV_CONF : parseHostPort(value, 53);
+}
+
+/** `address/prefix`, IPv4 (prefix 0-32) or IPv6 (prefix 0-128). Host bits may be set. */
+export function isCidr(value: string): boolean {
+  const slash = value.lastIndexOf('/');
+  if (slash < 0) return false;
+  const family = isIP(value.slice(0, slash));
+  const prefix = value.slice(slash + 1);
+  if (family === 0 || !/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.hostname !== '' && url.username === '' && url.password === '';
+  } catch {
+    return false;
+  }
+}
+
+/** Custom formats, with the human phrase used in error messages ("must be <phrase>"). */
+export const formats = {
+  ip: { validate: (v: string) => isIP(v) !== 0, phrase: 'an IPv4 or IPv6 address' },
+  cidr: { validate: isCidr, phrase: 'a CIDR such as 10.0.0.0/8 or fc00::/7' },
+  'dns-label': {
+    validate: isDnsLabel,
+    phrase: 'a lowercase DNS label (RFC 1123: a-z, 0-9 and "-", at most 63, alphanumeric at both ends)',
+  },
+  'domain-name': { validate: isDomainName, phrase: 'a lowercase domain name without a trailing dot' },
+  upstream: {
+    validate: (v: string) => parseUpstream(v) !== undefined,
+    phrase: 'resolv.conf or an IP address with an optional port (192.0.2.53, 192.0.2.53:5300, 2001:db8::53, [2001:db8::53]:5300)',
+  },
+  'https-url': { validate: isHttpsUrl, phrase: 'an https:// URL' },
+  'http-path': { validate: (v: string) => v.startsWith('/'), phrase: 'an absolute URL path starting with "/"' },
+  'file-path': {
+    validate: (v: string) => v.length > 0 && !v.includes('\0'),
+    phrase: 'a file path (relative paths resolve against the config file\'s folder)',
+  },
+} as const satisfies Record<string, { validate: (v: string) => boolean; phrase: string }>;
+
+export type FormatName = keyof typeof formats;
+
+// --- building blocks ----------------------------------------------------------------------------
+
+const TTL_MAX = 2147483647; // RFC 2181 §8: TTLs are unsigned 31-bit values.
+
+const ip = (description: string): JsonSchema => ({ type: 'string', format: 'ip', description });
+
+const port = (description: string, defaultPort?: number): JsonSchema => ({
+  type: 'integer',
+  minimum: 1,
+  maximum: 65535,
+  description,
+  ...(defaultPort === undefined ? {} : { default: defaultPort }),
+});
+
+const listen = (description: string, address: string, listenPort: number): JsonSchema => ({
+  type: 'object',
+  description,
+  additionalProperties: false,
+  default: { address, port: listenPort },
+  properties: {
+    address: ip('Address to bind.'),
+    port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Port to bind; 0 picks a free port.' },
+  },
+  required: ['address', 'port'],
+});
+
+const block = (description: string, properties: Record<string, JsonSchema>, extra: Partial<JsonSchema> = {}): JsonSchema => ({
+  type: 'object',
+  description,
+  additionalProperties: false,
+  default: {},
+  properties,
+  ...extra,
+});
+
+const int = (description: string, def: number, minimum: number, maximum?: number): JsonSchema => ({
+  type: 'integer',
+  description,
+  default: def,
+  minimum,
+  ...(maximum === undefined ? {} : { maximum }),
+});
+
+// --- the schema ---------------------------------------------------------------------------------
+
+export const configSchema: JsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://gsdns.dev/schemas/config.json',
+  title: 'gsdns configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['cluster'],
+  properties: {
+    cluster: {
+      type: 'object',
+      description: 'Identity and locality of this cluster, as advertised to peers.',
+      additionalProperties: false,
+      required: ['name'],
+      properties: {
+        name: {
+          type: 'string',
+          format: 'dns-label',
+          description: 'Required. This cluster\'s name: a lowercase RFC 1123 DNS label, unique in the mesh.',
+        },
+        region: { type: 'string', minLength: 1, description: 'Region, e.g. the nodes\' topology.kubernetes.io/region.' },
+        zone: { type: 'string', minLength: 1, description: 'Zone, e.g. the nodes\' topology.kubernetes.io/zone.' },
+        location: {
+          type: 'object',
+          description: 'Coordinates of the cluster; when absent, peers geolocate its gateway addresses.',
+          additionalProperties: false,
+          required: ['lat', 'lon'],
+          properties: {
+            lat: { type: 'number', minimum: -90, maximum: 90, description: 'Latitude in degrees.' },
+            lon: { type: 'number', minimum: -180, maximum: 180, description: 'Longitude in degrees.' },
+          },
+        },
+        gateways: {
+          type: 'array',
+          description: 'This cluster\'s east-west gateways, advertised to peers.',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['address'],
+            properties: {
+              address: ip('Gateway address (IPv4 or IPv6).'),
+              port: port('Gateway port.', 15443),
+            },
+          },
+        },
+      },
+    },
+    dns: block('The authoritative DNS server for the zones.', {
+      zones: {
+        type: 'array',
+        description: 'Zones answered authoritatively; lowercased, a trailing dot is stripped. Must not nest.',
+        default: ['global'],
+        minItems: 1,
+        items: { type: 'string', format: 'domain-name' },
+      },
+      listen: {
+        type: 'array',
+        description: 'Addresses served over both UDP and TCP.',
+        default: [{ address: '127.0.0.1', port: 5353 }],
+        minItems: 1,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address', 'port'],
+          properties: {
+            address: ip('Address to bind.'),
+            port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Port to bind; 0 picks a free port.' },
+          },
+        },
+      },
+      nameservers: {
+        type: 'array',
+        description: 'Glue addresses of `ns.<zone>`, the apex NS record.',
+        default: [{ address: '127.0.0.1' }],
+        minItems: 1,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address'],
+          properties: { address: ip('Nameserver address (A or AAAA glue).') },
+        },
+      },
+      ttl: int('TTL in seconds of positive answers.', 5, 0, TTL_MAX),
+      negativeTtl: int('TTL in seconds of NXDOMAIN/NODATA answers and the SOA minimum (RFC 2308).', 5, 0, TTL_MAX),
+      degradedTtl: int('TTL cap in seconds of fail-open answers (no healthy candidate); at most `dns.ttl`.', 1, 0, TTL_MAX),
+      maxAnswers: int('Most address records in one answer.', 8, 1),
+      policy: {
+        type: 'string',
+        enum: ['failover', 'spread'],
+        default: 'failover',
+        description: '`failover` answers with the best locality tier only; `spread` with every healthy cluster, best first.',
+      },
+      tcp: block('Limits of the DNS-over-TCP listener.', {
+        idleTimeoutMs: int('Close a TCP connection idle for this long.', 10000, 1),
+        maxConnections: int('Most open TCP connections in total.', 1000, 1),
+        maxConnectionsPerClient: int('Most open TCP connections from one client address.', 50, 1),
+        maxInFlightPerConnection: int('Most pipelined queries answered concurrently on one connection.', 32, 1),
+      }),
+    }),
+    source: block(
+      'Where local services come from.',
+      {
+        type: {
+          type: 'string',
+          enum: ['file', 'kubernetes'],
+          default: 'file',
+          description: '`file` reads a catalog file and reloads it on change; `kubernetes` watches Services and EndpointSlices.',
+        },
+        file: {
+          type: 'object',
+          description: 'The catalog file. Required when `source.type` is `file`.',
+          additionalProperties: false,
+          required: ['path'],
+          properties: {
+            path: { type: 'string', format: 'file-path', description: 'Path of the catalog file.' },
+          },
+        },
+        kubernetes: block('The Kubernetes API source.', {
+          kubeconfig: {
+            type: ['string', 'null'],
+            format: 'file-path',
+            default: null,
+            description: 'Path of a kubeconfig; null uses the in-cluster service account.',
+          },
+          namespaces: {
+            type: 'array',
+            description: 'Namespaces whose services are exported; empty means every namespace.',
+            default: [],
+            uniqueItems: true,
+            items: { type: 'string', format: 'dns-label' },
+          },
+          exportSelector: {
+            type: 'string',
+            default: '',
+            description: 'Label selector a Service must match to be exported; empty means every Service.',
+          },
+          watchdogSeconds: int('Restart the informers when no event or bookmark arrives for this long; 0 disables.', 300, 0),
+        }),
+      },
+      {
+        if: { properties: { type: { const: 'file' } } },
+        then: { required: ['file'] },
+      },
+    ),
+    forward: block('Forwarding of names outside the zones.', {
+      upstreams: {
+        type: 'array',
+        description: '`host[:port]` IP entries (IPv6 bare or as `[addr]:port`, port 53 by default), or `resolv.conf`. Tried in order.',
+        default: ['resolv.conf'],
+        minItems: 1,
+        items: { type: 'string', format: 'upstream' },
+      },
+      allowFrom: {
+        type: 'array',
+        description: 'CIDRs of clients allowed to resolve names outside the zones; every other client gets REFUSED.',
+        default: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+        items: { type: 'string', format: 'cidr' },
+      },
+      cache: block('The forwarding cache (bounded LRU).', {
+        maxEntries: int('Most cached answers.', 10000, 1),
+      }),
+      serveStaleSeconds: int('How long past expiry a cached answer may be served when every upstream fails (RFC 8767); 0 disables.', 3600, 0),
+      timeoutMs: int('Timeout of one try against one upstream.', 2000, 1),
+      budgetMs: int('Total time for one forwarded query, across tries and upstreams.', 5000, 1),
+    }),
+    sync: {
+      type: 'object',
+      description: 'Catalog sync with peer clusters over mutual TLS. Omit the whole block to run without peers.',
+      additionalProperties: false,
+      required: ['trustDomain', 'tls'],
+      properties: {
+        listen: listen('Address of the HTTPS catalog endpoint (`GET /v1/catalog`).', '0.0.0.0', 7443),
+        trustDomain: {
+          type: 'string',
+          format: 'domain-name',
+          description: 'Required. Peer certificates name `<cluster>.<trustDomain>` (SAN DNS) or `spiffe://<trustDomain>/cluster/<cluster>`.',
+        },
+        tls: {
+          type: 'object',
+          description: 'Required. PEM files for mutual TLS.',
+          additionalProperties: false,
+          required: ['ca', 'cert', 'key'],
+          properties: {
+            ca: { type: 'string', format: 'file-path', description: 'The shared root CA that every peer certificate chains to.' },
+            cert: { type: 'string', format: 'file-path', description: 'This cluster\'s certificate.' },
+            key: { type: 'string', format: 'file-path', description: 'The private key of `cert`.' },
+          },
+        },
+        peers: {
+          type: 'array',
+          description: 'Peer clusters to watch.',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'url'],
+            properties: {
+              name: { type: 'string', format: 'dns-label', description: 'The peer\'s cluster name, as its certificate names it.' },
+              url: { type: 'string', format: 'https-url', description: 'Base URL of the peer\'s sync endpoint.' },
+            },
+          },
+        },
+        staleAfterSeconds: int('How long a silent peer keeps its last catalog before its services are withdrawn.', 300, 1),
+      },
+    },
+    health: block('Active probing of remote gateways.', {
+      intervalMs: int('Time between probes of one gateway.', 1000, 1),
+      timeoutMs: int('Timeout of one probe.', 500, 1),
+      fall: int('Consecutive failures that make a gateway unhealthy.', 3, 1),
+      rise: int('Consecutive successes that make a gateway healthy.', 2, 1),
+      probe: block(
+        'How a gateway is probed.',
+        {
+          type: {
+            type: 'string',
+            enum: ['tcp', 'http'],
+            default: 'tcp',
+            description: '`tcp` connects; `http` GETs `path` on `port` and expects a 2xx.',
+          },
+          port: port('Port to probe. Optional for `tcp` (default: the gateway\'s port); required for `http`, e.g. 15021.'),
+          path: { type: 'string', format: 'http-path', description: 'Path to GET; required for `http`, e.g. `/healthz/ready`.' },
+        },
+        {
+          if: { properties: { type: { const: 'http' } }, required: ['type'] },
+          then: { required: ['port', 'path'] },
+        },
+      ),
+    }),
+    locality: block('Client locality.', {
+      ecs: {
+        type: 'boolean',
+        default: true,
+        description: 'Locate clients by their EDNS Client Subnet (RFC 7871) when a query carries one.',
+      },
+    }),
+    http: block('The ops HTTP server: /healthz, /readyz, /metrics, /debug/*.', {
+      listen: listen('Address of the ops HTTP server.', '127.0.0.1', 8080),
+    }),
+    log: block('Logging (pino JSON on stdout).', {
+      level: {
+        type: 'string',
+        enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+        default: 'info',
+        description: 'Minimum level logged.',
+      },
+      queries: block('The query log.', {
+        enabled: { type: 'boolean', default: false, description: 'Log answered queries.' },
+        sampleRate: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          default: 1.0,
+          description: 'Fraction of queries logged when enabled.',
+        },
+      }),
+    }),
+  },
+};
+
+/** The sub-schema at a key path (segments; numbers index arrays), or undefined when no such key exists. */
+export function schemaAt(segments: readonly (string | number)[], root: JsonSchema = configSchema): JsonSchema | undefined {
+  let node: JsonSchema | undefined = root;
+  for (const seg of segments) {
+    if (node === undefined) return undefined;
+    if (typeof seg === 'number') {
+      node = node.items;
+    } else {
+      const props: Readonly<Record<string, JsonSchema>> | undefined = node.properties;
+      node = props !== undefined && Object.hasOwn(props, seg) ? props[seg] : undefined;
+    }
+  }
+  return node;
+}
+
+/** The JSON types a schema node admits (an empty list means "any"). */
+export function typesOf(node: JsonSchema): readonly JsonType[] {
+  if (node.type === undefined) return [];
+  return typeof node.type === 'string' ? [node.type] : node.type;
+}

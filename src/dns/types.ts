@@ -1,0 +1,78 @@
+/**
+ * Contract between the DNS wire edge and whatever answers queries (types only, PURE).
+ *
+ * Owns: the decoded request the edge hands to a handler, and the result a handler returns.
+ * Never: knows sockets, dns2 or the answer logic; a handler never sees a malformed query.
+ * Invariants: a DnsRequest has exactly one question (QDCOUNT=1, RFC 1035 §4.1.2 as used by every
+ * implementation), opcode QUERY, and at most one valid EDNS(0) OPT (RFC 6891 §6.1.1). The question
+ * name is lowercase presentation format with no trailing dot; bytes that are not printable ASCII,
+ * and a literal '.' or '\' inside a label, are escaped (`\.`, `\\`, `\DDD`, RFC 4343 §2.1), so a
+ * label that contains a dot can never look like two labels.
+ */
+import type { Decision, Question } from '../answer/types.js';
+
+export type Transport = 'udp' | 'tcp';
+
+/** One EDNS option as it came on the wire (RFC 6891 §6.1.2); unknown codes are kept, not interpreted. */
+export interface EdnsOption {
+  readonly code: number;
+  readonly data: Buffer;
+}
+
+/** A validated EDNS Client Subnet option (RFC 7871 §6). */
+export interface ClientSubnet {
+  /** 1 = IPv4, 2 = IPv6 (IANA address family numbers). */
+  readonly family: 1 | 2;
+  readonly sourcePrefix: number;
+  /** As sent by the client; RFC 7871 §6 says queries set it to 0. */
+  readonly scopePrefix: number;
+  /** The subnet address, zero-padded to a full address, in canonical text form. */
+  readonly address: string;
+  /** ADDRESS exactly as on the wire (ceil(sourcePrefix/8) octets), echoed byte for byte (§7.2.1). */
+  readonly addressBytes: Buffer;
+}
+
+/** What the query's OPT pseudo-record said (RFC 6891 §6.1.3). */
+export interface EdnsInfo {
+  /** The requestor's UDP payload size, as sent (values below 512 are treated as 512, §6.2.5). */
+  readonly udpPayloadSize: number;
+  readonly version: number;
+  /** DO bit (RFC 3225 §3). */
+  readonly dnssecOk: boolean;
+  /** Every option in wire order, including ECS and unknown ones. */
+  readonly options: readonly EdnsOption[];
+  /** Present only when the query carried a valid ECS option and ECS is enabled on this server. */
+  readonly ecs?: ClientSubnet | undefined;
+}
+
+export interface ClientAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
+export interface DnsRequest {
+  readonly id: number;
+  readonly question: Question;
+  /** The question section exactly as received (QNAME, QTYPE, QCLASS), in the client's case. */
+  readonly rawQuestion: Buffer;
+  readonly flags: { readonly rd: boolean; readonly cd: boolean };
+  /** Present iff the query had an OPT record. */
+  readonly edns?: EdnsInfo | undefined;
+  readonly transport: Transport;
+  readonly client: ClientAddress;
+}
+
+/**
+ * What a handler returns, discriminated by `kind`. Today the only variant is an answer-core
+ * Decision, which the edge encodes. A forwarder that relays upstream bytes (KNOWN-DEFECTS D12/D13)
+ * adds its own variant here, e.g. `{ kind: 'relay'; message: Buffer }`, and a matching case in the
+ * edge's `buildReply` (src/dns/server.ts); nothing else changes.
+ */
+export type HandlerResult = Decision;
+
+/**
+ * Answers one query. May be sync or async. It may throw or reject: the edge turns that into
+ * SERVFAIL plus one log line, and never lets it reach the event loop (KNOWN-DEFECTS D5).
+ */
+export type DnsHandler = (request: DnsRequest) => HandlerResult | Promise<HandlerResult>;

@@ -1,0 +1,393 @@
+/**
+ * The registry (PURE): local services and remote catalogs, with the indexes the answer path reads.
+ *
+ * Owns: local services by `ns/name`; remote catalogs by cluster, with their origin and freshness;
+ * the index `ns/name → exporting clusters` (sorted by name); a per-namespace reference count of
+ * local services plus remote exports (empty non-terminals, RFC 8020); the SOA serial.
+ * Must never: do I/O, read the clock, log, throw from a lookup, or know where writes come from
+ * (sources and sync call the writer; the DNS handler makes synchronous reads).
+ * Invariants:
+ *  - every index is maintained incrementally: a write costs O(what it changed) (a catalog write
+ *    costs O(size of that catalog)), and after any sequence of writes the indexes equal those of a
+ *    registry built from scratch with the same final content (property-tested);
+ *  - `serial()` moves (by 1, RFC 1982 serial arithmetic) iff a write changed the content, compared
+ *    structurally: re-putting an equal record is not a change;
+ *  - arrays returned by lookups are frozen, cached until the next change that affects them, and
+ *    never mutated afterwards, so callers may hold them.
+ */
+import type {
+  ClusterCatalog,
+  LocalService,
+  RegistryReader,
+  RegistryWriter,
+  RemoteExport,
+  RemoteService,
+} from './types.js';
+
+export interface RegistryOptions {
+  /** First SOA serial; the caller passes unix seconds so a restart does not move the serial back. */
+  readonly initialSerial: number;
+}
+
+/** A read-only picture of the indexes, for tests and /debug; keys sorted. */
+export interface RegistryIndexSnapshot {
+  readonly locals: readonly string[];
+  readonly remotes: readonly { readonly cluster: string; readonly origin: string; readonly fresh: boolean }[];
+  readonly exports: readonly (readonly [key: string, clusters: readonly string[]])[];
+  readonly namespaces: readonly (readonly [namespace: string, refs: number])[];
+}
+
+interface RemoteEntry {
+  origin: string;
+  catalog: ClusterCatalog;
+  fresh: boolean;
+  /** The catalog's services by `ns/name`; on duplicates the last one wins. */
+  services: Map<string, RemoteService>;
+}
+
+interface ExportSlot {
+  /** Exporting clusters, sorted by code unit. */
+  readonly clusters: string[];
+  /** Lookup result, built on first read after a change. */
+  cache: readonly RemoteExport[] | undefined;
+}
+
+const EMPTY: readonly RemoteExport[] = Object.freeze([]);
+
+function keyOf(namespace: string, name: string): string {
+  return namespace + '/' + name; // labels cannot contain '/', so the key is unambiguous
+}
+
+/**
+ * Structural equality of plain records (objects, arrays, primitives), as stored in the registry.
+ * A property whose value is undefined equals a missing property, since optional fields arrive both
+ * ways from different sources. Arrays compare in order (ClusterIP order is answer order).
+ */
+export function recordsEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+    return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
+  }
+  const aArr = Array.isArray(a);
+  if (aArr !== Array.isArray(b)) return false;
+  if (aArr) {
+    const x = a as readonly unknown[];
+    const y = b as readonly unknown[];
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!recordsEqual(x[i], y[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  for (const k in x) {
+    if (x[k] === undefined) continue;
+    if (!recordsEqual(x[k], y[k])) return false;
+  }
+  for (const k in y) {
+    if (y[k] !== undefined && x[k] === undefined) return false;
+  }
+  return true;
+}
+
+/** Equality of everything in a catalog except its service list. */
+function catalogHeaderEqual(a: ClusterCatalog, b: ClusterCatalog): boolean {
+  return (
+    a.cluster === b.cluster &&
+    a.region === b.region &&
+    a.zone === b.zone &&
+    recordsEqual(a.location, b.location) &&
+    recordsEqual(a.gateways, b.gateways)
+  );
+}
+
+function servicesByKey(catalog: ClusterCatalog): Map<string, RemoteService> {
+  const m = new Map<string, RemoteService>();
+  for (const s of catalog.services) m.set(keyOf(s.namespace, s.name), s);
+  return m;
+}
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** First index i with sorted[i] >= value. */
+function lowerBound(sorted: readonly string[], value: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * In-memory registry. Writers: sources (`replaceLocal`, `putLocal`, `removeLocal`), the file source
+ * and sync (`putRemote`, `replaceRemotes`, `removeRemote`, `setRemoteFresh`). Reader: the answer
+ * path and /debug.
+ *
+ * Ownership of remote catalogs: the last writer of a cluster owns it, so `replaceRemotes(origin, …)`
+ * removes only clusters currently owned by `origin` and takes over any cluster it lists.
+ * Freshness: `putRemote` marks the catalog fresh (a catalog just arrived); only `setRemoteFresh`
+ * marks it stale. A freshness change is a content change (answers depend on it), so it moves the
+ * serial; an origin-only change is not.
+ */
+export class Registry implements RegistryReader, RegistryWriter {
+  private serialValue: number;
+  private readonly locals = new Map<string, LocalService>();
+  private readonly remotes = new Map<string, RemoteEntry>();
+  private readonly exportIndex = new Map<string, ExportSlot>();
+  private readonly namespaceRefs = new Map<string, number>();
+  private localList: readonly LocalService[] | undefined;
+  private catalogList: readonly ClusterCatalog[] | undefined;
+
+  constructor(options: RegistryOptions) {
+    // SOA serials are uint32 (RFC 1035 §3.3.13).
+    this.serialValue = Math.floor(options.initialSerial) >>> 0;
+  }
+
+  // ---- reader -----------------------------------------------------------------------------
+
+  serial(): number {
+    return this.serialValue;
+  }
+
+  localService(namespace: string, name: string): LocalService | undefined {
+    return this.locals.get(keyOf(namespace, name));
+  }
+
+  remoteExports(namespace: string, name: string): readonly RemoteExport[] {
+    const slot = this.exportIndex.get(keyOf(namespace, name));
+    if (slot === undefined) return EMPTY;
+    if (slot.cache === undefined) slot.cache = this.buildExports(keyOf(namespace, name), slot.clusters);
+    return slot.cache;
+  }
+
+  hasNamespace(namespace: string): boolean {
+    return (this.namespaceRefs.get(namespace) ?? 0) > 0;
+  }
+
+  /** Every local service, sorted by namespace/name. */
+  localServices(): readonly LocalService[] {
+    if (this.localList === undefined) {
+      const keys = [...this.locals.keys()].sort(byCodeUnit);
+      this.localList = Object.freeze(keys.map((k) => this.locals.get(k)!));
+    }
+    return this.localList;
+  }
+
+  /** Every remote catalog (fresh or stale), sorted by cluster name. */
+  remoteCatalogs(): readonly ClusterCatalog[] {
+    if (this.catalogList === undefined) {
+      const keys = [...this.remotes.keys()].sort(byCodeUnit);
+      this.catalogList = Object.freeze(keys.map((k) => this.remotes.get(k)!.catalog));
+    }
+    return this.catalogList;
+  }
+
+  /** Freshness of a remote catalog; undefined when the cluster is unknown (withdrawn). */
+  remoteFresh(cluster: string): boolean | undefined {
+    return this.remotes.get(cluster)?.fresh;
+  }
+
+  /** Origin (writer) that owns a remote catalog; undefined when the cluster is unknown. */
+  remoteOrigin(cluster: string): string | undefined {
+    return this.remotes.get(cluster)?.origin;
+  }
+
+  /** The indexes as plain sorted data, for tests and /debug. O(size of the registry). */
+  indexSnapshot(): RegistryIndexSnapshot {
+    return {
+      locals: [...this.locals.keys()].sort(byCodeUnit),
+      remotes: [...this.remotes.entries()]
+        .sort((a, b) => byCodeUnit(a[0], b[0]))
+        .map(([cluster, e]) => ({ cluster, origin: e.origin, fresh: e.fresh })),
+      exports: [...this.exportIndex.entries()]
+        .sort((a, b) => byCodeUnit(a[0], b[0]))
+        .map(([k, slot]) => [k, slot.clusters.slice()] as const),
+      namespaces: [...this.namespaceRefs.entries()].sort((a, b) => byCodeUnit(a[0], b[0])),
+    };
+  }
+
+  // ---- writer -----------------------------------------------------------------------------
+
+  replaceLocal(services: readonly LocalService[]): void {
+    const next = new Map<string, LocalService>();
+    for (const s of services) next.set(keyOf(s.namespace, s.name), s);
+    let changed = false;
+    for (const [k, old] of this.locals) {
+      if (!next.has(k)) {
+        this.locals.delete(k);
+        this.unrefNamespace(old.namespace);
+        changed = true;
+      }
+    }
+    for (const [k, s] of next) changed = this.setLocal(k, s) || changed;
+    if (changed) this.changed(true, false);
+  }
+
+  putLocal(service: LocalService): void {
+    if (this.setLocal(keyOf(service.namespace, service.name), service)) this.changed(true, false);
+  }
+
+  removeLocal(namespace: string, name: string): void {
+    const k = keyOf(namespace, name);
+    const old = this.locals.get(k);
+    if (old === undefined) return;
+    this.locals.delete(k);
+    this.unrefNamespace(old.namespace);
+    this.changed(true, false);
+  }
+
+  putRemote(origin: string, catalog: ClusterCatalog): void {
+    if (this.setRemote(origin, catalog)) this.changed(false, true);
+  }
+
+  removeRemote(cluster: string): void {
+    if (this.deleteRemote(cluster)) this.changed(false, true);
+  }
+
+  setRemoteFresh(cluster: string, fresh: boolean): void {
+    const e = this.remotes.get(cluster);
+    if (e === undefined || e.fresh === fresh) return;
+    e.fresh = fresh;
+    this.invalidateKeys(e.services.keys());
+    this.changed(false, false);
+  }
+
+  replaceRemotes(origin: string, catalogs: readonly ClusterCatalog[]): void {
+    const next = new Map<string, ClusterCatalog>();
+    for (const c of catalogs) next.set(c.cluster, c);
+    let changed = false;
+    const owned: string[] = [];
+    for (const [cluster, e] of this.remotes) if (e.origin === origin && !next.has(cluster)) owned.push(cluster);
+    for (const cluster of owned) changed = this.deleteRemote(cluster) || changed;
+    for (const c of next.values()) changed = this.setRemote(origin, c) || changed;
+    if (changed) this.changed(false, true);
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  /** Insert or replace one local service; true when the content changed. */
+  private setLocal(k: string, s: LocalService): boolean {
+    const old = this.locals.get(k);
+    if (old !== undefined && recordsEqual(old, s)) return false;
+    this.locals.set(k, s);
+    if (old === undefined) this.refNamespace(s.namespace);
+    return true;
+  }
+
+  /** Insert or diff-apply one remote catalog; true when the content changed. */
+  private setRemote(origin: string, catalog: ClusterCatalog): boolean {
+    const cluster = catalog.cluster;
+    const services = servicesByKey(catalog);
+    const e = this.remotes.get(cluster);
+    if (e === undefined) {
+      this.remotes.set(cluster, { origin, catalog, fresh: true, services });
+      for (const [k, s] of services) {
+        this.addExport(k, cluster);
+        this.refNamespace(s.namespace);
+      }
+      return true;
+    }
+    const headerSame = catalogHeaderEqual(e.catalog, catalog);
+    const wasFresh = e.fresh;
+    let changed = !headerSame || !wasFresh;
+    const old = e.services;
+    for (const [k, s] of old) {
+      if (!services.has(k)) {
+        this.removeExport(k, cluster);
+        this.unrefNamespace(s.namespace);
+        changed = true;
+      }
+    }
+    for (const [k, s] of services) {
+      const prev = old.get(k);
+      if (prev === undefined) {
+        this.addExport(k, cluster);
+        this.refNamespace(s.namespace);
+        changed = true;
+      } else if (!recordsEqual(prev, s)) {
+        changed = true;
+      }
+    }
+    e.origin = origin; // ownership moves to the last writer, even when nothing else changed
+    if (!changed) return false; // keep the stored object, so cached lookups stay coherent
+    e.catalog = catalog;
+    e.services = services;
+    e.fresh = true;
+    // Cached exports hold the catalog object and the freshness flag: refresh every key of the cluster
+    // (already O(catalog), like the diff itself). Removed keys were handled by removeExport.
+    this.invalidateKeys(services.keys());
+    return changed;
+  }
+
+  private deleteRemote(cluster: string): boolean {
+    const e = this.remotes.get(cluster);
+    if (e === undefined) return false;
+    this.remotes.delete(cluster);
+    for (const [k, s] of e.services) {
+      this.removeExport(k, cluster);
+      this.unrefNamespace(s.namespace);
+    }
+    return true;
+  }
+
+  private addExport(k: string, cluster: string): void {
+    let slot = this.exportIndex.get(k);
+    if (slot === undefined) {
+      slot = { clusters: [], cache: undefined };
+      this.exportIndex.set(k, slot);
+    }
+    const i = lowerBound(slot.clusters, cluster);
+    if (slot.clusters[i] !== cluster) slot.clusters.splice(i, 0, cluster);
+    slot.cache = undefined;
+  }
+
+  private removeExport(k: string, cluster: string): void {
+    const slot = this.exportIndex.get(k);
+    if (slot === undefined) return;
+    const i = lowerBound(slot.clusters, cluster);
+    if (slot.clusters[i] === cluster) slot.clusters.splice(i, 1);
+    if (slot.clusters.length === 0) this.exportIndex.delete(k);
+    else slot.cache = undefined;
+  }
+
+  private invalidateKey(k: string): void {
+    const slot = this.exportIndex.get(k);
+    if (slot !== undefined) slot.cache = undefined;
+  }
+
+  private invalidateKeys(keys: Iterable<string>): void {
+    for (const k of keys) this.invalidateKey(k);
+  }
+
+  private refNamespace(ns: string): void {
+    this.namespaceRefs.set(ns, (this.namespaceRefs.get(ns) ?? 0) + 1);
+  }
+
+  private unrefNamespace(ns: string): void {
+    const n = (this.namespaceRefs.get(ns) ?? 0) - 1;
+    if (n > 0) this.namespaceRefs.set(ns, n);
+    else this.namespaceRefs.delete(ns);
+  }
+
+  private buildExports(k: string, clusters: readonly string[]): readonly RemoteExport[] {
+    const out: RemoteExport[] = [];
+    for (const cluster of clusters) {
+      const e = this.remotes.get(cluster);
+      const service = e?.services.get(k);
+      if (e === undefined || service === undefined) continue; // unreachable while indexes agree
+      out.push({ catalog: e.catalog, service, fresh: e.fresh });
+    }
+    return Object.freeze(out);
+  }
+
+  /** Record a content change: move the serial (RFC 1982 wrap) and drop affected list caches. */
+  private changed(locals: boolean, catalogs: boolean): void {
+    this.serialValue = (this.serialValue + 1) >>> 0;
+    if (locals) this.localList = undefined;
+    if (catalogs) this.catalogList = undefined;
+  }
+}
