@@ -169,3 +169,13 @@ export interface Config {
   readonly http: HttpConfig;
   readonly log: LogConfig;
 }
+
+/** Where the loaded configuration came from, for the startup log and /debug. */
+export interface ConfigSources {
+  /** Absolute path of the YAML file, when one was given. */
+  readonly file?: string | undefined;
+  /** Overrides applied from `GSDNS_*` variables, in the order applied. */
+  readonly env: readonly { readonly name: string; readonly path: string }[];
+  /** Key paths set by `--set key.path=value` flags, in the order applied. */
+  readonly flags: readonly string[];
+}

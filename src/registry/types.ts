@@ -98,6 +98,11 @@ export interface RegistryReader {
   hasNamespace(namespace: string): boolean;
   localServices(): readonly LocalService[];
   remoteCatalogs(): readonly ClusterCatalog[];
+  /**
+   * Freshness of one remote catalog (undefined when unknown). Optional, for explanations only:
+   * it lets /debug/resolve show the state of clusters that do not export the asked name.
+   */
+  remoteFresh?(cluster: string): boolean | undefined;
 }
 
 /** Write side of the registry, used by sources and sync. Every write bumps the serial if it changed anything. */

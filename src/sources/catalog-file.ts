@@ -195,7 +195,7 @@ function toPorts(raw: unknown): ServicePort[] {
  */
 export function parseCatalogFile(text: string): CatalogParseResult {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
