@@ -78,9 +78,15 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-function parse(command: string, args: readonly string[], options: Parameters<typeof parseArgs>[0]['options']) {
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function parse(command: string, args: readonly string[], options: OptionSpec): { values: Values; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as {
+      values: Values;
+      positionals: string[];
+    };
     if (parsed.values['help']) {
       process.stdout.write(HELP[command]!);
       process.exit(0);

@@ -154,10 +154,9 @@ const listen = (description: string, address: string, listenPort: number): JsonS
   additionalProperties: false,
   default: { address, port: listenPort },
   properties: {
-    address: ip('Address to bind.'),
-    port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Port to bind; 0 picks a free port.' },
+    address: { ...ip('Address to bind.'), default: address },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: listenPort, description: 'Port to bind; 0 picks a free port.' },
   },
-  required: ['address', 'port'],
 });
 
 const block = (description: string, properties: Record<string, JsonSchema>, extra: Partial<JsonSchema> = {}): JsonSchema => ({
@@ -181,7 +180,6 @@ const int = (description: string, def: number, minimum: number, maximum?: number
 
 export const configSchema: JsonSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
-  $id: 'https://gsdns.dev/schemas/config.json',
   title: 'gsdns configuration',
   type: 'object',
   additionalProperties: false,
@@ -196,7 +194,7 @@ export const configSchema: JsonSchema = {
         name: {
           type: 'string',
           format: 'dns-label',
-          description: 'Required. This cluster\'s name: a lowercase RFC 1123 DNS label, unique in the mesh.',
+          description: 'This cluster\'s name: a lowercase RFC 1123 DNS label, unique in the mesh.',
         },
         region: { type: 'string', minLength: 1, description: 'Region, e.g. the nodes\' topology.kubernetes.io/region.' },
         zone: { type: 'string', minLength: 1, description: 'Zone, e.g. the nodes\' topology.kubernetes.io/zone.' },
@@ -354,11 +352,11 @@ export const configSchema: JsonSchema = {
         trustDomain: {
           type: 'string',
           format: 'domain-name',
-          description: 'Required. Peer certificates name `<cluster>.<trustDomain>` (SAN DNS) or `spiffe://<trustDomain>/cluster/<cluster>`.',
+          description: 'Peer certificates name `<cluster>.<trustDomain>` (SAN DNS) or `spiffe://<trustDomain>/cluster/<cluster>`.',
         },
         tls: {
           type: 'object',
-          description: 'Required. PEM files for mutual TLS.',
+          description: 'PEM files for mutual TLS.',
           additionalProperties: false,
           required: ['ca', 'cert', 'key'],
           properties: {

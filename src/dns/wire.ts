@@ -112,9 +112,9 @@ export interface ReplyContext {
   readonly opcode: number;
   readonly rd: boolean;
   readonly cd: boolean;
+  /** Echoed byte for byte (D8); owner names equal to (a suffix of) it compress against it. */
   readonly rawQuestion?: Buffer | undefined;
-  /** Presentation form of the question name, used to compress owner names against it. */
-  readonly questionName?: string | undefined;
+  /** The reply carries OPT iff this is set (RFC 6891 §6.1.1). */
   readonly edns?: EdnsInfo | undefined;
 }
 
@@ -230,11 +230,664 @@ export function decodeQuery(buf: Buffer, transport: Transport, decodeOptions: De
   let ecs: ClientSubnet | undefined;
   try {
     options = readOptions(buf, opt.rdataOffset, opt.rdataEnd);
-    // RFC 7871 §7.1.1: a server that does not do ECS ignores the option, so only decode it when on.
+    // With ECS off the option is one we do not understand, and RFC 6891 §6.1.2 says to ignore it.
     if (decodeOptions.ecs !== false) ecs = decodeEcsOptions(options);
   } catch (e) {
     return reject('formerr', header, reasonOf(e), q);
   }
   const edns: EdnsInfo = ecs ? { udpPayloadSize, version, dnssecOk, options, ecs } : { udpPayloadSize, version, dnssecOk, options };
   return { ok: true, query: { header, question: q.question, rawQuestion: q.raw, edns, simple: walk.simple } };
+}
+
+function drop(reason: string, id?: number): DecodeDrop {
+  return id === undefined ? { ok: false, action: 'drop', reason } : { ok: false, action: 'drop', reason, id };
+}
+
+function reject(
+  action: DecodeRejection['action'],
+  header: QueryHeader,
+  reason: string,
+  question?: ParsedQuestion,
+  edns?: EdnsInfo,
+): DecodeRejection {
+  return {
+    ok: false,
+    action,
+    reason,
+    id: header.id,
+    header,
+    rawQuestion: question?.raw,
+    questionName: question?.question.name,
+    edns,
+  };
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof WalkError) return e.reason;
+  // Only a bug in this module could get here; report it as a malformed message rather than throw.
+  return `internal decoder error: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+interface ParsedQuestion {
+  readonly question: Question;
+  readonly raw: Buffer;
+  /** Offset just past QCLASS. */
+  readonly end: number;
+}
+
+/**
+ * Read the question at offset 12. RFC 1035 §4.1.4 allows pointers only to earlier names, and the
+ * question's name is the first one in a query, so a pointer here is malformed.
+ */
+function readQuestion(buf: Buffer): ParsedQuestion {
+  let pos = HEADER_SIZE;
+  let wireLength = 1; // the root label
+  let name = '';
+  for (;;) {
+    if (pos >= buf.length) throw new WalkError('question name runs past the end of the message');
+    const len = buf[pos]!;
+    if (len === 0) {
+      pos += 1;
+      break;
+    }
+    if ((len & 0xc0) === 0xc0) throw new WalkError('compression pointer in the question of a query');
+    // RFC 6891 §5 retired the 0x40 extended label type; 0x80 is reserved (RFC 1035 §4.1.4).
+    if ((len & 0xc0) !== 0) throw new WalkError(`unsupported label type 0x${len.toString(16)}`);
+    wireLength += len + 1;
+    if (wireLength > MAX_NAME) throw new WalkError(`question name exceeds ${MAX_NAME} octets`);
+    if (pos + 1 + len > buf.length) throw new WalkError('question label runs past the end of the message');
+    const label = labelToPresentation(buf, pos + 1, pos + 1 + len);
+    name = name === '' ? label : `${name}.${label}`;
+    pos += 1 + len;
+  }
+  if (pos + 4 > buf.length) throw new WalkError('question has no room for QTYPE and QCLASS');
+  const question: Question = { name, type: buf.readUInt16BE(pos), class: buf.readUInt16BE(pos + 2) };
+  const end = pos + 4;
+  return { question, raw: Buffer.from(buf.subarray(HEADER_SIZE, end)), end };
+}
+
+function tryReadQuestion(buf: Buffer): ParsedQuestion | undefined {
+  try {
+    return readQuestion(buf);
+  } catch {
+    return undefined;
+  }
+}
+
+interface OptLocation {
+  readonly udpPayloadSize: number;
+  /** Offset of the 4-octet TTL field: extended RCODE, VERSION, flags (RFC 6891 §6.1.3). */
+  readonly ttlOffset: number;
+  readonly rdataOffset: number;
+  readonly rdataEnd: number;
+}
+
+interface WalkResult {
+  readonly end: number;
+  readonly opt?: OptLocation | undefined;
+  readonly simple: boolean;
+}
+
+/**
+ * Walk every answer, authority and additional record with bounds checks, locating the OPT.
+ * RFC 6891 §6.1.1: OPT may appear only in the additional section, at most once, owned by root.
+ */
+function walkRecords(buf: Buffer, start: number, header: QueryHeader): WalkResult {
+  let pos = start;
+  let opt: OptLocation | undefined;
+  const sections: Array<[string, number]> = [
+    ['answer', header.ancount],
+    ['authority', header.nscount],
+    ['additional', header.arcount],
+  ];
+  for (const [section, count] of sections) {
+    for (let i = 0; i < count; i++) {
+      const owner = pos;
+      pos = skipName(buf, pos);
+      if (pos + 10 > buf.length) throw new WalkError(`${section} record ${i} is cut short`);
+      const type = buf.readUInt16BE(pos);
+      const rdlength = buf.readUInt16BE(pos + 8);
+      const rdataOffset = pos + 10;
+      const rdataEnd = rdataOffset + rdlength;
+      if (rdataEnd > buf.length) throw new WalkError(`${section} record ${i} RDLENGTH ${rdlength} runs past the end`);
+      if (type === RRType.OPT) {
+        if (section !== 'additional') throw new WalkError(`OPT record in the ${section} section`);
+        if (opt !== undefined) throw new WalkError('more than one OPT record');
+        // The owner must be the root name itself, a single zero octet (RFC 6891 §6.1.2).
+        if (buf[owner] !== 0) throw new WalkError('OPT record owner is not the root');
+        opt = { udpPayloadSize: buf.readUInt16BE(pos + 2), ttlOffset: pos + 4, rdataOffset, rdataEnd };
+      }
+      pos = rdataEnd;
+    }
+  }
+  const simple = header.ancount === 0 && header.nscount === 0 && header.arcount === (opt ? 1 : 0);
+  return { end: pos, opt, simple };
+}
+
+/**
+ * Skip a possibly compressed name; returns the offset just past it in the record stream.
+ * Pointers must point backwards and past the header, hops are bounded, and the expanded name must
+ * stay within 255 octets, so a crafted loop ends after at most 127 hops (RFC 1035 §4.1.4).
+ */
+function skipName(buf: Buffer, start: number): number {
+  let pos = start;
+  let after = -1;
+  let hops = 0;
+  let wireLength = 1;
+  for (;;) {
+    if (pos >= buf.length) throw new WalkError('name runs past the end of the message');
+    const len = buf[pos]!;
+    if (len === 0) return after < 0 ? pos + 1 : after;
+    if ((len & 0xc0) === 0xc0) {
+      if (pos + 1 >= buf.length) throw new WalkError('compression pointer cut short');
+      const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
+      if (target < HEADER_SIZE || target >= pos) throw new WalkError(`compression pointer to ${target} is not backwards`);
+      if (++hops > MAX_POINTER_HOPS) throw new WalkError('too many compression pointers');
+      if (after < 0) after = pos + 2;
+      pos = target;
+      continue;
+    }
+    if ((len & 0xc0) !== 0) throw new WalkError(`unsupported label type 0x${len.toString(16)}`);
+    wireLength += len + 1;
+    if (wireLength > MAX_NAME) throw new WalkError(`name exceeds ${MAX_NAME} octets`);
+    if (pos + 1 + len > buf.length) throw new WalkError('label runs past the end of the message');
+    pos += 1 + len;
+  }
+}
+
+/** RFC 6891 §6.1.2: {OPTION-CODE, OPTION-LENGTH, OPTION-DATA}*, exactly filling RDATA. */
+function readOptions(buf: Buffer, start: number, end: number): EdnsOption[] {
+  const options: EdnsOption[] = [];
+  let pos = start;
+  while (pos < end) {
+    if (pos + 4 > end) throw new WalkError('EDNS option header cut short');
+    const code = buf.readUInt16BE(pos);
+    const length = buf.readUInt16BE(pos + 2);
+    if (pos + 4 + length > end) throw new WalkError(`EDNS option ${code} length ${length} overruns the OPT RDATA`);
+    options.push({ code, data: Buffer.from(buf.subarray(pos + 4, pos + 4 + length)) });
+    pos += 4 + length;
+  }
+  return options;
+}
+
+function decodeEcsOptions(options: readonly EdnsOption[]): ClientSubnet | undefined {
+  let ecs: ClientSubnet | undefined;
+  for (const option of options) {
+    if (option.code !== EDNS_OPTION_ECS) continue;
+    // One client, one subnet: two ECS options cannot both be honoured, so the query is malformed.
+    if (ecs !== undefined) throw new WalkError('more than one ECS option');
+    ecs = decodeEcs(option.data);
+  }
+  return ecs;
+}
+
+/** Decode and validate one ECS option (RFC 7871 §6). Exported for unit tests. */
+export function decodeEcs(data: Buffer): ClientSubnet {
+  if (data.length < 4) throw new WalkError(`ECS option of ${data.length} octets is too short`);
+  const family = data.readUInt16BE(0);
+  const sourcePrefix = data[2]!;
+  const scopePrefix = data[3]!;
+  if (family !== 1 && family !== 2) throw new WalkError(`ECS family ${family} is not IPv4 (1) or IPv6 (2)`);
+  const bits = family === 1 ? 32 : 128;
+  if (sourcePrefix > bits) throw new WalkError(`ECS source prefix ${sourcePrefix} exceeds ${bits}`);
+  if (scopePrefix > bits) throw new WalkError(`ECS scope prefix ${scopePrefix} exceeds ${bits}`);
+  const addressBytes = Buffer.from(data.subarray(4));
+  // RFC 7871 §6: ADDRESS is truncated to ceil(SOURCE PREFIX-LENGTH / 8) octets, and bits past the
+  // prefix are zero; anything else is malformed.
+  const expected = Math.ceil(sourcePrefix / 8);
+  if (addressBytes.length !== expected) {
+    throw new WalkError(`ECS address has ${addressBytes.length} octets, source prefix ${sourcePrefix} needs ${expected}`);
+  }
+  if (sourcePrefix % 8 !== 0 && expected > 0) {
+    const mask = 0xff >> sourcePrefix % 8;
+    if ((addressBytes[expected - 1]! & mask) !== 0) throw new WalkError('ECS address has bits set beyond the source prefix');
+  }
+  const full = new Uint8Array(bits / 8);
+  full.set(addressBytes);
+  const address = family === 1 ? formatIPv4(full) : formatIPv6(full);
+  return { family, sourcePrefix, scopePrefix, address, addressBytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names in presentation format (RFC 1035 §5.1, RFC 4343 §2.1)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One wire label → lowercase presentation text. Only ASCII letters are case-folded (RFC 4343 §3).
+ * '.' and '\' are backslash-escaped and octets outside 0x21..0x7E become \DDD, so the mapping is
+ * injective and a label "a.b" reads `a\.b`, never `a.b`.
+ */
+export function labelToPresentation(buf: Uint8Array, start: number, end: number): string {
+  let out = '';
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 0x41 && c <= 0x5a) out += String.fromCharCode(c + 0x20);
+    else if (c === 0x2e) out += '\\.';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c > 0x20 && c < 0x7f) out += String.fromCharCode(c);
+    else out += `\\${c < 10 ? '00' : c < 100 ? '0' : ''}${c}`;
+  }
+  return out;
+}
+
+/**
+ * Presentation text → wire labels (no case change). Accepts `\.`, `\\`, `\X` and `\DDD` escapes and
+ * an optional trailing dot; "" and "." are the root. Throws on empty labels, labels over 63 octets,
+ * names over 255 octets and characters outside Latin-1.
+ */
+export function presentationToLabels(name: string): Uint8Array[] {
+  const labels: Uint8Array[] = [];
+  if (name === '' || name === '.') return labels;
+  let current: number[] = [];
+  let wireLength = 1;
+  const finish = (): void => {
+    if (current.length === 0) throw new RangeError(`empty label in name "${name}"`);
+    if (current.length > MAX_LABEL) throw new RangeError(`label of ${current.length} octets in name "${name}"`);
+    wireLength += current.length + 1;
+    labels.push(Uint8Array.from(current));
+    current = [];
+  };
+  for (let i = 0; i < name.length; i++) {
+    const ch = name.charCodeAt(i);
+    if (ch === 0x2e) {
+      finish();
+      continue;
+    }
+    if (ch === 0x5c) {
+      const d = name.slice(i + 1, i + 4);
+      if (/^[0-9]{3}$/.test(d)) {
+        const v = Number(d);
+        if (v > 255) throw new RangeError(`escape \\${d} out of range in name "${name}"`);
+        current.push(v);
+        i += 3;
+      } else {
+        if (i + 1 >= name.length) throw new RangeError(`dangling backslash in name "${name}"`);
+        current.push(name.charCodeAt(i + 1));
+        i += 1;
+      }
+      if (current[current.length - 1]! > 0xff) throw new RangeError(`non-Latin-1 character in name "${name}"`);
+      continue;
+    }
+    if (ch > 0xff) throw new RangeError(`non-Latin-1 character in name "${name}"`);
+    current.push(ch);
+  }
+  // A trailing dot (absolute name) leaves nothing pending; otherwise close the last label.
+  if (current.length > 0 || name.charCodeAt(name.length - 1) !== 0x2e) finish();
+  if (wireLength > MAX_NAME) throw new RangeError(`name "${name}" is ${wireLength} octets on the wire`);
+  return labels;
+}
+
+/** Canonical (lowercase, escaped) presentation of a sequence of wire labels. */
+function labelsKey(labels: readonly Uint8Array[], from: number): string {
+  let key = '';
+  for (let i = from; i < labels.length; i++) {
+    const label = labels[i]!;
+    const text = labelToPresentation(label, 0, label.length);
+    key = key === '' ? text : `${key}.${text}`;
+  }
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses (text ↔ octets) without node:net, so this module stays pure
+// ---------------------------------------------------------------------------------------------
+
+export function parseIPv4(text: string): Uint8Array {
+  const parts = text.split('.');
+  if (parts.length !== 4) throw new RangeError(`invalid IPv4 address "${text}"`);
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!;
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) throw new RangeError(`invalid IPv4 address "${text}"`);
+    out[i] = Number(p);
+  }
+  return out;
+}
+
+export function parseIPv6(text: string): Uint8Array {
+  const fail = (): never => {
+    throw new RangeError(`invalid IPv6 address "${text}"`);
+  };
+  let groups: number[];
+  let tail = text;
+  // An embedded dotted quad (RFC 4291 §2.2 form 3) supplies the last 32 bits.
+  let v4: Uint8Array | undefined;
+  if (text.includes('.')) {
+    const lastColon = text.lastIndexOf(':');
+    if (lastColon < 0) fail();
+    v4 = parseIPv4(text.slice(lastColon + 1));
+    tail = text.slice(0, lastColon + 1);
+    if (!tail.endsWith('::')) tail = tail.slice(0, -1);
+  }
+  const wanted = v4 ? 6 : 8;
+  const parseGroups = (s: string): number[] =>
+    s === ''
+      ? []
+      : s.split(':').map((g) => {
+          if (!/^[0-9a-fA-F]{1,4}$/.test(g)) fail();
+          return parseInt(g, 16);
+        });
+  const dbl = tail.indexOf('::');
+  if (dbl >= 0) {
+    if (tail.indexOf('::', dbl + 1) >= 0) fail();
+    const head = parseGroups(tail.slice(0, dbl));
+    const rest = parseGroups(tail.slice(dbl + 2));
+    if (head.length + rest.length > wanted - 1) fail();
+    groups = [...head, ...new Array<number>(wanted - head.length - rest.length).fill(0), ...rest];
+  } else {
+    groups = parseGroups(tail);
+    if (groups.length !== wanted) fail();
+  }
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    out[i * 2] = g >> 8;
+    out[i * 2 + 1] = g & 0xff;
+  });
+  if (v4) out.set(v4, 12);
+  return out;
+}
+
+export function formatIPv4(bytes: Uint8Array): string {
+  return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+}
+
+/** RFC 5952 §4: lowercase, no leading zeros, the longest (first) run of ≥2 zero groups as "::". */
+export function formatIPv6(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
+  if (bestLen < 2) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/** The reply budget: TCP 65535; UDP 512 without EDNS, else the client's size capped at 1232 (D11). */
+export function responseSizeLimit(transport: Transport, edns?: EdnsInfo): number {
+  if (transport === 'tcp') return MAX_TCP_MESSAGE;
+  if (edns === undefined) return MIN_UDP_PAYLOAD;
+  // RFC 6891 §6.2.5: values below 512 are treated as 512.
+  return Math.max(MIN_UDP_PAYLOAD, Math.min(edns.udpPayloadSize, ADVERTISED_UDP_PAYLOAD));
+}
+
+export function replyContextOf(source: DecodedQuery | DecodeRejection): ReplyContext {
+  if ('question' in source) {
+    const { header, rawQuestion, edns } = source;
+    return { id: header.id, opcode: header.opcode, rd: header.rd, cd: header.cd, rawQuestion, edns };
+  }
+  const { header, rawQuestion, edns } = source;
+  return { id: header.id, opcode: header.opcode, rd: header.rd, cd: header.cd, rawQuestion, edns };
+}
+
+export function rcodeOfRejection(action: DecodeRejection['action']): number {
+  return action === 'formerr' ? Rcode.FORMERR : action === 'notimp' ? Rcode.NOTIMP : Rcode.BADVERS;
+}
+
+/** FORMERR / NOTIMP / BADVERS reply for a rejected query. */
+export function encodeErrorResponse(rejection: DecodeRejection, maxSize: number): Buffer {
+  return encodeResponse(replyContextOf(rejection), { rcode: rcodeOfRejection(rejection.action), maxSize }).message;
+}
+
+/** A record validated and converted to wire pieces before any octet is written. */
+interface PreparedRecord {
+  readonly owner: Uint8Array[];
+  readonly ownerKey: string;
+  readonly type: number;
+  readonly ttl: number;
+  readonly write: (w: MessageWriter) => void;
+}
+
+/** Thrown inside the writer when the next octets would cross the budget; never escapes. */
+const OVERFLOW = Symbol('overflow');
+
+/**
+ * One scratch buffer for every response: encoding is synchronous, so it is never shared between
+ * two messages, and the result is copied out at the end.
+ */
+const scratch = Buffer.allocUnsafe(MAX_TCP_MESSAGE);
+
+class MessageWriter {
+  pos = 0;
+  /** Canonical name suffix → offset, for compression (RFC 1035 §4.1.4). */
+  readonly names = new Map<string, number>();
+  constructor(
+    readonly buf: Buffer,
+    public limit: number,
+  ) {}
+
+  private room(n: number): void {
+    if (this.pos + n > this.limit) throw OVERFLOW;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+  u16(v: number): void {
+    this.room(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.buf.writeUInt32BE(v, this.pos);
+    this.pos += 4;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  /** RDATA names of SRV must not be compressed (RFC 2782), others may (RFC 3597 §4). */
+  name(labels: readonly Uint8Array[], compress: boolean): void {
+    const texts = labels.map((l) => labelToPresentation(l, 0, l.length));
+    for (let i = 0; i < labels.length; i++) {
+      const key = texts.slice(i).join('.');
+      const known = this.names.get(key);
+      if (compress && known !== undefined) {
+        this.u16(0xc000 | known);
+        return;
+      }
+      if (known === undefined && this.pos <= MAX_POINTER_OFFSET) this.names.set(key, this.pos);
+      const label = labels[i]!;
+      this.u8(label.length);
+      this.bytes(label);
+    }
+    this.u8(0);
+  }
+  /** Remember every suffix of the echoed question so owners point at the client's spelling. */
+  registerQuestion(at: number, raw: Buffer): void {
+    const labels: Uint8Array[] = [];
+    const offsets: number[] = [];
+    for (let p = 0; p < raw.length && raw[p]! !== 0; p += 1 + raw[p]!) {
+      offsets.push(at + p);
+      labels.push(raw.subarray(p + 1, p + 1 + raw[p]!));
+    }
+    for (let i = 0; i < labels.length; i++) {
+      const key = labelsKey(labels, i);
+      if (offsets[i]! <= MAX_POINTER_OFFSET && !this.names.has(key)) this.names.set(key, offsets[i]!);
+    }
+  }
+}
+
+function checkInt(value: number, max: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} ${value} out of range`);
+  return value;
+}
+
+function prepareRecord(rr: ResourceRecord): PreparedRecord {
+  const owner = presentationToLabels(rr.name);
+  // RFC 2181 §8: TTLs are 0..2^31-1.
+  const ttl = Number.isFinite(rr.ttl) ? Math.max(0, Math.min(0x7fffffff, Math.floor(rr.ttl))) : 0;
+  const d = rr.data;
+  let write: (w: MessageWriter) => void;
+  switch (d.type) {
+    case RRType.A: {
+      const a = parseIPv4(d.address);
+      write = (w) => w.bytes(a);
+      break;
+    }
+    case RRType.AAAA: {
+      const a = parseIPv6(d.address);
+      write = (w) => w.bytes(a);
+      break;
+    }
+    case RRType.NS: {
+      const host = presentationToLabels(d.host);
+      write = (w) => w.name(host, true);
+      break;
+    }
+    case RRType.CNAME: {
+      const target = presentationToLabels(d.target);
+      write = (w) => w.name(target, true);
+      break;
+    }
+    case RRType.SOA: {
+      const mname = presentationToLabels(d.mname);
+      const rname = presentationToLabels(d.rname);
+      const nums = [d.serial, d.refresh, d.retry, d.expire, d.minimum].map((n) => checkInt(n, 0xffffffff, 'SOA field'));
+      write = (w) => {
+        w.name(mname, true);
+        w.name(rname, true);
+        for (const n of nums) w.u32(n);
+      };
+      break;
+    }
+    case RRType.SRV: {
+      const target = presentationToLabels(d.target);
+      const fields = [d.priority, d.weight, d.port].map((n) => checkInt(n, 0xffff, 'SRV field'));
+      write = (w) => {
+        for (const n of fields) w.u16(n);
+        w.name(target, false);
+      };
+      break;
+    }
+    default: {
+      const unknown: { type: number } = d;
+      throw new RangeError(`cannot encode record type ${unknown.type}`);
+    }
+  }
+  return { owner, ownerKey: labelsKey(owner, 0), type: d.type, ttl, write };
+}
+
+function writeRecord(w: MessageWriter, rr: PreparedRecord): void {
+  w.name(rr.owner, true);
+  w.u16(rr.type);
+  w.u16(1); // class IN
+  w.u32(rr.ttl);
+  const rdlengthAt = w.pos;
+  w.u16(0);
+  rr.write(w);
+  w.buf.writeUInt16BE(w.pos - rdlengthAt - 2, rdlengthAt);
+}
+
+/**
+ * Encode a response. Records that do not fit the budget are dropped whole from the end; TC is set
+ * when an answer or authority record had to go (RFC 2181 §9), while dropping additional records
+ * only (whole RRsets) does not need it. The OPT record is always kept (RFC 6891 §7, D10).
+ */
+export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedResponse {
+  const limit = Math.max(MIN_UDP_PAYLOAD, Math.min(MAX_TCP_MESSAGE, Math.floor(spec.maxSize) || 0));
+  // Validate everything first, so a bad record fails the same way whether or not it would fit.
+  const sections = [spec.answers ?? [], spec.authority ?? [], spec.additional ?? []].map((s) => s.map(prepareRecord));
+  let rcode = spec.rcode;
+  // An RCODE above 15 needs OPT to carry its high bits; without one it cannot be expressed.
+  if (rcode > 0xf && ctx.edns === undefined) rcode = Rcode.SERVFAIL;
+
+  const ecs = ctx.edns?.ecs !== undefined && spec.ecsScopePrefix !== undefined ? ctx.edns.ecs : undefined;
+  const ecsLength = ecs ? 4 + ecs.addressBytes.length : 0;
+  const optSize = ctx.edns ? 11 + (ecs ? 4 + ecsLength : 0) : 0;
+
+  const w = new MessageWriter(scratch, limit - optSize);
+  w.pos = HEADER_SIZE;
+  if (ctx.rawQuestion) {
+    w.registerQuestion(HEADER_SIZE, ctx.rawQuestion);
+    w.bytes(ctx.rawQuestion);
+  }
+
+  const counts = [0, 0, 0];
+  const starts: number[] = [];
+  let stoppedIn = -1;
+  outer: for (let s = 0; s < 3; s++) {
+    for (const rr of sections[s]!) {
+      const mark = w.pos;
+      try {
+        writeRecord(w, rr);
+      } catch (e) {
+        if (e !== OVERFLOW) throw e;
+        w.pos = mark;
+        stoppedIn = s;
+        break outer;
+      }
+      counts[s]!++;
+      if (s === 2) starts.push(mark);
+    }
+  }
+  const all = sections[0]!.length + sections[1]!.length + sections[2]!.length;
+  let truncated = false;
+  if (stoppedIn >= 0 && stoppedIn < 2) truncated = true;
+  if (stoppedIn === 2) {
+    // Do not leave half an RRset in the additional section: back off to the RRset's start.
+    const additional = sections[2]!;
+    const first = additional[counts[2]!]!;
+    while (counts[2]! > 0) {
+      const last = additional[counts[2]! - 1]!;
+      if (last.ownerKey !== first.ownerKey || last.type !== first.type) break;
+      counts[2]!--;
+      w.pos = starts[counts[2]!]!;
+    }
+  }
+  const omitted = all - counts[0]! - counts[1]! - counts[2]!;
+
+  let arcount = counts[2]!;
+  if (ctx.edns) {
+    w.limit = limit;
+    w.u8(0); // owner: root
+    w.u16(RRType.OPT);
+    w.u16(ADVERTISED_UDP_PAYLOAD); // RFC 6891 §6.2.5: our own receive size
+    // TTL: extended RCODE (high 8 bits of 12), VERSION 0, DO echoed (RFC 3225 §3), rest of Z zero.
+    w.u8((rcode >> 4) & 0xff);
+    w.u8(0);
+    w.u16(ctx.edns.dnssecOk ? 0x8000 : 0);
+    w.u16(ecs ? 4 + ecsLength : 0);
+    if (ecs) {
+      // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as in the query; SCOPE is ours.
+      const maxPrefix = ecs.family === 1 ? 32 : 128;
+      w.u16(EDNS_OPTION_ECS);
+      w.u16(ecsLength);
+      w.u16(ecs.family);
+      w.u8(ecs.sourcePrefix);
+      w.u8(Math.max(0, Math.min(maxPrefix, Math.floor(spec.ecsScopePrefix ?? 0))));
+      w.bytes(ecs.addressBytes);
+    }
+    arcount++;
+  }
+
+  const b = scratch;
+  b.writeUInt16BE(ctx.id, 0);
+  // QR=1, OPCODE echoed, AA, TC, RD echoed (RFC 1035 §4.1.1).
+  b[2] = 0x80 | ((ctx.opcode & 0x0f) << 3) | (spec.authoritative ? 0x04 : 0) | (truncated ? 0x02 : 0) | (ctx.rd ? 0x01 : 0);
+  // RA, Z=0, AD=0, CD echoed (RFC 4035 §3.2.2), low 4 bits of RCODE.
+  b[3] = (spec.recursionAvailable ? 0x80 : 0) | (ctx.cd ? 0x10 : 0) | (rcode & 0x0f);
+  b.writeUInt16BE(ctx.rawQuestion ? 1 : 0, 4);
+  b.writeUInt16BE(counts[0]!, 6);
+  b.writeUInt16BE(counts[1]!, 8);
+  b.writeUInt16BE(arcount, 10);
+  return { message: Buffer.from(b.subarray(0, w.pos)), truncated, omitted };
 }

@@ -1,0 +1,677 @@
+/**
+ * Loads the configuration: YAML file, then `GSDNS_*` environment overrides, then `--set` flags;
+ * validates it against `schema.ts` plus semantic checks; returns it deeply frozen.
+ *
+ * Owns: the only reading of the environment and of the config file in gsdns, override
+ * precedence, error reporting with key paths, normalisation (zones lowercased without trailing
+ * dot, relative file paths made absolute).
+ * Must never: stop at the first error (every problem is reported at once), throw for an invalid
+ * configuration (that is a value: `{ ok: false, errors }`), or read `process.env` itself (the
+ * composition root passes it in).
+ * Invariants: a returned `Config` validated completely, has every default applied, and is frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { formatIssues as formatIssueLines } from '../errors.js';
+import { configSchema, formats, schemaAt, typesOf, type JsonSchema, type JsonType } from './schema.js';
+import type { Config, ConfigIssue, ConfigSource, ConfigSources } from './types.js';
+
+export interface LoadConfigOptions {
+  /** Path of the YAML config file. With `text`, only names the file (for relative paths and messages). */
+  readonly file?: string | undefined;
+  /** YAML text to use instead of reading `file`. */
+  readonly text?: string | undefined;
+  /** The environment to read `GSDNS_*` overrides from; pass `process.env`. Omitted: no env overrides. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
+  /** `key.path=value` strings from repeated `--set` flags, applied in order after the environment. */
+  readonly sets?: readonly string[] | undefined;
+  /** Base folder for relative paths given by env or flags (and by `text` without `file`). Default: process.cwd(). */
+  readonly cwd?: string | undefined;
+}
+
+export type LoadConfigResult =
+  | { readonly ok: true; readonly config: Config; readonly sources: ConfigSources }
+  | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
+
+/** Prefix of every configuration environment variable. */
+export const ENV_PREFIX = 'GSDNS_';
+/** Separator of key path segments in environment variable names. */
+export const ENV_SEPARATOR = '__';
+/** Names the config file for the CLI (`gsdns serve` without `--config`); never a config key. */
+export const CONFIG_FILE_ENV = 'GSDNS_CONFIG';
+/** `GSDNS_*` variables that are not config overrides and are ignored by loadConfig. */
+export const RESERVED_ENV: ReadonlySet<string> = new Set([CONFIG_FILE_ENV]);
+
+type Segment = string | number;
+type Data = Record<string, unknown>;
+
+/** Lines like `dns.listen[0].port: must be <= 65535 (file, line 7)`, for `gsdns check-config`. */
+export function formatIssues(issues: readonly ConfigIssue[]): string[] {
+  return formatIssueLines(issues);
+}
+
+/**
+ * Absolute path of the embedded demo config, `config/demo.yaml` in the package. This module lives
+ * in `src/config/` (tsx) or `dist/config/` (built), so the package root is two folders up.
+ */
+export function embeddedConfigPath(): string {
+  return fileURLToPath(new URL('../../config/demo.yaml', import.meta.url));
+}
+
+/** Loads, merges, validates, normalises and freezes the configuration. Never throws for bad input. */
+export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
+  const cwd = options.cwd ?? process.cwd();
+  const file = options.file === undefined ? undefined : resolve(cwd, options.file);
+  const issues: ConfigIssue[] = [];
+  const origin = new Map<string, ConfigSource>();
+  const sources: { file?: string; env: { name: string; path: string }[]; flags: string[] } = { env: [], flags: [] };
+  if (file !== undefined) sources.file = file;
+
+  // 1. The YAML file.
+  let data: Data = {};
+  let doc: Document | undefined;
+  let lineCounter: LineCounter | undefined;
+  let fileBroken = false;
+  let text = options.text;
+  if (text === undefined && file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      issues.push({ path: '', message: `cannot read ${file}: ${(err as Error).message}`, source: 'file' });
+      fileBroken = true;
+    }
+  }
+  const fromFile = text !== undefined;
+  if (text !== undefined) {
+    lineCounter = new LineCounter();
+    doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+    for (const err of doc.errors) {
+      const pos = err.linePos?.[0];
+      issues.push({
+        path: '',
+        message: yamlMessage(err.message),
+        source: 'file',
+        line: pos?.line,
+        col: pos?.col,
+      });
+      fileBroken = true;
+    }
+    if (!fileBroken) {
+      const parsed: unknown = doc.toJS({ maxAliasCount: 100 });
+      if (isPlainObject(parsed)) data = parsed;
+      else if (parsed !== null && parsed !== undefined) {
+        issues.push({ path: '', message: 'the config file must be a mapping of keys to values', source: 'file' });
+        fileBroken = true;
+      }
+    }
+  }
+
+  // 2. GSDNS_* environment variables, in name order so a list is set before its items.
+  const env = options.env ?? {};
+  for (const name of Object.keys(env).sort()) {
+    const raw = env[name];
+    if (raw === undefined || !name.startsWith(ENV_PREFIX) || RESERVED_ENV.has(name) || isKubernetesServiceLink(name)) continue;
+    const mapped = envNameToPath(name);
+    if ('error' in mapped) {
+      issues.push({ path: mapped.path, message: mapped.error, source: 'env' });
+      continue;
+    }
+    const problem = applyOverride(data, mapped.segments, raw, (at) => origin.set(formatPath(at), 'env'));
+    if (problem !== undefined) {
+      issues.push({ path: formatPath(mapped.segments), message: `${problem} (from ${name})`, source: 'env' });
+      continue;
+    }
+    origin.set(formatPath(mapped.segments), 'env');
+    sources.env.push({ name, path: formatPath(mapped.segments) });
+  }
+
+  // 3. --set flags, in order.
+  for (const set of options.sets ?? []) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) {
+      issues.push({ path: set, message: 'expected --set key.path=value', source: 'flag' });
+      continue;
+    }
+    const key = set.slice(0, eq).trim();
+    const mapped = flagKeyToPath(key);
+    if ('error' in mapped) {
+      issues.push({ path: mapped.path, message: mapped.error, source: 'flag' });
+      continue;
+    }
+    const problem = applyOverride(data, mapped.segments, set.slice(eq + 1), (at) => origin.set(formatPath(at), 'flag'));
+    if (problem !== undefined) {
+      issues.push({ path: formatPath(mapped.segments), message: problem, source: 'flag' });
+      continue;
+    }
+    origin.set(formatPath(mapped.segments), 'flag');
+    sources.flags.push(formatPath(mapped.segments));
+  }
+
+  // A file that does not parse has no keys to validate; report what is known.
+  if (fileBroken) return { ok: false, errors: issues };
+
+  const sourceOf = (segments: readonly Segment[]): ConfigSource | undefined => {
+    for (let n = segments.length; n > 0; n--) {
+      const found = origin.get(formatPath(segments.slice(0, n)));
+      if (found !== undefined) return found;
+    }
+    return fromFile ? 'file' : undefined;
+  };
+  const issueAt = (segments: readonly Segment[], message: string): ConfigIssue => {
+    const source = sourceOf(segments);
+    const pos = source === 'file' && doc !== undefined && lineCounter !== undefined ? locate(doc, lineCounter, segments) : undefined;
+    return { path: formatPath(segments), message, source, line: pos?.line, col: pos?.col };
+  };
+
+  // 4. Normalise, validate (applying defaults), check what the schema cannot express.
+  dropNullBlocks(data, configSchema);
+  normaliseZones(data);
+  const validate = validator();
+  validate(data);
+  const seen = new Set<string>();
+  for (const err of validate.errors ?? []) {
+    const converted = convertAjvError(err, data);
+    if (converted === undefined) continue;
+    const issue = issueAt(converted.segments, converted.message);
+    const id = `${issue.path}\0${issue.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    issues.push(issue);
+  }
+  for (const problem of semanticProblems(data)) issues.push(issueAt(problem.segments, problem.message));
+
+  if (issues.length > 0) return { ok: false, errors: issues };
+
+  // 5. Absolute paths: relative to the config file's folder when the value came from the file.
+  const fileBase = file !== undefined ? dirname(file) : cwd;
+  resolvePaths(data, configSchema, [], (segments) => (sourceOf(segments) === 'file' ? fileBase : cwd));
+
+  return { ok: true, config: deepFreeze(data) as unknown as Config, sources: deepFreeze(sources) };
+}
+
+// --- validation ---------------------------------------------------------------------------------
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (compiled === undefined) {
+    const ajv = new Ajv({
+      allErrors: true,
+      useDefaults: true,
+      strict: true,
+      strictRequired: false, // `then: {required: [...]}` names keys declared in `properties`, by design
+      formats: Object.fromEntries(Object.entries(formats).map(([name, f]) => [name, { type: 'string', validate: f.validate }])),
+    });
+    compiled = ajv.compile(configSchema as SchemaObject);
+  }
+  return compiled;
+}
+
+const TYPE_PHRASE: Record<string, string> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  integer: 'an integer',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+function convertAjvError(err: ErrorObject, data: Data): { segments: Segment[]; message: string } | undefined {
+  const segments = pointerToSegments(err.instancePath, data);
+  const value = valueAt(data, segments);
+  const p = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'if':
+      return undefined; // the failing `then` is reported on its own
+    case 'additionalProperties': {
+      const key = String(p['additionalProperty']);
+      const known = Object.keys(schemaAt(segments)?.properties ?? {});
+      const hint = suggest(key, known);
+      return { segments: [...segments, key], message: `unknown key '${key}'${hint === undefined ? '' : `, did you mean '${hint}'?`}` };
+    }
+    case 'required': {
+      const key = String(p['missingProperty']);
+      return { segments: [...segments, key], message: `is required${conditionOf(err.schemaPath, segments)}` };
+    }
+    case 'type': {
+      const types = String(p['type']).split(',');
+      return { segments, message: `must be ${types.map((t) => TYPE_PHRASE[t] ?? t).join(' or ')}, got ${describe(value)}` };
+    }
+    case 'format': {
+      const name = String(p['format']) as keyof typeof formats;
+      const phrase = formats[name]?.phrase ?? `in format ${name}`;
+      return { segments, message: `must be ${phrase}, got ${describe(value)}` };
+    }
+    case 'enum': {
+      const allowed = (p['allowedValues'] as unknown[]).map((v) => String(v)).join(', ');
+      return { segments, message: `must be one of: ${allowed}; got ${describe(value)}` };
+    }
+    case 'minItems': {
+      const n = Number(p['limit']);
+      return { segments, message: `must have at least ${n} item${n === 1 ? '' : 's'}` };
+    }
+    case 'minLength': {
+      const n = Number(p['limit']);
+      return { segments, message: n === 1 ? 'must not be empty' : `must be at least ${n} characters long` };
+    }
+    case 'uniqueItems':
+      return { segments, message: `must not repeat items (items ${String(p['j'])} and ${String(p['i'])} are equal)` };
+    default:
+      return { segments, message: err.message ?? `fails ${err.keyword}` };
+  }
+}
+
+/** For a `required` coming from an `if`/`then`, the condition, e.g. ` when source.type is 'file'`. */
+function conditionOf(schemaPath: string, instance: readonly Segment[]): string {
+  const parts = schemaPath.replace(/^#\//, '').split('/');
+  const thenAt = parts.lastIndexOf('then');
+  if (thenAt < 0) return '';
+  let node: unknown = configSchema;
+  for (const part of parts.slice(0, thenAt)) node = (node as Record<string, unknown> | undefined)?.[decodePointer(part)];
+  const cond = (node as JsonSchema | undefined)?.if?.properties;
+  if (cond === undefined) return '';
+  const clauses = Object.entries(cond).map(([k, s]) => `${formatPath([...instance, k])} is '${String(s.const)}'`);
+  return clauses.length > 0 ? ` when ${clauses.join(' and ')}` : '';
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `'${value}'`;
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+/** The closest known key within edit distance 2, to turn a typo into a hint. */
+function suggest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+// --- semantic checks ----------------------------------------------------------------------------
+
+interface Problem {
+  readonly segments: Segment[];
+  readonly message: string;
+}
+
+/** Checks across keys. Runs on data that may have failed the schema, so it checks types first. */
+function semanticProblems(data: Data): Problem[] {
+  const problems: Problem[] = [];
+  const cluster = asObject(data['cluster']);
+  const dns = asObject(data['dns']);
+  const forward = asObject(data['forward']);
+  const sync = asObject(data['sync']);
+  const health = asObject(data['health']);
+  const http = asObject(data['http']);
+
+  // Zones: no duplicates, no zone inside another (a name would have two authorities).
+  const zones = Array.isArray(dns?.['zones']) ? (dns['zones'] as unknown[]) : [];
+  zones.forEach((zone, i) => {
+    if (typeof zone !== 'string' || zone === '') return;
+    for (let j = 0; j < zones.length; j++) {
+      const other = zones[j];
+      if (j === i || typeof other !== 'string' || other === '') continue;
+      if (other === zone && j < i) {
+        problems.push({ segments: ['dns', 'zones', i], message: `duplicates dns.zones[${j}] '${other}'` });
+        return;
+      }
+      if (zone.endsWith(`.${other}`)) {
+        problems.push({ segments: ['dns', 'zones', i], message: `'${zone}' is inside zone '${other}' (dns.zones[${j}]); zones must not nest` });
+        return;
+      }
+    }
+  });
+
+  const ttl = dns?.['ttl'];
+  const degradedTtl = dns?.['degradedTtl'];
+  if (isNumber(ttl) && isNumber(degradedTtl) && degradedTtl > ttl) {
+    problems.push({ segments: ['dns', 'degradedTtl'], message: `must be <= dns.ttl (${ttl})` });
+  }
+  const tcp = asObject(dns?.['tcp']);
+  const maxConnections = tcp?.['maxConnections'];
+  const perClient = tcp?.['maxConnectionsPerClient'];
+  if (isNumber(maxConnections) && isNumber(perClient) && perClient > maxConnections) {
+    problems.push({ segments: ['dns', 'tcp', 'maxConnectionsPerClient'], message: `must be <= dns.tcp.maxConnections (${maxConnections})` });
+  }
+
+  const timeoutMs = forward?.['timeoutMs'];
+  const budgetMs = forward?.['budgetMs'];
+  if (isNumber(timeoutMs) && isNumber(budgetMs) && timeoutMs > budgetMs) {
+    problems.push({ segments: ['forward', 'timeoutMs'], message: `must be <= forward.budgetMs (${budgetMs})` });
+  }
+
+  // Peers: each name once, never this cluster's own name (it would sync with itself).
+  const clusterName = cluster?.['name'];
+  const peers = Array.isArray(sync?.['peers']) ? (sync['peers'] as unknown[]) : [];
+  const names = new Map<string, number>();
+  const urls = new Map<string, number>();
+  peers.forEach((peer, i) => {
+    const p = asObject(peer);
+    const name = p?.['name'];
+    const url = p?.['url'];
+    if (typeof name === 'string') {
+      if (name === clusterName) {
+        problems.push({ segments: ['sync', 'peers', i, 'name'], message: `'${name}' is this cluster's own name (cluster.name)` });
+      } else if (names.has(name)) {
+        problems.push({ segments: ['sync', 'peers', i, 'name'], message: `duplicates sync.peers[${names.get(name)}].name '${name}'` });
+      } else names.set(name, i);
+    }
+    if (typeof url === 'string') {
+      if (urls.has(url)) problems.push({ segments: ['sync', 'peers', i, 'url'], message: `duplicates sync.peers[${urls.get(url)}].url` });
+      else urls.set(url, i);
+    }
+  });
+
+  const probe = asObject(health?.['probe']);
+  if (probe?.['type'] === 'tcp' && probe['path'] !== undefined) {
+    problems.push({ segments: ['health', 'probe', 'path'], message: "is only used by 'http' probes; remove it or set health.probe.type: http" });
+  }
+
+  // Listeners: DNS (UDP+TCP), ops HTTP and sync are all TCP; two on one address and port cannot both bind.
+  const listeners: { segments: Segment[]; address: string; port: number }[] = [];
+  const addListener = (value: unknown, segments: Segment[]): void => {
+    const l = asObject(value);
+    if (l !== undefined && typeof l['address'] === 'string' && isNumber(l['port']) && l['port'] !== 0) {
+      listeners.push({ segments, address: l['address'], port: l['port'] });
+    }
+  };
+  if (Array.isArray(dns?.['listen'])) (dns['listen'] as unknown[]).forEach((l, i) => addListener(l, ['dns', 'listen', i]));
+  addListener(http?.['listen'], ['http', 'listen']);
+  if (sync !== undefined) addListener(sync['listen'], ['sync', 'listen']);
+  listeners.forEach((l, i) => {
+    const clash = listeners.slice(0, i).find((o) => o.port === l.port && addressesOverlap(o.address, l.address));
+    if (clash !== undefined) {
+      problems.push({ segments: l.segments, message: `${l.address}:${l.port} conflicts with ${formatPath(clash.segments)} (${clash.address}:${clash.port})` });
+    }
+  });
+
+  return problems;
+}
+
+/** Whether two bind addresses collide on one port: equal, or one is a wildcard covering the other. */
+function addressesOverlap(a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true; // "::" is dual-stack on Linux by default
+  const v4 = (x: string): boolean => !x.includes(':');
+  return (a === '0.0.0.0' && v4(b)) || (b === '0.0.0.0' && v4(a));
+}
+
+// --- overrides (env and flags) ------------------------------------------------------------------
+
+/**
+ * Kubernetes injects Docker-link variables for every Service in the namespace (unless
+ * `enableServiceLinks: false`): a Service `gsdns` yields GSDNS_SERVICE_HOST, GSDNS_PORT_53_UDP...
+ * They are not config keys and must not fail startup.
+ */
+function isKubernetesServiceLink(name: string): boolean {
+  return (
+    !name.includes(ENV_SEPARATOR) &&
+    /_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/.test(name)
+  );
+}
+
+const screaming = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+const camel = (segment: string): string => segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+type Mapped = { segments: Segment[] } | { path: string; error: string };
+
+/** `GSDNS_DNS__NEGATIVE_TTL` → ['dns', 'negativeTtl']; `GSDNS_SYNC__PEERS__0__URL` → ['sync', 'peers', 0, 'url']. */
+function envNameToPath(name: string): Mapped {
+  const parts = name.slice(ENV_PREFIX.length).split(ENV_SEPARATOR);
+  const segments: Segment[] = [];
+  let node: JsonSchema | undefined = configSchema;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const props: Readonly<Record<string, JsonSchema>> = node?.properties ?? {};
+    const key = Object.keys(props).find((k) => screaming(k) === part);
+    if (node?.items !== undefined && /^\d+$/.test(part)) {
+      segments.push(Number(part));
+      node = node.items;
+    } else if (key !== undefined) {
+      segments.push(key);
+      node = props[key];
+    } else {
+      const rest = parts.slice(i).map((p) => (/^\d+$/.test(p) ? Number(p) : camel(p)));
+      const hintKey = suggest(camel(part), Object.keys(props));
+      const hint = hintKey === undefined ? '' : `, did you mean ${[...parts.slice(0, i), screaming(hintKey)].join(ENV_SEPARATOR).replace(/^/, ENV_PREFIX)}?`;
+      return { path: formatPath([...segments, ...rest]), error: `unknown key (from ${name})${hint}` };
+    }
+  }
+  if (segments.length === 0) return { path: '', error: `unknown key (from ${name})` };
+  return { segments };
+}
+
+/** `dns.listen[0].port` (or `dns.listen.0.port`) → ['dns', 'listen', 0, 'port'], checked against the schema. */
+function flagKeyToPath(key: string): Mapped {
+  const segments: Segment[] = [];
+  const syntax = /^([A-Za-z][A-Za-z0-9]*|\d+)((?:\[\d+\])*)$/;
+  for (const part of key.split('.')) {
+    const m = syntax.exec(part);
+    if (m === null) return { path: key, error: 'is not a key path like dns.listen[0].port' };
+    segments.push(/^\d+$/.test(m[1]!) ? Number(m[1]) : m[1]!);
+    for (const index of m[2]!.matchAll(/\[(\d+)\]/g)) segments.push(Number(index[1]));
+  }
+  let node: JsonSchema | undefined = configSchema;
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const next: JsonSchema | undefined =
+      typeof seg === 'number' ? node?.items : node?.properties !== undefined && Object.hasOwn(node.properties, seg) ? node.properties[seg] : undefined;
+    if (next === undefined) {
+      const hint = typeof seg === 'string' ? suggest(seg, Object.keys(node?.properties ?? {})) : undefined;
+      const what = typeof seg === 'number' ? `'${formatPath(segments.slice(0, i))}' is not a list` : `unknown key '${seg}'`;
+      return { path: formatPath(segments), error: `${what}${hint === undefined ? '' : `, did you mean '${hint}'?`}` };
+    }
+    node = next;
+  }
+  return { segments };
+}
+
+/**
+ * Parses `raw` as a YAML scalar or flow collection and sets it at `segments`; returns a problem or
+ * undefined. `created` is told of every container made on the way, so errors inside it are
+ * attributed to the override rather than to the file.
+ */
+function applyOverride(data: Data, segments: readonly Segment[], raw: string, created: (segments: readonly Segment[]) => void): string | undefined {
+  const node = schemaAt(segments);
+  const parsed = parseOverrideValue(raw, node === undefined ? [] : typesOf(node));
+  if ('error' in parsed) return parsed.error;
+  let cur: unknown = data;
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const last = i === segments.length - 1;
+    const container = cur as Record<string | number, unknown>;
+    if (typeof seg === 'number') {
+      const list = cur as unknown[];
+      if (seg > list.length) return `index ${seg} is out of range: ${formatPath(segments.slice(0, i))} has ${list.length} item${list.length === 1 ? '' : 's'}`;
+    }
+    if (last) {
+      container[seg] = parsed.value;
+      return undefined;
+    }
+    const wantList = typeof segments[i + 1] === 'number';
+    const child = container[seg];
+    // An override wins over whatever the file had there, even a value of the wrong shape. A
+    // missing container starts from its default, so `--set dns.listen[0].port=53` edits the
+    // default listener instead of creating a listener without an address.
+    if (wantList ? !Array.isArray(child) : !isPlainObject(child)) {
+      const fallback = schemaAt(segments.slice(0, i + 1))?.default;
+      const seeded = wantList ? Array.isArray(fallback) : isPlainObject(fallback);
+      container[seg] = seeded ? structuredClone(fallback) : wantList ? [] : {};
+      created(segments.slice(0, i + 1));
+    }
+    cur = container[seg];
+  }
+  return undefined;
+}
+
+/**
+ * YAML parsing of an override value, so `[a, b]`, `{address: ::1, port: 53}`, `10` and `true`
+ * work. When the key takes a string and the YAML reading is of a type the key does not take
+ * (`GSDNS_CLUSTER__REGION=1`, an empty exportSelector), the raw text is used.
+ */
+function parseOverrideValue(raw: string, types: readonly JsonType[]): { value: unknown } | { error: string } {
+  const takesString = types.includes('string');
+  const parsedDoc = parseDocument(raw, { prettyErrors: false });
+  if (parsedDoc.errors.length > 0) {
+    if (takesString) return { value: raw };
+    return { error: `cannot parse value as YAML: ${yamlMessage(parsedDoc.errors[0]!.message)}` };
+  }
+  const value: unknown = parsedDoc.toJS();
+  if (types.length === 0 || types.some((t) => admits(t, value))) return { value };
+  return takesString ? { value: raw } : { value };
+}
+
+function admits(type: JsonType, value: unknown): boolean {
+  switch (type) {
+    case 'null':
+      return value === null;
+    case 'string':
+      return typeof value === 'string';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'number':
+      return typeof value === 'number';
+    case 'integer':
+      return Number.isInteger(value);
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return isPlainObject(value);
+  }
+}
+
+// --- normalisation ------------------------------------------------------------------------------
+
+/** `dns:` with every child commented out parses as null; treat such a block as absent. */
+function dropNullBlocks(data: Data, schema: JsonSchema): void {
+  for (const [key, sub] of Object.entries(schema.properties ?? {})) {
+    const value = data[key];
+    const types = typesOf(sub);
+    if (value === null && types.includes('object') && !types.includes('null')) delete data[key];
+    else if (isPlainObject(value)) dropNullBlocks(value, sub);
+  }
+}
+
+/** DNS names are lowercase with no trailing dot inside gsdns (STYLE.md). */
+function normaliseZones(data: Data): void {
+  const dns = data['dns'];
+  if (!isPlainObject(dns) || !Array.isArray(dns['zones'])) return;
+  dns['zones'] = dns['zones'].map((z: unknown) => (typeof z === 'string' && z !== '.' ? z.toLowerCase().replace(/\.$/, '') : z));
+}
+
+function resolvePaths(value: unknown, schema: JsonSchema, segments: Segment[], baseOf: (segments: readonly Segment[]) => string): void {
+  if (Array.isArray(value) && schema.items !== undefined) {
+    value.forEach((item, i) => resolvePaths(item, schema.items!, [...segments, i], baseOf));
+  } else if (isPlainObject(value)) {
+    for (const [key, sub] of Object.entries(schema.properties ?? {})) {
+      const child = value[key];
+      if (sub.format === 'file-path' && typeof child === 'string') {
+        if (!isAbsolute(child)) value[key] = resolve(baseOf([...segments, key]), child);
+      } else {
+        resolvePaths(child, sub, [...segments, key], baseOf);
+      }
+    }
+  }
+}
+
+// --- helpers ------------------------------------------------------------------------------------
+
+/** `['dns', 'listen', 0, 'port']` → `dns.listen[0].port`. */
+export function formatPath(segments: readonly Segment[]): string {
+  let out = '';
+  for (const seg of segments) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  return out;
+}
+
+function decodePointer(part: string): string {
+  return part.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+function pointerToSegments(pointer: string, data: Data): Segment[] {
+  if (pointer === '') return [];
+  const segments: Segment[] = [];
+  let cur: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const part = decodePointer(raw);
+    const seg: Segment = Array.isArray(cur) ? Number(part) : part;
+    segments.push(seg);
+    cur = (cur as Record<string | number, unknown> | undefined)?.[seg];
+  }
+  return segments;
+}
+
+function valueAt(data: Data, segments: readonly Segment[]): unknown {
+  let cur: unknown = data;
+  for (const seg of segments) cur = (cur as Record<string | number, unknown> | null | undefined)?.[seg];
+  return cur;
+}
+
+/** Line and column of the deepest key (or list item) of `segments` present in the YAML file. */
+function locate(doc: Document, lineCounter: LineCounter, segments: readonly Segment[]): { line: number; col: number } | undefined {
+  let node: unknown = doc.contents;
+  let offset: number | undefined;
+  for (const seg of segments) {
+    if (typeof seg === 'string' && isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
+      if (pair === undefined) break;
+      offset = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+      node = pair.value;
+    } else if (typeof seg === 'number' && isSeq(node)) {
+      const item: unknown = node.items[seg];
+      if (item === undefined) break;
+      offset = (item as { range?: [number, number, number] }).range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  return offset === undefined ? undefined : lineCounter.linePos(offset);
+}
+
+/** The first line of a yaml error, without its " at line L, column C:" tail (reported separately). */
+function yamlMessage(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
+}
+
+function isPlainObject(value: unknown): value is Data {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function asObject(value: unknown): Data | undefined {
+  return isPlainObject(value) ? value : undefined;
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,439 @@
+/**
+ * The registry: incremental indexes, replace semantics, freshness, the serial, and a model-based
+ * property: after any sequence of writes, every read and every index equals both a naive model
+ * computed from the final content and a registry rebuilt from scratch with that content.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import test from 'ava';
+import fc from 'fast-check';
+import { Registry, recordsEqual } from '../../../src/registry/registry.js';
+import type { ClusterCatalog, LocalService, RemoteService } from '../../../src/registry/types.js';
+
+const HTTP = { name: 'http', port: 9080, protocol: 'TCP' } as const;
+
+const cip = (namespace: string, name: string, readyEndpoints = 1, clusterIPs = ['10.96.0.1']): LocalService => ({
+  kind: 'clusterIP',
+  namespace,
+  name,
+  clusterIPs,
+  readyEndpoints,
+  ports: [HTTP],
+});
+const rsvc = (namespace: string, name: string, ready = true): RemoteService => ({ namespace, name, ready, ports: [HTTP] });
+const cat = (cluster: string, services: RemoteService[], extra: Partial<ClusterCatalog> = {}): ClusterCatalog => ({
+  cluster,
+  gateways: [{ address: '192.0.2.1', port: 15443 }],
+  services,
+  ...extra,
+});
+
+const exportsOf = (r: Registry, ns: string, name: string) => r.remoteExports(ns, name).map((e) => [e.catalog.cluster, e.fresh]);
+
+test('local services: put, get, remove, namespace refcounts', (t) => {
+  const r = new Registry({ initialSerial: 100 });
+  t.is(r.localService('bookinfo', 'reviews'), undefined);
+  t.false(r.hasNamespace('bookinfo'));
+  r.putLocal(cip('bookinfo', 'reviews'));
+  r.putLocal(cip('bookinfo', 'ratings'));
+  t.deepEqual(r.localService('bookinfo', 'reviews'), cip('bookinfo', 'reviews'));
+  t.true(r.hasNamespace('bookinfo'));
+  r.removeLocal('bookinfo', 'reviews');
+  t.true(r.hasNamespace('bookinfo'));
+  r.removeLocal('bookinfo', 'ratings');
+  t.false(r.hasNamespace('bookinfo'));
+  t.deepEqual(r.indexSnapshot().namespaces, []);
+  t.deepEqual(r.localServices(), []);
+});
+
+test('remote exports: sorted by cluster name, stale included with fresh:false, withdrawn excluded', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putRemote('sync', cat('zeta', [rsvc('b', 'reviews')]));
+  r.putRemote('sync', cat('alpha', [rsvc('b', 'reviews')]));
+  r.putRemote('sync', cat('mid', [rsvc('b', 'reviews'), rsvc('b', 'ratings')]));
+  t.deepEqual(exportsOf(r, 'b', 'reviews'), [
+    ['alpha', true],
+    ['mid', true],
+    ['zeta', true],
+  ]);
+  r.setRemoteFresh('mid', false);
+  t.deepEqual(exportsOf(r, 'b', 'reviews'), [
+    ['alpha', true],
+    ['mid', false],
+    ['zeta', true],
+  ]);
+  t.deepEqual(exportsOf(r, 'b', 'ratings'), [['mid', false]]);
+  r.removeRemote('mid');
+  t.deepEqual(exportsOf(r, 'b', 'reviews'), [
+    ['alpha', true],
+    ['zeta', true],
+  ]);
+  t.deepEqual(exportsOf(r, 'b', 'ratings'), []);
+  t.deepEqual(
+    r.remoteCatalogs().map((c) => c.cluster),
+    ['alpha', 'zeta'],
+  );
+  t.is(r.remoteFresh('mid'), undefined);
+});
+
+test('putRemote diff-applies the catalog: removed services leave the index and the namespace count', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putRemote('sync', cat('c1', [rsvc('a', 'x'), rsvc('b', 'y')]));
+  t.true(r.hasNamespace('b'));
+  r.putRemote('sync', cat('c1', [rsvc('a', 'x'), rsvc('c', 'z')]));
+  t.false(r.hasNamespace('b'));
+  t.true(r.hasNamespace('c'));
+  t.deepEqual(exportsOf(r, 'b', 'y'), []);
+  t.deepEqual(exportsOf(r, 'c', 'z'), [['c1', true]]);
+  t.deepEqual(r.indexSnapshot().exports, [
+    ['a/x', ['c1']],
+    ['c/z', ['c1']],
+  ]);
+  // A changed service record (ready flips) is visible through the cached lookup.
+  r.putRemote('sync', cat('c1', [rsvc('a', 'x', false), rsvc('c', 'z')]));
+  t.false(r.remoteExports('a', 'x')[0]!.service.ready);
+  // So is a changed gateway list.
+  r.putRemote('sync', cat('c1', [rsvc('a', 'x', false), rsvc('c', 'z')], { gateways: [{ address: '192.0.2.9', port: 1 }] }));
+  t.is(r.remoteExports('a', 'x')[0]!.catalog.gateways[0]!.address, '192.0.2.9');
+});
+
+test('namespace refcount counts local and remote together', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putLocal(cip('ns', 'a'));
+  r.putRemote('sync', cat('c1', [rsvc('ns', 'a')]));
+  r.putRemote('sync', cat('c2', [rsvc('ns', 'b')]));
+  t.deepEqual(r.indexSnapshot().namespaces, [['ns', 3]]);
+  r.removeLocal('ns', 'a');
+  r.removeRemote('c1');
+  t.true(r.hasNamespace('ns'));
+  r.setRemoteFresh('c2', false);
+  t.true(r.hasNamespace('ns'), 'stale catalogs still make the namespace exist');
+  r.removeRemote('c2');
+  t.false(r.hasNamespace('ns'));
+});
+
+test('duplicate services inside one catalog count once (last wins)', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putRemote('sync', cat('c1', [rsvc('ns', 'a', true), rsvc('ns', 'a', false)]));
+  t.deepEqual(r.indexSnapshot().namespaces, [['ns', 1]]);
+  t.false(r.remoteExports('ns', 'a')[0]!.service.ready);
+  r.removeRemote('c1');
+  t.false(r.hasNamespace('ns'));
+});
+
+test('replaceLocal leaves no leftovers', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.replaceLocal([cip('a', 'x'), cip('a', 'y'), cip('b', 'z')]);
+  r.replaceLocal([cip('a', 'y', 0), cip('c', 'w')]);
+  t.deepEqual(
+    r.localServices().map((s) => `${s.namespace}/${s.name}`),
+    ['a/y', 'c/w'],
+  );
+  t.is(r.localService('a', 'x'), undefined);
+  t.false(r.hasNamespace('b'));
+  t.deepEqual(r.indexSnapshot().namespaces, [
+    ['a', 1],
+    ['c', 1],
+  ]);
+  t.is((r.localService('a', 'y') as { readyEndpoints: number }).readyEndpoints, 0);
+});
+
+test('replaceRemotes(origin) removes only that origin\'s clusters, and takes over clusters it lists', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.replaceRemotes('file', [cat('f1', [rsvc('a', 'x')]), cat('f2', [rsvc('a', 'y')])]);
+  r.putRemote('sync', cat('s1', [rsvc('a', 'x')]));
+  r.replaceRemotes('file', [cat('f2', [rsvc('a', 'y')])]);
+  t.deepEqual(
+    r.remoteCatalogs().map((c) => c.cluster),
+    ['f2', 's1'],
+  );
+  t.deepEqual(exportsOf(r, 'a', 'x'), [['s1', true]]);
+  r.replaceRemotes('file', [cat('s1', [rsvc('a', 'x')])]);
+  t.is(r.remoteOrigin('s1'), 'file');
+  t.deepEqual(
+    r.remoteCatalogs().map((c) => c.cluster),
+    ['s1'],
+  );
+  r.replaceRemotes('sync', []);
+  t.deepEqual(
+    r.remoteCatalogs().map((c) => c.cluster),
+    ['s1'],
+    'sync no longer owns s1',
+  );
+  r.replaceRemotes('file', []);
+  t.deepEqual(r.indexSnapshot(), { locals: [], remotes: [], exports: [], namespaces: [] });
+});
+
+test('serial moves by one per changing write, and never on a no-op', (t) => {
+  const r = new Registry({ initialSerial: 1000.7 });
+  t.is(r.serial(), 1000);
+  const steps: [string, () => void, boolean][] = [
+    ['putLocal new', () => r.putLocal(cip('a', 'x')), true],
+    ['putLocal equal', () => r.putLocal(cip('a', 'x')), false],
+    ['putLocal equal, new object with undefined optional', () => r.putLocal({ ...cip('a', 'x') }), false],
+    ['putLocal changed', () => r.putLocal(cip('a', 'x', 0)), true],
+    ['removeLocal unknown', () => r.removeLocal('a', 'nope'), false],
+    ['replaceLocal same content', () => r.replaceLocal([cip('a', 'x', 0)]), false],
+    ['replaceLocal different', () => r.replaceLocal([cip('a', 'x', 0), cip('a', 'y')]), true],
+    ['putRemote new', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')])), true],
+    ['putRemote equal', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')])), false],
+    ['putRemote equal, region: undefined', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: undefined })), false],
+    ['putRemote equal, other origin', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')])), false],
+    ['putRemote service order only', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')])), false],
+    ['putRemote region changed', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
+    ['setRemoteFresh false', () => r.setRemoteFresh('c1', false), true],
+    ['setRemoteFresh false again', () => r.setRemoteFresh('c1', false), false],
+    ['setRemoteFresh unknown', () => r.setRemoteFresh('nope', true), false],
+    ['putRemote equal content while stale refreshes it', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
+    ['replaceRemotes same', () => r.replaceRemotes('file', [cat('c1', [rsvc('a', 'x')], { region: 'r' })]), false],
+    ['removeRemote unknown', () => r.removeRemote('nope'), false],
+    ['removeRemote', () => r.removeRemote('c1'), true],
+    ['removeLocal', () => r.removeLocal('a', 'x'), true],
+  ];
+  for (const [title, write, changes] of steps) {
+    const before = r.serial();
+    write();
+    t.is(r.serial(), changes ? before + 1 : before, title);
+  }
+  t.is(r.remoteFresh('c1'), undefined);
+});
+
+test('serial wraps per RFC 1982 at 2^32', (t) => {
+  const r = new Registry({ initialSerial: 2 ** 32 - 1 });
+  r.putLocal(cip('a', 'x'));
+  t.is(r.serial(), 0);
+});
+
+test('lookups are cached until a relevant change, and never throw', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putRemote('sync', cat('c1', [rsvc('a', 'x'), rsvc('a', 'y')]));
+  const first = r.remoteExports('a', 'x');
+  t.is(r.remoteExports('a', 'x'), first);
+  t.true(Object.isFrozen(first));
+  r.putLocal(cip('a', 'x'));
+  t.is(r.remoteExports('a', 'x'), first, 'local writes do not touch remote lookups');
+  r.setRemoteFresh('c1', false);
+  t.not(r.remoteExports('a', 'x'), first);
+  t.false(r.remoteExports('a', 'x')[0]!.fresh);
+  t.true(first[0]!.fresh, 'a held result is never mutated');
+  for (const [ns, name] of [
+    ['', ''],
+    ['__proto__', 'constructor'],
+    ['a/x', ''],
+    ['toString', 'valueOf'],
+  ] as const) {
+    t.notThrows(() => {
+      r.localService(ns, name);
+      r.remoteExports(ns, name);
+      r.hasNamespace(ns);
+    });
+    t.is(r.localService(ns, name), undefined);
+    t.deepEqual(r.remoteExports(ns, name), []);
+  }
+  t.false(r.hasNamespace('__proto__'));
+});
+
+test('recordsEqual: structural, order-sensitive for arrays, undefined ≡ missing', (t) => {
+  t.true(recordsEqual({ a: 1, b: [1, { c: 'x' }] }, { b: [1, { c: 'x' }], a: 1 }));
+  t.true(recordsEqual({ a: 1, b: undefined }, { a: 1 }));
+  t.false(recordsEqual({ a: 1, b: null }, { a: 1 }));
+  t.false(recordsEqual([1, 2], [2, 1]));
+  t.false(recordsEqual([1], { 0: 1 }));
+  t.false(recordsEqual({ a: { lat: 1, lon: 2 } }, { a: { lat: 1, lon: 3 } }));
+  t.true(recordsEqual(Number.NaN, Number.NaN));
+  t.false(recordsEqual(0, '0'));
+});
+
+// ---- model-based property -------------------------------------------------------------------
+
+const NS = ['a', 'b', 'c'];
+const NAMES = ['x', 'y', 'z'];
+const CLUSTERS = ['c1', 'c2', 'c3', 'c4'];
+const ORIGINS = ['file', 'sync'];
+
+const localArb: fc.Arbitrary<LocalService> = fc.oneof(
+  fc.record({
+    kind: fc.constant('clusterIP' as const),
+    namespace: fc.constantFrom(...NS),
+    name: fc.constantFrom(...NAMES),
+    ports: fc.constant([HTTP]),
+    clusterIPs: fc.subarray(['10.0.0.1', 'fd00::1']),
+    readyEndpoints: fc.integer({ min: 0, max: 1 }),
+  }),
+  fc.record({
+    kind: fc.constant('headless' as const),
+    namespace: fc.constantFrom(...NS),
+    name: fc.constantFrom(...NAMES),
+    ports: fc.constant([HTTP]),
+    endpoints: fc.array(fc.record({ address: fc.constantFrom('10.1.0.1', '10.1.0.2'), ready: fc.boolean() }), { maxLength: 2 }),
+  }),
+);
+
+const catalogArb: fc.Arbitrary<ClusterCatalog> = fc.record({
+  cluster: fc.constantFrom(...CLUSTERS),
+  region: fc.constantFrom(undefined, 'r1', 'r2'),
+  gateways: fc.array(fc.record({ address: fc.constantFrom('192.0.2.1', '192.0.2.2'), port: fc.constant(15443) }), { maxLength: 2 }),
+  services: fc.array(
+    fc.record({ namespace: fc.constantFrom(...NS), name: fc.constantFrom(...NAMES), ready: fc.boolean(), ports: fc.constant([HTTP]) }),
+    { maxLength: 4 },
+  ),
+});
+
+type Op =
+  | { op: 'putLocal'; s: LocalService }
+  | { op: 'removeLocal'; ns: string; name: string }
+  | { op: 'replaceLocal'; list: LocalService[] }
+  | { op: 'putRemote'; origin: string; c: ClusterCatalog }
+  | { op: 'removeRemote'; cluster: string }
+  | { op: 'setRemoteFresh'; cluster: string; fresh: boolean }
+  | { op: 'replaceRemotes'; origin: string; list: ClusterCatalog[] };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 3, arbitrary: localArb.map((s) => ({ op: 'putLocal' as const, s })) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('removeLocal' as const), ns: fc.constantFrom(...NS), name: fc.constantFrom(...NAMES) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceLocal' as const), list: fc.array(localArb, { maxLength: 5 }) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('putRemote' as const), origin: fc.constantFrom(...ORIGINS), c: catalogArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('removeRemote' as const), cluster: fc.constantFrom(...CLUSTERS) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('setRemoteFresh' as const), cluster: fc.constantFrom(...CLUSTERS), fresh: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceRemotes' as const), origin: fc.constantFrom(...ORIGINS), list: fc.array(catalogArb, { maxLength: 3 }) }) },
+);
+
+/** The naive model: just the content, as plain maps, with the semantics the registry documents. */
+interface Model {
+  locals: Map<string, LocalService>;
+  remotes: Map<string, { origin: string; catalog: ClusterCatalog; fresh: boolean }>;
+}
+
+function applyModel(m: Model, o: Op): void {
+  switch (o.op) {
+    case 'putLocal':
+      m.locals.set(`${o.s.namespace}/${o.s.name}`, o.s);
+      break;
+    case 'removeLocal':
+      m.locals.delete(`${o.ns}/${o.name}`);
+      break;
+    case 'replaceLocal':
+      m.locals = new Map(o.list.map((s) => [`${s.namespace}/${s.name}`, s]));
+      break;
+    case 'putRemote':
+      m.remotes.set(o.c.cluster, { origin: o.origin, catalog: o.c, fresh: true });
+      break;
+    case 'removeRemote':
+      m.remotes.delete(o.cluster);
+      break;
+    case 'setRemoteFresh': {
+      const e = m.remotes.get(o.cluster);
+      if (e) e.fresh = o.fresh;
+      break;
+    }
+    case 'replaceRemotes': {
+      const listed = new Set(o.list.map((c) => c.cluster));
+      for (const [cluster, e] of [...m.remotes]) if (e.origin === o.origin && !listed.has(cluster)) m.remotes.delete(cluster);
+      for (const c of o.list) m.remotes.set(c.cluster, { origin: o.origin, catalog: c, fresh: true });
+      break;
+    }
+  }
+}
+
+function applyRegistry(r: Registry, o: Op): void {
+  switch (o.op) {
+    case 'putLocal':
+      return r.putLocal(o.s);
+    case 'removeLocal':
+      return r.removeLocal(o.ns, o.name);
+    case 'replaceLocal':
+      return r.replaceLocal(o.list);
+    case 'putRemote':
+      return r.putRemote(o.origin, o.c);
+    case 'removeRemote':
+      return r.removeRemote(o.cluster);
+    case 'setRemoteFresh':
+      return r.setRemoteFresh(o.cluster, o.fresh);
+    case 'replaceRemotes':
+      return r.replaceRemotes(o.origin, o.list);
+  }
+}
+
+/** Every observable read over the whole name universe, as plain data. */
+function observe(r: Registry) {
+  const lookups: unknown[] = [];
+  for (const ns of NS) {
+    lookups.push(['ns', ns, r.hasNamespace(ns)]);
+    for (const name of NAMES) {
+      lookups.push(['local', ns, name, r.localService(ns, name)]);
+      lookups.push(['exports', ns, name, r.remoteExports(ns, name).map((e) => [e.catalog.cluster, e.fresh, e.service])]);
+    }
+  }
+  // Plain JSON: an equal re-put keeps the stored object, which may differ in prototype only.
+  return JSON.parse(
+    JSON.stringify({
+      lookups,
+      locals: r.localServices(),
+      catalogs: r.remoteCatalogs().map((c) => [c, r.remoteOrigin(c.cluster), r.remoteFresh(c.cluster)]),
+    }),
+  ) as unknown;
+}
+
+/** The expected indexes, computed naively from the model. */
+function expectedIndexes(m: Model) {
+  const exports = new Map<string, Set<string>>();
+  const namespaces = new Map<string, number>();
+  const bump = (ns: string) => namespaces.set(ns, (namespaces.get(ns) ?? 0) + 1);
+  for (const s of m.locals.values()) bump(s.namespace);
+  for (const [cluster, e] of m.remotes) {
+    const keys = new Map(e.catalog.services.map((s) => [`${s.namespace}/${s.name}`, s]));
+    for (const [k, s] of keys) {
+      if (!exports.has(k)) exports.set(k, new Set());
+      exports.get(k)!.add(cluster);
+      bump(s.namespace);
+    }
+  }
+  const sorted = <T>(xs: [string, T][]) => xs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return {
+    locals: [...m.locals.keys()].sort(),
+    remotes: [...m.remotes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([cluster, e]) => ({ cluster, origin: e.origin, fresh: e.fresh })),
+    exports: sorted([...exports].map(([k, cs]): [string, string[]] => [k, [...cs].sort()])),
+    namespaces: sorted([...namespaces]),
+  };
+}
+
+/** Content as the model sees it, for "did this write change anything" (services keyed, last wins). */
+function content(m: Model): unknown {
+  const norm = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+  return {
+    locals: [...m.locals.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, s]) => [k, norm(s)]),
+    remotes: [...m.remotes.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([c, e]) => {
+        const { services, ...header } = e.catalog;
+        const keyed = [...new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])).entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        return [c, e.fresh, norm(header), norm(keyed)];
+      }),
+  };
+}
+
+test('after any sequence of writes, indexes and reads equal the naive model and a rebuilt registry; serial moves iff content changed', (t) => {
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+      const r = new Registry({ initialSerial: 7 });
+      const m: Model = { locals: new Map(), remotes: new Map() };
+      for (const o of ops) {
+        const before = content(m);
+        const serial = r.serial();
+        applyModel(m, o);
+        applyRegistry(r, o);
+        const changed = !isDeepStrictEqual(before, content(m));
+        if (r.serial() !== (changed ? serial + 1 : serial)) return false;
+        // Incremental maintenance: the indexes agree with the model after every single write.
+        if (!isDeepStrictEqual(r.indexSnapshot(), expectedIndexes(m))) return false;
+      }
+      // Rebuild from scratch with the final content and compare every read and index.
+      const fresh = new Registry({ initialSerial: 7 });
+      fresh.replaceLocal([...m.locals.values()]);
+      for (const [, e] of m.remotes) fresh.putRemote(e.origin, e.catalog);
+      for (const [cluster, e] of m.remotes) if (!e.fresh) fresh.setRemoteFresh(cluster, false);
+      return isDeepStrictEqual(r.indexSnapshot(), fresh.indexSnapshot()) && isDeepStrictEqual(observe(r), observe(fresh));
+    }),
+    { numRuns: 1500 },
+  );
+  t.pass();
+});
