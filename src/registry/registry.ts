@@ -89,17 +89,6 @@ export function recordsEqual(a: unknown, b: unknown): boolean {
   return true;
 }
 
-/** Equality of everything in a catalog except its service list. */
-function catalogHeaderEqual(a: ClusterCatalog, b: ClusterCatalog): boolean {
-  return (
-    a.cluster === b.cluster &&
-    a.region === b.region &&
-    a.zone === b.zone &&
-    recordsEqual(a.location, b.location) &&
-    recordsEqual(a.gateways, b.gateways)
-  );
-}
-
 function servicesByKey(catalog: ClusterCatalog): Map<string, RemoteService> {
   const m = new Map<string, RemoteService>();
   for (const s of catalog.services) m.set(keyOf(s.namespace, s.name), s);
@@ -278,12 +267,12 @@ export class Registry implements RegistryReader, RegistryWriter {
     return true;
   }
 
-  /** Insert or diff-apply one remote catalog; true when the content changed. */
+  /** Insert or diff-apply one remote catalog; true when the content changed. O(size of the catalog). */
   private setRemote(origin: string, catalog: ClusterCatalog): boolean {
     const cluster = catalog.cluster;
-    const services = servicesByKey(catalog);
     const e = this.remotes.get(cluster);
     if (e === undefined) {
+      const services = servicesByKey(catalog);
       this.remotes.set(cluster, { origin, catalog, fresh: true, services });
       for (const [k, s] of services) {
         this.addExport(k, cluster);
@@ -291,36 +280,30 @@ export class Registry implements RegistryReader, RegistryWriter {
       }
       return true;
     }
-    const headerSame = catalogHeaderEqual(e.catalog, catalog);
-    const wasFresh = e.fresh;
-    let changed = !headerSame || !wasFresh;
+    e.origin = origin; // ownership moves to the last writer, even when nothing else changed
+    if (e.fresh && recordsEqual(e.catalog, catalog)) return false;
+    // Diff the keyed service sets: only added/removed keys touch the export index and the counts.
+    const services = servicesByKey(catalog);
     const old = e.services;
     for (const [k, s] of old) {
       if (!services.has(k)) {
         this.removeExport(k, cluster);
         this.unrefNamespace(s.namespace);
-        changed = true;
       }
     }
     for (const [k, s] of services) {
-      const prev = old.get(k);
-      if (prev === undefined) {
+      if (!old.has(k)) {
         this.addExport(k, cluster);
         this.refNamespace(s.namespace);
-        changed = true;
-      } else if (!recordsEqual(prev, s)) {
-        changed = true;
       }
     }
-    e.origin = origin; // ownership moves to the last writer, even when nothing else changed
-    if (!changed) return false; // keep the stored object, so cached lookups stay coherent
     e.catalog = catalog;
     e.services = services;
-    e.fresh = true;
-    // Cached exports hold the catalog object and the freshness flag: refresh every key of the cluster
-    // (already O(catalog), like the diff itself). Removed keys were handled by removeExport.
+    e.fresh = true; // a catalog just arrived from its writer
+    // Cached exports hold the catalog object and the freshness flag: refresh every key of the
+    // cluster (O(catalog), like the diff itself). Removed keys were handled by removeExport.
     this.invalidateKeys(services.keys());
-    return changed;
+    return true;
   }
 
   private deleteRemote(cluster: string): boolean {

@@ -2,7 +2,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { ClientLocality } from '../../../src/answer/types.js';
-import { haversineKm, localityOf, rankClusters, selectTier, type RankInput } from '../../../src/locality/rank.js';
+import { haversineKm, localityOf, rankClusters, selectTier, type RankInput, type Tier } from '../../../src/locality/rank.js';
 
 const DUBLIN = { lat: 53.35, lon: -6.26 };
 const LONDON = { lat: 51.51, lon: -0.13 };
@@ -21,7 +21,7 @@ test('haversine: known distances', (t) => {
   t.is(Math.round(haversineKm(DUBLIN, LONDON)), Math.round(haversineKm(LONDON, DUBLIN)));
 });
 
-const tierCases: readonly { title: string; client: ClientLocality; cluster: Omit<RankInput, 'cluster'>; tier: number }[] = [
+const tierCases: readonly { title: string; client: ClientLocality; cluster: Omit<RankInput, 'cluster'>; tier: Tier }[] = [
   { title: 'same zone and region', client: { region: 'r1', zone: 'z1' }, cluster: { region: 'r1', zone: 'z1' }, tier: 0 },
   { title: 'same zone, cluster region unknown', client: { region: 'r1', zone: 'z1' }, cluster: { zone: 'z1' }, tier: 0 },
   { title: 'same zone, client region unknown', client: { zone: 'z1' }, cluster: { region: 'r1', zone: 'z1' }, tier: 0 },
