@@ -105,7 +105,8 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
       maxTcpConnectionsPerClient: config.dns.tcp.maxConnectionsPerClient,
       maxInFlightPerConnection: config.dns.tcp.maxInFlightPerConnection,
     },
-    handler: (req) => answer(req.question, context()),
+    // The hot path skips building explanations; /debug/resolve asks for them.
+    handler: (req) => answer(req.question, context(), { explain: false }),
   });
 
   const debug: DebugEndpoints = {
@@ -134,7 +135,7 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
       if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
       const qname = name.toLowerCase().replace(/\.$/, '');
       const question = { name: qname, type: qtype, class: 1 };
-      return { status: 200, body: describeDecision(question, answer(question, context())) };
+      return { status: 200, body: describeDecision(question, answer(question, context(), { explain: true })) };
     },
   };
 

@@ -19,6 +19,7 @@ import {
   RRType,
   type AnswerContext,
   type AnswerOptions,
+  type ClientLocality,
   type Decision,
   type DecisionKind,
   type Question,
@@ -249,6 +250,10 @@ class Query {
     return this.ctx.options;
   }
 
+  get client(): ClientLocality {
+    return this.ctx.client;
+  }
+
   done(
     kind: DecisionKind,
     rcode: number,
@@ -258,13 +263,7 @@ class Query {
     clusters: readonly string[],
     ecsScopePrefix: number,
   ): Decision {
-    const base = {
-      zone: this.zone,
-      namespace: this.namespace,
-      service: this.service,
-      shape: this.shape,
-      client: this.ctx.client,
-    };
+    // The Query itself carries the ExplanationBase fields (zone, namespace, service, shape, client).
     return {
       kind,
       rcode,
@@ -276,7 +275,7 @@ class Query {
       additional,
       clusters,
       ecsScopePrefix,
-      explanation: this.tr === undefined ? bareExplanation(base) : this.tr.build(base),
+      explanation: this.tr === undefined ? bareExplanation(this) : this.tr.build(this),
     };
   }
 

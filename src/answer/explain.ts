@@ -83,14 +83,28 @@ export class Trace {
     });
   }
 
-  build(base: ExplanationBase): Explanation {
-    return { ...base, policy: this.policy, local: this.local, candidates: this.candidates, steps: this.steps };
+  build(b: ExplanationBase): Explanation {
+    // Explicit literals rather than spreads: this runs per query and spreads are slow in V8.
+    return {
+      zone: b.zone,
+      namespace: b.namespace,
+      service: b.service,
+      shape: b.shape,
+      client: b.client,
+      policy: this.policy,
+      local: this.local,
+      candidates: this.candidates,
+      steps: this.steps,
+    };
   }
 }
 
+const NO_CANDIDATES: readonly CandidateExplanation[] = Object.freeze([]);
+const NO_STEPS: readonly string[] = Object.freeze([]);
+
 /** The explanation of a decision made with explanations off: just the shape of the name. */
-export function bareExplanation(base: ExplanationBase): Explanation {
-  return { ...base, candidates: [], steps: [] };
+export function bareExplanation(b: ExplanationBase): Explanation {
+  return { zone: b.zone, namespace: b.namespace, service: b.service, shape: b.shape, client: b.client, candidates: NO_CANDIDATES, steps: NO_STEPS };
 }
 
 function describeLocal(

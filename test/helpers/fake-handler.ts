@@ -18,6 +18,8 @@
 import type { Decision, DecisionKind, ResourceRecord } from '../../src/answer/types.js';
 import { Rcode, RRType } from '../../src/answer/types.js';
 import type { DnsHandler, DnsRequest } from '../../src/dns/types.js';
+import type { ExecutionContext } from 'ava';
+import { createDnsServer, type DnsServer, type DnsServerLimits, type EdgeLogger } from '../../src/dns/server.js';
 
 export const ZONE = 'test.global';
 export const SOA: ResourceRecord = {
@@ -120,3 +122,47 @@ export function createFakeZone(options: FakeZoneOptions = {}): FakeZone {
 
   return { handler, calls, pending: () => pending };
 }
+
+/** A hand-written logger that keeps every line, for asserting "exactly one log line". */
+export interface LogLine {
+  readonly level: 'debug' | 'warn' | 'error';
+  readonly msg: string;
+  readonly obj: object;
+}
+
+export function memoryLogger(): EdgeLogger & { readonly lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    debug: (obj, msg) => void lines.push({ level: 'debug', msg, obj }),
+    warn: (obj, msg) => void lines.push({ level: 'warn', msg, obj }),
+    error: (obj, msg) => void lines.push({ level: 'error', msg, obj }),
+  };
+}
+
+export interface Edge {
+  readonly server: DnsServer;
+  readonly port: number;
+  readonly zone: FakeZone;
+  readonly log: ReturnType<typeof memoryLogger>;
+}
+
+/** Start the edge with the fake zone on 127.0.0.1 port 0; closed in t.teardown. */
+export async function startEdge(
+  t: ExecutionContext,
+  opts: { limits?: Partial<DnsServerLimits>; ecsEnabled?: boolean; zone?: FakeZoneOptions; address?: string } = {},
+): Promise<Edge> {
+  const zone = createFakeZone(opts.zone);
+  const log = memoryLogger();
+  const server = createDnsServer({
+    listen: [{ address: opts.address ?? '127.0.0.1', port: 0 }],
+    handler: zone.handler,
+    logger: log,
+    limits: opts.limits,
+    ecsEnabled: opts.ecsEnabled,
+  });
+  t.teardown(() => server.close());
+  const [bound] = await server.start();
+  return { server, port: bound!.port, zone, log };
+}
+

@@ -129,11 +129,10 @@ test('D2: a UDP query over 512 octets is dropped without OPT and accepted with i
 
 const impossibleCounts: Array<[string, Buffer]> = [
   ['12-octet header with all counts 0xFFFF', craftQuery({ questions: [], counts: { qd: 0xffff, an: 0xffff, ns: 0xffff, ar: 0xffff } })],
-  ['QDCOUNT 1 with 4 octets left', Buffer.concat([craftQuery({ questions: [] }).fill(0, 4, 12), Buffer.alloc(4)])],
+  ['QDCOUNT 1 with 4 octets left', craftQuery({ questions: [], counts: { qd: 1 }, trailing: Buffer.alloc(4) })],
   ['ARCOUNT 0xFFFF after a real question', craftQuery({ counts: { ar: 0xffff } })],
-  ['ANCOUNT 2 with room for one minimal RR', craftQuery({ answers: [rawRR({ type: 1 })], counts: { an: 2 } })],
+  ['ANCOUNT 2 with room for one minimal RR', craftQuery({ questions: [rawQuestion('')], answers: [rawRR({ type: 1 })], counts: { an: 2 } })],
 ];
-impossibleCounts[1]![1].writeUInt16BE(1, 4);
 
 for (const [title, msg] of impossibleCounts) {
   test(`D1: FORMERR before walking when counts cannot fit: ${title}`, (t) => {
@@ -432,8 +431,11 @@ test('every record type round-trips through an independent parser (dns2), with c
   t.is(r.counts.ar, 2);
   // RFC 2782: the SRV target is written out, never compressed
   t.true(out.message.includes(Buffer.concat([Buffer.from([0, 1, 0, 2, 0x1f, 0x90]), nameOf('svc.test.global')])));
-  // compression keeps the message small: "test.global" appears once (in the question)
-  t.is(out.message.indexOf(Buffer.from('\x04test\x06global', 'latin1')), out.message.lastIndexOf(Buffer.from('\x04test\x06global', 'latin1')) - 0 === -1 ? -2 : out.message.indexOf(Buffer.from('\x04test\x06global', 'latin1')));
+  // compression: "test.global" is spelled out only in the question and the (uncompressible) SRV target
+  const needle = Buffer.from('\x04test\x06global', 'latin1');
+  let occurrences = 0;
+  for (let i = out.message.indexOf(needle); i >= 0; i = out.message.indexOf(needle, i + 1)) occurrences++;
+  t.is(occurrences, 2);
 });
 
 test('TTLs are clamped to 0..2^31-1 (RFC 2181 §8)', (t) => {
@@ -662,7 +664,8 @@ test('property: question names decode to presentation text that parses back to t
       const d = ok(decodeQuery(msg, 'udp'));
       const back = presentationToLabels(d.question.name).map((l) => [...l]);
       t.deepEqual(back, labels.map(asciiLower));
-      t.is(d.question.name, d.question.name.toLowerCase().replace(/[^\x00-\x7f]/g, (c) => c), 'ASCII lowercase');
+      t.is(d.question.name, d.question.name.toLowerCase());
+      t.regex(d.question.name, /^[\x21-\x7e]*$/, 'printable ASCII only');
     }),
     { numRuns: 500 },
   );
@@ -684,11 +687,16 @@ test('property: distinct names (ignoring ASCII case) never share a presentation'
   t.not(dotted, split);
 });
 
-test('property: IPv6 text → octets → RFC 5952 text agrees with the platform (inet_ntop)', (t) => {
+test('property: IPv6 text → octets → text agrees with the platform (inet_pton/inet_ntop)', (t) => {
   fc.assert(
     fc.property(fc.ipV6(), (text) => {
-      const canonical = new SocketAddress({ address: text, family: 'ipv6' }).address;
-      return formatIPv6(parseIPv6(text)) === canonical;
+      const platform = new SocketAddress({ address: text, family: 'ipv6' }).address;
+      const ours = formatIPv6(parseIPv6(text));
+      // same address both ways round; and the same RFC 5952 text wherever the platform does not
+      // choose the dotted-quad form for the IPv4-compatible/-mapped ranges
+      if (new SocketAddress({ address: ours, family: 'ipv6' }).address !== platform) return false;
+      if (!Buffer.from(parseIPv6(platform)).equals(Buffer.from(parseIPv6(text)))) return false;
+      return platform.includes('.') || ours === platform;
     }),
     { numRuns: 2000 },
   );
@@ -704,7 +712,7 @@ test('property: encoded responses parse cleanly, fit the limit, keep OPT, and se
     fc.property(
       fc.array(fc.ipV4(), { maxLength: 120 }),
       fc.array(fc.ipV6(), { maxLength: 40 }),
-      fc.integer({ min: 0, max: 70000 }),
+      fc.integer({ min: 0, max: 65535 }),
       fc.boolean(),
       fc.constantFrom('udp' as const, 'tcp' as const),
       fc.string({ minLength: 1, maxLength: 20 }).map((s) => s.replace(/[^a-zA-Z0-9-]/g, 'x')),
