@@ -101,6 +101,8 @@ export interface DnsEdgeStats {
   readonly tcpInFlightHighWater: number;
   /** Highest socket write backlog (octets) seen on any one connection. */
   readonly tcpWriteBacklogHighWater: number;
+  /** Highest count of received-but-unprocessed octets held for any one connection. */
+  readonly tcpReadBacklogHighWater: number;
 }
 
 export interface DnsServer {
@@ -160,8 +162,9 @@ function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
+/** `{ err }` is the key pino's standard serializer expects for errors. */
 function errorFields(err: unknown): object {
-  return err instanceof Error ? { err: { message: err.message, stack: err.stack, name: err.name } } : { err: String(err) };
+  return { err };
 }
 
 export function createDnsServer(options: DnsServerOptions): DnsServer {
@@ -186,6 +189,7 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     tcpReadPauses: 0,
     tcpInFlightHighWater: 0,
     tcpWriteBacklogHighWater: 0,
+    tcpReadBacklogHighWater: 0,
   };
 
   const udpSockets: EdgeUdpSocket[] = [];
@@ -489,7 +493,12 @@ interface ConnectionContext {
   readonly client: ClientAddress;
   readonly maxInFlight: number;
   readonly handleMessage: (message: Buffer, client: ClientAddress) => Buffer | null | Promise<Buffer | null>;
-  readonly counters: { tcpReadPauses: number; tcpInFlightHighWater: number; tcpWriteBacklogHighWater: number };
+  readonly counters: {
+    tcpReadPauses: number;
+    tcpInFlightHighWater: number;
+    tcpWriteBacklogHighWater: number;
+    tcpReadBacklogHighWater: number;
+  };
   readonly log: EdgeLogger;
 }
 
@@ -514,6 +523,7 @@ class TcpConnection {
     socket.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
+      if (this.buffered > this.ctx.counters.tcpReadBacklogHighWater) this.ctx.counters.tcpReadBacklogHighWater = this.buffered;
       this.pump();
     });
     socket.on('drain', () => {
@@ -623,7 +633,11 @@ class TcpConnection {
           this.socket.destroy();
         },
       )
-      .then(() => this.pump());
+      .then(() => this.pump())
+      .catch((err: unknown) => {
+        this.ctx.log.error(errorFields(err), 'TCP connection handling failed');
+        this.socket.destroy();
+      });
   }
 
   private write(reply: Buffer): void {

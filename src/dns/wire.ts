@@ -102,7 +102,7 @@ export type DecodeFailure = DecodeDrop | DecodeRejection;
 export type DecodeResult = { readonly ok: true; readonly query: DecodedQuery } | DecodeFailure;
 
 export interface DecodeOptions {
-  /** Decode and validate ECS (RFC 7871). When false, option 8 is just another unknown option. */
+  /** Decode and validate ECS (RFC 7871); default true. When false, option 8 is just another unknown option. */
   readonly ecs?: boolean | undefined;
 }
 
