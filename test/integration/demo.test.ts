@@ -4,7 +4,9 @@
  */
 import test from 'ava';
 import { answers, dig } from '../helpers/dig.js';
-import { spawnGsdns } from '../helpers/gsdns-process.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { binPath, spawnGsdns } from '../helpers/gsdns-process.js';
 
 test('README dig examples give the documented answers (UDP and TCP)', async (t) => {
   const s = await spawnGsdns(t);
@@ -54,6 +56,11 @@ test('README dig examples give the documented answers (UDP and TCP)', async (t) 
 
     const outside = await dig(t, s.dnsPort, ['example.com', 'A', ...transport]);
     t.is(outside!.status, 'REFUSED', 'outside every zone: not an open resolver (forwarding comes later)');
+
+    // CoreDNS's forward health check asks ". NS"; it must always get a well-formed reply.
+    const root = await dig(t, s.dnsPort, ['.', 'NS', ...transport]);
+    t.is(root!.status, 'REFUSED');
+    t.deepEqual(root!.question, ['. IN NS']);
   }
 });
 
@@ -83,4 +90,15 @@ test('ops endpoints: /healthz, /readyz and /debug/resolve explain the demo answe
 test('SIGTERM stops the server with exit code 0', async (t) => {
   const s = await spawnGsdns(t);
   t.is(await s.stop('SIGTERM'), 0);
+});
+
+test('gsdns explain asks the running server and prints the candidates', async (t) => {
+  const s = await spawnGsdns(t);
+  const { stdout } = await promisify(execFile)(process.execPath, [binPath, 'explain', 'reviews.bookinfo.global', '--server', `http://127.0.0.1:${s.httpPort}`], {
+    timeout: 10_000,
+  });
+  t.regex(stdout, /reviews\.bookinfo\.global\. A → NOERROR \(remote\) via cluster-west/);
+  t.regex(stdout, /#1 kept +cluster-west/);
+  t.regex(stdout, /dropped cluster-east/);
+  t.regex(stdout, /reviews\.bookinfo\.global\.\t5\tIN\tA\t192\.0\.2\.10/);
 });
