@@ -189,12 +189,13 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
 /** `gsdns serve`: start, then stop in order on SIGTERM/SIGINT and exit 0. */
 export async function runServer(config: Config, logger: Logger, meta: { configFile: string }): Promise<void> {
   logger.info({ config: meta.configFile }, 'starting gsdns');
-  const running = await startGsdns(config, logger);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
+  // Handlers go in before anything starts: a signal that arrives while starting (or right after
+  // the "serving" line, before this function resumes) must still mean an orderly exit 0.
+  let running: RunningServer | undefined;
+  let signalled: string | undefined;
+  const stop = (): void => {
+    if (!running || !signalled) return;
+    logger.info({ signal: signalled }, 'shutting down');
     running
       .close()
       .then(() => {
@@ -207,6 +208,13 @@ export async function runServer(config: Config, logger: Logger, meta: { configFi
         process.exit(1);
       });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const onSignal = (signal: string): void => {
+    if (signalled) return;
+    signalled = signal;
+    stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  running = await startGsdns(config, logger);
+  stop();
 }

@@ -3,8 +3,9 @@
  * validates it against `schema.ts` plus semantic checks; returns it deeply frozen.
  *
  * Owns: the only reading of the environment and of the config file in gsdns, override
- * precedence, error reporting with key paths, normalisation (zones lowercased without trailing
- * dot, relative file paths made absolute).
+ * precedence, error reporting with key paths (YAML parsing, ajv and the wording of schema errors
+ * are shared with the catalog file in `util/yaml-schema.ts`), normalisation (zones lowercased
+ * without trailing dot, relative file paths made absolute).
  * Must never: stop at the first error (every problem is reported at once), throw for an invalid
  * configuration (that is a value: `{ ok: false, errors }`), or read `process.env` itself (the
  * composition root passes it in).
@@ -13,10 +14,21 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { parseDocument } from 'yaml';
 import { formatIssues as formatIssueLines } from '../errors.js';
-import { configSchema, formats, schemaAt, typesOf, type JsonSchema, type JsonType } from './schema.js';
+import {
+  compileSchema,
+  formatPath,
+  locate,
+  parseYaml,
+  suggestKey,
+  yamlMessage,
+  type ParsedYaml,
+  type SchemaProblem,
+  type SchemaValidator,
+  type Segment,
+} from '../util/yaml-schema.js';
+import { configSchema, schemaAt, typesOf, type JsonSchema, type JsonType } from './schema.js';
 import type { Config, ConfigIssue, ConfigSource, ConfigSources } from './types.js';
 
 export interface LoadConfigOptions {
@@ -45,7 +57,6 @@ export const CONFIG_FILE_ENV = 'GSDNS_CONFIG';
 /** `GSDNS_*` variables that are not config overrides and are ignored by loadConfig. */
 export const RESERVED_ENV: ReadonlySet<string> = new Set([CONFIG_FILE_ENV]);
 
-type Segment = string | number;
 type Data = Record<string, unknown>;
 
 /** Lines like `dns.listen[0].port: must be <= 65535 (file, line 7)`, for `gsdns check-config`. */
@@ -72,8 +83,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
 
   // 1. The YAML file.
   let data: Data = {};
-  let doc: Document | undefined;
-  let lineCounter: LineCounter | undefined;
+  let parsed: ParsedYaml | undefined;
   let fileBroken = false;
   let text = options.text;
   if (text === undefined && file !== undefined) {
@@ -86,23 +96,14 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   }
   const fromFile = text !== undefined;
   if (text !== undefined) {
-    lineCounter = new LineCounter();
-    doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-    for (const err of doc.errors) {
-      const pos = err.linePos?.[0];
-      issues.push({
-        path: '',
-        message: yamlMessage(err.message),
-        source: 'file',
-        line: pos?.line,
-        col: pos?.col,
-      });
+    parsed = parseYaml(text);
+    for (const err of parsed.issues) {
+      issues.push({ path: '', message: err.message, source: 'file', line: err.line, col: err.col });
       fileBroken = true;
     }
     if (!fileBroken) {
-      const parsed: unknown = doc.toJS({ maxAliasCount: 100 });
-      if (isPlainObject(parsed)) data = parsed;
-      else if (parsed !== null && parsed !== undefined) {
+      if (isPlainObject(parsed.data)) data = parsed.data;
+      else if (parsed.data !== null && parsed.data !== undefined) {
         issues.push({ path: '', message: 'the config file must be a mapping of keys to values', source: 'file' });
         fileBroken = true;
       }
@@ -162,25 +163,14 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   };
   const issueAt = (segments: readonly Segment[], message: string): ConfigIssue => {
     const source = sourceOf(segments);
-    const pos = source === 'file' && doc !== undefined && lineCounter !== undefined ? locate(doc, lineCounter, segments) : undefined;
+    const pos = source === 'file' && parsed !== undefined ? locate(parsed.doc, parsed.lineCounter, segments) : undefined;
     return { path: formatPath(segments), message, source, line: pos?.line, col: pos?.col };
   };
 
   // 4. Normalise, validate (applying defaults), check what the schema cannot express.
   dropNullBlocks(data, configSchema);
   normaliseZones(data);
-  const validate = validator();
-  validate(data);
-  const seen = new Set<string>();
-  for (const err of validate.errors ?? []) {
-    const converted = convertAjvError(err, data);
-    if (converted === undefined) continue;
-    const issue = issueAt(converted.segments, converted.message);
-    const id = `${issue.path}\0${issue.message}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    issues.push(issue);
-  }
+  for (const problem of configValidator()(data)) issues.push(issueAt(problem.segments, problem.message));
   for (const problem of semanticProblems(data)) issues.push(issueAt(problem.segments, problem.message));
 
   if (issues.length > 0) return { ok: false, errors: issues };
@@ -194,135 +184,18 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
 
 // --- validation ---------------------------------------------------------------------------------
 
-let compiled: ValidateFunction | undefined;
+let compiled: SchemaValidator | undefined;
 
-function validator(): ValidateFunction {
-  if (compiled === undefined) {
-    const ajv = new Ajv({
-      allErrors: true,
-      useDefaults: true,
-      strict: true,
-      strictRequired: false, // `then: {required: [...]}` names keys declared in `properties`, by design
-      formats: Object.fromEntries(Object.entries(formats).map(([name, f]) => [name, { type: 'string', validate: f.validate }])),
-    });
-    compiled = ajv.compile(configSchema as SchemaObject);
-  }
+function configValidator(): SchemaValidator {
+  compiled ??= compileSchema(configSchema);
   return compiled;
-}
-
-const TYPE_PHRASE: Record<string, string> = {
-  object: 'a mapping',
-  array: 'a list',
-  string: 'a string',
-  number: 'a number',
-  integer: 'an integer',
-  boolean: 'true or false',
-  null: 'null',
-};
-
-function convertAjvError(err: ErrorObject, data: Data): { segments: Segment[]; message: string } | undefined {
-  const segments = pointerToSegments(err.instancePath, data);
-  const value = valueAt(data, segments);
-  const p = err.params as Record<string, unknown>;
-  switch (err.keyword) {
-    case 'if':
-      return undefined; // the failing `then` is reported on its own
-    case 'additionalProperties': {
-      const key = String(p['additionalProperty']);
-      const known = Object.keys(schemaAt(segments)?.properties ?? {});
-      const hint = suggest(key, known);
-      return { segments: [...segments, key], message: `unknown key '${key}'${hint === undefined ? '' : `, did you mean '${hint}'?`}` };
-    }
-    case 'required': {
-      const key = String(p['missingProperty']);
-      return { segments: [...segments, key], message: `is required${conditionOf(err.schemaPath, segments)}` };
-    }
-    case 'type': {
-      const types = String(p['type']).split(',');
-      return { segments, message: `must be ${types.map((t) => TYPE_PHRASE[t] ?? t).join(' or ')}, got ${describe(value)}` };
-    }
-    case 'format': {
-      const name = String(p['format']) as keyof typeof formats;
-      const phrase = formats[name]?.phrase ?? `in format ${name}`;
-      return { segments, message: `must be ${phrase}, got ${describe(value)}` };
-    }
-    case 'enum': {
-      const allowed = (p['allowedValues'] as unknown[]).map((v) => String(v)).join(', ');
-      return { segments, message: `must be one of: ${allowed}; got ${describe(value)}` };
-    }
-    case 'minItems': {
-      const n = Number(p['limit']);
-      return { segments, message: `must have at least ${n} item${n === 1 ? '' : 's'}` };
-    }
-    case 'minLength': {
-      const n = Number(p['limit']);
-      return { segments, message: n === 1 ? 'must not be empty' : `must be at least ${n} characters long` };
-    }
-    case 'uniqueItems':
-      return { segments, message: `must not repeat items (items ${String(p['j'])} and ${String(p['i'])} are equal)` };
-    default:
-      return { segments, message: err.message ?? `fails ${err.keyword}` };
-  }
-}
-
-/** For a `required` coming from an `if`/`then`, the condition, e.g. ` when source.type is 'file'`. */
-function conditionOf(schemaPath: string, instance: readonly Segment[]): string {
-  const parts = schemaPath.replace(/^#\//, '').split('/');
-  const thenAt = parts.lastIndexOf('then');
-  if (thenAt < 0) return '';
-  let node: unknown = configSchema;
-  for (const part of parts.slice(0, thenAt)) node = (node as Record<string, unknown> | undefined)?.[decodePointer(part)];
-  const cond = (node as JsonSchema | undefined)?.if?.properties;
-  if (cond === undefined) return '';
-  const clauses = Object.entries(cond).map(([k, s]) => `${formatPath([...instance, k])} is '${String(s.const)}'`);
-  return clauses.length > 0 ? ` when ${clauses.join(' and ')}` : '';
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `'${value}'`;
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return String(value);
-}
-
-/** The closest known key within edit distance 2, to turn a typo into a hint. */
-function suggest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of known) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
 
 // --- semantic checks ----------------------------------------------------------------------------
 
-interface Problem {
-  readonly segments: Segment[];
-  readonly message: string;
-}
-
 /** Checks across keys. Runs on data that may have failed the schema, so it checks types first. */
-function semanticProblems(data: Data): Problem[] {
-  const problems: Problem[] = [];
+function semanticProblems(data: Data): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
   const cluster = asObject(data['cluster']);
   const dns = asObject(data['dns']);
   const forward = asObject(data['forward']);
@@ -457,7 +330,7 @@ function envNameToPath(name: string): Mapped {
       node = props[key];
     } else {
       const rest = parts.slice(i).map((p) => (/^\d+$/.test(p) ? Number(p) : camel(p)));
-      const hintKey = suggest(camel(part), Object.keys(props));
+      const hintKey = suggestKey(camel(part), Object.keys(props));
       const hint = hintKey === undefined ? '' : `, did you mean ${[...parts.slice(0, i), screaming(hintKey)].join(ENV_SEPARATOR).replace(/^/, ENV_PREFIX)}?`;
       return { path: formatPath([...segments, ...rest]), error: `unknown key (from ${name})${hint}` };
     }
@@ -482,7 +355,7 @@ function flagKeyToPath(key: string): Mapped {
     const next: JsonSchema | undefined =
       typeof seg === 'number' ? node?.items : node?.properties !== undefined && Object.hasOwn(node.properties, seg) ? node.properties[seg] : undefined;
     if (next === undefined) {
-      const hint = typeof seg === 'string' ? suggest(seg, Object.keys(node?.properties ?? {})) : undefined;
+      const hint = typeof seg === 'string' ? suggestKey(seg, Object.keys(node?.properties ?? {})) : undefined;
       const what = typeof seg === 'number' ? `'${formatPath(segments.slice(0, i))}' is not a list` : `unknown key '${seg}'`;
       return { path: formatPath(segments), error: `${what}${hint === undefined ? '' : `, did you mean '${hint}'?`}` };
     }
@@ -600,61 +473,6 @@ function resolvePaths(value: unknown, schema: JsonSchema, segments: Segment[], b
 }
 
 // --- helpers ------------------------------------------------------------------------------------
-
-/** `['dns', 'listen', 0, 'port']` → `dns.listen[0].port`. */
-export function formatPath(segments: readonly Segment[]): string {
-  let out = '';
-  for (const seg of segments) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
-  return out;
-}
-
-function decodePointer(part: string): string {
-  return part.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
-function pointerToSegments(pointer: string, data: Data): Segment[] {
-  if (pointer === '') return [];
-  const segments: Segment[] = [];
-  let cur: unknown = data;
-  for (const raw of pointer.slice(1).split('/')) {
-    const part = decodePointer(raw);
-    const seg: Segment = Array.isArray(cur) ? Number(part) : part;
-    segments.push(seg);
-    cur = (cur as Record<string | number, unknown> | undefined)?.[seg];
-  }
-  return segments;
-}
-
-function valueAt(data: Data, segments: readonly Segment[]): unknown {
-  let cur: unknown = data;
-  for (const seg of segments) cur = (cur as Record<string | number, unknown> | null | undefined)?.[seg];
-  return cur;
-}
-
-/** Line and column of the deepest key (or list item) of `segments` present in the YAML file. */
-function locate(doc: Document, lineCounter: LineCounter, segments: readonly Segment[]): { line: number; col: number } | undefined {
-  let node: unknown = doc.contents;
-  let offset: number | undefined;
-  for (const seg of segments) {
-    if (typeof seg === 'string' && isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
-      if (pair === undefined) break;
-      offset = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
-      node = pair.value;
-    } else if (typeof seg === 'number' && isSeq(node)) {
-      const item: unknown = node.items[seg];
-      if (item === undefined) break;
-      offset = (item as { range?: [number, number, number] }).range?.[0] ?? offset;
-      node = item;
-    } else break;
-  }
-  return offset === undefined ? undefined : lineCounter.linePos(offset);
-}
-
-/** The first line of a yaml error, without its " at line L, column C:" tail (reported separately). */
-function yamlMessage(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
-}
 
 function isPlainObject(value: unknown): value is Data {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -7,20 +7,17 @@
  * when the schema gives it no default (e.g. `cluster.region`, the whole `sync` block).
  */
 import type { Gateway, GeoLocation } from '../registry/types.js';
+import type { YamlIssue } from '../util/yaml-schema.js';
 
 /** Where a value came from, in override order: file < env < flag. */
 export type ConfigSource = 'file' | 'env' | 'flag';
 
-/** One problem with the configuration. `loadConfig` reports all of them at once. */
-export interface ConfigIssue {
-  /** Key path, e.g. `dns.listen[0].port`; "" for problems with the document as a whole. */
-  readonly path: string;
-  /** Human message, e.g. `must be <= 65535`. */
-  readonly message: string;
+/**
+ * One problem with the configuration, e.g. `dns.listen[0].port`: `must be <= 65535`. `loadConfig`
+ * reports all of them at once. `line`/`col` are set for syntax errors and for keys found in the file.
+ */
+export interface ConfigIssue extends YamlIssue {
   readonly source?: ConfigSource | undefined;
-  /** 1-based position in the YAML file: always for syntax errors, and for keys found in the file. */
-  readonly line?: number | undefined;
-  readonly col?: number | undefined;
 }
 
 /** A TCP/UDP socket address to bind. Port 0 asks the OS for a free port. */

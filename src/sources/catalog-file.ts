@@ -2,14 +2,14 @@
  * Catalog file codec (PURE): YAML text → local services + static remote catalogs (SPEC §2).
  *
  * Owns: the file source's vocabulary (`services:` local, `remotes:` static peer catalogs), its JSON
- * Schema, and the translation of every validation problem into a key path plus a line:column.
+ * Schema, and the checks across keys that the schema cannot express. YAML parsing, the string
+ * formats (`ip`, `dns-label`) and the wording and location of schema problems are shared with the
+ * config loader (`util/yaml-schema.ts`).
  * Never: reads files, logs, or throws for bad input — a bad catalog is a value (`ok: false`) so the
  * caller can keep serving its last good one.
  * Invariants: a successful parse yields lowercase namespaces/names/clusters, canonical IP text,
  * no duplicate service keys and no duplicate clusters; endpoints only ever appear on local services.
  */
-import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type {
   ClusterCatalog,
   Endpoint,
@@ -17,15 +17,11 @@ import type {
   RemoteService,
   ServicePort,
 } from '../registry/types.js';
-import { canonicalIp, ipFamily } from '../util/ip.js';
+import { canonicalIp } from '../util/ip.js';
+import { compileSchema, formatPath, locate, parseYaml, type Segment, type YamlIssue } from '../util/yaml-schema.js';
 
-export interface CatalogIssue {
-  /** Key path, e.g. `services[2].clusterIPs[0]`. */
-  readonly path: string;
-  readonly message: string;
-  readonly line?: number | undefined;
-  readonly col?: number | undefined;
-}
+/** A problem with a catalog file; its path is a key path such as `services[2].clusterIPs[0]`. */
+export type CatalogIssue = YamlIssue;
 
 export interface ParsedCatalog {
   readonly services: readonly LocalService[];
@@ -36,7 +32,7 @@ export type CatalogParseResult =
   | { readonly ok: true; readonly catalog: ParsedCatalog }
   | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
 
-const dnsLabel = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+const dnsLabel = { type: 'string', format: 'dns-label' } as const;
 
 const portSchema = {
   type: 'object',
@@ -64,8 +60,8 @@ const localServiceSchema = {
   additionalProperties: false,
   required: ['namespace', 'name'],
   properties: {
-    namespace: { type: 'string', pattern: dnsLabel },
-    name: { type: 'string', pattern: dnsLabel },
+    namespace: dnsLabel,
+    name: dnsLabel,
     ports: { type: 'array', items: portSchema, default: [] },
     clusterIPs: { type: 'array', items: { type: 'string', format: 'ip' }, minItems: 1 },
     readyEndpoints: { type: 'integer', minimum: 0 },
@@ -91,7 +87,7 @@ const remoteCatalogSchema = {
   additionalProperties: false,
   required: ['cluster', 'gateways'],
   properties: {
-    cluster: { type: 'string', pattern: dnsLabel },
+    cluster: dnsLabel,
     region: { type: 'string', minLength: 1 },
     zone: { type: 'string', minLength: 1 },
     location: {
@@ -112,8 +108,8 @@ const remoteCatalogSchema = {
         additionalProperties: false,
         required: ['namespace', 'name'],
         properties: {
-          namespace: { type: 'string', pattern: dnsLabel },
-          name: { type: 'string', pattern: dnsLabel },
+          namespace: dnsLabel,
+          name: dnsLabel,
           ready: { type: 'boolean', default: true },
           ports: { type: 'array', items: portSchema, default: [] },
         },
@@ -131,53 +127,7 @@ export const catalogFileSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
-ajv.addFormat('ip', (s: string) => ipFamily(s) !== 0);
-const validateCatalog = ajv.compile(catalogFileSchema);
-
-/** Turn an ajv instance path (`/services/2/ports/0`) into a key path (`services[2].ports[0]`). */
-function keyPath(segments: readonly (string | number)[]): string {
-  let out = '';
-  for (const s of segments) {
-    if (typeof s === 'number' || /^\d+$/.test(String(s))) out += `[${s}]`;
-    else out += out === '' ? String(s) : `.${String(s)}`;
-  }
-  return out === '' ? '(root)' : out;
-}
-
-function describe(e: ErrorObject): { segments: (string | number)[]; message: string } {
-  const segments = e.instancePath
-    .split('/')
-    .slice(1)
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  const p = e.params as Record<string, unknown>;
-  switch (e.keyword) {
-    case 'additionalProperties':
-      return { segments: [...segments, String(p['additionalProperty'])], message: `unknown key '${String(p['additionalProperty'])}'` };
-    case 'required':
-      return { segments: [...segments, String(p['missingProperty'])], message: 'is required' };
-    case 'format':
-      return { segments, message: `must be an IP address` };
-    case 'pattern':
-      return { segments, message: 'must be a lowercase DNS label (RFC 1123)' };
-    case 'enum':
-      return { segments, message: `must be one of ${(p['allowedValues'] as unknown[]).join(', ')}` };
-    default:
-      return { segments, message: e.message ?? e.keyword };
-  }
-}
-
-function locate(doc: Document, lc: LineCounter, segments: readonly (string | number)[]): { line?: number; col?: number } {
-  // Walk up the path until a node with a source range exists (a missing key points at its parent).
-  for (let n = segments.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(segments.slice(0, n).map((s) => (/^\d+$/.test(String(s)) ? Number(s) : s)), true);
-    if (isNode(node) && node.range) {
-      const { line, col } = lc.linePos(node.range[0]);
-      return { line, col };
-    }
-  }
-  return {};
-}
+const validateCatalog = compileSchema(catalogFileSchema);
 
 const lower = (s: string): string => s.toLowerCase();
 
@@ -194,27 +144,18 @@ function toPorts(raw: unknown): ServicePort[] {
  * where the YAML has it, a line and column.
  */
 export function parseCatalogFile(text: string): CatalogParseResult {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      issues: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { path: '(yaml)', message: e.message.split('\n')[0] ?? e.code, line: pos?.line, col: pos?.col };
-      }),
-    };
+  const parsed = parseYaml(text);
+  if (parsed.issues.length > 0) {
+    return { ok: false, issues: parsed.issues.map((e) => ({ ...e, path: '(yaml)' })) };
   }
-  const data = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const data = (parsed.data ?? {}) as Record<string, unknown>;
   const issues: CatalogIssue[] = [];
-  const issue = (segments: (string | number)[], message: string): void => {
-    issues.push({ path: keyPath(segments), message, ...locate(doc, lc, segments) });
+  const issue = (segments: readonly Segment[], message: string): void => {
+    issues.push({ path: formatPath(segments) || '(root)', message, ...locate(parsed.doc, parsed.lineCounter, segments) });
   };
-  if (!validateCatalog(data)) {
-    for (const e of validateCatalog.errors ?? []) {
-      const d = describe(e);
-      issue(d.segments, d.message);
-    }
+  const problems = validateCatalog(data);
+  if (problems.length > 0) {
+    for (const p of problems) issue(p.segments, p.message);
     return { ok: false, issues };
   }
 

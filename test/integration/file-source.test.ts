@@ -53,7 +53,7 @@ test('an edit reaches answers within 1 s; a corrupt edit keeps the last good cat
     (r) => (r.components['source']?.detail ?? '').includes('rejected'),
   );
   t.true(detail.value.ready, 'still ready: serving the last good catalog');
-  t.regex(detail.value.components['source']!.detail!, /catalog\.yaml:2:\d+: services\[0\]\.clusterIPs\[0\]: must be an IP address/);
+  t.regex(detail.value.components['source']!.detail!, /catalog\.yaml:2:\d+: services\[0\]\.clusterIPs\[0\]: must be an IPv4 or IPv6 address, got 'not-an-ip'/);
   const still = await dig(t, s.dnsPort, ['web.ns1.global', 'A']);
   t.deepEqual(answers(still!, 'A'), ['10.0.0.3'], 'last good answer still served');
 

@@ -35,7 +35,7 @@ remotes:
 
 const bad: [string, string, RegExp[]][] = [
   ['unknown key with line', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, colour: x}\n', [/^f:2:\d+: services\[0\]\.colour: unknown key 'colour'$/]],
-  ['bad IP and bad label together', 'services:\n  - namespace: A_B\n    name: b\n    clusterIPs: [300.1.1.1]\n    readyEndpoints: 1\n', [/services\[0\]\.namespace: must be a lowercase DNS label/, /^f:4:\d+: services\[0\]\.clusterIPs\[0\]: must be an IP address$/]],
+  ['bad IP and bad label together', 'services:\n  - namespace: A_B\n    name: b\n    clusterIPs: [300.1.1.1]\n    readyEndpoints: 1\n', [/services\[0\]\.namespace: must be a lowercase DNS label/, /^f:4:\d+: services\[0\]\.clusterIPs\[0\]: must be an IPv4 or IPv6 address, got '300\.1\.1\.1'$/]],
   ['two shapes', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, headless: true}\n', [/needs exactly one of/]],
   ['clusterIP without readyEndpoints', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1]}\n', [/services\[0\]\.readyEndpoints: is required with clusterIPs/]],
   ['duplicate service', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1}\n  - {namespace: a, name: b, clusterIPs: [10.0.0.2], readyEndpoints: 1}\n', [/services\[1\]: duplicate service a\/b/]],
@@ -60,6 +60,14 @@ test('every error is reported at once', (t) => {
   const r = parseCatalogFile('services:\n  - {namespace: A, name: B, clusterIPs: [x], readyEndpoints: -1, extra: 1}\n');
   t.false(r.ok);
   if (!r.ok) t.true(r.issues.length >= 5, JSON.stringify(r.issues));
+});
+
+test('an alias bomb is a YAML issue, not a throw', (t) => {
+  let text = 'a: &a [x, x]\n';
+  for (let i = 0; i < 12; i++) text += `b${i}: &b${i} [*${i === 0 ? 'a' : `b${i - 1}`}, *${i === 0 ? 'a' : `b${i - 1}`}]\n`;
+  const r = parseCatalogFile(text);
+  t.false(r.ok);
+  if (!r.ok) t.regex(formatCatalogIssue('f', r.issues[0]!), /^f: \(yaml\): .*alias/i);
 });
 
 test('an empty file is an empty catalog', (t) => {
