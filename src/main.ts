@@ -79,6 +79,14 @@ export function describeDecision(question: { name: string; type: number }, d: De
   };
 }
 
+/** Configured features this build validates but does not act on yet (README "Configuration reference"). */
+export function notYetEffective(config: Config): string[] {
+  const notes: string[] = [];
+  if (config.sync) notes.push('sync is configured but peer sync is not in this build; remote clusters come from the catalog file only');
+  if (config.log.queries.enabled) notes.push('log.queries.enabled is set but the query log is not in this build');
+  return notes;
+}
+
 export async function startGsdns(config: Config, logger: Logger): Promise<RunningServer> {
   const readiness = new Readiness();
   const registry = new Registry({ initialSerial: Math.floor(Date.now() / 1000) });
@@ -166,6 +174,7 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
     await dns.close();
     throw err;
   }
+  for (const note of notYetEffective(config)) logger.warn(note);
   logger.info({ dns: dnsAddresses, http: `${http.address}:${http.port}`, cluster: config.cluster.name }, 'gsdns serving');
 
   let closing: Promise<void> | undefined;
