@@ -18,6 +18,8 @@ trap 'kill $gs_pid $base_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 50); do dig +short +time=1 +tries=1 -p $gs_port @127.0.0.1 global SOA >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 0.5
 run() { dnsperf -s 127.0.0.1 -p "$1" -d bench/queries.txt -l "$secs" -c 8 -q 200 2>&1 | awk '/Queries per second/ {print $4}'; }
+# Warm both up (JIT, caches) so round 1 measures steady state, not start-up.
+secs_saved=$secs; secs=2; run $gs_port >/dev/null; run $base_port >/dev/null; secs=$secs_saved
 gs=(); base=()
 for r in $(seq "$rounds"); do
   g=$(run $gs_port); b=$(run $base_port)
