@@ -94,13 +94,16 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
   const client = localClient(config);
   const health = catalogOnlyHealth;
 
-  const context = (): AnswerContext => ({
+  // One context for every query; readiness is read at query time through the getter.
+  const context: AnswerContext = {
     options,
     registry,
     health,
     client,
-    sourceReady: readiness.isReady('source'),
-  });
+    get sourceReady() {
+      return readiness.isReady('source');
+    },
+  };
 
   const dnsLog = logger.child({ module: 'dns' });
   const dns = createDnsServer({
@@ -114,7 +117,7 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
       maxInFlightPerConnection: config.dns.tcp.maxInFlightPerConnection,
     },
     // The hot path skips building explanations; /debug/resolve asks for them.
-    handler: (req) => answer(req.question, context(), { explain: false }),
+    handler: (req) => answer(req.question, context, { explain: false }),
   });
 
   const debug: DebugEndpoints = {
@@ -143,7 +146,7 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
       if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
       const qname = name.toLowerCase().replace(/\.$/, '');
       const question = { name: qname, type: qtype, class: 1 };
-      return { status: 200, body: describeDecision(question, answer(question, context(), { explain: true })) };
+      return { status: 200, body: describeDecision(question, answer(question, context, { explain: true })) };
     },
   };
 

@@ -45,12 +45,14 @@ const portSchema = {
   },
 } as const;
 
+const ipAddress = { type: 'string', format: 'ip' } as const;
+
 const gatewaySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['address'],
   properties: {
-    address: { type: 'string', format: 'ip' },
+    address: ipAddress,
     port: { type: 'integer', minimum: 1, maximum: 65535, default: 15443 },
   },
 } as const;
@@ -63,7 +65,7 @@ const localServiceSchema = {
     namespace: dnsLabel,
     name: dnsLabel,
     ports: { type: 'array', items: portSchema, default: [] },
-    clusterIPs: { type: 'array', items: { type: 'string', format: 'ip' }, minItems: 1 },
+    clusterIPs: { type: 'array', items: ipAddress, minItems: 1 },
     readyEndpoints: { type: 'integer', minimum: 0 },
     headless: { type: 'boolean' },
     endpoints: {
@@ -73,7 +75,7 @@ const localServiceSchema = {
         additionalProperties: false,
         required: ['address'],
         properties: {
-          address: { type: 'string', format: 'ip' },
+          address: ipAddress,
           ready: { type: 'boolean', default: true },
         },
       },
