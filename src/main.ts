@@ -7,17 +7,26 @@
  * yields SERVFAIL in-zone (not a refused port); shutdown goes not-ready first, then closes the
  * listeners in reverse start order.
  */
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { Registry } from './registry/registry.js';
 import { answer } from './answer/answer.js';
-import type { AnswerContext, AnswerOptions, ClientLocality, Decision, GatewayHealth } from './answer/types.js';
+import type { AnswerContext, AnswerOptions, ClientLocality, GatewayHealth } from './answer/types.js';
 import { createDnsServer } from './dns/server.js';
 import { FileSource, FILE_ORIGIN } from './sources/file.js';
 import { Readiness } from './health/readiness.js';
 import { OpsServer, type DebugEndpoints } from './ops/http.js';
-import { formatRecord, parseType, rcodeName, typeName } from './ops/presentation.js';
+import { parseType } from './ops/presentation.js';
+import { describeDecision, describeForward } from './ops/describe.js';
+import { Forwarder } from './forward/forwarder.js';
+import { isSelf, parseResolvConf, resolveUpstreams, type Upstream } from './forward/upstreams.js';
+import { RESOLV_CONF } from './util/formats.js';
+import type { DnsRequest } from './dns/types.js';
+import { presentationToLabels } from './dns/wire.js';
+
+export { describeDecision } from './ops/describe.js';
 
 /** Until gateway probing exists, every gateway's health is "unknown", which counts as healthy. */
 export const catalogOnlyHealth: GatewayHealth = {
@@ -30,6 +39,7 @@ export interface RunningServer {
   readonly http: AddressInfo;
   readonly registry: Registry;
   readonly readiness: Readiness;
+  readonly forwarder: Forwarder;
   close(): Promise<void>;
 }
 
@@ -50,35 +60,6 @@ export function localClient(config: Config): ClientLocality {
   return { region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location };
 }
 
-/** The JSON shape of a decision for /debug/resolve and `gsdns explain`. */
-export function describeDecision(question: { name: string; type: number }, d: Decision): Record<string, unknown> {
-  const lines = [
-    `;; ${question.name}. ${typeName(question.type)} → ${rcodeName(d.rcode)} (${d.kind})${d.clusters.length ? ` via ${d.clusters.join(', ')}` : ''}`,
-    ...d.explanation.steps.map((s) => `;; ${s}`),
-  ];
-  for (const c of d.explanation.candidates) {
-    const gw = c.gateways.map((g) => `${g.address}:${g.port} ${g.healthy ? 'healthy' : 'UNHEALTHY'}${g.rttMs !== undefined ? ` rtt=${g.rttMs}ms` : ''}`).join(', ');
-    lines.push(
-      `;;   ${c.kept ? `#${c.order ?? '-'} kept   ` : '  dropped'} ${c.cluster} tier=${c.tier}${c.distanceKm !== undefined ? ` distance=${Math.round(c.distanceKm)}km` : ''} ready=${c.ready} fresh=${c.fresh} [${gw}] — ${c.reason}`,
-    );
-  }
-  if (d.answers.length) lines.push(';; ANSWER', ...d.answers.map(formatRecord));
-  if (d.authority.length) lines.push(';; AUTHORITY', ...d.authority.map(formatRecord));
-  if (d.additional.length) lines.push(';; ADDITIONAL', ...d.additional.map(formatRecord));
-  return {
-    question: { name: question.name, type: typeName(question.type) },
-    rcode: rcodeName(d.rcode),
-    kind: d.kind,
-    authoritative: d.authoritative,
-    clusters: d.clusters,
-    answers: d.answers.map(formatRecord),
-    authority: d.authority.map(formatRecord),
-    additional: d.additional.map(formatRecord),
-    explanation: d.explanation,
-    text: lines.join('\n'),
-  };
-}
-
 /** Configured features this build validates but does not act on yet (README "Configuration reference"). */
 export function notYetEffective(config: Config): string[] {
   const notes: string[] = [];
@@ -87,7 +68,53 @@ export function notYetEffective(config: Config): string[] {
   return notes;
 }
 
-export async function startGsdns(config: Config, logger: Logger): Promise<RunningServer> {
+/** Where `resolv.conf` in forward.upstreams reads its nameservers from. */
+export const RESOLV_CONF_PATH = '/etc/resolv.conf';
+
+/** forward.upstreams → upstream list, reading resolv.conf only when it is named. */
+export function upstreamsFromConfig(config: Config, logger: Logger, resolvConfPath = RESOLV_CONF_PATH): Upstream[] {
+  let resolvConf: ReturnType<typeof parseResolvConf> | undefined;
+  if (config.forward.upstreams.includes(RESOLV_CONF)) {
+    try {
+      resolvConf = parseResolvConf(readFileSync(resolvConfPath, 'utf8'));
+      for (const line of resolvConf.ignored) logger.warn({ file: resolvConfPath, line }, 'ignored a resolv.conf nameserver');
+    } catch (err) {
+      logger.error({ err, file: resolvConfPath }, 'cannot read resolv.conf; its nameservers are not used');
+    }
+  }
+  return resolveUpstreams(config.forward.upstreams, resolvConf);
+}
+
+/** A question as a DNS client would send it, for resolving from /debug/resolve. */
+function debugRequest(question: { name: string; type: number; class: number }, client: string): DnsRequest {
+  const labels = presentationToLabels(question.name);
+  const raw = Buffer.alloc(labels.reduce((n, l) => n + 1 + l.length, 0) + 5);
+  let pos = 0;
+  for (const l of labels) {
+    raw[pos++] = l.length;
+    raw.set(l, pos);
+    pos += l.length;
+  }
+  raw[pos++] = 0;
+  raw.writeUInt16BE(question.type, pos);
+  raw.writeUInt16BE(question.class, pos + 2);
+  return {
+    id: 0,
+    question,
+    rawQuestion: raw,
+    flags: { rd: true, cd: false },
+    edns: { udpPayloadSize: 1232, version: 0, dnssecOk: false, options: [] },
+    transport: 'tcp',
+    client: { address: client, port: 0, family: client.includes(':') ? 'IPv6' : 'IPv4' },
+  };
+}
+
+export interface StartOptions {
+  /** Overrides /etc/resolv.conf (tests). */
+  readonly resolvConfPath?: string | undefined;
+}
+
+export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
   const readiness = new Readiness();
   const registry = new Registry({ initialSerial: Math.floor(Date.now() / 1000) });
   const options = answerOptions(config);
@@ -105,6 +132,19 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
     },
   };
 
+  const forwardLog = logger.child({ module: 'forward' });
+  const forwarder = new Forwarder({
+    upstreams: upstreamsFromConfig(config, forwardLog, startOptions.resolvConfPath),
+    allowFrom: config.forward.allowFrom,
+    timeoutMs: config.forward.timeoutMs,
+    budgetMs: config.forward.budgetMs,
+    serveStaleSeconds: config.forward.serveStaleSeconds,
+    cache: config.forward.cache,
+    maxInFlight: config.forward.maxInFlight,
+    forwardClientSubnet: config.forward.forwardClientSubnet,
+    logger: forwardLog,
+  });
+
   const dnsLog = logger.child({ module: 'dns' });
   const dns = createDnsServer({
     listen: config.dns.listen,
@@ -116,8 +156,13 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
       maxTcpConnectionsPerClient: config.dns.tcp.maxConnectionsPerClient,
       maxInFlightPerConnection: config.dns.tcp.maxInFlightPerConnection,
     },
-    // The hot path skips building explanations; /debug/resolve asks for them.
-    handler: (req) => answer(req.question, context, { explain: false }),
+    // The hot path skips building explanations; /debug/resolve asks for them. Only a name outside
+    // every zone, from an allowed client, goes to the forwarder (SPEC §1: in-zone never leaks).
+    handler: (req) => {
+      const decision = answer(req.question, context, { explain: false });
+      if (decision.kind !== 'outOfZone' || !forwarder.allows(req.client.address)) return decision;
+      return forwarder.resolve(req);
+    },
   });
 
   const debug: DebugEndpoints = {
@@ -141,12 +186,24 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
         services: c.services.length,
       })),
     }),
-    resolve: ({ name, type }) => {
+    resolve: async ({ name, type, client }) => {
       const qtype = parseType(type);
       if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
       const qname = name.toLowerCase().replace(/\.$/, '');
       const question = { name: qname, type: qtype, class: 1 };
-      return { status: 200, body: describeDecision(question, answer(question, context, { explain: true })) };
+      const decision = answer(question, context, { explain: true });
+      // Out-of-zone names are really resolved (through the cache), for clients allowed to.
+      if (decision.kind === 'outOfZone' && forwarder.allows(client, { count: false })) {
+        let request: DnsRequest;
+        try {
+          request = debugRequest(question, client);
+        } catch (err) {
+          return { status: 400, body: { error: `invalid name "${name}": ${(err as Error).message}` } };
+        }
+        const result = await forwarder.resolve(request);
+        return { status: 200, body: describeForward(question, result, forwarder.stats().upstreams) };
+      }
+      return { status: 200, body: describeDecision(question, decision) };
     },
   };
 
@@ -160,6 +217,10 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
 
   // DNS first: a catalog that fails to load must still give SERVFAIL, not a closed port.
   const dnsAddresses = await dns.start();
+  const loops = forwarder.upstreams().filter((u) => isSelf(u, dnsAddresses));
+  for (const u of loops) forwardLog.error({ upstream: u.label }, 'upstream is this server itself (a forwarding loop); it is not used');
+  forwarder.exclude(loops);
+  if (forwarder.upstreams().length === 0) forwardLog.warn('no usable upstream: names outside the zones get SERVFAIL');
   let source: FileSource | undefined;
   let http: AddressInfo;
   try {
@@ -173,12 +234,16 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
     }
   } catch (err) {
     source?.stop();
+    forwarder.close();
     await ops.close();
     await dns.close();
     throw err;
   }
   for (const note of notYetEffective(config)) logger.warn(note);
-  logger.info({ dns: dnsAddresses, http: `${http.address}:${http.port}`, cluster: config.cluster.name }, 'gsdns serving');
+  logger.info(
+    { dns: dnsAddresses, http: `${http.address}:${http.port}`, cluster: config.cluster.name, upstreams: forwarder.upstreams().map((u) => u.label) },
+    'gsdns serving',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -186,11 +251,13 @@ export async function startGsdns(config: Config, logger: Logger): Promise<Runnin
     http,
     registry,
     readiness,
+    forwarder,
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
         source?.stop();
         await dns.close();
+        forwarder.close();
         await ops.close();
       })();
       return closing;

@@ -245,7 +245,14 @@ export const configSchema: JsonSchema = {
       },
       cache: block('The forwarding cache (bounded LRU).', {
         maxEntries: int('Most cached answers.', 10000, 1),
+        maxBytes: int('Most octets of cached answers (message bodies plus bookkeeping).', 67108864, 65536),
       }),
+      maxInFlight: int('Most upstream exchanges at once; queries beyond get SERVFAIL (or a stale answer), counted.', 512, 1),
+      forwardClientSubnet: {
+        type: 'boolean',
+        default: false,
+        description: "Pass the client's EDNS Client Subnet option upstream; answers scoped to a subnet are then not cached.",
+      },
       serveStaleSeconds: int('How long past expiry a cached answer may be served when every upstream fails (RFC 8767); 0 disables.', 3600, 0),
       timeoutMs: int('Timeout of one try against one upstream.', 2000, 1),
       budgetMs: int('Total time for one forwarded query, across tries and upstreams.', 5000, 1),

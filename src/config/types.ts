@@ -98,7 +98,9 @@ export interface ForwardConfig {
   readonly upstreams: readonly string[];
   /** CIDRs of clients allowed to resolve names outside the zones. */
   readonly allowFrom: readonly string[];
-  readonly cache: { readonly maxEntries: number };
+  readonly cache: { readonly maxEntries: number; readonly maxBytes: number };
+  readonly maxInFlight: number;
+  readonly forwardClientSubnet: boolean;
   readonly serveStaleSeconds: number;
   readonly timeoutMs: number;
   readonly budgetMs: number;

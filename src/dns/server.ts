@@ -12,7 +12,8 @@
  *   in answer/authority, or additional records other than one OPT) also go through dns2's
  *   Packet.parse, the "general path", and get FORMERR when it reports any error (D9).
  * - Every reply is sized by wire.ts: ≤ 512 octets without EDNS, ≤ min(client, 1232) with it over
- *   UDP, with OPT kept and TC set when answers were dropped (D10, D11).
+ *   UDP, with OPT kept and TC set when answers were dropped (D10, D11). A relayed reply arrives
+ *   already fitted to that same limit by the forwarder's codec (src/forward/message.ts).
  * - A TCP connection never has more than `maxInFlightPerConnection` unanswered queries, and stops
  *   reading while it has that many or while its socket refuses writes.
  * - Every send and write has its failure handled; handler exceptions become SERVFAIL + one log line.
@@ -215,11 +216,12 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     }).message;
   };
 
-  /**
-   * Map a handler result to the reply. HandlerResult is a union discriminated by `kind`; a new
-   * variant (e.g. a relayed upstream message) gets its own branch here.
-   */
+  /** Map a handler result to the reply: encode a Decision, pass a relayed message through. */
   const buildReply = (query: DecodedQuery, transport: Transport, result: HandlerResult): Buffer => {
+    if (result.kind === 'relay') {
+      if (result.truncated) counters.truncated++;
+      return result.message;
+    }
     const encoded = encodeResponse(replyContextOf(query), {
       rcode: result.rcode,
       authoritative: result.authoritative,

@@ -64,12 +64,22 @@ export interface DnsRequest {
 }
 
 /**
- * What a handler returns, discriminated by `kind`. Today the only variant is an answer-core
- * Decision, which the edge encodes. A forwarder that relays upstream bytes (KNOWN-DEFECTS D12/D13)
- * adds its own variant here, e.g. `{ kind: 'relay'; message: Buffer }`, and a matching case in the
- * edge's `buildReply` (src/dns/server.ts); nothing else changes.
+ * A complete reply built elsewhere from upstream octets (the forwarder relays bytes rather than
+ * re-encoding them: KNOWN-DEFECTS D12, D13). It already carries the query's ID and question and is
+ * already fitted to the transport's limit (responseSizeLimit); the edge sends it as is.
  */
-export type HandlerResult = Decision;
+export interface RelayResult {
+  readonly kind: 'relay';
+  readonly message: Buffer;
+  /** TC was set because answer or authority records did not fit. */
+  readonly truncated: boolean;
+}
+
+/**
+ * What a handler returns, discriminated by `kind`: an answer-core Decision, which the edge encodes,
+ * or a RelayResult, which it sends as is.
+ */
+export type HandlerResult = Decision | RelayResult;
 
 /**
  * Answers one query. May be sync or async. It may throw or reject: the edge turns that into

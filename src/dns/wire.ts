@@ -144,7 +144,7 @@ export interface EncodedResponse {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-class WalkError {
+export class WalkError {
   constructor(readonly reason: string) {}
 }
 
@@ -369,7 +369,7 @@ function walkRecords(buf: Buffer, start: number, header: QueryHeader): WalkResul
  * Pointers must point backwards and past the header, hops are bounded, and the expanded name must
  * stay within 255 octets, so a crafted loop ends after at most 127 hops (RFC 1035 §4.1.4).
  */
-function skipName(buf: Buffer, start: number): number {
+export function skipName(buf: Buffer, start: number): number {
   let pos = start;
   let after = -1;
   let hops = 0;
@@ -396,7 +396,7 @@ function skipName(buf: Buffer, start: number): number {
 }
 
 /** RFC 6891 §6.1.2: {OPTION-CODE, OPTION-LENGTH, OPTION-DATA}*, exactly filling RDATA. */
-function readOptions(buf: Buffer, start: number, end: number): EdnsOption[] {
+export function readOptions(buf: Buffer, start: number, end: number): EdnsOption[] {
   const options: EdnsOption[] = [];
   let pos = start;
   while (pos < end) {

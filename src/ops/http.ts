@@ -16,7 +16,13 @@ export interface DebugEndpoints {
   services(): unknown;
   clusters(): unknown;
   /** Returns the decision and explanation, or a `{error}` value with an HTTP status for bad input. */
-  resolve(params: { name: string; type: string; subnet?: string | undefined }): { status: number; body: unknown };
+  resolve(params: {
+    name: string;
+    type: string;
+    subnet?: string | undefined;
+    /** The HTTP client's address: forwarding from /debug obeys forward.allowFrom like DNS does. */
+    client: string;
+  }): { status: number; body: unknown } | Promise<{ status: number; body: unknown }>;
 }
 
 export interface OpsServerOptions {
@@ -109,10 +115,11 @@ export class OpsServer {
           sendJson(res, 400, { error: 'query parameter "name" is required, e.g. /debug/resolve?name=reviews.bookinfo.global&type=A' });
           return;
         }
-        const { status, body } = this.opts.debug.resolve({
+        const { status, body } = await this.opts.debug.resolve({
           name,
           type: url.searchParams.get('type') ?? 'A',
           subnet: url.searchParams.get('subnet') ?? undefined,
+          client: req.socket.remoteAddress ?? '',
         });
         sendJson(res, status, body);
         return;

@@ -1,0 +1,494 @@
+/**
+ * Wire codec of the forwarder (PURE).
+ *
+ * Owns: the query sent upstream (the client's question bytes under a new ID, with our own OPT),
+ * vetting an upstream reply (bounds-checked walk, anti-spoofing match of ID and question), turning
+ * a reply into a cacheable StoredAnswer (record spans, TTL offsets, RFC 2308 negative TTL), and
+ * rendering a StoredAnswer for one client (its ID and question case, RD/CD, OPT iff it sent one,
+ * TTLs counted down or set to the RFC 8767 stale TTL, fitted to its size limit with TC).
+ *
+ * Never: re-encodes a record (KNOWN-DEFECTS D12, D13). Record octets, unknown types and upstream
+ * EDNS options are copied as received; only the header, the question's case, TTL fields and the OPT
+ * record (which is hop-by-hop, RFC 6891 §6.1.1) are written. Imports no I/O and no dns2.
+ *
+ * Invariants:
+ * - parseResponse never throws and does work linear in the message length.
+ * - A StoredAnswer's body has no OPT and ends at its last record; compression pointers in it stay
+ *   valid because only a suffix (records after an OPT) is ever cut.
+ * - renderAnswer never exceeds the size it is given (≥ 512); it keeps a prefix of the records, so
+ *   every compression pointer still points at octets that were sent, and sets TC iff an answer or
+ *   authority record was left out.
+ */
+import { Rcode, RRType, type Question } from '../answer/types.js';
+import type { EdnsOption } from '../dns/types.js';
+import {
+  ADVERTISED_UDP_PAYLOAD,
+  EDNS_OPTION_ECS,
+  HEADER_SIZE,
+  MIN_UDP_PAYLOAD,
+  WalkError,
+  formatIPv4,
+  formatIPv6,
+  labelToPresentation,
+  readOptions,
+  skipName,
+} from '../dns/wire.js';
+
+/** RFC 7873 §4. */
+export const EDNS_OPTION_COOKIE = 10;
+/** RFC 7828: hop-by-hop, meaningless on the upstream leg. */
+export const EDNS_OPTION_TCP_KEEPALIVE = 11;
+/** RFC 7830: hop-by-hop padding. */
+export const EDNS_OPTION_PADDING = 12;
+/** RFC 8914 Extended DNS Errors. */
+export const EDNS_OPTION_EDE = 15;
+/** RFC 8914 §4.4: "Stale Answer". */
+export const EDE_STALE_ANSWER = 3;
+/** RFC 8767 §4: the TTL of a record served stale. */
+export const STALE_TTL_SECONDS = 30;
+
+const MIN_RR_SIZE = 11;
+const OPT_FIXED_SIZE = 11;
+
+export type SectionIndex = 0 | 1 | 2;
+
+/** One non-OPT record of a reply, as offsets into the message it was found in. */
+export interface RecordSpan {
+  readonly section: SectionIndex;
+  readonly start: number;
+  readonly end: number;
+  readonly type: number;
+  readonly ttlOffset: number;
+}
+
+export interface ReplyOpt {
+  readonly udpPayloadSize: number;
+  readonly version: number;
+  readonly dnssecOk: boolean;
+  readonly options: readonly EdnsOption[];
+}
+
+/** A structurally valid reply from an upstream. */
+export interface UpstreamReply {
+  readonly id: number;
+  readonly opcode: number;
+  readonly aa: boolean;
+  readonly tc: boolean;
+  readonly ra: boolean;
+  readonly ad: boolean;
+  /** The full RCODE: header bits plus the OPT's extended bits (RFC 6891 §6.1.3). */
+  readonly rcode: number;
+  /** Offset just past QCLASS. */
+  readonly questionEnd: number;
+  /** Every record except the OPT, in wire order; records after an OPT are not included. */
+  readonly records: readonly RecordSpan[];
+  readonly opt?: ReplyOpt | undefined;
+}
+
+export type ParseReplyResult = { readonly ok: true; readonly reply: UpstreamReply } | { readonly ok: false; readonly reason: string };
+
+/** What the query sent upstream carries. */
+export interface UpstreamQuerySpec {
+  readonly id: number;
+  /** The client's question section (QNAME in the client's case, QTYPE, QCLASS), copied verbatim. */
+  readonly rawQuestion: Buffer;
+  readonly rd: boolean;
+  readonly cd: boolean;
+  readonly dnssecOk: boolean;
+  /** Options to send (already filtered by upstreamOptions). */
+  readonly options: readonly EdnsOption[];
+}
+
+/**
+ * Which of the client's EDNS options go upstream. Unknown options (and COOKIE) pass unchanged;
+ * TCP keepalive and padding are hop-by-hop and dropped; ECS only when the operator opted in.
+ */
+export function upstreamOptions(options: readonly EdnsOption[], forwardClientSubnet: boolean): EdnsOption[] {
+  return options.filter(
+    (o) =>
+      o.code !== EDNS_OPTION_TCP_KEEPALIVE &&
+      o.code !== EDNS_OPTION_PADDING &&
+      (o.code !== EDNS_OPTION_ECS || forwardClientSubnet),
+  );
+}
+
+/**
+ * The upstream query: header with the new ID, the client's question bytes (so any QTYPE, known to
+ * us or not, goes out exactly as asked: D12), and our OPT advertising 1232 with the client's DO.
+ * We always send OPT, so large answers arrive over UDP and can be served to EDNS clients later.
+ */
+export function buildUpstreamQuery(spec: UpstreamQuerySpec): Buffer {
+  const opt = encodeOpt(ADVERTISED_UDP_PAYLOAD, 0, spec.dnssecOk, spec.options);
+  const out = Buffer.alloc(HEADER_SIZE + spec.rawQuestion.length + opt.length);
+  out.writeUInt16BE(spec.id & 0xffff, 0);
+  out[2] = spec.rd ? 0x01 : 0x00; // QR=0, OPCODE=QUERY
+  out[3] = spec.cd ? 0x10 : 0x00;
+  out.writeUInt16BE(1, 4);
+  out.writeUInt16BE(1, 10);
+  spec.rawQuestion.copy(out, HEADER_SIZE);
+  opt.copy(out, HEADER_SIZE + spec.rawQuestion.length);
+  return out;
+}
+
+/** The root `. IN NS` query used to check whether a down upstream answers again. */
+export function buildHealthQuery(id: number): Buffer {
+  const rawQuestion = Buffer.from([0, 0, RRType.NS, 0, 1]);
+  return buildUpstreamQuery({ id, rawQuestion, rd: true, cd: false, dnssecOk: false, options: [] });
+}
+
+/** RFC 6891 §6.1.2: owner root, TYPE 41, CLASS = payload size, TTL = ext-rcode|version|DO|Z. */
+function encodeOpt(payload: number, extendedRcode: number, dnssecOk: boolean, options: readonly EdnsOption[]): Buffer {
+  let rdlength = 0;
+  for (const o of options) rdlength += 4 + o.data.length;
+  const out = Buffer.alloc(OPT_FIXED_SIZE + rdlength);
+  out[0] = 0;
+  out.writeUInt16BE(RRType.OPT, 1);
+  out.writeUInt16BE(payload, 3);
+  out[5] = extendedRcode & 0xff;
+  out[6] = 0; // version 0
+  out[7] = dnssecOk ? 0x80 : 0;
+  out[8] = 0;
+  out.writeUInt16BE(rdlength, 9);
+  let pos = OPT_FIXED_SIZE;
+  for (const o of options) {
+    out.writeUInt16BE(o.code, pos);
+    out.writeUInt16BE(o.data.length, pos + 2);
+    o.data.copy(out, pos + 4);
+    pos += 4 + o.data.length;
+  }
+  return out;
+}
+
+/** Walk an upstream reply with bounds checks. Never throws. */
+export function parseReply(buf: Buffer): ParseReplyResult {
+  try {
+    return { ok: true, reply: walkReply(buf) };
+  } catch (e) {
+    if (e instanceof WalkError) return { ok: false, reason: e.reason };
+    return { ok: false, reason: `internal reply decoder error: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+function walkReply(buf: Buffer): UpstreamReply {
+  if (buf.length < HEADER_SIZE) throw new WalkError(`reply of ${buf.length} octets is shorter than the header`);
+  if ((buf[2]! & 0x80) === 0) throw new WalkError('QR=0: a query, not a reply');
+  const qdcount = buf.readUInt16BE(4);
+  const counts = [buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10)] as const;
+  if (qdcount !== 1) throw new WalkError(`QDCOUNT is ${qdcount}, expected 1`);
+  // D1 applies to replies too: counts the length cannot hold are refused before any walking.
+  const minimum = 5 + (counts[0] + counts[1] + counts[2]) * MIN_RR_SIZE;
+  if (minimum > buf.length - HEADER_SIZE) throw new WalkError(`section counts need ≥${minimum} octets`);
+  // The question is the first name: skipName refuses a pointer there (it cannot point backwards).
+  let pos = skipName(buf, HEADER_SIZE);
+  if (pos + 4 > buf.length) throw new WalkError('question has no room for QTYPE and QCLASS');
+  pos += 4;
+  const questionEnd = pos;
+  const records: RecordSpan[] = [];
+  let opt: ReplyOpt | undefined;
+  let extendedRcode = 0;
+  walk: for (let section = 0 as SectionIndex; section <= 2; section = (section + 1) as SectionIndex) {
+    for (let i = 0; i < counts[section]; i++) {
+      const start = pos;
+      pos = skipName(buf, pos);
+      if (pos + 10 > buf.length) throw new WalkError(`record ${i} of section ${section} is cut short`);
+      const type = buf.readUInt16BE(pos);
+      const ttlOffset = pos + 4;
+      const rdlength = buf.readUInt16BE(pos + 8);
+      const end = pos + 10 + rdlength;
+      if (end > buf.length) throw new WalkError(`record ${i} of section ${section} runs past the end`);
+      if (type === RRType.OPT) {
+        if (section !== 2) throw new WalkError(`OPT record in section ${section}`);
+        if (buf[start] !== 0) throw new WalkError('OPT record owner is not the root');
+        extendedRcode = buf[ttlOffset]!;
+        opt = {
+          udpPayloadSize: buf.readUInt16BE(pos + 2),
+          version: buf[ttlOffset + 1]!,
+          dnssecOk: (buf[ttlOffset + 2]! & 0x80) !== 0,
+          options: readOptions(buf, pos + 10, end),
+        };
+        // Anything after the OPT (a TSIG we could not verify anyway) is cut, which keeps every
+        // earlier compression target at its offset.
+        break walk;
+      }
+      records.push({ section, start, end, type, ttlOffset });
+      pos = end;
+    }
+  }
+  return {
+    id: buf.readUInt16BE(0),
+    opcode: (buf[2]! >> 3) & 0x0f,
+    aa: (buf[2]! & 0x04) !== 0,
+    tc: (buf[2]! & 0x02) !== 0,
+    ra: (buf[3]! & 0x80) !== 0,
+    ad: (buf[3]! & 0x20) !== 0,
+    rcode: (extendedRcode << 4) | (buf[3]! & 0x0f),
+    questionEnd,
+    records,
+    opt,
+  };
+}
+
+/**
+ * The anti-spoofing check (RFC 5452 §9.1): same ID, a QUERY reply, and the same question: name
+ * compared case-insensitively (RFC 4343), QTYPE and QCLASS exactly. A reply that fails it is ignored.
+ */
+export function replyMatches(buf: Buffer, reply: UpstreamReply, id: number, rawQuestion: Buffer): boolean {
+  if (reply.id !== id || reply.opcode !== 0) return false;
+  if (reply.questionEnd - HEADER_SIZE !== rawQuestion.length) return false;
+  for (let i = 0; i < rawQuestion.length; i++) {
+    if (foldCase(buf[HEADER_SIZE + i]!) !== foldCase(rawQuestion[i]!)) return false;
+  }
+  return true;
+}
+
+/** ASCII letters only (RFC 4343 §3); label length octets (≤ 63) are never in 'A'..'Z'. */
+function foldCase(octet: number): number {
+  return octet >= 0x41 && octet <= 0x5a ? octet | 0x20 : octet;
+}
+
+/** How long answers may be cached. */
+export interface CachePolicy {
+  /** Upper bound on any cached answer's lifetime (and on the TTLs we serve). */
+  readonly maxTtlSeconds: number;
+  /** Upper bound on negative answers (RFC 2308 §5). */
+  readonly negativeMaxTtlSeconds: number;
+  /** SERVFAIL is cached this long at most (RFC 2308 §7.1 allows up to 5 minutes; we keep it short). */
+  readonly servfailTtlSeconds: number;
+}
+
+export const DEFAULT_CACHE_POLICY: CachePolicy = Object.freeze({
+  maxTtlSeconds: 86_400,
+  negativeMaxTtlSeconds: 3_600,
+  servfailTtlSeconds: 5,
+});
+
+export type AnswerClass = 'positive' | 'nxdomain' | 'nodata' | 'servfail' | 'other';
+
+/** An upstream answer kept independent of the query that fetched it. */
+export interface StoredAnswer {
+  /** Header (ID 0, counts without OPT), question as fetched, records in wire order; no OPT. */
+  readonly body: Buffer;
+  readonly questionLength: number;
+  /** Sections and ends (offsets in body) of every record, in order. */
+  readonly sections: readonly SectionIndex[];
+  readonly ends: readonly number[];
+  /** Offsets in body of every record's TTL field. */
+  readonly ttlOffsets: readonly number[];
+  readonly rcode: number;
+  readonly aa: boolean;
+  readonly ad: boolean;
+  /** The upstream's EDNS options, as received. */
+  readonly options: readonly EdnsOption[];
+  readonly answerClass: AnswerClass;
+  /** Cache lifetime; 0 = serve to the clients waiting for it, but do not cache. */
+  readonly ttlSeconds: number;
+}
+
+/** Turn a matched reply (TC=0) into a StoredAnswer, deciding its cache lifetime. */
+export function storeReply(buf: Buffer, reply: UpstreamReply, policy: CachePolicy = DEFAULT_CACHE_POLICY): StoredAnswer {
+  const last = reply.records.length > 0 ? reply.records[reply.records.length - 1]!.end : reply.questionEnd;
+  const body = Buffer.from(buf.subarray(0, last));
+  body.writeUInt16BE(0, 0);
+  const counts = [0, 0, 0];
+  for (const r of reply.records) counts[r.section]!++;
+  body.writeUInt16BE(counts[0]!, 6);
+  body.writeUInt16BE(counts[1]!, 8);
+  body.writeUInt16BE(counts[2]!, 10);
+  const answerClass = classify(reply);
+  const stored: StoredAnswer = {
+    body,
+    questionLength: reply.questionEnd - HEADER_SIZE,
+    sections: reply.records.map((r) => r.section),
+    ends: reply.records.map((r) => r.end),
+    ttlOffsets: reply.records.map((r) => r.ttlOffset),
+    rcode: reply.rcode,
+    aa: reply.aa,
+    ad: reply.ad,
+    options: reply.opt?.options ?? [],
+    answerClass,
+    ttlSeconds: cacheTtl(buf, reply, answerClass, policy),
+  };
+  return stored;
+}
+
+function classify(reply: UpstreamReply): AnswerClass {
+  if (reply.rcode === Rcode.SERVFAIL) return 'servfail';
+  if (reply.rcode === Rcode.NXDOMAIN) return 'nxdomain';
+  if (reply.rcode !== Rcode.NOERROR) return 'other';
+  return reply.records.some((r) => r.section === 0) ? 'positive' : 'nodata';
+}
+
+function cacheTtl(buf: Buffer, reply: UpstreamReply, answerClass: AnswerClass, policy: CachePolicy): number {
+  switch (answerClass) {
+    case 'other':
+      return 0;
+    case 'servfail':
+      return policy.servfailTtlSeconds;
+    case 'positive': {
+      // The answer lives as long as its shortest answer or authority record.
+      let ttl = policy.maxTtlSeconds;
+      for (const r of reply.records) if (r.section !== 2) ttl = Math.min(ttl, ttlOf(buf, r.ttlOffset));
+      return ttl;
+    }
+    case 'nxdomain':
+    case 'nodata': {
+      // RFC 2308 §5: the negative TTL is the SOA's TTL or its MINIMUM, whichever is less; without an
+      // SOA in the authority section the answer is not cached.
+      const soa = reply.records.find((r) => r.section === 1 && r.type === RRType.SOA);
+      if (soa === undefined || soa.end - soa.ttlOffset < 4 + 2 + 22) return 0;
+      const minimum = buf.readUInt32BE(soa.end - 4);
+      return Math.min(ttlOf(buf, soa.ttlOffset), clampTtl(minimum), policy.negativeMaxTtlSeconds);
+    }
+  }
+}
+
+/** RFC 2181 §8: a TTL with the top bit set is treated as zero. */
+function ttlOf(buf: Buffer, offset: number): number {
+  return clampTtl(buf.readUInt32BE(offset));
+}
+
+function clampTtl(ttl: number): number {
+  return ttl > 0x7fffffff ? 0 : ttl;
+}
+
+/** The client a StoredAnswer is rendered for. */
+export interface RenderSpec {
+  readonly id: number;
+  /** The client's question bytes, echoed in its case when they match the stored question's length. */
+  readonly rawQuestion: Buffer;
+  readonly rd: boolean;
+  readonly cd: boolean;
+  /** Present iff the client's query had an OPT (RFC 6891 §6.1.1: the reply has one iff so). */
+  readonly edns?: { readonly dnssecOk: boolean } | undefined;
+  /**
+   * 'all': the client whose query fetched this answer just now; every upstream option is relayed.
+   * 'shared': any other client (cache hit, coalesced); options tied to one client are left out:
+   * COOKIE (RFC 7873), ECS (RFC 7871), padding.
+   */
+  readonly options: 'all' | 'shared';
+  /** Whole seconds since the answer was stored; TTLs are counted down by this much. */
+  readonly ageSeconds: number;
+  /** RFC 8767: every TTL becomes 30 and an EDE "Stale Answer" is attached. */
+  readonly stale: boolean;
+  /** The size budget (≥ 512), see responseSizeLimit. */
+  readonly maxSize: number;
+}
+
+export interface RenderedAnswer {
+  readonly message: Buffer;
+  readonly truncated: boolean;
+}
+
+const CLIENT_BOUND_OPTIONS = new Set([EDNS_OPTION_COOKIE, EDNS_OPTION_ECS, EDNS_OPTION_PADDING, EDNS_OPTION_TCP_KEEPALIVE]);
+
+export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAnswer {
+  const maxSize = Math.max(MIN_UDP_PAYLOAD, spec.maxSize);
+  let opt: Buffer = Buffer.alloc(0);
+  if (spec.edns) {
+    let options = spec.options === 'all' ? [...stored.options] : stored.options.filter((o) => !CLIENT_BOUND_OPTIONS.has(o.code));
+    if (spec.stale) options.push({ code: EDNS_OPTION_EDE, data: Buffer.from([0, EDE_STALE_ANSWER]) });
+    const questionEnd = HEADER_SIZE + stored.questionLength;
+    // Options that would not leave room for the question are dropped rather than the reply.
+    if (questionEnd + OPT_FIXED_SIZE + options.reduce((n, o) => n + 4 + o.data.length, 0) > maxSize) options = [];
+    opt = encodeOpt(ADVERTISED_UDP_PAYLOAD, stored.rcode >> 4, spec.edns.dnssecOk, options);
+  }
+  const budget = maxSize - opt.length;
+  // Keep the longest prefix of records that fits: a prefix never loses a compression target.
+  let kept = 0;
+  let end = HEADER_SIZE + stored.questionLength;
+  while (kept < stored.ends.length && stored.ends[kept]! <= budget) end = stored.ends[kept++]!;
+  let truncated = false;
+  for (let i = kept; i < stored.sections.length; i++) if (stored.sections[i] !== 2) truncated = true;
+
+  const message = Buffer.allocUnsafe(end + opt.length);
+  stored.body.copy(message, 0, 0, end);
+  opt.copy(message, end);
+  message.writeUInt16BE(spec.id & 0xffff, 0);
+  // QR=1, OPCODE=QUERY, AA only when relaying a fresh authoritative reply, TC from fitting, RD echoed.
+  message[2] = 0x80 | (stored.aa && spec.options === 'all' && !spec.stale ? 0x04 : 0) | (truncated ? 0x02 : 0) | (spec.rd ? 0x01 : 0);
+  // RA=1: we recurse (by forwarding) for this client. AD as the upstream set it; CD echoed.
+  message[3] = 0x80 | (stored.ad ? 0x20 : 0) | (spec.cd ? 0x10 : 0) | (stored.rcode & 0x0f);
+  const counts = [0, 0, 0];
+  for (let i = 0; i < kept; i++) counts[stored.sections[i]!]!++;
+  message.writeUInt16BE(counts[0]!, 6);
+  message.writeUInt16BE(counts[1]!, 8);
+  message.writeUInt16BE(counts[2]! + (spec.edns ? 1 : 0), 10);
+  // D8: the question is echoed in the client's case; the same name has the same wire length.
+  if (spec.rawQuestion.length === stored.questionLength) spec.rawQuestion.copy(message, HEADER_SIZE);
+  const cap = stored.ttlSeconds > 0 ? stored.ttlSeconds : Number.MAX_SAFE_INTEGER;
+  for (let i = 0; i < kept; i++) {
+    const offset = stored.ttlOffsets[i]!;
+    const original = ttlOf(stored.body, offset);
+    const ttl = spec.stale ? STALE_TTL_SECONDS : Math.max(0, Math.min(original, cap) - spec.ageSeconds);
+    message.writeUInt32BE(ttl, offset);
+  }
+  return { message, truncated };
+}
+
+/** The cache key: (lower-case name, type, class, DO, CD). CD answers may hold data a validator rejects. */
+export function cacheKey(question: Question, dnssecOk: boolean, cd: boolean): string {
+  return `${question.name}|${question.type}|${question.class}|${dnssecOk ? 1 : 0}${cd ? 1 : 0}`;
+}
+
+/** A relayed message in dig-like text, for /debug/resolve and `gsdns explain` (never on the hot path). */
+export interface MessageSummary {
+  readonly rcode: number;
+  readonly flags: readonly string[];
+  readonly answers: readonly string[];
+  readonly authority: readonly string[];
+  readonly additional: readonly string[];
+}
+
+export function summarizeMessage(buf: Buffer): MessageSummary | undefined {
+  const parsed = parseReply(buf);
+  if (!parsed.ok) return undefined;
+  const reply = parsed.reply;
+  const flags = [
+    'qr',
+    ...(reply.aa ? ['aa'] : []),
+    ...(reply.tc ? ['tc'] : []),
+    ...((buf[2]! & 0x01) !== 0 ? ['rd'] : []),
+    ...(reply.ra ? ['ra'] : []),
+    ...(reply.ad ? ['ad'] : []),
+    ...((buf[3]! & 0x10) !== 0 ? ['cd'] : []),
+  ];
+  const sections: string[][] = [[], [], []];
+  for (const r of reply.records) sections[r.section]!.push(formatWireRecord(buf, r));
+  return { rcode: reply.rcode, flags, answers: sections[0]!, authority: sections[1]!, additional: sections[2]! };
+}
+
+function formatWireRecord(buf: Buffer, r: RecordSpan): string {
+  const owner = readName(buf, r.start);
+  const ttl = buf.readUInt32BE(r.ttlOffset);
+  const cls = buf.readUInt16BE(r.ttlOffset - 2);
+  const rdata = r.ttlOffset + 6;
+  const length = r.end - rdata;
+  let text: string;
+  if (r.type === RRType.A && length === 4) text = formatIPv4(buf.subarray(rdata, r.end));
+  else if (r.type === RRType.AAAA && length === 16) text = formatIPv6(buf.subarray(rdata, r.end));
+  else if (r.type === RRType.NS || r.type === RRType.CNAME || r.type === RRType.PTR) text = readName(buf, rdata);
+  // RFC 3597 §5: the generic form for everything else.
+  else text = `\\# ${length}${length > 0 ? ` ${buf.subarray(rdata, r.end).toString('hex')}` : ''}`;
+  const typeText = TYPE_TEXT.get(r.type) ?? `TYPE${r.type}`;
+  return `${owner}\t${ttl}\t${cls === 1 ? 'IN' : `CLASS${cls}`}\t${typeText}\t${text}`;
+}
+
+const TYPE_TEXT = new Map<number, string>(Object.entries(RRType).map(([k, v]) => [v, k]));
+
+/** A possibly compressed name in presentation form with a trailing dot; bounded like skipName. */
+function readName(buf: Buffer, start: number): string {
+  const labels: string[] = [];
+  let pos = start;
+  for (let hops = 0; hops <= 127 && pos < buf.length; ) {
+    const len = buf[pos]!;
+    if (len === 0) return `${labels.join('.')}.`;
+    if ((len & 0xc0) === 0xc0) {
+      pos = ((len & 0x3f) << 8) | (buf[pos + 1] ?? 0);
+      hops++;
+      continue;
+    }
+    labels.push(labelToPresentation(buf, pos + 1, Math.min(buf.length, pos + 1 + len)));
+    pos += 1 + len;
+  }
+  return `${labels.join('.')}.`;
+}
