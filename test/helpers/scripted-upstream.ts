@@ -172,8 +172,13 @@ export async function startScriptedUpstream(t: ExecutionContext, script: Upstrea
       try {
         result = await current(query);
       } catch (err) {
-        // A broken script is a broken test: say so loudly, and do not answer.
-        t.log(`scripted upstream: script threw: ${String(err)}`);
+        // A broken script is a broken test: say so loudly, and do not answer. (t.log throws once
+        // the test has finished; the query is still recorded either way.)
+        try {
+          t.log(`scripted upstream: script threw: ${String(err)}`);
+        } catch {
+          // test already over
+        }
         return;
       }
       if (result == null) return;
