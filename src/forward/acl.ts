@@ -9,6 +9,8 @@
 import { ipFamily } from '../util/ip.js';
 import { parseIPv4, parseIPv6 } from '../dns/wire.js';
 
+const MEMO_LIMIT = 4096;
+
 interface Rule {
   readonly bytes: Uint8Array;
   readonly prefix: number;
@@ -37,7 +39,20 @@ export class AllowList {
     }
   }
 
+  /** Recent verdicts by address text: clients are few (CoreDNS pods) and ask often. */
+  private readonly memo = new Map<string, boolean>();
+
   allows(address: string): boolean {
+    const known = this.memo.get(address);
+    if (known !== undefined) return known;
+    const verdict = this.evaluate(address);
+    // Bounded: a flood of distinct sources only costs re-evaluation, never memory.
+    if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+    this.memo.set(address, verdict);
+    return verdict;
+  }
+
+  private evaluate(address: string): boolean {
     const family = ipFamily(address);
     if (family === 4) return matchAny(this.v4, parseIPv4(address));
     if (family !== 6) return false;

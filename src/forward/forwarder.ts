@@ -131,6 +131,17 @@ export interface ForwardStats {
   readonly upstreams: readonly UpstreamStats[];
 }
 
+/** How a result was obtained (everything of a ForwardResult but the message). */
+interface ResultMeta {
+  readonly source: ForwardSource;
+  readonly upstream?: string | undefined;
+  readonly remainingSeconds?: number | undefined;
+  readonly ageSeconds?: number | undefined;
+  readonly tries: readonly ForwardTry[];
+}
+
+const NO_TRIES: readonly ForwardTry[] = Object.freeze([]);
+
 /** Clients that may wait on one in-flight exchange. */
 const MAX_WAITERS = 64;
 const DEFAULT_FAILS_TO_DOWN = 2;
@@ -241,13 +252,12 @@ export class Forwarder {
     const hit = this.cache.lookup(key, nowMs);
     if (hit?.state === 'fresh') {
       this.counters.cacheHits++;
-      return {
-        ...this.render(request, hit.entry.stored, 'shared', hit.ageSeconds, false),
+      return this.render(request, hit.entry.stored, 'shared', hit.ageSeconds, false, {
         source: 'cache',
         remainingSeconds: hit.remainingSeconds,
         ageSeconds: hit.ageSeconds,
-        tries: [],
-      };
+        tries: NO_TRIES,
+      });
     }
     this.counters.cacheMisses++;
 
@@ -318,15 +328,15 @@ export class Forwarder {
 
   private finish(request: DnsRequest, key: string, outcome: ExchangeOutcome, options: 'all' | 'shared', source: 'upstream' | 'coalesced'): ForwardResult {
     if (outcome.answer) {
-      return { ...this.render(request, outcome.answer, options, 0, false), source, upstream: outcome.upstream, tries: outcome.tries };
+      return this.render(request, outcome.answer, options, 0, false, { source, upstream: outcome.upstream, tries: outcome.tries });
     }
     const stale = this.serveStale(request, key, outcome.tries);
     if (stale) return stale;
     this.counters.servfail++;
     if (outcome.servfail) {
-      return { ...this.render(request, outcome.servfail, options, 0, false), source: 'servfail', upstream: outcome.upstream, tries: outcome.tries };
+      return this.render(request, outcome.servfail, options, 0, false, { source: 'servfail', upstream: outcome.upstream, tries: outcome.tries });
     }
-    return { ...this.servfailReply(request), source: 'servfail', tries: outcome.tries };
+    return this.servfailReply(request, { source: 'servfail', tries: outcome.tries });
   }
 
   private serveStale(request: DnsRequest, key: string, tries: readonly ForwardTry[]): ForwardResult | undefined {
@@ -335,22 +345,29 @@ export class Forwarder {
     if (entry === undefined) return undefined;
     this.counters.staleServed++;
     const ageSeconds = Math.floor((nowMs - entry.storedAtMs) / 1000);
-    return {
-      ...this.render(request, entry.stored, 'shared', ageSeconds, true),
+    return this.render(request, entry.stored, 'shared', ageSeconds, true, {
       source: 'stale',
       ageSeconds: Math.max(0, ageSeconds - entry.stored.ttlSeconds),
       tries,
-    };
+    });
   }
 
   private overloaded(request: DnsRequest, key: string): ForwardResult {
     this.counters.overloadRejected++;
     const stale = this.serveStale(request, key, []);
     if (stale) return stale;
-    return { ...this.servfailReply(request), source: 'overload', tries: [] };
+    return this.servfailReply(request, { source: 'overload', tries: NO_TRIES });
   }
 
-  private render(request: DnsRequest, stored: StoredAnswer, options: 'all' | 'shared', ageSeconds: number, stale: boolean): RelayResult & { rcode: number } {
+  /** Render `stored` for this client; one object literal, since this is the cache-hit hot path. */
+  private render(
+    request: DnsRequest,
+    stored: StoredAnswer,
+    options: 'all' | 'shared',
+    ageSeconds: number,
+    stale: boolean,
+    meta: ResultMeta,
+  ): ForwardResult {
     const rendered = renderAnswer(stored, {
       id: request.id,
       rawQuestion: request.rawQuestion,
@@ -362,15 +379,25 @@ export class Forwarder {
       stale,
       maxSize: responseSizeLimit(request.transport, request.edns),
     });
-    return { kind: 'relay', message: rendered.message, truncated: rendered.truncated, rcode: stored.rcode };
+    return {
+      kind: 'relay',
+      message: rendered.message,
+      truncated: rendered.truncated,
+      rcode: stored.rcode,
+      source: meta.source,
+      upstream: meta.upstream,
+      remainingSeconds: meta.remainingSeconds,
+      ageSeconds: meta.ageSeconds,
+      tries: meta.tries,
+    };
   }
 
-  private servfailReply(request: DnsRequest): RelayResult & { rcode: number } {
+  private servfailReply(request: DnsRequest, meta: ResultMeta): ForwardResult {
     const encoded = encodeResponse(
       { id: request.id, opcode: 0, rd: request.flags.rd, cd: request.flags.cd, rawQuestion: request.rawQuestion, edns: request.edns },
       { rcode: Rcode.SERVFAIL, recursionAvailable: true, maxSize: responseSizeLimit(request.transport, request.edns) },
     );
-    return { kind: 'relay', message: encoded.message, truncated: false, rcode: Rcode.SERVFAIL };
+    return { kind: 'relay', message: encoded.message, truncated: false, rcode: Rcode.SERVFAIL, ...meta };
   }
 
   /** Up upstreams in config order; if none is up, every upstream (a down one may be back). */

@@ -279,6 +279,8 @@ export interface StoredAnswer {
   readonly ad: boolean;
   /** The upstream's EDNS options, as received. */
   readonly options: readonly EdnsOption[];
+  /** `options` without those tied to one client (COOKIE, ECS, padding, keepalive). */
+  readonly sharedOptions: readonly EdnsOption[];
   readonly answerClass: AnswerClass;
   /** Cache lifetime; 0 = serve to the clients waiting for it, but do not cache. */
   readonly ttlSeconds: number;
@@ -305,6 +307,7 @@ export function storeReply(buf: Buffer, reply: UpstreamReply, policy: CachePolic
     aa: reply.aa,
     ad: reply.ad,
     options: reply.opt?.options ?? [],
+    sharedOptions: (reply.opt?.options ?? []).filter((o) => !CLIENT_BOUND_OPTIONS.has(o.code)),
     answerClass,
     ttlSeconds: cacheTtl(buf, reply, answerClass, policy),
   };
@@ -385,8 +388,8 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   const maxSize = Math.max(MIN_UDP_PAYLOAD, spec.maxSize);
   let opt: Buffer = Buffer.alloc(0);
   if (spec.edns) {
-    let options = spec.options === 'all' ? [...stored.options] : stored.options.filter((o) => !CLIENT_BOUND_OPTIONS.has(o.code));
-    if (spec.stale) options.push({ code: EDNS_OPTION_EDE, data: Buffer.from([0, EDE_STALE_ANSWER]) });
+    let options = spec.options === 'all' ? stored.options : stored.sharedOptions;
+    if (spec.stale) options = [...options, { code: EDNS_OPTION_EDE, data: Buffer.from([0, EDE_STALE_ANSWER]) }];
     const questionEnd = HEADER_SIZE + stored.questionLength;
     // Options that would not leave room for the question are dropped rather than the reply.
     if (questionEnd + OPT_FIXED_SIZE + options.reduce((n, o) => n + 4 + o.data.length, 0) > maxSize) options = [];
