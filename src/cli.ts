@@ -145,7 +145,7 @@ async function explain(args: readonly string[]): Promise<void> {
   if (values['subnet']) url.searchParams.set('subnet', values['subnet'] as string);
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
   } catch (err) {
     return fail(`cannot reach ${base}: ${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}`, 3);
   }

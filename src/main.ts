@@ -186,6 +186,10 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         services: c.services.length,
       })),
     }),
+    forward: () => ({
+      allowFrom: config.forward.allowFrom,
+      ...forwarder.stats(),
+    }),
     resolve: async ({ name, type, client }) => {
       const qtype = parseType(type);
       if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };

@@ -15,6 +15,8 @@ import type { ReadinessReport } from '../health/readiness.js';
 export interface DebugEndpoints {
   services(): unknown;
   clusters(): unknown;
+  /** Forwarding: upstreams with their health, cache and counters. */
+  forward(): unknown;
   /** Returns the decision and explanation, or a `{error}` value with an HTTP status for bad input. */
   resolve(params: {
     name: string;
@@ -109,6 +111,9 @@ export class OpsServer {
       case '/debug/clusters':
         sendJson(res, 200, this.opts.debug.clusters());
         return;
+      case '/debug/forward':
+        sendJson(res, 200, this.opts.debug.forward());
+        return;
       case '/debug/resolve': {
         const name = url.searchParams.get('name');
         if (!name) {
@@ -127,7 +132,7 @@ export class OpsServer {
       default:
         sendJson(res, 404, {
           error: `no such endpoint ${url.pathname}`,
-          endpoints: ['/healthz', '/readyz', '/debug/services', '/debug/clusters', '/debug/resolve?name=&type='],
+          endpoints: ['/healthz', '/readyz', '/debug/services', '/debug/clusters', '/debug/forward', '/debug/resolve?name=&type='],
         });
     }
   }

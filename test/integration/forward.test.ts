@@ -442,3 +442,27 @@ test('/debug/resolve shows where a forwarded answer came from', async (t) => {
   t.regex(String(second['text']), /cache hit, \d+s of TTL left/);
   t.is(up.queries.length, 1);
 });
+
+test('/debug/forward reports upstream health and cache counters', async (t) => {
+  const silent = await startScriptedUpstream(t, noAnswer);
+  const good = await startScriptedUpstream(t);
+  const s = await gsdns(t, { upstreams: [silent, good], timeoutMs: 200 });
+  await ask(s.dnsPort, query('f1.example.test'));
+  await ask(s.dnsPort, query('f1.example.test'));
+  const body = (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/forward`)).json()) as {
+    upstreams: Array<{ upstream: string; healthy: boolean; timeouts: number; responses: Record<string, number> }>;
+    cacheHits: number;
+    cacheMisses: number;
+    cacheEntries: number;
+  };
+  t.deepEqual(
+    body.upstreams.map((u) => [u.upstream, u.timeouts, u.responses['NOERROR'] ?? 0]),
+    [
+      [silent.endpoint, 1, 0],
+      [good.endpoint, 0, 1],
+    ],
+  );
+  t.is(body.cacheHits, 1);
+  t.is(body.cacheMisses, 1);
+  t.is(body.cacheEntries, 1);
+});
