@@ -68,6 +68,11 @@ export function notYetEffective(config: Config): string[] {
   return notes;
 }
 
+/** AXFR/IXFR span several messages over TCP; a one-reply relay cannot carry them, so they are REFUSED. */
+function isZoneTransfer(qtype: number): boolean {
+  return qtype === 251 || qtype === 252;
+}
+
 /** Where `resolv.conf` in forward.upstreams reads its nameservers from. */
 export const RESOLV_CONF_PATH = '/etc/resolv.conf';
 
@@ -160,7 +165,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     // every zone, from an allowed client, goes to the forwarder (SPEC §1: in-zone never leaks).
     handler: (req) => {
       const decision = answer(req.question, context, { explain: false });
-      if (decision.kind !== 'outOfZone' || !forwarder.allows(req.client.address)) return decision;
+      if (decision.kind !== 'outOfZone' || isZoneTransfer(req.question.type) || !forwarder.allows(req.client.address)) return decision;
       return forwarder.resolve(req);
     },
   });

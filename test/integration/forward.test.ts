@@ -466,3 +466,13 @@ test('/debug/forward reports upstream health and cache counters', async (t) => {
   t.is(body.cacheMisses, 1);
   t.is(body.cacheEntries, 1);
 });
+
+test('zone transfers (AXFR, IXFR) of outside names are refused, not relayed', async (t) => {
+  const up = await startScriptedUpstream(t);
+  const s = await gsdns(t, { upstreams: [up] });
+  const [axfr] = await tcpExchange(s.dnsPort, [query('example.test', 252)]);
+  t.is(parseReply(axfr!).rcode, 5);
+  const [ixfr] = await tcpExchange(s.dnsPort, [query('example.test', 251)]);
+  t.is(parseReply(ixfr!).rcode, 5);
+  t.is(up.queries.length, 0);
+});
