@@ -10,7 +10,7 @@ command -v dnsperf >/dev/null || { echo "dnsperf missing: apt-get install -y dns
 [ -f dist/cli.js ] || npm run build >/dev/null
 out=$(mktemp -d)
 gs_port=15353; base_port=15400
-node bin/gsdns serve --set "dns.listen=[{address: 127.0.0.1, port: $gs_port}]" --set "http.listen={address: 127.0.0.1, port: 0}" --set log.level=warn >"$out/gsdns.log" 2>&1 &
+node bin/gsdns serve --set "dns.listen=[{address: 127.0.0.1, port: $gs_port}]" --set "http.listen={address: 127.0.0.1, port: 0}" --set log.level=warn --set 'forward.upstreams=["127.0.0.1:9"]' >"$out/gsdns.log" 2>&1 &
 gs_pid=$!
 node bench/baseline-dns2.mjs $base_port >"$out/base.log" 2>&1 &
 base_pid=$!

@@ -107,7 +107,7 @@ function debugRequest(question: { name: string; type: number; class: number }, c
     id: 0,
     question,
     rawQuestion: raw,
-    flags: { rd: true, cd: false },
+    flags: { rd: true, ad: false, cd: false },
     edns: { udpPayloadSize: 1232, version: 0, dnssecOk: false, options: [] },
     transport: 'tcp',
     client: { address: client, port: 0, family: client.includes(':') ? 'IPv6' : 'IPv4' },

@@ -292,7 +292,7 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
       id: query.header.id,
       question: query.question,
       rawQuestion: query.rawQuestion,
-      flags: { rd: query.header.rd, cd: query.header.cd },
+      flags: { rd: query.header.rd, ad: query.header.ad, cd: query.header.cd },
       edns: query.edns,
       transport,
       client,

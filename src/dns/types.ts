@@ -56,7 +56,8 @@ export interface DnsRequest {
   readonly question: Question;
   /** The question section exactly as received (QNAME, QTYPE, QCLASS), in the client's case. */
   readonly rawQuestion: Buffer;
-  readonly flags: { readonly rd: boolean; readonly cd: boolean };
+  /** RD, AD (RFC 6840 §5.7: the client understands AD) and CD, as the query set them. */
+  readonly flags: { readonly rd: boolean; readonly ad: boolean; readonly cd: boolean };
   /** Present iff the query had an OPT record. */
   readonly edns?: EdnsInfo | undefined;
   readonly transport: Transport;

@@ -56,6 +56,8 @@ export interface QueryHeader {
   readonly id: number;
   readonly opcode: number;
   readonly rd: boolean;
+  /** AD in a query: the client understands AD in the reply (RFC 6840 §5.7). */
+  readonly ad: boolean;
   readonly cd: boolean;
   readonly qdcount: number;
   readonly ancount: number;
@@ -153,6 +155,7 @@ function readHeader(buf: Buffer): QueryHeader {
     id: buf.readUInt16BE(0),
     opcode: (buf[2]! >> 3) & 0x0f,
     rd: (buf[2]! & 0x01) !== 0,
+    ad: (buf[3]! & 0x20) !== 0,
     cd: (buf[3]! & 0x10) !== 0,
     qdcount: buf.readUInt16BE(4),
     ancount: buf.readUInt16BE(6),

@@ -25,9 +25,12 @@ export class AllowList {
     for (const cidr of cidrs) {
       const slash = cidr.lastIndexOf('/');
       const address = cidr.slice(0, slash);
-      const prefix = Number(cidr.slice(slash + 1));
+      const prefixText = cidr.slice(slash + 1);
       const family = ipFamily(address);
-      if (slash < 0 || family === 0 || !Number.isInteger(prefix)) throw new RangeError(`invalid CIDR "${cidr}"`);
+      const prefix = Number(prefixText);
+      if (slash < 0 || family === 0 || !/^\d{1,3}$/.test(prefixText) || prefix > (family === 4 ? 32 : 128)) {
+        throw new RangeError(`invalid CIDR "${cidr}"`);
+      }
       if (family === 4) this.v4.push({ bytes: parseIPv4(address), prefix });
       else {
         const bytes = parseIPv6(address);

@@ -32,6 +32,10 @@ export type CacheLookup =
 /** Rough per-entry bookkeeping (key, entry object, arrays), so many tiny answers still count. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
+function entrySize(stored: StoredAnswer): number {
+  return stored.body.length + stored.ends.length * 24 + ENTRY_OVERHEAD_BYTES;
+}
+
 export class AnswerCache {
   private readonly lru: LRUCache<string, CacheEntry>;
 
@@ -39,7 +43,7 @@ export class AnswerCache {
     this.lru = new LRUCache<string, CacheEntry>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: (e) => e.stored.body.length + e.stored.ends.length * 24 + ENTRY_OVERHEAD_BYTES,
+      sizeCalculation: (e) => entrySize(e.stored),
     });
   }
 
@@ -71,6 +75,8 @@ export class AnswerCache {
    */
   store(key: string, stored: StoredAnswer, nowMs: number): boolean {
     if (stored.ttlSeconds <= 0) return false;
+    // lru-cache drops an entry larger than maxSize, and with it the key's previous entry; refuse first.
+    if (entrySize(stored) > this.options.maxBytes) return false;
     if (stored.answerClass === 'servfail' && this.stale(key, nowMs) !== undefined) return false;
     this.lru.set(key, { stored, storedAtMs: nowMs });
     return true;

@@ -373,6 +373,7 @@ export class Forwarder {
       rawQuestion: request.rawQuestion,
       rd: request.flags.rd,
       cd: request.flags.cd,
+      ad: request.flags.ad,
       edns: request.edns ? { dnssecOk: request.edns.dnssecOk } : undefined,
       options,
       ageSeconds,

@@ -122,7 +122,9 @@ export function buildUpstreamQuery(spec: UpstreamQuerySpec): Buffer {
   const out = Buffer.alloc(HEADER_SIZE + spec.rawQuestion.length + opt.length);
   out.writeUInt16BE(spec.id & 0xffff, 0);
   out[2] = spec.rd ? 0x01 : 0x00; // QR=0, OPCODE=QUERY
-  out[3] = spec.cd ? 0x10 : 0x00;
+  // AD=1 (RFC 6840 §5.7): we understand AD, so the upstream reports validated data whatever the
+  // client asked; renderAnswer passes it on only to clients that asked with AD or DO.
+  out[3] = 0x20 | (spec.cd ? 0x10 : 0x00);
   out.writeUInt16BE(1, 4);
   out.writeUInt16BE(1, 10);
   spec.rawQuestion.copy(out, HEADER_SIZE);
@@ -235,13 +237,15 @@ function walkReply(buf: Buffer): UpstreamReply {
 export function replyMatches(buf: Buffer, reply: UpstreamReply, id: number, rawQuestion: Buffer): boolean {
   if (reply.id !== id || reply.opcode !== 0) return false;
   if (reply.questionEnd - HEADER_SIZE !== rawQuestion.length) return false;
-  for (let i = 0; i < rawQuestion.length; i++) {
+  const nameLength = rawQuestion.length - 4;
+  for (let i = 0; i < nameLength; i++) {
     if (foldCase(buf[HEADER_SIZE + i]!) !== foldCase(rawQuestion[i]!)) return false;
   }
-  return true;
+  // QTYPE and QCLASS are numbers: compared exactly.
+  return buf.compare(rawQuestion, nameLength, rawQuestion.length, HEADER_SIZE + nameLength, reply.questionEnd) === 0;
 }
 
-/** ASCII letters only (RFC 4343 §3); label length octets (≤ 63) are never in 'A'..'Z'. */
+/** ASCII letters only (RFC 4343 §3); applied to name octets only (length octets ≤ 63 are never letters). */
 function foldCase(octet: number): number {
   return octet >= 0x41 && octet <= 0x5a ? octet | 0x20 : octet;
 }
@@ -361,6 +365,8 @@ export interface RenderSpec {
   readonly rawQuestion: Buffer;
   readonly rd: boolean;
   readonly cd: boolean;
+  /** The client set AD in its query (RFC 6840 §5.8: AD goes back only to clients that set AD or DO). */
+  readonly ad?: boolean | undefined;
   /** Present iff the client's query had an OPT (RFC 6891 §6.1.1: the reply has one iff so). */
   readonly edns?: { readonly dnssecOk: boolean } | undefined;
   /**
@@ -409,8 +415,10 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   message.writeUInt16BE(spec.id & 0xffff, 0);
   // QR=1, OPCODE=QUERY, AA only when relaying a fresh authoritative reply, TC from fitting, RD echoed.
   message[2] = 0x80 | (stored.aa && spec.options === 'all' && !spec.stale ? 0x04 : 0) | (truncated ? 0x02 : 0) | (spec.rd ? 0x01 : 0);
-  // RA=1: we recurse (by forwarding) for this client. AD as the upstream set it; CD echoed.
-  message[3] = 0x80 | (stored.ad ? 0x20 : 0) | (spec.cd ? 0x10 : 0) | (stored.rcode & 0x0f);
+  // RA=1: we recurse (by forwarding) for this client. AD as the upstream set it, for clients that
+  // asked with AD or DO (RFC 6840 §5.8); CD echoed.
+  const adWanted = spec.ad === true || spec.edns?.dnssecOk === true;
+  message[3] = 0x80 | (stored.ad && adWanted ? 0x20 : 0) | (spec.cd ? 0x10 : 0) | (stored.rcode & 0x0f);
   const counts = [0, 0, 0];
   for (let i = 0; i < kept; i++) counts[stored.sections[i]!]!++;
   message.writeUInt16BE(counts[0]!, 6);

@@ -10,6 +10,7 @@
  */
 import { canonicalIp, ipFamily } from '../util/ip.js';
 import { parseUpstream, RESOLV_CONF, type HostPort } from '../util/formats.js';
+import { parseIPv6 } from '../dns/wire.js';
 
 export interface Upstream {
   readonly address: string;
@@ -72,12 +73,25 @@ export function resolveUpstreams(entries: readonly string[], resolvConf: ResolvC
  * loop: the same address and port, or our wildcard listener's port on a loopback address.
  */
 export function isSelf(upstream: Upstream, listeners: readonly { address: string; port: number }[]): boolean {
+  // An IPv4-mapped upstream (::ffff:a.b.c.d) reaches the IPv4 address a.b.c.d.
+  const target = unmapped(upstream.address);
   return listeners.some((l) => {
     if (l.port !== upstream.port) return false;
     const address = canonicalIp(l.address);
-    if (address === upstream.address) return true;
+    if (address === target) return true;
     const wildcard = address === '0.0.0.0' || address === '::';
-    const loopback = upstream.address.startsWith('127.') || upstream.address === '::1';
-    return wildcard && loopback;
+    return wildcard && isLoopback(target);
   });
+}
+
+function unmapped(address: string): string {
+  if (ipFamily(address) !== 6) return address;
+  const b = parseIPv6(address);
+  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  return mapped ? `${b[12]}.${b[13]}.${b[14]}.${b[15]}` : address;
+}
+
+/** 127.0.0.0/8 or ::1 (mapped addresses are unmapped first). */
+function isLoopback(address: string): boolean {
+  return ipFamily(address) === 4 ? address.startsWith('127.') : canonicalIp(address) === '::1';
 }

@@ -30,6 +30,18 @@ export function tempDir(t: ExecutionContext, prefix = 'gsdns-test-'): string {
 /** Loopback listeners on port 0 for both DNS and HTTP. */
 export const loopbackSets = ['dns.listen=[{address: 127.0.0.1, port: 0}]', 'http.listen={address: 127.0.0.1, port: 0}'];
 
+/**
+ * Tests send traffic to loopback only, but the default `forward.upstreams: [resolv.conf]` names
+ * this machine's real resolver. Unless a test chose its upstreams, point forwarding at a closed
+ * loopback port: outside names then get a fast SERVFAIL and nothing leaves the machine.
+ */
+export const CLOSED_UPSTREAM_SET = 'forward.upstreams=["127.0.0.1:9"]';
+
+function choosesUpstreams(argsOrYaml: readonly string[] | string): boolean {
+  const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
+  return /upstreams/.test(text);
+}
+
 export interface SpawnedServer extends Ports {
   readonly child: ChildProcess;
   readonly logs: () => string;
@@ -41,7 +53,8 @@ export interface SpawnedServer extends Ports {
  * for its "gsdns serving" log line, which carries the bound ports.
  */
 export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, [binPath, 'serve', ...loopbackSets.flatMap((s) => ['--set', s]), ...args], {
+  const sets = choosesUpstreams(args) ? loopbackSets : [...loopbackSets, CLOSED_UPSTREAM_SET];
+  const child = spawn(process.execPath, [binPath, 'serve', ...sets.flatMap((s) => ['--set', s]), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,7 +95,7 @@ export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = 
 export async function startInProcess(t: ExecutionContext, yamlText: string, dir: string): Promise<RunningServer & Ports> {
   const file = join(dir, 'gsdns.yaml');
   writeFileSync(file, yamlText);
-  const loaded = loadConfig({ file, env: {}, sets: loopbackSets });
+  const loaded = loadConfig({ file, env: {}, sets: choosesUpstreams(yamlText) ? loopbackSets : [...loopbackSets, CLOSED_UPSTREAM_SET] });
   if (!loaded.ok) throw new Error(`bad test config: ${JSON.stringify(loaded.errors)}`);
   const running = await startGsdns(loaded.config, silentLogger());
   t.teardown(() => running.close());

@@ -64,7 +64,9 @@ test('defaults: a minimal file gets every documented default', (t) => {
   t.deepEqual(c.forward, {
     upstreams: ['resolv.conf'],
     allowFrom: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
-    cache: { maxEntries: 10000 },
+    cache: { maxEntries: 10000, maxBytes: 67108864 },
+    maxInFlight: 512,
+    forwardClientSubnet: false,
     serveStaleSeconds: 3600,
     timeoutMs: 2000,
     budgetMs: 5000,
