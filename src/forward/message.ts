@@ -326,6 +326,9 @@ function classify(reply: UpstreamReply): AnswerClass {
 }
 
 function cacheTtl(buf: Buffer, reply: UpstreamReply, answerClass: AnswerClass, policy: CachePolicy): number {
+  // RFC 7871 §7.3.1: an answer tailored to a client subnet (SCOPE PREFIX-LENGTH > 0) is valid for
+  // that subnet only; a cache keyed without the subnet must not keep it.
+  if (reply.opt?.options.some((o) => o.code === EDNS_OPTION_ECS && o.data.length >= 4 && o.data[3]! > 0)) return 0;
   switch (answerClass) {
     case 'other':
       return 0;

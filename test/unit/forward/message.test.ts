@@ -1216,3 +1216,18 @@ for (const [clientAd, clientDo, upstreamAd, expected] of [
     t.is((r.message[3]! & 0x20) !== 0, expected);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// ECS-scoped answers (RFC 7871 §7.3.1) are not cached
+// ---------------------------------------------------------------------------------------------
+
+for (const [scope, cached] of [
+  [0, true],
+  [24, false],
+] as const) {
+  test(`storeReply: an answer with ECS scope /${scope} is ${cached ? '' : 'not '}cacheable`, (t) => {
+    const ecs: Option = { code: 8, data: hex(`0001 18 ${scope.toString(16).padStart(2, '0')} c00002`) };
+    const buf = message({ flags: { qr: true, ra: true }, answer: [A(ptr(12), [192, 0, 2, 1], 300)], additional: [opt({ options: [ecs] })] });
+    t.is(storeReply(buf, parsed(buf)).ttlSeconds, cached ? 300 : 0);
+  });
+}
