@@ -1,7 +1,7 @@
 /**
  * Composition root: config → build the graph → start → signals → ordered shutdown (STYLE.md).
  *
- * Owns: wiring the adapters (file source, DNS edge, ops HTTP) around the pure core (registry,
+ * Owns: wiring the adapters (file or Kubernetes source, forwarder, DNS edge, ops HTTP) around the pure core (registry,
  * answer). Never: contains protocol or answer logic of its own.
  * Invariants: the DNS listeners are up before the source loads, so a bad catalog at start still
  * yields SERVFAIL in-zone (not a refused port); shutdown goes not-ready first, then closes the
@@ -16,6 +16,8 @@ import { answer } from './answer/answer.js';
 import type { AnswerContext, AnswerOptions, ClientLocality, GatewayHealth } from './answer/types.js';
 import { createDnsServer } from './dns/server.js';
 import { FileSource, FILE_ORIGIN } from './sources/file.js';
+import { KubernetesSource } from './sources/kubernetes/informers.js';
+import type { Gateway } from './registry/types.js';
 import { Readiness } from './health/readiness.js';
 import { OpsServer, type DebugEndpoints } from './ops/http.js';
 import { parseType } from './ops/presentation.js';
@@ -40,6 +42,10 @@ export interface RunningServer {
   readonly registry: Registry;
   readonly readiness: Readiness;
   readonly forwarder: Forwarder;
+  /** Present with `source.type: kubernetes`. */
+  readonly kubernetes?: KubernetesSource | undefined;
+  /** This cluster's gateways: `cluster.gateways`, or the addresses of `cluster.gatewayService`. */
+  localGateways(): readonly Gateway[];
   close(): Promise<void>;
 }
 
@@ -170,6 +176,10 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     },
   });
 
+  let source: FileSource | undefined;
+  let kubernetes: KubernetesSource | undefined;
+  let localGateways: readonly Gateway[] = config.cluster.gateways;
+
   const debug: DebugEndpoints = {
     services: () => ({
       serial: registry.serial(),
@@ -179,8 +189,21 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         services: c.services,
       })),
     }),
+    source: () =>
+      kubernetes
+        ? { type: 'kubernetes', ...kubernetes.status(), remotesFile: source?.status() }
+        : { type: 'file', ...source?.status() },
     clusters: () => ({
-      local: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location, gateways: config.cluster.gateways },
+      local: {
+        cluster: config.cluster.name,
+        region: config.cluster.region,
+        zone: config.cluster.zone,
+        location: config.cluster.location,
+        gateways: localGateways,
+        gatewaysFrom: config.cluster.gatewayService
+          ? `service ${config.cluster.gatewayService.namespace}/${config.cluster.gatewayService.name}`
+          : 'cluster.gateways',
+      },
       remote: registry.remoteCatalogs().map((c) => ({
         cluster: c.cluster,
         origin: FILE_ORIGIN,
@@ -230,7 +253,6 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   for (const u of loops) forwardLog.error({ upstream: u.label }, 'upstream is this server itself (a forwarding loop); it is not used');
   forwarder.exclude(loops);
   if (forwarder.upstreams().length === 0) forwardLog.warn('no usable upstream: names outside the zones get SERVFAIL');
-  let source: FileSource | undefined;
   let http: AddressInfo;
   try {
     http = await ops.start();
@@ -238,11 +260,37 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }) });
       await source.start();
     } else {
-      readiness.set('source', { ready: false, detail: `source type "${config.source.type}" is not implemented in this build` });
-      logger.error({ type: config.source.type }, 'source type not implemented; in-zone answers are SERVFAIL');
+      const sourceLog = logger.child({ module: 'kubernetes' });
+      kubernetes = new KubernetesSource({
+        kubeconfig: config.source.kubernetes.kubeconfig,
+        namespaces: config.source.kubernetes.namespaces,
+        exportSelector: config.source.kubernetes.exportSelector,
+        watchdogSeconds: config.source.kubernetes.watchdogSeconds,
+        gatewayService: config.cluster.gatewayService,
+        onGateways: (gateways) => {
+          localGateways = gateways;
+        },
+        registry,
+        readiness,
+        logger: sourceLog,
+      });
+      kubernetes.start();
+      // Static peer catalogs until sync exists: only the file's `remotes:` (component "remotes").
+      if (config.source.file) {
+        source = new FileSource({
+          path: config.source.file.path,
+          registry,
+          readiness,
+          logger: logger.child({ module: 'remotes' }),
+          localServices: false,
+          component: 'remotes',
+        });
+        await source.start();
+      }
     }
   } catch (err) {
     source?.stop();
+    await kubernetes?.stop();
     forwarder.close();
     await ops.close();
     await dns.close();
@@ -261,10 +309,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     registry,
     readiness,
     forwarder,
+    kubernetes,
+    localGateways: () => localGateways,
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
         source?.stop();
+        await kubernetes?.stop();
         await dns.close();
         forwarder.close();
         await ops.close();

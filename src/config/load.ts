@@ -233,6 +233,17 @@ function semanticProblems(data: Data): SchemaProblem[] {
     problems.push({ segments: ['dns', 'tcp', 'maxConnectionsPerClient'], message: `must be <= dns.tcp.maxConnections (${maxConnections})` });
   }
 
+  // The gateway Service is read from the Kubernetes API, and it replaces the static list.
+  const source = asObject(data['source']);
+  if (cluster?.['gatewayService'] !== undefined) {
+    if (source?.['type'] !== 'kubernetes') {
+      problems.push({ segments: ['cluster', 'gatewayService'], message: 'needs source.type: kubernetes (it is read from the Kubernetes API)' });
+    }
+    if (Array.isArray(cluster['gateways']) && cluster['gateways'].length > 0) {
+      problems.push({ segments: ['cluster', 'gatewayService'], message: 'set either cluster.gateways or cluster.gatewayService, not both' });
+    }
+  }
+
   const timeoutMs = forward?.['timeoutMs'];
   const budgetMs = forward?.['budgetMs'];
   if (isNumber(timeoutMs) && isNumber(budgetMs) && timeoutMs > budgetMs) {

@@ -130,6 +130,18 @@ export const configSchema: JsonSchema = {
             },
           },
         },
+        gatewayService: {
+          type: 'object',
+          description:
+            "A Service whose LoadBalancer ingress (IPs, or hostnames resolved) or else externalIPs are this cluster's gateways, watched for changes, e.g. istio-system/istio-eastwestgateway. Needs `source.type: kubernetes`; replaces `cluster.gateways`.",
+          additionalProperties: false,
+          required: ['namespace', 'name'],
+          properties: {
+            namespace: { type: 'string', format: 'dns-label', description: 'Namespace of the gateway Service.' },
+            name: { type: 'string', format: 'dns-label', description: 'Name of the gateway Service.' },
+            port: port('Port advertised for each gateway address.', 15443),
+          },
+        },
       },
     },
     dns: block('The authoritative DNS server for the zones.', {
@@ -195,7 +207,8 @@ export const configSchema: JsonSchema = {
         },
         file: {
           type: 'object',
-          description: 'The catalog file. Required when `source.type` is `file`.',
+          description:
+            'The catalog file. Required when `source.type` is `file`. With `kubernetes` it is optional and only its `remotes:` are used (static peer catalogs until sync).',
           additionalProperties: false,
           required: ['path'],
           properties: {

@@ -34,6 +34,8 @@ export interface ClusterConfig {
   readonly location?: GeoLocation | undefined;
   /** This cluster's east-west gateways, advertised to peers. */
   readonly gateways: readonly Gateway[];
+  /** A Service whose LoadBalancer ingress (or externalIPs) are the gateways; kubernetes source only. */
+  readonly gatewayService?: { readonly namespace: string; readonly name: string; readonly port: number } | undefined;
 }
 
 export interface DnsTcpConfig {

@@ -17,6 +17,8 @@ export interface DebugEndpoints {
   clusters(): unknown;
   /** Forwarding: upstreams with their health, cache and counters. */
   forward(): unknown;
+  /** The local source: file status, or Kubernetes informers with their phases, errors and counts. */
+  source(): unknown;
   /** Returns the decision and explanation, or a `{error}` value with an HTTP status for bad input. */
   resolve(params: {
     name: string;
@@ -114,6 +116,9 @@ export class OpsServer {
       case '/debug/forward':
         sendJson(res, 200, this.opts.debug.forward());
         return;
+      case '/debug/source':
+        sendJson(res, 200, this.opts.debug.source());
+        return;
       case '/debug/resolve': {
         const name = url.searchParams.get('name');
         if (!name) {
@@ -132,7 +137,7 @@ export class OpsServer {
       default:
         sendJson(res, 404, {
           error: `no such endpoint ${url.pathname}`,
-          endpoints: ['/healthz', '/readyz', '/debug/services', '/debug/clusters', '/debug/forward', '/debug/resolve?name=&type='],
+          endpoints: ['/healthz', '/readyz', '/debug/services', '/debug/clusters', '/debug/forward', '/debug/source', '/debug/resolve?name=&type='],
         });
     }
   }

@@ -37,6 +37,13 @@ export interface FileSourceOptions {
   readonly logger: Logger;
   readonly pollMs?: number;
   readonly now?: () => number;
+  /**
+   * false: only the file's `remotes:` are applied (the Kubernetes source owns local services);
+   * `services:` are ignored with a warning. Default true.
+   */
+  readonly localServices?: boolean | undefined;
+  /** Readiness component name. Default `source`. */
+  readonly component?: string | undefined;
 }
 
 export class FileSource {
@@ -48,11 +55,13 @@ export class FileSource {
   private again = false;
   private st: FileSourceStatus;
   private readonly now: () => number;
+  private readonly component: string;
 
   constructor(private readonly opts: FileSourceOptions) {
     this.now = opts.now ?? Date.now;
     this.st = { path: opts.path, loaded: false, lastIssues: [], reloads: 0, rejected: 0 };
-    opts.readiness.set(COMPONENT, { ready: false, detail: `catalog ${opts.path} not loaded yet` });
+    this.component = opts.component ?? COMPONENT;
+    opts.readiness.set(this.component, { ready: false, detail: `catalog ${opts.path} not loaded yet` });
   }
 
   status(): FileSourceStatus {
@@ -129,7 +138,10 @@ export class FileSource {
       return;
     }
     this.lastHash = hash;
-    this.opts.registry.replaceLocal(parsed.catalog.services);
+    if (this.opts.localServices !== false) this.opts.registry.replaceLocal(parsed.catalog.services);
+    else if (parsed.catalog.services.length > 0) {
+      logger.warn({ path, services: parsed.catalog.services.length }, 'services: in the catalog file are ignored with source.type kubernetes (only remotes: are used)');
+    }
     this.opts.registry.replaceRemotes(FILE_ORIGIN, parsed.catalog.remotes);
     this.st = {
       ...this.st,
@@ -139,7 +151,7 @@ export class FileSource {
       lastIssues: [],
       reloads: this.st.reloads + 1,
     };
-    this.opts.readiness.set(COMPONENT, { ready: true, sinceMs: this.now() });
+    this.opts.readiness.set(this.component, { ready: true, sinceMs: this.now() });
     logger.info(
       { path, trigger, services: parsed.catalog.services.length, remotes: parsed.catalog.remotes.length },
       'catalog loaded',
@@ -150,10 +162,10 @@ export class FileSource {
     this.st = { ...this.st, lastError: message, lastIssues: issues, rejected: this.st.rejected + 1 };
     if (this.st.loaded) {
       // Keep serving the last good catalog; stay ready but say why in /readyz detail.
-      this.opts.readiness.set(COMPONENT, { ready: true, detail: `last edit rejected, serving last good catalog: ${message}`, sinceMs: this.now() });
+      this.opts.readiness.set(this.component, { ready: true, detail: `last edit rejected, serving last good catalog: ${message}`, sinceMs: this.now() });
       this.opts.logger.error({ path: this.opts.path, trigger, issues }, `catalog edit rejected, keeping last good catalog: ${message}`);
     } else {
-      this.opts.readiness.set(COMPONENT, { ready: false, detail: message, sinceMs: this.now() });
+      this.opts.readiness.set(this.component, { ready: false, detail: message, sinceMs: this.now() });
       this.opts.logger.error({ path: this.opts.path, trigger, issues }, `catalog invalid, not ready: ${message}`);
     }
   }

@@ -1,0 +1,572 @@
+/**
+ * Kubernetes source (edge): client-node informers on Services and EndpointSlices feed the
+ * registry; an optional informer on one gateway Service feeds this cluster's gateways (SPEC §2).
+ *
+ * Owns: the informers' lifecycle, credentials (kubeconfig file or in-cluster), paged lists, the
+ * `source` readiness component, and the guards around client-node 1.4.0's informer traps
+ * (KNOWN-DEFECTS): it stops for good on any error but 410 (we restart it with jittered exponential
+ * backoff), a half-open watch hangs forever (our watchdog restarts it), a cleanly closed watch is
+ * reopened at once (we rate-limit reopening), and a 410 relist must replace wholesale (every list
+ * replaces its scope in KubeState before the informer diffs it).
+ * Never: lets an informer callback throw into client-node, keeps whole API objects (they are
+ * trimmed on arrival), or polls: every change reaches the registry from a watch event.
+ * Invariants:
+ * - The source is ready once every informer has completed one list. After that, errors and restarts
+ *   never make it unready: the last-known data keeps being served, and /readyz shows the informer
+ *   as degraded with its last error.
+ * - Each (re)start of an informer is a new generation with a new ListWatch; callbacks of an older
+ *   generation are ignored, so a late event of a stopped informer can never reach the registry.
+ */
+import { promises as dns } from 'node:dns';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from '../../log.js';
+import type { Readiness } from '../../health/readiness.js';
+import type { Gateway, RegistryWriter } from '../../registry/types.js';
+import { canonicalIp } from '../../util/ip.js';
+import {
+  gatewayTargets,
+  toServiceRecord,
+  toSliceRecord,
+  trimService,
+  trimSlice,
+  type KubeEndpointSlice,
+  type KubeObject,
+  type KubeService,
+} from './convert.js';
+import { isExportedNamespace, parseLabelSelector } from './selector.js';
+import { KubeState } from './state.js';
+
+const COMPONENT = 'source';
+/** Items per list page (client-go's pager uses 500 too). */
+const PAGE_SIZE = 500;
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+export interface KubernetesSourceOptions {
+  /** Path of a kubeconfig, or null for the in-cluster service account. */
+  readonly kubeconfig: string | null;
+  /** Namespaces to watch; empty = every namespace (kube-system exported only if listed). */
+  readonly namespaces: readonly string[];
+  readonly exportSelector: string;
+  /** Restart an informer after this long without an event, bookmark or connect; 0 disables. */
+  readonly watchdogSeconds: number;
+  readonly gatewayService?: { readonly namespace: string; readonly name: string; readonly port: number } | undefined;
+  /** Called whenever the gateway Service's addresses change. */
+  readonly onGateways?: ((gateways: readonly Gateway[]) => void) | undefined;
+  readonly registry: Pick<RegistryWriter, 'putLocal' | 'removeLocal'>;
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+  /** Restart backoff after an informer error. Default 1 s doubling to 30 s, jittered ±20 %. */
+  readonly restartBackoff?: BackoffOptions | undefined;
+  /** Delay before reopening a watch that ended quickly. Default 250 ms doubling to 30 s. */
+  readonly reconnectBackoff?: BackoffOptions | undefined;
+  /** A watch that lived at least this long reopens at once. Default 5000. */
+  readonly healthyWatchMs?: number | undefined;
+  readonly now?: () => number;
+}
+
+export type InformerPhase = 'starting' | 'listing' | 'watching' | 'backoff' | 'stopped';
+
+export interface InformerStatus {
+  readonly resource: string;
+  readonly namespace?: string | undefined;
+  readonly phase: InformerPhase;
+  /** Completed at least one list (ever). */
+  readonly listed: boolean;
+  readonly lastError?: string | undefined;
+  readonly lastErrorMs?: number | undefined;
+  readonly restarts: number;
+  readonly watchdogRestarts: number;
+  readonly delayedReconnects: number;
+  readonly lastActivityMs?: number | undefined;
+  readonly lists: number;
+  readonly events: number;
+}
+
+export interface KubernetesSourceStatus {
+  readonly synced: boolean;
+  readonly services: number;
+  readonly exported: number;
+  readonly slices: number;
+  readonly informers: readonly InformerStatus[];
+  readonly gateways: readonly Gateway[];
+}
+
+interface ListResult<T> {
+  readonly items: T[];
+  readonly metadata: { readonly resourceVersion?: string | undefined; readonly _continue?: string | undefined; readonly continue?: string | undefined };
+}
+
+interface InformerSpec<T extends KubeObject> {
+  readonly resource: string;
+  readonly namespace?: string | undefined;
+  /** Watch path, e.g. /api/v1/services. */
+  readonly path: string;
+  readonly fieldSelector?: string | undefined;
+  /** One page of the list. */
+  readonly listPage: (continueToken: string | undefined) => Promise<ListResult<T>>;
+  readonly trim: (obj: T) => T;
+  /** A complete list arrived: replace this informer's scope wholesale. */
+  readonly onList: (items: readonly T[]) => void;
+  readonly onUpsert: (obj: T) => void;
+  readonly onDelete: (obj: T) => void;
+}
+
+class Backoff {
+  private attempt = 0;
+  constructor(private readonly opts: BackoffOptions) {}
+  next(): number {
+    const base = Math.min(this.opts.maxMs, this.opts.initialMs * 2 ** this.attempt);
+    this.attempt++;
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+/** Status code of a client-node error (ApiException `code`, Watch `statusCode`). */
+function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  if (typeof e?.code === 'number') return e.code;
+  return undefined;
+}
+
+function describeError(err: unknown): string {
+  if (err === undefined || err === null) return 'unknown error';
+  const status = statusOf(err);
+  const message = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err).slice(0, 300) : String(err);
+  return status !== undefined ? `HTTP ${status}: ${message.split('\n')[0]}` : message;
+}
+
+/**
+ * One informer with our guards. Each start() is a new generation: a fresh ListWatch (so a fresh
+ * list), whose callbacks are ignored once a newer generation exists.
+ */
+class ManagedInformer<T extends KubeObject> {
+  phase: InformerPhase = 'starting';
+  listed = false;
+  lastError: string | undefined;
+  lastErrorMs: number | undefined;
+  restarts = 0;
+  watchdogRestarts = 0;
+  delayedReconnects = 0;
+  lastActivityMs: number | undefined;
+  lists = 0;
+  events = 0;
+  private generation = 0;
+  private current: ListWatch<KubernetesObject> | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly restartBackoff: Backoff;
+  private readonly reconnectBackoff: Backoff;
+  private lastWatchStartMs = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly spec: InformerSpec<T>,
+    private readonly kubeConfig: KubeConfig,
+    private readonly opts: Required<Pick<KubernetesSourceOptions, 'now'>> & {
+      restartBackoff: BackoffOptions;
+      reconnectBackoff: BackoffOptions;
+      healthyWatchMs: number;
+      logger: Logger;
+      onChange: () => void;
+    },
+  ) {
+    this.restartBackoff = new Backoff(opts.restartBackoff);
+    this.reconnectBackoff = new Backoff(opts.reconnectBackoff);
+  }
+
+  status(): InformerStatus {
+    return {
+      resource: this.spec.resource,
+      namespace: this.spec.namespace,
+      phase: this.phase,
+      listed: this.listed,
+      lastError: this.lastError,
+      lastErrorMs: this.lastErrorMs,
+      restarts: this.restarts,
+      watchdogRestarts: this.watchdogRestarts,
+      delayedReconnects: this.delayedReconnects,
+      lastActivityMs: this.lastActivityMs,
+      lists: this.lists,
+      events: this.events,
+    };
+  }
+
+  get label(): string {
+    return this.spec.namespace ? `${this.spec.resource}/${this.spec.namespace}` : this.spec.resource;
+  }
+
+  start(): void {
+    if (this.stopped) return;
+    const generation = ++this.generation;
+    this.phase = 'listing';
+    this.touch();
+    const live = (): boolean => generation === this.generation && !this.stopped;
+    const watch = this.guardedWatch(live);
+    const informer = new ListWatch<KubernetesObject>(
+      this.spec.path,
+      watch as unknown as Watch,
+      () => this.listAll(live) as unknown as Promise<never>,
+      false,
+      undefined,
+      this.spec.fieldSelector,
+    );
+    this.current = informer;
+    const guard = (what: string, fn: () => void): void => {
+      if (!live()) return;
+      try {
+        fn();
+      } catch (err) {
+        // Never throw into client-node's emitter: log, and let the data converge on the next event.
+        this.opts.logger.error({ err, informer: this.label, what }, 'informer callback failed');
+      }
+    };
+    informer.on('add', (obj) => guard('add', () => this.spec.onUpsert(obj as T)));
+    informer.on('update', (obj) => guard('update', () => this.spec.onUpsert(obj as T)));
+    informer.on('delete', (obj) => guard('delete', () => this.spec.onDelete(obj as T)));
+    informer.on('connect', () => guard('connect', () => this.touch()));
+    informer.on('error', (err: unknown) => guard('error', () => this.failed(err)));
+    informer.start().catch((err: unknown) => guard('start', () => this.failed(err)));
+  }
+
+  /** Stop for good (shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.generation++;
+    this.phase = 'stopped';
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    const informer = this.current;
+    this.current = undefined;
+    await informer?.stop().catch(() => undefined);
+  }
+
+  /** Abandon the current generation and start a new one now (watchdog). */
+  restartNow(reason: string): void {
+    if (this.stopped) return;
+    this.watchdogRestarts++;
+    this.opts.logger.warn({ informer: this.label, reason }, 'restarting informer');
+    const old = this.current;
+    this.generation++;
+    void old?.stop().catch(() => undefined);
+    this.start();
+  }
+
+  /** Milliseconds since the last sign of life, or 0 while not expecting any. */
+  silenceMs(nowMs: number): number {
+    if (this.phase !== 'watching' && this.phase !== 'listing') return 0;
+    return this.lastActivityMs === undefined ? 0 : nowMs - this.lastActivityMs;
+  }
+
+  private touch(): void {
+    this.lastActivityMs = this.opts.now();
+  }
+
+  /** client-node stopped this informer for good; start a new generation after a backoff. */
+  private failed(err: unknown): void {
+    this.lastError = describeError(err);
+    this.lastErrorMs = this.opts.now();
+    this.restarts++;
+    const old = this.current;
+    this.generation++;
+    this.current = undefined;
+    void old?.stop().catch(() => undefined);
+    const delay = this.restartBackoff.next();
+    this.phase = 'backoff';
+    this.opts.logger.warn({ informer: this.label, err: this.lastError, retryInMs: delay, restarts: this.restarts }, 'informer stopped on an error; restarting with backoff (serving last-known data)');
+    this.opts.onChange();
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.start();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  /** Every page of a consistent list; replaces this informer's scope before client-node diffs it. */
+  private async listAll(live: () => boolean): Promise<ListResult<T>> {
+    const items: T[] = [];
+    let token: string | undefined;
+    let resourceVersion: string | undefined;
+    for (let restarted = false; ; ) {
+      let page: ListResult<T>;
+      try {
+        page = await this.spec.listPage(token);
+      } catch (err) {
+        // A continue token past the server's compaction: start the list over, once (client-go does).
+        if (statusOf(err) === 410 && token !== undefined && !restarted) {
+          restarted = true;
+          token = undefined;
+          items.length = 0;
+          continue;
+        }
+        throw err;
+      }
+      for (const item of page.items) items.push(this.spec.trim(item));
+      resourceVersion = page.metadata.resourceVersion;
+      token = page.metadata._continue ?? page.metadata.continue ?? undefined;
+      if (!token) break;
+    }
+    if (live()) {
+      this.spec.onList(items);
+      this.listed = true;
+      this.lists++;
+      this.phase = 'watching';
+      this.touch();
+      this.restartBackoff.reset();
+      this.opts.onChange();
+    }
+    return { items, metadata: { resourceVersion } };
+  }
+
+  /**
+   * The Watch client-node's ListWatch drives, wrapped: bookmarks requested and counted as life,
+   * objects trimmed on arrival, and a watch that ended quickly reopened only after a backoff
+   * (client-node reopens a cleanly closed watch at once: upstream #1933).
+   */
+  private guardedWatch(live: () => boolean): Pick<Watch, 'watch'> {
+    const inner = new Watch(this.kubeConfig);
+    return {
+      watch: async (path, queryParams, callback, done) => {
+        const nowMs = this.opts.now();
+        const lived = nowMs - this.lastWatchStartMs;
+        if (this.lastWatchStartMs > 0 && lived < this.opts.healthyWatchMs) {
+          const delay = this.reconnectBackoff.next();
+          this.delayedReconnects++;
+          this.opts.logger.debug({ informer: this.label, livedMs: lived, delayMs: delay }, 'watch ended quickly; reopening after a delay');
+          await new Promise((r) => setTimeout(r, delay).unref());
+        } else {
+          this.reconnectBackoff.reset();
+        }
+        if (!live()) return new AbortController();
+        this.lastWatchStartMs = this.opts.now();
+        this.touch();
+        return inner.watch(
+          path,
+          { ...queryParams, allowWatchBookmarks: true },
+          (phase: string, apiObj: unknown, watchObj?: unknown) => {
+            if (!live()) return;
+            this.touch();
+            if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
+              this.events++;
+              callback(phase, this.spec.trim(apiObj as T), watchObj);
+            } else callback(phase, apiObj, watchObj);
+          },
+          (err: unknown) => {
+            if (err && live()) this.opts.logger.debug({ informer: this.label, err: describeError(err) }, 'watch ended with an error');
+            done(err);
+          },
+        );
+      },
+    };
+  }
+}
+
+export class KubernetesSource {
+  private readonly state: KubeState;
+  private readonly informers: ManagedInformer<KubeObject>[] = [];
+  private gatewayInformer: ManagedInformer<KubeService> | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private gatewayRefresh: NodeJS.Timeout | undefined;
+  private gateways: readonly Gateway[] = [];
+  private gatewayObject: KubeService | undefined;
+  private readonly now: () => number;
+  private everSynced = false;
+
+  constructor(private readonly opts: KubernetesSourceOptions) {
+    this.now = opts.now ?? Date.now;
+    const selector = parseLabelSelector(opts.exportSelector);
+    // The config loader validated the selector; a bad one here is a programming error.
+    if (!selector.ok) throw new Error(`invalid source.kubernetes.exportSelector: ${selector.error}`);
+    const sel = selector.selector;
+    this.state = new KubeState(opts.registry, (svc) => isExportedNamespace(svc.namespace, opts.namespaces) && sel.matches(svc.labels));
+    opts.readiness.set(COMPONENT, { ready: false, detail: 'kubernetes: waiting for the first list of services and endpointslices' });
+  }
+
+  /** Start every informer; resolves at once (lists complete in the background, readiness follows). */
+  start(): void {
+    const kc = new KubeConfig();
+    if (this.opts.kubeconfig) kc.loadFromFile(this.opts.kubeconfig);
+    else kc.loadFromCluster();
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const common = {
+      now: this.now,
+      restartBackoff: this.opts.restartBackoff ?? { initialMs: 1000, maxMs: 30_000 },
+      reconnectBackoff: this.opts.reconnectBackoff ?? { initialMs: 250, maxMs: 30_000 },
+      healthyWatchMs: this.opts.healthyWatchMs ?? 5000,
+      logger: this.opts.logger,
+      onChange: () => this.updateReadiness(),
+    };
+    const scopes: (string | undefined)[] = this.opts.namespaces.length > 0 ? [...this.opts.namespaces] : [undefined];
+    for (const namespace of scopes) {
+      const services: InformerSpec<KubeService> = {
+        resource: 'services',
+        namespace,
+        path: namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services',
+        listPage: (token) =>
+          (namespace
+            ? core.listNamespacedService({ namespace, limit: PAGE_SIZE, _continue: token })
+            : core.listServiceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeService>>,
+        trim: trimService,
+        onList: (items) => this.state.replaceServices(namespace, items.map(toServiceRecord).filter(isDefined)),
+        onUpsert: (obj) => this.upsertService(obj),
+        onDelete: (obj) => {
+          if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+        },
+      };
+      const slices: InformerSpec<KubeEndpointSlice> = {
+        resource: 'endpointslices',
+        namespace,
+        path: namespace ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices` : '/apis/discovery.k8s.io/v1/endpointslices',
+        listPage: (token) =>
+          (namespace
+            ? discovery.listNamespacedEndpointSlice({ namespace, limit: PAGE_SIZE, _continue: token })
+            : discovery.listEndpointSliceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeEndpointSlice>>,
+        trim: trimSlice,
+        onList: (items) => this.state.replaceSlices(namespace, items.map(toSliceRecord).filter(isDefined)),
+        onUpsert: (obj) => {
+          const record = toSliceRecord(obj);
+          if (record) this.state.upsertSlice(record);
+        },
+        onDelete: (obj) => {
+          if (obj.metadata?.namespace && obj.metadata.name) this.state.removeSlice(obj.metadata.namespace, obj.metadata.name);
+        },
+      };
+      this.informers.push(new ManagedInformer(services as InformerSpec<KubeObject>, kc, common));
+      this.informers.push(new ManagedInformer(slices as InformerSpec<KubeObject>, kc, common));
+    }
+    const gw = this.opts.gatewayService;
+    if (gw) {
+      this.gatewayInformer = new ManagedInformer<KubeService>(
+        {
+          resource: 'gateway-service',
+          namespace: gw.namespace,
+          path: `/api/v1/namespaces/${gw.namespace}/services`,
+          fieldSelector: `metadata.name=${gw.name}`,
+          listPage: (token) =>
+            core.listNamespacedService({
+              namespace: gw.namespace,
+              fieldSelector: `metadata.name=${gw.name}`,
+              limit: PAGE_SIZE,
+              _continue: token,
+            }) as unknown as Promise<ListResult<KubeService>>,
+          trim: trimService,
+          onList: (items) => this.setGatewayObject(items.find((s) => s.metadata?.name === gw.name)),
+          onUpsert: (obj) => {
+            if (obj.metadata?.name === gw.name) this.setGatewayObject(obj);
+          },
+          onDelete: (obj) => {
+            if (obj.metadata?.name === gw.name) this.setGatewayObject(undefined);
+          },
+        },
+        kc,
+        common,
+      );
+      // Load-balancer hostnames (e.g. AWS ELB) change their addresses behind our back.
+      this.gatewayRefresh = setInterval(() => void this.resolveGateways(), 60_000);
+      this.gatewayRefresh.unref();
+    }
+    for (const informer of this.informers) informer.start();
+    this.gatewayInformer?.start();
+    const watchdogMs = this.opts.watchdogSeconds * 1000;
+    if (watchdogMs > 0) {
+      this.watchdog = setInterval(() => this.checkWatchdog(watchdogMs), Math.min(watchdogMs, 1000));
+      this.watchdog.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.gatewayRefresh) clearInterval(this.gatewayRefresh);
+    this.watchdog = undefined;
+    this.gatewayRefresh = undefined;
+    await Promise.all([...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])].map((i) => i.stop()));
+  }
+
+  status(): KubernetesSourceStatus {
+    const counts = this.state.counts();
+    return {
+      synced: this.everSynced,
+      ...counts,
+      informers: [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])].map((i) => i.status()),
+      gateways: this.gateways,
+    };
+  }
+
+  private upsertService(obj: KubeService): void {
+    const record = toServiceRecord(obj);
+    if (record) this.state.upsertService(record);
+    // A Service that lost its address (or never had one) is not answerable: take it out.
+    else if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+  }
+
+  private checkWatchdog(watchdogMs: number): void {
+    const nowMs = this.now();
+    for (const informer of [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])]) {
+      const silence = informer.silenceMs(nowMs);
+      if (silence >= watchdogMs) {
+        informer.restartNow(`no event, bookmark or connect for ${Math.round(silence / 1000)} s (source.kubernetes.watchdogSeconds): a half-open watch`);
+      }
+    }
+    this.updateReadiness();
+  }
+
+  private updateReadiness(): void {
+    const statuses = this.informers.map((i) => i.status());
+    if (!this.everSynced && statuses.every((s) => s.listed)) {
+      this.everSynced = true;
+      this.opts.logger.info({ ...this.state.counts() }, 'kubernetes source synced');
+    }
+    const troubled = statuses.filter((s) => s.phase === 'backoff' || (!s.listed && s.lastError));
+    const describe = (s: InformerStatus): string =>
+      `${s.namespace ? `${s.resource} in ${s.namespace}` : s.resource}: ${s.phase}${s.lastError ? ` (last error: ${s.lastError})` : ''}`;
+    if (!this.everSynced) {
+      const waiting = statuses.filter((s) => !s.listed);
+      this.opts.readiness.set(COMPONENT, {
+        ready: false,
+        detail: `kubernetes: waiting for the first list of ${waiting.map(describe).join('; ')}`,
+        sinceMs: this.now(),
+      });
+      return;
+    }
+    this.opts.readiness.set(COMPONENT, {
+      ready: true,
+      detail: troubled.length > 0 ? `kubernetes: degraded, serving last-known data; ${troubled.map(describe).join('; ')}` : undefined,
+      sinceMs: this.now(),
+    });
+  }
+
+  private setGatewayObject(obj: KubeService | undefined): void {
+    this.gatewayObject = obj;
+    void this.resolveGateways();
+  }
+
+  private async resolveGateways(): Promise<void> {
+    const gw = this.opts.gatewayService;
+    if (!gw) return;
+    const targets = this.gatewayObject ? gatewayTargets(this.gatewayObject) : { addresses: [], hostnames: [] };
+    const addresses = [...targets.addresses];
+    for (const host of targets.hostnames) {
+      try {
+        for (const r of await dns.lookup(host, { all: true })) addresses.push(canonicalIp(r.address));
+      } catch (err) {
+        this.opts.logger.warn({ host, err: describeError(err) }, 'cannot resolve a gateway hostname; skipping it');
+      }
+    }
+    const next = [...new Set(addresses)].sort().map((address) => ({ address, port: gw.port }));
+    if (JSON.stringify(next) === JSON.stringify(this.gateways)) return;
+    this.gateways = next;
+    this.opts.logger.info({ gateways: next.map((g) => `${g.address}:${g.port}`), service: `${gw.namespace}/${gw.name}` }, 'local gateways changed');
+    this.opts.onGateways?.(next);
+  }
+}
+
+function isDefined<T>(v: T | undefined): v is T {
+  return v !== undefined;
+}
