@@ -30,6 +30,7 @@ import {
 } from '../util/yaml-schema.js';
 import { configSchema, schemaAt, typesOf, type JsonSchema, type JsonType } from './schema.js';
 import type { Config, ConfigIssue, ConfigSource, ConfigSources } from './types.js';
+import { parseLabelSelector } from '../sources/kubernetes/selector.js';
 
 export interface LoadConfigOptions {
   /** Path of the YAML config file. With `text`, only names the file (for relative paths and messages). */
@@ -235,6 +236,11 @@ function semanticProblems(data: Data): SchemaProblem[] {
 
   // The gateway Service is read from the Kubernetes API, and it replaces the static list.
   const source = asObject(data['source']);
+  const exportSelector = asObject(source?.['kubernetes'])?.['exportSelector'];
+  if (typeof exportSelector === 'string') {
+    const parsed = parseLabelSelector(exportSelector);
+    if (!parsed.ok) problems.push({ segments: ['source', 'kubernetes', 'exportSelector'], message: `invalid label selector: ${parsed.error}` });
+  }
   if (cluster?.['gatewayService'] !== undefined) {
     if (source?.['type'] !== 'kubernetes') {
       problems.push({ segments: ['cluster', 'gatewayService'], message: 'needs source.type: kubernetes (it is read from the Kubernetes API)' });
