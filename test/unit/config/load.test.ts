@@ -393,6 +393,9 @@ const badFlags: [set: string, path: string, message: RegExp][] = [
   ['dns.ttl[0]=1', 'dns.ttl[0]', /'dns\.ttl' is not a list/],
   ['dns.ttl=-1', 'dns.ttl', /must be >= 0/],
   ['dns.listen=[{address: 127.0.0.1', 'dns.listen', /cannot parse value as YAML/],
+  ['source.kubernetes.exportSelector=app in (a', 'source.kubernetes.exportSelector', /invalid label selector: at \d+: /],
+  ['source.kubernetes.exportSelector="-bad=x"', 'source.kubernetes.exportSelector', /invalid label selector: at 0: invalid key/],
+  ['cluster.gatewayService={namespace: istio-system, name: eastwest}', 'cluster.gatewayService', /needs source\.type: kubernetes/],
 ];
 for (const [set, path, message] of badFlags) {
   test(`bad flag --set ${set} is an error with source flag`, (t) => {
@@ -561,4 +564,17 @@ test('a single-address listener may give only the port (or only the address)', (
   const c = ok(t, { text: `${MINIMAL}http: {listen: {port: 9090}}\nsync: {listen: {address: "::"}, trustDomain: m.x, tls: {ca: /a, cert: /b, key: /c}}\n` });
   t.deepEqual(c.http.listen, { address: '127.0.0.1', port: 9090 });
   t.deepEqual(c.sync?.listen, { address: '::', port: 7443 });
+});
+
+test('cluster.gatewayService with kubernetes: accepted with port 15443 by default; not together with cluster.gateways', (t) => {
+  const sets = ['source.type=kubernetes', 'cluster.gatewayService={namespace: istio-system, name: istio-eastwestgateway}'];
+  const c = ok(t, { text: MINIMAL, sets });
+  t.deepEqual(c.cluster.gatewayService, { namespace: 'istio-system', name: 'istio-eastwestgateway', port: 15443 });
+  const issues = errors(t, { text: MINIMAL, sets: [...sets, 'cluster.gateways=[{address: 192.0.2.1}]'] });
+  t.regex(issueAt(issues, 'cluster.gatewayService')?.message ?? '', /either cluster\.gateways or cluster\.gatewayService/);
+});
+
+test('a valid exportSelector in Kubernetes syntax is accepted', (t) => {
+  const c = ok(t, { text: MINIMAL, sets: ['source.kubernetes.exportSelector=gsdns.io/export notin (false),tier in (web, api),!legacy'] });
+  t.is(c.source.kubernetes.exportSelector, 'gsdns.io/export notin (false),tier in (web, api),!legacy');
 });
