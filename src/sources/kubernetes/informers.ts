@@ -165,6 +165,8 @@ class ManagedInformer<T extends KubeObject> {
   private readonly reconnectBackoff: Backoff;
   private lastWatchStartMs = 0;
   private stopped = false;
+  /** Destroys the sockets of the current generation's watches (see guardedWatch). */
+  private releaseWatches: () => void = () => undefined;
 
   constructor(
     private readonly spec: InformerSpec<T>,
@@ -208,6 +210,7 @@ class ManagedInformer<T extends KubeObject> {
     this.phase = 'listing';
     this.touch();
     const live = (): boolean => generation === this.generation && !this.stopped;
+    this.releaseWatches();
     const watch = this.guardedWatch(live);
     const informer = new ListWatch<KubernetesObject>(
       this.spec.path,
@@ -244,6 +247,7 @@ class ManagedInformer<T extends KubeObject> {
     this.restartTimer = undefined;
     const informer = this.current;
     this.current = undefined;
+    this.releaseWatches();
     await informer?.stop().catch(() => undefined);
   }
 
@@ -254,6 +258,7 @@ class ManagedInformer<T extends KubeObject> {
     this.opts.logger.warn({ informer: this.label, reason }, 'restarting informer');
     const old = this.current;
     this.generation++;
+    this.releaseWatches();
     void old?.stop().catch(() => undefined);
     this.start();
   }
@@ -276,6 +281,7 @@ class ManagedInformer<T extends KubeObject> {
     const old = this.current;
     this.generation++;
     this.current = undefined;
+    this.releaseWatches();
     void old?.stop().catch(() => undefined);
     const delay = this.restartBackoff.next();
     this.phase = 'backoff';
@@ -330,7 +336,27 @@ class ManagedInformer<T extends KubeObject> {
    * (client-node reopens a cleanly closed watch at once: upstream #1933).
    */
   private guardedWatch(live: () => boolean): Pick<Watch, 'watch'> {
-    const inner = new Watch(this.kubeConfig);
+    // client-node's stop() cannot abort a watch whose response headers never came (a black-holed
+    // API server), and a stopped informer whose watch connects later keeps running. Each watch
+    // gets its own HTTP agent (client-node creates one per request); we keep them and destroy
+    // their sockets when the watch ends or this generation is abandoned.
+    const agents = new Set<{ destroy(): void }>();
+    const kc = this.kubeConfig;
+    const config = {
+      getCurrentCluster: () => kc.getCurrentCluster(),
+      applyToFetchOptions: async (opts: object) => {
+        const init = await kc.applyToFetchOptions(opts as Parameters<KubeConfig['applyToFetchOptions']>[0]);
+        const agent = (init as { agent?: unknown }).agent as { destroy?: () => void } | undefined;
+        if (agent && typeof agent.destroy === 'function') agents.add(agent as { destroy(): void });
+        return init;
+      },
+    };
+    const release = (): void => {
+      for (const agent of agents) agent.destroy();
+      agents.clear();
+    };
+    this.releaseWatches = release;
+    const inner = new Watch(config as unknown as KubeConfig);
     return {
       watch: async (path, queryParams, callback, done) => {
         const nowMs = this.opts.now();
@@ -346,7 +372,7 @@ class ManagedInformer<T extends KubeObject> {
         if (!live()) return new AbortController();
         this.lastWatchStartMs = this.opts.now();
         this.touch();
-        return inner.watch(
+        const controller = await inner.watch(
           path,
           { ...queryParams, allowWatchBookmarks: true },
           (phase: string, apiObj: unknown, watchObj?: unknown) => {
@@ -359,9 +385,17 @@ class ManagedInformer<T extends KubeObject> {
           },
           (err: unknown) => {
             if (err && live()) this.opts.logger.debug({ informer: this.label, err: describeError(err) }, 'watch ended with an error');
+            // One watch at a time per generation: every agent so far belongs to finished watches.
+            release();
             done(err);
           },
         );
+        // Connected after this generation was abandoned: close it instead of letting it run.
+        if (!live()) {
+          controller.abort();
+          release();
+        }
+        return controller;
       },
     };
   }
