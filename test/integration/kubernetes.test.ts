@@ -238,10 +238,12 @@ test('a stalled (half-open) watch is restarted by the watchdog and converges', a
   const { fake, s } = await setup(t, { watchdogSeconds: 2 });
   cart(fake, [true]);
   await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'initial');
+  const watchesBefore = fake.requestsFor('endpointslices', 'watch').length;
   fake.stallWatches(undefined, true, { headers: true });
   fake.closeWatches(); // reconnect into the stall: 200 headers, then silence forever
   cart(fake, [false]);
-  await new Promise((r) => setTimeout(r, 300));
+  // Reconnects are rate-limited; wait until the new watch has really opened into the stall.
+  await fake.waitFor(() => fake.requestsFor('endpointslices', 'watch').length > watchesBefore, 5000, 'reconnect into the stall');
   fake.stallWatches(undefined, false);
   const ms = await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['192.0.2.10']), 'watchdog restart', 10_000);
   t.true(ms >= 1000, `converged only after the watchdog (${ms} ms)`);
@@ -253,12 +255,14 @@ test('a black-holed watch (no response headers) is abandoned by the watchdog too
   const { fake, s } = await setup(t, { watchdogSeconds: 2 });
   cart(fake, [true]);
   await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'initial');
+  const watchesBefore = fake.requestsFor('endpointslices', 'watch').length;
   fake.stallWatches(undefined, true, { headers: false });
   fake.closeWatches();
   cart(fake, [false]);
-  await new Promise((r) => setTimeout(r, 300));
+  await fake.waitFor(() => fake.requestsFor('endpointslices', 'watch').length > watchesBefore, 5000, 'reconnect into the black hole');
   fake.stallWatches(undefined, false);
-  await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['192.0.2.10']), 'watchdog restart', 10_000);
+  const ms = await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['192.0.2.10']), 'watchdog restart', 10_000);
+  t.true(ms >= 1000, `converged only after the watchdog (${ms} ms)`);
 });
 
 test('watches closed in a loop are reopened at a bounded rate, and data still converges', async (t) => {

@@ -105,6 +105,8 @@ export interface SliceRecord {
 }
 
 const PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);
+/** Shared by every unlabelled Service: thousands of records, one empty object. */
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 export function objectKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
@@ -141,7 +143,7 @@ export function toServiceRecord(svc: KubeService): ServiceRecord | undefined {
   return {
     namespace,
     name,
-    labels: { ...(svc.metadata?.labels ?? {}) },
+    labels: svc.metadata?.labels && Object.keys(svc.metadata.labels).length > 0 ? { ...svc.metadata.labels } : NO_LABELS,
     shape,
     ports: toPorts(spec.ports),
     publishNotReadyAddresses: spec.publishNotReadyAddresses === true,

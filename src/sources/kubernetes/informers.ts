@@ -16,6 +16,10 @@
  *   as degraded with its last error.
  * - Each (re)start of an informer is a new generation with a new ListWatch; callbacks of an older
  *   generation are ignored, so a late event of a stopped informer can never reach the registry.
+ * - client-node drives the protocol (list, watch, resourceVersion, 410 relist) but its object cache
+ *   stays empty: objects go from the wire to KubeState's slim records directly, and client-node sees
+ *   each event as a bookmark carrying its resourceVersion. Memory stays near the slim records
+ *   (bench/convergence.ts measures it).
  */
 import { promises as dns } from 'node:dns';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
@@ -230,9 +234,8 @@ class ManagedInformer<T extends KubeObject> {
         this.opts.logger.error({ err, informer: this.label, what }, 'informer callback failed');
       }
     };
-    informer.on('add', (obj) => guard('add', () => this.spec.onUpsert(obj as T)));
-    informer.on('update', (obj) => guard('update', () => this.spec.onUpsert(obj as T)));
-    informer.on('delete', (obj) => guard('delete', () => this.spec.onDelete(obj as T)));
+    // Objects reach KubeState from listAll and from the guarded watch; client-node's cache stays
+    // empty, so it has no add/update/delete callbacks to give.
     informer.on('connect', () => guard('connect', () => this.touch()));
     informer.on('error', (err: unknown) => guard('error', () => this.failed(err)));
     informer.start().catch((err: unknown) => guard('start', () => this.failed(err)));
@@ -327,7 +330,9 @@ class ManagedInformer<T extends KubeObject> {
       this.restartBackoff.reset();
       this.opts.onChange();
     }
-    return { items, metadata: { resourceVersion } };
+    // client-node would keep every listed object in its cache, which nothing here reads: it gets
+    // the resourceVersion only (KubeState above already holds the slim records).
+    return { items: [], metadata: { resourceVersion } };
   }
 
   /**
@@ -380,7 +385,16 @@ class ManagedInformer<T extends KubeObject> {
             this.touch();
             if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
               this.events++;
-              callback(phase, this.spec.trim(apiObj as T), watchObj);
+              const obj = this.spec.trim(apiObj as T);
+              try {
+                if (phase === 'DELETED') this.spec.onDelete(obj);
+                else this.spec.onUpsert(obj);
+              } catch (err) {
+                this.opts.logger.error({ err, informer: this.label, phase }, 'informer event handling failed');
+              }
+              // client-node needs only the new resourceVersion; as a BOOKMARK it records just that
+              // and caches nothing.
+              callback('BOOKMARK', { metadata: { resourceVersion: obj.metadata?.resourceVersion } }, watchObj);
             } else callback(phase, apiObj, watchObj);
           },
           (err: unknown) => {
