@@ -18,6 +18,7 @@ export const ErrorCode = {
   GENERIC: 'GSDNS_ERR',
   CONFIG: 'GSDNS_ERR_CONFIG',
   CATALOG: 'GSDNS_ERR_CATALOG',
+  KUBE_CREDENTIALS: 'GSDNS_ERR_KUBE_CREDENTIALS',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -43,6 +44,12 @@ export class ConfigError extends GsdnsError {
     super(`invalid configuration (${n} issue${n === 1 ? '' : 's'}):\n  ${formatIssues(issues).join('\n  ')}`, options);
     this.issues = Object.freeze([...issues]);
   }
+}
+
+/** The Kubernetes API cannot even be addressed: an unreadable kubeconfig, or no in-cluster credentials. */
+export class KubeCredentialsError extends GsdnsError {
+  override name = 'KubeCredentialsError';
+  override readonly code: string = ErrorCode.KUBE_CREDENTIALS;
 }
 
 /** Where in a catalog file a problem is, as precisely as it is known. */

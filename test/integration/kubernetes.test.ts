@@ -301,3 +301,23 @@ test('cluster.gatewayService: LoadBalancer ingress IPs become the local gateways
   await fake.waitFor(() => s.localGateways().some((g) => g.address === '203.0.113.20'), 5000, 'gateway change');
   t.deepEqual(await gateways(), ['203.0.113.20:15443']);
 });
+
+test('an unreadable kubeconfig, or no in-cluster credentials, stops the start with a clear error and exit 3', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { binPath, loopbackSets, CLOSED_UPSTREAM_SET } = await import('../helpers/gsdns-process.js');
+  const run = (sets: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const env = { ...process.env };
+      delete env['KUBERNETES_SERVICE_HOST'];
+      delete env['KUBERNETES_SERVICE_PORT'];
+      execFile(process.execPath, [binPath, 'serve', ...[...loopbackSets, CLOSED_UPSTREAM_SET, 'source.type=kubernetes', ...sets].flatMap((s) => ['--set', s])], { env, timeout: 15_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
+      );
+    });
+  const missing = await run(['source.kubernetes.kubeconfig=/nonexistent/kubeconfig']);
+  t.is(missing.code, 3);
+  t.regex(missing.out, /source\.kubernetes\.kubeconfig: cannot load \/nonexistent\/kubeconfig/);
+  const outside = await run([]);
+  t.is(outside.code, 3);
+  t.regex(outside.out, /not a Kubernetes pod/);
+});

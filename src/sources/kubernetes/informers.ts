@@ -24,6 +24,7 @@
 import { promises as dns } from 'node:dns';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
+import { KubeCredentialsError } from '../../errors.js';
 import type { Readiness } from '../../health/readiness.js';
 import type { Gateway, RegistryWriter } from '../../registry/types.js';
 import { canonicalIp } from '../../util/ip.js';
@@ -438,9 +439,7 @@ export class KubernetesSource {
 
   /** Start every informer; resolves at once (lists complete in the background, readiness follows). */
   start(): void {
-    const kc = new KubeConfig();
-    if (this.opts.kubeconfig) kc.loadFromFile(this.opts.kubeconfig);
-    else kc.loadFromCluster();
+    const kc = loadCredentials(this.opts.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const common = {
@@ -613,6 +612,35 @@ export class KubernetesSource {
     this.opts.logger.info({ gateways: next.map((g) => `${g.address}:${g.port}`), service: `${gw.namespace}/${gw.name}` }, 'local gateways changed');
     this.opts.onGateways?.(next);
   }
+}
+
+/** A kubeconfig file, or the in-cluster service account; a clear error when neither works. */
+function loadCredentials(kubeconfig: string | null): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig) {
+    try {
+      kc.loadFromFile(kubeconfig);
+    } catch (err) {
+      throw new KubeCredentialsError(`source.kubernetes.kubeconfig: cannot load ${kubeconfig}`, { cause: err });
+    }
+  } else {
+    kc.loadFromCluster();
+  }
+  const server = kc.getCurrentCluster()?.server ?? '';
+  let valid = false;
+  try {
+    valid = new URL(server).hostname !== 'undefined';
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw new KubeCredentialsError(
+      kubeconfig
+        ? `source.kubernetes.kubeconfig: ${kubeconfig} has no usable cluster server (got "${server}")`
+        : 'source.kubernetes.kubeconfig is null but this is not a Kubernetes pod (no in-cluster API address: KUBERNETES_SERVICE_HOST/PORT unset); set a kubeconfig path',
+    );
+  }
+  return kc;
 }
 
 function isDefined<T>(v: T | undefined): v is T {
