@@ -321,3 +321,10 @@ test('an unreadable kubeconfig, or no in-cluster credentials, stops the start wi
   t.is(outside.code, 3);
   t.regex(outside.out, /not a Kubernetes pod/);
 });
+
+test('an HTTPS API server verified against the kubeconfig CA', async (t) => {
+  const fake = await startFakeKubeApiServer(t, { tls: true });
+  cart(fake, [true]);
+  const { s } = await setup(t, {}, fake);
+  await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'answer over an HTTPS API server');
+});
