@@ -19,6 +19,7 @@ import { FileSource, FILE_ORIGIN } from './sources/file.js';
 // Type only: client-node (about 75 MB of RSS) is imported only when source.type is kubernetes.
 import type { KubernetesSource } from './sources/kubernetes/informers.js';
 import type { Gateway } from './registry/types.js';
+import { SyncService } from './sync/service.js';
 import { Readiness } from './health/readiness.js';
 import { OpsServer, type DebugEndpoints } from './ops/http.js';
 import { parseType } from './ops/presentation.js';
@@ -47,6 +48,10 @@ export interface RunningServer {
   readonly kubernetes?: KubernetesSource | undefined;
   /** This cluster's gateways: `cluster.gateways`, or the addresses of `cluster.gatewayService`. */
   localGateways(): readonly Gateway[];
+  /** Present when the `sync` block is configured. */
+  readonly sync?: SyncService | undefined;
+  /** The sync listener's bound address, when sync is configured. */
+  readonly syncAddress?: AddressInfo | undefined;
   close(): Promise<void>;
 }
 
@@ -70,7 +75,6 @@ export function localClient(config: Config): ClientLocality {
 /** Configured features this build validates but does not act on yet (README "Configuration reference"). */
 export function notYetEffective(config: Config): string[] {
   const notes: string[] = [];
-  if (config.sync) notes.push('sync is configured but peer sync is not in this build; remote clusters come from the catalog file only');
   if (config.log.queries.enabled) notes.push('log.queries.enabled is set but the query log is not in this build');
   return notes;
 }
@@ -179,6 +183,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
 
   let source: FileSource | undefined;
   let kubernetes: KubernetesSource | undefined;
+  let sync: SyncService | undefined;
+  let syncAddress: AddressInfo | undefined;
   let localGateways: readonly Gateway[] = config.cluster.gateways;
 
   const debug: DebugEndpoints = {
@@ -207,13 +213,17 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       },
       remote: registry.remoteCatalogs().map((c) => ({
         cluster: c.cluster,
-        origin: FILE_ORIGIN,
+        origin: registry.remoteOrigin(c.cluster) ?? FILE_ORIGIN,
+        fresh: registry.remoteFresh(c.cluster),
         region: c.region,
         zone: c.zone,
         location: c.location,
         gateways: c.gateways,
         services: c.services.length,
+        peer: sync?.status().peers.find((p) => p.peer === c.cluster),
       })),
+      // Every configured peer, including those with no catalog (connecting, rejected, withdrawn).
+      sync: sync ? sync.status() : undefined,
     }),
     forward: () => ({
       allowFrom: config.forward.allowFrom,
@@ -271,6 +281,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         gatewayService: config.cluster.gatewayService,
         onGateways: (gateways) => {
           localGateways = gateways;
+          sync?.gatewaysChanged();
         },
         registry,
         readiness,
@@ -290,7 +301,18 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         await source.start();
       }
     }
+    if (config.sync) {
+      sync = new SyncService({
+        config: config.sync,
+        identity: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location },
+        registry,
+        gateways: () => localGateways,
+        logger: logger.child({ module: 'sync' }),
+      });
+      syncAddress = await sync.start();
+    }
   } catch (err) {
+    await sync?.stop();
     source?.stop();
     await kubernetes?.stop();
     forwarder.close();
@@ -300,7 +322,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   }
   for (const note of notYetEffective(config)) logger.warn(note);
   logger.info(
-    { dns: dnsAddresses, http: `${http.address}:${http.port}`, cluster: config.cluster.name, upstreams: forwarder.upstreams().map((u) => u.label) },
+    {
+      dns: dnsAddresses,
+      http: `${http.address}:${http.port}`,
+      sync: syncAddress ? `${syncAddress.address}:${syncAddress.port}` : undefined,
+      cluster: config.cluster.name,
+      upstreams: forwarder.upstreams().map((u) => u.label),
+    },
     'gsdns serving',
   );
 
@@ -312,10 +340,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     readiness,
     forwarder,
     kubernetes,
+    sync,
+    syncAddress,
     localGateways: () => localGateways,
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
+        await sync?.stop();
         source?.stop();
         await kubernetes?.stop();
         await dns.close();

@@ -380,7 +380,7 @@ function lookup(st: Query, namespace: string, service: string): Known {
   return { local, exports };
 }
 
-function localHealthy(local: LocalService): boolean {
+export function localHealthy(local: LocalService): boolean {
   // SPEC §3: a local service is healthy with ≥1 ready endpoint. An ExternalName is an alias: always.
   switch (local.kind) {
     case 'clusterIP':

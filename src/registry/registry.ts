@@ -131,6 +131,8 @@ export class Registry implements RegistryReader, RegistryWriter {
   private localList: readonly LocalService[] | undefined;
   private catalogList: readonly ClusterCatalog[] | undefined;
 
+  private readonly listeners = new Set<(change: { readonly locals: boolean; readonly catalogs: boolean }) => void>();
+
   constructor(options: RegistryOptions) {
     // SOA serials are uint32 (RFC 1035 §3.3.13).
     this.serialValue = Math.floor(options.initialSerial) >>> 0;
@@ -372,5 +374,21 @@ export class Registry implements RegistryReader, RegistryWriter {
     this.serialValue = (this.serialValue + 1) >>> 0;
     if (locals) this.localList = undefined;
     if (catalogs) this.catalogList = undefined;
+    for (const listener of this.listeners) {
+      try {
+        listener({ locals, catalogs });
+      } catch {
+        // A listener's failure is its own; the registry's state is already consistent.
+      }
+    }
+  }
+
+  /**
+   * Call `listener` after every content change (synchronously, once per write), e.g. so the sync
+   * server can wake long polls when local services change. Returns the unsubscribe function.
+   */
+  subscribe(listener: (change: { readonly locals: boolean; readonly catalogs: boolean }) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }

@@ -84,7 +84,8 @@ const localServiceSchema = {
   },
 } as const;
 
-const remoteCatalogSchema = {
+/** One cluster's catalog (SPEC §2): the file's `remotes[i]`, and what a peer serves at /v1/catalog. */
+export const remoteCatalogSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['cluster', 'gateways'],
@@ -202,33 +203,41 @@ export function parseCatalogFile(text: string): CatalogParseResult {
   const remotes: ClusterCatalog[] = [];
   const clusters = new Set<string>();
   (data['remotes'] as Record<string, unknown>[]).forEach((r, i) => {
-    const cluster = lower(String(r['cluster']));
-    if (clusters.has(cluster)) issue(['remotes', i, 'cluster'], `duplicate cluster ${cluster}`);
-    clusters.add(cluster);
-    const svcSeen = new Set<string>();
-    const rs: RemoteService[] = (r['services'] as Record<string, unknown>[]).map((s, j) => {
-      const key = `${lower(String(s['namespace']))}/${lower(String(s['name']))}`;
-      if (svcSeen.has(key)) issue(['remotes', i, 'services', j], `duplicate service ${key}`);
-      svcSeen.add(key);
-      return {
-        namespace: lower(String(s['namespace'])),
-        name: lower(String(s['name'])),
-        ready: s['ready'] as boolean,
-        ports: toPorts(s['ports']),
-      };
-    });
-    remotes.push({
-      cluster,
-      region: r['region'] as string | undefined,
-      zone: r['zone'] as string | undefined,
-      location: r['location'] as { lat: number; lon: number } | undefined,
-      gateways: (r['gateways'] as { address: string; port: number }[]).map((g) => ({ address: canonicalIp(g.address), port: g.port })),
-      services: rs,
-    });
+    const catalog = toClusterCatalog(r, (segments, message) => issue(['remotes', i, ...segments], message));
+    if (clusters.has(catalog.cluster)) issue(['remotes', i, 'cluster'], `duplicate cluster ${catalog.cluster}`);
+    clusters.add(catalog.cluster);
+    remotes.push(catalog);
   });
 
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, catalog: { services, remotes } };
+}
+
+/**
+ * A catalog value that passed `remoteCatalogSchema` (defaults applied) → ClusterCatalog, reporting
+ * duplicate services through `issue` (segments relative to the catalog).
+ */
+export function toClusterCatalog(r: Record<string, unknown>, issue: (segments: readonly Segment[], message: string) => void): ClusterCatalog {
+  const svcSeen = new Set<string>();
+  const services: RemoteService[] = (r['services'] as Record<string, unknown>[]).map((s, j) => {
+    const key = `${lower(String(s['namespace']))}/${lower(String(s['name']))}`;
+    if (svcSeen.has(key)) issue(['services', j], `duplicate service ${key}`);
+    svcSeen.add(key);
+    return {
+      namespace: lower(String(s['namespace'])),
+      name: lower(String(s['name'])),
+      ready: s['ready'] as boolean,
+      ports: toPorts(s['ports']),
+    };
+  });
+  return {
+    cluster: lower(String(r['cluster'])),
+    region: r['region'] as string | undefined,
+    zone: r['zone'] as string | undefined,
+    location: r['location'] as { lat: number; lon: number } | undefined,
+    gateways: (r['gateways'] as { address: string; port: number }[]).map((g) => ({ address: canonicalIp(g.address), port: g.port })),
+    services,
+  };
 }
 
 export function formatCatalogIssue(file: string, i: CatalogIssue): string {

@@ -1,0 +1,303 @@
+/**
+ * Sync client (edge): one long-poll loop per `sync.peers` entry, feeding that peer's catalog into
+ * the registry (SPEC §2 "Sync protocol", "Freshness").
+ *
+ * Owns: the HTTPS requests to one peer (our certificate as client certificate, the peer's
+ * certificate checked against `sync.tls.ca` and against the peer's configured name), the ETag and
+ * long poll, jittered backoff on errors, the peer's state, and withdrawal after
+ * `staleAfterSeconds` without a good contact.
+ * Never: accepts a catalog from a server whose certificate names another cluster, or a catalog
+ * whose `cluster` differs from the peer's name; replaces the last good catalog with a malformed
+ * one; keeps a withdrawn peer's services in the registry.
+ * Invariants:
+ * - The registry holds this peer's last good catalog (origin "sync") from its first good fetch
+ *   until `staleAfterSeconds` pass without a good contact (200 or 304); then it is removed.
+ * - State is one of connecting → synced ⇄ stale → withdrawn, or rejected (the peer answers but
+ *   what it sends, or who it is, is refused); every change records the time and the last error.
+ */
+import { Agent, request } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import type { Logger } from '../log.js';
+import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
+import { checkPeerIdentity } from './identity.js';
+import { formatCatalogIssues, parseCatalog } from './protocol.js';
+import type { TlsFiles } from './tls-files.js';
+
+export const SYNC_ORIGIN = 'sync';
+
+export type PeerState = 'connecting' | 'synced' | 'stale' | 'withdrawn' | 'rejected';
+
+export interface PeerStatus {
+  readonly peer: string;
+  readonly url: string;
+  readonly state: PeerState;
+  /** Unix ms of the last state change. */
+  readonly sinceMs: number;
+  readonly lastError?: string | undefined;
+  readonly lastErrorMs?: number | undefined;
+  /** Unix ms of the last good contact (200 with a valid catalog, or 304). */
+  readonly lastContactMs?: number | undefined;
+  /** Unix ms of the last catalog that changed what we hold. */
+  readonly lastCatalogMs?: number | undefined;
+  readonly etag?: string | undefined;
+  readonly services: number;
+  readonly updates: number;
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+export interface PeerClientOptions {
+  readonly name: string;
+  readonly url: string;
+  readonly trustDomain: string;
+  readonly tls: TlsFiles;
+  readonly registry: Pick<RegistryWriter, 'putRemote' | 'removeRemote'>;
+  readonly staleAfterSeconds: number;
+  readonly logger: Logger;
+  /** Long-poll wait asked of the server. Default: staleAfterSeconds / 3, between 1 and 30. */
+  readonly waitSeconds?: number | undefined;
+  /** Retry backoff after an error. Default 500 ms doubling to 30 s, jittered ±20 %. */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number } | undefined;
+  /** Largest catalog accepted, in octets. Default 64 MiB. */
+  readonly maxBodyBytes?: number | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
+type FetchResult =
+  | { readonly kind: 'catalog'; readonly catalog: ClusterCatalog; readonly etag: string | undefined }
+  | { readonly kind: 'not-modified' }
+  | { readonly kind: 'refused'; readonly reason: string; readonly message: string }
+  | { readonly kind: 'failed'; readonly reason: string; readonly message: string };
+
+export class PeerClient {
+  private state: PeerState = 'connecting';
+  private sinceMs: number;
+  private lastError: string | undefined;
+  private lastErrorMs: number | undefined;
+  private lastContactMs: number | undefined;
+  private lastCatalogMs: number | undefined;
+  private etag: string | undefined;
+  private held: ClusterCatalog | undefined;
+  private updates = 0;
+  private readonly errors: Record<string, number> = {};
+  private running = false;
+  private agent: Agent | undefined;
+  private agentVersion = -1;
+  private freshnessTimer: NodeJS.Timeout | undefined;
+  private sleepTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private inflight: { destroy(): void } | undefined;
+  private attempt = 0;
+  private readonly now: () => number;
+  private readonly waitSeconds: number;
+
+  constructor(private readonly opts: PeerClientOptions) {
+    this.now = opts.now ?? Date.now;
+    this.sinceMs = this.now();
+    this.waitSeconds = opts.waitSeconds ?? Math.max(1, Math.min(30, Math.floor(opts.staleAfterSeconds / 3)));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.freshnessTimer = setInterval(() => this.checkFreshness(), Math.min(1000, (this.opts.staleAfterSeconds * 1000) / 4));
+    this.freshnessTimer.unref();
+    void this.loop();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.freshnessTimer) clearInterval(this.freshnessTimer);
+    if (this.sleepTimer) clearTimeout(this.sleepTimer);
+    this.wake?.();
+    this.inflight?.destroy();
+    this.agent?.destroy();
+  }
+
+  status(): PeerStatus {
+    return {
+      peer: this.opts.name,
+      url: this.opts.url,
+      state: this.state,
+      sinceMs: this.sinceMs,
+      lastError: this.lastError,
+      lastErrorMs: this.lastErrorMs,
+      lastContactMs: this.lastContactMs,
+      lastCatalogMs: this.lastCatalogMs,
+      etag: this.etag,
+      services: this.held?.services.length ?? 0,
+      updates: this.updates,
+      errors: { ...this.errors },
+    };
+  }
+
+  private setState(state: PeerState): void {
+    if (state === this.state) return;
+    const from = this.state;
+    this.state = state;
+    this.sinceMs = this.now();
+    const log = state === 'synced' ? this.opts.logger.info.bind(this.opts.logger) : this.opts.logger.warn.bind(this.opts.logger);
+    log({ peer: this.opts.name, from, to: state, lastError: state === 'synced' ? undefined : this.lastError }, `sync peer ${state}`);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let result: FetchResult;
+      try {
+        result = await this.fetchOnce();
+      } catch (err) {
+        result = { kind: 'failed', reason: 'internal', message: (err as Error).message };
+      }
+      if (!this.running) return;
+      if (result.kind === 'catalog' || result.kind === 'not-modified') {
+        this.attempt = 0;
+        this.lastContactMs = this.now();
+        if (result.kind === 'catalog') this.apply(result.catalog, result.etag);
+        this.setState('synced');
+        continue;
+      }
+      this.errors[result.reason] = (this.errors[result.reason] ?? 0) + 1;
+      this.lastError = result.message;
+      this.lastErrorMs = this.now();
+      if (result.kind === 'refused') this.setState('rejected');
+      else if (this.state !== 'withdrawn' && this.state !== 'rejected') this.setState(this.held ? 'stale' : 'connecting');
+      await this.sleep(this.backoff());
+    }
+  }
+
+  private apply(catalog: ClusterCatalog, etag: string | undefined): void {
+    this.etag = etag;
+    this.held = catalog;
+    this.updates++;
+    this.lastCatalogMs = this.now();
+    // The registry diffs against what it holds: only changed services touch its indexes.
+    this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
+  }
+
+  /** Withdraw the peer's services once it has been silent for staleAfterSeconds. */
+  private checkFreshness(): void {
+    if (!this.held) return;
+    const last = this.lastContactMs ?? this.sinceMs;
+    if (this.now() - last < this.opts.staleAfterSeconds * 1000) return;
+    this.opts.registry.removeRemote(this.opts.name);
+    this.held = undefined;
+    this.etag = undefined;
+    this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;
+    this.setState('withdrawn');
+  }
+
+  private backoff(): number {
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    const base = Math.min(maxMs, initialMs * 2 ** this.attempt++);
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = setTimeout(resolve, ms);
+      this.sleepTimer.unref();
+    });
+  }
+
+  /** One request; the agent is rebuilt when the TLS files rotate, so new connections use them. */
+  private currentAgent(): Agent {
+    const m = this.opts.tls.current();
+    if (!this.agent || this.agentVersion !== m.version) {
+      this.agent?.destroy();
+      const expected = this.opts.name;
+      const td = this.opts.trustDomain;
+      this.agent = new Agent({
+        keepAlive: true,
+        maxSockets: 1,
+        ca: m.ca,
+        cert: m.cert,
+        key: m.key,
+        minVersion: 'TLSv1.2',
+        // The URL's host is usually an IP; what must match is the cluster the certificate names.
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+          const problem = checkPeerIdentity(cert.subjectaltname, expected, td);
+          return problem ? Object.assign(new Error(problem), { code: 'GSDNS_PEER_IDENTITY' }) : undefined;
+        },
+      });
+      this.agentVersion = m.version;
+    }
+    return this.agent;
+  }
+
+  private fetchOnce(): Promise<FetchResult> {
+    const url = new URL('/v1/catalog', this.opts.url);
+    url.searchParams.set('wait', String(this.etag ? this.waitSeconds : 0));
+    const maxBody = this.opts.maxBodyBytes ?? 64 * 1024 * 1024;
+    return new Promise<FetchResult>((resolve) => {
+      let settled = false;
+      const done = (r: FetchResult): void => {
+        if (settled) return;
+        settled = true;
+        this.inflight = undefined;
+        resolve(r);
+      };
+      const req = request(url, {
+        method: 'GET',
+        agent: this.currentAgent(),
+        headers: { accept: 'application/json', ...(this.etag ? { 'if-none-match': this.etag } : {}) },
+        timeout: (this.waitSeconds + 10) * 1000,
+      });
+      this.inflight = req;
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.waitSeconds + 10} s`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const code = err.code ?? '';
+        if (code === 'GSDNS_PEER_IDENTITY') return done({ kind: 'refused', reason: 'identity', message: err.message });
+        if (/CERT|SELF_SIGNED|UNABLE_TO|SSL|TLS|ERR_SSL/.test(code) || /certificate|handshake|alert/i.test(err.message)) {
+          return done({ kind: 'refused', reason: 'tls', message: `TLS: ${err.message}${code ? ` (${code})` : ''}` });
+        }
+        done({ kind: 'failed', reason: 'unreachable', message: `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}` });
+      });
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 304) {
+          res.resume();
+          return done({ kind: 'not-modified' });
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBody) {
+            req.destroy();
+            done({ kind: 'refused', reason: 'too-large', message: `catalog larger than ${maxBody} octets` });
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          if (status !== 200) {
+            const reason = status === 403 ? 'forbidden' : `http-${status}`;
+            return done({ kind: status >= 500 ? 'failed' : 'refused', reason, message: `HTTP ${status}: ${body.slice(0, 300)}` });
+          }
+          let value: unknown;
+          try {
+            value = JSON.parse(body);
+          } catch (err) {
+            return done({ kind: 'refused', reason: 'invalid-catalog', message: `catalog is not JSON: ${(err as Error).message}` });
+          }
+          const parsed = parseCatalog(value);
+          if (!parsed.ok) {
+            return done({ kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` });
+          }
+          if (parsed.catalog.cluster !== this.opts.name) {
+            return done({
+              kind: 'refused',
+              reason: 'cluster-mismatch',
+              message: `catalog claims cluster ${parsed.catalog.cluster}, but this peer is ${this.opts.name}; refused`,
+            });
+          }
+          const etag = res.headers['etag'];
+          done({ kind: 'catalog', catalog: parsed.catalog, etag: typeof etag === 'string' ? etag : undefined });
+        });
+      });
+      req.end();
+    });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The sync protocol's catalog codec (PURE).
+ *
+ * Owns: building this cluster's catalog from the registry's local services (identity, locality,
+ * gateways, exported services with ports and readiness; never endpoint addresses), its canonical
+ * serialisation and content-hash ETag, and strict validation of a catalog received from a peer.
+ * Never: does I/O, or accepts a catalog field it does not know (additionalProperties: false).
+ * Invariants:
+ * - The canonical JSON depends only on the catalog's content: keys in a fixed order, services
+ *   sorted by namespace/name, ports and gateways sorted, absent optional fields omitted. So every
+ *   replica of a cluster, and every restart, gives the same bytes and the same ETag.
+ * - ExternalName services are not exported: a peer would answer them with our gateway address,
+ *   which cannot reach an external name. Headless and ClusterIP services are.
+ * - parseCatalog returns every problem with its field path, or a ClusterCatalog.
+ */
+import { createHash } from 'node:crypto';
+import { localHealthy } from '../answer/answer.js';
+import type { ClusterCatalog, ClusterLocality, Gateway, LocalService, RemoteService, ServicePort } from '../registry/types.js';
+import { remoteCatalogSchema, toClusterCatalog } from '../sources/catalog-file.js';
+import { compileSchema, formatPath, type Segment } from '../util/yaml-schema.js';
+
+/** Media type of /v1/catalog bodies. */
+export const CATALOG_CONTENT_TYPE = 'application/json';
+/** Longest long poll a server holds (SPEC §2: `?wait=` at most 60 s). */
+export const MAX_WAIT_SECONDS = 60;
+
+export interface CatalogIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export type CatalogParseResult = { readonly ok: true; readonly catalog: ClusterCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
+
+/** This cluster's catalog: what peers learn about us. */
+export function buildCatalog(identity: ClusterLocality, gateways: readonly Gateway[], locals: readonly LocalService[]): ClusterCatalog {
+  const services: RemoteService[] = [];
+  for (const s of locals) {
+    if (s.kind === 'externalName') continue;
+    services.push({ namespace: s.namespace, name: s.name, ready: localHealthy(s), ports: sortPorts(s.ports) });
+  }
+  services.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
+  return {
+    cluster: identity.cluster,
+    region: identity.region,
+    zone: identity.zone,
+    location: identity.location,
+    gateways: [...gateways].sort((a, b) => compare(a.address, b.address) || a.port - b.port),
+    services,
+  };
+}
+
+function sortPorts(ports: readonly ServicePort[]): ServicePort[] {
+  return [...ports].sort((a, b) => compare(a.name, b.name) || a.port - b.port || compare(a.protocol, b.protocol));
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Canonical JSON: fixed key order, optional fields omitted when absent. */
+export function canonicalCatalogJson(c: ClusterCatalog): string {
+  const out: Record<string, unknown> = { cluster: c.cluster };
+  if (c.region !== undefined) out['region'] = c.region;
+  if (c.zone !== undefined) out['zone'] = c.zone;
+  if (c.location !== undefined) out['location'] = { lat: c.location.lat, lon: c.location.lon };
+  out['gateways'] = c.gateways.map((g) => ({ address: g.address, port: g.port }));
+  out['services'] = c.services.map((s) => ({
+    namespace: s.namespace,
+    name: s.name,
+    ready: s.ready,
+    ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+  }));
+  return JSON.stringify(out);
+}
+
+/** A strong ETag over the canonical JSON (RFC 9110 §8.8.3). */
+export function catalogEtag(canonicalJson: string): string {
+  return `"${createHash('sha256').update(canonicalJson).digest('base64url')}"`;
+}
+
+const validate = compileSchema(remoteCatalogSchema);
+
+/** Validate a catalog received from a peer (already JSON-parsed). Defaults are applied to a copy. */
+export function parseCatalog(value: unknown): CatalogParseResult {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, issues: [{ path: '(root)', message: 'must be a JSON object' }] };
+  }
+  const data = structuredClone(value) as Record<string, unknown>;
+  const problems = validate(data);
+  if (problems.length > 0) return { ok: false, issues: problems.map((p) => ({ path: formatPath(p.segments) || '(root)', message: p.message })) };
+  const issues: CatalogIssue[] = [];
+  const catalog = toClusterCatalog(data, (segments: readonly Segment[], message: string) => issues.push({ path: formatPath(segments), message }));
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, catalog };
+}
+
+export function formatCatalogIssues(issues: readonly CatalogIssue[]): string {
+  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+}

@@ -1,0 +1,253 @@
+/**
+ * Sync server (edge): this cluster's catalog at `GET /v1/catalog` over HTTPS with mutual TLS
+ * (SPEC §2 "Sync protocol").
+ *
+ * Owns: the HTTPS listener, client-certificate identity (which peer is asking), conditional
+ * requests (`If-None-Match` → 304) and long polls (`?wait=N`, at most 60 s: answered as soon as the
+ * catalog's ETag changes, else 304 when the wait ends), connection and request limits, and
+ * per-peer fetch counters.
+ * Never: serves anything but this cluster's exported catalog; serves a client whose certificate
+ * does not chain to `sync.tls.ca` (the TLS handshake fails) or names no cluster in the trust domain
+ * (403); holds more than `maxConnectionsPerPeer` connections from one identity.
+ * Invariants: a waiting long poll is answered exactly once (change, timeout, or close), and its
+ * timer is cleared; TLS file rotation applies to new connections without a restart.
+ */
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../log.js';
+import { clusterIdentity } from './identity.js';
+import { CATALOG_CONTENT_TYPE, MAX_WAIT_SECONDS } from './protocol.js';
+import type { TlsFiles, TlsMaterial } from './tls-files.js';
+
+export interface CatalogSnapshot {
+  readonly json: string;
+  readonly etag: string;
+  readonly services: number;
+}
+
+export interface SyncServerOptions {
+  readonly address: string;
+  readonly port: number;
+  readonly trustDomain: string;
+  readonly tls: TlsFiles;
+  readonly snapshot: () => CatalogSnapshot;
+  readonly logger: Logger;
+  /** Default 4: a peer needs one for its long poll, plus room for a reconnect overlapping it. */
+  readonly maxConnectionsPerPeer?: number | undefined;
+}
+
+export interface SyncServerStats {
+  /** Catalog responses (200 and 304) by requesting cluster. */
+  readonly fetches: Readonly<Record<string, number>>;
+  readonly notModified: number;
+  /** Requests refused for a certificate without a cluster identity. */
+  readonly refusedIdentity: number;
+  /** Connections closed at once because the identity had too many. */
+  readonly refusedConnections: number;
+  readonly waiting: number;
+  readonly lastFetchMs: Readonly<Record<string, number>>;
+}
+
+interface Waiter {
+  readonly res: ServerResponse;
+  readonly etag: string;
+  readonly peer: string;
+  readonly timer: NodeJS.Timeout;
+}
+
+const MAX_HEADER_BYTES = 8 * 1024;
+
+function tlsOptions(m: TlsMaterial) {
+  return { ca: m.ca, cert: m.cert, key: m.key };
+}
+
+export class SyncServer {
+  private server: Server | undefined;
+  private readonly waiters = new Set<Waiter>();
+  private readonly perPeer = new Map<string, number>();
+  private readonly fetches: Record<string, number> = {};
+  private readonly lastFetchMs: Record<string, number> = {};
+  private notModified = 0;
+  private refusedIdentity = 0;
+  private refusedConnections = 0;
+  private lastEtag: string | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly opts: SyncServerOptions) {}
+
+  async start(): Promise<AddressInfo> {
+    const server = createServer(
+      {
+        ...tlsOptions(this.opts.tls.current()),
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        maxHeaderSize: MAX_HEADER_BYTES,
+      },
+      (req, res) => this.handle(req, res),
+    );
+    // A GET has no body; headers must arrive promptly. Long polls last up to 60 s plus slack.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = (MAX_WAIT_SECONDS + 15) * 1000;
+    server.keepAliveTimeout = 75_000;
+    server.on('secureConnection', (socket: TLSSocket) => this.admit(socket));
+    server.on('tlsClientError', (err, socket) => {
+      this.opts.logger.warn({ err: err.message, remote: socket.remoteAddress }, 'sync: TLS handshake refused (certificate not from sync.tls.ca, or none)');
+    });
+    server.on('clientError', (_err, socket) => socket.destroy());
+    this.unsubscribe = this.opts.tls.onChange((m) => server.setSecureContext(tlsOptions(m)));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.address, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.lastEtag = this.opts.snapshot().etag;
+    return server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.res.destroy();
+    }
+    this.waiters.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** The catalog may have changed: answer every long poll that waits on an older ETag. */
+  notify(): void {
+    const snap = this.opts.snapshot();
+    if (snap.etag === this.lastEtag) return;
+    this.lastEtag = snap.etag;
+    for (const w of [...this.waiters]) {
+      if (w.etag === snap.etag) continue;
+      this.finishWaiter(w);
+      this.send(w.res, w.peer, snap);
+    }
+  }
+
+  stats(): SyncServerStats {
+    return {
+      fetches: { ...this.fetches },
+      notModified: this.notModified,
+      refusedIdentity: this.refusedIdentity,
+      refusedConnections: this.refusedConnections,
+      waiting: this.waiters.size,
+      lastFetchMs: { ...this.lastFetchMs },
+    };
+  }
+
+  private admit(socket: TLSSocket): void {
+    const id = clusterIdentity(socket.getPeerCertificate()?.subjectaltname, this.opts.trustDomain);
+    if (!id.ok) return; // answered 403 per request, with the reason
+    const max = this.opts.maxConnectionsPerPeer ?? 4;
+    const n = this.perPeer.get(id.cluster) ?? 0;
+    if (n >= max) {
+      this.refusedConnections++;
+      this.opts.logger.warn({ peer: id.cluster, max }, 'sync: too many connections from one peer; closing the new one');
+      socket.destroy();
+      return;
+    }
+    this.perPeer.set(id.cluster, n + 1);
+    socket.once('close', () => {
+      const left = (this.perPeer.get(id.cluster) ?? 1) - 1;
+      if (left <= 0) this.perPeer.delete(id.cluster);
+      else this.perPeer.set(id.cluster, left);
+    });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as TLSSocket;
+    const id = clusterIdentity(socket.getPeerCertificate()?.subjectaltname, this.opts.trustDomain);
+    if (!id.ok) {
+      this.refusedIdentity++;
+      this.opts.logger.warn({ remote: socket.remoteAddress, reason: id.reason }, 'sync: refused a client certificate without a cluster identity');
+      return this.error(res, 403, id.reason);
+    }
+    const url = new URL(req.url ?? '/', 'https://sync.invalid');
+    if (url.pathname !== '/v1/catalog') return this.error(res, 404, `no such endpoint ${url.pathname}; the catalog is at /v1/catalog`);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return this.error(res, 405, 'only GET');
+    }
+    const waitText = url.searchParams.get('wait');
+    let waitSeconds = 0;
+    if (waitText !== null) {
+      if (!/^\d{1,5}$/.test(waitText)) return this.error(res, 400, 'wait must be a whole number of seconds');
+      waitSeconds = Math.min(MAX_WAIT_SECONDS, Number(waitText));
+    }
+    const snap = this.opts.snapshot();
+    const known = parseIfNoneMatch(req.headers['if-none-match']);
+    if (!known.has(snap.etag) && !known.has('*')) return this.send(res, id.cluster, snap);
+    if (waitSeconds === 0) return this.notModifiedReply(res, id.cluster, snap.etag);
+    const waiter: Waiter = {
+      res,
+      etag: snap.etag,
+      peer: id.cluster,
+      timer: setTimeout(() => {
+        this.finishWaiter(waiter);
+        this.notModifiedReply(res, id.cluster, snap.etag);
+      }, waitSeconds * 1000),
+    };
+    this.waiters.add(waiter);
+    res.once('close', () => this.finishWaiter(waiter));
+  }
+
+  private finishWaiter(w: Waiter): void {
+    clearTimeout(w.timer);
+    this.waiters.delete(w);
+  }
+
+  private count(peer: string): void {
+    this.fetches[peer] = (this.fetches[peer] ?? 0) + 1;
+    this.lastFetchMs[peer] = Date.now();
+  }
+
+  private send(res: ServerResponse, peer: string, snap: CatalogSnapshot): void {
+    if (res.writableEnded || res.destroyed) return;
+    this.count(peer);
+    res.writeHead(200, {
+      'content-type': CATALOG_CONTENT_TYPE,
+      etag: snap.etag,
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(snap.json),
+    });
+    res.end(res.req.method === 'HEAD' ? undefined : snap.json);
+  }
+
+  private notModifiedReply(res: ServerResponse, peer: string, etag: string): void {
+    if (res.writableEnded || res.destroyed) return;
+    this.count(peer);
+    this.notModified++;
+    res.writeHead(304, { etag, 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  private error(res: ServerResponse, status: number, message: string): void {
+    const body = JSON.stringify({ error: message });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+}
+
+/** RFC 9110 §13.1.2: a list of entity tags, or `*`; weak tags compare weakly (W/ stripped). */
+function parseIfNoneMatch(header: string | string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (!text) return out;
+  for (const part of text.split(',')) {
+    const tag = part.trim().replace(/^W\//, '');
+    if (tag) out.add(tag);
+  }
+  return out;
+}
