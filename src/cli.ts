@@ -1,5 +1,6 @@
 /**
- * Command line (edge): `gsdns serve | check-config | explain`, with --help everywhere (SPEC §5 "CLI").
+ * Command line (edge): `gsdns serve | check-config | explain | certs init | certs issue`, with
+ * --help everywhere (SPEC §5 "CLI").
  *
  * Owns: argument parsing (node:util parseArgs) and exit codes. Never holds server logic: `serve`
  * hands a loaded, frozen config to main.ts.
@@ -10,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import { embeddedConfigPath, formatIssues, loadConfig } from './config/index.js';
 import { createLogger } from './log.js';
 import { runServer } from './main.js';
+import { CertsError } from './errors.js';
+import { DEFAULT_TRUST_DOMAIN, initCa, issueClusterCert } from './sync/certs.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -20,6 +23,8 @@ Usage:
   gsdns serve [--config FILE] [--set key.path=value ...]
   gsdns check-config FILE [--set key.path=value ...]
   gsdns explain NAME [--type T] [--subnet CIDR] [--server URL]
+  gsdns certs init --out DIR [--days N] [--force]
+  gsdns certs issue --cluster NAME --out DIR [--ca-dir DIR] [--trust-domain D] [--days N]
   gsdns --version
 
 Run "gsdns COMMAND --help" for a command's options.
@@ -48,6 +53,37 @@ or dropped and why, and the final order.
   --server URL        ops HTTP base URL (default http://127.0.0.1:8080)
   --json              print the raw JSON
 `,
+  certs: `Usage: gsdns certs init --out DIR [--days N] [--force]
+       gsdns certs issue --cluster NAME --out DIR [--ca-dir DIR] [--trust-domain D] [--days N]
+
+Make a root CA and per-cluster certificates for trying catalog sync out (mutual TLS), with the
+openssl command-line tool. Run "gsdns certs init --help" or "gsdns certs issue --help" for options.
+Exit codes: 0 ok, 1 refused (the CA exists, or no CA to sign with), 2 usage error, 3 openssl or I/O failure.
+`,
+  'certs init': `Usage: gsdns certs init --out DIR [--days N] [--force]
+
+Create a self-signed root CA (EC P-256) that every cluster's sync certificate chains to.
+Writes DIR/ca.pem and DIR/ca-key.pem (mode 0600). Keep ca-key.pem secret; ca.pem is sync.tls.ca.
+  -o, --out DIR       folder to write to (created when missing)
+  --days N            validity in days (default 3650)
+  --force             replace an existing CA (every certificate it signed stops being trusted)
+  -h, --help          this help
+Exit codes: 0 ok, 1 a CA already exists in DIR, 2 usage error, 3 openssl or I/O failure.
+`,
+  'certs issue': `Usage: gsdns certs issue --cluster NAME --out DIR [--ca-dir DIR] [--trust-domain D] [--days N]
+
+Issue cluster NAME's certificate (EC P-256, TLS server and client), signed by the CA in --ca-dir.
+It names the cluster in both forms peers accept: DNS:NAME.D and URI:spiffe://D/cluster/NAME.
+Writes DIR/NAME.crt and DIR/NAME.key (mode 0600), replacing earlier ones, and prints the sync.tls
+block for NAME's config.
+  --cluster NAME      the cluster's name (cluster.name): a lowercase DNS label
+  -o, --out DIR       folder to write to (created when missing)
+  --ca-dir DIR        folder holding ca.pem and ca-key.pem (default: the --out folder)
+  --trust-domain D    sync.trustDomain (default ${DEFAULT_TRUST_DOMAIN})
+  --days N            validity in days (default 365)
+  -h, --help          this help
+Exit codes: 0 ok, 1 no CA in the CA folder, 2 usage error, 3 openssl or I/O failure.
+`,
 };
 
 function fail(message: string, code = 2): never {
@@ -73,6 +109,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       return checkConfig(rest);
     case 'explain':
       return explain(rest);
+    case 'certs':
+      return certs(rest);
     default:
       fail(`unknown command "${command}"\n\n${HELP['main']!}`);
   }
@@ -156,4 +194,72 @@ async function explain(args: readonly string[]): Promise<void> {
     return;
   }
   process.stdout.write(String(body['text'] ?? JSON.stringify(body, null, 2)) + '\n');
+}
+
+async function certs(args: readonly string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(HELP['certs']!);
+    return;
+  }
+  if (sub !== 'init' && sub !== 'issue') {
+    fail(`${sub === undefined ? 'certs needs a command' : `unknown certs command "${sub}"`}\n\n${HELP['certs']!}`);
+  }
+  const command = `certs ${sub}`;
+  const { values, positionals } =
+    sub === 'init'
+      ? parse(command, rest, { out: { type: 'string', short: 'o' }, days: { type: 'string' }, force: { type: 'boolean' } })
+      : parse(command, rest, {
+          cluster: { type: 'string' },
+          out: { type: 'string', short: 'o' },
+          'ca-dir': { type: 'string' },
+          'trust-domain': { type: 'string' },
+          days: { type: 'string' },
+        });
+  if (positionals.length > 0) fail(`${command} takes no positional arguments (got ${positionals.join(' ')})\n\n${HELP[command]!}`);
+  const out = values['out'] as string | undefined;
+  if (out === undefined || out === '') fail(`${command} needs --out DIR\n\n${HELP[command]!}`);
+  const daysText = values['days'] as string | undefined;
+  if (daysText !== undefined && !/^[1-9]\d{0,5}$/.test(daysText)) fail(`--days must be a positive whole number of days (got "${daysText}")`);
+  const days = daysText === undefined ? undefined : Number(daysText);
+  const cluster = values['cluster'] as string | undefined;
+  if (sub === 'issue' && cluster === undefined) fail(`certs issue needs --cluster NAME\n\n${HELP[command]!}`);
+  try {
+    if (sub === 'init') {
+      const ca = await initCa({ outDir: out, force: values['force'] === true, ...(days === undefined ? {} : { days }) });
+      process.stdout.write(
+        `wrote ${ca.cert}\nwrote ${ca.key} (mode 0600; keep it secret)\n` +
+          `next: gsdns certs issue --cluster NAME --ca-dir ${shellWord(out)} --out DIR\n`,
+      );
+      return;
+    }
+    const issued = await issueClusterCert({
+      caDir: (values['ca-dir'] as string | undefined) ?? out,
+      outDir: out,
+      cluster: cluster!,
+      ...(values['trust-domain'] === undefined ? {} : { trustDomain: values['trust-domain'] as string }),
+      ...(days === undefined ? {} : { days }),
+    });
+    // Everything printed is valid YAML: the file list as comments, then the block to paste.
+    process.stdout.write(
+      `# wrote ${issued.cert}\n# wrote ${issued.key} (mode 0600)\n` +
+        `# identity: DNS:${issued.dnsName}, URI:${issued.uri}\n` +
+        `# sync settings for cluster ${issued.cluster} (cluster.name: ${issued.cluster}):\n` +
+        `sync:\n  trustDomain: ${issued.trustDomain}\n  tls:\n` +
+        `    ca: ${yamlScalar(issued.ca)}\n    cert: ${yamlScalar(issued.cert)}\n    key: ${yamlScalar(issued.key)}\n`,
+    );
+  } catch (err) {
+    if (!(err instanceof CertsError)) throw err;
+    const code = err.reason === 'invalid-argument' ? 2 : err.reason === 'exists' || err.reason === 'no-ca' ? 1 : 3;
+    fail(err.message, code);
+  }
+}
+
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A plain YAML scalar when it is safe as one, otherwise a double-quoted (JSON) one. */
+function yamlScalar(text: string): string {
+  return /^[A-Za-z0-9_./-]+$/.test(text) ? text : JSON.stringify(text);
 }

@@ -19,6 +19,7 @@ export const ErrorCode = {
   CONFIG: 'GSDNS_ERR_CONFIG',
   CATALOG: 'GSDNS_ERR_CATALOG',
   KUBE_CREDENTIALS: 'GSDNS_ERR_KUBE_CREDENTIALS',
+  CERTS: 'GSDNS_ERR_CERTS',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -50,6 +51,31 @@ export class ConfigError extends GsdnsError {
 export class KubeCredentialsError extends GsdnsError {
   override name = 'KubeCredentialsError';
   override readonly code: string = ErrorCode.KUBE_CREDENTIALS;
+}
+
+/**
+ * Why certificate tooling (`gsdns certs`, src/sync/certs.ts) failed:
+ * - `invalid-argument`: a cluster name, trust domain, SAN, file name or day count is malformed;
+ * - `exists`: the CA is already there and `force` was not given;
+ * - `no-ca`: the CA folder holds no CA to sign with;
+ * - `openssl-missing`: the `openssl` executable cannot be run;
+ * - `openssl-failed`: openssl exited non-zero (its stderr is in the message and in `stderr`);
+ * - `io`: reading or writing a file failed.
+ */
+export type CertsFailure = 'invalid-argument' | 'exists' | 'no-ca' | 'openssl-missing' | 'openssl-failed' | 'io';
+
+/** Certificate tooling failed; `reason` says how, `stderr` carries openssl's own words when it ran. */
+export class CertsError extends GsdnsError {
+  override name = 'CertsError';
+  override readonly code: string = ErrorCode.CERTS;
+  readonly reason: CertsFailure;
+  readonly stderr: string | undefined;
+
+  constructor(reason: CertsFailure, message: string, options?: { cause?: unknown; stderr?: string | undefined }) {
+    super(message, options);
+    this.reason = reason;
+    this.stderr = options?.stderr;
+  }
 }
 
 /** Where in a catalog file a problem is, as precisely as it is known. */

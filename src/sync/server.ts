@@ -14,7 +14,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import { clusterIdentity } from './identity.js';
@@ -46,6 +46,8 @@ export interface SyncServerStats {
   readonly refusedIdentity: number;
   /** Connections closed at once because the identity had too many. */
   readonly refusedConnections: number;
+  /** TLS handshakes refused (client certificate not from the CA, expired, or missing). */
+  readonly refusedHandshakes: number;
   readonly waiting: number;
   readonly lastFetchMs: Readonly<Record<string, number>>;
 }
@@ -66,12 +68,14 @@ function tlsOptions(m: TlsMaterial) {
 export class SyncServer {
   private server: Server | undefined;
   private readonly waiters = new Set<Waiter>();
+  private readonly sockets = new Set<Socket>();
   private readonly perPeer = new Map<string, number>();
   private readonly fetches: Record<string, number> = {};
   private readonly lastFetchMs: Record<string, number> = {};
   private notModified = 0;
   private refusedIdentity = 0;
   private refusedConnections = 0;
+  private refusedHandshakes = 0;
   private lastEtag: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -92,9 +96,21 @@ export class SyncServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = (MAX_WAIT_SECONDS + 15) * 1000;
     server.keepAliveTimeout = 75_000;
-    server.on('secureConnection', (socket: TLSSocket) => this.admit(socket));
+    server.on('secureConnection', (socket: TLSSocket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      this.admit(socket);
+    });
+    // Handshakes in progress are sockets too.
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     server.on('tlsClientError', (err, socket) => {
-      this.opts.logger.warn({ err: err.message, remote: socket.remoteAddress }, 'sync: TLS handshake refused (certificate not from sync.tls.ca, or none)');
+      // The verification failure is on the socket (err says only "socket hang up").
+      const reason = (socket as TLSSocket).authorizationError ?? err.message;
+      this.refusedHandshakes++;
+      this.opts.logger.warn({ reason: String(reason), remote: socket.remoteAddress }, 'sync: TLS handshake refused (client certificate not from sync.tls.ca, expired, or missing)');
     });
     server.on('clientError', (_err, socket) => socket.destroy());
     this.unsubscribe = this.opts.tls.onChange((m) => server.setSecureContext(tlsOptions(m)));
@@ -120,8 +136,12 @@ export class SyncServer {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
+    // Stop accepting first, then drop every connection (idle keep-alives and held long polls):
+    // peers reconnect elsewhere or see us gone, which is the point.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
   }
 
   /** The catalog may have changed: answer every long poll that waits on an older ETag. */
@@ -142,6 +162,7 @@ export class SyncServer {
       notModified: this.notModified,
       refusedIdentity: this.refusedIdentity,
       refusedConnections: this.refusedConnections,
+      refusedHandshakes: this.refusedHandshakes,
       waiting: this.waiters.size,
       lastFetchMs: { ...this.lastFetchMs },
     };
