@@ -230,6 +230,7 @@ export class SyncServer {
   }
 
   private count(peer: string): void {
+    if (this.fetches[peer] === undefined) this.opts.logger.info({ peer }, 'sync: a peer fetched our catalog for the first time');
     this.fetches[peer] = (this.fetches[peer] ?? 0) + 1;
     this.lastFetchMs[peer] = Date.now();
   }
