@@ -136,7 +136,8 @@ export class PeerClient {
     this.state = state;
     this.sinceMs = this.now();
     const log = state === 'synced' ? this.opts.logger.info.bind(this.opts.logger) : this.opts.logger.warn.bind(this.opts.logger);
-    log({ peer: this.opts.name, from, to: state, lastError: state === 'synced' ? undefined : this.lastError }, `sync peer ${state}`);
+    // The child logger already carries `peer`.
+    log({ from, to: state, lastError: state === 'synced' ? undefined : this.lastError, services: this.held?.services.length ?? 0 }, `sync peer ${state}`);
   }
 
   private async loop(): Promise<void> {
@@ -151,6 +152,8 @@ export class PeerClient {
       if (result.kind === 'catalog' || result.kind === 'not-modified') {
         this.attempt = 0;
         this.lastContactMs = this.now();
+        // A good contact clears the last error (the counters in `errors` keep the history).
+        this.lastError = undefined;
         if (result.kind === 'catalog') this.apply(result.catalog, result.etag);
         this.setState('synced');
         continue;
@@ -169,6 +172,7 @@ export class PeerClient {
     this.held = catalog;
     this.updates++;
     this.lastCatalogMs = this.now();
+    this.opts.logger.debug({ services: catalog.services.length, etag }, 'sync: peer catalog applied');
     // The registry diffs against what it holds: only changed services touch its indexes.
     this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
   }
@@ -183,6 +187,15 @@ export class PeerClient {
     this.etag = undefined;
     this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;
     this.setState('withdrawn');
+  }
+
+  /**
+   * The long-poll wait plus a margin that is a fraction of the stale window (at most 10 s), so a
+   * peer that hangs instead of refusing shows as stale well before it is withdrawn.
+   */
+  private requestTimeoutMs(): number {
+    const margin = Math.min(10, Math.max(1, this.opts.staleAfterSeconds / 4));
+    return Math.round((this.waitSeconds + margin) * 1000);
   }
 
   private backoff(): number {
@@ -240,10 +253,10 @@ export class PeerClient {
         method: 'GET',
         agent: this.currentAgent(),
         headers: { accept: 'application/json', ...(this.etag ? { 'if-none-match': this.etag } : {}) },
-        timeout: (this.waitSeconds + 10) * 1000,
+        timeout: this.requestTimeoutMs(),
       });
       this.inflight = req;
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.waitSeconds + 10} s`)));
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs() / 1000} s`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? '';
         if (code === 'GSDNS_PEER_IDENTITY') return done({ kind: 'refused', reason: 'identity', message: err.message });

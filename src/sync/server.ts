@@ -108,9 +108,13 @@ export class SyncServer {
     });
     server.on('tlsClientError', (err, socket) => {
       // The verification failure is on the socket (err says only "socket hang up").
-      const reason = (socket as TLSSocket).authorizationError ?? err.message;
+      const authError = (socket as TLSSocket).authorizationError;
       this.refusedHandshakes++;
-      this.opts.logger.warn({ reason: String(reason), remote: socket.remoteAddress }, 'sync: TLS handshake refused (client certificate not from sync.tls.ca, expired, or missing)');
+      if (authError) {
+        this.opts.logger.warn({ reason: String(authError), remote: socket.remoteAddress }, 'sync: TLS handshake refused: the client certificate is not from sync.tls.ca, expired, or missing');
+      } else {
+        this.opts.logger.warn({ reason: err.message, remote: socket.remoteAddress }, 'sync: TLS handshake did not complete (the client may have refused our certificate)');
+      }
     });
     server.on('clientError', (_err, socket) => socket.destroy());
     this.unsubscribe = this.opts.tls.onChange((m) => server.setSecureContext(tlsOptions(m)));

@@ -13,7 +13,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { SyncConfig } from '../config/index.js';
-import { GsdnsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterLocality, Gateway } from '../registry/types.js';
@@ -54,15 +53,12 @@ export class SyncService {
 
   constructor(private readonly opts: SyncServiceOptions) {
     const { config, logger } = opts;
-    this.tls = new TlsFiles(config.tls, logger);
-    const own = clusterIdentity(this.tls.current().subjectAltName, config.trustDomain);
-    if (!own.ok || own.cluster !== opts.identity.cluster) {
-      throw new GsdnsError(
-        `sync.tls.cert ${config.tls.cert} must name this cluster (${opts.identity.cluster}) in trust domain ${config.trustDomain}: ${
-          own.ok ? `it names ${own.cluster}` : own.reason
-        }`,
-      );
-    }
+    // Our certificate must name this cluster, at start and after every rotation.
+    this.tls = new TlsFiles(config.tls, logger, (m) => {
+      const own = clusterIdentity(m.subjectAltName, config.trustDomain);
+      if (own.ok && own.cluster === opts.identity.cluster) return undefined;
+      return `must name this cluster (${opts.identity.cluster}) in trust domain ${config.trustDomain}: ${own.ok ? `it names ${own.cluster}` : own.reason}`;
+    });
     this.server = new SyncServer({
       address: config.listen.address,
       port: config.listen.port,

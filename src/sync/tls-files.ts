@@ -38,9 +38,14 @@ export class TlsFiles {
   reloads = 0;
   lastError: string | undefined;
 
+  /**
+   * `validate` may refuse material (e.g. a rotated certificate that names another cluster); it
+   * returns why, or undefined. Refused material at start throws; after rotation it is not used.
+   */
   constructor(
     private readonly paths: TlsPaths,
     private readonly logger: Logger,
+    private readonly validate: (m: TlsMaterial) => string | undefined = () => undefined,
   ) {
     this.stamp = this.mtimes();
     this.material = this.read(1);
@@ -115,6 +120,9 @@ export class TlsFiles {
       throw new GsdnsError(`sync.tls: ${this.paths.cert} and ${this.paths.key} are not a usable certificate and key: ${(err as Error).message}`, { cause: err });
     }
     const x509 = new X509Certificate(cert);
-    return { ca, cert, key, subjectAltName: x509.subjectAltName, notAfter: x509.validTo, version };
+    const material = { ca, cert, key, subjectAltName: x509.subjectAltName, notAfter: x509.validTo, version };
+    const problem = this.validate(material);
+    if (problem) throw new GsdnsError(`sync.tls.cert ${this.paths.cert}: ${problem}`);
+    return material;
   }
 }
