@@ -200,7 +200,9 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       kubernetes
         ? { type: 'kubernetes', ...kubernetes.status(), remotesFile: source?.status() }
         : { type: 'file', ...source?.status() },
-    clusters: () => ({
+    clusters: () => {
+      const syncStatus = sync?.status();
+      return {
       local: {
         cluster: config.cluster.name,
         region: config.cluster.region,
@@ -220,11 +222,12 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         location: c.location,
         gateways: c.gateways,
         services: c.services.length,
-        peer: sync?.status().peers.find((p) => p.peer === c.cluster),
+        peer: syncStatus?.peers.find((p) => p.peer === c.cluster),
       })),
       // Every configured peer, including those with no catalog (connecting, rejected, withdrawn).
-      sync: sync ? sync.status() : undefined,
-    }),
+      sync: syncStatus,
+      };
+    },
     forward: () => ({
       allowFrom: config.forward.allowFrom,
       ...forwarder.stats(),

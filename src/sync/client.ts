@@ -15,6 +15,7 @@
  * - State is one of connecting → synced ⇄ stale → withdrawn, or rejected (the peer answers but
  *   what it sends, or who it is, is refused); every change records the time and the last error.
  */
+import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../log.js';
@@ -284,33 +285,40 @@ export class PeerClient {
         });
         res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
         res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          if (status !== 200) {
-            const reason = status === 403 ? 'forbidden' : `http-${status}`;
-            return done({ kind: status >= 500 ? 'failed' : 'refused', reason, message: `HTTP ${status}: ${body.slice(0, 300)}` });
-          }
-          let value: unknown;
-          try {
-            value = JSON.parse(body);
-          } catch (err) {
-            return done({ kind: 'refused', reason: 'invalid-catalog', message: `catalog is not JSON: ${(err as Error).message}` });
-          }
-          const parsed = parseCatalog(value);
-          if (!parsed.ok) {
-            return done({ kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` });
-          }
-          if (parsed.catalog.cluster !== this.opts.name) {
-            return done({
-              kind: 'refused',
-              reason: 'cluster-mismatch',
-              message: `catalog claims cluster ${parsed.catalog.cluster}, but this peer is ${this.opts.name}; refused`,
-            });
-          }
-          const etag = res.headers['etag'];
-          done({ kind: 'catalog', catalog: parsed.catalog, etag: typeof etag === 'string' ? etag : undefined });
+          // Parsing and applying a large catalog takes tens of ms on the thread that answers DNS:
+          // let queued queries through first.
+          setImmediate(() => this.finishBody(res, chunks, status, done));
         });
       });
       req.end();
     });
+  }
+
+  /** A complete response body: status, JSON, schema, identity of the claimed cluster. */
+  private finishBody(res: IncomingMessage, chunks: Buffer[], status: number, done: (r: FetchResult) => void): void {
+    const body = Buffer.concat(chunks).toString('utf8');
+    if (status !== 200) {
+      const reason = status === 403 ? 'forbidden' : `http-${status}`;
+      return done({ kind: status >= 500 ? 'failed' : 'refused', reason, message: `HTTP ${status}: ${body.slice(0, 300)}` });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch (err) {
+      return done({ kind: 'refused', reason: 'invalid-catalog', message: `catalog is not JSON: ${(err as Error).message}` });
+    }
+    const parsed = parseCatalog(value);
+    if (!parsed.ok) {
+      return done({ kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` });
+    }
+    if (parsed.catalog.cluster !== this.opts.name) {
+      return done({
+        kind: 'refused',
+        reason: 'cluster-mismatch',
+        message: `catalog claims cluster ${parsed.catalog.cluster}, but this peer is ${this.opts.name}; refused`,
+      });
+    }
+    const etag = res.headers['etag'];
+    done({ kind: 'catalog', catalog: parsed.catalog, etag: typeof etag === 'string' ? etag : undefined });
   }
 }

@@ -1,0 +1,987 @@
+/**
+ * Sync at scale (issue "Sync"): one gsdns instance watches PEERS simulated peers serving SERVICES
+ * services each, over real mutual TLS on loopback.
+ *
+ * - The PKI (a CA, `hub` and `peer01`…) is made with src/sync/certs.ts (openssl) in a temporary
+ *   folder removed at the end.
+ * - The simulated peers live in this process: one node:https server each (client certificate
+ *   required, verified against the CA, and it must name `hub`), serving `GET /v1/catalog` by the
+ *   real protocol: canonical JSON and content-hash ETag (buildCatalog / canonicalCatalogJson /
+ *   catalogEtag), 304 on a matching If-None-Match, and `?wait=N` long polls answered as soon as that
+ *   peer's catalog changes. Services are `svc<i>.ns<i % 100>` (the same names in every peer, as a
+ *   service deployed to every cluster), each peer with its own gateway 198.18.<p/256>.<p%256>.
+ *   A one-service change re-renders the canonical JSON from per-service fragments (so 50 changes a
+ *   second do not cost this process a full rebuild each); the fragments are checked byte for byte
+ *   against canonicalCatalogJson(buildCatalog(…)) at the start and at the end.
+ * - The instance under test is a real `bin/gsdns serve` child process (its RSS and qps are its own).
+ *
+ * Measured and printed:
+ *  1. time from spawn until every peer is `synced` with all its services (/debug/clusters), the
+ *     remote services held, CPU used, and RSS then, beside a run with no peers;
+ *  2. full-catalog apply: one peer's SERVICES services all replaced by new names, from the change
+ *     until the instance answers a new name over UDP with that peer's gateway (and back: until the
+ *     new name is NXDOMAIN again); FULL samples, median;
+ *  3. one-service change: a service added to one peer until it resolves (and removed until
+ *     NXDOMAIN); ONE samples, median and p90;
+ *  4. dnsperf qps over names spread across the peers' services, quiet rounds and storm rounds (each
+ *     peer makes one change per second, staggered: a readiness flip or a service added/removed)
+ *     interleaved, ROUNDS each of SECONDS s; medians, their ratio, the instance's CPU, how many full
+ *     catalogs it fetched, and how long after the storm it had caught up with every peer's ETag.
+ *
+ * Usage: npm run bench:sync (node --expose-gc --import=tsx bench/sync-scale.ts); env PEERS (50),
+ * SERVICES (10000), ROUNDS (3), SECONDS (10), FULL (5), ONE (20), STORM_MS (1000: each peer's interval
+ * between storm changes). Needs openssl and dnsperf.
+ * Loopback only; every process and server started here is stopped here, also on SIGINT.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import type { ClusterLocality, Gateway, LocalService } from '../src/registry/types.js';
+import { initCa, issueClusterCert } from '../src/sync/certs.js';
+import { clusterIdentity } from '../src/sync/identity.js';
+import { buildCatalog, canonicalCatalogJson, catalogEtag, MAX_WAIT_SECONDS } from '../src/sync/protocol.js';
+
+function envInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  const v = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isSafeInteger(v) || v < min) {
+    console.error(`sync-scale: ${name} must be an integer >= ${min} (got ${raw})`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const PEERS = envInt('PEERS', 50, 1);
+const SERVICES = envInt('SERVICES', 10_000, 1);
+const ROUNDS = envInt('ROUNDS', 3, 1);
+const SECONDS = envInt('SECONDS', 10, 1);
+const FULL = envInt('FULL', 5, 1);
+const ONE = envInt('ONE', 20, 1);
+/** Each peer's interval between storm changes (the issue's storm: 1000 ms, one change per second per peer). */
+const STORM_MS = envInt('STORM_MS', 1000, 10);
+if (PEERS > 999) {
+  console.error('sync-scale: PEERS must be at most 999');
+  process.exit(2);
+}
+
+const TD = 'gsdns.local';
+const HUB = 'hub';
+const bin = fileURLToPath(new URL('../bin/gsdns', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'gsdns-sync-scale-'));
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+// ---- cleanup: every child, server, socket and the temporary folder ----------------------------
+
+const children = new Set<ChildProcess>();
+const peers: SimPeer[] = [];
+const dnsSocket = createSocket('udp4');
+const stormTimers = new Set<NodeJS.Timeout>();
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const t of stormTimers) clearTimeout(t);
+    stormTimers.clear();
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(
+      [...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+    );
+    await Promise.all(peers.map((p) => p.close()));
+    try {
+      dnsSocket.close();
+    } catch {
+      // never bound, or already closed
+    }
+    rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`sync-scale: ${signal}; cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+function pct(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const list = (xs: readonly number[]): string => xs.map(ms).join(', ');
+
+function procStatus(pid: number): { rss: number; hwm: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** Host-wide UDP datagrams dropped for a full receive buffer (/proc/net/snmp Udp RcvbufErrors). */
+function udpRcvbufErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const keys = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[keys.indexOf('RcvbufErrors')] ?? NaN);
+}
+
+async function freePort(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createNetServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const sock = createSocket('udp4');
+      sock.once('error', () => resolve(false));
+      sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no free loopback port for both TCP and UDP');
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+// ---- DNS over UDP --------------------------------------------------------------------------------
+
+function dnsQuery(name: string, id: number): Buffer {
+  const parts = [Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
+  for (const l of name.split('.')) parts.push(Buffer.from([l.length]), Buffer.from(l));
+  parts.push(Buffer.from([0, 0, 1, 0, 1]));
+  return Buffer.concat(parts);
+}
+
+interface DnsResult {
+  readonly rcode: number;
+  readonly addresses: readonly string[];
+}
+
+/** Rcode and the A records of a reply (answer owners are compression pointers in gsdns replies). */
+function parseReply(reply: Buffer): DnsResult {
+  const rcode = reply[3]! & 0x0f;
+  const an = reply.readUInt16BE(6);
+  let pos = 12;
+  while (reply[pos] !== 0) pos += reply[pos]! + 1;
+  pos += 5;
+  const addresses: string[] = [];
+  for (let i = 0; i < an && pos < reply.length; i++) {
+    if ((reply[pos]! & 0xc0) === 0xc0) pos += 2;
+    else {
+      while (reply[pos] !== 0) pos += reply[pos]! + 1;
+      pos += 1;
+    }
+    const type = reply.readUInt16BE(pos);
+    const rdlen = reply.readUInt16BE(pos + 8);
+    pos += 10;
+    if (type === 1 && rdlen === 4) addresses.push(reply.subarray(pos, pos + 4).join('.'));
+    pos += rdlen;
+  }
+  return { rcode, addresses };
+}
+
+let nextId = 1;
+const pending = new Map<number, (r: DnsResult) => void>();
+dnsSocket.on('message', (msg: Buffer) => {
+  if (msg.length < 12) return;
+  const done = pending.get(msg.readUInt16BE(0));
+  if (done) {
+    pending.delete(msg.readUInt16BE(0));
+    done(parseReply(msg));
+  }
+});
+
+function ask(port: number, name: string, timeoutMs = 2000): Promise<DnsResult> {
+  const id = nextId++ & 0xffff;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      pending.delete(id);
+      reject(new Error(`no DNS reply for ${name} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    pending.set(id, (r) => {
+      clearTimeout(timer);
+      resolve(r);
+    });
+    dnsSocket.send(dnsQuery(name, id), port, '127.0.0.1');
+  });
+}
+
+/** Poll (back to back, as convergence.ts does) until `check` holds; ms from `since`. */
+async function waitDns(port: number, name: string, what: string, check: (r: DnsResult) => boolean, since: number, timeoutMs = 60_000): Promise<number> {
+  let last = '';
+  for (;;) {
+    let r: DnsResult | undefined;
+    try {
+      r = await ask(port, name);
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    const t = nowMs();
+    if (r !== undefined) {
+      if (check(r)) return t - since;
+      last = `rcode ${r.rcode} [${r.addresses.join(' ')}]`;
+    }
+    if (t - since > timeoutMs) throw new Error(`${name}: wanted ${what}, still ${last} after ${timeoutMs} ms`);
+    await new Promise((r2) => setImmediate(r2));
+  }
+}
+
+const answersOnly = (gateway: string) => (r: DnsResult) => r.rcode === 0 && r.addresses.length === 1 && r.addresses[0] === gateway;
+const isNxdomain = (r: DnsResult): boolean => r.rcode === 3;
+
+/**
+ * A latency probe beside dnsperf: one query every 100 ms (not waiting for the previous one), each
+ * with a 10 s timeout, so stalls show as latencies rather than as dnsperf's lost-query timeouts.
+ */
+function startProbe(port: number, name: string): () => Promise<{ latencies: number[]; unanswered: number }> {
+  const latencies: number[] = [];
+  const inflight: Promise<void>[] = [];
+  let unanswered = 0;
+  const timer = setInterval(() => {
+    const t0 = nowMs();
+    inflight.push(
+      ask(port, name, 10_000).then(
+        () => void latencies.push(nowMs() - t0),
+        () => void unanswered++,
+      ),
+    );
+  }, 100);
+  stormTimers.add(timer);
+  return async () => {
+    clearInterval(timer);
+    await Promise.all(inflight);
+    return { latencies, unanswered };
+  };
+}
+
+function probeText(p: { latencies: number[]; unanswered: number }): string {
+  const l = p.latencies;
+  if (l.length === 0) return `probe: no answers, ${p.unanswered} unanswered`;
+  return `probe latency p50 ${ms(pct(l, 50))} / p99 ${ms(pct(l, 99))} / max ${ms(Math.max(...l))} ms, ${l.filter((x) => x > 1000).length} of ${
+    l.length + p.unanswered
+  } over 1 s, ${p.unanswered} unanswered in 10 s`;
+}
+
+// ---- simulated peers ---------------------------------------------------------------------------
+
+interface Entry {
+  readonly namespace: string;
+  readonly name: string;
+  ready: boolean;
+  /** This service's part of the canonical JSON, exactly as canonicalCatalogJson writes it. */
+  frag: string;
+}
+
+interface Waiter {
+  readonly res: ServerResponse;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Spec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ready?: boolean;
+}
+
+const PORTS = [{ name: 'http', port: 80, protocol: 'TCP' as const }];
+
+const byKey = (a: { namespace: string; name: string }, b: { namespace: string; name: string }): number =>
+  a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+function fragment(e: { namespace: string; name: string; ready: boolean }): string {
+  return JSON.stringify({ namespace: e.namespace, name: e.name, ready: e.ready, ports: PORTS.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })) });
+}
+
+function originalSpecs(): Spec[] {
+  return Array.from({ length: SERVICES }, (_, i) => ({ namespace: `ns${i % 100}`, name: `svc${i}` }));
+}
+
+/** A peer cluster's sync endpoint: its catalog, ETag, conditional GETs and long polls. */
+class SimPeer {
+  readonly identity: ClusterLocality;
+  readonly gateways: readonly Gateway[];
+  private readonly prefix: string;
+  private entries: Entry[] = [];
+  private body: Buffer = Buffer.alloc(0);
+  etag = '';
+  private server: HttpsServer | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly waiters = new Set<Waiter>();
+  port = 0;
+  /** Responses by kind, since the last resetCounters. */
+  full = 0;
+  notModified = 0;
+  changes = 0;
+  private stormAdded: Spec | undefined;
+  private stormTick = 0;
+
+  constructor(
+    readonly name: string,
+    readonly gateway: string,
+    private readonly tls: { ca: Buffer; cert: Buffer; key: Buffer },
+  ) {
+    this.identity = { cluster: name };
+    this.gateways = [{ address: gateway, port: 15443 }];
+    const empty = canonicalCatalogJson(buildCatalog(this.identity, this.gateways, []));
+    if (!empty.endsWith('"services":[]}')) throw new Error(`unexpected canonical JSON shape: ${empty}`);
+    this.prefix = empty.slice(0, -2);
+  }
+
+  async start(): Promise<void> {
+    const server = createHttpsServer({ ...this.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => this.handle(req, res));
+    server.keepAliveTimeout = 75_000;
+    server.requestTimeout = (MAX_WAIT_SECONDS + 15) * 1000;
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    server.on('tlsClientError', (err) => console.error(`${this.name}: TLS handshake refused: ${err.message}`));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.port = (server.address() as { port: number }).port;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.waiters) clearTimeout(w.timer);
+    this.waiters.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    server.closeAllConnections();
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  /** The catalog from scratch with buildCatalog + canonicalCatalogJson (a wholesale change). */
+  replaceAll(specs: readonly Spec[]): void {
+    const catalog = buildCatalog(this.identity, this.gateways, specs.map((s) => localService(s)));
+    const json = canonicalCatalogJson(catalog);
+    this.entries = catalog.services.map((s) => ({ namespace: s.namespace, name: s.name, ready: s.ready, frag: fragment(s) }));
+    this.publish(json);
+  }
+
+  /** Add a service (or replace its readiness if it exists). */
+  add(spec: Spec): void {
+    const e: Entry = { namespace: spec.namespace, name: spec.name, ready: spec.ready ?? true, frag: '' };
+    e.frag = fragment(e);
+    const i = this.lowerBound(e);
+    if (this.entries[i] && byKey(this.entries[i]!, e) === 0) this.entries[i] = e;
+    else this.entries.splice(i, 0, e);
+    this.republish();
+  }
+
+  remove(spec: Spec): void {
+    const i = this.lowerBound(spec);
+    if (!this.entries[i] || byKey(this.entries[i]!, spec) !== 0) throw new Error(`${this.name}: no service ${spec.namespace}/${spec.name} to remove`);
+    this.entries.splice(i, 1);
+    this.republish();
+  }
+
+  setReady(index: number, ready: boolean): void {
+    const e = this.entries[index]!;
+    e.ready = ready;
+    e.frag = fragment(e);
+    this.republish();
+  }
+
+  /** One storm change: a readiness flip of a random service, or a service added / removed. */
+  stormStep(): void {
+    const tick = this.stormTick++;
+    if (tick % 2 === 0) {
+      const i = Math.floor(Math.random() * this.entries.length);
+      this.setReady(i, !this.entries[i]!.ready);
+    } else if (this.stormAdded) {
+      this.remove(this.stormAdded);
+      this.stormAdded = undefined;
+    } else {
+      this.stormAdded = { namespace: `ns${tick % 100}`, name: `storm-${this.name}-${tick}` };
+      this.add(this.stormAdded);
+    }
+  }
+
+  /** Undo what the storm changed: every service ready, the storm service gone. */
+  calm(): void {
+    if (this.stormAdded) this.remove(this.stormAdded);
+    this.stormAdded = undefined;
+    let changed = false;
+    for (const e of this.entries) {
+      if (!e.ready) {
+        e.ready = true;
+        e.frag = fragment(e);
+        changed = true;
+      }
+    }
+    if (changed) this.republish();
+  }
+
+  /** True when the served bytes are exactly canonicalCatalogJson(buildCatalog(…)) of the content. */
+  verify(): boolean {
+    const locals = this.entries.map((e) => localService(e));
+    return this.body.toString('utf8') === canonicalCatalogJson(buildCatalog(this.identity, this.gateways, locals));
+  }
+
+  get services(): number {
+    return this.entries.length;
+  }
+
+  private lowerBound(key: { namespace: string; name: string }): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byKey(this.entries[mid]!, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private republish(): void {
+    this.publish(this.prefix + this.entries.map((e) => e.frag).join(',') + ']}');
+  }
+
+  /** New content: new ETag, and every waiting long poll answered with it. */
+  private publish(json: string): void {
+    this.body = Buffer.from(json, 'utf8');
+    this.etag = catalogEtag(json);
+    this.changes++;
+    for (const w of [...this.waiters]) {
+      clearTimeout(w.timer);
+      this.waiters.delete(w);
+      this.send(w.res);
+    }
+  }
+
+  private send(res: ServerResponse): void {
+    if (res.writableEnded || res.destroyed) return;
+    this.full++;
+    res.writeHead(200, { 'content-type': 'application/json', etag: this.etag, 'cache-control': 'no-store', 'content-length': this.body.length });
+    res.end(this.body);
+  }
+
+  private notModifiedReply(res: ServerResponse): void {
+    if (res.writableEnded || res.destroyed) return;
+    this.notModified++;
+    res.writeHead(304, { etag: this.etag, 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const id = clusterIdentity((req.socket as TLSSocket).getPeerCertificate()?.subjectaltname, TD);
+    if (!id.ok || id.cluster !== HUB) {
+      res.writeHead(403).end();
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'https://peer.invalid');
+    if (url.pathname !== '/v1/catalog' || req.method !== 'GET') {
+      res.writeHead(404).end();
+      return;
+    }
+    const wait = Math.min(MAX_WAIT_SECONDS, Number(url.searchParams.get('wait') ?? 0) || 0);
+    const inm = req.headers['if-none-match'];
+    const known = typeof inm === 'string' && inm.split(',').some((t) => t.trim() === this.etag);
+    if (!known) return this.send(res);
+    if (wait === 0) return this.notModifiedReply(res);
+    const waiter: Waiter = {
+      res,
+      timer: setTimeout(() => {
+        this.waiters.delete(waiter);
+        this.notModifiedReply(res);
+      }, wait * 1000),
+    };
+    this.waiters.add(waiter);
+    res.once('close', () => {
+      clearTimeout(waiter.timer);
+      this.waiters.delete(waiter);
+    });
+  }
+}
+
+function localService(s: { namespace: string; name: string; ready?: boolean }): LocalService {
+  return { kind: 'clusterIP', namespace: s.namespace, name: s.name, ports: PORTS, clusterIPs: ['10.96.0.10'], readyEndpoints: s.ready === false ? 0 : 1 };
+}
+
+// ---- the instance under test -------------------------------------------------------------------
+
+interface Hub {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly dnsPort: number;
+  readonly httpPort: number;
+  readonly startedAt: number;
+  readonly startedWall: number;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+interface PkiFiles {
+  readonly ca: string;
+  readonly certs: Record<string, { cert: string; key: string }>;
+}
+
+async function makePki(names: readonly string[]): Promise<PkiFiles> {
+  const caDir = join(dir, 'ca');
+  const ca = await initCa({ outDir: caDir, days: 2, commonName: 'gsdns sync-scale CA' });
+  const certs: Record<string, { cert: string; key: string }> = {};
+  await pool(names, 8, async (cluster) => {
+    const issued = await issueClusterCert({ caDir, outDir: join(dir, 'clusters'), cluster, trustDomain: TD, days: 2 });
+    certs[cluster] = { cert: issued.cert, key: issued.key };
+  });
+  return { ca: ca.cert, certs };
+}
+
+async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer[]): Promise<Hub> {
+  const [dnsPort, httpPort, syncPort] = [await freePort(), await freePort(), await freePort()];
+  const catalog = join(dir, `${label}-catalog.yaml`);
+  writeFileSync(catalog, 'services:\n  - {namespace: hub, name: local, clusterIPs: [10.96.0.1], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+  const config = join(dir, `${label}.yaml`);
+  const own = pki.certs[HUB]!;
+  writeFileSync(
+    config,
+    [
+      `cluster: {name: ${HUB}, gateways: [{address: 192.0.2.1, port: 15443}]}`,
+      `dns: {zones: [global], listen: [{address: 127.0.0.1, port: ${dnsPort}}]}`,
+      `http: {listen: {address: 127.0.0.1, port: ${httpPort}}}`,
+      `source: {type: file, file: {path: ${JSON.stringify(catalog)}}}`,
+      'forward: {upstreams: ["127.0.0.1:9"]}',
+      'log: {level: warn}',
+      'sync:',
+      `  listen: {address: 127.0.0.1, port: ${syncPort}}`,
+      `  trustDomain: ${TD}`,
+      `  tls: {ca: ${JSON.stringify(pki.ca)}, cert: ${JSON.stringify(own.cert)}, key: ${JSON.stringify(own.key)}}`,
+      peerList.length === 0 ? '  peers: []' : '  peers:',
+      ...peerList.map((p) => `    - {name: ${p.name}, url: "https://127.0.0.1:${p.port}"}`),
+      '',
+    ].join('\n'),
+  );
+  const startedAt = nowMs();
+  const startedWall = Date.now();
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+    children.delete(child);
+  };
+  // Up when the local service answers.
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gsdns (${label}) exited with ${child.exitCode ?? child.signalCode} before serving:\n${out}`);
+    const r = await ask(dnsPort, 'local.hub.global', 200).catch(() => undefined);
+    if (r?.rcode === 0 && r.addresses[0] === '10.96.0.1') break;
+    if (nowMs() - startedAt > 20_000) throw new Error(`gsdns (${label}) did not answer within 20 s:\n${out}`);
+    await sleep(20);
+  }
+  return { child, pid: child.pid!, dnsPort, httpPort, startedAt, startedWall, output: () => out, stop };
+}
+
+interface PeerView {
+  readonly peer: string;
+  readonly state: string;
+  readonly services: number;
+  readonly etag?: string;
+  readonly lastCatalogMs?: number;
+  readonly lastError?: string;
+}
+
+interface ClustersView {
+  readonly remote: readonly { cluster: string; services: number }[];
+  readonly sync: { readonly peers: readonly PeerView[] };
+}
+
+async function clusters(hub: Hub): Promise<ClustersView> {
+  const res = await fetch(`http://127.0.0.1:${hub.httpPort}/debug/clusters`);
+  if (res.status !== 200) throw new Error(`/debug/clusters: HTTP ${res.status}`);
+  return (await res.json()) as ClustersView;
+}
+
+function assertAlive(hub: Hub): void {
+  if (hub.child.exitCode !== null || hub.child.signalCode !== null) {
+    throw new Error(`gsdns exited (${hub.child.exitCode ?? hub.child.signalCode}):\n${hub.output()}`);
+  }
+}
+
+/** ms from `since` until the instance holds every peer's current ETag (it has caught up). */
+async function catchUp(hub: Hub, since: number): Promise<number> {
+  for (;;) {
+    const v = await clusters(hub);
+    const etags = new Map(v.sync.peers.map((p) => [p.peer, p.etag]));
+    if (peers.every((p) => etags.get(p.name) === p.etag)) return nowMs() - since;
+    if (nowMs() - since > 120_000) throw new Error('the instance did not catch up with the peers within 120 s after the storm');
+    await sleep(10);
+  }
+}
+
+// ---- dnsperf -------------------------------------------------------------------------------------
+
+interface PerfResult {
+  readonly qps: number;
+  readonly lost: string;
+}
+
+function dnsperf(port: number, file: string, seconds: number): Promise<PerfResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(seconds), '-c', '8', '-q', '200'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', (err) => {
+      children.delete(child);
+      reject(new Error(`cannot run dnsperf (${err.message}): apt-get install -y dnsperf`));
+    });
+    child.once('exit', (code) => {
+      children.delete(child);
+      const qps = /Queries per second:\s+([\d.]+)/.exec(out);
+      const lost = /Queries lost:\s+(.*)/.exec(out);
+      if (code !== 0 || !qps) reject(new Error(`dnsperf failed (exit ${code}):\n${out}`));
+      else resolve({ qps: Number(qps[1]), lost: lost?.[1]?.trim() ?? '?' });
+    });
+  });
+}
+
+// ---- the bench -----------------------------------------------------------------------------------
+
+function peerName(i: number): string {
+  return `peer${String(i + 1).padStart(2, '0')}`;
+}
+
+function gatewayOf(i: number): string {
+  return `198.18.${(i + 1) >> 8}.${(i + 1) & 255}`;
+}
+
+async function main(): Promise<void> {
+  try {
+    execFileSync('dnsperf', ['-h'], { stdio: 'ignore' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('dnsperf missing: apt-get install -y dnsperf');
+  }
+  console.log(
+    `sync-scale: ${PEERS} peers x ${SERVICES} services; ${ROUNDS} rounds of ${SECONDS} s per qps mode, storm: one change per peer every ${STORM_MS} ms; ${FULL} full-catalog and ${ONE} one-service samples`,
+  );
+  await new Promise<void>((r) => dnsSocket.bind(0, '127.0.0.1', () => r()));
+
+  let t = nowMs();
+  const names = Array.from({ length: PEERS }, (_, i) => peerName(i));
+  const pki = await makePki([HUB, ...names]);
+  const ca = readFileSync(pki.ca);
+  console.log(`PKI: CA and ${names.length + 1} cluster certificates (openssl) in ${ms(nowMs() - t)} ms`);
+
+  t = nowMs();
+  const original = originalSpecs();
+  for (const [i, name] of names.entries()) {
+    const files = pki.certs[name]!;
+    const peer = new SimPeer(name, gatewayOf(i), { ca, cert: readFileSync(files.cert), key: readFileSync(files.key) });
+    peers.push(peer);
+    await peer.start();
+    peer.replaceAll(original);
+  }
+  // The fragment rendering must give the canonical bytes: check one peer after a few edits.
+  {
+    const p = peers[0]!;
+    p.add({ namespace: 'ns5', name: 'check-a' });
+    p.setReady(3, false);
+    p.remove({ namespace: 'ns5', name: 'check-a' });
+    if (!p.verify()) throw new Error('fragment-rendered catalog differs from canonicalCatalogJson(buildCatalog(…))');
+    p.setReady(3, true);
+  }
+  const catalogBytes = Buffer.byteLength(canonicalCatalogJson(buildCatalog(peers[0]!.identity, peers[0]!.gateways, original.map((s) => localService(s)))));
+  console.log(`peers: ${PEERS} HTTPS servers up, catalogs built in ${ms(nowMs() - t)} ms; one catalog is ${(catalogBytes / 1e6).toFixed(2)} MB of canonical JSON`);
+
+  // -- 1. memory and initial sync --
+  const base = await startHub('baseline', pki, []);
+  await sleep(3000);
+  const baseMem = procStatus(base.pid);
+  await base.stop();
+  console.log(`baseline (sync configured, 0 peers): RSS ${baseMem.rss.toFixed(1)} MB`);
+
+  const hub = await startHub('hub', pki, peers);
+  let view: ClustersView;
+  for (;;) {
+    assertAlive(hub);
+    view = await clusters(hub);
+    const ps = view.sync.peers;
+    if (ps.length === PEERS && ps.every((p) => p.state === 'synced' && p.services === SERVICES)) break;
+    if (nowMs() - hub.startedAt > 300_000) {
+      const bad = ps.filter((p) => p.state !== 'synced' || p.services !== SERVICES).slice(0, 5);
+      throw new Error(`not every peer synced within 300 s; e.g. ${JSON.stringify(bad)}`);
+    }
+    await sleep(100);
+  }
+  const syncedMs = nowMs() - hub.startedAt;
+  const syncCpu = cpuSeconds(hub.pid);
+  const held = view.remote.reduce((n, r) => n + r.services, 0);
+  const catalogTimes = view.sync.peers.map((p) => (p.lastCatalogMs ?? 0) - hub.startedWall).sort((a, b) => a - b);
+  const last = SERVICES - 1;
+  await waitDns(hub.dnsPort, `svc${last}.ns${last % 100}.global`, 'an answer', (r) => r.rcode === 0 && r.addresses.length > 0, nowMs(), 5000);
+  const memSynced = procStatus(hub.pid);
+  await sleep(3000);
+  const memSettled = procStatus(hub.pid);
+  const tClusters = nowMs();
+  await clusters(hub);
+  const clustersMs = nowMs() - tClusters;
+  console.log(
+    `initial sync: all ${PEERS} peers synced ${ms(syncedMs)} ms after spawn (catalogs applied from ${ms(catalogTimes[0]!)} to ${ms(
+      catalogTimes[catalogTimes.length - 1]!,
+    )} ms); registry holds ${held} remote services in ${view.remote.length} clusters; gsdns CPU ${syncCpu.toFixed(2)} s`,
+  );
+  console.log(
+    `memory: RSS ${memSynced.rss.toFixed(1)} MB when synced, ${memSettled.rss.toFixed(1)} MB 3 s later (peak ${memSettled.hwm.toFixed(1)} MB) vs ${baseMem.rss.toFixed(
+      1,
+    )} MB with 0 peers: +${(memSettled.rss - baseMem.rss).toFixed(1)} MB, ${(((memSettled.rss - baseMem.rss) * 1024 * 1024) / Math.max(1, held)).toFixed(0)} B per remote service`,
+  );
+  console.log(`/debug/clusters with ${PEERS} peers answered in ${ms(clustersMs)} ms`);
+
+  // -- 2. full-catalog apply --
+  const replaceTimes: number[] = [];
+  const restoreTimes: number[] = [];
+  const renderTimes: number[] = [];
+  for (let k = 1; k <= FULL; k++) {
+    assertAlive(hub);
+    const peer = peers[(k - 1) % PEERS]!;
+    const fresh = Array.from({ length: SERVICES }, (_, i) => ({ namespace: `ns${i % 100}`, name: `r${k}-svc${i}` }));
+    const probe = `r${k}-svc${last}.ns${last % 100}.global`;
+    await sleep(300);
+    const t0 = nowMs();
+    peer.replaceAll(fresh);
+    renderTimes.push(nowMs() - t0);
+    replaceTimes.push(await waitDns(hub.dnsPort, probe, `${peer.gateway} only`, answersOnly(peer.gateway), t0));
+    await sleep(300);
+    const t1 = nowMs();
+    peer.replaceAll(original);
+    restoreTimes.push(await waitDns(hub.dnsPort, probe, 'NXDOMAIN', isNxdomain, t1));
+  }
+  console.log(
+    `full-catalog apply (${SERVICES} services of one peer replaced by ${SERVICES} new ones, change → DNS answer): median ${ms(median(replaceTimes))} ms [${list(
+      replaceTimes,
+    )}]; back to the original set (→ NXDOMAIN): median ${ms(median(restoreTimes))} ms [${list(restoreTimes)}]; of which the peer's own build+hash: median ${ms(
+      median(renderTimes),
+    )} ms`,
+  );
+
+  // -- 3. one-service change --
+  const addTimes: number[] = [];
+  const removeTimes: number[] = [];
+  for (let k = 1; k <= ONE; k++) {
+    assertAlive(hub);
+    const peer = peers[k % PEERS]!;
+    const spec = { namespace: `ns${k % 100}`, name: `one${k}` };
+    const probe = `one${k}.ns${k % 100}.global`;
+    await sleep(50);
+    const t0 = nowMs();
+    peer.add(spec);
+    addTimes.push(await waitDns(hub.dnsPort, probe, `${peer.gateway} only`, answersOnly(peer.gateway), t0));
+    await sleep(50);
+    const t1 = nowMs();
+    peer.remove(spec);
+    removeTimes.push(await waitDns(hub.dnsPort, probe, 'NXDOMAIN', isNxdomain, t1));
+  }
+  console.log(
+    `one-service change (${ONE} samples): added → answered median ${ms(median(addTimes))} ms, p90 ${ms(pct(addTimes, 90))} ms, max ${ms(
+      Math.max(...addTimes),
+    )} ms; removed → NXDOMAIN median ${ms(median(removeTimes))} ms, p90 ${ms(pct(removeTimes, 90))} ms`,
+  );
+
+  // -- 4. qps, quiet vs storm --
+  const queryFile = join(dir, 'queries.txt');
+  const lines: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const n = Math.floor(Math.random() * SERVICES);
+    lines.push(`svc${n}.ns${n % 100}.global A`);
+  }
+  writeFileSync(queryFile, `${lines.join('\n')}\n`);
+  await dnsperf(hub.dnsPort, queryFile, 2); // warm-up (JIT)
+  const probeName = `svc${last}.ns${last % 100}.global`;
+
+  const quiet: PerfResult[] = [];
+  const storm: PerfResult[] = [];
+  const stormNotes: string[] = [];
+  const quietCpu: number[] = [];
+  const stormCpu: number[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    assertAlive(hub);
+    await sleep(500);
+    let drops0 = udpRcvbufErrors();
+    let c0 = cpuSeconds(hub.pid);
+    let w0 = nowMs();
+    // CPU over the SECONDS dnsperf sends, not its wait for late replies afterwards.
+    const sample = setTimeout(() => quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000)), SECONDS * 1000);
+    stormTimers.add(sample);
+    const quietProbe = startProbe(hub.dnsPort, probeName);
+    const q = await dnsperf(hub.dnsPort, queryFile, SECONDS);
+    const qp = await quietProbe();
+    if (quietCpu.length < r) quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000));
+    const quietDrops = udpRcvbufErrors() - drops0;
+    quiet.push(q);
+    await sleep(500);
+
+    for (const p of peers) p.full = p.notModified = p.changes = 0;
+    drops0 = udpRcvbufErrors();
+    const bench0 = process.cpuUsage();
+    c0 = cpuSeconds(hub.pid);
+    w0 = nowMs();
+    let running = true;
+    for (const [i, p] of peers.entries()) {
+      // Staggered: peer i changes at i/PEERS of each period.
+      const tick = (): void => {
+        if (!running) return;
+        p.stormStep();
+        const timer = setTimeout(tick, STORM_MS);
+        stormTimers.add(timer);
+        timer.unref();
+      };
+      const first = setTimeout(tick, (i * STORM_MS) / PEERS);
+      stormTimers.add(first);
+    }
+    // The storm lasts as long as dnsperf sends (-l SECONDS); dnsperf then waits for late replies.
+    let wall = 0;
+    let bench = { user: 0, system: 0 };
+    let changes = 0;
+    let fulls = 0;
+    let stormEnd = 0;
+    let caughtUp: Promise<number> | undefined;
+    const stopStorm = (): void => {
+      if (!running) return;
+      running = false;
+      for (const timer of stormTimers) clearTimeout(timer);
+      stormTimers.clear();
+      stormEnd = nowMs();
+      wall = (stormEnd - w0) / 1000;
+      stormCpu.push((cpuSeconds(hub.pid) - c0) / wall);
+      bench = process.cpuUsage(bench0);
+      changes = peers.reduce((n, p) => n + p.changes, 0);
+      fulls = peers.reduce((n, p) => n + p.full, 0);
+      caughtUp = catchUp(hub, stormEnd);
+      caughtUp.catch(() => undefined); // awaited below
+    };
+    const stopTimer = setTimeout(stopStorm, SECONDS * 1000);
+    stormTimers.add(stopTimer);
+    const stormProbe = startProbe(hub.dnsPort, probeName);
+    let s: PerfResult;
+    try {
+      s = await dnsperf(hub.dnsPort, queryFile, SECONDS);
+    } finally {
+      stopStorm();
+    }
+    const sp = await stormProbe();
+    const caughtUpMs = await caughtUp!;
+    const stormDrops = udpRcvbufErrors() - drops0;
+    storm.push(s);
+    stormNotes.push(
+      `${changes} changes, ${fulls} full catalogs served (${(fulls / wall).toFixed(1)}/s), bench process CPU ${((bench.user + bench.system) / 1e6 / wall).toFixed(
+        2,
+      )} cores, caught up ${ms(caughtUpMs)} ms after the storm`,
+    );
+    console.log(
+      `round ${r}: quiet ${q.qps.toFixed(0)} qps (lost ${q.lost}, ${quietDrops} UDP receive-buffer drops, gsdns CPU ${quietCpu[r - 1]!.toFixed(2)} cores); storm ${s.qps.toFixed(
+        0,
+      )} qps (lost ${s.lost}, ${stormDrops} UDP receive-buffer drops, gsdns CPU ${stormCpu[
+        r - 1
+      ]!.toFixed(2)} cores; ${stormNotes[r - 1]!})`,
+    );
+    console.log(`         quiet ${probeText(qp)}; storm ${probeText(sp)}`);
+    // Undo the storm (every peer changes at once), and let the instance catch up before the next
+    // quiet round, so that round measures quiet.
+    await sleep(1000);
+    const calmAt = nowMs();
+    for (const p of peers) p.calm();
+    const calmMs = await catchUp(hub, calmAt);
+    console.log(`         storm undone: ${PEERS} peers changed at once, all applied after ${ms(calmMs)} ms`);
+    await sleep(1000);
+  }
+  const mq = median(quiet.map((x) => x.qps));
+  const msq = median(storm.map((x) => x.qps));
+  console.log(
+    `qps median: quiet ${mq.toFixed(0)}, storm ${msq.toFixed(0)} (one change every ${STORM_MS} ms per peer = ${((PEERS * 1000) / STORM_MS).toFixed(1)} changes/s), ratio storm/quiet ${(msq / mq).toFixed(
+      2,
+    )}; gsdns CPU median quiet ${median(quietCpu).toFixed(2)} / storm ${median(stormCpu).toFixed(2)} cores`,
+  );
+
+  // -- end: memory after the storm, canonical bytes still exact --
+  await sleep(2000);
+  assertAlive(hub);
+  const memEnd = procStatus(hub.pid);
+  console.log(`memory after the storm: RSS ${memEnd.rss.toFixed(1)} MB, peak ${memEnd.hwm.toFixed(1)} MB`);
+  const wrong = peers.filter((p) => !p.verify()).map((p) => p.name);
+  if (wrong.length > 0) throw new Error(`served catalogs differ from canonicalCatalogJson(buildCatalog(…)): ${wrong.join(', ')}`);
+  const v = await clusters(hub);
+  const bad = v.sync.peers.filter((p) => p.state !== 'synced');
+  if (bad.length > 0) throw new Error(`peers not synced at the end: ${bad.map((p) => `${p.peer} ${p.state} ${p.lastError ?? ''}`).join('; ')}`);
+  await hub.stop();
+}
+
+try {
+  await main();
+} catch (err) {
+  if (interrupted) await new Promise(() => undefined); // the signal handler exits with 130
+  console.error(`sync-scale: FAILED: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit(process.exitCode ?? 0);
