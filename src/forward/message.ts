@@ -245,6 +245,18 @@ export function replyMatches(buf: Buffer, reply: UpstreamReply, id: number, rawQ
   return buf.compare(rawQuestion, nameLength, rawQuestion.length, HEADER_SIZE + nameLength, reply.questionEnd) === 0;
 }
 
+/** True when `raw` is the question at offset 12 of `body`, up to ASCII case in the name. */
+function sameQuestionIgnoringCase(raw: Buffer, body: Buffer, length: number): boolean {
+  if (raw.length !== length) return false;
+  const nameLength = length - 4;
+  for (let i = 0; i < length; i++) {
+    const a = raw[i]!;
+    const b = body[HEADER_SIZE + i]!;
+    if (a !== b && (i >= nameLength || foldCase(a) !== foldCase(b))) return false;
+  }
+  return true;
+}
+
 /** ASCII letters only (RFC 4343 §3); applied to name octets only (length octets ≤ 63 are never letters). */
 function foldCase(octet: number): number {
   return octet >= 0x41 && octet <= 0x5a ? octet | 0x20 : octet;
@@ -427,8 +439,9 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   message.writeUInt16BE(counts[0]!, 6);
   message.writeUInt16BE(counts[1]!, 8);
   message.writeUInt16BE(counts[2]! + (spec.edns ? 1 : 0), 10);
-  // D8: the question is echoed in the client's case; the same name has the same wire length.
-  if (spec.rawQuestion.length === stored.questionLength) spec.rawQuestion.copy(message, HEADER_SIZE);
+  // D8: the question is echoed in the client's case. Only a case difference is allowed: records may
+  // point into the question's name, so its label structure must stay byte-identical.
+  if (sameQuestionIgnoringCase(spec.rawQuestion, stored.body, stored.questionLength)) spec.rawQuestion.copy(message, HEADER_SIZE);
   const cap = stored.ttlSeconds > 0 ? stored.ttlSeconds : Number.MAX_SAFE_INTEGER;
   for (let i = 0; i < kept; i++) {
     const offset = stored.ttlOffsets[i]!;

@@ -1231,3 +1231,20 @@ for (const [scope, cached] of [
     t.is(storeReply(buf, parsed(buf)).ttlSeconds, cached ? 300 : 0);
   });
 }
+
+test('renderAnswer keeps the stored question when the client\'s differs by more than case (records may point into it)', (t) => {
+  // Found by the property above (seed 1069775452): a stored question with a 0 inside its first
+  // label, and an answer owner pointing at that 0 (the root). Copying the client's question over
+  // it would turn the pointer's target into a letter and break the reply.
+  const buf = Buffer.from(message(SEEDS[2]!));
+  buf[16] = 0;
+  buf[30] = 16;
+  const r = parsed(buf);
+  const out = renderAnswer(storeReply(buf, r), { ...BASE_SPEC, rawQuestion: Q, maxSize: 0 });
+  t.true(parseReply(out.message).ok);
+  t.deepEqual(out.message.subarray(12, 12 + Q.length), buf.subarray(12, 12 + Q.length));
+  // A case-only difference is still echoed in the client's case.
+  const same = Buffer.from(message(SEEDS[2]!));
+  const echoed = renderAnswer(storeReply(same, parsed(same)), { ...BASE_SPEC, rawQuestion: Q, maxSize: 1232 });
+  t.deepEqual(echoed.message.subarray(12, 12 + Q.length), Q);
+});
