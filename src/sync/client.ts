@@ -160,7 +160,11 @@ export class PeerClient {
         continue;
       }
       this.errors[result.reason] = (this.errors[result.reason] ?? 0) + 1;
-      this.lastError = result.message;
+      // While withdrawn, say so alongside the latest error: that is what an operator looks for.
+      this.lastError =
+        this.state === 'withdrawn'
+          ? `services withdrawn after ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds) without a good contact; last error: ${result.message}`
+          : result.message;
       this.lastErrorMs = this.now();
       if (result.kind === 'refused') this.setState('rejected');
       else if (this.state !== 'withdrawn' && this.state !== 'rejected') this.setState(this.held ? 'stale' : 'connecting');
