@@ -29,6 +29,10 @@ import { isSelf, parseResolvConf, resolveUpstreams, type Upstream } from './forw
 import { RESOLV_CONF } from './util/formats.js';
 import type { DnsRequest } from './dns/types.js';
 import { presentationToLabels } from './dns/wire.js';
+import { GatewayProber } from './health/prober.js';
+import { LazyGeoip } from './locality/geoip.js';
+import { DegradedLog } from './ops/degraded-log.js';
+import { ipFamily } from './util/ip.js';
 
 export { describeDecision } from './ops/describe.js';
 
@@ -48,6 +52,10 @@ export interface RunningServer {
   readonly kubernetes?: KubernetesSource | undefined;
   /** This cluster's gateways: `cluster.gateways`, or the addresses of `cluster.gatewayService`. */
   localGateways(): readonly Gateway[];
+  /** Present unless `health.probe.type` is `none`. */
+  readonly prober?: GatewayProber | undefined;
+  readonly geoip: LazyGeoip;
+  readonly degraded: DegradedLog;
   /** Present when the `sync` block is configured. */
   readonly sync?: SyncService | undefined;
   /** The sync listener's bound address, when sync is configured. */
@@ -65,6 +73,8 @@ export function answerOptions(config: Config): AnswerOptions {
     policy: config.dns.policy,
     nameservers: config.dns.nameservers.map((n) => n.address),
     localCluster: config.cluster.name,
+    localMinReady: config.dns.localMinReady,
+    localFailover: config.dns.localFailover,
   };
 }
 
@@ -77,6 +87,17 @@ export function notYetEffective(config: Config): string[] {
   const notes: string[] = [];
   if (config.log.queries.enabled) notes.push('log.queries.enabled is set but the query log is not in this build');
   return notes;
+}
+
+/** `a.b.c.d/len` or `v6/len` (the client subnet of /debug/resolve?subnet=), or undefined. */
+function parseSubnet(text: string): { address: string; sourcePrefix: number } | undefined {
+  const [address = '', len = ''] = text.split('/');
+  const family = ipFamily(address);
+  if (family === 0) return undefined;
+  const max = family === 4 ? 32 : 128;
+  const sourcePrefix = len === '' ? max : Number(len);
+  if (!Number.isInteger(sourcePrefix) || sourcePrefix < 0 || sourcePrefix > max) return undefined;
+  return { address, sourcePrefix };
 }
 
 /** AXFR/IXFR span several messages over TCP; a one-reply relay cannot carry them, so they are REFUSED. */
@@ -135,7 +156,21 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   const registry = new Registry({ initialSerial: Math.floor(Date.now() / 1000) });
   const options = answerOptions(config);
   const client = localClient(config);
-  const health = catalogOnlyHealth;
+  const geoip = new LazyGeoip(logger.child({ module: 'geoip' }));
+  // health.probe.type none: every gateway counts as healthy (documentation addresses, tests).
+  const probeSpec = config.health.probe;
+  const prober =
+    probeSpec.type === 'none'
+      ? undefined
+      : new GatewayProber({
+          intervalMs: config.health.intervalMs,
+          timeoutMs: config.health.timeoutMs,
+          fall: config.health.fall,
+          rise: config.health.rise,
+          probe: probeSpec,
+          logger: logger.child({ module: 'health' }),
+        });
+  const health: GatewayHealth = prober ?? catalogOnlyHealth;
 
   // One context for every query; readiness is read at query time through the getter.
   const context: AnswerContext = {
@@ -146,6 +181,25 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     get sourceReady() {
       return readiness.isReady('source');
     },
+    locateCluster: (catalog) => geoip.locateCluster(catalog),
+  };
+  const degraded = new DegradedLog(logger.child({ module: 'dns' }));
+
+  /** The context for one query: the ECS subnet, when present and geolocated, is where the client is. */
+  const contextFor = (ecs: { readonly address: string; readonly sourcePrefix: number }): AnswerContext => {
+    if (!config.locality.ecs) return context;
+    const fix = ecs.sourcePrefix > 0 ? geoip.locate(ecs.address) : undefined;
+    // Private and unknown subnets fall back to this cluster's locality (SPEC §3). The answer is
+    // still scoped to the subnet, since another subnet might be placed elsewhere.
+    const located: ClientLocality = fix ? { location: { lat: fix.lat, lon: fix.lon }, ecsSourcePrefix: ecs.sourcePrefix } : { ...client, ecsSourcePrefix: ecs.sourcePrefix };
+    return {
+      options,
+      registry,
+      health,
+      client: located,
+      sourceReady: readiness.isReady('source'),
+      locateCluster: context.locateCluster,
+    };
   };
 
   const forwardLog = logger.child({ module: 'forward' });
@@ -175,7 +229,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     // The hot path skips building explanations; /debug/resolve asks for them. Only a name outside
     // every zone, from an allowed client, goes to the forwarder (SPEC §1: in-zone never leaks).
     handler: (req) => {
-      const decision = answer(req.question, context, { explain: false });
+      const decision = answer(req.question, req.edns?.ecs ? contextFor(req.edns.ecs) : context, { explain: false });
+      if (decision.kind === 'degraded') degraded.note(req.question.name);
       if (decision.kind !== 'outOfZone' || isZoneTransfer(req.question.type) || !forwarder.allows(req.client.address)) return decision;
       return forwarder.resolve(req);
     },
@@ -226,18 +281,26 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       })),
       // Every configured peer, including those with no catalog (connecting, rejected, withdrawn).
       sync: syncStatus,
+      // Every probed gateway: status, RTT (EWMA), last error, which clusters list it.
+      health: prober ? { probe: config.health.probe, gateways: prober.status(), failOpenAnswers: degraded.count } : { probe: 'none', failOpenAnswers: degraded.count },
       };
     },
     forward: () => ({
       allowFrom: config.forward.allowFrom,
       ...forwarder.stats(),
     }),
-    resolve: async ({ name, type, client }) => {
+    resolve: async ({ name, type, subnet, client }) => {
       const qtype = parseType(type);
       if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
       const qname = name.toLowerCase().replace(/\.$/, '');
       const question = { name: qname, type: qtype, class: 1 };
-      const decision = answer(question, context, { explain: true });
+      let ctx = context;
+      if (subnet) {
+        const parsed = parseSubnet(subnet);
+        if (!parsed) return { status: 400, body: { error: `invalid subnet "${subnet}"; use e.g. 81.2.69.0/24 or 2001:db8::/48` } };
+        ctx = contextFor(parsed);
+      }
+      const decision = answer(question, ctx, { explain: true });
       // Out-of-zone names are really resolved (through the cache), for clients allowed to.
       if (decision.kind === 'outOfZone' && forwarder.allows(client, { count: false })) {
         let request: DnsRequest;
@@ -323,6 +386,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     await dns.close();
     throw err;
   }
+  const stopFollowing = prober?.follow(registry);
   for (const note of notYetEffective(config)) logger.warn(note);
   logger.info(
     {
@@ -345,10 +409,15 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     kubernetes,
     sync,
     syncAddress,
+    prober,
+    geoip,
+    degraded,
     localGateways: () => localGateways,
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
+        stopFollowing?.();
+        prober?.stop();
         await sync?.stop();
         source?.stop();
         await kubernetes?.stop();

@@ -380,14 +380,17 @@ function lookup(st: Query, namespace: string, service: string): Known {
   return { local, exports };
 }
 
-export function localHealthy(local: LocalService): boolean {
-  // SPEC §3: a local service is healthy with ≥1 ready endpoint. An ExternalName is an alias: always.
+export function localHealthy(local: LocalService, minReady = 1): boolean {
+  // SPEC §3: a local service is healthy with ≥1 ready endpoint (dns.localMinReady raises the bar).
+  // An ExternalName is an alias: always.
   switch (local.kind) {
     case 'clusterIP':
-      return local.readyEndpoints >= 1;
-    case 'headless':
-      for (const e of local.endpoints) if (e.ready) return true;
+      return local.readyEndpoints >= minReady;
+    case 'headless': {
+      let ready = 0;
+      for (const e of local.endpoints) if (e.ready && ++ready >= minReady) return true;
       return false;
+    }
     case 'externalName':
       return true;
   }
@@ -577,7 +580,7 @@ function candidateOf(st: Query, ex: RemoteExport): Candidate {
     cluster: c.cluster,
     region: c.region,
     zone: c.zone,
-    location: c.location,
+    location: c.location ?? st.ctx.locateCluster?.(c),
     rttMs,
     ex,
     up,
@@ -595,8 +598,14 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
   const o = st.o;
   const { local, exports } = known;
   const tr = st.tr;
-  const healthyHere = local !== undefined && localHealthy(local);
+  const minReady = o.localMinReady ?? 1;
+  // dns.localFailover: false keeps a service that exists here local, however unready.
+  const healthyHere = local !== undefined && (localHealthy(local, minReady) || o.localFailover === false);
   tr?.noteLocal(namespace, service, local, healthyHere);
+  if (tr !== undefined && local !== undefined && !localHealthy(local, minReady)) {
+    if (o.localFailover === false) tr.step('dns.localFailover is false: answered locally although not ready');
+    else if (minReady > 1 && localHealthy(local, 1)) tr.step(`fewer than dns.localMinReady (${minReady}) ready endpoints: spill over to remote clusters`);
+  }
 
   if (healthyHere) {
     // Row 1: local endpoints. Not capped by maxAnswers (CoreDNS returns every endpoint; the edge

@@ -163,6 +163,10 @@ export interface AnswerOptions {
   readonly nameservers: readonly string[];
   /** This cluster's name (excluded from remote candidates). */
   readonly localCluster: string;
+  /** Ready endpoints a local service needs to be answered locally (default 1). */
+  readonly localMinReady?: number | undefined;
+  /** false: a local service is answered locally whatever its readiness (default true). */
+  readonly localFailover?: boolean | undefined;
 }
 
 export interface AnswerContext {
@@ -172,4 +176,9 @@ export interface AnswerContext {
   readonly client: ClientLocality;
   /** false until the local source has synced: in-zone names get SERVFAIL. */
   readonly sourceReady: boolean;
+  /**
+   * Where a remote cluster is when its catalog has no `location` (e.g. geoip of its first public
+   * gateway address); undefined when unknown. Optional: without it such clusters rank last.
+   */
+  readonly locateCluster?: ((catalog: import('../registry/types.js').ClusterCatalog) => GeoLocation | undefined) | undefined;
 }

@@ -195,6 +195,13 @@ export const configSchema: JsonSchema = {
         maxConnectionsPerClient: int('Most open TCP connections from one client address.', 50, 1),
         maxInFlightPerConnection: int('Most pipelined queries answered concurrently on one connection.', 32, 1),
       }),
+      localFailover: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Answer with remote clusters when a local service has fewer than `localMinReady` ready endpoints. false: a service that exists here is always answered locally (its ClusterIPs, or its ready endpoints), as plain cluster DNS would.',
+      },
+      localMinReady: int('A local service with fewer ready endpoints than this spills over to remote clusters.', 1, 1),
     }),
     source: block(
       'Where local services come from.',
@@ -320,9 +327,10 @@ export const configSchema: JsonSchema = {
         {
           type: {
             type: 'string',
-            enum: ['tcp', 'http'],
+            enum: ['tcp', 'http', 'none'],
             default: 'tcp',
-            description: '`tcp` connects; `http` GETs `path` on `port` and expects a 2xx.',
+            description:
+              '`tcp` connects; `http` GETs `path` on `port` and expects a 2xx; `none` turns probing off (every gateway counts as healthy, e.g. for documentation addresses no probe can reach).',
           },
           port: port('Port to probe. Optional for `tcp` (default: the gateway\'s port); required for `http`, e.g. 15021.'),
           path: { type: 'string', format: 'http-path', description: 'Path to GET; required for `http`, e.g. `/healthz/ready`.' },

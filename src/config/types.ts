@@ -65,6 +65,10 @@ export interface DnsConfig {
   readonly maxAnswers: number;
   readonly policy: AnswerPolicy;
   readonly tcp: DnsTcpConfig;
+  /** Fail over to remote clusters when the local service is not ready enough. */
+  readonly localFailover: boolean;
+  /** Ready endpoints a local service needs to be answered locally. */
+  readonly localMinReady: number;
 }
 
 export interface FileSourceConfig {
@@ -132,7 +136,8 @@ export interface SyncConfig {
 /** `port` absent on a tcp probe means "the gateway's own port". */
 export type HealthProbeConfig =
   | { readonly type: 'tcp'; readonly port?: number | undefined }
-  | { readonly type: 'http'; readonly port: number; readonly path: string };
+  | { readonly type: 'http'; readonly port: number; readonly path: string }
+  | { readonly type: 'none' };
 
 export interface HealthConfig {
   readonly intervalMs: number;

@@ -37,6 +37,17 @@ export const loopbackSets = ['dns.listen=[{address: 127.0.0.1, port: 0}]', 'http
  */
 export const CLOSED_UPSTREAM_SET = 'forward.upstreams=["127.0.0.1:9"]';
 
+/**
+ * Tests' catalogs use documentation addresses (192.0.2.0/24 …) as gateways, which no probe may
+ * reach (loopback only). Unless a test configures probing itself, it is off.
+ */
+export const NO_PROBE_SET = 'health.probe.type=none';
+
+function choosesProbe(argsOrYaml: readonly string[] | string): boolean {
+  const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
+  return /probe/.test(text);
+}
+
 function choosesUpstreams(argsOrYaml: readonly string[] | string): boolean {
   const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
   return /upstreams/.test(text);
@@ -53,7 +64,7 @@ export interface SpawnedServer extends Ports {
  * for its "gsdns serving" log line, which carries the bound ports.
  */
 export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
-  const sets = choosesUpstreams(args) ? loopbackSets : [...loopbackSets, CLOSED_UPSTREAM_SET];
+  const sets = [...loopbackSets, ...(choosesUpstreams(args) ? [] : [CLOSED_UPSTREAM_SET]), ...(choosesProbe(args) ? [] : [NO_PROBE_SET])];
   const child = spawn(process.execPath, [binPath, 'serve', ...sets.flatMap((s) => ['--set', s]), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,7 +106,8 @@ export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = 
 export async function startInProcess(t: ExecutionContext, yamlText: string, dir: string): Promise<RunningServer & Ports> {
   const file = join(dir, 'gsdns.yaml');
   writeFileSync(file, yamlText);
-  const loaded = loadConfig({ file, env: {}, sets: choosesUpstreams(yamlText) ? loopbackSets : [...loopbackSets, CLOSED_UPSTREAM_SET] });
+  const sets = [...loopbackSets, ...(choosesUpstreams(yamlText) ? [] : [CLOSED_UPSTREAM_SET]), ...(choosesProbe(yamlText) ? [] : [NO_PROBE_SET])];
+  const loaded = loadConfig({ file, env: {}, sets });
   if (!loaded.ok) throw new Error(`bad test config: ${JSON.stringify(loaded.errors)}`);
   const running = await startGsdns(loaded.config, silentLogger());
   t.teardown(() => running.close());
