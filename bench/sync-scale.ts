@@ -599,6 +599,8 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
       `http: {listen: {address: 127.0.0.1, port: ${httpPort}}}`,
       `source: {type: file, file: {path: ${JSON.stringify(catalog)}}}`,
       'forward: {upstreams: ["127.0.0.1:9"]}',
+      // The simulated peers' gateways are documentation addresses: never probe them (loopback only).
+      'health: {probe: {type: none}}',
       'log: {level: warn}',
       'sync:',
       `  listen: {address: 127.0.0.1, port: ${syncPort}}`,
