@@ -55,6 +55,8 @@ test('defaults: a minimal file gets every documented default', (t) => {
     maxAnswers: 8,
     policy: 'failover',
     tcp: { idleTimeoutMs: 10000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
+    localFailover: true,
+    localMinReady: 1,
   });
   t.deepEqual(c.source, {
     type: 'file',
