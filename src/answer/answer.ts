@@ -645,6 +645,19 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
     return { kind: 'remote', ttl: o.ttlSeconds, out, ecs };
   }
 
+  // dns.localMinReady: a local service below the minimum but with ready endpoints spills over only
+  // when a healthy remote exists; otherwise its own ready endpoints beat failing open.
+  if (local !== undefined && localHealthy(local, 1)) {
+    const out = new Collector(fam, Infinity);
+    if (local.kind === 'clusterIP') for (const ip of local.clusterIPs) out.add(ip, localPort, undefined);
+    else if (local.kind === 'headless') for (const e of local.endpoints) if (e.ready) out.add(e.address, localPort, undefined);
+    if (tr !== undefined) {
+      tr.step(`no healthy remote cluster to spill over to: answered locally with fewer than dns.localMinReady (${minReady}) ready endpoints`);
+      explainCandidates(st, known, cands, undefined, NO_CLUSTERS, 'local', fam);
+    }
+    return { kind: 'local', ttl: o.ttlSeconds, out, ecs: 0 };
+  }
+
   // Row 3: known, nothing healthy → fail open with every known address, short TTL. Local ClusterIPs
   // come first: the local cluster is the nearest, and kube-proxy/sidecars may recover first.
   const ttl = Math.min(o.ttlSeconds, o.degradedTtlSeconds);
@@ -719,6 +732,8 @@ function explainCandidates(
     }
     const fresh = ex === undefined ? freshnessOf(reg, cluster) : ex.fresh;
     const exportInfo = ex === undefined ? undefined : { ready: ex.service.ready, fresh: ex.fresh };
-    tr.noteCandidate(catalog, exportInfo, fresh, st.ctx, verdict);
+    // Explain with the location the ranking used (the catalog's, or one found by ctx.locateCluster).
+    const location = catalog.location ?? st.ctx.locateCluster?.(catalog);
+    tr.noteCandidate(location === catalog.location ? catalog : { ...catalog, location }, exportInfo, fresh, st.ctx, verdict);
   }
 }

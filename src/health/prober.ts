@@ -58,6 +58,13 @@ interface Target {
   inflight: { destroy(): void } | undefined;
 }
 
+/**
+ * Longest delay setTimeout honours: beyond 2^31 − 1 ms Node fires after 1 ms instead (with a
+ * TimeoutOverflowWarning), which would turn a huge health.intervalMs into a probe loop and a huge
+ * health.timeoutMs into an instant failure. The schema sets no maximum, so delays are capped here.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class GatewayProber implements GatewayHealth {
   private readonly targets = new Map<string, Target>();
   /** `cluster|address|gatewayPort` → target key. */
@@ -171,10 +178,13 @@ export class GatewayProber implements GatewayHealth {
 
   private schedule(t: Target, delayMs: number): void {
     if (this.stopped) return;
-    t.timer = setTimeout(() => {
-      t.timer = undefined;
-      void this.probe(t);
-    }, delayMs);
+    t.timer = setTimeout(
+      () => {
+        t.timer = undefined;
+        void this.probe(t);
+      },
+      Math.min(delayMs, MAX_TIMER_MS),
+    );
     t.timer.unref();
   }
 
@@ -188,7 +198,14 @@ export class GatewayProber implements GatewayHealth {
     if (t.state.record(result, this.now())) {
       const level = t.state.status === 'unhealthy' ? 'warn' : 'info';
       this.opts.logger[level](
-        { gateway: `${t.address}:${t.port}`, clusters: [...t.clusters], from: before, to: t.state.status, error: result.error, rttMs: result.rttMs },
+        {
+          gateway: `${t.address}:${t.port}`,
+          clusters: [...t.clusters],
+          from: before,
+          to: t.state.status,
+          error: result.error,
+          rttMs: result.rttMs === undefined ? undefined : Math.round(result.rttMs * 100) / 100,
+        },
         `gateway ${t.state.status}`,
       );
       this.opts.onChange?.();
@@ -211,7 +228,7 @@ export class GatewayProber implements GatewayHealth {
         socket.destroy();
         resolve(r);
       };
-      const timer = setTimeout(() => finish({ ok: false, error: `no TCP connect within ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs);
+      const timer = setTimeout(() => finish({ ok: false, error: `no TCP connect within ${this.opts.timeoutMs} ms` }), Math.min(this.opts.timeoutMs, MAX_TIMER_MS));
       socket.once('connect', () => finish({ ok: true, rttMs: performance.now() - started }));
       socket.once('error', (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }));
       socket.once('close', () => finish({ ok: false, error: 'closed before connecting' }));
@@ -232,7 +249,7 @@ export class GatewayProber implements GatewayHealth {
         req.destroy();
         resolve(r);
       };
-      const timer = setTimeout(() => finish({ ok: false, error: `no HTTP answer within ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs);
+      const timer = setTimeout(() => finish({ ok: false, error: `no HTTP answer within ${this.opts.timeoutMs} ms` }), Math.min(this.opts.timeoutMs, MAX_TIMER_MS));
       req.once('response', (res) => {
         res.resume();
         const status = res.statusCode ?? 0;

@@ -1,9 +1,11 @@
 /**
  * `npm run demo:mesh` end to end: scripts/demo-mesh.ts runs as a child process on free ports
  * (`--base-port 0`), and its printed guide is followed: the dig commands give the answers it
- * promises (eu answers with its ClusterIP, us and ap with eu's gateway), the first two "try this"
- * edits behave as described, and Ctrl-C (SIGINT) stops all three gsdns processes, removes the
- * temporary folder and exits 0. Uses the built CLI (dist/), like the other process tests.
+ * promises (eu answers with its ClusterIP, us and ap with eu's gateway, a loopback listener of the
+ * demo that every peer really probes); "try this" 1 (type eu: eu's gateway listener closes, ap's
+ * ratings fail over to us, eu-only names fail open with TTL 1; type eu again: back) and the two
+ * catalog edits behave as described; and Ctrl-C (SIGINT) stops all three gsdns processes, removes
+ * the temporary folder and exits 0. Uses the built CLI (dist/), like the other process tests.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
@@ -56,7 +58,8 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
     cwd: repoRoot,
     env,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin: the guide's "type eu and press Enter".
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const pgid = child.pid!;
   let out = '';
@@ -100,10 +103,11 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
     commands.map((c) => [c.cluster, c.name, c.promised]),
     [
       ['eu', 'productpage.bookinfo.global', '10.96.0.20'],
-      ['us', 'productpage.bookinfo.global', '203.0.113.10'],
-      ['ap', 'productpage.bookinfo.global', '203.0.113.10'],
+      ['us', 'productpage.bookinfo.global', '127.0.0.10'],
+      ['ap', 'productpage.bookinfo.global', '127.0.0.10'],
+      ['ap', 'ratings.bookinfo.global', '127.0.0.10'],
     ],
-    'local ClusterIP in eu, eu\'s gateway from us and ap',
+    'local ClusterIP in eu, eu\'s gateway from us and ap; ap takes ratings from eu, the nearer of eu and us',
   );
   for (const c of commands) {
     const r = await dig(t, c.port, [c.name, 'A']);
@@ -112,7 +116,37 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
   }
   const port = (cluster: string): number => commands.find((c) => c.cluster === cluster)!.port;
 
-  // "Try this" 1 and 2: edit eu's catalog; eu fails over to us, then us and ap lose productpage.
+  // The gateways are probed for real: every peer has seen eu's listener answer.
+  const euGateway = /^ {2}eu +eu-west-1 +(127\.0\.0\.10:\d+) /m.exec(out)?.[1];
+  t.truthy(euGateway, 'the guide lists eu\'s gateway with its port');
+  const httpPort = (cluster: string): number => Number(new RegExp(`^ {2}${cluster} .* http://127\\.0\\.0\\.1:(\\d+) `, 'm').exec(out)?.[1]);
+  const gatewayStatus = async (cluster: string): Promise<string | undefined> => {
+    const body = (await (await fetch(`http://127.0.0.1:${httpPort(cluster)}/debug/clusters`)).json()) as {
+      health: { gateways?: { address: string; port: number; status: string }[] };
+    };
+    return body.health.gateways?.find((g) => `${g.address}:${g.port}` === euGateway)?.status;
+  };
+  await until(t, 'us and ap see eu\'s gateway healthy', async () => (await gatewayStatus('us')) === 'healthy' && (await gatewayStatus('ap')) === 'healthy', 5000);
+
+  // "Try this" 1: type eu. Its gateway listener closes; probes fail; ap's ratings fail over to us,
+  // and productpage (eu only) fails open with eu's gateway and TTL 1.
+  const aRecords = async (cluster: string, name: string): Promise<string> => {
+    const r = await dig(t, port(cluster), [name, 'A']);
+    return r === undefined ? '' : r.answer.map((a) => `${a.ttl} ${a.data}`).join(',');
+  };
+  child.stdin!.write('eu\n');
+  await until(t, 'ap fails ratings over to us when eu\'s gateway is down', async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.20', 5000);
+  t.regex(out, /\[demo\] eu's gateway 127\.0\.0\.10:\d+ is DOWN/);
+  t.regex(out, /\[(us|ap)\] WARN gateway unhealthy gateway=127\.0\.0\.10:\d+/, 'peers log the probe failure');
+  t.is(await gatewayStatus('ap'), 'unhealthy');
+  await until(t, 'us fails productpage open (no healthy candidate): eu\'s gateway, TTL 1', async () => (await aRecords('us', 'productpage.bookinfo.global')) === '1 127.0.0.10', 3000);
+  t.is(await aRecords('eu', 'productpage.bookinfo.global'), '5 10.96.0.20', 'eu itself answers locally');
+  child.stdin!.write('eu\n');
+  await until(t, 'ap is back on eu\'s gateway once it is up again', async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.10', 5000);
+  t.regex(out, /\[demo\] eu's gateway 127\.0\.0\.10:\d+ is UP again/);
+  await until(t, 'us answers productpage normally again', async () => (await aRecords('us', 'productpage.bookinfo.global')) === '5 127.0.0.10', 3000);
+
+  // "Try this" 2 and 3: edit eu's catalog; eu fails over to us, then us and ap lose productpage.
   const catalog = join(dir!, 'eu', 'catalog.yaml');
   const text = readFileSync(catalog, 'utf8');
   t.regex(out, new RegExp(`In ${catalog.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'the guide names eu\'s catalog file');
@@ -121,7 +155,7 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
   replaceFile(catalog, reviewsDown);
   await until(t, 'eu fails over reviews to us', async () => {
     const r = await dig(t, port('eu'), ['reviews.bookinfo.global', 'A']);
-    return r !== undefined && JSON.stringify(answers(r, 'A')) === JSON.stringify(['198.51.100.20']);
+    return r !== undefined && JSON.stringify(answers(r, 'A')) === JSON.stringify(['127.0.0.20']);
   }, 5000);
   const withoutProductpage = reviewsDown.replace(/ {2}- namespace: bookinfo\n {4}name: productpage\n(?: {4}.*\n)*/, '');
   t.notRegex(withoutProductpage, /productpage/);
