@@ -501,11 +501,17 @@ test('dns.localMinReady: 3 spills a local service with 2 ready endpoints over to
   const resolved = await getJson<{ kind: string; text: string }>(s.httpPort, `/debug/resolve?name=${CART}&type=A`);
   t.is(resolved.kind, 'remote');
   t.regex(resolved.text, /localMinReady \(3\)/);
-  // Once the remote gateway is down, there is no healthy candidate: fail open, local ClusterIP first.
+  // Once the remote gateway is down there is nowhere healthy to spill to: the 2 ready local
+  // endpoints beat failing open, so it is an ordinary local answer (not the degraded TTL).
   await far.close();
-  const open = await until(t, s.dnsPort, CART, (a) => a.addresses.length === 2, 'fail open');
-  t.deepEqual(open.last.addresses, ['10.96.0.10', far.address]);
-  t.deepEqual(open.last.ttls, [DEGRADED_TTL, DEGRADED_TTL]);
+  const back = await until(t, s.dnsPort, CART, only('10.96.0.10'), 'answered locally again');
+  t.deepEqual(back.before, [`0 ${far.address}`], 'never failed open on the way');
+  t.deepEqual(back.last.ttls, [TTL]);
+  t.like(await gatewayHealth(s.httpPort, far.address), { status: 'unhealthy' });
+  const local = await getJson<{ kind: string; text: string }>(s.httpPort, `/debug/resolve?name=${CART}&type=A`);
+  t.is(local.kind, 'local');
+  t.regex(local.text, /no healthy remote cluster to spill over to/);
+  t.is((await getJson<ClustersJson>(s.httpPort, '/debug/clusters')).health.failOpenAnswers, 0);
 });
 
 test('dns.localFailover: false keeps a not-ready local service local (and the default fails it over)', async (t) => {
