@@ -33,7 +33,7 @@ export class LazyGeoip implements GeoLookup {
   private geoip: GeoipLite | undefined;
   private failed = false;
   loadMs: number | undefined;
-  private readonly clusterCache = new Map<string, { key: string; location: GeoLocation | undefined }>();
+  private readonly clusterCache = new WeakMap<ClusterCatalog, { location: GeoLocation | undefined }>();
 
   constructor(private readonly logger: Logger) {}
 
@@ -54,12 +54,15 @@ export class LazyGeoip implements GeoLookup {
     }
   }
 
-  /** The catalog's location, else the geolocation of its first public gateway; cached. */
+  /**
+   * The catalog's location, else the geolocation of its first public gateway. Cached per catalog
+   * object (the registry replaces a catalog object when it changes), so the answer path pays one
+   * WeakMap lookup per candidate.
+   */
   locateCluster(catalog: ClusterCatalog): GeoLocation | undefined {
     if (catalog.location) return catalog.location;
-    const key = catalog.gateways.map((g) => g.address).join(',');
-    const cached = this.clusterCache.get(catalog.cluster);
-    if (cached && cached.key === key) return cached.location;
+    const cached = this.clusterCache.get(catalog);
+    if (cached !== undefined) return cached.location;
     let location: GeoLocation | undefined;
     for (const g of catalog.gateways) {
       const fix = this.locate(g.address);
@@ -68,7 +71,7 @@ export class LazyGeoip implements GeoLookup {
         break;
       }
     }
-    this.clusterCache.set(catalog.cluster, { key, location });
+    this.clusterCache.set(catalog, { location });
     return location;
   }
 
