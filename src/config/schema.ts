@@ -315,6 +315,12 @@ export const configSchema: JsonSchema = {
           },
         },
         staleAfterSeconds: int('How long a silent peer keeps its last catalog before its services are withdrawn.', 300, 1),
+        applyBudgetPercent: int(
+          'Most of each second spent parsing and applying peer catalogs, so DNS keeps the rest of the thread during change storms; later changes of a peer coalesce meanwhile.',
+          50,
+          1,
+          100,
+        ),
       },
     },
     health: block('Active probing of remote gateways.', {

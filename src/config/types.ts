@@ -131,6 +131,8 @@ export interface SyncConfig {
   readonly tls: SyncTlsConfig;
   readonly peers: readonly SyncPeerConfig[];
   readonly staleAfterSeconds: number;
+  /** Percent of each second that catalog parsing and applying may use. */
+  readonly applyBudgetPercent: number;
 }
 
 /** `port` absent on a tcp probe means "the gateway's own port". */

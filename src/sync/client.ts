@@ -23,6 +23,7 @@ import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { checkPeerIdentity } from './identity.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
 import type { TlsFiles } from './tls-files.js';
+import type { WorkBudget } from './work-budget.js';
 
 export const SYNC_ORIGIN = 'sync';
 
@@ -58,6 +59,8 @@ export interface PeerClientOptions {
   readonly waitSeconds?: number | undefined;
   /** Retry backoff after an error. Default 500 ms doubling to 30 s, jittered ±20 %. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number } | undefined;
+  /** Shared CPU budget for parsing and applying catalogs (see work-budget.ts). */
+  readonly budget?: WorkBudget | undefined;
   /** Largest catalog accepted, in octets. Default 64 MiB. */
   readonly maxBodyBytes?: number | undefined;
   readonly now?: (() => number) | undefined;
@@ -155,7 +158,11 @@ export class PeerClient {
         this.lastContactMs = this.now();
         // A good contact clears the last error (the counters in `errors` keep the history).
         this.lastError = undefined;
-        if (result.kind === 'catalog') this.apply(result.catalog, result.etag);
+        if (result.kind === 'catalog') {
+          const started = performance.now();
+          this.apply(result.catalog, result.etag);
+          this.opts.budget?.record(performance.now() - started);
+        }
         this.setState('synced');
         continue;
       }
@@ -290,8 +297,17 @@ export class PeerClient {
         res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
         res.on('end', () => {
           // Parsing and applying a large catalog takes tens of ms on the thread that answers DNS:
-          // let queued queries through first.
-          setImmediate(() => this.finishBody(res, chunks, status, done));
+          // wait for the budget, and let queued queries through first.
+          const budget = this.opts.budget;
+          const run = (): void => {
+            setImmediate(() => {
+              const started = performance.now();
+              this.finishBody(res, chunks, status, done);
+              budget?.record(performance.now() - started);
+            });
+          };
+          if (budget) budget.acquire().then(run, run);
+          else run();
         });
       });
       req.end();

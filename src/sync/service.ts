@@ -21,6 +21,7 @@ import { clusterIdentity } from './identity.js';
 import { buildCatalog, canonicalCatalogJson, catalogEtag } from './protocol.js';
 import { SyncServer, type CatalogSnapshot, type SyncServerStats } from './server.js';
 import { TlsFiles } from './tls-files.js';
+import { WorkBudget } from './work-budget.js';
 
 export interface SyncServiceOptions {
   readonly config: SyncConfig;
@@ -38,6 +39,8 @@ export interface SyncStatus {
   readonly services: number;
   readonly server: SyncServerStats;
   readonly peers: readonly PeerStatus[];
+  /** Times a catalog waited for the apply budget (sync.applyBudgetPercent). */
+  readonly budgetWaits: number;
   readonly tls: { readonly notAfter: string; readonly reloads: number; readonly lastError?: string | undefined };
 }
 
@@ -45,6 +48,7 @@ export class SyncService {
   private readonly tls: TlsFiles;
   private readonly server: SyncServer;
   private readonly clients: PeerClient[];
+  private readonly budget: WorkBudget;
   private snap: CatalogSnapshot | undefined;
   private dirty = true;
   private publishTimer: NodeJS.Timeout | undefined;
@@ -67,6 +71,8 @@ export class SyncService {
       snapshot: () => this.snapshot(),
       logger,
     });
+    const budget = new WorkBudget(config.applyBudgetPercent / 100);
+    this.budget = budget;
     this.clients = config.peers.map(
       (p) =>
         new PeerClient({
@@ -76,6 +82,7 @@ export class SyncService {
           tls: this.tls,
           registry: opts.registry,
           staleAfterSeconds: config.staleAfterSeconds,
+          budget,
           logger: logger.child({ peer: p.name }),
         }),
     );
@@ -124,6 +131,7 @@ export class SyncService {
       services: snap.services,
       server: this.server.stats(),
       peers: this.clients.map((c) => c.status()),
+      budgetWaits: this.budget.waits,
       tls: { notAfter: m.notAfter, reloads: this.tls.reloads, lastError: this.tls.lastError },
     };
   }

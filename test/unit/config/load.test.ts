@@ -118,6 +118,7 @@ test('the documented SPEC §5 example validates and means what it says', (t) => 
     tls: { ca: join(fixtures, 'ca.pem'), cert: join(fixtures, 'tls.crt'), key: join(fixtures, 'tls.key') },
     peers: [{ name: 'cluster-b', url: 'https://198.51.100.20:7443' }],
     staleAfterSeconds: 300,
+    applyBudgetPercent: 50,
   });
   t.deepEqual(c.health.probe, { type: 'tcp' });
 });
@@ -476,6 +477,7 @@ test('sync, when present, gets its defaults and requires trustDomain and tls', (
     tls: { ca: '/a', cert: '/b', key: '/c' },
     peers: [],
     staleAfterSeconds: 300,
+    applyBudgetPercent: 50,
   });
   const issues = errors(t, { text: `${MINIMAL}sync: {peers: []}\n` });
   t.deepEqual(
