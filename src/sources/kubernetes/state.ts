@@ -113,16 +113,6 @@ export class KubeState {
     for (const key of affected) this.sync(key);
   }
 
-  /** Re-evaluate export of every Service (e.g. after the selector or namespace list changed). */
-  resyncAll(): void {
-    for (const key of new Set([...this.services.keys(), ...this.written])) this.sync(key);
-  }
-
-  /** The LocalService this state implies for one key; undefined when absent or not exported. */
-  localService(namespace: string, name: string): LocalService | undefined {
-    return this.build(objectKey(namespace, name));
-  }
-
   // ---------------------------------------------------------------------------------------------
 
   private build(key: string): LocalService | undefined {
