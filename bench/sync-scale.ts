@@ -38,7 +38,7 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -47,6 +47,7 @@ import type { ClusterLocality, Gateway, LocalService } from '../src/registry/typ
 import { initCa, issueClusterCert } from '../src/sync/certs.js';
 import { clusterIdentity } from '../src/sync/identity.js';
 import { buildCatalog, canonicalCatalogJson, catalogEtag, MAX_WAIT_SECONDS } from '../src/sync/protocol.js';
+import { freePort } from '../test/helpers/unbound.js';
 
 function envInt(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -160,25 +161,6 @@ function udpRcvbufErrors(): number {
   return Number(values[keys.indexOf('RcvbufErrors')] ?? NaN);
 }
 
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createNetServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const sock = createSocket('udp4');
-      sock.once('error', () => resolve(false));
-      sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error('no free loopback port for both TCP and UDP');
-}
 
 /** Runs fn over items with at most `limit` in flight. */
 async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
