@@ -17,7 +17,6 @@
  * SERVICES, ENDPOINTS). Loopback only; every process and server started here is stopped here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import { Registry } from '../src/registry/registry.js';
 import { Readiness } from '../src/health/readiness.js';
 import { silentLogger } from '../src/log.js';
 import type { LocalService } from '../src/registry/types.js';
+import { UdpDnsClient } from './lib/udp-dns.js';
 
 const CHANGES = Number(process.env['CHANGES'] ?? 200);
 const SERVICES = Number(process.env['SERVICES'] ?? 10_000);
@@ -77,45 +77,12 @@ async function startGsdns(api: FakeKubeApiServer, name: string): Promise<Gsdns> 
   });
 }
 
-function query(name: string, id: number): Buffer {
-  const labels = name.split('.');
-  const parts = [Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
-  for (const l of labels) parts.push(Buffer.from([l.length]), Buffer.from(l));
-  parts.push(Buffer.from([0, 0, 1, 0, 1]));
-  return Buffer.concat(parts);
-}
+const dns = new UdpDnsClient();
 
 /** The first A record's address in a reply, or the rcode as text. */
-function firstAnswer(reply: Buffer): string {
-  const rcode = reply[3]! & 0x0f;
-  const an = reply.readUInt16BE(6);
-  if (rcode !== 0 || an === 0) return `rcode ${rcode}`;
-  let pos = 12;
-  while (reply[pos] !== 0) pos += reply[pos]! + 1;
-  pos += 5;
-  // Answer owner is a pointer (2 octets) in our replies.
-  pos += 2 + 10;
-  return reply.subarray(pos, pos + 4).join('.');
-}
-
-const socket = createSocket('udp4');
-let nextId = 1;
-function ask(port: number, name: string, timeoutMs = 1000): Promise<string> {
-  const id = nextId++ & 0xffff;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off('message', onMessage);
-      reject(new Error(`no reply for ${name}`));
-    }, timeoutMs);
-    const onMessage = (msg: Buffer): void => {
-      if (msg.readUInt16BE(0) !== id) return;
-      clearTimeout(timer);
-      socket.off('message', onMessage);
-      resolve(firstAnswer(msg));
-    };
-    socket.on('message', onMessage);
-    socket.send(query(name, id), port, '127.0.0.1');
-  });
+async function ask(port: number, name: string, timeoutMs = 1000): Promise<string> {
+  const r = await dns.ask(port, name, timeoutMs);
+  return r.rcode !== 0 || r.addresses.length === 0 ? `rcode ${r.rcode}` : r.addresses[0]!;
 }
 
 async function waitForAnswer(port: number, name: string, expected: string, timeoutMs: number): Promise<number> {
@@ -255,6 +222,6 @@ try {
     );
   } else console.log('retained heap: run with node --expose-gc (npm run bench:convergence) to measure');
 } finally {
-  socket.close();
+  dns.close();
   await cleanup();
 }

@@ -23,13 +23,13 @@
  * gateway.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import { UdpDnsClient } from './lib/udp-dns.js';
 
 const RUNS = Number(process.env['RUNS'] ?? 20);
 const GATEWAYS = Number(process.env['GATEWAYS'] ?? 500);
@@ -46,14 +46,14 @@ const bin = fileURLToPath(new URL('../bin/gsdns', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'gsdns-failover-'));
 const children: ChildProcess[] = [];
 const listeners: Listener[] = [];
-const socket = createSocket('udp4');
+const dns = new UdpDnsClient();
 
 let cleaned: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(listeners.map((l) => l.close()));
-    socket.close();
+    dns.close();
     rmSync(dir, { recursive: true, force: true });
   })();
   return cleaned;
@@ -212,59 +212,12 @@ async function waitStatus(c: Child, address: string, status: string, timeoutMs: 
 
 // ---- DNS ----------------------------------------------------------------------------------------
 
-function query(name: string, id: number): Buffer {
-  const parts = [Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
-  for (const l of name.split('.')) parts.push(Buffer.from([l.length]), Buffer.from(l));
-  parts.push(Buffer.from([0, 0, 1, 0, 1]));
-  return Buffer.concat(parts);
-}
-
-function skipName(buf: Buffer, pos: number): number {
-  for (;;) {
-    const len = buf[pos]!;
-    if (len === 0) return pos + 1;
-    if ((len & 0xc0) === 0xc0) return pos + 2;
-    pos += len + 1;
-  }
-}
-
 /** The A records of a reply, comma-separated, or `rcode N`. */
-function addresses(reply: Buffer): string {
-  const rcode = reply[3]! & 0x0f;
-  const an = reply.readUInt16BE(6);
-  if (rcode !== 0) return `rcode ${rcode}`;
-  let pos = skipName(reply, 12) + 4;
-  const out: string[] = [];
-  for (let i = 0; i < an; i++) {
-    pos = skipName(reply, pos);
-    const type = reply.readUInt16BE(pos);
-    const rdlen = reply.readUInt16BE(pos + 8);
-    if (type === 1) out.push(reply.subarray(pos + 10, pos + 14).join('.'));
-    pos += 10 + rdlen;
-  }
-  return out.join(',');
+async function ask(port: number, name: string, timeoutMs = 1000): Promise<string> {
+  const r = await dns.ask(port, name, timeoutMs);
+  return r.rcode !== 0 ? `rcode ${r.rcode}` : r.addresses.join(',');
 }
 
-let nextId = 1;
-function ask(port: number, name: string, timeoutMs = 1000): Promise<string> {
-  const id = nextId++ & 0xffff;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off('message', onMessage);
-      reject(new Error(`no reply for ${name}`));
-    }, timeoutMs);
-    const onMessage = (msg: Buffer): void => {
-      if (msg.readUInt16BE(0) !== id) return;
-      clearTimeout(timer);
-      socket.off('message', onMessage);
-      resolve(addresses(msg));
-    };
-    socket.on('message', onMessage);
-    socket.send(query(name, id), port, '127.0.0.1');
-  });
-}
-
-/** Poll every ~5 ms until the answer is `expected`; ms since `startedNs`. */
 async function waitForAnswer(port: number, name: string, expected: string, startedNs: bigint, timeoutMs: number): Promise<number> {
   let last = '';
   for (;;) {

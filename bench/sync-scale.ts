@@ -34,7 +34,6 @@
  * Loopback only; every process and server started here is stopped here, also on SIGINT.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -48,6 +47,7 @@ import { initCa, issueClusterCert } from '../src/sync/certs.js';
 import { clusterIdentity } from '../src/sync/identity.js';
 import { buildCatalog, canonicalCatalogJson, catalogEtag, MAX_WAIT_SECONDS } from '../src/sync/protocol.js';
 import { freePort } from '../test/helpers/unbound.js';
+import { UdpDnsClient, type DnsResult } from './lib/udp-dns.js';
 
 function envInt(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -88,7 +88,6 @@ const CLK_TCK = (() => {
 
 const children = new Set<ChildProcess>();
 const peers: SimPeer[] = [];
-const dnsSocket = createSocket('udp4');
 const stormTimers = new Set<NodeJS.Timeout>();
 let cleaning: Promise<void> | undefined;
 let interrupted = false;
@@ -102,11 +101,7 @@ function cleanup(): Promise<void> {
       [...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
     );
     await Promise.all(peers.map((p) => p.close()));
-    try {
-      dnsSocket.close();
-    } catch {
-      // never bound, or already closed
-    }
+    dns.close();
     rmSync(dir, { recursive: true, force: true });
   })();
   return cleaning;
@@ -179,66 +174,8 @@ async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => P
 
 // ---- DNS over UDP --------------------------------------------------------------------------------
 
-function dnsQuery(name: string, id: number): Buffer {
-  const parts = [Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
-  for (const l of name.split('.')) parts.push(Buffer.from([l.length]), Buffer.from(l));
-  parts.push(Buffer.from([0, 0, 1, 0, 1]));
-  return Buffer.concat(parts);
-}
-
-interface DnsResult {
-  readonly rcode: number;
-  readonly addresses: readonly string[];
-}
-
-/** Rcode and the A records of a reply (answer owners are compression pointers in gsdns replies). */
-function parseReply(reply: Buffer): DnsResult {
-  const rcode = reply[3]! & 0x0f;
-  const an = reply.readUInt16BE(6);
-  let pos = 12;
-  while (reply[pos] !== 0) pos += reply[pos]! + 1;
-  pos += 5;
-  const addresses: string[] = [];
-  for (let i = 0; i < an && pos < reply.length; i++) {
-    if ((reply[pos]! & 0xc0) === 0xc0) pos += 2;
-    else {
-      while (reply[pos] !== 0) pos += reply[pos]! + 1;
-      pos += 1;
-    }
-    const type = reply.readUInt16BE(pos);
-    const rdlen = reply.readUInt16BE(pos + 8);
-    pos += 10;
-    if (type === 1 && rdlen === 4) addresses.push(reply.subarray(pos, pos + 4).join('.'));
-    pos += rdlen;
-  }
-  return { rcode, addresses };
-}
-
-let nextId = 1;
-const pending = new Map<number, (r: DnsResult) => void>();
-dnsSocket.on('message', (msg: Buffer) => {
-  if (msg.length < 12) return;
-  const done = pending.get(msg.readUInt16BE(0));
-  if (done) {
-    pending.delete(msg.readUInt16BE(0));
-    done(parseReply(msg));
-  }
-});
-
-function ask(port: number, name: string, timeoutMs = 2000): Promise<DnsResult> {
-  const id = nextId++ & 0xffff;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      pending.delete(id);
-      reject(new Error(`no DNS reply for ${name} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    pending.set(id, (r) => {
-      clearTimeout(timer);
-      resolve(r);
-    });
-    dnsSocket.send(dnsQuery(name, id), port, '127.0.0.1');
-  });
-}
+const dns = new UdpDnsClient();
+const ask = (port: number, name: string, timeoutMs = 2000): Promise<DnsResult> => dns.ask(port, name, timeoutMs);
 
 /** Poll (back to back, as convergence.ts does) until `check` holds; ms from `since`. */
 async function waitDns(port: number, name: string, what: string, check: (r: DnsResult) => boolean, since: number, timeoutMs = 60_000): Promise<number> {
@@ -708,7 +645,7 @@ async function main(): Promise<void> {
   console.log(
     `sync-scale: ${PEERS} peers x ${SERVICES} services; ${ROUNDS} rounds of ${SECONDS} s per qps mode, storm: one change per peer every ${STORM_MS} ms; ${FULL} full-catalog and ${ONE} one-service samples`,
   );
-  await new Promise<void>((r) => dnsSocket.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => dns.socket.bind(0, '127.0.0.1', () => r()));
 
   let t = nowMs();
   const names = Array.from({ length: PEERS }, (_, i) => peerName(i));
