@@ -192,14 +192,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     // Private and unknown subnets fall back to this cluster's locality (SPEC §3). The answer is
     // still scoped to the subnet, since another subnet might be placed elsewhere.
     const located: ClientLocality = fix ? { location: { lat: fix.lat, lon: fix.lon }, ecsSourcePrefix: ecs.sourcePrefix } : { ...client, ecsSourcePrefix: ecs.sourcePrefix };
-    return {
-      options,
-      registry,
-      health,
-      client: located,
-      sourceReady: readiness.isReady('source'),
-      locateCluster: context.locateCluster,
-    };
+    // The spread reads the sourceReady getter once: this context lives for one query.
+    return { ...context, client: located };
   };
 
   const forwardLog = logger.child({ module: 'forward' });
