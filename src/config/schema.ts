@@ -357,6 +357,30 @@ export const configSchema: JsonSchema = {
     http: block('The ops HTTP server: /healthz, /readyz, /metrics, /debug/*.', {
       listen: listen('Address of the ops HTTP server.', '127.0.0.1', 8080),
     }),
+    selfTest: block(
+      'The stub-wiring self-test: a unique name in the first zone is resolved through the cluster resolver (as a pod would) and must reach this server. The result is `gsdns_stub_wiring_ok`, `/readyz` detail (never failing readiness) and `/debug/selftest`.',
+      {
+        enabled: { type: 'boolean', default: false, description: 'Run the self-test (on in the Helm chart).' },
+        resolver: {
+          type: ['string', 'null'],
+          format: 'upstream',
+          default: null,
+          description: 'Resolver to query, `host[:port]`. Default (null): the first `nameserver` of /etc/resolv.conf, i.e. the cluster DNS (CoreDNS).',
+        },
+        intervalSeconds: int('Seconds between self-tests.', 30, 1),
+        timeoutMs: int('How long one self-test waits for the resolver\'s reply and for the query to arrive here.', 5000, 100),
+      },
+    ),
+    shutdown: block('Graceful shutdown on SIGTERM/SIGINT.', {
+      lameDuckSeconds: {
+        type: 'number',
+        minimum: 0,
+        maximum: 600,
+        default: 5,
+        description:
+          'After the first signal, /readyz is 503 at once and DNS keeps answering this long (so endpoints and CoreDNS stop sending here) before the listeners close. A second signal exits at once.',
+      },
+    }),
     log: block('Logging (pino JSON on stdout).', {
       level: {
         type: 'string',

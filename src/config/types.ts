@@ -164,6 +164,18 @@ export interface LogConfig {
   readonly queries: { readonly enabled: boolean; readonly sampleRate: number };
 }
 
+export interface SelfTestConfig {
+  readonly enabled: boolean;
+  /** `host[:port]`, or null for the first nameserver of /etc/resolv.conf. */
+  readonly resolver: string | null;
+  readonly intervalSeconds: number;
+  readonly timeoutMs: number;
+}
+
+export interface ShutdownConfig {
+  readonly lameDuckSeconds: number;
+}
+
 /** The whole configuration: validated, defaulted, deeply frozen. */
 export interface Config {
   readonly cluster: ClusterConfig;
@@ -175,6 +187,8 @@ export interface Config {
   readonly health: HealthConfig;
   readonly locality: LocalityConfig;
   readonly http: HttpConfig;
+  readonly selfTest: SelfTestConfig;
+  readonly shutdown: ShutdownConfig;
   readonly log: LogConfig;
 }
 
