@@ -61,7 +61,7 @@ async function startGsdns(api: FakeKubeApiServer, name: string): Promise<Gsdns> 
     `cluster: {name: bench}\nsource: {type: kubernetes, file: {path: remotes.yaml}, kubernetes: {kubeconfig: ${JSON.stringify(kubeconfig)}}}\n` +
       `dns: {listen: [{address: 127.0.0.1, port: 0}]}\nhttp: {listen: {address: 127.0.0.1, port: 0}}\nforward: {upstreams: ["127.0.0.1:9"]}\nhealth: {probe: {type: none}}\nlog: {level: warn}\n`,
   );
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'log.level=info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'log.level=info', '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const total = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 3);
 const bin = fileURLToPath(new URL('../bin/gsdns', import.meta.url));
-const child = spawn(process.execPath, [bin, 'serve', '--set', 'dns.listen=[{address: 127.0.0.1, port: 0}]', '--set', 'http.listen={address: 127.0.0.1, port: 0}', '--set', 'log.level=info', '--set', 'forward.upstreams=["127.0.0.1:9"]'], {
+const child = spawn(process.execPath, [bin, 'serve', '--set', 'dns.listen=[{address: 127.0.0.1, port: 0}]', '--set', 'http.listen={address: 127.0.0.1, port: 0}', '--set', 'log.level=info', '--set', 'forward.upstreams=["127.0.0.1:9"]', '--set', 'shutdown.lameDuckSeconds=0'], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const port = await new Promise((resolve, reject) => {

@@ -532,7 +532,7 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   );
   const startedAt = nowMs();
   const startedWall = Date.now();
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   const keep = (d: Buffer): void => {

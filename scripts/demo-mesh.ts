@@ -244,6 +244,9 @@ sync:
   staleAfterSeconds: ${STALE_AFTER_SECONDS}
   peers:
 ${peers.map((p) => `    - {name: ${p.cluster.name}, url: "https://127.0.0.1:${p.ports.sync}"}`).join('\n')}
+# A laptop demo: Ctrl-C stops at once (production keeps the 5 s lame duck).
+shutdown:
+  lameDuckSeconds: 0
 log:
   level: info
 `;

@@ -28,11 +28,16 @@ import { Forwarder } from './forward/forwarder.js';
 import { isSelf, parseResolvConf, resolveUpstreams, type Upstream } from './forward/upstreams.js';
 import { RESOLV_CONF } from './util/formats.js';
 import type { DnsRequest } from './dns/types.js';
-import { presentationToLabels } from './dns/wire.js';
+import { encodeQuestion } from './dns/wire.js';
 import { GatewayProber } from './health/prober.js';
 import { LazyGeoip } from './locality/geoip.js';
 import { DegradedLog } from './ops/degraded-log.js';
 import { ipFamily } from './util/ip.js';
+import { Metrics, type BuildInfo } from './ops/metrics.js';
+import { QueryLog } from './ops/query-log.js';
+import { ConsolidatedLog } from './ops/consolidated-log.js';
+import { SelfTest, SELF_TEST_LABEL_PREFIX, type ExpectedReply } from './ops/self-test.js';
+import { RRType } from './answer/types.js';
 
 export { describeDecision } from './ops/describe.js';
 
@@ -56,6 +61,9 @@ export interface RunningServer {
   readonly prober?: GatewayProber | undefined;
   readonly geoip: LazyGeoip;
   readonly degraded: DegradedLog;
+  readonly metrics: Metrics;
+  /** Present when `selfTest.enabled`. */
+  readonly selfTest?: SelfTest | undefined;
   /** Present when the `sync` block is configured. */
   readonly sync?: SyncService | undefined;
   /** The sync listener's bound address, when sync is configured. */
@@ -80,13 +88,6 @@ export function answerOptions(config: Config): AnswerOptions {
 
 export function localClient(config: Config): ClientLocality {
   return { region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location };
-}
-
-/** Configured features this build validates but does not act on yet (README "Configuration reference"). */
-export function notYetEffective(config: Config): string[] {
-  const notes: string[] = [];
-  if (config.log.queries.enabled) notes.push('log.queries.enabled is set but the query log is not in this build');
-  return notes;
 }
 
 /** `a.b.c.d/len` or `v6/len` (the client subnet of /debug/resolve?subnet=), or undefined. */
@@ -124,17 +125,7 @@ export function upstreamsFromConfig(config: Config, logger: Logger, resolvConfPa
 
 /** A question as a DNS client would send it, for resolving from /debug/resolve. */
 function debugRequest(question: { name: string; type: number; class: number }, client: string): DnsRequest {
-  const labels = presentationToLabels(question.name);
-  const raw = Buffer.alloc(labels.reduce((n, l) => n + 1 + l.length, 0) + 5);
-  let pos = 0;
-  for (const l of labels) {
-    raw[pos++] = l.length;
-    raw.set(l, pos);
-    pos += l.length;
-  }
-  raw[pos++] = 0;
-  raw.writeUInt16BE(question.type, pos);
-  raw.writeUInt16BE(question.class, pos + 2);
+  const raw = encodeQuestion(question.name, question.type, question.class);
   return {
     id: 0,
     question,
@@ -149,7 +140,24 @@ function debugRequest(question: { name: string; type: number; class: number }, c
 export interface StartOptions {
   /** Overrides /etc/resolv.conf (tests). */
   readonly resolvConfPath?: string | undefined;
+  /** gsdns_build_info labels; default: the package version and this Node.js. */
+  readonly build?: BuildInfo | undefined;
 }
+
+/** selfTest.resolver, or the first nameserver of resolv.conf; undefined (logged) when there is none. */
+function selfTestResolver(config: Config, logger: Logger, resolvConfPath = RESOLV_CONF_PATH): Upstream | undefined {
+  if (config.selfTest.resolver !== null) return resolveUpstreams([config.selfTest.resolver], undefined)[0];
+  try {
+    const first = resolveUpstreams([RESOLV_CONF], parseResolvConf(readFileSync(resolvConfPath, 'utf8')))[0];
+    if (!first) logger.warn({ file: resolvConfPath }, 'self-test: resolv.conf names no usable nameserver; set selfTest.resolver');
+    return first;
+  } catch (err) {
+    logger.warn({ err, file: resolvConfPath }, 'self-test: cannot read resolv.conf; set selfTest.resolver');
+    return undefined;
+  }
+}
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
   const readiness = new Readiness();
@@ -169,6 +177,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
           rise: config.health.rise,
           probe: probeSpec,
           logger: logger.child({ module: 'health' }),
+          onProbe: (clusters, ms, ok) => metrics.observeProbe(clusters, ms, ok),
         });
   const health: GatewayHealth = prober ?? catalogOnlyHealth;
 
@@ -184,6 +193,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     locateCluster: (catalog) => geoip.locateCluster(catalog),
   };
   const degraded = new DegradedLog(logger.child({ module: 'dns' }));
+  let source: FileSource | undefined;
+  let kubernetes: KubernetesSource | undefined;
+  let sync: SyncService | undefined;
+  let syncAddress: AddressInfo | undefined;
+  let localGateways: readonly Gateway[] = config.cluster.gateways;
+  let selfTest: SelfTest | undefined;
+  let stubWiring: 0 | 1 | undefined;
 
   /** The context for one query: the ECS subnet, when present and geolocated, is where the client is. */
   const contextFor = (ecs: { readonly address: string; readonly sourcePrefix: number }): AnswerContext => {
@@ -197,7 +213,27 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   };
 
   const forwardLog = logger.child({ module: 'forward' });
-  const forwarder = new Forwarder({
+  // Declared before the modules it observes; every source is read at scrape time.
+  let forwarder: Forwarder;
+  let dns: ReturnType<typeof createDnsServer>;
+  const metrics = new Metrics(
+    {
+      dnsEdge: () => dns.stats(),
+      forward: () => forwarder.stats(),
+      registry: () => ({
+        local: registry.localServices().length,
+        remote: registry.remoteCatalogs().reduce((n, c) => n + c.services.length, 0),
+      }),
+      sync: () => sync?.status(),
+      health: () => prober?.stats(),
+      kubernetes: () => kubernetes?.status(),
+      stubWiring: () => stubWiring,
+      failOpenAnswers: () => degraded.count,
+    },
+    { sync: config.sync !== undefined, health: prober !== undefined, kubernetes: config.source.type === 'kubernetes', selfTest: config.selfTest.enabled },
+    startOptions.build ?? { version: PACKAGE_VERSION, nodeVersion: process.version },
+  );
+  forwarder = new Forwarder({
     upstreams: upstreamsFromConfig(config, forwardLog, startOptions.resolvConfPath),
     allowFrom: config.forward.allowFrom,
     timeoutMs: config.forward.timeoutMs,
@@ -207,13 +243,25 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     maxInFlight: config.forward.maxInFlight,
     forwardClientSubnet: config.forward.forwardClientSubnet,
     logger: forwardLog,
+    onTry: (upstream, ms) => metrics.observeUpstreamTry(upstream, ms),
   });
 
   const dnsLog = logger.child({ module: 'dns' });
-  const dns = createDnsServer({
+  // Errors of the DNS edge are consolidated like CoreDNS `errors { consolidate 10s }`.
+  const dnsErrors = new ConsolidatedLog(dnsLog);
+  const queryLog = config.log.queries.enabled
+    ? new QueryLog({ sampleRate: config.log.queries.sampleRate, logger: logger.child({ module: 'query' }), localCluster: config.cluster.name })
+    : undefined;
+  dns = createDnsServer({
     listen: config.dns.listen,
-    logger: dnsLog,
+    logger: { debug: (o, m) => dnsLog.debug(o, m), warn: (o, m) => dnsErrors.warn(o, m), error: (o, m) => dnsErrors.error(o, m) },
     ecsEnabled: config.locality.ecs,
+    observer: {
+      observe: (event) => {
+        const answeredFrom = metrics.observeQuery(event);
+        queryLog?.log(event, answeredFrom);
+      },
+    },
     limits: {
       tcpIdleTimeoutMs: config.dns.tcp.idleTimeoutMs,
       maxTcpConnections: config.dns.tcp.maxConnections,
@@ -223,18 +271,16 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     // The hot path skips building explanations; /debug/resolve asks for them. Only a name outside
     // every zone, from an allowed client, goes to the forwarder (SPEC §1: in-zone never leaks).
     handler: (req) => {
+      // The stub-wiring self-test's names start with "_" (0x5f); one comparison on the hot path.
+      if (selfTest && req.question.name.charCodeAt(0) === 0x5f && req.question.name.startsWith(SELF_TEST_LABEL_PREFIX)) {
+        selfTest.noteQuery(req.question.name, req.client.address);
+      }
       const decision = answer(req.question, req.edns?.ecs ? contextFor(req.edns.ecs) : context, { explain: false });
       if (decision.kind === 'degraded') degraded.note(req.question.name);
       if (decision.kind !== 'outOfZone' || isZoneTransfer(req.question.type) || !forwarder.allows(req.client.address)) return decision;
       return forwarder.resolve(req);
     },
   });
-
-  let source: FileSource | undefined;
-  let kubernetes: KubernetesSource | undefined;
-  let sync: SyncService | undefined;
-  let syncAddress: AddressInfo | undefined;
-  let localGateways: readonly Gateway[] = config.cluster.gateways;
 
   const debug: DebugEndpoints = {
     services: () => ({
@@ -283,6 +329,10 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       allowFrom: config.forward.allowFrom,
       ...forwarder.stats(),
     }),
+    selfTest: async ({ run }) => {
+      if (!selfTest) return { enabled: false, hint: 'set selfTest.enabled: true (on in the Helm chart)' };
+      return { enabled: true, ...(run ? await selfTest.runOnce() : selfTest.status()) };
+    },
     resolve: async ({ name, type, subnet, client }) => {
       const qtype = parseType(type);
       if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
@@ -316,6 +366,12 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     readiness: () => readiness.report(),
     debug,
     logger: logger.child({ module: 'http' }),
+    routes: {
+      '/metrics': async (_req, res) => {
+        const { contentType, body } = await metrics.render();
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body);
+      },
+    },
   });
 
   // DNS first: a catalog that fails to load must still give SERVFAIL, not a closed port.
@@ -343,6 +399,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
           localGateways = gateways;
           sync?.gatewaysChanged();
         },
+        onProgrammed: (seconds) => metrics.observeProgramming(seconds),
         registry,
         readiness,
         logger: sourceLog,
@@ -381,7 +438,38 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     throw err;
   }
   const stopFollowing = prober?.follow(registry);
-  for (const note of notYetEffective(config)) logger.warn(note);
+  if (config.selfTest.enabled) {
+    const selfTestLog = logger.child({ module: 'selftest' });
+    const resolver = selfTestResolver(config, selfTestLog, startOptions.resolvConfPath);
+    const zone = config.dns.zones[0]!;
+    // What gsdns answers for a self-test name, as if synced: the resolver's reply must match it.
+    const expected = (name: string): ExpectedReply => {
+      const d = answer({ name, type: RRType.A, class: 1 }, { ...context, sourceReady: true }, { explain: false });
+      const soa = d.authority.find((rr) => rr.data.type === RRType.SOA)?.data;
+      return { rcode: d.rcode, soa: soa?.type === RRType.SOA ? { mname: soa.mname, rname: soa.rname } : undefined };
+    };
+    const report = (detail: string): void => readiness.set('stubWiring', { ready: true, detail, sinceMs: Date.now() });
+    if (resolver) {
+      selfTest = new SelfTest({
+        zone,
+        resolver,
+        intervalMs: config.selfTest.intervalSeconds * 1000,
+        timeoutMs: config.selfTest.timeoutMs,
+        expected,
+        logger: selfTestLog,
+        onResult: (ok) => {
+          stubWiring = ok ? 1 : 0;
+          metrics.observeSelfTest(ok);
+          report(`${ok ? 'ok' : 'FAILING'}: ${selfTest!.status().reason}`);
+        },
+      });
+      report('not run yet');
+      selfTest.start();
+    } else {
+      report('FAILING: no resolver to test through (set selfTest.resolver)');
+      stubWiring = 0;
+    }
+  }
   logger.info(
     {
       dns: dnsAddresses,
@@ -406,10 +494,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     prober,
     geoip,
     degraded,
+    metrics,
+    selfTest,
     localGateways: () => localGateways,
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
+        selfTest?.stop();
         stopFollowing?.();
         prober?.stop();
         await sync?.stop();
@@ -418,36 +509,66 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         await dns.close();
         forwarder.close();
         await ops.close();
+        dnsErrors.close();
       })();
       return closing;
     },
   };
 }
 
-/** `gsdns serve`: start, then stop in order on SIGTERM/SIGINT and exit 0. */
+/**
+ * `unhandledRejection` and `uncaughtException` mean a bug left the process in an unknown state:
+ * log at fatal and exit non-zero, so Kubernetes restarts the pod (SPEC §5). Returns the handler.
+ */
+export function fatalHandler(logger: Pick<Logger, 'fatal'>, exit: (code: number) => void): (what: 'uncaughtException' | 'unhandledRejection', err: unknown) => void {
+  return (what, err) => {
+    logger.fatal({ err, event: what }, `${what === 'uncaughtException' ? 'uncaught exception' : 'unhandled promise rejection'}; exiting so the pod restarts`);
+    exit(70); // EX_SOFTWARE
+  };
+}
+
+/**
+ * `gsdns serve`: start; on SIGTERM/SIGINT go not-ready at once, keep answering for
+ * shutdown.lameDuckSeconds (endpoints and CoreDNS move away meanwhile), then close in order and
+ * exit 0. A second signal exits at once (code 1).
+ */
 export async function runServer(config: Config, logger: Logger, meta: { configFile: string }): Promise<void> {
   logger.info({ config: meta.configFile }, 'starting gsdns');
+  const onFatal = fatalHandler(logger, (code) => process.exit(code));
+  process.on('uncaughtException', (err) => onFatal('uncaughtException', err));
+  process.on('unhandledRejection', (err) => onFatal('unhandledRejection', err));
   // Handlers go in before anything starts: a signal that arrives while starting (or right after
   // the "serving" line, before this function resumes) must still mean an orderly exit 0.
   let running: RunningServer | undefined;
   let signalled: string | undefined;
+  const lameDuckMs = config.shutdown.lameDuckSeconds * 1000;
   const stop = (): void => {
     if (!running || !signalled) return;
-    logger.info({ signal: signalled }, 'shutting down');
-    running
-      .close()
-      .then(() => {
-        logger.info('stopped');
-        logger.flush?.();
-        process.exit(0);
-      })
-      .catch((err: unknown) => {
-        logger.error({ err }, 'error during shutdown');
-        process.exit(1);
-      });
+    const server = running;
+    // Step 1: /readyz is 503 from now on, while every listener keeps serving.
+    server.readiness.beginShutdown();
+    logger.info({ signal: signalled, lameDuckSeconds: config.shutdown.lameDuckSeconds }, 'shutting down: not ready, still answering during lame duck');
+    setTimeout(() => {
+      logger.info('lame duck over: closing listeners');
+      server
+        .close()
+        .then(() => {
+          logger.info('stopped');
+          logger.flush?.();
+          process.exit(0);
+        })
+        .catch((err: unknown) => {
+          logger.error({ err }, 'error during shutdown');
+          process.exit(1);
+        });
+    }, lameDuckMs);
   };
   const onSignal = (signal: string): void => {
-    if (signalled) return;
+    if (signalled) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      logger.flush?.();
+      process.exit(1);
+    }
     signalled = signal;
     stop();
   };

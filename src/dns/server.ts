@@ -22,7 +22,7 @@ import type { RemoteInfo } from 'node:dgram';
 import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { Packet, TCPServer, UDPServer } from 'dns2';
 import { Rcode } from '../answer/types.js';
-import type { ClientAddress, DnsHandler, DnsRequest, HandlerResult, Transport } from './types.js';
+import type { ClientAddress, DnsHandler, DnsRequest, EdnsInfo, HandlerResult, Transport } from './types.js';
 import {
   HEADER_SIZE,
   decodeQuery,
@@ -73,6 +73,39 @@ export interface DnsServerOptions {
    * option is ignored entirely, never validated nor echoed. Default false.
    */
   readonly ecsEnabled?: boolean | undefined;
+  /**
+   * Told of every message once its fate is known (answered or dropped), for metrics and the query
+   * log. Called synchronously on the hot path: it must be cheap and must not throw (a throw is
+   * caught and logged, never reaches the socket).
+   */
+  readonly observer?: QueryObserver | undefined;
+}
+
+/** What happened to one received message (src/ops/metrics.ts, src/ops/query-log.ts). */
+export interface QueryEvent {
+  readonly transport: Transport;
+  readonly client: ClientAddress;
+  /** Octets received. */
+  readonly size: number;
+  /** Present when the message was decoded far enough to echo; absent for unreadable drops. */
+  readonly id?: number | undefined;
+  readonly question?: { readonly name: string; readonly type: number; readonly class: number } | undefined;
+  readonly edns?: EdnsInfo | undefined;
+  /**
+   * `answered`: the handler's result was sent; `formerr`/`notimp`/`badvers`: rejected by the edge;
+   * `servfail`: the handler threw or its result could not be encoded; `dropped`: nothing was sent.
+   */
+  readonly outcome: 'answered' | 'formerr' | 'notimp' | 'badvers' | 'servfail' | 'dropped';
+  /** The handler's result (outcome `answered`). */
+  readonly result?: HandlerResult | undefined;
+  /** The reply sent, or null when dropped. */
+  readonly reply: Buffer | null;
+  /** From receipt to reply ready, in seconds. */
+  readonly durationSeconds: number;
+}
+
+export interface QueryObserver {
+  observe(event: QueryEvent): void;
 }
 
 export interface BoundAddress {
@@ -173,6 +206,7 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
   const log = options.logger ?? silentLogger;
   const handler = options.handler;
   const ecsEnabled = options.ecsEnabled === true;
+  const observer = options.observer;
 
   const counters: Counters = {
     queries: { udp: 0, tcp: 0 },
@@ -258,6 +292,15 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     }
   };
 
+  /** Tell the observer; a throwing observer is a bug, logged, never allowed to reach a socket. */
+  const report = (event: QueryEvent): void => {
+    try {
+      observer!.observe(event);
+    } catch (err) {
+      log.error(errorFields(err), 'query observer failed');
+    }
+  };
+
   /** Returns the reply, null for "send nothing", or a promise of either that never rejects. */
   const handleMessage = (
     message: Buffer,
@@ -265,27 +308,60 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     client: ClientAddress,
   ): Buffer | null | Promise<Buffer | null> => {
     counters.queries[transport]++;
+    const started = observer ? performance.now() : 0;
     const decoded = decodeQuery(message, transport, { ecs: ecsEnabled });
     if (!decoded.ok) {
       if (decoded.action === 'drop') {
         counters.dropped++;
         log.debug({ transport, client: client.address, reason: decoded.reason }, 'query dropped');
+        if (observer) report({ transport, client, size: message.length, id: decoded.id, outcome: 'dropped', reply: null, durationSeconds: (performance.now() - started) / 1000 });
         return null;
       }
       counters[decoded.action]++;
       log.debug({ transport, client: client.address, rcode: decoded.action, reason: decoded.reason }, 'query rejected');
-      return encodeErrorResponse(decoded, responseSizeLimit(transport, decoded.edns));
+      const reply = encodeErrorResponse(decoded, responseSizeLimit(transport, decoded.edns));
+      if (observer) {
+        report({
+          transport,
+          client,
+          size: message.length,
+          id: decoded.id,
+          edns: decoded.edns,
+          outcome: decoded.action,
+          reply,
+          durationSeconds: (performance.now() - started) / 1000,
+        });
+      }
+      return reply;
     }
     const query = decoded.query;
+    const done = observer
+      ? (outcome: QueryEvent['outcome'], reply: Buffer, result?: HandlerResult): Buffer => {
+          report({
+            transport,
+            client,
+            size: message.length,
+            id: query.header.id,
+            question: query.question,
+            edns: query.edns,
+            outcome,
+            result,
+            reply,
+            durationSeconds: (performance.now() - started) / 1000,
+          });
+          return reply;
+        }
+      : undefined;
     if (!query.simple) {
       const reason = generalPathError(message);
       if (reason !== undefined) {
         counters.formerr++;
         log.debug({ transport, client: client.address, rcode: 'formerr', reason }, 'query rejected');
-        return encodeResponse(replyContextOf(query), {
+        const reply = encodeResponse(replyContextOf(query), {
           rcode: Rcode.FORMERR,
           maxSize: responseSizeLimit(transport, query.edns),
         }).message;
+        return done ? done('formerr', reply) : reply;
       }
     }
     const request: DnsRequest = {
@@ -297,17 +373,26 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
       transport,
       client,
     };
+    const answered = (r: HandlerResult): Buffer => {
+      if (!done) return safeReply(query, transport, r);
+      // safeReply is synchronous: a SERVFAIL it fell back to shows as one more servfailOnException.
+      const before = counters.servfailOnException;
+      const reply = safeReply(query, transport, r);
+      return counters.servfailOnException === before ? done('answered', reply, r) : done('servfail', reply);
+    };
+    const failed = (err: unknown): Buffer => {
+      const reply = servfail(query, transport, err); // D5
+      return done ? done('servfail', reply) : reply;
+    };
     let result: HandlerResult | PromiseLike<HandlerResult>;
     try {
       result = handler(request);
     } catch (err) {
-      return servfail(query, transport, err); // D5
+      return failed(err);
     }
-    if (!isPromiseLike(result)) return safeReply(query, transport, result);
-    return Promise.resolve(result).then(
-      (r) => safeReply(query, transport, r),
-      (err: unknown) => servfail(query, transport, err), // D5: a rejection never escapes
-    );
+    if (!isPromiseLike(result)) return answered(result);
+    // D5: a rejection never escapes.
+    return Promise.resolve(result).then(answered, failed);
   };
 
   // -------------------------------------------------------------------------------------------

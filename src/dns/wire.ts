@@ -535,7 +535,23 @@ function labelsKey(labels: readonly Uint8Array[], from: number): string {
 // Addresses (text ↔ octets) without node:net, so this module stays pure
 // ---------------------------------------------------------------------------------------------
 
-export function parseIPv4(text: string): Uint8Array {
+
+
+/** A question section (QNAME, QTYPE, QCLASS) for a presentation-format name; throws on a bad name. */
+export function encodeQuestion(name: string, type: number, klass: number): Buffer {
+  const labels = presentationToLabels(name);
+  const raw = Buffer.alloc(labels.reduce((n, l) => n + 1 + l.length, 0) + 5);
+  let pos = 0;
+  for (const l of labels) {
+    raw[pos++] = l.length;
+    raw.set(l, pos);
+    pos += l.length;
+  }
+  raw[pos++] = 0;
+  raw.writeUInt16BE(type, pos);
+  raw.writeUInt16BE(klass, pos + 2);
+  return raw;
+}export function parseIPv4(text: string): Uint8Array {
   const parts = text.split('.');
   if (parts.length !== 4) throw new RangeError(`invalid IPv4 address "${text}"`);
   const out = new Uint8Array(4);

@@ -59,6 +59,8 @@ export interface ForwarderOptions {
   /** How often a down upstream is checked with `. NS`. Default 1000 (jittered ±20 %). */
   readonly healthCheckIntervalMs?: number | undefined;
   readonly logger?: ForwardLogger | undefined;
+  /** Told of every finished try (its upstream and milliseconds), for the duration histogram. */
+  readonly onTry?: ((upstream: string, ms: number) => void) | undefined;
   /** Clock in epoch milliseconds; tests may pass their own. */
   readonly now?: (() => number) | undefined;
 }
@@ -436,6 +438,7 @@ export class Forwarder {
       }
       const ms = this.now() - started;
       state.durationMsTotal += ms;
+      this.opts.onTry?.(label, ms);
       if (attempt.kind !== 'reply') {
         if (attempt.kind === 'timeout') state.timeouts++;
         else state.errors++;

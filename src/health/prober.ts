@@ -28,6 +28,11 @@ export interface ProberOptions {
   readonly probe: ProbeSpec;
   readonly logger: Logger;
   readonly now?: (() => number) | undefined;
+  /**
+   * Told of every finished probe: the clusters listing the gateway, milliseconds, and whether it
+   * succeeded (metrics: duration and failures per cluster).
+   */
+  readonly onProbe?: ((clusters: readonly string[], ms: number, ok: boolean) => void) | undefined;
   /** Called after any target's status changed (e.g. to bump nothing, or to log). */
   readonly onChange?: (() => void) | undefined;
 }
@@ -191,9 +196,11 @@ export class GatewayProber implements GatewayHealth {
   private async probe(t: Target): Promise<void> {
     const started = performance.now();
     const result = await (this.opts.probe.type === 'http' ? this.httpProbe(t, this.opts.probe.path) : this.tcpProbe(t));
-    this.durationMsTotal += performance.now() - started;
+    const ms = performance.now() - started;
+    this.durationMsTotal += ms;
     // A target removed (or the prober stopped) while probing: drop the result.
     if (this.stopped || this.targets.get(`${t.address}|${t.port}`) !== t) return;
+    this.opts.onProbe?.([...t.clusters], ms, result.ok);
     const before = t.state.status;
     if (t.state.record(result, this.now())) {
       const level = t.state.status === 'unhealthy' ? 'warn' : 'info';

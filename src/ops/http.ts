@@ -1,5 +1,5 @@
 /**
- * Ops HTTP server (edge): /healthz, /readyz, /debug/* (SPEC §5 "Ops HTTP").
+ * Ops HTTP server (edge): /healthz, /readyz, /metrics (as an extra route), /debug/* (SPEC §5 "Ops HTTP").
  *
  * Owns: the HTTP listener and the JSON shapes of the ops endpoints.
  * Never: mutates the registry or answers DNS; every handler is a read through injected functions.
@@ -19,6 +19,8 @@ export interface DebugEndpoints {
   forward(): unknown;
   /** The local source: file status, or Kubernetes informers with their phases, errors and counts. */
   source(): unknown;
+  /** The stub-wiring self-test's last verdict; `run` runs one now and returns its verdict. */
+  selfTest(params: { run: boolean }): unknown;
   /** Returns the decision and explanation, or a `{error}` value with an HTTP status for bad input. */
   resolve(params: {
     name: string;
@@ -119,6 +121,9 @@ export class OpsServer {
       case '/debug/source':
         sendJson(res, 200, this.opts.debug.source());
         return;
+      case '/debug/selftest':
+        sendJson(res, 200, await this.opts.debug.selfTest({ run: url.searchParams.has('run') }));
+        return;
       case '/debug/resolve': {
         const name = url.searchParams.get('name');
         if (!name) {
@@ -137,7 +142,7 @@ export class OpsServer {
       default:
         sendJson(res, 404, {
           error: `no such endpoint ${url.pathname}`,
-          endpoints: ['/healthz', '/readyz', '/debug/services', '/debug/clusters', '/debug/forward', '/debug/source', '/debug/resolve?name=&type='],
+          endpoints: ['/healthz', '/readyz', '/metrics', '/debug/services', '/debug/clusters', '/debug/forward', '/debug/source', '/debug/selftest[?run]', '/debug/resolve?name=&type='],
         });
     }
   }

@@ -43,6 +43,17 @@ export const CLOSED_UPSTREAM_SET = 'forward.upstreams=["127.0.0.1:9"]';
  */
 export const NO_PROBE_SET = 'health.probe.type=none';
 
+/**
+ * A stopped test server exits at once unless the test is about lame duck (the default of 5 s would
+ * add 5 s to every teardown).
+ */
+export const NO_LAME_DUCK_SET = 'shutdown.lameDuckSeconds=0';
+
+function choosesLameDuck(argsOrYaml: readonly string[] | string): boolean {
+  const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
+  return /lameDuck/.test(text);
+}
+
 function choosesProbe(argsOrYaml: readonly string[] | string): boolean {
   const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
   return /probe/.test(text);
@@ -64,7 +75,12 @@ export interface SpawnedServer extends Ports {
  * for its "gsdns serving" log line, which carries the bound ports.
  */
 export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
-  const sets = [...loopbackSets, ...(choosesUpstreams(args) ? [] : [CLOSED_UPSTREAM_SET]), ...(choosesProbe(args) ? [] : [NO_PROBE_SET])];
+  const sets = [
+    ...loopbackSets,
+    ...(choosesUpstreams(args) ? [] : [CLOSED_UPSTREAM_SET]),
+    ...(choosesProbe(args) ? [] : [NO_PROBE_SET]),
+    ...(choosesLameDuck(args) ? [] : [NO_LAME_DUCK_SET]),
+  ];
   const child = spawn(process.execPath, [binPath, 'serve', ...sets.flatMap((s) => ['--set', s]), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

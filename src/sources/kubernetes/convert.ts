@@ -29,6 +29,7 @@ export interface KubeMeta {
   readonly labels?: Readonly<Record<string, string>> | undefined;
   readonly resourceVersion?: string | undefined;
   readonly uid?: string | undefined;
+  readonly annotations?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface KubeObject {
@@ -263,8 +264,13 @@ export function trimService(svc: KubeService): KubeService {
 
 export function trimSlice(slice: KubeEndpointSlice): KubeEndpointSlice {
   const serviceName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  const trigger = slice.metadata?.annotations?.[CHANGE_TRIGGER_ANNOTATION];
   return {
-    metadata: { ...trimMeta(slice.metadata, false), labels: serviceName !== undefined ? { [SERVICE_NAME_LABEL]: serviceName } : undefined },
+    metadata: {
+      ...trimMeta(slice.metadata, false),
+      labels: serviceName !== undefined ? { [SERVICE_NAME_LABEL]: serviceName } : undefined,
+      annotations: trigger !== undefined ? { [CHANGE_TRIGGER_ANNOTATION]: trigger } : undefined,
+    },
     addressType: slice.addressType,
     endpoints: slice.endpoints?.map((ep) => ({
       addresses: ep.addresses,
@@ -272,6 +278,23 @@ export function trimSlice(slice: KubeEndpointSlice): KubeEndpointSlice {
       targetRef: ep.targetRef ? { uid: ep.targetRef.uid, name: ep.targetRef.name } : undefined,
     })),
   };
+}
+
+/**
+ * Set by the EndpointSlice controller to when the change that produced this slice happened (the
+ * newest Pod or Service change it reflects). kube-proxy's network-programming latency SLI measures
+ * from it; so does gsdns_kubernetes_programming_duration_seconds.
+ */
+export const CHANGE_TRIGGER_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+/** Epoch ms of the slice's last-change-trigger-time annotation, or undefined when absent or invalid. */
+export function changeTriggerMs(slice: KubeEndpointSlice): number | undefined {
+  const text = slice.metadata?.annotations?.[CHANGE_TRIGGER_ANNOTATION];
+  if (text === undefined) return undefined;
+  // RFC 3339, e.g. 2026-11-26T06:10:32Z or with fractional seconds and an offset.
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(text)) return undefined;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 function trimMeta(meta: KubeMeta | undefined, labels: boolean): KubeMeta {

@@ -34,6 +34,7 @@ import {
   toSliceRecord,
   trimService,
   trimSlice,
+  changeTriggerMs,
   type KubeEndpointSlice,
   type KubeObject,
   type KubeService,
@@ -71,6 +72,12 @@ export interface KubernetesSourceOptions {
   /** A watch that lived at least this long reopens at once. Default 5000. */
   readonly healthyWatchMs?: number | undefined;
   readonly now?: () => number;
+  /**
+   * Called after a watched EndpointSlice change reached the registry, with the seconds since the
+   * change that caused it (its last-change-trigger-time annotation; slices without it are skipped).
+   * Lists are not measured: their annotations date from whenever the slice last changed.
+   */
+  readonly onProgrammed?: ((seconds: number) => void) | undefined;
 }
 
 export type InformerPhase = 'starting' | 'listing' | 'watching' | 'backoff' | 'stopped';
@@ -479,7 +486,11 @@ export class KubernetesSource {
         onList: (items) => this.state.replaceSlices(namespace, items.map(toSliceRecord).filter(isDefined)),
         onUpsert: (obj) => {
           const record = toSliceRecord(obj);
-          if (record) this.state.upsertSlice(record);
+          if (!record) return;
+          this.state.upsertSlice(record);
+          const trigger = this.opts.onProgrammed ? changeTriggerMs(obj) : undefined;
+          // Clocks of the controller-manager and this pod differ slightly; never report below 0.
+          if (trigger !== undefined) this.opts.onProgrammed?.(Math.max(0, this.now() - trigger) / 1000);
         },
         onDelete: (obj) => {
           if (obj.metadata?.namespace && obj.metadata.name) this.state.removeSlice(obj.metadata.namespace, obj.metadata.name);
