@@ -5,6 +5,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import {
+  changeTriggerMs,
   gatewayTargets,
   toLocalService,
   toServiceRecord,
@@ -355,4 +356,20 @@ test('state: any sequence of events ends where a fresh replace of the final obje
     { numRuns: 500 },
   );
   t.pass();
+});
+
+test('changeTriggerMs reads the EndpointSlice last-change-trigger-time (RFC 3339), and trimSlice keeps it', (t) => {
+  const slice = (value?: string) => ({
+    metadata: { name: 's', namespace: 'n', annotations: value === undefined ? undefined : { 'endpoints.kubernetes.io/last-change-trigger-time': value, other: 'x' } },
+  });
+  t.is(changeTriggerMs(slice('2026-11-26T06:10:32Z')), Date.UTC(2026, 10, 26, 6, 10, 32));
+  t.is(changeTriggerMs(slice('2026-11-26T06:10:32.250Z')), Date.UTC(2026, 10, 26, 6, 10, 32, 250));
+  t.is(changeTriggerMs(slice('2026-11-26T07:10:32+01:00')), Date.UTC(2026, 10, 26, 6, 10, 32));
+  t.is(changeTriggerMs(slice(undefined)), undefined);
+  t.is(changeTriggerMs(slice('yesterday')), undefined);
+  t.is(changeTriggerMs(slice('2026-13-45T99:99:99Z')), undefined);
+  t.is(changeTriggerMs(slice('1700000000')), undefined);
+  const trimmed = trimSlice(slice('2026-11-26T06:10:32Z'));
+  t.deepEqual(trimmed.metadata?.annotations, { 'endpoints.kubernetes.io/last-change-trigger-time': '2026-11-26T06:10:32Z' }, 'only that annotation is kept');
+  t.is(trimSlice(slice(undefined)).metadata?.annotations, undefined);
 });
