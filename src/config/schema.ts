@@ -389,7 +389,7 @@ export const configSchema: JsonSchema = {
         description: 'Minimum level logged.',
       },
       queries: block('The query log.', {
-        enabled: { type: 'boolean', default: false, description: 'Log answered queries.' },
+        enabled: { type: 'boolean', default: false, description: 'Log one line per query, with the fields of CoreDNS\'s `log` plugin plus the answer source and cluster (README "Query log").' },
         sampleRate: {
           type: 'number',
           minimum: 0,
