@@ -7,7 +7,8 @@
  * decision `source` and the chosen `cluster` (or the `upstream` of a forwarded answer).
  * Never: throws, or formats anything for a query the sample skips.
  * Invariants: at sampleRate 1 every received message yields exactly one line; dropped messages
- * (nothing sent) have rcode "-" like CoreDNS's empty fields.
+ * (nothing sent) have rcode "-", and messages without a readable question type, class and name
+ * "-", like CoreDNS's empty fields.
  */
 import type { Logger } from '../log.js';
 import type { QueryEvent } from '../dns/server.js';
@@ -63,9 +64,10 @@ export class QueryLog {
         remote: ev.client.address,
         port: ev.client.port,
         id: ev.id,
-        type: q ? typeName(q.type) : undefined,
-        class: q ? (CLASS_NAMES[q.class] ?? `CLASS${q.class}`) : undefined,
-        name: q ? (q.name === '' ? '.' : `${q.name}.`) : undefined,
+        // CoreDNS writes "-" for what a message did not carry (an unreadable question).
+        type: q ? typeName(q.type) : '-',
+        class: q ? (CLASS_NAMES[q.class] ?? `CLASS${q.class}`) : '-',
+        name: q ? (q.name === '' ? '.' : `${q.name}.`) : '-',
         proto: ev.transport,
         size: ev.size,
         do: ev.edns?.dnssecOk ?? false,

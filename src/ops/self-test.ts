@@ -147,7 +147,10 @@ export class SelfTest {
     const zone = this.opts.zone;
     if (reachedFrom !== undefined) return { ok: true, reason: `resolver ${via} forwarded ${name} to this gsdns (query from ${reachedFrom})` };
     if (exchange.kind === 'timeout') {
-      return { ok: false, reason: `resolver ${via} did not answer ${name} within ${this.opts.timeoutMs} ms (is it the cluster DNS? selfTest.resolver overrides /etc/resolv.conf)` };
+      return {
+        ok: false,
+        reason: `resolver ${via} did not answer ${name} within ${this.opts.timeoutMs} ms: either the resolver is unreachable (is it the cluster DNS? selfTest.resolver overrides /etc/resolv.conf), or its stub domain for '${zone}' forwards to an address where nothing answers (check the 'forward' address against the gsdns Service's ClusterIP)`,
+      };
     }
     if (exchange.kind === 'error') return { ok: false, reason: `cannot query resolver ${via}: ${exchange.message}` };
     let packet: Packet;
