@@ -154,6 +154,8 @@ export interface DnsServer {
  * shape comes near this size.
  */
 const GENERAL_PATH_MAX_OCTETS = 1232;
+/** Per-connection socket buffer (octets) before write() reports back-pressure (D7). */
+const TCP_SOCKET_HIGH_WATER_MARK = 16 * 1024;
 /** EADDRINUSE retries when port 0 gave TCP a port whose UDP twin is taken. */
 const BIND_ATTEMPTS = 5;
 
@@ -186,6 +188,10 @@ class EdgeUdpSocket extends UDPServer {
 class EdgeTcpServer extends TCPServer {
   constructor(private readonly onConnection: (socket: Socket) => void) {
     super();
+    // D7: a connection stops reading once write() reports the socket's buffer full. Node 22 raised
+    // the default buffer from 16 KiB to 64 KiB; pin it, so a client that never reads holds at most
+    // 16 KiB of replies on any Node (net.Server passes this to every accepted socket).
+    (this as unknown as { highWaterMark: number }).highWaterMark = TCP_SOCKET_HIGH_WATER_MARK;
   }
   handle(socket: Socket): void {
     this.onConnection(socket);

@@ -7,7 +7,7 @@
  * output into parsed manifests and the rendered NOTES.txt.
  * Never: talks to a Kubernetes cluster or the network, writes anywhere but node_modules/.cache/gsdns
  * (the built binary) and a temp file beside it, or edits the chart.
- * Invariants: the binary is `GSDNS_HELM_RENDER` when that is set; otherwise it is built from
+ * Invariants: the binary is `HELM_RENDER_BIN` when that is set; otherwise it is built from
  * build.sh into node_modules/.cache/gsdns/helm-render-<hash of main.go>, written under a temp
  * name and renamed into place (rename is atomic, so parallel ava workers never see half a file
  * and a changed main.go is rebuilt). A renderer that cannot be found or built follows the tool
@@ -85,9 +85,9 @@ async function executable(path: string): Promise<boolean> {
 }
 
 async function locate(): Promise<Located> {
-  const fromEnv = process.env['GSDNS_HELM_RENDER'];
+  const fromEnv = process.env['HELM_RENDER_BIN'];
   if (fromEnv !== undefined && fromEnv !== '') {
-    return (await executable(fromEnv)) ? { path: fromEnv } : { problem: `GSDNS_HELM_RENDER=${fromEnv} is not an executable file` };
+    return (await executable(fromEnv)) ? { path: fromEnv } : { problem: `HELM_RENDER_BIN=${fromEnv} is not an executable file` };
   }
   let source: Buffer;
   try {
