@@ -98,10 +98,15 @@ async function locate(): Promise<Located> {
   const cacheDir = join(repoRoot, 'node_modules', '.cache', 'gsdns');
   const binary = join(cacheDir, `helm-render-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`);
   if (await executable(binary)) return { path: binary };
+  // build.sh would apt-get install Go when it is missing; a test never installs packages itself.
+  const goPresent = await run('sh', ['-c', 'command -v go']).then(() => true, () => false);
+  const sprigPresent = await access('/usr/share/gocode/src/github.com/Masterminds/sprig').then(() => true, () => false);
+  if (!goPresent || !sprigPresent) {
+    return { problem: 'Go and sprig are not installed (apt-get install -y golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev)' };
+  }
   await mkdir(cacheDir, { recursive: true });
   const temp = `${binary}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    // build.sh installs Debian's Go and Go libraries when they are missing (needs root), then builds.
     await run('sh', [join(toolDir, 'build.sh'), temp], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
     await rename(temp, binary);
     return { path: binary };
