@@ -256,44 +256,37 @@ export interface BuildInfo {
 
 const PEER_STATES: readonly PeerState[] = ['connecting', 'synced', 'stale', 'withdrawn', 'rejected'];
 
-/** A counter whose value is read from a snapshot at scrape time. */
-function snapshotCounter(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly string[],
-  read: () => Iterable<readonly [Record<string, string>, number]>,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: [...labelNames],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, value] of read()) this.inc(labels, value);
-    },
-  });
+type Snapshot = () => Iterable<readonly [Record<string, string>, number]>;
+
+/**
+ * A counter or gauge whose values are read from a module's snapshot at scrape time. Every series
+ * is rebuilt on each scrape, so one whose source is gone disappears instead of freezing.
+ */
+function snapshotMetric(kind: 'counter' | 'gauge', registry: Registry, name: string, help: string, labelNames: readonly string[], read: Snapshot): void {
+  const common = { name, help, labelNames: [...labelNames], registers: [registry] };
+  if (kind === 'counter') {
+    new Counter({
+      ...common,
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  } else {
+    new Gauge({
+      ...common,
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
+    });
+  }
 }
 
-function snapshotGauge(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly string[],
-  read: () => Iterable<readonly [Record<string, string>, number]>,
-): void {
-  new Gauge({
-    name,
-    help,
-    labelNames: [...labelNames],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, value] of read()) this.set(labels, value);
-    },
-  });
-}
+const snapshotCounter = (registry: Registry, name: string, help: string, labelNames: readonly string[], read: Snapshot): void =>
+  snapshotMetric('counter', registry, name, help, labelNames, read);
+const snapshotGauge = (registry: Registry, name: string, help: string, labelNames: readonly string[], read: Snapshot): void =>
+  snapshotMetric('gauge', registry, name, help, labelNames, read);
 
 export class Metrics {
   readonly registry = new Registry();

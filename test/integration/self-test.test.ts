@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { createSocket, type Socket } from 'node:dgram';
 import { spawnGsdns, type SpawnedServer } from '../helpers/gsdns-process.js';
 import { freePort } from '../helpers/unbound.js';
-import { startCustomUnbound } from '../helpers/unbound-custom.js';
+import { startCustomUnbound } from '../helpers/unbound.js';
 import { requireTool } from '../helpers/dns-tools.js';
 
 /**
