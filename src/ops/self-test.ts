@@ -21,6 +21,9 @@ import type { Logger } from '../log.js';
 import { rcodeName } from './presentation.js';
 import { encodeQuestion } from '../dns/wire.js';
 
+/** The next run after a failed one comes at most this soon (see start()). */
+const RETRY_AFTER_FAILURE_MS = 10_000;
+
 /** The first label of every self-test name; the DNS handler tells the self-test when it sees one. */
 export const SELF_TEST_LABEL_PREFIX = '_selftest-';
 
@@ -71,8 +74,12 @@ export class SelfTest {
     this.current = { resolver: this.resolverLabel(), zone: opts.zone, reason: 'not run yet', runs: 0, failures: 0 };
   }
 
-  /** First run soon after start (the listeners are up), then every intervalMs. */
-  start(firstDelayMs = 1000): void {
+  /**
+   * First run shortly after start, then every intervalMs, but at most 10 s after a failed run: a
+   * pod is not behind its Service until it is ready, so the first run may fail, and an operator who
+   * just fixed the Corefile wants to see it pass soon.
+   */
+  start(firstDelayMs = Math.min(5000, this.opts.intervalMs)): void {
     this.stopped = false;
     this.schedule(firstDelayMs);
   }
@@ -109,7 +116,7 @@ export class SelfTest {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.runOnce().then(() => this.schedule(this.opts.intervalMs));
+      void this.runOnce().then((status) => this.schedule(status.ok === false ? Math.min(this.opts.intervalMs, RETRY_AFTER_FAILURE_MS) : this.opts.intervalMs));
     }, delayMs);
     this.timer.unref();
   }
