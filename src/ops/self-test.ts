@@ -38,6 +38,8 @@ export interface SelfTestOptions {
   readonly resolver: { readonly address: string; readonly port: number };
   readonly intervalMs: number;
   readonly timeoutMs: number;
+  /** The next run after a failed one comes at most this soon. Default 10000. */
+  readonly retryAfterFailureMs?: number | undefined;
   /** What gsdns answers for `name` (the answer core, as if synced). */
   readonly expected: (name: string) => ExpectedReply;
   readonly logger: Pick<Logger, 'info' | 'warn'>;
@@ -116,7 +118,7 @@ export class SelfTest {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.runOnce().then((status) => this.schedule(status.ok === false ? Math.min(this.opts.intervalMs, RETRY_AFTER_FAILURE_MS) : this.opts.intervalMs));
+      void this.runOnce().then((status) => this.schedule(status.ok === false ? Math.min(this.opts.intervalMs, this.opts.retryAfterFailureMs ?? RETRY_AFTER_FAILURE_MS) : this.opts.intervalMs));
     }, delayMs);
     this.timer.unref();
   }

@@ -250,3 +250,66 @@ test('disabled by default: /debug/selftest says so and no gsdns_stub_wiring_ok',
   const ready = await getJson<ReadyBody>(gs.httpPort, '/readyz');
   t.false('stubWiring' in ready.body.components, 'no stubWiring component');
 }));
+
+test('schedule: a failed run is retried soon, a passing one waits for the interval', async (t) => {
+  const { SelfTest } = await import('../../src/ops/self-test.js');
+  // A resolver that never answers, and one that answers every query as gsdns would (NXDOMAIN + SOA).
+  const silent = createSocket('udp4');
+  await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => silent.close());
+  const quiet = { info() {}, warn() {} };
+  const failing = new SelfTest({
+    zone: 'global',
+    resolver: { address: '127.0.0.1', port: silent.address().port },
+    intervalMs: 60_000,
+    timeoutMs: 100,
+    retryAfterFailureMs: 150,
+    expected: () => ({ rcode: 3 }),
+    logger: quiet,
+  });
+  t.teardown(() => failing.stop());
+  failing.start(10);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.true(failing.status().runs >= 3, `failed runs are retried within retryAfterFailureMs, not the 60 s interval: ${failing.status().runs} runs`);
+  t.is(failing.status().failures, failing.status().runs);
+  t.false(failing.status().ok);
+  // A passing run: the query reaches "us" (noteQuery) before the reply comes.
+  const responder = createSocket('udp4');
+  await new Promise<void>((resolve) => responder.bind(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => responder.close());
+  let passing: InstanceType<typeof SelfTest> | undefined;
+  responder.on('message', (msg, rinfo) => {
+    const name = readQname(msg);
+    passing?.noteQuery(name, rinfo.address);
+    const reply = Buffer.from(msg);
+    reply[2] = 0x81; // QR, RD
+    reply[3] = 0x83; // RA, NXDOMAIN
+    responder.send(reply, rinfo.port, rinfo.address);
+  });
+  passing = new SelfTest({
+    zone: 'global',
+    resolver: { address: '127.0.0.1', port: responder.address().port },
+    intervalMs: 60_000,
+    timeoutMs: 500,
+    retryAfterFailureMs: 150,
+    expected: () => ({ rcode: 3 }),
+    logger: quiet,
+  });
+  t.teardown(() => passing?.stop());
+  passing.start(10);
+  await new Promise((r) => setTimeout(r, 1000));
+  t.is(passing.status().runs, 1, 'a pass waits for the interval');
+  t.true(passing.status().ok);
+  t.true(passing.status().reachedThisReplica);
+});
+
+/** The question name of a query, lowercase, without the trailing dot. */
+function readQname(msg: Buffer): string {
+  const labels: string[] = [];
+  let pos = 12;
+  while (pos < msg.length && msg[pos]! > 0) {
+    labels.push(msg.subarray(pos + 1, pos + 1 + msg[pos]!).toString('latin1'));
+    pos += 1 + msg[pos]!;
+  }
+  return labels.join('.').toLowerCase();
+}
