@@ -7,14 +7,12 @@
  * Exit codes: 0 ok, 1 invalid config / failed check, 2 usage error, 3 runtime failure.
  */
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { embeddedConfigPath, formatIssues, loadConfig } from './config/index.js';
 import { createLogger } from './log.js';
-import { runServer } from './main.js';
+import { PACKAGE_VERSION as version, runServer } from './main.js';
 import { CertsError } from './errors.js';
 import { DEFAULT_TRUST_DOMAIN, initCa, issueClusterCert } from './sync/certs.js';
 
-const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const HELP: Record<string, string> = {
   main: `gsdns ${version} — DNS for global service names in multi-cluster Kubernetes

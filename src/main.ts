@@ -157,7 +157,8 @@ function selfTestResolver(config: Config, logger: Logger, resolvConfPath = RESOL
   }
 }
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The version in package.json (gsdns --version, gsdns_build_info). */
+export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
   const readiness = new Readiness();
