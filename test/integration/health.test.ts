@@ -281,9 +281,12 @@ async function untilStatus(t: ExecutionContext, httpPort: number, address: strin
 
 const CART = 'cart.shop.global';
 
-// ---- tests ---------------------------------------------------------------------------------------
-
-test('closing the best cluster’s gateway moves answers to the next cluster after `fall` probes; reopening brings them back after `rise`', async (t) => {
+/**
+ * Two remote clusters serving cart, `near` (this cluster's zone) and `far` (another region), each
+ * with its own listening gateway, once both are probed healthy (not merely unknown, where a single
+ * failure would decide).
+ */
+async function nearAndFar(t: ExecutionContext) {
   const near = await tcpGateway(t);
   const far = await tcpGateway(t);
   const s = await gsdns(t, {
@@ -292,9 +295,15 @@ test('closing the best cluster’s gateway moves answers to the next cluster aft
       { cluster: 'far', region: 'r2', gateways: [far], services: ['cart'] },
     ],
   });
-  // Probed and healthy (not merely unknown, where a single failure would decide).
   await untilStatus(t, s.httpPort, near.address, 'healthy');
   await untilStatus(t, s.httpPort, far.address, 'healthy');
+  return { near, far, s };
+}
+
+// ---- tests ---------------------------------------------------------------------------------------
+
+test('closing the best cluster’s gateway moves answers to the next cluster after `fall` probes; reopening brings them back after `rise`', async (t) => {
+  const { near, far, s } = await nearAndFar(t);
   const start = await query(s.dnsPort, CART);
   t.deepEqual(start.addresses, [near.address], 'same zone first (policy failover: best tier only)');
   t.deepEqual(start.ttls, [TTL]);
@@ -349,16 +358,7 @@ test('a cluster with two gateways, one closed: only the healthy one is answered'
 });
 
 test('closing every gateway fails open: every known gateway, TTL dns.degradedTtl, counted in /debug/clusters', async (t) => {
-  const near = await tcpGateway(t);
-  const far = await tcpGateway(t);
-  const s = await gsdns(t, {
-    remotes: [
-      { cluster: 'near', region: 'r1', zone: 'z1', gateways: [near], services: ['cart'] },
-      { cluster: 'far', region: 'r2', gateways: [far], services: ['cart'] },
-    ],
-  });
-  await untilStatus(t, s.httpPort, near.address, 'healthy');
-  await untilStatus(t, s.httpPort, far.address, 'healthy');
+  const { near, far, s } = await nearAndFar(t);
   t.deepEqual((await query(s.dnsPort, CART)).addresses, [near.address]);
 
   await near.close();
