@@ -493,7 +493,7 @@ export interface RequestRecord {
 
 export interface FailSpec {
   readonly status: number;
-  /** How many requests fail; default 1. */
+  /** How many requests fail; default 1. `Infinity` holds the fault until clearFailures(). */
   readonly count?: number;
   /** Which requests: default 'any'. 'get' is a single-object read. */
   readonly on?: 'list' | 'watch' | 'get' | 'any';
@@ -803,6 +803,22 @@ export class FakeKubeApiServer {
   /** The next `count` matching requests get `status` with a Status body (a watch too: an HTTP error, not an event). */
   failNext(resource: ResourceName | '*', spec: FailSpec): void {
     this.failures.push({ resource, status: spec.status, remaining: spec.count ?? 1, on: spec.on ?? 'any', message: spec.message });
+  }
+
+  /**
+   * Lifts pending failures of `resource` (every resource when undefined), however many requests
+   * they had left: a test holds a fault with `count: Infinity` until it has observed its effect,
+   * then releases it here.
+   */
+  clearFailures(resource?: ResourceName): number {
+    let n = 0;
+    for (let i = this.failures.length - 1; i >= 0; i--) {
+      const f = this.failures[i]!;
+      if (resource !== undefined && f.resource !== resource && f.resource !== '*') continue;
+      this.failures.splice(i, 1);
+      n++;
+    }
+    return n;
   }
 
   /**
