@@ -17,6 +17,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -181,6 +182,7 @@ const MODELS: Readonly<Record<string, Validatable>> = {
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'cert-manager.io/v1/Certificate': Certificate,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
 };
 
 /** Schema problems of one object ('' when valid); an unknown apiVersion/kind is a problem too. */
@@ -724,4 +726,90 @@ test('every .Values path the templates use exists in values.yaml (free-form maps
     t.true(used.includes(key), `${key} is used by a template`);
   }
   t.deepEqual(Object.keys(containerPorts).sort(), ['dns', 'http', 'sync'], 'containerPorts keys (the Dockerfile test reads them)');
+});
+
+// --- issue 12: what a pod or a stranger can reach -------------------------------------------------
+
+interface PolicyShape extends Manifest {
+  spec: {
+    podSelector: { matchLabels?: Record<string, string> };
+    policyTypes?: string[];
+    ingress?: { from?: { namespaceSelector?: Obj; podSelector?: Obj; ipBlock?: { cidr: string } }[]; ports?: { port?: string | number; protocol?: string }[] }[];
+  };
+}
+
+test('networkPolicy: off by default; when on, DNS and ops from every pod, sync only from sync.allowedSources', async (t) => {
+  const plain = await render(t, MINIMAL);
+  if (!plain) return;
+  t.is(all(plain, 'NetworkPolicy').length, 0, 'off by default');
+
+  const r = await render(t, PRODUCTION);
+  if (!r) return;
+  const policy = one<PolicyShape>(t, r, 'NetworkPolicy', RELEASE);
+  t.is(schemaProblem(policy), '');
+  const d = deploymentOf(t, r);
+  const c = gsdnsContainer(t, d);
+  t.deepEqual(policy.spec.podSelector.matchLabels, d.spec.selector.matchLabels, 'selects the gsdns pods');
+  t.deepEqual(policy.spec.policyTypes, ['Ingress']);
+  const rules = policy.spec.ingress ?? [];
+  t.is(rules.length, 2);
+  const ports = (rule: (typeof rules)[number]): number[] => (rule.ports ?? []).map((p) => resolvePort(c, p.port, p.protocol)?.containerPort ?? -1);
+  // Rule 1: every namespace's pods (CoreDNS, Prometheus) reach DNS over UDP and TCP, and the ops port.
+  t.deepEqual(rules[0]!.from, [{ namespaceSelector: {} }]);
+  t.deepEqual(ports(rules[0]!), [containerPorts.dns, containerPorts.dns, containerPorts.http]);
+  t.deepEqual((rules[0]!.ports ?? []).map((p) => p.protocol), ['UDP', 'TCP', 'TCP']);
+  // Rule 2: the sync port from the peers' CIDRs only, nothing else.
+  t.deepEqual(rules[1]!.from, [{ ipBlock: { cidr: '198.51.100.0/24' } }, { ipBlock: { cidr: '203.0.113.0/24' } }]);
+  t.deepEqual(ports(rules[1]!), [containerPorts.sync]);
+  t.false(rules.some((rule, i) => i !== 1 && ports(rule).includes(containerPorts.sync)), 'no other rule opens the sync port');
+
+  // With sync on, an empty allowedSources would admit no peer: refused at render time.
+  const values = mergeValues(readYaml(PRODUCTION_FILE), { sync: { allowedSources: [] } });
+  const err = await t.throwsAsync(renderChart((await helmRender(t))!, { valuesFiles: [valuesFile(t, values)] }));
+  t.regex(err?.message ?? '', /networkPolicy\.enabled with sync\.enabled needs sync\.allowedSources/);
+});
+
+test('sync exposure: allowedSources become loadBalancerSourceRanges; NOTES warn while a LoadBalancer is open to everyone', async (t) => {
+  const r = await render(t, PRODUCTION);
+  if (!r) return;
+  const svc = one<ServiceShape & { spec: { loadBalancerSourceRanges?: string[] } }>(t, r, 'Service', `${RELEASE}-sync`);
+  t.deepEqual(svc.spec.loadBalancerSourceRanges, ['198.51.100.0/24', '203.0.113.0/24']);
+  t.notRegex(r.notes, /WARNING: the sync Service is a LoadBalancer open to every source address/);
+
+  const open = mergeValues(readYaml(PRODUCTION_FILE), { sync: { allowedSources: [] }, networkPolicy: { enabled: false } });
+  const o = await renderChart((await helmRender(t))!, { valuesFiles: [valuesFile(t, open)] });
+  const openSvc = one<ServiceShape & { spec: { loadBalancerSourceRanges?: string[] } }>(t, o, 'Service', `${RELEASE}-sync`);
+  t.is(openSvc.spec.loadBalancerSourceRanges, undefined);
+  t.regex(o.notes, /WARNING: the sync Service is a LoadBalancer open to every source address/);
+  t.regex(o.notes, /sync\.allowedSources: \[<peer clusters' egress CIDRs>\]/);
+
+  // The Service's own list wins over allowedSources; a ClusterIP sync Service draws no warning.
+  const own = mergeValues(readYaml(PRODUCTION_FILE), { sync: { service: { loadBalancerSourceRanges: ['192.0.2.0/24'] } } });
+  const w = await renderChart((await helmRender(t))!, { valuesFiles: [valuesFile(t, own)] });
+  t.deepEqual(one<ServiceShape & { spec: { loadBalancerSourceRanges?: string[] } }>(t, w, 'Service', `${RELEASE}-sync`).spec.loadBalancerSourceRanges, ['192.0.2.0/24']);
+  const internal = mergeValues(readYaml(PRODUCTION_FILE), { sync: { allowedSources: [], service: { type: 'ClusterIP' } }, networkPolicy: { enabled: false } });
+  const i = await renderChart((await helmRender(t))!, { valuesFiles: [valuesFile(t, internal)] });
+  t.notRegex(i.notes, /WARNING: the sync Service is a LoadBalancer/);
+});
+
+test('/debug is on the pod loopback only (port-forward), or off; geoip-lite is preloaded', async (t) => {
+  const r = await render(t, MINIMAL);
+  if (!r) return;
+  const { config } = renderedConfig(t, r);
+  const debugPort = (chartValues()['debug'] as { port: number }).port;
+  t.deepEqual({ ...config.http.debug, listen: { ...config.http.debug.listen } }, { enabled: true, listen: { address: '127.0.0.1', port: debugPort } });
+  t.notDeepEqual(config.http.listen.port, debugPort);
+  const c = gsdnsContainer(t, deploymentOf(t, r));
+  t.false((c.ports ?? []).some((p) => p.containerPort === debugPort), 'the debug port is not a container port');
+  t.regex(r.notes, new RegExp(`kubectl port-forward -n ${NS} deploy/${RELEASE} ${debugPort}:${debugPort}`));
+  t.true(config.locality.geoipPreload, 'the chart preloads geoip-lite, so the memory limit is met from the start');
+
+  const v6 = await render(t, { valuesFiles: [valuesFile(t, { cluster: { name: 'cluster-a' }, service: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] } })] });
+  if (!v6) return;
+  t.is(renderedConfig(t, v6).config.http.debug.listen?.address, '::1');
+
+  const off = await render(t, { sets: ['cluster.name=cluster-a', 'debug.enabled=false'] });
+  if (!off) return;
+  t.false(renderedConfig(t, off).config.http.debug.enabled);
+  t.notRegex(off.notes, /\/debug\/clusters/);
 });

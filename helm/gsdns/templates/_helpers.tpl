@@ -4,7 +4,8 @@ Owns: names and labels, the service account name, the sync TLS Secret name, and 
 that the ConfigMap renders ("gsdns.config"): values.config with the keys the pod decides forced in.
 Never: emits a manifest by itself.
 Invariants: the config's dns.listen, http.listen and sync.listen ports are containerPorts, so the
-container ports, probes and Services always point where gsdns listens.
+container ports, probes and Services always point where gsdns listens; /debug (http.debug) is bound
+to loopback or off, never on a pod address.
 */}}
 
 {{- define "gsdns.name" -}}
@@ -107,6 +108,12 @@ values (Helm merges them); this adds what must agree with the pod and the other 
 {{- /* http.listen: probes and scrapes reach the container's http port. */}}
 {{- $http := get $cfg "http" | default dict }}
 {{- $_ := set $http "listen" (dict "address" $bind "port" $ports.http) }}
+{{- /* http.debug: /debug only on the pod's loopback (kubectl port-forward), or off. */}}
+{{- if .Values.debug.enabled }}
+{{- $_ := set $http "debug" (dict "enabled" true "listen" (dict "address" (ternary "::1" "127.0.0.1" (eq $bind "::")) "port" .Values.debug.port)) }}
+{{- else }}
+{{- $_ := set $http "debug" (dict "enabled" false) }}
+{{- end }}
 {{- $_ := set $cfg "http" $http }}
 
 {{- /* source: always the Kubernetes API through the pod's service account. */}}
@@ -138,6 +145,9 @@ values (Helm merges them); this adds what must agree with the pod and the other 
 {{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) }}
 {{- fail "podDisruptionBudget.enabled needs minAvailable or maxUnavailable" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.sync.enabled (not .Values.sync.allowedSources) }}
+{{- fail "networkPolicy.enabled with sync.enabled needs sync.allowedSources: the peer clusters' source CIDRs, the only addresses admitted to the sync port" }}
 {{- end }}
 {{- if and .Values.sync.enabled .Values.sync.tls.certManager.enabled (not .Values.sync.tls.certManager.issuerRef.name) }}
 {{- fail "sync.tls.certManager.enabled needs sync.tls.certManager.issuerRef.name: the Issuer or ClusterIssuer of the mesh's shared CA" }}
