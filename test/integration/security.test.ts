@@ -1,5 +1,10 @@
 /**
- * SECURITY.md "No secrets or key material in logs": a gsdns process with sync over mutual TLS, at
+ * SECURITY.md claims that no other test file owns.
+ *
+ * "TLS 1.2 or later only": clients offering only TLS 1.0/1.1, with a valid certificate, fail the
+ * handshake on the sync port; TLS 1.2 and 1.3 clients are served.
+ *
+ * "No secrets or key material in logs": a gsdns process with sync over mutual TLS, at
  * log level trace, is attacked on its sync port by every kind of refused client (a foreign CA, no
  * certificate, a certificate without a cluster identity, garbage instead of a ClientHello) and
  * itself talks to a peer that presents a foreign certificate. Then it is started with a private
@@ -9,10 +14,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect, type SecureVersion } from 'node:tls';
 import { request, createServer as createHttpsServer } from 'node:https';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { binPath, spawnGsdns, tempDir } from '../helpers/gsdns-process.js';
+import { binPath, spawnGsdns, startInProcess, tempDir } from '../helpers/gsdns-process.js';
 import { freePort } from '../helpers/unbound.js';
 import { loadTls, makePki, type TlsFiles } from '../helpers/pki.js';
 
@@ -129,4 +135,44 @@ sync:
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   t.not(code, 0, `a mismatched key stops the start:\n${out}`);
   assertNoKeyMaterial(t, out, keyFiles, 'mismatched key');
+});
+
+/** A TLS handshake with only the given protocol versions; resolves with the negotiated version or the error code. */
+function handshake(port: number, files: TlsFiles, min: SecureVersion, max: SecureVersion): Promise<string> {
+  const m = loadTls(files);
+  return new Promise((resolve) => {
+    // SECLEVEL=0 lets this client offer the old versions at all (OpenSSL 3 refuses them locally).
+    const s = tlsConnect({ host: '127.0.0.1', port, ...m, minVersion: min, maxVersion: max, ciphers: 'DEFAULT@SECLEVEL=0', checkServerIdentity: () => undefined }, () => {
+      const version = s.getProtocol() ?? '?';
+      s.destroy();
+      resolve(version);
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+test('the sync port negotiates TLS 1.2 or 1.3 only: a TLS 1.0/1.1 client with a valid certificate is refused', async (t) => {
+  const pki = await makePki(t, { clusters: ['alpha', 'beta'], trustDomain: TD });
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'catalog.yaml'), 'services: []\n');
+  const own = pki.clusters['alpha']!;
+  const syncPort = await freePort();
+  await startInProcess(
+    t,
+    `cluster: {name: alpha, gateways: [{address: 192.0.2.1, port: 15443}]}
+source: {type: file, file: {path: catalog.yaml}}
+sync:
+  listen: {address: 127.0.0.1, port: ${syncPort}}
+  trustDomain: ${TD}
+  tls: {ca: ${JSON.stringify(own.ca)}, cert: ${JSON.stringify(own.cert)}, key: ${JSON.stringify(own.key)}}
+  peers: []
+`,
+    dir,
+  );
+  const peer = pki.clusters['beta']!;
+  t.is(await handshake(syncPort, peer, 'TLSv1.3', 'TLSv1.3'), 'TLSv1.3');
+  t.is(await handshake(syncPort, peer, 'TLSv1.2', 'TLSv1.2'), 'TLSv1.2');
+  const old = await handshake(syncPort, peer, 'TLSv1', 'TLSv1.1');
+  t.false(old.startsWith('TLSv1'), `TLS 1.0/1.1 refused (got ${old})`);
+  t.regex(old, /ERR_SSL|ECONNRESET|EPROTO/);
 });
