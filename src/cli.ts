@@ -20,7 +20,7 @@ const HELP: Record<string, string> = {
 Usage:
   gsdns serve [--config FILE] [--set key.path=value ...]
   gsdns check-config FILE [--set key.path=value ...]
-  gsdns explain NAME [--type T] [--subnet CIDR] [--server URL]
+  gsdns explain NAME [--type T] [--subnet CIDR] [--config FILE | --server URL]
   gsdns certs init --out DIR [--days N] [--force]
   gsdns certs issue --cluster NAME --out DIR [--ca-dir DIR] [--trust-domain D] [--days N]
   gsdns --version
@@ -42,14 +42,21 @@ Stops on SIGTERM/SIGINT: goes not-ready, closes the listeners, exits 0.
 Validate FILE (plus GSDNS_* environment and --set overrides) and print every error with its key
 path. Prints "ok" and exits 0 when valid; exits 1 otherwise.
 `,
-  explain: `Usage: gsdns explain NAME [--type T] [--subnet CIDR] [--server URL]
+  explain: `Usage: gsdns explain NAME [--type T] [--subnet CIDR] [--config FILE [--set K=V ...] | --server URL]
 
 Ask a running gsdns why NAME resolves the way it does: every candidate cluster, whether it was kept
-or dropped and why, and the final order.
+or dropped and why, and the final order. It asks /debug/resolve on the server's debug listener.
   -t, --type T        query type (default A)
   --subnet CIDR       client subnet to explain for (as EDNS Client Subnet would give)
-  --server URL        ops HTTP base URL (default http://127.0.0.1:8080)
+  -c, --config FILE   the server's config, loaded as "serve" loads it (GSDNS_* variables, --set):
+                      its http.debug.listen, or http.listen when /debug is on the ops listener
+                      (default: $GSDNS_CONFIG, else the embedded demo, i.e. http://127.0.0.1:8080)
+  --set K=V           override one key of that config
+  --server URL        base URL of the listener serving /debug, e.g. http://127.0.0.1:8081
+                      (a kubectl port-forward); instead of --config
   --json              print the raw JSON
+  -h, --help          this help
+Exit codes: 0 ok, 1 the server refused (or /debug is off in the config), 2 usage error, 3 unreachable.
 `,
   certs: `Usage: gsdns certs init --out DIR [--days N] [--force]
        gsdns certs issue --cluster NAME --out DIR [--ca-dir DIR] [--trust-domain D] [--days N]
@@ -166,15 +173,49 @@ function checkConfig(args: readonly string[]): void {
   process.exitCode = 1;
 }
 
+/**
+ * The base URL of the listener serving /debug for `explain`: --server as given, else the config
+ * (--config, $GSDNS_CONFIG or the embedded demo, loaded as `serve` loads it).
+ */
+function debugBaseUrl(values: Values): string {
+  const server = values['server'] as string | undefined;
+  const sets = (values['set'] as string[] | undefined) ?? [];
+  if (server !== undefined) {
+    if (values['config'] !== undefined || sets.length > 0) fail(`explain takes --server or --config (with --set), not both\n\n${HELP['explain']!}`);
+    try {
+      return new URL(server).href;
+    } catch {
+      return fail(`--server must be a URL such as http://127.0.0.1:8081 (got "${server}")`);
+    }
+  }
+  const file = (values['config'] as string | undefined) ?? process.env['GSDNS_CONFIG'] ?? embeddedConfigPath();
+  const loaded = loadConfig({ file, env: process.env, sets });
+  if (!loaded.ok) {
+    return fail(`invalid configuration (${file}):\n${formatIssues(loaded.errors).map((l) => `  ${l}`).join('\n')}`, 1);
+  }
+  const http = loaded.config.http;
+  if (!http.debug.enabled) {
+    return fail(`/debug is disabled in ${file} (http.debug.enabled: false), and explain asks /debug/resolve; enable it, e.g. on the loopback: http.debug: {enabled: true, listen: {address: 127.0.0.1, port: 8081}}`, 1);
+  }
+  const listen = http.debug.listen ?? http.listen;
+  const key = http.debug.listen ? 'http.debug.listen' : 'http.listen';
+  if (listen.port === 0) return fail(`${key} in ${file} has port 0 (chosen at start); pass --server URL with the port from the "gsdns serving" log line`, 1);
+  // A wildcard bind is reached on the loopback of its family.
+  const host = listen.address === '0.0.0.0' ? '127.0.0.1' : listen.address === '::' ? '::1' : listen.address;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}/`;
+}
+
 async function explain(args: readonly string[]): Promise<void> {
   const { values, positionals } = parse('explain', args, {
     type: { type: 'string', short: 't' },
     subnet: { type: 'string' },
+    config: { type: 'string', short: 'c' },
+    set: { type: 'string', multiple: true },
     server: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) fail(`explain takes exactly one NAME\n\n${HELP['explain']!}`);
-  const base = (values['server'] as string | undefined) ?? 'http://127.0.0.1:8080';
+  const base = debugBaseUrl(values);
   const url = new URL('/debug/resolve', base);
   url.searchParams.set('name', positionals[0]!);
   url.searchParams.set('type', (values['type'] as string | undefined) ?? 'A');
@@ -185,7 +226,18 @@ async function explain(args: readonly string[]): Promise<void> {
   } catch (err) {
     return fail(`cannot reach ${base}: ${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}`, 3);
   }
-  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status === 404) {
+    return fail(
+      `${base} does not serve /debug (404): it is off there or on a listener of its own (http.debug); pass the server's config with --config, or --server with the /debug listener's URL`,
+      1,
+    );
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = (await res.json()) as Record<string, unknown>;
+  } catch {
+    return fail(`${base} answered ${res.status} with no JSON: is it a gsdns /debug listener?`, 1);
+  }
   if (values['json'] || !res.ok) {
     process.stdout.write(JSON.stringify(body, null, 2) + '\n');
     if (!res.ok) process.exitCode = 1;

@@ -50,6 +50,8 @@ export const catalogOnlyHealth: GatewayHealth = {
 export interface RunningServer {
   readonly dns: readonly { readonly address: string; readonly port: number }[];
   readonly http: AddressInfo;
+  /** The /debug listener's address, when `http.debug.listen` gives /debug a listener of its own. */
+  readonly debugHttp?: AddressInfo | undefined;
   readonly registry: Registry;
   readonly readiness: Readiness;
   readonly forwarder: Forwarder;
@@ -217,6 +219,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   // Declared before the modules it observes; every source is read at scrape time.
   let forwarder: Forwarder;
   let dns: ReturnType<typeof createDnsServer>;
+  let ops: OpsServer;
   const metrics = new Metrics(
     {
       dnsEdge: () => dns.stats(),
@@ -230,6 +233,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       kubernetes: () => kubernetes?.status(),
       stubWiring: () => stubWiring,
       failOpenAnswers: () => degraded.count,
+      http: () => ops.stats(),
     },
     { sync: config.sync !== undefined, health: prober !== undefined, kubernetes: config.source.type === 'kubernetes', selfTest: config.selfTest.enabled },
     startOptions.build ?? { version: PACKAGE_VERSION, nodeVersion: process.version },
@@ -265,6 +269,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     },
     limits: {
       tcpIdleTimeoutMs: config.dns.tcp.idleTimeoutMs,
+      tcpMessageTimeoutMs: config.dns.tcp.messageTimeoutMs,
       maxTcpConnections: config.dns.tcp.maxConnections,
       maxTcpConnectionsPerClient: config.dns.tcp.maxConnectionsPerClient,
       maxInFlightPerConnection: config.dns.tcp.maxInFlightPerConnection,
@@ -330,9 +335,11 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       allowFrom: config.forward.allowFrom,
       ...forwarder.stats(),
     }),
-    selfTest: async ({ run }) => {
-      if (!selfTest) return { enabled: false, hint: 'set selfTest.enabled: true (on in the Helm chart)' };
-      return { enabled: true, ...(run ? await selfTest.runOnce() : selfTest.status()) };
+    selfTest: () => (selfTest ? { enabled: true, ...selfTest.status() } : { enabled: false, hint: 'set selfTest.enabled: true (on in the Helm chart)' }),
+    runSelfTest: async () => {
+      // 409: there is nothing to run, which a caller asking for a run must not mistake for a verdict.
+      if (!selfTest) return { status: 409, body: { enabled: false, hint: 'set selfTest.enabled: true (on in the Helm chart)' } };
+      return { status: 200, body: { enabled: true, ...(await selfTest.runOnce()) } };
     },
     resolve: async ({ name, type, subnet, client }) => {
       const qtype = parseType(type);
@@ -361,11 +368,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     },
   };
 
-  const ops = new OpsServer({
+  ops = new OpsServer({
     address: config.http.listen.address,
     port: config.http.listen.port,
     readiness: () => readiness.report(),
-    debug,
+    // http.debug: on the ops listener (listen null), on a listener of its own, or nowhere.
+    debug: config.http.debug.enabled ? { endpoints: debug, listen: config.http.debug.listen } : undefined,
+    limits: { maxConnections: config.http.maxConnections, idleTimeoutMs: config.http.idleTimeoutMs, headersTimeoutMs: config.http.headersTimeoutMs },
     logger: logger.child({ module: 'http' }),
     routes: {
       '/metrics': async (_req, res) => {
@@ -382,8 +391,10 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   forwarder.exclude(loops);
   if (forwarder.upstreams().length === 0) forwardLog.warn('no usable upstream: names outside the zones get SERVFAIL');
   let http: AddressInfo;
+  let debugHttp: AddressInfo | undefined;
   try {
     http = await ops.start();
+    debugHttp = ops.debugAddress();
     if (config.source.type === 'file') {
       source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }) });
       await source.start();
@@ -475,6 +486,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     {
       dns: dnsAddresses,
       http: `${http.address}:${http.port}`,
+      debug: debugHttp ? `${debugHttp.address}:${debugHttp.port}` : config.http.debug.enabled ? 'on the ops listener' : 'off',
       sync: syncAddress ? `${syncAddress.address}:${syncAddress.port}` : undefined,
       cluster: config.cluster.name,
       upstreams: forwarder.upstreams().map((u) => u.label),
@@ -486,6 +498,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   return {
     dns: dnsAddresses,
     http,
+    debugHttp,
     registry,
     readiness,
     forwarder,

@@ -293,6 +293,8 @@ function semanticProblems(data: Data): SchemaProblem[] {
   };
   if (Array.isArray(dns?.['listen'])) (dns['listen'] as unknown[]).forEach((l, i) => addListener(l, ['dns', 'listen', i]));
   addListener(http?.['listen'], ['http', 'listen']);
+  const httpDebug = asObject(http?.['debug']);
+  if (httpDebug?.['enabled'] !== false) addListener(httpDebug?.['listen'], ['http', 'debug', 'listen']);
   if (sync !== undefined) addListener(sync['listen'], ['sync', 'listen']);
   listeners.forEach((l, i) => {
     const clash = listeners.slice(0, i).find((o) => o.port === l.port && addressesOverlap(o.address, l.address));

@@ -190,9 +190,27 @@ export const configSchema: JsonSchema = {
         description: '`failover` answers with the best locality tier only; `spread` with every healthy cluster, best first.',
       },
       tcp: block('Limits of the DNS-over-TCP listener.', {
-        idleTimeoutMs: int('Close a TCP connection idle for this long.', 10000, 1),
-        maxConnections: int('Most open TCP connections in total.', 1000, 1),
-        maxConnectionsPerClient: int('Most open TCP connections from one client address.', 50, 1),
+        idleTimeoutMs: int(
+          'Close a TCP connection with nothing in flight and no complete message or finished answer for this long. Octets of an incomplete message do not count as activity.',
+          10000,
+          1,
+        ),
+        messageTimeoutMs: int(
+          'Close a TCP connection whose message has not arrived whole this long after its first octet (the length prefix). A query arrives in one or two segments; 1000 leaves room for a retransmitted segment across zones (Knot uses 500).',
+          1000,
+          1,
+          60000,
+        ),
+        maxConnections: int(
+          'Most open TCP connections in total. At the cap, the least recently active connection with no query in flight (idle, or mid-message) is closed to admit a new one; the new one is refused only if every connection has a query in flight.',
+          1000,
+          1,
+        ),
+        maxConnectionsPerClient: int(
+          'Most open TCP connections from one client address. At the cap, that client\'s least recently active connection with no query in flight is closed to admit its new one; refused only if all of them have a query in flight.',
+          50,
+          1,
+        ),
         maxInFlightPerConnection: int('Most pipelined queries answered concurrently on one connection.', 32, 1),
       }),
       localFailover: {
@@ -354,8 +372,37 @@ export const configSchema: JsonSchema = {
         description: 'Locate clients by their EDNS Client Subnet (RFC 7871) when a query carries one.',
       },
     }),
-    http: block('The ops HTTP server: /healthz, /readyz, /metrics, /debug/*.', {
+    http: block('The ops HTTP server: /healthz, /readyz, /metrics and, unless `http.debug` moves or disables them, /debug/*. The limits apply to every HTTP listener (ops and debug) separately.', {
       listen: listen('Address of the ops HTTP server.', '127.0.0.1', 8080),
+      debug: block('The /debug/* endpoints: the inventory of every cluster, answer explanations (`/debug/resolve` forwards names outside the zones) and the self-test trigger.', {
+        enabled: { type: 'boolean', default: true, description: 'Serve /debug/* at all. false: /debug/* is 404 everywhere and `gsdns explain` cannot work.' },
+        listen: {
+          type: ['object', 'null'],
+          default: null,
+          additionalProperties: false,
+          description:
+            'A listener of its own for /debug/* (e.g. `{address: 127.0.0.1, port: 8081}`, reached with `kubectl port-forward`); /debug/* on `http.listen` is then 404. null: /debug/* is served on `http.listen`.',
+          properties: {
+            address: { ...ip('Address to bind.'), default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 8081, description: 'Port to bind; 0 picks a free port.' },
+          },
+        },
+      }),
+      maxConnections: int(
+        'Most open connections on each HTTP listener. At the cap a new connection closes the one idle longest (no request in progress: silent, or between keep-alive requests); it is refused only when every connection has a request in progress. Probes and scrapes need a few; 512 is above the accept backlog (511), so a probe accepted in one burst with a flood is not the oldest idle connection before its request is read.',
+        512,
+        1,
+      ),
+      idleTimeoutMs: int(
+        'Close a connection with no request in progress after this long: one that has not sent a byte since it opened, or a keep-alive connection since its last response. 5000 is Node\'s keep-alive default; Prometheus scrapes every 15 s or more and kubelet probes open a connection per probe, so neither keeps one longer.',
+        5000,
+        100,
+      ),
+      headersTimeoutMs: int(
+        'A request (line, headers and any body) must arrive within this long of its first byte (of the connection opening, for the first one), else the connection is closed with 408. Checked every min(1 s, a quarter of this). A probe or scrape sends its request in one packet; 5000 leaves room for a loaded node.',
+        5000,
+        100,
+      ),
     }),
     selfTest: block(
       'The stub-wiring self-test: a unique name in the first zone is resolved through the cluster resolver (as a pod would) and must reach this server. The result is `gsdns_stub_wiring_ok`, `/readyz` detail (never failing readiness) and `/debug/selftest`.',

@@ -40,6 +40,8 @@ export interface ClusterConfig {
 
 export interface DnsTcpConfig {
   readonly idleTimeoutMs: number;
+  /** From the first octet of a message to its last, in ms. */
+  readonly messageTimeoutMs: number;
   readonly maxConnections: number;
   readonly maxConnectionsPerClient: number;
   readonly maxInFlightPerConnection: number;
@@ -153,8 +155,19 @@ export interface LocalityConfig {
   readonly ecs: boolean;
 }
 
+export interface HttpDebugConfig {
+  readonly enabled: boolean;
+  /** null: /debug/* is served on `http.listen`. */
+  readonly listen: ListenAddress | null;
+}
+
 export interface HttpConfig {
   readonly listen: ListenAddress;
+  readonly debug: HttpDebugConfig;
+  /** Per listener (ops and debug each). */
+  readonly maxConnections: number;
+  readonly idleTimeoutMs: number;
+  readonly headersTimeoutMs: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

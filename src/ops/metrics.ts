@@ -32,6 +32,7 @@ import type { KubernetesSourceStatus } from '../sources/kubernetes/informers.js'
 import type { SyncStatus } from '../sync/service.js';
 import type { PeerState } from '../sync/client.js';
 import { rcodeName } from './presentation.js';
+import { HTTP_CLOSE_REASONS, type HttpListenerStats } from './http.js';
 
 /** Where an answer came from: the `source` label of gsdns_dns_responses_total (README "Metrics"). */
 export type ResponseSource = 'local' | 'remote' | 'degraded' | 'negative' | 'forward' | 'cache' | 'refused' | 'error';
@@ -236,6 +237,8 @@ export interface MetricsSources {
   /** 1 ok, 0 failing, undefined while the self-test is off or has not run. */
   readonly stubWiring: () => 0 | 1 | undefined;
   readonly failOpenAnswers: () => number;
+  /** Every ops HTTP listener (ops, and debug when /debug has its own); absent reads as none. */
+  readonly http?: () => readonly HttpListenerStats[];
 }
 
 /**
@@ -320,9 +323,23 @@ export class Metrics {
     ]);
     snapshotCounter(r, 'gsdns_dns_truncated_total', 'Replies sent with TC set because they did not fit.', [], () => [[{}, sources.dnsEdge().truncated]]);
     snapshotGauge(r, 'gsdns_dns_tcp_connections', 'Open DNS-over-TCP connections.', [], () => [[{}, sources.dnsEdge().tcpConnectionsOpen]]);
-    snapshotCounter(r, 'gsdns_dns_tcp_connections_rejected_total', 'TCP connections closed at once by dns.tcp.maxConnections or maxConnectionsPerClient.', [], () => [
-      [{}, sources.dnsEdge().tcpConnectionsRejected],
-    ]);
+    snapshotCounter(
+      r,
+      'gsdns_dns_tcp_connections_rejected_total',
+      'New TCP connections refused at dns.tcp.maxConnections or maxConnectionsPerClient because every connection that could make room had a query in flight.',
+      [],
+      () => [[{}, sources.dnsEdge().tcpConnectionsRejected]],
+    );
+    snapshotCounter(r, 'gsdns_dns_tcp_connections_closed_total', 'TCP connections the server destroyed, by reason.', ['reason'], () => {
+      const s = sources.dnsEdge();
+      return [
+        [{ reason: 'idle' }, s.tcpIdleTimeouts],
+        [{ reason: 'message_timeout' }, s.tcpMessageTimeouts],
+        [{ reason: 'evicted_idle' }, s.tcpEvictedIdle],
+        [{ reason: 'evicted_incomplete' }, s.tcpEvictedIncomplete],
+        [{ reason: 'malformed' }, s.tcpClosedMalformed],
+      ];
+    });
     snapshotCounter(r, 'gsdns_dns_fail_open_answers_total', 'Answers given with unhealthy gateways because no healthy candidate existed (source="degraded").', [], () => [
       [{}, sources.failOpenAnswers()],
     ]);
@@ -417,6 +434,18 @@ export class Metrics {
         registers: [r],
       });
     }
+
+    // --- Ops HTTP -------------------------------------------------------------------------------
+    snapshotGauge(r, 'gsdns_http_connections', 'Open HTTP connections, by listener (ops, debug).', ['listener'], () =>
+      (sources.http?.() ?? []).map((l) => [{ listener: l.listener }, l.open] as const),
+    );
+    snapshotCounter(
+      r,
+      'gsdns_http_connections_closed_total',
+      'HTTP connections the server closed, by listener and reason: silent (no byte sent), idle (keep-alive, no new request), headers (request not received in time), malformed, evicted (idle longest, closed at http.maxConnections), refused (at the cap with every connection busy).',
+      ['listener', 'reason'],
+      () => (sources.http?.() ?? []).flatMap((l) => HTTP_CLOSE_REASONS.map((reason) => [{ listener: l.listener, reason }, l.closed[reason]] as const)),
+    );
 
     // --- Process --------------------------------------------------------------------------------
     new Gauge({

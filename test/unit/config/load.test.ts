@@ -54,7 +54,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
     degradedTtl: 1,
     maxAnswers: 8,
     policy: 'failover',
-    tcp: { idleTimeoutMs: 10000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
+    tcp: { idleTimeoutMs: 10000, messageTimeoutMs: 1000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
     localFailover: true,
     localMinReady: 1,
   });
@@ -76,7 +76,13 @@ test('defaults: a minimal file gets every documented default', (t) => {
   t.is(c.sync, undefined);
   t.deepEqual(c.health, { intervalMs: 1000, timeoutMs: 500, fall: 3, rise: 2, probe: { type: 'tcp' } });
   t.deepEqual(c.locality, { ecs: true });
-  t.deepEqual(c.http, { listen: { address: '127.0.0.1', port: 8080 } });
+  t.deepEqual(c.http, {
+    listen: { address: '127.0.0.1', port: 8080 },
+    debug: { enabled: true, listen: null },
+    maxConnections: 512,
+    idleTimeoutMs: 5000,
+    headersTimeoutMs: 5000,
+  });
   t.deepEqual(c.log, { level: 'info', queries: { enabled: false, sampleRate: 1 } });
 });
 
