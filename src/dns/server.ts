@@ -5,7 +5,8 @@
  * turning raw messages into DnsRequests and handler results into replies, and edge counters.
  * Never: lets dns2 parse a message before our own decoder has vetted it (KNOWN-DEFECTS D1, D2,
  * D8); answers a response (D3); lets a handler throw/reject, or a failed send, reach the event
- * loop (D4, D5); half-closes an idle connection and waits (D6); reads more than it can answer (D7).
+ * loop (D4, D5); half-closes an idle connection and waits (D6); reads more than it can answer (D7);
+ * lets a client that sends slowly hold a connection slot (issue 12).
  *
  * Invariants:
  * - Every received message is decoded by src/dns/wire.ts first. Only the uncommon shapes (records
@@ -16,12 +17,20 @@
  *   already fitted to that same limit by the forwarder's codec (src/forward/message.ts).
  * - A TCP connection never has more than `maxInFlightPerConnection` unanswered queries, and stops
  *   reading while it has that many or while its socket refuses writes.
+ * - A TCP message must arrive whole within `tcpMessageTimeoutMs` of its first octet (the length
+ *   prefix), counted only while we are reading; otherwise the connection is destroyed.
+ * - A TCP connection is idle while nothing of it is in flight; only a complete message or a
+ *   finished answer restarts its idle clock, never a stray octet. Idle connections are destroyed.
+ * - At a connection cap, the least recently active connection with nothing in flight is destroyed
+ *   to admit the new one (src/dns/tcp-admission.ts); a new connection is refused only when every
+ *   connection that could make room is busy.
  * - Every send and write has its failure handled; handler exceptions become SERVFAIL + one log line.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { Packet, TCPServer, UDPServer } from 'dns2';
 import { Rcode } from '../answer/types.js';
+import { TcpAdmission } from './tcp-admission.js';
 import type { ClientAddress, DnsHandler, DnsRequest, EdnsInfo, HandlerResult, Transport } from './types.js';
 import {
   HEADER_SIZE,
@@ -39,11 +48,19 @@ export interface ListenAddress {
 }
 
 export interface DnsServerLimits {
-  /** RFC 7766 §6.2.3: close idle connections; ours destroy() (D6). Default 10000. */
+  /**
+   * RFC 7766 §6.2.3: close idle connections; ours destroy() (D6). Idle: nothing in flight, and no
+   * complete message or finished answer for this long. Default 10000.
+   */
   readonly tcpIdleTimeoutMs: number;
-  /** Connections beyond this are destroyed at once. Default 1000. */
+  /** From the first octet of a message (its length prefix) to its last. Default 1000. */
+  readonly tcpMessageTimeoutMs: number;
+  /**
+   * At this many, the least recently active connection with nothing in flight is destroyed to
+   * admit a new one; the new one is refused only when all are busy. Default 1000.
+   */
   readonly maxTcpConnections: number;
-  /** Per client IP address. Default 50. */
+  /** Per client IP address; at the cap, the same policy over this client's connections. Default 50. */
   readonly maxTcpConnectionsPerClient: number;
   /** Pipelined queries answered concurrently per connection (D7). Default 32. */
   readonly maxInFlightPerConnection: number;
@@ -51,6 +68,7 @@ export interface DnsServerLimits {
 
 export const DEFAULT_LIMITS: DnsServerLimits = Object.freeze({
   tcpIdleTimeoutMs: 10_000,
+  tcpMessageTimeoutMs: 1000,
   maxTcpConnections: 1000,
   maxTcpConnectionsPerClient: 50,
   maxInFlightPerConnection: 32,
@@ -126,9 +144,19 @@ export interface DnsEdgeStats {
   readonly truncated: number;
   readonly sendErrors: number;
   readonly tcpConnectionsAccepted: number;
+  /** New connections refused because every connection that could make room was busy. */
   readonly tcpConnectionsRejected: number;
   readonly tcpConnectionsOpen: number;
+  /** Connections destroyed after `tcpIdleTimeoutMs` with nothing in flight. */
   readonly tcpIdleTimeouts: number;
+  /** Connections destroyed because a message did not arrive whole within `tcpMessageTimeoutMs`. */
+  readonly tcpMessageTimeouts: number;
+  /** Connections destroyed at a cap to admit a new one, while idle (between messages). */
+  readonly tcpEvictedIdle: number;
+  /** Connections destroyed at a cap to admit a new one, while part of a message had arrived. */
+  readonly tcpEvictedIncomplete: number;
+  /** Connections destroyed because the peer sent what no DNS client sends (a frame shorter than a header, a response). */
+  readonly tcpClosedMalformed: number;
   /** Times a connection stopped reading (write back-pressure or in-flight cap). */
   readonly tcpReadPauses: number;
   /** Highest number of unanswered queries seen on any one connection. */
@@ -227,6 +255,10 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     tcpConnectionsRejected: 0,
     tcpConnectionsOpen: 0,
     tcpIdleTimeouts: 0,
+    tcpMessageTimeouts: 0,
+    tcpEvictedIdle: 0,
+    tcpEvictedIncomplete: 0,
+    tcpClosedMalformed: 0,
     tcpReadPauses: 0,
     tcpInFlightHighWater: 0,
     tcpWriteBacklogHighWater: 0,
@@ -235,8 +267,10 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
 
   const udpSockets: EdgeUdpSocket[] = [];
   const tcpServers: EdgeTcpServer[] = [];
-  const openSockets = new Set<Socket>();
-  const perClient = new Map<string, number>();
+  const admission = new TcpAdmission<TcpConnection>({
+    maxConnections: limits.maxTcpConnections,
+    maxPerClient: limits.maxTcpConnectionsPerClient,
+  });
   let bound: BoundAddress[] = [];
   let closing = false;
 
@@ -452,45 +486,37 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
   // TCP (RFC 7766): framing, pipelining, limits, back-pressure
   // -------------------------------------------------------------------------------------------
 
+  const connectionContext = (socket: Socket): ConnectionContext => ({
+    client: {
+      address: socket.remoteAddress ?? '',
+      port: socket.remotePort ?? 0,
+      family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+    },
+    maxInFlight: limits.maxInFlightPerConnection,
+    idleTimeoutMs: limits.tcpIdleTimeoutMs,
+    messageTimeoutMs: limits.tcpMessageTimeoutMs,
+    handleMessage: (m, c) => handleMessage(m, 'tcp', c),
+    admission,
+    counters,
+    log,
+  });
+
+  /** Admit, make room (destroying the least recently active evictable connection), or refuse. */
   const onConnection = (socket: Socket): void => {
     // An error on a socket with no listener would crash the process.
     socket.on('error', (err) => log.debug(errorFields(err), 'TCP connection error'));
     const clientKey = socket.remoteAddress ?? '';
-    const fromClient = perClient.get(clientKey) ?? 0;
-    if (closing || openSockets.size >= limits.maxTcpConnections || fromClient >= limits.maxTcpConnectionsPerClient) {
+    const decision = closing ? ({ kind: 'refuse', cap: 'total' } as const) : admission.decide(clientKey);
+    if (decision.kind === 'refuse') {
       counters.tcpConnectionsRejected++;
       socket.destroy();
       return;
     }
-    openSockets.add(socket);
-    perClient.set(clientKey, fromClient + 1);
+    if (decision.kind === 'evict') decision.victim.evict();
+    const connection = new TcpConnection(socket, connectionContext(socket));
+    admission.add(connection, clientKey);
     counters.tcpConnectionsAccepted++;
-    counters.tcpConnectionsOpen = openSockets.size;
-    socket.on('close', () => {
-      openSockets.delete(socket);
-      const n = (perClient.get(clientKey) ?? 1) - 1;
-      if (n <= 0) perClient.delete(clientKey);
-      else perClient.set(clientKey, n);
-      counters.tcpConnectionsOpen = openSockets.size;
-    });
-    socket.setNoDelay(true);
-    // D6: idle means no octet either way; destroy, since end() leaves a FIN-ignoring peer holding
-    // the descriptor forever.
-    socket.setTimeout(limits.tcpIdleTimeoutMs, () => {
-      counters.tcpIdleTimeouts++;
-      socket.destroy();
-    });
-    new TcpConnection(socket, {
-      client: {
-        address: socket.remoteAddress ?? '',
-        port: socket.remotePort ?? 0,
-        family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
-      },
-      maxInFlight: limits.maxInFlightPerConnection,
-      handleMessage: (m, c) => handleMessage(m, 'tcp', c),
-      counters,
-      log,
-    });
+    counters.tcpConnectionsOpen = admission.size;
   };
 
   // -------------------------------------------------------------------------------------------
@@ -552,7 +578,7 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
 
   const close = async (): Promise<void> => {
     closing = true;
-    for (const socket of openSockets) socket.destroy();
+    for (const connection of [...admission.all()]) connection.destroy();
     const tcp = tcpServers.splice(0);
     const udp = udpSockets.splice(0);
     await Promise.all([...tcp.map(closeTcp), ...udp.map(closeUdp)]);
@@ -585,20 +611,50 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 interface ConnectionContext {
   readonly client: ClientAddress;
   readonly maxInFlight: number;
+  readonly idleTimeoutMs: number;
+  readonly messageTimeoutMs: number;
   readonly handleMessage: (message: Buffer, client: ClientAddress) => Buffer | null | Promise<Buffer | null>;
-  readonly counters: {
-    tcpReadPauses: number;
-    tcpInFlightHighWater: number;
-    tcpWriteBacklogHighWater: number;
-    tcpReadBacklogHighWater: number;
-  };
+  /** Told when the connection turns busy or evictable, makes progress, and closes. */
+  readonly admission: TcpAdmission<TcpConnection>;
+  readonly counters: Pick<
+    Counters,
+    | 'tcpConnectionsOpen'
+    | 'tcpIdleTimeouts'
+    | 'tcpMessageTimeouts'
+    | 'tcpEvictedIdle'
+    | 'tcpEvictedIncomplete'
+    | 'tcpClosedMalformed'
+    | 'tcpReadPauses'
+    | 'tcpInFlightHighWater'
+    | 'tcpWriteBacklogHighWater'
+    | 'tcpReadBacklogHighWater'
+  >;
   readonly log: EdgeLogger;
 }
+
+/** Why the server destroyed a connection; each has its counter (gsdns_dns_tcp_connections_closed_total). */
+type CloseReason = 'idle' | 'messageTimeout' | 'evictedIdle' | 'evictedIncomplete' | 'malformed';
+
+const CLOSE_COUNTER: Readonly<Record<CloseReason, keyof ConnectionContext['counters']>> = {
+  idle: 'tcpIdleTimeouts',
+  messageTimeout: 'tcpMessageTimeouts',
+  evictedIdle: 'tcpEvictedIdle',
+  evictedIncomplete: 'tcpEvictedIncomplete',
+  malformed: 'tcpClosedMalformed',
+};
 
 /**
  * One TCP connection: length-prefixed messages (RFC 1035 §4.2.2), pipelined and answered possibly
  * out of order (RFC 7766 §6.2.1.1), with reading paused while the peer is not reading our replies
  * or while `maxInFlight` queries are unanswered (D7).
+ *
+ * Two clocks bound what a peer can hold (issue 12; RFC 7766 §6.2.3 lets a server close idle or
+ * slow connections):
+ * - the message clock starts at the first octet of a message and stops when the message is
+ *   complete; it runs only while we are reading (a pause is our doing, not the peer's). Missing
+ *   it destroys the connection: Knot closes an incomplete message after 0.5 s the same way.
+ * - the idle clock restarts only when a complete message is taken or the last in-flight answer is
+ *   written. Octets of an incomplete message never restart it, so a trickle cannot keep a slot.
  */
 class TcpConnection {
   /** Received octets not yet framed; concatenated lazily so a trickle of tiny segments stays linear. */
@@ -608,30 +664,95 @@ class TcpConnection {
   private writeBlocked = false;
   private paused = false;
   private peerEnded = false;
+  private readonly idleTimer: NodeJS.Timeout;
+  /** Running while the head of the buffer is an incomplete message and we are reading. */
+  private messageTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
     private readonly ctx: ConnectionContext,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.buffered > this.ctx.counters.tcpReadBacklogHighWater) this.ctx.counters.tcpReadBacklogHighWater = this.buffered;
-      this.pump();
-    });
-    socket.on('drain', () => {
-      this.writeBlocked = false;
-      this.pump();
-    });
-    socket.on('end', () => {
-      this.peerEnded = true;
-      this.pump();
-    });
+    socket.setNoDelay(true);
+    this.idleTimer = setTimeout(() => this.onIdleTimeout(), ctx.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('end', () => this.onPeerEnd());
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Destroy it to make room for a new connection (an admission decision). Octets still held mean a message was under way. */
+  evict(): void {
+    this.close(this.buffered > 0 ? 'evictedIncomplete' : 'evictedIdle');
+  }
+
+  /** Destroy it without counting a reason (server shutdown). */
+  destroy(): void {
+    this.socket.destroy();
   }
 
   private get closed(): boolean {
     return this.socket.destroyed;
   }
+
+  // --- socket events ---------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered > this.ctx.counters.tcpReadBacklogHighWater) this.ctx.counters.tcpReadBacklogHighWater = this.buffered;
+    this.pump();
+  }
+
+  private onDrain(): void {
+    this.writeBlocked = false;
+    this.pump();
+  }
+
+  private onPeerEnd(): void {
+    this.peerEnded = true;
+    this.pump();
+  }
+
+  private onClose(): void {
+    clearTimeout(this.idleTimer);
+    this.stopMessageClock();
+    this.ctx.admission.remove(this);
+    this.ctx.counters.tcpConnectionsOpen = this.ctx.admission.size;
+  }
+
+  /** D6: destroy, since end() leaves a FIN-ignoring peer holding the descriptor forever. */
+  private close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.ctx.counters[CLOSE_COUNTER[reason]]++;
+    this.socket.destroy();
+    // 'close' comes later; the slot is free now, so an eviction admits its replacement at once.
+    this.onClose();
+  }
+
+  // --- clocks ----------------------------------------------------------------------------------
+
+  private onIdleTimeout(): void {
+    // A query in flight is not idleness; finishing it restarts the clock (finishQuery).
+    if (this.inFlight === 0) this.close('idle');
+  }
+
+  private startMessageClock(): void {
+    this.messageTimer ??= setTimeout(() => this.close('messageTimeout'), this.ctx.messageTimeoutMs);
+  }
+
+  private stopMessageClock(): void {
+    if (this.messageTimer === undefined) return;
+    clearTimeout(this.messageTimer);
+    this.messageTimer = undefined;
+  }
+
+  /** Run the message clock exactly while we read and the buffer starts with an incomplete message. */
+  private updateMessageClock(): void {
+    if (!this.paused && this.buffered > 0 && !this.nextFrameReady()) this.startMessageClock();
+    else this.stopMessageClock();
+  }
+
+  // --- framing and flow ------------------------------------------------------------------------
 
   /** Gather the first n buffered octets into chunks[0]. */
   private gather(n: number): Buffer {
@@ -660,25 +781,28 @@ class TcpConnection {
     return frame;
   }
 
+  private nextFrameReady(): boolean {
+    if (this.buffered < 2) return false;
+    return this.buffered >= 2 + this.gather(2).readUInt16BE(0);
+  }
+
   private pump(): void {
     while (!this.closed && !this.writeBlocked && this.inFlight < this.ctx.maxInFlight) {
       const frame = this.nextFrame();
       if (frame === null) break;
       if (frame === 'bad') {
-        this.socket.destroy();
+        this.close('malformed');
         return;
       }
-      this.process(frame);
+      // This message is complete: its clock stops, and the next one's starts at its first octet.
+      this.stopMessageClock();
+      this.take(frame);
     }
     if (this.closed) return;
     this.updateFlow();
+    this.updateMessageClock();
     // The peer half-closed and everything it sent is answered: finish our side too.
     if (this.peerEnded && this.inFlight === 0 && !this.nextFrameReady() && !this.socket.writableEnded) this.socket.end();
-  }
-
-  private nextFrameReady(): boolean {
-    if (this.buffered < 2) return false;
-    return this.buffered >= 2 + this.gather(2).readUInt16BE(0);
   }
 
   private updateFlow(): void {
@@ -693,7 +817,12 @@ class TcpConnection {
     }
   }
 
-  private process(frame: Buffer): void {
+  // --- one message -----------------------------------------------------------------------------
+
+  /** A complete message: answer it now, or count it in flight until its answer is ready. */
+  private take(frame: Buffer): void {
+    this.idleTimer.refresh();
+    this.ctx.admission.touch(this);
     let out: Buffer | null | Promise<Buffer | null>;
     try {
       out = this.ctx.handleMessage(frame, this.ctx.client);
@@ -704,24 +833,25 @@ class TcpConnection {
     }
     if (out === null) {
       // A message that must not be answered (e.g. QR=1) means the peer is not a DNS client.
-      this.socket.destroy();
+      this.close('malformed');
       return;
     }
-    if (!(out instanceof Promise)) {
-      this.write(out);
-      return;
-    }
-    this.inFlight++;
+    if (out instanceof Promise) this.awaitAnswer(out);
+    else this.write(out);
+  }
+
+  private awaitAnswer(answer: Promise<Buffer | null>): void {
+    if (this.inFlight++ === 0) this.ctx.admission.markBusy(this);
     if (this.inFlight > this.ctx.counters.tcpInFlightHighWater) this.ctx.counters.tcpInFlightHighWater = this.inFlight;
-    out
+    answer
       .then(
         (reply) => {
-          this.inFlight--;
-          if (reply === null) this.socket.destroy();
+          this.finishQuery();
+          if (reply === null) this.close('malformed');
           else this.write(reply);
         },
         (err: unknown) => {
-          this.inFlight--;
+          this.finishQuery();
           this.ctx.log.error(errorFields(err), 'TCP message handling failed');
           this.socket.destroy();
         },
@@ -731,6 +861,13 @@ class TcpConnection {
         this.ctx.log.error(errorFields(err), 'TCP connection handling failed');
         this.socket.destroy();
       });
+  }
+
+  /** One in-flight query is answered; the last one makes the connection idle (and evictable). */
+  private finishQuery(): void {
+    if (--this.inFlight > 0 || this.closed) return;
+    this.idleTimer.refresh();
+    this.ctx.admission.markIdle(this);
   }
 
   private write(reply: Buffer): void {

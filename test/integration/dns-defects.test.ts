@@ -244,44 +244,82 @@ test.serial('D6: an idle client that ignores FIN is destroyed, not left half-ope
   await assertStillAnswers(t, port);
 });
 
-test.serial('D6: connections beyond the total cap are destroyed at once', async (t) => {
-  const { port, server } = await startEdge(t, { limits: { maxTcpConnections: 3 } });
-  const clients = await Promise.all([1, 2, 3].map(() => TcpDnsClient.connect(port)));
+/** Connect, and have one query answered, so the server has accepted it (in this order). */
+async function answeredConnection(port: number, id: number, localAddress?: string): Promise<TcpDnsClient> {
+  const client = await TcpDnsClient.connect(port, localAddress ? { localAddress } : {});
+  client.send(craftQuery({ id }));
+  if (!(await client.waitFor(() => client.replies.length === 1, 2000))) throw new Error(`connection ${id} was not answered`);
+  return client;
+}
+
+/** Bounded wait for a condition only the server can see (e.g. the handler's pending count). */
+async function until(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  for (const started = Date.now(); Date.now() - started < timeoutMs; await sleep(10)) if (predicate()) return true;
+  return predicate();
+}
+
+const slowQuery = (id: number): Buffer => craftQuery({ id, questions: [rawQuestion('slow.test.global')] });
+
+// Issue 12 changed the policy: at a cap, an idle connection makes room instead of the newcomer
+// being refused; refusal is left for when every connection has a query in flight.
+test.serial('D6: at the total cap the oldest idle connection makes room; when all are busy the newcomer is refused', async (t) => {
+  const { port, server, zone } = await startEdge(t, { limits: { maxTcpConnections: 3 }, zone: { slowMs: 3000 } });
+  const clients: TcpDnsClient[] = [];
   t.teardown(() => clients.forEach((c) => c.destroy()));
-  await sleep(50);
-  const extra = await TcpDnsClient.connect(port);
-  t.teardown(() => extra.destroy());
-  extra.send(craftQuery());
-  t.true(await extra.waitFor(() => extra.closed || extra.ended, 1000), 'fourth connection closed');
-  t.is(extra.replies.length, 0);
-  t.is(server.stats().tcpConnectionsRejected, 1);
-  // the admitted ones still work
-  clients[0]!.send(craftQuery({ id: 3 }));
-  t.true(await clients[0]!.waitFor(() => clients[0]!.replies.length === 1, 1000));
-  // closing one frees a slot
-  clients[1]!.destroy();
-  await sleep(50);
-  const again = await TcpDnsClient.connect(port);
-  t.teardown(() => again.destroy());
-  again.send(craftQuery({ id: 4 }));
-  t.true(await again.waitFor(() => again.replies.length === 1, 1000));
+  for (let i = 0; i < 3; i++) clients.push(await answeredConnection(port, i));
+  const [oldest, second, third] = clients as [TcpDnsClient, TcpDnsClient, TcpDnsClient];
+  // the oldest becomes the most recently active; `second` is now the least recently active
+  oldest.send(craftQuery({ id: 10 }));
+  t.true(await oldest.waitFor(() => oldest.replies.length === 2, 1000));
+
+  const extra = await answeredConnection(port, 3);
+  clients.push(extra);
+  t.true(await second.waitFor(() => second.closed, 2000), 'the least recently active connection was closed');
+  t.false(oldest.closed || third.closed);
+  t.like(server.stats(), { tcpEvictedIdle: 1, tcpConnectionsRejected: 0, tcpConnectionsOpen: 3 });
+
+  // every open connection now has a query in flight: nothing may be evicted
+  for (const [i, c] of [oldest, third, extra].entries()) c.send(slowQuery(20 + i));
+  t.true(await until(() => zone.pending() === 3, 2000), 'three queries in flight');
+  const refused = await TcpDnsClient.connect(port);
+  clients.push(refused);
+  refused.send(craftQuery({ id: 30 }));
+  t.true(await refused.waitFor(() => refused.closed || refused.ended, 1000), 'the newcomer was refused');
+  t.is(refused.replies.length, 0);
+  t.like(server.stats(), { tcpConnectionsRejected: 1, tcpEvictedIdle: 1 });
+  // the busy connections were untouched and get their answers
+  for (const [c, expected] of [[oldest, 3], [third, 2], [extra, 2]] as const) {
+    t.true(await c.waitFor(() => c.replies.length === expected, 5000), 'the slow answer arrived');
+  }
   await assertStillAnswers(t, port);
 });
 
-test.serial('D6: connections beyond the per-client cap are destroyed; other clients are unaffected', async (t) => {
-  const { port, server } = await startEdge(t, { limits: { maxTcpConnectionsPerClient: 2, maxTcpConnections: 10 } });
-  const mine = await Promise.all([1, 2].map(() => TcpDnsClient.connect(port)));
-  t.teardown(() => mine.forEach((c) => c.destroy()));
-  await sleep(50);
-  const third = await TcpDnsClient.connect(port);
-  t.teardown(() => third.destroy());
-  t.true(await third.waitFor(() => third.closed || third.ended, 1000), 'third connection from 127.0.0.1 closed');
-  // 127.0.0.2 is another client (all of 127/8 is loopback on Linux)
-  const other = await TcpDnsClient.connect(port, { localAddress: '127.0.0.2' });
-  t.teardown(() => other.destroy());
+test.serial('D6: at the per-client cap the client\'s own oldest idle connection makes room; other clients are unaffected', async (t) => {
+  const { port, server, zone } = await startEdge(t, { limits: { maxTcpConnectionsPerClient: 2, maxTcpConnections: 10 }, zone: { slowMs: 3000 } });
+  const clients: TcpDnsClient[] = [];
+  t.teardown(() => clients.forEach((c) => c.destroy()));
+  // 127.0.0.2 is another client (all of 127/8 is loopback on Linux); its connection is the oldest
+  const other = await answeredConnection(port, 1, '127.0.0.2');
+  const mine1 = await answeredConnection(port, 2);
+  const mine2 = await answeredConnection(port, 3);
+  const mine3 = await answeredConnection(port, 4);
+  clients.push(other, mine1, mine2, mine3);
+  t.true(await mine1.waitFor(() => mine1.closed, 2000), 'the client\'s own oldest connection made room');
+  t.false(other.closed, 'another client\'s older connection was not touched');
   other.send(craftQuery({ id: 5 }));
-  t.true(await other.waitFor(() => other.replies.length === 1, 1000), 'another client is served');
-  t.is(server.stats().tcpConnectionsRejected, 1);
+  t.true(await other.waitFor(() => other.replies.length === 2, 1000), 'another client is served');
+  t.like(server.stats(), { tcpEvictedIdle: 1, tcpConnectionsRejected: 0 });
+
+  // both of this client's connections busy: its next one is refused, while other clients still get in
+  mine2.send(slowQuery(6));
+  mine3.send(slowQuery(7));
+  t.true(await until(() => zone.pending() === 2, 2000), 'two queries in flight');
+  const refused = await TcpDnsClient.connect(port);
+  clients.push(refused);
+  t.true(await refused.waitFor(() => refused.closed || refused.ended, 1000), 'the client\'s third connection was refused');
+  const another = await answeredConnection(port, 8, '127.0.0.3');
+  clients.push(another);
+  t.like(server.stats(), { tcpConnectionsRejected: 1, tcpEvictedIdle: 1 });
   await assertStillAnswers(t, port);
 });
 
