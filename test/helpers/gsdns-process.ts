@@ -19,6 +19,8 @@ export const demoCatalog = join(repoRoot, 'config', 'demo-catalog.yaml');
 export interface Ports {
   readonly dnsPort: number;
   readonly httpPort: number;
+  /** The /debug listener's port, when `http.debug.listen` gives /debug a listener of its own. */
+  readonly debugHttpPort?: number | undefined;
 }
 
 export function tempDir(t: ExecutionContext, prefix = 'gsdns-test-'): string {
@@ -70,18 +72,33 @@ export interface SpawnedServer extends Ports {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  /** Run under `sh -c 'ulimit -n N && exec node …'`: a descriptor limit for this server only. */
+  readonly nofile?: number | undefined;
+}
+
 /**
  * Spawn `bin/gsdns serve` with the given args (defaults to the embedded demo on port 0) and wait
  * for its "gsdns serving" log line, which carries the bound ports.
  */
-export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
+export async function spawnGsdns(
+  t: ExecutionContext,
+  args: readonly string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  options: SpawnOptions = {},
+): Promise<SpawnedServer> {
   const sets = [
     ...loopbackSets,
     ...(choosesUpstreams(args) ? [] : [CLOSED_UPSTREAM_SET]),
     ...(choosesProbe(args) ? [] : [NO_PROBE_SET]),
     ...(choosesLameDuck(args) ? [] : [NO_LAME_DUCK_SET]),
   ];
-  const child = spawn(process.execPath, [binPath, 'serve', ...sets.flatMap((s) => ['--set', s]), ...args], {
+  const argv = [binPath, 'serve', ...sets.flatMap((s) => ['--set', s]), ...args];
+  const nofile = options.nofile;
+  // `exec` keeps one process, so signals and the exit code are gsdns's own.
+  const [command, commandArgs] =
+    nofile === undefined ? [process.execPath, argv] : ['sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, ...argv]];
+  const child = spawn(command, commandArgs, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -102,10 +119,11 @@ export async function spawnGsdns(t: ExecutionContext, args: readonly string[] = 
     const onData = (): void => {
       for (const line of out.split('\n')) {
         if (!line.includes('gsdns serving')) continue;
-        const rec = JSON.parse(line) as { dns: { port: number }[]; http: string };
+        const rec = JSON.parse(line) as { dns: { port: number }[]; http: string; debug?: string };
         clearTimeout(timer);
         child.stdout!.off('data', onData);
-        resolve({ dnsPort: rec.dns[0]!.port, httpPort: Number(rec.http.split(':').pop()) });
+        const debugPort = /:(\d+)$/.exec(rec.debug ?? '')?.[1];
+        resolve({ dnsPort: rec.dns[0]!.port, httpPort: Number(rec.http.split(':').pop()), debugHttpPort: debugPort === undefined ? undefined : Number(debugPort) });
         return;
       }
     };
@@ -127,7 +145,7 @@ export async function startInProcess(t: ExecutionContext, yamlText: string, dir:
   if (!loaded.ok) throw new Error(`bad test config: ${JSON.stringify(loaded.errors)}`);
   const running = await startGsdns(loaded.config, silentLogger());
   t.teardown(() => running.close());
-  return { ...running, dnsPort: running.dns[0]!.port, httpPort: running.http.port };
+  return { ...running, dnsPort: running.dns[0]!.port, httpPort: running.http.port, debugHttpPort: running.debugHttp?.port };
 }
 
 export function writeFile(path: string, text: string): void {

@@ -54,6 +54,12 @@ async function getJson<T>(port: number, path: string): Promise<{ status: number;
   return { status: res.status, body: (await res.json()) as T };
 }
 
+/** POST /debug/selftest/run: one self-test now (a GET never runs one). */
+async function runSelfTest(port: number): Promise<{ status: number; body: SelfTestBody }> {
+  const res = await fetch(`http://127.0.0.1:${port}/debug/selftest/run`, { method: 'POST' });
+  return { status: res.status, body: (await res.json()) as SelfTestBody };
+}
+
 async function metricsText(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   return res.text();
@@ -110,7 +116,7 @@ async function fakeResolver(t: ExecutionContext, rcode: number | undefined): Pro
 }
 
 async function assertFailingVerdict(t: ExecutionContext, gs: SpawnedServer, reasonPattern: RegExp): Promise<SelfTestBody> {
-  const { status, body } = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest?run');
+  const { status, body } = await runSelfTest(gs.httpPort);
   t.is(status, 200);
   t.true(body.enabled);
   t.false(body.ok, `verdict: ${JSON.stringify(body)}`);
@@ -138,7 +144,7 @@ test('wired: unbound with a stub zone for global reaches this gsdns', limited(as
   if (!ub) return;
   const gs = await spawnOnPort(t, gsPort, selfTestArgs(`127.0.0.1:${ubPort}`));
 
-  const { status, body } = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest?run');
+  const { status, body } = await runSelfTest(gs.httpPort);
   t.is(status, 200);
   t.true(body.enabled);
   t.true(body.ok, `verdict: ${JSON.stringify(body)}\nunbound:\n${ub.logs()}`);
@@ -191,7 +197,7 @@ test('not wired: the stub domain points at a server that fails (unbound SERVFAIL
 test('another replica answered: a second gsdns with the same config matches by SOA', limited(async (t) => {
   const other = await spawnGsdns(t);
   const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${other.dnsPort}`));
-  const { body } = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest?run');
+  const { body } = await runSelfTest(gs.httpPort);
   t.true(body.ok, `verdict: ${JSON.stringify(body)}`);
   t.false(body.reachedThisReplica);
   t.regex(body.reason ?? '', /answered _selftest-[0-9a-f]+\.global as gsdns does \(NXDOMAIN, SOA ns\.global\.\): another gsdns replica/);
@@ -203,13 +209,13 @@ test('no reply: a resolver that never answers fails after timeoutMs', limited(as
   const silent = await fakeResolver(t, undefined);
   const timeoutMs = 600;
   const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${silent.port}`, { timeoutMs }));
-  // Let the automatic first run (1 s after start) finish, so ?run times a run of its own.
+  // Let the automatic first run (1 s after start) finish, so the POST times a run of its own.
   const deadline = Date.now() + 10_000;
   while (((await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest')).body.runs ?? 0) < 1 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
   }
   const started = performance.now();
-  const { body } = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest?run');
+  const { body } = await runSelfTest(gs.httpPort);
   const elapsed = performance.now() - started;
   t.false(body.ok);
   t.false(body.reachedThisReplica);
@@ -230,7 +236,7 @@ test('the periodic run happens by itself', limited(async (t) => {
     if ((body.runs ?? 0) >= 2) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  t.true((body.runs ?? 0) >= 2, `runs without ?run: ${JSON.stringify(body)}`);
+  t.true((body.runs ?? 0) >= 2, `runs without a POST: ${JSON.stringify(body)}`);
   t.is(body.failures, body.runs);
   t.true(resolver.received() >= 2, 'each run sent a query to the resolver');
   const metrics = await metricsText(gs.httpPort);
@@ -239,10 +245,13 @@ test('the periodic run happens by itself', limited(async (t) => {
 
 test('disabled by default: /debug/selftest says so and no gsdns_stub_wiring_ok', limited(async (t) => {
   const gs = await spawnGsdns(t);
-  const { status, body } = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest?run');
-  t.is(status, 200);
+  const { status, body } = await runSelfTest(gs.httpPort);
+  t.is(status, 409, 'nothing to run');
   t.false(body.enabled);
   t.regex(body.hint ?? '', /selfTest\.enabled/);
+  const read = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest');
+  t.is(read.status, 200);
+  t.false(read.body.enabled);
   const metrics = await metricsText(gs.httpPort);
   t.true(metrics.includes('gsdns_build_info'), 'the exposition itself is there');
   t.false(/^gsdns_stub_wiring_ok /m.test(metrics));
