@@ -1,10 +1,14 @@
-/** The real CLI: help everywhere, check-config lists every error with its key path, exit codes. */
+/**
+ * The real CLI: help everywhere, check-config lists every error with its key path, exit codes;
+ * explain finds the /debug listener from the server's config or --server.
+ */
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { binPath, repoRoot, tempDir } from '../helpers/gsdns-process.js';
+import { binPath, demoCatalog, repoRoot, spawnGsdns, tempDir } from '../helpers/gsdns-process.js';
+import { freePort } from '../helpers/unbound.js';
 
 const run = promisify(execFile);
 
@@ -58,4 +62,73 @@ test('serve refuses an invalid config with exit code 1 and the key paths', async
   const r = await gsdns(['serve', '--set', 'dns.ttl=-1', '--set', 'http.listen={address: 127.0.0.1, port: 0}']);
   t.is(r.code, 1);
   t.regex(r.stderr, /dns\.ttl/);
+});
+
+/** A config file like a deployment's: /debug on a loopback listener of its own at `debugPort`. */
+function splitConfig(dir: string, debugPort: number, debug = `{listen: {address: 127.0.0.1, port: ${debugPort}}}`): string {
+  const file = join(dir, 'gsdns.yaml');
+  writeFileSync(
+    file,
+    `cluster: {name: demo-local, region: eu-west-1, zone: eu-west-1a, gateways: [{address: 203.0.113.10}]}
+dns: {zones: [global]}
+source: {type: file, file: {path: ${JSON.stringify(demoCatalog)}}}
+health: {probe: {type: none}}
+http:
+  listen: {address: 0.0.0.0, port: 8080}
+  debug: ${debug}
+`,
+  );
+  return file;
+}
+
+const EXPLAINED = /reviews\.bookinfo\.global\. A → NOERROR \(remote\) via cluster-west/;
+
+test('explain: --config finds /debug on its own listener; --server names it; the ops port says where /debug is not', async (t) => {
+  const dir = tempDir(t);
+  const debugPort = await freePort();
+  const file = splitConfig(dir, debugPort);
+  // spawnGsdns moves http.listen to a free loopback port; http.debug.listen is the file's.
+  const s = await spawnGsdns(t, ['--config', file]);
+  t.is(s.debugHttpPort, debugPort);
+
+  const viaConfig = await gsdns(['explain', 'reviews.bookinfo.global', '--config', file]);
+  t.is(viaConfig.code, 0, viaConfig.stderr);
+  t.regex(viaConfig.stdout, EXPLAINED);
+
+  const viaEnv = await gsdns(['explain', 'reviews.bookinfo.global'], { GSDNS_CONFIG: file });
+  t.is(viaEnv.code, 0, viaEnv.stderr);
+  t.regex(viaEnv.stdout, EXPLAINED);
+
+  const viaServer = await gsdns(['explain', 'reviews.bookinfo.global', '--server', `http://127.0.0.1:${debugPort}`, '--json']);
+  t.is(viaServer.code, 0, viaServer.stderr);
+  t.is((JSON.parse(viaServer.stdout) as { kind: string }).kind, 'remote');
+
+  const opsPort = await gsdns(['explain', 'reviews.bookinfo.global', '--server', `http://127.0.0.1:${s.httpPort}`]);
+  t.is(opsPort.code, 1);
+  t.regex(opsPort.stderr, /does not serve \/debug \(404\).*--config.*--server/);
+
+  const both = await gsdns(['explain', 'reviews.bookinfo.global', '--server', `http://127.0.0.1:${debugPort}`, '--config', file]);
+  t.is(both.code, 2);
+  t.regex(both.stderr, /--server or --config/);
+});
+
+test('explain: /debug disabled in the config is a clear error, and nothing is asked', async (t) => {
+  const dir = tempDir(t);
+  const file = splitConfig(dir, 0, '{enabled: false}');
+  const r = await gsdns(['explain', 'reviews.bookinfo.global', '--config', file]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /\/debug is disabled in .*gsdns\.yaml \(http\.debug\.enabled: false\)/);
+  // The same loading as serve: --set and GSDNS_* apply.
+  const set = await gsdns(['explain', 'x.global', '--config', file, '--set', 'http.debug.enabled=false']);
+  t.is(set.code, 1);
+  t.regex(set.stderr, /http\.debug\.enabled: false/);
+  const invalid = await gsdns(['explain', 'x.global', '--config', file], { GSDNS_HTTP__DEBUG__ENABLED: 'maybe' });
+  t.is(invalid.code, 1);
+  t.regex(invalid.stderr, /http\.debug\.enabled/);
+});
+
+test('explain: with neither --config nor --server it asks the embedded demo address, as before', async (t) => {
+  // Nothing of ours listens on 127.0.0.1:8080 in tests; whichever way it fails, it names that URL.
+  const r = await gsdns(['explain', 'reviews.bookinfo.global']);
+  t.regex(`${r.stdout}${r.stderr}`, r.code === 0 ? EXPLAINED : /http:\/\/127\.0\.0\.1:8080\//);
 });
