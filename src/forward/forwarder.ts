@@ -3,7 +3,8 @@
  *
  * Owns: upstream exchanges over UDP with TCP fallback on TC, per-try timeouts inside an overall
  * budget, per-upstream health (down after consecutive failures, revived by a success or by a
- * background `. NS` check), the answer cache, coalescing of identical in-flight queries,
+ * background `. NS` check), the answer cache, coalescing of identical in-flight queries (identical
+ * includes the client subnet when ECS is forwarded),
  * serve-stale (RFC 8767), the bound on in-flight exchanges, and forwarding counters.
  * Never: forwards a name in our zones (the caller only passes out-of-zone questions), re-encodes an
  * upstream record (D12/D13: see message.ts), accepts a reply that fails the anti-spoofing match
@@ -11,6 +12,9 @@
  *
  * Invariants:
  * - Every try uses a fresh UDP socket (a new random source port) and a new random 16-bit ID.
+ * - A client never receives an answer fetched for another client subnet: with
+ *   `forwardClientSubnet`, exchanges are keyed by subnet and subnet-scoped answers are not cached.
+ * - Relayed answers never carry AA (message.ts renderAnswer).
  * - A client waits at most `budgetMs` (plus scheduling) for a reply; every path ends in a reply.
  * - At most `maxInFlight` exchanges run at once and at most MAX_WAITERS clients wait on one;
  *   beyond either the client gets SERVFAIL (or a stale answer) at once, counted. Memory is bounded
@@ -21,7 +25,7 @@ import { randomInt } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 import { Rcode } from '../answer/types.js';
-import type { DnsRequest, RelayResult } from '../dns/types.js';
+import type { DnsRequest, EdnsOption, RelayResult } from '../dns/types.js';
 import { encodeResponse, responseSizeLimit } from '../dns/wire.js';
 import { rcodeName } from '../ops/presentation.js';
 import { canonicalIp } from '../util/ip.js';
@@ -31,6 +35,7 @@ import {
   buildHealthQuery,
   buildUpstreamQuery,
   cacheKey,
+  clientSubnetKey,
   parseReply,
   renderAnswer,
   replyMatches,
@@ -38,6 +43,7 @@ import {
   upstreamOptions,
   DEFAULT_CACHE_POLICY,
   type CachePolicy,
+  type RenderSpec,
   type StoredAnswer,
   type UpstreamReply,
 } from './message.js';
@@ -143,6 +149,8 @@ interface ResultMeta {
 }
 
 const NO_TRIES: readonly ForwardTry[] = Object.freeze([]);
+
+type RenderOptions = RenderSpec['options'];
 
 /** Clients that may wait on one in-flight exchange. */
 const MAX_WAITERS = 64;
@@ -263,12 +271,19 @@ export class Forwarder {
     }
     this.counters.cacheMisses++;
 
-    const joined = this.pending.get(key);
+    // Clients join an exchange only when the upstream would be asked the same thing: with the
+    // client's ECS forwarded, the answer may be tailored to its subnet (RFC 7871 §7.3), so the
+    // subnet is part of the exchange's key and each subnet gets its own exchange.
+    const upstreamOpts = upstreamOptions(request.edns?.options ?? [], this.opts.forwardClientSubnet);
+    const subnet = this.opts.forwardClientSubnet ? clientSubnetKey(upstreamOpts) : '';
+    const flightKey = subnet === '' ? key : cacheKey(request.question, dnssecOk, request.flags.cd, subnet);
+    const joined = this.pending.get(flightKey);
     if (joined !== undefined) {
       if (joined.waiters >= MAX_WAITERS) return this.overloaded(request, key);
       joined.waiters++;
       this.counters.coalesced++;
-      return joined.promise.then((outcome) => this.finish(request, key, outcome, 'shared', 'coalesced'));
+      // Same subnet as the leader: the upstream's ECS option (its scope) answers this client too.
+      return joined.promise.then((outcome) => this.finish(request, key, outcome, subnet === '' ? 'shared' : 'sameSubnet', 'coalesced'));
     }
 
     // RFC 8767 §5: with every upstream known down there is no point making the client wait a
@@ -280,11 +295,11 @@ export class Forwarder {
 
     this.inFlight++;
     if (this.inFlight > this.counters.inFlightHighWater) this.counters.inFlightHighWater = this.inFlight;
-    const promise = this.exchange(request, dnssecOk).finally(() => {
+    const promise = this.exchange(request, dnssecOk, upstreamOpts).finally(() => {
       this.inFlight--;
-      this.pending.delete(key);
+      this.pending.delete(flightKey);
     });
-    this.pending.set(key, { promise, waiters: 0 });
+    this.pending.set(flightKey, { promise, waiters: 0 });
     return promise.then((outcome) => {
       if (outcome.answer) this.cache.store(key, outcome.answer, this.now());
       else if (outcome.servfail) this.cache.store(key, outcome.servfail, this.now());
@@ -328,7 +343,7 @@ export class Forwarder {
 
   // -------------------------------------------------------------------------------------------
 
-  private finish(request: DnsRequest, key: string, outcome: ExchangeOutcome, options: 'all' | 'shared', source: 'upstream' | 'coalesced'): ForwardResult {
+  private finish(request: DnsRequest, key: string, outcome: ExchangeOutcome, options: RenderOptions, source: 'upstream' | 'coalesced'): ForwardResult {
     if (outcome.answer) {
       return this.render(request, outcome.answer, options, 0, false, { source, upstream: outcome.upstream, tries: outcome.tries });
     }
@@ -365,7 +380,7 @@ export class Forwarder {
   private render(
     request: DnsRequest,
     stored: StoredAnswer,
-    options: 'all' | 'shared',
+    options: RenderOptions,
     ageSeconds: number,
     stale: boolean,
     meta: ResultMeta,
@@ -409,9 +424,8 @@ export class Forwarder {
     return up.length > 0 ? up : [...this.states];
   }
 
-  private async exchange(request: DnsRequest, dnssecOk: boolean): Promise<ExchangeOutcome> {
+  private async exchange(request: DnsRequest, dnssecOk: boolean, options: readonly EdnsOption[]): Promise<ExchangeOutcome> {
     const deadline = this.now() + this.opts.budgetMs;
-    const options = upstreamOptions(request.edns?.options ?? [], this.opts.forwardClientSubnet);
     const tries: ForwardTry[] = [];
     let servfail: StoredAnswer | undefined;
     let servfailFrom: string | undefined;

@@ -297,6 +297,8 @@ export interface StoredAnswer {
   readonly options: readonly EdnsOption[];
   /** `options` without those tied to one client (COOKIE, ECS, padding, keepalive). */
   readonly sharedOptions: readonly EdnsOption[];
+  /** `options` without those tied to one client but ECS, which is tied to a subnet (RenderSpec 'sameSubnet'). */
+  readonly subnetOptions: readonly EdnsOption[];
   readonly answerClass: AnswerClass;
   /** Cache lifetime; 0 = serve to the clients waiting for it, but do not cache. */
   readonly ttlSeconds: number;
@@ -324,6 +326,7 @@ export function storeReply(buf: Buffer, reply: UpstreamReply, policy: CachePolic
     ad: reply.ad,
     options: reply.opt?.options ?? [],
     sharedOptions: (reply.opt?.options ?? []).filter((o) => !CLIENT_BOUND_OPTIONS.has(o.code)),
+    subnetOptions: (reply.opt?.options ?? []).filter((o) => o.code === EDNS_OPTION_ECS || !CLIENT_BOUND_OPTIONS.has(o.code)),
     answerClass,
     ttlSeconds: cacheTtl(buf, reply, answerClass, policy),
   };
@@ -388,8 +391,10 @@ export interface RenderSpec {
    * 'all': the client whose query fetched this answer just now; every upstream option is relayed.
    * 'shared': any other client (cache hit, coalesced); options tied to one client are left out:
    * COOKIE (RFC 7873), ECS (RFC 7871), padding.
+   * 'sameSubnet': a client that joined an exchange keyed by its own ECS subnet (clientSubnetKey):
+   * as 'shared', but the upstream's ECS option is relayed, since it answers this very subnet.
    */
-  readonly options: 'all' | 'shared';
+  readonly options: 'all' | 'shared' | 'sameSubnet';
   /** Whole seconds since the answer was stored; TTLs are counted down by this much. */
   readonly ageSeconds: number;
   /** RFC 8767: every TTL becomes 30 and an EDE "Stale Answer" is attached. */
@@ -409,7 +414,7 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   const maxSize = Math.max(MIN_UDP_PAYLOAD, spec.maxSize);
   let opt: Buffer = Buffer.alloc(0);
   if (spec.edns) {
-    let options = spec.options === 'all' ? stored.options : stored.sharedOptions;
+    let options = spec.options === 'all' ? stored.options : spec.options === 'sameSubnet' ? stored.subnetOptions : stored.sharedOptions;
     if (spec.stale) options = [...options, { code: EDNS_OPTION_EDE, data: Buffer.from([0, EDE_STALE_ANSWER]) }];
     const questionEnd = HEADER_SIZE + stored.questionLength;
     // Options that would not leave room for the question are dropped rather than the reply.
@@ -428,8 +433,10 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   stored.body.copy(message, 0, 0, end);
   opt.copy(message, end);
   message.writeUInt16BE(spec.id & 0xffff, 0);
-  // QR=1, OPCODE=QUERY, AA only when relaying a fresh authoritative reply, TC from fitting, RD echoed.
-  message[2] = 0x80 | (stored.aa && spec.options === 'all' && !spec.stale ? 0x04 : 0) | (truncated ? 0x02 : 0) | (spec.rd ? 0x01 : 0);
+  // QR=1, OPCODE=QUERY, TC from fitting, RD echoed. AA never: a relayed answer is not ours, whatever
+  // the upstream said (RFC 1035 §4.1.1: AA speaks for the responding server; BIND, Unbound and
+  // CoreDNS forward clear it), and the first copy must look like every cached copy.
+  message[2] = 0x80 | (truncated ? 0x02 : 0) | (spec.rd ? 0x01 : 0);
   // RA=1: we recurse (by forwarding) for this client. AD as the upstream set it, for clients that
   // asked with AD or DO (RFC 6840 §5.8); CD echoed.
   const adWanted = spec.ad === true || spec.edns?.dnssecOk === true;
@@ -452,9 +459,31 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   return { message, truncated };
 }
 
-/** The cache key: (lower-case name, type, class, DO, CD). CD answers may hold data a validator rejects. */
-export function cacheKey(question: Question, dnssecOk: boolean, cd: boolean): string {
-  return `${question.name}|${question.type}|${question.class}|${dnssecOk ? 1 : 0}${cd ? 1 : 0}`;
+/**
+ * The cache key: (lower-case name, type, class, DO, CD). CD answers may hold data a validator rejects.
+ * `subnet` (clientSubnetKey) is appended for keys that must also tell client subnets apart: the
+ * key of an in-flight exchange whose query carries the client's ECS upstream. The answers cached
+ * under the plain key are never tailored to a subnet (scope 0, see cacheTtl), so it needs none.
+ */
+export function cacheKey(question: Question, dnssecOk: boolean, cd: boolean, subnet = ''): string {
+  const key = `${question.name}|${question.type}|${question.class}|${dnssecOk ? 1 : 0}${cd ? 1 : 0}`;
+  // Hex has no "|", so a key with a subnet never equals one without (names may contain "|").
+  return subnet === '' ? key : `${key}|${subnet}`;
+}
+
+/**
+ * The client subnet an upstream query carries, as a key part: FAMILY, SOURCE PREFIX-LENGTH and
+ * ADDRESS of its ECS option in hex (RFC 7871 §6), SCOPE left out (a query's is 0 and means
+ * nothing); '' without ECS. Works on the raw option, so it holds whether or not ECS was decoded.
+ */
+export function clientSubnetKey(options: readonly EdnsOption[]): string {
+  for (const o of options) {
+    if (o.code !== EDNS_OPTION_ECS) continue;
+    // Shorter than the fixed part: malformed, but still a distinct subnet (it goes upstream as is).
+    if (o.data.length < 4) return `x${o.data.toString('hex')}`;
+    return `${o.data.subarray(0, 3).toString('hex')}${o.data.subarray(4).toString('hex')}`;
+  }
+  return '';
 }
 
 /** A relayed message in dig-like text, for /debug/resolve and `gsdns explain` (never on the hot path). */

@@ -20,6 +20,7 @@ import {
   buildHealthQuery,
   buildUpstreamQuery,
   cacheKey,
+  clientSubnetKey,
   parseReply,
   renderAnswer,
   replyMatches,
@@ -799,7 +800,7 @@ test('renderAnswer, fresh for the fetching client: the exact message', (t) => {
   t.deepEqual(
     r.message,
     expectedFull({
-      flags: { qr: true, aa: true, rd: true, ra: true, ad: true },
+      flags: { qr: true, rd: true, ra: true, ad: true },
       ttl: (ttl) => Math.min(ttl, 200),
       opt: ourOpt(true, [SERVER_COOKIE, NSID, UNKNOWN]),
     }),
@@ -812,18 +813,25 @@ test("renderAnswer, shared: COOKIE (and any ECS/padding/keepalive) left out, NSI
   t.deepEqual(r.message, message({ id: 0x4321, flags: { qr: true, ra: true }, question: CLIENT_QUESTION, answer: ttls(FULL.answer!, (x) => Math.min(x, 200)), authority: ttls(FULL.authority!, () => 200), additional: [ourOpt(false, [NSID, UNKNOWN])] }));
   const all = render(s, { options: 'all', rd: false });
   t.deepEqual(parsed(all.message).opt?.options, [SERVER_COOKIE, ECS, NSID, PADDING, KEEPALIVE, UNKNOWN]);
-  t.true(parsed(all.message).aa);
+  t.false(parsed(all.message).aa);
+  // A client of the same subnet that joined the exchange gets the upstream's ECS (its scope) too.
+  const sameSubnet = render(s, { options: 'sameSubnet', rd: false });
+  t.deepEqual(parsed(sameSubnet.message).opt?.options, [ECS, NSID, UNKNOWN]);
+  t.false(parsed(sameSubnet.message).aa);
 });
 
 test('renderAnswer without client EDNS: no OPT at all (and ARCOUNT counts only real records), even with upstream options', (t) => {
   const r = render(FULL_STORED, { edns: undefined });
-  t.deepEqual(r.message, expectedFull({ flags: { qr: true, aa: true, rd: true, ra: true, ad: true }, ttl: (ttl) => Math.min(ttl, 200) }));
+  t.deepEqual(r.message, expectedFull({ flags: { qr: true, rd: true, ra: true, ad: true }, ttl: (ttl) => Math.min(ttl, 200) }));
   t.is(r.message.readUInt16BE(10), 1);
 });
 
+// Relayed answers are never authoritative: not the first copy either (it used to pass AA through
+// while cached copies cleared it), whatever the upstream said.
 for (const [aa, options, stale, expected] of [
-  [true, 'all', false, true],
+  [true, 'all', false, false],
   [true, 'shared', false, false],
+  [true, 'sameSubnet', false, false],
   [true, 'all', true, false],
   [true, 'shared', true, false],
   [false, 'all', false, false],
@@ -1129,6 +1137,30 @@ test('cacheKey distinguishes DO, CD, type, class and name, and is stable', (t) =
   }
   t.is(keys.size, n);
   t.is(cacheKey({ name: 'example.com', type: 1, class: 1 }, true, false), cacheKey({ name: 'example.com', type: 1, class: 1 }, true, false));
+});
+
+test('clientSubnetKey: family, source prefix and address count, scope does not; no ECS → ""', (t) => {
+  const ecs = (hex: string): { code: number; data: Buffer } => ({ code: 8, data: Buffer.from(hex, 'hex') });
+  const nsid = { code: 3, data: Buffer.alloc(0) };
+  t.is(clientSubnetKey([]), '');
+  t.is(clientSubnetKey([nsid]), '');
+  const a = clientSubnetKey([nsid, ecs('00011800c0000200')]); // 192.0.2.0/24 (address 3 octets: 4th is data)
+  const keys = new Set([
+    clientSubnetKey([ecs('00011800c00002')]), // 192.0.2.0/24
+    clientSubnetKey([ecs('00011800c63364')]), // 198.51.100.0/24
+    clientSubnetKey([ecs('00011000c000')]), // 192.0.0.0/16
+    clientSubnetKey([ecs('00021800c00002')]), // family 2, same octets
+    clientSubnetKey([ecs('000100')]), // malformed: still distinct
+    a,
+  ]);
+  t.is(keys.size, 6);
+  t.false(keys.has(''));
+  // SCOPE PREFIX-LENGTH (octet 3) is not part of the subnet.
+  t.is(clientSubnetKey([ecs('00011800c00002')]), clientSubnetKey([ecs('00011818c00002')]));
+  const q = { name: 'example.com', type: 1, class: 1 };
+  t.is(cacheKey(q, false, false, ''), cacheKey(q, false, false));
+  t.not(cacheKey(q, false, false, clientSubnetKey([ecs('00011800c00002')])), cacheKey(q, false, false));
+  t.not(cacheKey(q, false, false, clientSubnetKey([ecs('00011800c00002')])), cacheKey(q, false, false, clientSubnetKey([ecs('00011800c63364')])));
 });
 
 test('property: cacheKey is injective, even for names containing "|" and digits', (t) => {
