@@ -96,7 +96,11 @@ export interface DecodeRejection {
   /** Present when the message had exactly one question that could be read. */
   readonly rawQuestion?: Buffer | undefined;
   readonly questionName?: string | undefined;
-  /** Present when the query had one well-formed OPT (always for BADVERS). */
+  /**
+   * Present when the records walked cleanly and held exactly one OPT, whose fixed fields were read
+   * (always for BADVERS; also for FORMERR over a malformed option or ECS, or trailing data): the
+   * reply then carries an OPT (RFC 6891 §6.1.1). `options` is empty: nothing is echoed.
+   */
   readonly edns?: EdnsInfo | undefined;
 }
 
@@ -206,11 +210,11 @@ export function decodeQuery(buf: Buffer, transport: Transport, decodeOptions: De
   } catch (e) {
     return reject('formerr', header, reasonOf(e), q);
   }
+  const opt = walk.opt;
   if (walk.end !== buf.length) {
-    return reject('formerr', header, `${buf.length - walk.end} octets of trailing data after the last record`, q);
+    return reject('formerr', header, `${buf.length - walk.end} octets of trailing data after the last record`, q, optFields(buf, opt));
   }
 
-  const opt = walk.opt;
   // D2 / RFC 6891 §4.3: a UDP query beyond 512 octets is only legitimate from an EDNS client.
   if (transport === 'udp' && buf.length > MIN_UDP_PAYLOAD && opt === undefined) {
     return drop(`UDP query of ${buf.length} octets without EDNS`, id);
@@ -219,15 +223,11 @@ export function decodeQuery(buf: Buffer, transport: Transport, decodeOptions: De
     return { ok: true, query: { header, question: q.question, rawQuestion: q.raw, simple: walk.simple } };
   }
 
-  const version = buf[opt.ttlOffset + 1]!;
-  const dnssecOk = (buf[opt.ttlOffset + 2]! & 0x80) !== 0;
-  const udpPayloadSize = opt.udpPayloadSize;
+  const bare = optFields(buf, opt)!;
+  const { udpPayloadSize, version, dnssecOk } = bare;
   // RFC 6891 §6.1.3: an unknown version gets BADVERS before its options are interpreted, since
   // their meaning may differ in that version.
-  if (version !== 0) {
-    const edns: EdnsInfo = { udpPayloadSize, version, dnssecOk, options: [] };
-    return reject('badvers', header, `EDNS version ${version} is not supported`, q, edns);
-  }
+  if (version !== 0) return reject('badvers', header, `EDNS version ${version} is not supported`, q, bare);
 
   let options: EdnsOption[];
   let ecs: ClientSubnet | undefined;
@@ -236,10 +236,18 @@ export function decodeQuery(buf: Buffer, transport: Transport, decodeOptions: De
     // With ECS off the option is one we do not understand, and RFC 6891 §6.1.2 says to ignore it.
     if (decodeOptions.ecs !== false) ecs = decodeEcsOptions(options);
   } catch (e) {
-    return reject('formerr', header, reasonOf(e), q);
+    // RFC 6891 §6.1.1 / §7: the OPT itself was read, so the FORMERR carries one (as BIND and Knot
+    // answer a malformed option or ECS), without echoing options we could not make sense of.
+    return reject('formerr', header, reasonOf(e), q, bare);
   }
   const edns: EdnsInfo = ecs ? { udpPayloadSize, version, dnssecOk, options, ecs } : { udpPayloadSize, version, dnssecOk, options };
   return { ok: true, query: { header, question: q.question, rawQuestion: q.raw, edns, simple: walk.simple } };
+}
+
+/** The fixed fields of a located OPT (payload size, version, DO), with no options; undefined without OPT. */
+function optFields(buf: Buffer, opt: OptLocation | undefined): EdnsInfo | undefined {
+  if (opt === undefined) return undefined;
+  return { udpPayloadSize: opt.udpPayloadSize, version: buf[opt.ttlOffset + 1]!, dnssecOk: (buf[opt.ttlOffset + 2]! & 0x80) !== 0, options: [] };
 }
 
 function drop(reason: string, id?: number): DecodeDrop {

@@ -319,14 +319,33 @@ const ednsErrors: Array<[string, Parameters<typeof craftQuery>[0], RegExp]> = [
   ['OPT in the authority section', { authority: [optRR()] }, /OPT record in the authority/],
   ['a non-root OPT owner', { additional: [optRR({ owner: nameOf('x') })] }, /not the root/],
   ['a pointer as OPT owner', { additional: [optRR({ owner: Buffer.from([0xc0, 12]) })] }, /not the root/],
-  ['an option longer than the RDATA', { additional: [optRR({ rdata: Buffer.from([0, 10, 0, 9, 1, 2]) })] }, /overruns/],
-  ['an option header cut short', { additional: [optRR({ rdata: Buffer.from([0, 10, 0]) })] }, /cut short/],
 ];
 for (const [title, spec, reason] of ednsErrors) {
   test(`D9: FORMERR for ${title}, with no OPT in the reply`, (t) => {
     const r = rejected(decodeQuery(craftQuery(spec), 'udp'), 'formerr');
     t.regex(r.reason, reason);
     t.is(r.edns, undefined);
+    t.is(parseReply(encodeErrorResponse(r, 512)).opt, undefined);
+  });
+}
+
+// RFC 6891 §6.1.1: the OPT was found and its fixed part read, so the FORMERR carries an OPT (as
+// BIND and Knot answer), with our payload size, the client's DO, and no options echoed.
+const readableOptErrors: Array<[string, Parameters<typeof craftQuery>[0], RegExp]> = [
+  ['an option longer than the RDATA', { additional: [optRR({ dnssecOk: true, rdata: Buffer.from([0, 10, 0, 9, 1, 2]) })] }, /overruns/],
+  ['an option header cut short', { additional: [optRR({ dnssecOk: true, rdata: Buffer.from([0, 10, 0]) })] }, /cut short/],
+  ['trailing data after the OPT', { additional: [optRR({ dnssecOk: true })], trailing: Buffer.alloc(3) }, /trailing/],
+  ['two ECS options', { additional: [optRR({ dnssecOk: true, options: [ecsOption(1, 24, Buffer.from([192, 0, 2])), ecsOption(1, 24, Buffer.from([192, 0, 2]))] })] }, /more than one ECS/],
+];
+for (const [title, spec, reason] of readableOptErrors) {
+  test(`FORMERR for ${title} carries an OPT (RFC 6891 §6.1.1)`, (t) => {
+    const r = rejected(decodeQuery(craftQuery({ id: 4242, ...spec }), 'udp'), 'formerr');
+    t.regex(r.reason, reason);
+    t.like(r.edns, { dnssecOk: true, options: [] });
+    const reply = parseReply(encodeErrorResponse(r, 1232));
+    t.like(reply, { id: 4242, rcode: 1, counts: { qd: 1, an: 0, ns: 0, ar: 1 } });
+    t.like(reply.opt, { udp: 1232, version: 0, dnssecOk: true });
+    t.deepEqual(reply.opt?.options, []);
   });
 }
 
@@ -365,7 +384,12 @@ const badEcs: Array<[string, Buffer, RegExp]> = [
 for (const [title, data, reason] of badEcs) {
   test(`ECS: FORMERR for ${title}; ignored entirely when ECS is off`, (t) => {
     const msg = craftQuery({ additional: [optRR({ options: [{ code: 8, data }] })] });
-    t.regex(rejected(decodeQuery(msg, 'udp'), 'formerr').reason, reason);
+    const r = rejected(decodeQuery(msg, 'udp'), 'formerr');
+    t.regex(r.reason, reason);
+    // RFC 6891 §6.1.1: the OPT was readable, so the FORMERR has one; the bad ECS is not echoed.
+    const reply = parseReply(encodeErrorResponse(r, 512));
+    t.like(reply, { rcode: 1, counts: { ar: 1 } });
+    t.deepEqual(reply.opt?.options, []);
     const off = ok(decodeQuery(msg, 'udp', { ecs: false }));
     t.is(off.edns?.ecs, undefined);
     t.is(off.edns?.options.length, 1);
