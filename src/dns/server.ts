@@ -486,12 +486,8 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
   // TCP (RFC 7766): framing, pipelining, limits, back-pressure
   // -------------------------------------------------------------------------------------------
 
-  const connectionContext = (socket: Socket): ConnectionContext => ({
-    client: {
-      address: socket.remoteAddress ?? '',
-      port: socket.remotePort ?? 0,
-      family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
-    },
+  /** What every connection shares. */
+  const tcpContext: ConnectionContext = {
     maxInFlight: limits.maxInFlightPerConnection,
     idleTimeoutMs: limits.tcpIdleTimeoutMs,
     messageTimeoutMs: limits.tcpMessageTimeoutMs,
@@ -499,21 +495,26 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     admission,
     counters,
     log,
-  });
+  };
 
   /** Admit, make room (destroying the least recently active evictable connection), or refuse. */
   const onConnection = (socket: Socket): void => {
     // An error on a socket with no listener would crash the process.
     socket.on('error', (err) => log.debug(errorFields(err), 'TCP connection error'));
+    if (closing) {
+      socket.destroy();
+      return;
+    }
     const clientKey = socket.remoteAddress ?? '';
-    const decision = closing ? ({ kind: 'refuse', cap: 'total' } as const) : admission.decide(clientKey);
+    const decision = admission.decide(clientKey);
     if (decision.kind === 'refuse') {
       counters.tcpConnectionsRejected++;
       socket.destroy();
       return;
     }
     if (decision.kind === 'evict') decision.victim.evict();
-    const connection = new TcpConnection(socket, connectionContext(socket));
+    const client: ClientAddress = { address: clientKey, port: socket.remotePort ?? 0, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
+    const connection = new TcpConnection(socket, client, tcpContext);
     admission.add(connection, clientKey);
     counters.tcpConnectionsAccepted++;
     counters.tcpConnectionsOpen = admission.size;
@@ -608,8 +609,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** What every TCP connection shares: limits, the message handler, the admission table, counters. */
 interface ConnectionContext {
-  readonly client: ClientAddress;
   readonly maxInFlight: number;
   readonly idleTimeoutMs: number;
   readonly messageTimeoutMs: number;
@@ -670,6 +671,7 @@ class TcpConnection {
 
   constructor(
     private readonly socket: Socket,
+    private readonly client: ClientAddress,
     private readonly ctx: ConnectionContext,
   ) {
     socket.setNoDelay(true);
@@ -825,7 +827,7 @@ class TcpConnection {
     this.ctx.admission.touch(this);
     let out: Buffer | null | Promise<Buffer | null>;
     try {
-      out = this.ctx.handleMessage(frame, this.ctx.client);
+      out = this.ctx.handleMessage(frame, this.client);
     } catch (err) {
       this.ctx.log.error(errorFields(err), 'TCP message handling failed');
       this.socket.destroy();

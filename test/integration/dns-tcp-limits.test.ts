@@ -163,7 +163,7 @@ async function freshConnectionQuery(t: ExecutionContext, port: number): Promise<
 async function pipelinedQueries(t: ExecutionContext, port: number, n: number): Promise<void> {
   const client = await TcpDnsClient.connect(port);
   try {
-    const sent = Array.from({ length: n }, () => query(n % 2 ? 'small.data.global' : 'cassandra.data.global'));
+    const sent = Array.from({ length: n }, (_, i) => query(i % 2 ? 'small.data.global' : 'cassandra.data.global'));
     client.socket.write(Buffer.concat(sent.map(frame)));
     t.true(await client.waitFor(() => client.replies.length === n, 5000), `${client.replies.length} of ${n} pipelined queries answered`);
     t.deepEqual(
