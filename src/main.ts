@@ -30,7 +30,7 @@ import { RESOLV_CONF } from './util/formats.js';
 import type { DnsRequest } from './dns/types.js';
 import { encodeQuestion } from './dns/wire.js';
 import { GatewayProber } from './health/prober.js';
-import { LazyGeoip } from './locality/geoip.js';
+import { EcsClient, LazyGeoip } from './locality/geoip.js';
 import { DegradedLog } from './ops/degraded-log.js';
 import { ipFamily } from './util/ip.js';
 import { Metrics, type BuildInfo } from './ops/metrics.js';
@@ -85,6 +85,7 @@ export function answerOptions(config: Config): AnswerOptions {
     localCluster: config.cluster.name,
     localMinReady: config.dns.localMinReady,
     localFailover: config.dns.localFailover,
+    chaos: config.dns.chaos,
   };
 }
 
@@ -101,11 +102,6 @@ function parseSubnet(text: string): { address: string; sourcePrefix: number } | 
   const sourcePrefix = len === '' ? max : Number(len);
   if (!Number.isInteger(sourcePrefix) || sourcePrefix < 0 || sourcePrefix > max) return undefined;
   return { address, sourcePrefix };
-}
-
-/** AXFR/IXFR span several messages over TCP; a one-reply relay cannot carry them, so they are REFUSED. */
-function isZoneTransfer(qtype: number): boolean {
-  return qtype === 251 || qtype === 252;
 }
 
 /** Where `resolv.conf` in forward.upstreams reads its nameservers from. */
@@ -168,6 +164,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   const options = answerOptions(config);
   const client = localClient(config);
   const geoip = new LazyGeoip(logger.child({ module: 'geoip' }));
+  // locality.geoipPreload (on in the Helm chart): pay the ~150 MB and ~0.2 s at start, not on a query.
+  if (config.locality.geoipPreload) geoip.preload();
   // health.probe.type none: every gateway counts as healthy (documentation addresses, tests).
   const probeSpec = config.health.probe;
   const prober =
@@ -204,15 +202,16 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   let selfTest: SelfTest | undefined;
   let stubWiring: 0 | 1 | undefined;
 
-  /** The context for one query: the ECS subnet, when present and geolocated, is where the client is. */
+  /**
+   * The context for one query with ECS: the subnet, once geolocated, is where the client is. The
+   * lookup is lazy (EcsClient): the answer core reads the location only to rank remote clusters
+   * (or to explain), so out-of-zone names, refused clients and local or negative answers never
+   * load geoip-lite. Unplaceable subnets fall back to this cluster's locality (SPEC §3).
+   */
   const contextFor = (ecs: { readonly address: string; readonly sourcePrefix: number }): AnswerContext => {
     if (!config.locality.ecs) return context;
-    const fix = ecs.sourcePrefix > 0 ? geoip.locate(ecs.address) : undefined;
-    // Private and unknown subnets fall back to this cluster's locality (SPEC §3). The answer is
-    // still scoped to the subnet, since another subnet might be placed elsewhere.
-    const located: ClientLocality = fix ? { location: { lat: fix.lat, lon: fix.lon }, ecsSourcePrefix: ecs.sourcePrefix } : { ...client, ecsSourcePrefix: ecs.sourcePrefix };
     // The spread reads the sourceReady getter once: this context lives for one query.
-    return { ...context, client: located };
+    return { ...context, client: new EcsClient(geoip, ecs, client) };
   };
 
   const forwardLog = logger.child({ module: 'forward' });
@@ -234,6 +233,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       stubWiring: () => stubWiring,
       failOpenAnswers: () => degraded.count,
       http: () => ops.stats(),
+      geoipLoaded: () => geoip.loaded,
     },
     { sync: config.sync !== undefined, health: prober !== undefined, kubernetes: config.source.type === 'kubernetes', selfTest: config.selfTest.enabled },
     startOptions.build ?? { version: PACKAGE_VERSION, nodeVersion: process.version },
@@ -281,9 +281,13 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       if (selfTest && req.question.name.charCodeAt(0) === 0x5f && req.question.name.startsWith(SELF_TEST_LABEL_PREFIX)) {
         selfTest.noteQuery(req.question.name, req.client.address);
       }
+      // Cheapest checks first (SPEC §6): answer() matches the zone and the class before anything
+      // else, and reads the ECS client's location only when it ranks remote clusters; the ACL is
+      // one prefix match. Only IN-class, non-transfer names outside every zone come back as
+      // outOfZone, and only those are forwarded, for allowed clients.
       const decision = answer(req.question, req.edns?.ecs ? contextFor(req.edns.ecs) : context, { explain: false });
       if (decision.kind === 'degraded') degraded.note(req.question.name);
-      if (decision.kind !== 'outOfZone' || isZoneTransfer(req.question.type) || !forwarder.allows(req.client.address)) return decision;
+      if (decision.kind !== 'outOfZone' || !forwarder.allows(req.client.address)) return decision;
       return forwarder.resolve(req);
     },
   });

@@ -7,16 +7,24 @@
  * bits other than AA, the echoed question and EDNS belong to the DNS edge).
  * Invariants:
  *  - an in-zone name never yields outOfZone, and a known service never yields NXDOMAIN;
+ *  - only class IN (and QCLASS ANY in a zone) reaches the zone data or outOfZone: other classes and
+ *    zone transfers are `refused` (or a `chaos` answer), which the edge never forwards;
  *  - every NXDOMAIN/NODATA carries the zone's SOA in authority with TTL = negativeTtl (RFC 2308 §3);
  *  - the decision does not depend on whether an explanation is built (`{ explain: false }`);
+ *  - the work per question is bounded by the answer, not by the registry: at most `maxRecords`
+ *    address records are collected, and a local headless service is read through its precomputed
+ *    ready addresses (RegistryReader.readyAddresses), never by walking its endpoints;
  *  - owner names are the lowercase question name; record order is the locality order.
  */
 import { rankClusters, selectTier, type RankInput, type Ranked } from '../locality/rank.js';
-import type { ClusterCatalog, Gateway, LocalService, Protocol, RemoteExport, ServicePort } from '../registry/types.js';
+import { readyAddressesOf } from '../registry/registry.js';
+import type { ClusterCatalog, Gateway, LocalService, Protocol, ReadyAddresses, RemoteExport, ServicePort } from '../registry/types.js';
 import { bareExplanation, freshnessOf, tierText, Trace, type CandidateVerdict } from './explain.js';
 import {
   Rcode,
+  RRClass,
   RRType,
+  TRANSFER_TYPES,
   type AnswerContext,
   type AnswerOptions,
   type ClientLocality,
@@ -31,6 +39,12 @@ export interface AnswerFlags {
   /** Build the explanation (default true). With false, the decision is identical but its
    * explanation holds only the shape of the name: no candidate list, no steps. */
   readonly explain?: boolean | undefined;
+  /**
+   * Record budget of this reply, computed by the edge from the transport and EDNS size
+   * (answerRecordBudget in dns/wire.ts): address lists stop growing there, so a service with
+   * 10,000 endpoints costs what its reply can hold. Default: unbounded (explanations, /debug).
+   */
+  readonly maxRecords?: number | undefined;
 }
 
 // SOA timers. We have no secondaries, so they only need to be sane (RFC 1912 §2.2 ranges).
@@ -57,7 +71,27 @@ export function answer(q: Question, ctx: AnswerContext, flags?: AnswerFlags): De
   const name = normalizeName(q.name);
   const tr = flags?.explain === false ? undefined : new Trace();
   const zone = matchZone(name, zonesOf(ctx.options));
-  const st = new Query(ctx, name, q.type, zone, tr);
+  const st = new Query(ctx, name, q.type, zone, tr, budgetOf(flags?.maxRecords));
+
+  // Class first: our zones and the forwarding path are class IN only. As BIND has no view for
+  // another class, such questions are REFUSED, in the zone or not, and never forwarded; only the
+  // CHAOS server-identity names are answered (answerChaos). QCLASS ANY (255) is matched to the IN
+  // data, as BIND matches it to its IN view (RFC 1035 §3.2.5: "*" is any class); outside the zones
+  // it is REFUSED like any class but IN.
+  if (q.class !== RRClass.IN && (q.class !== RRClass.ANY || zone === undefined)) {
+    st.shape = 'otherClass';
+    if (q.class === RRClass.CH) return answerChaos(st);
+    tr?.step(`class ${q.class} is not served (only IN, and CHAOS server identity) → REFUSED, never forwarded`);
+    return st.done('refused', Rcode.REFUSED, NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_CLUSTERS, 0);
+  }
+  // Zone transfers (RFC 5936 AXFR, RFC 1995 IXFR) are refused, as BIND does without
+  // allow-transfer: the zone is generated per query, a secondary has nothing to keep. Outside the
+  // zones too: a one-reply relay cannot carry a multi-message transfer.
+  if (TRANSFER_TYPES.includes(q.type)) {
+    st.shape = zone === undefined ? 'outOfZone' : 'transfer';
+    tr?.step(`zone transfer (type ${q.type}) → REFUSED, never forwarded`);
+    return st.done('refused', Rcode.REFUSED, NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_CLUSTERS, 0);
+  }
 
   if (zone === undefined) {
     // SPEC §1: not ours. The edge forwards it for allowed clients and REFUSES everyone else.
@@ -107,6 +141,39 @@ export function answer(q: Question, ctx: AnswerContext, flags?: AnswerFlags): De
       tr?.step('no name of this shape exists under the zone → NXDOMAIN');
       return st.negative('nxdomain');
   }
+}
+
+// ---- CHAOS -------------------------------------------------------------------------------
+
+/** The server-identity names of class CH (BIND's `version`, `server-id`; RFC 4892 §2.2). */
+const CHAOS_NAMES: ReadonlyMap<string, 'version' | 'id'> = new Map([
+  ['version.bind', 'version'],
+  ['version.server', 'version'],
+  ['id.server', 'id'],
+  ['hostname.bind', 'id'],
+]);
+
+/**
+ * A class CH question: TXT or ANY for a server-identity name is answered with dns.chaos's text
+ * (one TXT CH record, TTL 0, AA, as BIND answers `version.bind`); anything else is REFUSED and
+ * never forwarded, which keeps an upstream's version string from leaking through us.
+ */
+function answerChaos(st: Query): Decision {
+  const which = CHAOS_NAMES.get(st.name);
+  const text = which === undefined ? null : (st.o.chaos?.[which] ?? null);
+  if (which === undefined || text === null || (st.type !== RRType.TXT && st.type !== RRType.ANY)) {
+    st.tr?.step(
+      which === undefined
+        ? `${st.name} is not a CHAOS server-identity name → REFUSED, never forwarded`
+        : text === null
+          ? `dns.chaos.${which} is not set → REFUSED`
+          : `${st.name} CH has only a TXT record, not type ${st.type} → REFUSED`,
+    );
+    return st.done('refused', Rcode.REFUSED, NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_CLUSTERS, 0);
+  }
+  st.tr?.step(`CHAOS ${st.name}: TXT from dns.chaos.${which}`);
+  const txt: ResourceRecord = { name: st.name, ttl: 0, class: RRClass.CH, data: { type: RRType.TXT, strings: [text] } };
+  return st.done('chaos', Rcode.NOERROR, [txt], NO_RECORDS, NO_RECORDS, NO_CLUSTERS, 0);
 }
 
 // ---- names --------------------------------------------------------------------------------
@@ -219,6 +286,11 @@ function matchZone(name: string, zones: readonly string[]): string | undefined {
   return best;
 }
 
+/** A usable record budget: a positive integer, or Infinity when absent or nonsensical. */
+function budgetOf(maxRecords: number | undefined): number {
+  return maxRecords !== undefined && maxRecords >= 1 ? Math.floor(maxRecords) : Infinity;
+}
+
 function isIPv6(address: string): boolean {
   return address.indexOf(':') >= 0;
 }
@@ -244,6 +316,8 @@ class Query {
     readonly type: number,
     readonly zone: string | undefined,
     readonly tr: Trace | undefined,
+    /** Most address records to collect (AnswerFlags.maxRecords). */
+    readonly budget: number,
   ) {}
 
   get o(): AnswerOptions {
@@ -267,9 +341,9 @@ class Query {
     return {
       kind,
       rcode,
-      // AA=1 on every answer from our zones, NXDOMAIN/NODATA included (RFC 1035 §4.1.1). A SERVFAIL
-      // is not an answer, and out-of-zone names are not ours.
-      authoritative: kind !== 'outOfZone' && kind !== 'notReady',
+      // AA=1 on every answer from our zones, NXDOMAIN/NODATA included (RFC 1035 §4.1.1), and on
+      // CHAOS answers (as BIND). A SERVFAIL or a REFUSED is not an answer, out-of-zone names not ours.
+      authoritative: kind !== 'outOfZone' && kind !== 'notReady' && kind !== 'refused',
       answers,
       authority,
       additional,
@@ -380,15 +454,19 @@ function lookup(st: Query, namespace: string, service: string): Known {
   return { local, exports };
 }
 
-export function localHealthy(local: LocalService, minReady = 1): boolean {
-  // SPEC §3: a local service is healthy with ≥1 ready endpoint (dns.localMinReady raises the bar).
+/**
+ * SPEC §3: a local service is healthy with ≥1 ready endpoint (dns.localMinReady raises the bar).
+ * `ready` (a headless service's precomputed ready addresses) makes it O(1).
+ */
+export function localHealthy(local: LocalService, minReady = 1, ready?: ReadyAddresses): boolean {
   // An ExternalName is an alias: always.
   switch (local.kind) {
     case 'clusterIP':
       return local.readyEndpoints >= minReady;
     case 'headless': {
-      let ready = 0;
-      for (const e of local.endpoints) if (e.ready && ++ready >= minReady) return true;
+      if (ready !== undefined) return ready.ready >= minReady;
+      let count = 0;
+      for (const e of local.endpoints) if (e.ready && ++count >= minReady) return true;
       return false;
     }
     case 'externalName':
@@ -505,26 +583,57 @@ interface Target {
   readonly port: number;
 }
 
-/** Ordered, deduplicated, capped addresses of the asked families, and who contributed them. */
+/**
+ * Ordered, deduplicated, capped addresses of the asked families, and who contributed them. It stops
+ * growing at `cap` per family and at `budget` in total (the records the reply can hold), so what a
+ * question costs is bounded by its answer.
+ */
 class Collector {
   readonly v4: Target[] = [];
   readonly v6: Target[] = [];
   readonly clusters: string[] = [];
+  /** Some address of an asked family was left out by the cap or the budget. */
+  cut = false;
   private seen: Set<string> | undefined;
 
   constructor(
     private readonly fam: number,
     private readonly cap: number,
+    private readonly budget: number,
   ) {}
+
+  /** The record budget is spent: feeding more addresses is wasted work. */
+  get full(): boolean {
+    return this.v4.length + this.v6.length >= this.budget;
+  }
 
   add(address: string, port: number, cluster: string | undefined): void {
     const six = isIPv6(address);
     if ((this.fam & (six ? F_AAAA : F_A)) === 0) return;
     const list = six ? this.v6 : this.v4;
-    if (list.length >= this.cap || this.has(address)) return;
+    if (this.has(address)) return;
+    if (list.length >= this.cap || this.full) {
+      this.cut = true;
+      return;
+    }
     list.push({ address, port });
     if (this.seen !== undefined) this.seen.add(address);
     if (cluster !== undefined && !this.clusters.includes(cluster)) this.clusters.push(cluster);
+  }
+
+  /**
+   * Take the leading addresses of a list that holds distinct addresses of one family (a headless
+   * service's precomputed ready addresses), up to the cap and the budget: O(what is taken), with no
+   * duplicate checks. Only for a family this collector holds nothing of yet.
+   */
+  takeDistinct(addresses: readonly string[], six: boolean, port: number): void {
+    if ((this.fam & (six ? F_AAAA : F_A)) === 0 || addresses.length === 0) return;
+    const list = six ? this.v6 : this.v4;
+    const room = Math.min(this.cap - list.length, this.budget - this.v4.length - this.v6.length);
+    const n = Math.max(0, Math.min(addresses.length, room));
+    for (let i = 0; i < n; i++) list.push({ address: addresses[i]!, port });
+    if (n < addresses.length) this.cut = true;
+    this.seen = undefined; // rebuilt from the lists if add() is ever called afterwards
   }
 
   private has(address: string): boolean {
@@ -599,20 +708,21 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
   const { local, exports } = known;
   const tr = st.tr;
   const minReady = o.localMinReady ?? 1;
+  // A headless service is read through its ready addresses, precomputed on write: O(1) here.
+  const ready = local?.kind === 'headless' ? (st.ctx.registry.readyAddresses?.(namespace, service) ?? readyAddressesOf(local)) : undefined;
   // dns.localFailover: false keeps a service that exists here local, however unready.
-  const healthyHere = local !== undefined && (localHealthy(local, minReady) || o.localFailover === false);
+  const healthyHere = local !== undefined && (localHealthy(local, minReady, ready) || o.localFailover === false);
   tr?.noteLocal(namespace, service, local, healthyHere);
-  if (tr !== undefined && local !== undefined && !localHealthy(local, minReady)) {
+  if (tr !== undefined && local !== undefined && !localHealthy(local, minReady, ready)) {
     if (o.localFailover === false) tr.step('dns.localFailover is false: answered locally although not ready');
-    else if (minReady > 1 && localHealthy(local, 1)) tr.step(`fewer than dns.localMinReady (${minReady}) ready endpoints: spill over to remote clusters`);
+    else if (minReady > 1 && localHealthy(local, 1, ready)) tr.step(`fewer than dns.localMinReady (${minReady}) ready endpoints: spill over to remote clusters`);
   }
 
   if (healthyHere) {
-    // Row 1: local endpoints. Not capped by maxAnswers (CoreDNS returns every endpoint; the edge
-    // truncates to the UDP limit). Family mismatch is NODATA, never a failover.
-    const out = new Collector(fam, Infinity);
-    if (local.kind === 'clusterIP') for (const ip of local.clusterIPs) out.add(ip, localPort, undefined);
-    else if (local.kind === 'headless') for (const e of local.endpoints) if (e.ready) out.add(e.address, localPort, undefined);
+    // Row 1: local endpoints. Not capped by maxAnswers (CoreDNS returns every endpoint and the edge
+    // truncates to the reply), but by what the reply can hold and dns.maxLocalAnswers. Family
+    // mismatch is NODATA, never a failover.
+    const out = collectLocal(st, local, ready, fam, localPort);
     if (tr !== undefined) explainCandidates(st, known, undefined, undefined, NO_CLUSTERS, 'local', fam);
     return { kind: 'local', ttl: o.ttlSeconds, out, ecs: 0 };
   }
@@ -632,7 +742,7 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
     // Row 2: healthy, fresh peers, by locality (SPEC §3).
     const ranked = rankClusters(st.ctx.client, healthy);
     const chosen = selectTier(o.policy, ranked);
-    const out = new Collector(fam, cap);
+    const out = new Collector(fam, cap, st.budget);
     for (const r of chosen) for (const g of r.input.up) out.add(g.address, g.port, r.input.cluster);
     if (tr !== undefined) {
       tr.policy = o.policy;
@@ -647,10 +757,8 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
 
   // dns.localMinReady: a local service below the minimum but with ready endpoints spills over only
   // when a healthy remote exists; otherwise its own ready endpoints beat failing open.
-  if (local !== undefined && localHealthy(local, 1)) {
-    const out = new Collector(fam, Infinity);
-    if (local.kind === 'clusterIP') for (const ip of local.clusterIPs) out.add(ip, localPort, undefined);
-    else if (local.kind === 'headless') for (const e of local.endpoints) if (e.ready) out.add(e.address, localPort, undefined);
+  if (local !== undefined && localHealthy(local, 1, ready)) {
+    const out = collectLocal(st, local, ready, fam, localPort);
     if (tr !== undefined) {
       tr.step(`no healthy remote cluster to spill over to: answered locally with fewer than dns.localMinReady (${minReady}) ready endpoints`);
       explainCandidates(st, known, cands, undefined, NO_CLUSTERS, 'local', fam);
@@ -661,7 +769,7 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
   // Row 3: known, nothing healthy → fail open with every known address, short TTL. Local ClusterIPs
   // come first: the local cluster is the nearest, and kube-proxy/sidecars may recover first.
   const ttl = Math.min(o.ttlSeconds, o.degradedTtlSeconds);
-  const out = new Collector(fam, cap);
+  const out = new Collector(fam, cap, st.budget);
   if (local?.kind === 'clusterIP') for (const ip of local.clusterIPs) out.add(ip, localPort, undefined);
   const ranked = rankClusters(
     st.ctx.client,
@@ -674,6 +782,29 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
     explainCandidates(st, known, cands, undefined, out.clusters, 'degraded', fam);
   }
   return { kind: 'degraded', ttl, out, ecs };
+}
+
+/**
+ * A local service's addresses: its ClusterIPs, or the leading ready addresses of a headless service
+ * (A before AAAA), at most dns.maxLocalAnswers and at most what the reply can hold.
+ */
+function collectLocal(st: Query, local: LocalService, ready: ReadyAddresses | undefined, fam: number, localPort: number): Collector {
+  if (local.kind !== 'headless') {
+    const out = new Collector(fam, Infinity, st.budget);
+    if (local.kind === 'clusterIP') for (const ip of local.clusterIPs) out.add(ip, localPort, undefined);
+    return out;
+  }
+  const r = ready ?? readyAddressesOf(local);
+  const capped = budgetOf(st.o.maxLocalAnswers ?? undefined);
+  const out = new Collector(fam, Infinity, Math.min(st.budget, capped));
+  out.takeDistinct(r.v4, false, localPort);
+  out.takeDistinct(r.v6, true, localPort);
+  if (out.cut && st.tr !== undefined) {
+    const n = out.v4.length + out.v6.length;
+    const why = capped <= st.budget ? `dns.maxLocalAnswers (${capped})` : `what the reply can hold (${st.budget} record(s))`;
+    st.tr.step(`${n} of the ready ${familyText(fam)} addresses kept: capped by ${why}`);
+  }
+  return out;
 }
 
 // ---- explanation of candidates (only runs when tracing) ---------------------------------------

@@ -23,7 +23,11 @@ export const RRType = {
   ANY: 255,
 } as const;
 
-export const RRClass = { IN: 1, CH: 3, ANY: 255 } as const;
+/** Classes (RFC 1035 §3.2.4, §3.2.5; RFC 2136 §1.3 for NONE). */
+export const RRClass = { IN: 1, CH: 3, HS: 4, NONE: 254, ANY: 255 } as const;
+
+/** AXFR and IXFR (RFC 5936, RFC 1995): zone transfers, which gsdns refuses. */
+export const TRANSFER_TYPES: readonly number[] = [251, 252];
 
 /** Response codes (RFC 1035 §4.1.1, RFC 6891 §9 for BADVERS). */
 export const Rcode = {
@@ -43,7 +47,12 @@ export interface Question {
   readonly class: number;
 }
 
-/** Where the client is, for locality ranking (SPEC §3). */
+/**
+ * Where the client is, for locality ranking (SPEC §3). `region`, `zone` and `location` may be
+ * computed when first read (an ECS client is placed by geoip-lite, which costs about 150 MB to
+ * load), so the core reads them only when a decision depends on them: ranking remote clusters,
+ * or building an explanation. `ecsSourcePrefix` is always a plain value.
+ */
 export interface ClientLocality {
   readonly region?: string | undefined;
   readonly zone?: string | undefined;
@@ -73,12 +82,16 @@ export type RData =
       readonly weight: number;
       readonly port: number;
       readonly target: string;
-    };
+    }
+  /** TXT (RFC 1035 §3.3.14): character-strings of at most 255 octets each (CHAOS answers). */
+  | { readonly type: 16; readonly strings: readonly string[] };
 
 export interface ResourceRecord {
   /** Lowercase owner name, no trailing dot. */
   readonly name: string;
   readonly ttl: number;
+  /** The record's class; absent means IN. Only CHAOS answers (`version.bind` …) set CH. */
+  readonly class?: number | undefined;
   readonly data: RData;
 }
 
@@ -91,6 +104,8 @@ export type DecisionKind =
   | 'nodata' // NOERROR, empty answer, SOA in authority
   | 'nxdomain' // NXDOMAIN, SOA in authority
   | 'notReady' // SERVFAIL: the local source has not synced
+  | 'chaos' // a CHAOS-class server identity name (version.bind, id.server …) answered from dns.chaos
+  | 'refused' // REFUSED, never forwarded: a class other than IN, a zone transfer, an unset CHAOS name
   | 'outOfZone'; // not ours: the edge forwards or REFUSES
 
 export interface GatewayExplanation {
@@ -167,6 +182,16 @@ export interface AnswerOptions {
   readonly localMinReady?: number | undefined;
   /** false: a local service is answered locally whatever its readiness (default true). */
   readonly localFailover?: boolean | undefined;
+  /**
+   * Most address records of a local headless service in one answer (dns.maxLocalAnswers); absent or
+   * null: as many as the reply can hold (the per-query `maxRecords` budget of `answer()`).
+   */
+  readonly maxLocalAnswers?: number | null | undefined;
+  /**
+   * dns.chaos: the TXT text of `version.bind`/`version.server` and of `id.server`/`hostname.bind`
+   * (class CH), as BIND's `version` and `server-id` options; null or absent: REFUSED.
+   */
+  readonly chaos?: { readonly version: string | null; readonly id: string | null } | undefined;
 }
 
 export interface AnswerContext {

@@ -29,6 +29,7 @@ export interface JsonSchema {
   readonly maximum?: number;
   readonly minLength?: number;
   readonly maxLength?: number;
+  readonly pattern?: string;
   readonly minItems?: number;
   readonly uniqueItems?: boolean;
   readonly properties?: Readonly<Record<string, JsonSchema>>;
@@ -220,6 +221,29 @@ export const configSchema: JsonSchema = {
           'Answer with remote clusters when a local service has fewer than `localMinReady` ready endpoints. false: a service that exists here is always answered locally (its ClusterIPs, or its ready endpoints), as plain cluster DNS would.',
       },
       localMinReady: int('A local service with fewer ready endpoints than this spills over to remote clusters.', 1, 1),
+      maxLocalAnswers: {
+        type: ['integer', 'null'],
+        minimum: 1,
+        default: null,
+        description:
+          'Most address records of a local headless service in one answer (its ready endpoints). null: as many as fit in the reply (512 octets over UDP without EDNS, at most 1232 with it, 65535 over TCP); a UDP answer that does not fit is sent with TC=1 and the records that fit. Either way a query costs at most what its reply can hold, however many endpoints the service has.',
+      },
+      chaos: block('Answers to the CHAOS-class server identity queries (class CH, TXT or ANY), as BIND\'s `version` and `server-id` options. They are never forwarded; any other class CH name is REFUSED.', {
+        version: {
+          type: ['string', 'null'],
+          default: null,
+          maxLength: 255,
+          pattern: '^[\\x20-\\x7e]*$',
+          description: 'Text of `version.bind` and `version.server` (printable ASCII, one TXT string of at most 255 octets). null: REFUSED (nothing about the build is revealed).',
+        },
+        id: {
+          type: ['string', 'null'],
+          default: null,
+          maxLength: 255,
+          pattern: '^[\\x20-\\x7e]*$',
+          description: 'Text of `id.server` and `hostname.bind` (RFC 4892), e.g. the pod name (printable ASCII, at most 255 octets). null: REFUSED.',
+        },
+      }),
     }),
     source: block(
       'Where local services come from.',
@@ -370,6 +394,12 @@ export const configSchema: JsonSchema = {
         type: 'boolean',
         default: true,
         description: 'Locate clients by their EDNS Client Subnet (RFC 7871) when a query carries one.',
+      },
+      geoipPreload: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Load geoip-lite (about 150 MB of memory, 0.2 s) at start. false: it is loaded on first need: an in-zone name whose answer ranks remote clusters for a client with ECS, or a remote cluster with no location. Never for names outside the zones, refused clients, or local and negative answers.',
       },
     }),
     http: block('The ops HTTP server: /healthz, /readyz, /metrics and, unless `http.debug` moves or disables them, /debug/*. The limits apply to every HTTP listener (ops and debug) separately.', {

@@ -71,6 +71,17 @@ export interface DnsConfig {
   readonly localFailover: boolean;
   /** Ready endpoints a local service needs to be answered locally. */
   readonly localMinReady: number;
+  /** Most address records of a local headless service in one answer; null: as many as fit in the reply. */
+  readonly maxLocalAnswers: number | null;
+  readonly chaos: DnsChaosConfig;
+}
+
+/** TXT texts of the CHAOS server-identity names; null means REFUSED. */
+export interface DnsChaosConfig {
+  /** version.bind, version.server. */
+  readonly version: string | null;
+  /** id.server, hostname.bind. */
+  readonly id: string | null;
 }
 
 export interface FileSourceConfig {
@@ -153,6 +164,8 @@ export interface HealthConfig {
 
 export interface LocalityConfig {
   readonly ecs: boolean;
+  /** Load geoip-lite at start instead of on first need. */
+  readonly geoipPreload: boolean;
 }
 
 export interface HttpDebugConfig {

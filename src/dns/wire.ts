@@ -3,7 +3,7 @@
  *
  * Owns: validating and decoding one query message (header, the single question, every other RR
  * walked with bounds checks, EDNS(0) and ECS), and encoding responses (header bits, the question
- * echoed byte for byte, A/AAAA/NS/CNAME/SOA/SRV records with name compression, OPT, size fitting
+ * echoed byte for byte, A/AAAA/NS/CNAME/SOA/SRV/TXT records with name compression, OPT, size fitting
  * with TC).
  *
  * Never: touches sockets, files, timers or loggers; imports dns2 at runtime. This is a deliberate
@@ -677,6 +677,8 @@ interface PreparedRecord {
   readonly owner: Uint8Array[];
   readonly ownerKey: string;
   readonly type: number;
+  /** IN unless the record says otherwise (CHAOS TXT). */
+  readonly klass: number;
   readonly ttl: number;
   readonly write: (w: MessageWriter) => void;
 }
@@ -805,18 +807,30 @@ function prepareRecord(rr: ResourceRecord): PreparedRecord {
       };
       break;
     }
+    case RRType.TXT: {
+      // RFC 1035 §3.3.14: one or more <character-string>s, each a length octet and ≤255 octets.
+      const strings = (d.strings.length > 0 ? d.strings : ['']).map((x) => Buffer.from(x, 'utf8'));
+      for (const x of strings) checkInt(x.length, 255, 'TXT string length');
+      write = (w) => {
+        for (const x of strings) {
+          w.u8(x.length);
+          w.bytes(x);
+        }
+      };
+      break;
+    }
     default: {
       const unknown: { type: number } = d;
       throw new RangeError(`cannot encode record type ${unknown.type}`);
     }
   }
-  return { owner, ownerKey: labelsKey(owner, 0), type: d.type, ttl, write };
+  return { owner, ownerKey: labelsKey(owner, 0), type: d.type, klass: rr.class ?? 1, ttl, write };
 }
 
 function writeRecord(w: MessageWriter, rr: PreparedRecord): void {
   w.name(rr.owner, true);
   w.u16(rr.type);
-  w.u16(1); // class IN
+  w.u16(rr.klass);
   w.u32(rr.ttl);
   const rdlengthAt = w.pos;
   w.u16(0);

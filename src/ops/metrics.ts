@@ -90,6 +90,7 @@ export function responseSource(outcome: QueryEvent['outcome'], result: HandlerRe
   switch (result.kind) {
     case 'local':
     case 'apex':
+    case 'chaos':
       return 'local';
     case 'remote':
       return 'remote';
@@ -101,6 +102,7 @@ export function responseSource(outcome: QueryEvent['outcome'], result: HandlerRe
     case 'notReady':
       return 'error';
     case 'outOfZone':
+    case 'refused':
       return 'refused';
   }
 }
@@ -239,6 +241,8 @@ export interface MetricsSources {
   readonly failOpenAnswers: () => number;
   /** Every ops HTTP listener (ops, and debug when /debug has its own); absent reads as none. */
   readonly http?: () => readonly HttpListenerStats[];
+  /** Whether geoip-lite (about 150 MB) is in memory; absent reads as not loaded. */
+  readonly geoipLoaded?: () => boolean;
 }
 
 /**
@@ -342,6 +346,11 @@ export class Metrics {
     });
     snapshotCounter(r, 'gsdns_dns_fail_open_answers_total', 'Answers given with unhealthy gateways because no healthy candidate existed (source="degraded").', [], () => [
       [{}, sources.failOpenAnswers()],
+    ]);
+
+    // --- Locality -------------------------------------------------------------------------------
+    snapshotGauge(r, 'gsdns_geoip_loaded', '1 once geoip-lite (about 150 MB) is loaded: locality.geoipPreload, or the first remote ranking for an ECS client or an unlocated cluster; 0 before.', [], () => [
+      [{}, sources.geoipLoaded?.() === true ? 1 : 0],
     ]);
 
     // --- Forwarding -----------------------------------------------------------------------------

@@ -46,6 +46,11 @@ export function formatRecord(rr: ResourceRecord): string {
     case 33:
       rdata = `${d.priority} ${d.weight} ${d.port} ${fqdn(d.target)}`;
       break;
+    case 16:
+      // RFC 1035 §5.1: quoted character-strings, '"' and '\' escaped.
+      rdata = d.strings.map((x) => `"${x.replace(/["\\]/g, '\\$&')}"`).join(' ');
+      break;
   }
-  return `${fqdn(rr.name)}\t${rr.ttl}\tIN\t${typeName(d.type)}\t${rdata}`;
+  const cls = rr.class === undefined || rr.class === 1 ? 'IN' : rr.class === 3 ? 'CH' : `CLASS${rr.class}`;
+  return `${fqdn(rr.name)}\t${rr.ttl}\t${cls}\t${typeName(d.type)}\t${rdata}`;
 }

@@ -57,6 +57,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
     tcp: { idleTimeoutMs: 10000, messageTimeoutMs: 1000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
     localFailover: true,
     localMinReady: 1,
+    chaos: { version: null, id: null },
   });
   t.deepEqual(c.source, {
     type: 'file',
@@ -75,7 +76,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
   });
   t.is(c.sync, undefined);
   t.deepEqual(c.health, { intervalMs: 1000, timeoutMs: 500, fall: 3, rise: 2, probe: { type: 'tcp' } });
-  t.deepEqual(c.locality, { ecs: true });
+  t.deepEqual(c.locality, { ecs: true, geoipPreload: false });
   t.deepEqual(c.http, {
     listen: { address: '127.0.0.1', port: 8080 },
     debug: { enabled: true, listen: null },
@@ -279,6 +280,8 @@ const envCases: [name: string, value: string, path: (c: Config) => unknown, expe
   ['GSDNS_SOURCE__KUBERNETES__EXPORT_SELECTOR', 'gsdns.io/export in (true, yes)', (c) => c.source.kubernetes.exportSelector, 'gsdns.io/export in (true, yes)'],
   ['GSDNS_DNS__LISTEN__0__PORT', '5300', (c) => c.dns.listen, [{ address: '127.0.0.1', port: 5300 }]],
   ['GSDNS_LOCALITY__ECS', 'false', (c) => c.locality.ecs, false],
+  ['GSDNS_LOCALITY__GEOIP_PRELOAD', 'true', (c) => c.locality.geoipPreload, true],
+  ['GSDNS_DNS__CHAOS__VERSION', 'gsdns 1.2', (c) => c.dns.chaos.version, 'gsdns 1.2'],
 ];
 for (const [name, value, get, expected] of envCases) {
   test(`env ${name}=${value}`, (t) => {
