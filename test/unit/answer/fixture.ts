@@ -145,8 +145,12 @@ export function rr(r: ResourceRecord): string {
     case 33:
       rdata = `${d.priority} ${d.weight} ${d.port} ${d.target}`;
       break;
+    case 16:
+      rdata = d.strings.map((x) => JSON.stringify(x)).join(' ');
+      break;
   }
-  return `${r.name} ${r.ttl} ${typeName(d.type)} ${rdata}`;
+  const cls = r.class === undefined || r.class === 1 ? '' : r.class === 3 ? 'CH ' : `CLASS${r.class} `;
+  return `${r.name} ${r.ttl} ${cls}${typeName(d.type)} ${rdata}`;
 }
 
 export interface Summary {
