@@ -28,7 +28,7 @@ import { Forwarder } from './forward/forwarder.js';
 import { isSelf, parseResolvConf, resolveUpstreams, type Upstream } from './forward/upstreams.js';
 import { RESOLV_CONF } from './util/formats.js';
 import type { DnsRequest } from './dns/types.js';
-import { encodeQuestion } from './dns/wire.js';
+import { answerRecordBudget, encodeQuestion } from './dns/wire.js';
 import { GatewayProber } from './health/prober.js';
 import { EcsClient, LazyGeoip } from './locality/geoip.js';
 import { DegradedLog } from './ops/degraded-log.js';
@@ -85,6 +85,7 @@ export function answerOptions(config: Config): AnswerOptions {
     localCluster: config.cluster.name,
     localMinReady: config.dns.localMinReady,
     localFailover: config.dns.localFailover,
+    maxLocalAnswers: config.dns.maxLocalAnswers,
     chaos: config.dns.chaos,
   };
 }
@@ -285,7 +286,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       // else, and reads the ECS client's location only when it ranks remote clusters; the ACL is
       // one prefix match. Only IN-class, non-transfer names outside every zone come back as
       // outOfZone, and only those are forwarded, for allowed clients.
-      const decision = answer(req.question, req.edns?.ecs ? contextFor(req.edns.ecs) : context, { explain: false });
+      const decision = answer(req.question, req.edns?.ecs ? contextFor(req.edns.ecs) : context, { explain: false, maxRecords: answerRecordBudget(req.transport, req.edns, req.rawQuestion.length) });
       if (decision.kind === 'degraded') degraded.note(req.question.name);
       if (decision.kind !== 'outOfZone' || !forwarder.allows(req.client.address)) return decision;
       return forwarder.resolve(req);
@@ -400,7 +401,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     http = await ops.start();
     debugHttp = ops.debugAddress();
     if (config.source.type === 'file') {
-      source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }) });
+      source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }), localCluster: config.cluster.name });
       await source.start();
     } else {
       const sourceLog = logger.child({ module: 'kubernetes' });
@@ -430,6 +431,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
           logger: logger.child({ module: 'remotes' }),
           localServices: false,
           component: 'remotes',
+          localCluster: config.cluster.name,
         });
         await source.start();
       }

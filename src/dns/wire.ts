@@ -23,6 +23,9 @@
  * - encodeResponse never exceeds the size limit it is given (≥ 512) and always keeps the OPT record
  *   when the query had one (RFC 6891 §7); it throws only on records the answer core should never
  *   produce (bad address text, over-long names), which the edge turns into SERVFAIL.
+ * - encodeResponse converts a record only when it writes it and stops at the first that overflows,
+ *   so its work is bounded by the size limit, not by how many records it is handed; the answer
+ *   core is told that bound beforehand (answerRecordBudget).
  */
 import { Rcode, RRType, type Question, type ResourceRecord } from '../answer/types.js';
 import type { ClientSubnet, EdnsInfo, EdnsOption, Transport } from './types.js';
@@ -654,6 +657,33 @@ export function responseSizeLimit(transport: Transport, edns?: EdnsInfo): number
   return Math.max(MIN_UDP_PAYLOAD, Math.min(edns.udpPayloadSize, ADVERTISED_UDP_PAYLOAD));
 }
 
+/** The smallest address record: an A record whose owner is a pointer (2 + 10 + 4 octets). */
+const MIN_ANSWER_RR_SIZE = 16;
+
+/**
+ * A lower bound of a record's encoded size, known without converting it: its owner as a pointer
+ * (1 octet for the root), the fixed fields, and the least RDATA its type can have (names as
+ * pointers, or the root for the uncompressed SRV target).
+ */
+function minWireSize(rr: ResourceRecord): number {
+  const owner = rr.name === '' || rr.name === '.' ? 1 : 2;
+  const t = rr.data.type;
+  const rdata = t === RRType.A ? 4 : t === RRType.AAAA ? 16 : t === RRType.SOA ? 24 : t === RRType.SRV ? 7 : t === RRType.TXT ? 1 : 2;
+  return owner + 10 + rdata;
+}
+
+/**
+ * How many records the answer core needs to produce for a reply of `maxSize` octets: as many of
+ * the smallest record (MIN_ANSWER_RR_SIZE; every owner gsdns answers with is the question name or
+ * a suffix of it, so it compresses to a pointer) as fit after the header, the question and a bare
+ * OPT, plus one, so that an answer larger than the reply still overflows in encodeResponse and
+ * gets TC (RFC 2181 §9) rather than looking complete.
+ */
+export function answerRecordBudget(transport: Transport, edns: EdnsInfo | undefined, questionLength: number): number {
+  const room = responseSizeLimit(transport, edns) - HEADER_SIZE - questionLength - (edns ? 11 : 0);
+  return Math.max(0, Math.floor(room / MIN_ANSWER_RR_SIZE)) + 1;
+}
+
 export function replyContextOf(source: DecodedQuery | DecodeRejection): ReplyContext {
   if ('question' in source) {
     const { header, rawQuestion, edns } = source;
@@ -672,10 +702,43 @@ export function encodeErrorResponse(rejection: DecodeRejection, maxSize: number)
   return encodeResponse(replyContextOf(rejection), { rcode: rcodeOfRejection(rejection.action), maxSize }).message;
 }
 
-/** A record validated and converted to wire pieces before any octet is written. */
+/** A name converted to wire labels, with the canonical key of each suffix (keys[i]: from label i). */
+interface PreparedName {
+  readonly labels: readonly Uint8Array[];
+  readonly keys: readonly string[];
+}
+
+function prepareName(name: string): PreparedName {
+  const labels = presentationToLabels(name);
+  const keys: string[] = new Array(labels.length);
+  let key = '';
+  for (let i = labels.length - 1; i >= 0; i--) {
+    const text = labelToPresentation(labels[i]!, 0, labels[i]!.length);
+    key = key === '' ? text : `${text}.${key}`;
+    keys[i] = key;
+  }
+  return { labels, keys };
+}
+
+/**
+ * Names already prepared for one message, by presentation text: the records of an answer share
+ * their owner (and an SRV answer its target), so each distinct name is converted once.
+ */
+class NameCache {
+  private readonly names = new Map<string, PreparedName>();
+  get(name: string): PreparedName {
+    let n = this.names.get(name);
+    if (n === undefined) {
+      n = prepareName(name);
+      this.names.set(name, n);
+    }
+    return n;
+  }
+}
+
+/** A record validated and converted to wire pieces just before it is written. */
 interface PreparedRecord {
-  readonly owner: Uint8Array[];
-  readonly ownerKey: string;
+  readonly owner: PreparedName;
   readonly type: number;
   /** IN unless the record says otherwise (CHAOS TXT). */
   readonly klass: number;
@@ -724,10 +787,10 @@ class MessageWriter {
     this.pos += b.length;
   }
   /** RDATA names of SRV must not be compressed (RFC 2782), others may (RFC 3597 §4). */
-  name(labels: readonly Uint8Array[], compress: boolean): void {
-    const texts = labels.map((l) => labelToPresentation(l, 0, l.length));
+  name(n: PreparedName, compress: boolean): void {
+    const { labels, keys } = n;
     for (let i = 0; i < labels.length; i++) {
-      const key = texts.slice(i).join('.');
+      const key = keys[i]!;
       const known = this.names.get(key);
       if (compress && known !== undefined) {
         this.u16(0xc000 | known);
@@ -760,8 +823,8 @@ function checkInt(value: number, max: number, what: string): number {
   return value;
 }
 
-function prepareRecord(rr: ResourceRecord): PreparedRecord {
-  const owner = presentationToLabels(rr.name);
+function prepareRecord(rr: ResourceRecord, names: NameCache): PreparedRecord {
+  const owner = names.get(rr.name);
   // RFC 2181 §8: TTLs are 0..2^31-1.
   const ttl = Number.isFinite(rr.ttl) ? Math.max(0, Math.min(0x7fffffff, Math.floor(rr.ttl))) : 0;
   const d = rr.data;
@@ -778,18 +841,18 @@ function prepareRecord(rr: ResourceRecord): PreparedRecord {
       break;
     }
     case RRType.NS: {
-      const host = presentationToLabels(d.host);
+      const host = names.get(d.host);
       write = (w) => w.name(host, true);
       break;
     }
     case RRType.CNAME: {
-      const target = presentationToLabels(d.target);
+      const target = names.get(d.target);
       write = (w) => w.name(target, true);
       break;
     }
     case RRType.SOA: {
-      const mname = presentationToLabels(d.mname);
-      const rname = presentationToLabels(d.rname);
+      const mname = names.get(d.mname);
+      const rname = names.get(d.rname);
       const nums = [d.serial, d.refresh, d.retry, d.expire, d.minimum].map((n) => checkInt(n, 0xffffffff, 'SOA field'));
       write = (w) => {
         w.name(mname, true);
@@ -799,7 +862,7 @@ function prepareRecord(rr: ResourceRecord): PreparedRecord {
       break;
     }
     case RRType.SRV: {
-      const target = presentationToLabels(d.target);
+      const target = names.get(d.target);
       const fields = [d.priority, d.weight, d.port].map((n) => checkInt(n, 0xffff, 'SRV field'));
       write = (w) => {
         for (const n of fields) w.u16(n);
@@ -824,7 +887,18 @@ function prepareRecord(rr: ResourceRecord): PreparedRecord {
       throw new RangeError(`cannot encode record type ${unknown.type}`);
     }
   }
-  return { owner, ownerKey: labelsKey(owner, 0), type: d.type, klass: rr.class ?? 1, ttl, write };
+  return { owner, type: d.type, klass: rr.class ?? 1, ttl, write };
+}
+
+const NO_RECORDS: readonly ResourceRecord[] = [];
+
+/** Canonical key of an owner name; undefined for a name that cannot be encoded (it matches nothing). */
+function ownerKeyOf(name: string, names: NameCache): string | undefined {
+  try {
+    return names.get(name).keys[0] ?? '';
+  } catch {
+    return undefined;
+  }
 }
 
 function writeRecord(w: MessageWriter, rr: PreparedRecord): void {
@@ -842,11 +916,14 @@ function writeRecord(w: MessageWriter, rr: PreparedRecord): void {
  * Encode a response. Records that do not fit the budget are dropped whole from the end; TC is set
  * when an answer or authority record had to go (RFC 2181 §9), while dropping additional records
  * only (whole RRsets) does not need it. The OPT record is always kept (RFC 6891 §7, D10).
+ * Records are validated and converted as they are written, and nothing after the first one that
+ * overflows is looked at: the work is bounded by the reply, however many records are passed (a
+ * bad record past that point is never seen; one within it still throws).
  */
 export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedResponse {
   const limit = Math.max(MIN_UDP_PAYLOAD, Math.min(MAX_TCP_MESSAGE, Math.floor(spec.maxSize) || 0));
-  // Validate everything first, so a bad record fails the same way whether or not it would fit.
-  const sections = [spec.answers ?? [], spec.authority ?? [], spec.additional ?? []].map((s) => s.map(prepareRecord));
+  const sections = [spec.answers ?? NO_RECORDS, spec.authority ?? NO_RECORDS, spec.additional ?? NO_RECORDS];
+  const names = new NameCache();
   let rcode = spec.rcode;
   // An RCODE above 15 needs OPT to carry its high bits; without one it cannot be expressed.
   if (rcode > 0xf && ctx.edns === undefined) rcode = Rcode.SERVFAIL;
@@ -863,33 +940,49 @@ export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedRe
   }
 
   const counts = [0, 0, 0];
+  // Additional records written (start offset and record), for the RRset back-off below.
   const starts: number[] = [];
+  const written: PreparedRecord[] = [];
   let stoppedIn = -1;
+  let overflowed: ResourceRecord | undefined;
   outer: for (let s = 0; s < 3; s++) {
     for (const rr of sections[s]!) {
       const mark = w.pos;
-      try {
-        writeRecord(w, rr);
-      } catch (e) {
-        if (e !== OVERFLOW) throw e;
-        w.pos = mark;
+      // A record that cannot fit even at its smallest is not converted at all.
+      let fits = mark + minWireSize(rr) <= w.limit;
+      if (fits) {
+        const prepared = prepareRecord(rr, names);
+        try {
+          writeRecord(w, prepared);
+        } catch (e) {
+          if (e !== OVERFLOW) throw e;
+          w.pos = mark;
+          fits = false;
+        }
+        if (fits && s === 2) {
+          starts.push(mark);
+          written.push(prepared);
+        }
+      }
+      if (!fits) {
         stoppedIn = s;
+        overflowed = rr;
         break outer;
       }
       counts[s]!++;
-      if (s === 2) starts.push(mark);
     }
   }
   const all = sections[0]!.length + sections[1]!.length + sections[2]!.length;
   let truncated = false;
   if (stoppedIn >= 0 && stoppedIn < 2) truncated = true;
   if (stoppedIn === 2) {
-    // Do not leave half an RRset in the additional section: back off to the RRset's start.
-    const additional = sections[2]!;
-    const first = additional[counts[2]!]!;
+    // Do not leave half an RRset in the additional section: back off to the RRset's start. The
+    // record that did not fit may never have been prepared: compare its owner text as written.
+    const firstKey = ownerKeyOf(overflowed!.name, names);
+    const firstType = overflowed!.data.type;
     while (counts[2]! > 0) {
-      const last = additional[counts[2]! - 1]!;
-      if (last.ownerKey !== first.ownerKey || last.type !== first.type) break;
+      const last = written[counts[2]! - 1]!;
+      if (last.owner.keys[0] !== firstKey || last.type !== firstType) break;
       counts[2]!--;
       w.pos = starts[counts[2]!]!;
     }

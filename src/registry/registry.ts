@@ -3,7 +3,8 @@
  *
  * Owns: local services by `ns/name`; remote catalogs by cluster, with their origin and freshness;
  * the index `ns/name → exporting clusters` (sorted by name); a per-namespace reference count of
- * local services plus remote exports (empty non-terminals, RFC 8020); the SOA serial.
+ * local services plus remote exports (empty non-terminals, RFC 8020); the ready addresses of each
+ * local headless service, split by family (so a query never walks every endpoint); the SOA serial.
  * Must never: do I/O, read the clock, log, throw from a lookup, or know where writes come from
  * (sources and sync call the writer; the DNS handler makes synchronous reads).
  * Invariants:
@@ -17,7 +18,9 @@
  */
 import type {
   ClusterCatalog,
+  HeadlessService,
   LocalService,
+  ReadyAddresses,
   RegistryReader,
   RegistryWriter,
   RemoteExport,
@@ -89,6 +92,25 @@ export function recordsEqual(a: unknown, b: unknown): boolean {
   return true;
 }
 
+/**
+ * The distinct ready addresses of a headless service by family, in endpoint order, and its ready
+ * count. O(endpoints); the registry calls it once per write of the service.
+ */
+export function readyAddressesOf(service: HeadlessService): ReadyAddresses {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  const seen = new Set<string>();
+  let ready = 0;
+  for (const e of service.endpoints) {
+    if (!e.ready) continue;
+    ready++;
+    if (seen.has(e.address)) continue;
+    seen.add(e.address);
+    (e.address.indexOf(':') >= 0 ? v6 : v4).push(e.address);
+  }
+  return Object.freeze({ v4: Object.freeze(v4), v6: Object.freeze(v6), ready });
+}
+
 function servicesByKey(catalog: ClusterCatalog): Map<string, RemoteService> {
   const m = new Map<string, RemoteService>();
   for (const s of catalog.services) m.set(keyOf(s.namespace, s.name), s);
@@ -128,6 +150,8 @@ export class Registry implements RegistryReader, RegistryWriter {
   private readonly remotes = new Map<string, RemoteEntry>();
   private readonly exportIndex = new Map<string, ExportSlot>();
   private readonly namespaceRefs = new Map<string, number>();
+  /** Local headless services' ready addresses by `ns/name`, kept in step with `locals`. */
+  private readonly readyIndex = new Map<string, ReadyAddresses>();
   private localList: readonly LocalService[] | undefined;
   private catalogList: readonly ClusterCatalog[] | undefined;
 
@@ -153,6 +177,10 @@ export class Registry implements RegistryReader, RegistryWriter {
     if (slot === undefined) return EMPTY;
     if (slot.cache === undefined) slot.cache = this.buildExports(keyOf(namespace, name), slot.clusters);
     return slot.cache;
+  }
+
+  readyAddresses(namespace: string, name: string): ReadyAddresses | undefined {
+    return this.readyIndex.get(keyOf(namespace, name));
   }
 
   hasNamespace(namespace: string): boolean {
@@ -210,6 +238,7 @@ export class Registry implements RegistryReader, RegistryWriter {
     for (const [k, old] of this.locals) {
       if (!next.has(k)) {
         this.locals.delete(k);
+        this.readyIndex.delete(k);
         this.unrefNamespace(old.namespace);
         changed = true;
       }
@@ -227,6 +256,7 @@ export class Registry implements RegistryReader, RegistryWriter {
     const old = this.locals.get(k);
     if (old === undefined) return;
     this.locals.delete(k);
+    this.readyIndex.delete(k);
     this.unrefNamespace(old.namespace);
     this.changed(true, false);
   }
@@ -265,6 +295,8 @@ export class Registry implements RegistryReader, RegistryWriter {
     const old = this.locals.get(k);
     if (old !== undefined && recordsEqual(old, s)) return false;
     this.locals.set(k, s);
+    if (s.kind === 'headless') this.readyIndex.set(k, readyAddressesOf(s));
+    else this.readyIndex.delete(k);
     if (old === undefined) this.refNamespace(s.namespace);
     return true;
   }

@@ -79,6 +79,19 @@ export interface ClusterCatalog extends ClusterLocality {
   readonly services: readonly RemoteService[];
 }
 
+/**
+ * The ready endpoint addresses of a headless service, derived once when the service is written so
+ * that answering costs what the answer holds, not what the service holds.
+ */
+export interface ReadyAddresses {
+  /** Distinct ready IPv4 addresses, in endpoint order. */
+  readonly v4: readonly string[];
+  /** Distinct ready IPv6 addresses, in endpoint order. */
+  readonly v6: readonly string[];
+  /** Ready endpoints, duplicates included (what readiness counts, SPEC §3). */
+  readonly ready: number;
+}
+
 /** A remote cluster that exports a given service, as returned by a registry lookup. */
 export interface RemoteExport {
   readonly catalog: ClusterCatalog;
@@ -103,6 +116,12 @@ export interface RegistryReader {
    * it lets /debug/resolve show the state of clusters that do not export the asked name.
    */
   remoteFresh?(cluster: string): boolean | undefined;
+  /**
+   * The ready addresses of a local headless service, precomputed on write (frozen, O(1)); undefined
+   * for other kinds and unknown names. Optional: without it the answer path derives them from
+   * `endpoints` per query (O(endpoints)), which only small test readers should rely on.
+   */
+  readyAddresses?(namespace: string, name: string): ReadyAddresses | undefined;
 }
 
 /** Write side of the registry, used by sources and sync. Every write bumps the serial if it changed anything. */

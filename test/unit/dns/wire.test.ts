@@ -4,6 +4,7 @@ import { SocketAddress } from 'node:net';
 import type { ResourceRecord } from '../../../src/answer/types.js';
 import type { EdnsInfo } from '../../../src/dns/types.js';
 import {
+  answerRecordBudget,
   decodeEcs,
   decodeQuery,
   encodeErrorResponse,
@@ -589,7 +590,7 @@ test('an authority record that does not fit sets TC', (t) => {
   t.true(r.tc);
 });
 
-test('invalid records throw (the edge answers SERVFAIL), whether or not they would fit', (t) => {
+test('invalid records within the reply throw (the edge answers SERVFAIL); past the truncation point they are never looked at', (t) => {
   const ctx = ctxFor(craftQuery());
   const bad: ResourceRecord[] = [
     A('a.test.global', '10.0.0.256'),
@@ -600,9 +601,69 @@ test('invalid records throw (the edge answers SERVFAIL), whether or not they wou
   ];
   for (const rr of bad) {
     t.throws(() => encodeResponse(ctx, { rcode: 0, answers: [rr], maxSize: 512 }), { instanceOf: RangeError });
-    // placed beyond the truncation point it still throws
-    t.throws(() => encodeResponse(ctx, { rcode: 0, answers: hundred, additional: [rr], maxSize: 512 }), { instanceOf: RangeError });
+    // as the last record that fits (29 of `hundred` do), or as the first one: it is written, so it throws
+    t.throws(() => encodeResponse(ctx, { rcode: 0, answers: [...hundred.slice(0, 28), rr], maxSize: 512 }), { instanceOf: RangeError });
+    // beyond the truncation point it is never prepared: the reply is the truncated one
+    const out = encodeResponse(ctx, { rcode: 0, answers: hundred, additional: [rr], maxSize: 512 });
+    t.true(out.truncated);
+    t.is(parseReply(out.message).counts.an, 29);
+    t.is(out.omitted, 72);
   }
+});
+
+test('encodeResponse prepares records lazily: 100,000 answers whose every record past the first 30 is invalid still encode, truncated', (t) => {
+  // Work is bounded by the reply: were the records prepared before writing, the invalid ones would
+  // throw. The first 30 fill a 512-octet reply exactly (question a.test.global, owners compressed).
+  const ctx = ctxFor(craftQuery());
+  const answers: ResourceRecord[] = Array.from({ length: 100_000 }, (_, i) => (i < 30 ? A('a.test.global', `10.2.0.${i}`) : A('a.test.global', 'not an address')));
+  const out = encodeResponse(ctx, { rcode: 0, answers, maxSize: 512 });
+  const r = parseReply(out.message);
+  t.true(out.truncated);
+  t.true(r.tc);
+  t.is(r.counts.an, 30);
+  t.is(out.omitted, 100_000 - 30);
+  t.true(out.message.length <= 512);
+  t.deepEqual(
+    r.answers.map((a) => (a as { address?: string }).address),
+    Array.from({ length: 30 }, (_, i) => `10.2.0.${i}`),
+  );
+  // the same invalid record one position earlier is within the reply, so it is written and throws
+  const early = answers.slice(0, 31);
+  early[29] = A('a.test.global', 'not an address');
+  t.throws(() => encodeResponse(ctx, { rcode: 0, answers: early, maxSize: 512 }), { instanceOf: RangeError });
+});
+
+test('answerRecordBudget: one more A record than the reply can hold, for every transport and EDNS size', (t) => {
+  // For each limit: budget−1 A records at the question name fit exactly (no TC), budget do not (TC),
+  // so an answer cut at the budget is always reported as truncated, never as complete.
+  const cases: Array<{ transport: 'udp' | 'tcp'; edns?: EdnsInfo; name: string }> = [
+    { transport: 'udp', name: 'a.test.global' },
+    { transport: 'udp', name: 'a-much-longer-service-name.some-namespace.global' },
+    { transport: 'udp', edns: EDNS0, name: 'a.test.global' },
+    { transport: 'udp', edns: { ...EDNS0, udpPayloadSize: 800 }, name: 'svc.ns.global' },
+    { transport: 'udp', edns: { ...EDNS0, udpPayloadSize: 4096 }, name: 'svc.ns.global' },
+    { transport: 'tcp', name: 'large.bench.global' },
+    { transport: 'tcp', edns: EDNS0, name: 'large.bench.global' },
+  ];
+  for (const c of cases) {
+    const query = craftQuery({ questions: [rawQuestion(c.name)], additional: c.edns ? [optRR({ udp: c.edns.udpPayloadSize })] : [] });
+    const ctx = ctxFor(query, c.transport);
+    const limit = responseSizeLimit(c.transport, ctx.edns);
+    const budget = answerRecordBudget(c.transport, ctx.edns, rawQuestion(c.name).length);
+    const label = `${c.transport} ${c.edns ? `EDNS ${c.edns.udpPayloadSize}` : 'no EDNS'} ${c.name}`;
+    const records = (n: number): ResourceRecord[] => Array.from({ length: n }, (_, i) => A(c.name, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
+    const fits = encodeResponse(ctx, { rcode: 0, answers: records(budget - 1), maxSize: limit });
+    t.false(fits.truncated, label);
+    t.is(parseReply(fits.message).counts.an, budget - 1, label);
+    t.true(fits.message.length > limit - 16, `${label}: budget-1 records leave less than one record of room`);
+    const over = encodeResponse(ctx, { rcode: 0, answers: records(budget), maxSize: limit });
+    t.true(over.truncated, label);
+    t.is(over.omitted, 1, label);
+    t.true(over.message.length <= limit, label);
+  }
+  // 512 without EDNS, question a.test.global (19 octets): (512 − 12 − 19) / 16 = 30, plus one
+  t.is(answerRecordBudget('udp', undefined, 19), 31);
+  t.is(answerRecordBudget('tcp', EDNS0, 24), 4094);
 });
 
 // ---------------------------------------------------------------------------------------------
