@@ -78,8 +78,8 @@ test('ECS queries outside the zones, from refused clients, for local and negativ
   t.is((await dig(t, s.dnsPort, ['web.shop.global', 'TXT', subnet]))!.status, 'NOERROR');
   t.is((await dig(t, s.dnsPort, ['global', 'SOA', subnet]))!.status, 'NOERROR');
   // Another class, in the zone and not: REFUSED before anything else.
-  t.is((await dig(t, s.dnsPort, ['-c', 'CH', 'web.shop.global', 'A', subnet]))!.status, 'REFUSED');
-  t.is((await dig(t, s.dnsPort, ['-c', 'CH', 'version.bind', 'TXT', subnet]))!.status, 'REFUSED');
+  t.is((await dig(t, s.dnsPort, ['-c', 'CH', '-t', 'A', 'web.shop.global', subnet]))!.status, 'REFUSED');
+  t.is((await dig(t, s.dnsPort, ['-c', 'CH', '-t', 'TXT', 'version.bind', subnet]))!.status, 'REFUSED');
   // Every reply above has arrived: nothing is still on its way to loading it.
   t.is(await loadedGauge(s.httpPort), 0);
   t.false(s.geoip.loaded);
