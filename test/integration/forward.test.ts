@@ -372,6 +372,105 @@ test('EDNS Client Subnet is not forwarded unless configured', async (t) => {
   t.deepEqual(up2.queries[0]!.opt?.options, [ecs]);
 });
 
+/**
+ * An upstream that answers per client subnet (RFC 7871): 198.51.100.0/24 → 192.0.2.51,
+ * 203.0.113.0/24 → 192.0.2.203, no ECS → 192.0.2.1; scope 24 echoed. Replies are held until
+ * release(), so the test decides when the first exchange ends: which clients joined it is then
+ * decided by the coalescing key, not by timing.
+ */
+function subnetUpstreamScript(): { script: UpstreamScript; release: () => void } {
+  const held: Array<() => void> = [];
+  let released = false;
+  const script: UpstreamScript = async (q) => {
+    const ecs = q.opt?.options.find((o) => o.code === 8);
+    const prefix = ecs ? [...ecs.data.subarray(4)].join('.') : '';
+    const address = prefix === '198.51.100' ? '192.0.2.51' : prefix === '203.0.113' ? '192.0.2.203' : '192.0.2.1';
+    // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as asked, our SCOPE.
+    const options = ecs ? [{ code: 8, data: Buffer.concat([ecs.data.subarray(0, 3), Buffer.from([24]), ecs.data.subarray(4)]) }] : [];
+    if (!released) await new Promise<void>((resolve) => held.push(resolve));
+    return answerA(q, [address], 60, { edns: { options } });
+  };
+  return {
+    script,
+    release: () => {
+      released = true;
+      for (const resolve of held.splice(0)) resolve();
+    },
+  };
+}
+
+/** The ECS option of a reply as "a.b.c.d/source/scope", or undefined. */
+function ecsOf(r: ReturnType<typeof parseReply>): string | undefined {
+  const o = r.opt?.options.find((x) => x.code === 8);
+  if (!o) return undefined;
+  const address = [...o.data.subarray(4), 0, 0, 0, 0].slice(0, 4).join('.');
+  return `${address}/${o.data[2]}/${o.data[3]}`;
+}
+
+/** Wait (bounded) until the forwarder counts `n` coalesced clients: the query reached it and joined. */
+async function coalescedReaches(s: { forwarder: { stats(): { coalesced: number } } }, n: number, timeoutMs = 5000): Promise<boolean> {
+  for (const started = Date.now(); Date.now() - started < timeoutMs; ) {
+    if (s.forwarder.stats().coalesced >= n) return true;
+    await sleep(10);
+  }
+  return s.forwarder.stats().coalesced >= n;
+}
+
+test('forwardClientSubnet: clients of different subnets never share an exchange; the same subnet still coalesces', async (t) => {
+  const { script, release } = subnetUpstreamScript();
+  t.teardown(release);
+  const up = await startScriptedUpstream(t, script);
+  const s = await gsdns(t, { upstreams: [up], timeoutMs: 8000, budgetMs: 10000, extra: '  forwardClientSubnet: true\n' });
+  const X = ecsOption(1, 24, Buffer.from([198, 51, 100]));
+  const Y = ecsOption(1, 24, Buffer.from([203, 0, 113]));
+  const ecsQuery = (o: typeof X): Buffer => query('geo.example.test', 1, { options: { options: [o] } });
+
+  const first = ask(s.dnsPort, ecsQuery(X), 12000);
+  t.true(await up.waitForQueries(1, 5000), 'the first client\'s query is upstream, its reply held');
+  // Another subnet while the first exchange is in flight: an exchange of its own.
+  const other = ask(s.dnsPort, ecsQuery(Y), 12000);
+  t.true(await up.waitForQueries(2, 5000), 'the second subnet went upstream instead of joining the first exchange');
+  // The first subnet again: it joins the first exchange.
+  const same = ask(s.dnsPort, ecsQuery(X), 12000);
+  t.true(await coalescedReaches(s, 1), 'the same subnet joined the in-flight exchange');
+  release();
+
+  const [a, b, c] = await Promise.all([first, other, same]);
+  t.deepEqual(addressesOf(a), ['192.0.2.51']);
+  t.is(ecsOf(a), '198.51.100.0/24/24');
+  t.deepEqual(addressesOf(b), ['192.0.2.203'], 'the second subnet gets the answer for its own subnet');
+  t.is(ecsOf(b), '203.0.113.0/24/24', 'with its own subnet and scope');
+  t.deepEqual(addressesOf(c), ['192.0.2.51'], 'the coalesced client of the same subnet gets that subnet\'s answer');
+  t.is(ecsOf(c), '198.51.100.0/24/24', 'and the upstream\'s scope for it');
+  t.is(up.queries.length, 2);
+  t.deepEqual(
+    up.queries.map((q) => q.opt?.options.find((o) => o.code === 8)?.data.subarray(4).join('.')),
+    ['198.51.100', '203.0.113'],
+  );
+  t.is(s.forwarder.stats().coalesced, 1);
+  // Answers scoped to a subnet are not cached (RFC 7871 §7.3.1): the next one goes upstream again.
+  const again = ask(s.dnsPort, ecsQuery(Y), 12000);
+  t.true(await up.waitForQueries(3, 5000));
+  t.deepEqual(addressesOf(await again), ['192.0.2.203']);
+});
+
+test('without forwardClientSubnet the subnet goes nowhere, so clients of any subnet share one exchange', async (t) => {
+  const { script, release } = subnetUpstreamScript();
+  t.teardown(release);
+  const up = await startScriptedUpstream(t, script);
+  const s = await gsdns(t, { upstreams: [up], timeoutMs: 8000, budgetMs: 10000 });
+  const first = ask(s.dnsPort, query('geo.example.test', 1, { options: { options: [ecsOption(1, 24, Buffer.from([198, 51, 100]))] } }), 12000);
+  t.true(await up.waitForQueries(1, 5000));
+  const other = ask(s.dnsPort, query('geo.example.test', 1, { options: { options: [ecsOption(1, 24, Buffer.from([203, 0, 113]))] } }), 12000);
+  t.true(await coalescedReaches(s, 1), 'the other subnet joined: the upstream is not told about subnets');
+  release();
+  const [a, b] = await Promise.all([first, other]);
+  t.deepEqual(addressesOf(a), ['192.0.2.1']);
+  t.deepEqual(addressesOf(b), ['192.0.2.1']);
+  t.is(up.queries.length, 1);
+  t.deepEqual(up.queries[0]!.opt?.options, []);
+});
+
 test('DO and CD are forwarded and keep separate cache entries', async (t) => {
   const up = await startScriptedUpstream(t);
   const s = await gsdns(t, { upstreams: [up] });
