@@ -19,7 +19,7 @@ import { FileSource, FILE_ORIGIN } from './sources/file.js';
 // Type only: client-node (about 75 MB of RSS) is imported only when source.type is kubernetes.
 import type { KubernetesSource } from './sources/kubernetes/informers.js';
 import type { Gateway } from './registry/types.js';
-import { SyncService } from './sync/service.js';
+import { SyncService, syncDescriptorReserve } from './sync/service.js';
 import { Readiness } from './health/readiness.js';
 import { OpsServer, type DebugEndpoints } from './ops/http.js';
 import { parseType } from './ops/presentation.js';
@@ -161,7 +161,7 @@ export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json
 
 export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
   const readiness = new Readiness();
-  const registry = new Registry({ initialSerial: Math.floor(Date.now() / 1000) });
+  const registry = new Registry({ initialSerial: Math.floor(Date.now() / 1000), localCluster: config.cluster.name });
   const options = answerOptions(config);
   const client = localClient(config);
   const geoip = new LazyGeoip(logger.child({ module: 'geoip' }));
@@ -443,6 +443,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         registry,
         gateways: () => localGateways,
         logger: logger.child({ module: 'sync' }),
+        // The sync port stops accepting before it could take descriptors DNS and forwarding need.
+        descriptorReserve: syncDescriptorReserve(config),
       });
       syncAddress = await sync.start();
     }

@@ -363,6 +363,39 @@ export const configSchema: JsonSchema = {
           1,
           100,
         ),
+        maxConnections: int(
+          'Most open connections to the sync port, authenticated or not; more are closed at accept. Each peer replica holds one long poll and may overlap it with a reconnect: 50 peer clusters × 3 replicas × 2 = 300 fit in 512 with room for probes and restarts. Raise it for larger meshes.',
+          512,
+          1,
+        ),
+        maxConnectionsPerSource: int(
+          'Most connections from one address whose TLS handshake has not completed; more are closed at accept. A peer cluster behind one NAT address reconnects a few replicas at a time; a stranger holding handshakes open is bounded by this (and by `handshakeTimeoutMs`). Authenticated connections do not count.',
+          16,
+          1,
+        ),
+        handshakeTimeoutMs: int(
+          'Close a connection whose TLS handshake has not finished this long after it opened (Node\'s `handshakeTimeout`; its default is 120 s). A full TLS 1.3 handshake is 1 round trip plus the certificate checks; 5000 covers an intercontinental path with retransmits.',
+          5000,
+          100,
+          120000,
+        ),
+        descriptorReserve: {
+          type: ['integer', 'null'],
+          minimum: 0,
+          default: null,
+          description:
+            'Descriptors the sync port never takes: it refuses connections while the descriptors in use (/proc/self/fd, sampled) would exceed the soft RLIMIT_NOFILE minus this. null: derived, `dns.tcp.maxConnections` × the DNS listeners + `forward.maxInFlight` + `http.maxConnections` × the HTTP listeners + 64 (files, listeners, probes). Where the limit cannot be read (not Linux), nothing is refused for descriptors.',
+        },
+        maxCatalogBytes: int(
+          'Largest peer catalog accepted, in octets (about 100 per service). A larger one is refused (peer state rejected, the last good catalog kept) from its Content-Length, or while it streams, without buffering it whole. 4 MiB is about 40,000 services; parsing one at the limit peaks at tens of MB, well inside the chart\'s 384 Mi.',
+          4 * 1024 * 1024,
+          1024,
+        ),
+        maxCatalogServices: int(
+          'Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept).',
+          20000,
+          1,
+        ),
       },
     },
     health: block('Active probing of remote gateways.', {

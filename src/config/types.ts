@@ -146,6 +146,17 @@ export interface SyncConfig {
   readonly staleAfterSeconds: number;
   /** Percent of each second that catalog parsing and applying may use. */
   readonly applyBudgetPercent: number;
+  /** Open sync connections in total. */
+  readonly maxConnections: number;
+  /** Unauthenticated sync connections from one address. */
+  readonly maxConnectionsPerSource: number;
+  readonly handshakeTimeoutMs: number;
+  /** Descriptors the sync port leaves to the rest; null: derived from the DNS, forward and HTTP caps. */
+  readonly descriptorReserve: number | null;
+  /** Largest peer catalog, in octets. */
+  readonly maxCatalogBytes: number;
+  /** Most services in one peer catalog. */
+  readonly maxCatalogServices: number;
 }
 
 /** `port` absent on a tcp probe means "the gateway's own port". */

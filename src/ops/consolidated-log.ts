@@ -4,7 +4,7 @@
  * "N errors like ... in the last 10 s".
  *
  * Owns: grouping by message, the window timers, and the per-kind counts.
- * Never: logs more than two lines per kind per window, or holds more than `maxKinds` kinds (a flood
+ * Never: logs more than two lines per kind per window (one, after the first, when `rolling`), or holds more than `maxKinds` kinds (a flood
  * of distinct messages is logged as it comes once the table is full, never buffered).
  * Invariants: every error is either logged or counted into exactly one summary; close() flushes
  * the pending summaries.
@@ -20,12 +20,19 @@ interface Pending {
 export interface ConsolidatedLogOptions {
   readonly windowMs?: number | undefined;
   readonly maxKinds?: number | undefined;
+  /**
+   * true: a summary with a count re-opens the window, so a kind that keeps occurring (a flood) is
+   * one line per window for as long as it lasts, not a first line plus a summary per window. The
+   * window closes after one without occurrences. Default false.
+   */
+  readonly rolling?: boolean | undefined;
 }
 
 export class ConsolidatedLog {
   private readonly pending = new Map<string, Pending>();
   private readonly windowMs: number;
   private readonly maxKinds: number;
+  private readonly rolling: boolean;
 
   constructor(
     private readonly logger: Pick<Logger, 'error' | 'warn'>,
@@ -33,6 +40,7 @@ export class ConsolidatedLog {
   ) {
     this.windowMs = options.windowMs ?? 10_000;
     this.maxKinds = options.maxKinds ?? 1000;
+    this.rolling = options.rolling ?? false;
   }
 
   error(obj: object, msg: string): void {
@@ -45,7 +53,7 @@ export class ConsolidatedLog {
 
   /** Log every pending summary now and stop the timers (shutdown). */
   close(): void {
-    for (const key of [...this.pending.keys()]) this.flush(key);
+    for (const key of [...this.pending.keys()]) this.flush(key, false);
   }
 
   private write(level: 'error' | 'warn', obj: object, msg: string): void {
@@ -62,7 +70,7 @@ export class ConsolidatedLog {
     this.pending.set(key, { count: 0, first: obj, timer });
   }
 
-  private flush(key: string): void {
+  private flush(key: string, reopen = this.rolling): void {
     const p = this.pending.get(key);
     if (!p) return;
     clearTimeout(p.timer);
@@ -71,5 +79,9 @@ export class ConsolidatedLog {
     const [level, msg] = key.split('\u0000') as ['error' | 'warn', string];
     const seconds = this.windowMs / 1000;
     this.logger[level]({ ...p.first, consolidated: p.count, windowSeconds: seconds }, `${p.count} more like "${msg}" in the last ${seconds} s`);
+    if (!reopen) return;
+    const timer = setTimeout(() => this.flush(key), this.windowMs);
+    timer.unref();
+    this.pending.set(key, { count: 0, first: p.first, timer });
   }
 }

@@ -31,6 +31,7 @@ import type { ProberStats } from '../health/prober.js';
 import type { KubernetesSourceStatus } from '../sources/kubernetes/informers.js';
 import type { SyncStatus } from '../sync/service.js';
 import type { PeerState } from '../sync/client.js';
+import { SYNC_REFUSALS } from '../sync/server.js';
 import { rcodeName } from './presentation.js';
 import { HTTP_CLOSE_REASONS, type HttpListenerStats } from './http.js';
 
@@ -487,13 +488,23 @@ export class Metrics {
     snapshotCounter(r, 'gsdns_sync_server_fetches_total', 'Our catalog served to each peer (200 and 304), by the identity in its certificate.', ['peer'], () =>
       Object.entries(sources.sync()?.server.fetches ?? {}).map(([peer, n]) => [{ peer }, n] as const),
     );
-    snapshotCounter(r, 'gsdns_sync_server_refused_total', 'Sync requests refused, by reason: handshake (certificate not from the CA), identity, connections.', ['reason'], () => {
-      const s = sources.sync()?.server;
-      if (!s) return [];
+    snapshotCounter(
+      r,
+      'gsdns_sync_server_refused_total',
+      'Sync connections and requests refused, by reason: before authentication max_connections, per_source, descriptors, handshake_timeout, handshake (failed); after it identity, connections (per peer).',
+      ['reason'],
+      () => {
+        const s = sources.sync()?.server;
+        if (!s) return [];
+        return SYNC_REFUSALS.map((reason) => [{ reason }, s.refused[reason]] as const);
+      },
+    );
+    snapshotGauge(r, 'gsdns_sync_server_connections', 'Open connections to the sync port, by state: unauthenticated (TLS handshake not finished) or authenticated.', ['state'], () => {
+      const c = sources.sync()?.server.connections;
+      if (!c) return [];
       return [
-        [{ reason: 'handshake' }, s.refusedHandshakes],
-        [{ reason: 'identity' }, s.refusedIdentity],
-        [{ reason: 'connections' }, s.refusedConnections],
+        [{ state: 'unauthenticated' }, c.unauthenticated],
+        [{ state: 'authenticated' }, c.open - c.unauthenticated],
       ];
     });
   }

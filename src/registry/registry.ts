@@ -11,6 +11,7 @@
  *  - every index is maintained incrementally: a write costs O(what it changed) (a catalog write
  *    costs O(size of that catalog)), and after any sequence of writes the indexes equal those of a
  *    registry built from scratch with the same final content (property-tested);
+ *  - no remote catalog is named like `localCluster`;
  *  - `serial()` moves (by 1, RFC 1982 serial arithmetic) iff a write changed the content, compared
  *    structurally: re-putting an equal record is not a change;
  *  - arrays returned by lookups are frozen, cached until the next change that affects them, and
@@ -30,6 +31,11 @@ import type {
 export interface RegistryOptions {
   /** First SOA serial; the caller passes unix seconds so a restart does not move the serial back. */
   readonly initialSerial: number;
+  /**
+   * This cluster's name: a remote catalog named like it is never stored (the answer path would
+   * never use it). Its writers refuse such catalogs with an error first (sync client, file source).
+   */
+  readonly localCluster?: string | undefined;
 }
 
 /** A read-only picture of the indexes, for tests and /debug; keys sorted. */
@@ -157,7 +163,10 @@ export class Registry implements RegistryReader, RegistryWriter {
 
   private readonly listeners = new Set<(change: { readonly locals: boolean; readonly catalogs: boolean }) => void>();
 
+  private readonly localCluster: string | undefined;
+
   constructor(options: RegistryOptions) {
+    this.localCluster = options.localCluster;
     // SOA serials are uint32 (RFC 1035 §3.3.13).
     this.serialValue = Math.floor(options.initialSerial) >>> 0;
   }
@@ -304,6 +313,7 @@ export class Registry implements RegistryReader, RegistryWriter {
   /** Insert or diff-apply one remote catalog; true when the content changed. O(size of the catalog). */
   private setRemote(origin: string, catalog: ClusterCatalog): boolean {
     const cluster = catalog.cluster;
+    if (cluster === this.localCluster) return false;
     const e = this.remotes.get(cluster);
     if (e === undefined) {
       const services = servicesByKey(catalog);

@@ -8,7 +8,8 @@
  * Never: reads files, logs, or throws for bad input — a bad catalog is a value (`ok: false`) so the
  * caller can keep serving its last good one.
  * Invariants: a successful parse yields lowercase namespaces/names/clusters, canonical IP text,
- * no duplicate service keys and no duplicate clusters; endpoints only ever appear on local services.
+ * no duplicate service keys and no duplicate clusters, no remote named like `localCluster` when it
+ * is given; endpoints only ever appear on local services.
  */
 import type {
   ClusterCatalog,
@@ -142,11 +143,20 @@ function toPorts(raw: unknown): ServicePort[] {
   }));
 }
 
+export interface ParseCatalogFileOptions {
+  /**
+   * This cluster's name (`cluster.name`). A `remotes:` entry named like it is an error: this
+   * cluster's services come from `services:` or the Kubernetes source, and the answer path would
+   * never use a remote catalog of the local cluster, so accepting it would ignore it silently.
+   */
+  readonly localCluster?: string | undefined;
+}
+
 /**
  * Parse and validate a catalog file's text. Every problem is reported, each with a key path and,
  * where the YAML has it, a line and column.
  */
-export function parseCatalogFile(text: string): CatalogParseResult {
+export function parseCatalogFile(text: string, options: ParseCatalogFileOptions = {}): CatalogParseResult {
   const parsed = parseYaml(text);
   if (parsed.issues.length > 0) {
     return { ok: false, issues: parsed.issues.map((e) => ({ ...e, path: '(yaml)' })) };
@@ -205,6 +215,9 @@ export function parseCatalogFile(text: string): CatalogParseResult {
   (data['remotes'] as Record<string, unknown>[]).forEach((r, i) => {
     const catalog = toClusterCatalog(r, (segments, message) => issue(['remotes', i, ...segments], message));
     if (clusters.has(catalog.cluster)) issue(['remotes', i, 'cluster'], `duplicate cluster ${catalog.cluster}`);
+    if (options.localCluster !== undefined && catalog.cluster === options.localCluster) {
+      issue(['remotes', i, 'cluster'], `'${catalog.cluster}' is this cluster's own name (cluster.name); its services belong in services: (or come from Kubernetes), not remotes:`);
+    }
     clusters.add(catalog.cluster);
     remotes.push(catalog);
   });

@@ -44,6 +44,8 @@ export interface FileSourceOptions {
   readonly localServices?: boolean | undefined;
   /** Readiness component name. Default `source`. */
   readonly component?: string | undefined;
+  /** This cluster's name: a `remotes:` entry named like it is rejected as an invalid edit. */
+  readonly localCluster?: string | undefined;
 }
 
 export class FileSource {
@@ -130,7 +132,7 @@ export class FileSource {
     }
     const hash = createHash('sha256').update(text).digest('hex');
     if (hash === this.lastHash) return;
-    const parsed = parseCatalogFile(text);
+    const parsed = parseCatalogFile(text, { localCluster: this.opts.localCluster });
     if (!parsed.ok) {
       this.lastHash = hash;
       const lines = parsed.issues.map((i) => formatCatalogIssue(path, i));

@@ -7,8 +7,10 @@
  * long poll, jittered backoff on errors, the peer's state, and withdrawal after
  * `staleAfterSeconds` without a good contact.
  * Never: accepts a catalog from a server whose certificate names another cluster, or a catalog
- * whose `cluster` differs from the peer's name; replaces the last good catalog with a malformed
- * one; keeps a withdrawn peer's services in the registry.
+ * whose `cluster` differs from the peer's name or is this cluster's own; buffers a body larger
+ * than `maxBodyBytes` (refused from its Content-Length, or aborted once the streamed octets pass
+ * it) or validates one with more than `maxServices` services; replaces the last good catalog with
+ * a malformed or refused one; keeps a withdrawn peer's services in the registry.
  * Invariants:
  * - The registry holds this peer's last good catalog (origin "sync") from its first good fetch
  *   until `staleAfterSeconds` pass without a good contact (200 or 304); then it is removed.
@@ -26,6 +28,9 @@ import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
 
 export const SYNC_ORIGIN = 'sync';
+/** sync.maxCatalogBytes and sync.maxCatalogServices defaults (config/schema.ts has the reasoning). */
+export const DEFAULT_MAX_CATALOG_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_CATALOG_SERVICES = 20_000;
 
 export type PeerState = 'connecting' | 'synced' | 'stale' | 'withdrawn' | 'rejected';
 
@@ -61,8 +66,12 @@ export interface PeerClientOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number } | undefined;
   /** Shared CPU budget for parsing and applying catalogs (see work-budget.ts). */
   readonly budget?: WorkBudget | undefined;
-  /** Largest catalog accepted, in octets. Default 64 MiB. */
+  /** Largest catalog accepted, in octets (sync.maxCatalogBytes). Default 4 MiB. */
   readonly maxBodyBytes?: number | undefined;
+  /** Most services in one catalog (sync.maxCatalogServices). Default 20,000. */
+  readonly maxServices?: number | undefined;
+  /** This cluster's name: a catalog that claims it is refused. */
+  readonly localCluster?: string | undefined;
   readonly now?: (() => number) | undefined;
 }
 
@@ -252,7 +261,12 @@ export class PeerClient {
   private fetchOnce(): Promise<FetchResult> {
     const url = new URL('/v1/catalog', this.opts.url);
     url.searchParams.set('wait', String(this.etag ? this.waitSeconds : 0));
-    const maxBody = this.opts.maxBodyBytes ?? 64 * 1024 * 1024;
+    const maxBody = this.opts.maxBodyBytes ?? DEFAULT_MAX_CATALOG_BYTES;
+    const tooLarge = (what: string): FetchResult => ({
+      kind: 'refused',
+      reason: 'too-large',
+      message: `catalog ${what} sync.maxCatalogBytes (${maxBody} octets); refused without reading it, the last good catalog is kept`,
+    });
     return new Promise<FetchResult>((resolve) => {
       let settled = false;
       const done = (r: FetchResult): void => {
@@ -283,13 +297,21 @@ export class PeerClient {
           res.resume();
           return done({ kind: 'not-modified' });
         }
+        // Refuse an oversize body from its Content-Length before reading any of it, and count the
+        // octets as they stream (a body may be chunked, or lie about its length).
+        const declared = res.headers['content-length'];
+        if (declared !== undefined && Number(declared) > maxBody) {
+          req.destroy();
+          return done(tooLarge(`of ${declared} octets (Content-Length) is larger than`));
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
           if (size > maxBody) {
+            chunks.length = 0;
             req.destroy();
-            done({ kind: 'refused', reason: 'too-large', message: `catalog larger than ${maxBody} octets` });
+            done(tooLarge(`passed ${size} octets while streaming, more than`));
             return;
           }
           chunks.push(c);
@@ -327,9 +349,26 @@ export class PeerClient {
     } catch (err) {
       return done({ kind: 'refused', reason: 'invalid-catalog', message: `catalog is not JSON: ${(err as Error).message}` });
     }
+    // Count before validating: validation and applying cost O(services).
+    const maxServices = this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES;
+    const services = (value as { services?: unknown } | null)?.services;
+    if (Array.isArray(services) && services.length > maxServices) {
+      return done({
+        kind: 'refused',
+        reason: 'too-many-services',
+        message: `catalog lists ${services.length} services, more than sync.maxCatalogServices (${maxServices}); refused, the last good catalog is kept`,
+      });
+    }
     const parsed = parseCatalog(value);
     if (!parsed.ok) {
       return done({ kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` });
+    }
+    if (this.opts.localCluster !== undefined && parsed.catalog.cluster === this.opts.localCluster) {
+      return done({
+        kind: 'refused',
+        reason: 'local-cluster',
+        message: `catalog claims cluster ${parsed.catalog.cluster}, which is this cluster (cluster.name); a peer cannot speak for us: refused`,
+      });
     }
     if (parsed.catalog.cluster !== this.opts.name) {
       return done({

@@ -2,21 +2,30 @@
  * Sync server (edge): this cluster's catalog at `GET /v1/catalog` over HTTPS with mutual TLS
  * (SPEC §2 "Sync protocol").
  *
- * Owns: the HTTPS listener, client-certificate identity (which peer is asking), conditional
- * requests (`If-None-Match` → 304) and long polls (`?wait=N`, at most 60 s: answered as soon as the
- * catalog's ETag changes, else 304 when the wait ends), connection and request limits, and
- * per-peer fetch counters.
+ * Owns: the HTTPS listener; admission before authentication (a total connection cap, a cap on
+ * unauthenticated connections per source address, the descriptor budget, and a handshake
+ * deadline); client-certificate identity (which peer is asking); conditional requests
+ * (`If-None-Match` → 304) and long polls (`?wait=N`, at most 60 s: answered as soon as the
+ * catalog's ETag changes, else 304 when the wait ends); request limits; per-peer fetch counters;
+ * refusal counters by reason, logged consolidated (one line per reason per window).
  * Never: serves anything but this cluster's exported catalog; serves a client whose certificate
  * does not chain to `sync.tls.ca` (the TLS handshake fails) or names no cluster in the trust domain
- * (403); holds more than `maxConnectionsPerPeer` connections from one identity.
- * Invariants: a waiting long poll is answered exactly once (change, timeout, or close), and its
- * timer is cleared; TLS file rotation applies to new connections without a restart.
+ * (403); holds more than `maxConnections` connections, more than `maxConnectionsPerSource`
+ * unauthenticated ones from one address, one past the descriptor budget, an unfinished handshake
+ * longer than `handshakeTimeoutMs`, or more than `maxConnectionsPerPeer` connections from one
+ * identity; logs a line per refused connection (a flood is a count).
+ * Invariants: a refused connection is closed before any TLS work; every accepted connection is
+ * counted open until its TCP socket closes, and unauthenticated until its handshake completes; a
+ * waiting long poll is answered exactly once (change, timeout, or close), and its timer is
+ * cleared; TLS file rotation applies to new connections without a restart.
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
+import { ConsolidatedLog } from '../ops/consolidated-log.js';
+import type { DescriptorBudget, DescriptorBudgetStatus } from '../util/descriptors.js';
 import { clusterIdentity } from './identity.js';
 import { CATALOG_CONTENT_TYPE, MAX_WAIT_SECONDS } from './protocol.js';
 import type { TlsFiles, TlsMaterial } from './tls-files.js';
@@ -36,7 +45,28 @@ export interface SyncServerOptions {
   readonly logger: Logger;
   /** Default 4: a peer needs one for its long poll, plus room for a reconnect overlapping it. */
   readonly maxConnectionsPerPeer?: number | undefined;
+  /** Open connections in total, authenticated or not (sync.maxConnections). Default 512. */
+  readonly maxConnections?: number | undefined;
+  /** Unauthenticated connections from one address (sync.maxConnectionsPerSource). Default 16. */
+  readonly maxConnectionsPerSource?: number | undefined;
+  /** A TLS handshake not finished this long after accept is closed (sync.handshakeTimeoutMs). Default 5000. */
+  readonly handshakeTimeoutMs?: number | undefined;
+  /** Refuse connections that would take the process past its descriptor budget. */
+  readonly descriptors?: DescriptorBudget | undefined;
+  /** Window of the consolidated refusal log. Default 30 s. */
+  readonly refusalLogWindowMs?: number | undefined;
 }
+
+/**
+ * Why a connection or request was refused (the `reason` label of gsdns_sync_server_refused_total):
+ * before authentication `max_connections`, `per_source`, `descriptors`, `handshake_timeout`
+ * (no ClientHello, or a handshake too slow), `handshake` (failed: certificate not from the CA,
+ * expired or missing, or not TLS at all); after it `identity` (no cluster in the certificate) and
+ * `connections` (maxConnectionsPerPeer).
+ */
+export type SyncRefusal = 'max_connections' | 'per_source' | 'descriptors' | 'handshake_timeout' | 'handshake' | 'identity' | 'connections';
+
+export const SYNC_REFUSALS: readonly SyncRefusal[] = ['max_connections', 'per_source', 'descriptors', 'handshake_timeout', 'handshake', 'identity', 'connections'];
 
 export interface SyncServerStats {
   /** Catalog responses (200 and 304) by requesting cluster. */
@@ -50,6 +80,18 @@ export interface SyncServerStats {
   readonly refusedHandshakes: number;
   readonly waiting: number;
   readonly lastFetchMs: Readonly<Record<string, number>>;
+  /** Every refusal by reason (the three fields above are among them). */
+  readonly refused: Readonly<Record<SyncRefusal, number>>;
+  /** Open connections: in total, and those whose TLS handshake has not completed. */
+  readonly connections: { readonly open: number; readonly unauthenticated: number; readonly max: number; readonly maxPerSource: number };
+  readonly handshakeTimeoutMs: number;
+  /** The descriptor budget: soft limit, reserve, estimated use; absent when not configured. */
+  readonly descriptors?: DescriptorBudgetStatus | undefined;
+}
+
+interface Connection {
+  readonly source: string;
+  authenticated: boolean;
 }
 
 interface Waiter {
@@ -73,13 +115,25 @@ export class SyncServer {
   private readonly fetches: Record<string, number> = {};
   private readonly lastFetchMs: Record<string, number> = {};
   private notModified = 0;
-  private refusedIdentity = 0;
-  private refusedConnections = 0;
-  private refusedHandshakes = 0;
+  private readonly refused = Object.fromEntries(SYNC_REFUSALS.map((r) => [r, 0])) as Record<SyncRefusal, number>;
+  /** Open connections by `address|port`, from accept until the TCP socket closes. */
+  private readonly connections = new Map<string, Connection>();
+  private readonly unauthenticatedBySource = new Map<string, number>();
+  private unauthenticated = 0;
+  private readonly maxConnections: number;
+  private readonly maxConnectionsPerSource: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly refusalLog: ConsolidatedLog;
   private lastEtag: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly opts: SyncServerOptions) {}
+  constructor(private readonly opts: SyncServerOptions) {
+    this.maxConnections = opts.maxConnections ?? 512;
+    this.maxConnectionsPerSource = opts.maxConnectionsPerSource ?? 16;
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 5000;
+    // A stranger can make refusals as fast as it can connect: one line per reason per window.
+    this.refusalLog = new ConsolidatedLog(opts.logger, { windowMs: opts.refusalLogWindowMs ?? 30_000, rolling: true });
+  }
 
   async start(): Promise<AddressInfo> {
     const server = createServer(
@@ -89,9 +143,21 @@ export class SyncServer {
         rejectUnauthorized: true,
         minVersion: 'TLSv1.2',
         maxHeaderSize: MAX_HEADER_BYTES,
+        // Node's default is 120 s: two minutes of a descriptor and a TLS state per silent socket.
+        handshakeTimeout: this.handshakeTimeoutMs,
       },
       (req, res) => this.handle(req, res),
     );
+    // Admission runs on the raw TCP socket, before the TLS server wraps it: tls.Server starts the
+    // handshake from its own 'connection' listener, so that listener is called only for admitted
+    // sockets (a refused one costs an accept and a close, no TLS state).
+    const tlsListeners = server.listeners('connection') as ((socket: Socket) => void)[];
+    if (tlsListeners.length !== 1) throw new Error(`sync: expected the TLS server's one connection listener, found ${tlsListeners.length}`);
+    const startTls = tlsListeners[0]!;
+    server.removeListener('connection', startTls);
+    server.on('connection', (socket: Socket) => {
+      if (this.admitTcp(socket)) startTls.call(server, socket);
+    });
     // A GET has no body; headers must arrive promptly. Long polls last up to 60 s plus slack.
     server.headersTimeout = 10_000;
     server.requestTimeout = (MAX_WAIT_SECONDS + 15) * 1000;
@@ -99,21 +165,19 @@ export class SyncServer {
     server.on('secureConnection', (socket: TLSSocket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      this.authenticated(socket);
       this.admit(socket);
     });
-    // Handshakes in progress are sockets too.
-    server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
-    server.on('tlsClientError', (err, socket) => {
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+        return this.refuse('handshake_timeout', { timeoutMs: this.handshakeTimeoutMs }, 'sync: TLS handshake not finished in time (sync.handshakeTimeoutMs); connection closed');
+      }
       // The verification failure is on the socket (err says only "socket hang up").
       const authError = (socket as TLSSocket).authorizationError;
-      this.refusedHandshakes++;
       if (authError) {
-        this.opts.logger.warn({ reason: String(authError), remote: socket.remoteAddress }, 'sync: TLS handshake refused: the client certificate is not from sync.tls.ca, expired, or missing');
+        this.refuse('handshake', { reason: String(authError), remote: socket.remoteAddress }, 'sync: TLS handshake refused: the client certificate is not from sync.tls.ca, expired, or missing');
       } else {
-        this.opts.logger.warn({ reason: err.message, remote: socket.remoteAddress }, 'sync: TLS handshake did not complete (the client may have refused our certificate)');
+        this.refuse('handshake', { reason: err.message, remote: socket.remoteAddress }, 'sync: TLS handshake did not complete (not TLS, or the client refused our certificate)');
       }
     });
     server.on('clientError', (_err, socket) => socket.destroy());
@@ -132,6 +196,7 @@ export class SyncServer {
 
   async close(): Promise<void> {
     this.unsubscribe?.();
+    this.refusalLog.close();
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.res.destroy();
@@ -164,12 +229,76 @@ export class SyncServer {
     return {
       fetches: { ...this.fetches },
       notModified: this.notModified,
-      refusedIdentity: this.refusedIdentity,
-      refusedConnections: this.refusedConnections,
-      refusedHandshakes: this.refusedHandshakes,
+      refusedIdentity: this.refused.identity,
+      refusedConnections: this.refused.connections,
+      refusedHandshakes: this.refused.handshake,
       waiting: this.waiters.size,
       lastFetchMs: { ...this.lastFetchMs },
+      refused: { ...this.refused },
+      connections: { open: this.connections.size, unauthenticated: this.unauthenticated, max: this.maxConnections, maxPerSource: this.maxConnectionsPerSource },
+      handshakeTimeoutMs: this.handshakeTimeoutMs,
+      descriptors: this.opts.descriptors?.status(),
     };
+  }
+
+  /**
+   * A TCP connection was accepted: admit it (counted open, and unauthenticated until its handshake
+   * completes) or close it at once. Checked in order of cost: the total, this source's
+   * unauthenticated connections, then the descriptor budget (a sampled count).
+   */
+  private admitTcp(socket: Socket): boolean {
+    const source = socket.remoteAddress ?? '';
+    const key = `${source}|${socket.remotePort ?? ''}`;
+    let refusal: SyncRefusal | undefined;
+    let message = '';
+    if (this.connections.size >= this.maxConnections) {
+      refusal = 'max_connections';
+      message = 'sync: connection refused: sync.maxConnections reached';
+    } else if ((this.unauthenticatedBySource.get(source) ?? 0) >= this.maxConnectionsPerSource) {
+      refusal = 'per_source';
+      message = 'sync: connection refused: sync.maxConnectionsPerSource unauthenticated connections from one address';
+    } else if (this.opts.descriptors && !this.opts.descriptors.tryAcquire()) {
+      refusal = 'descriptors';
+      message = 'sync: connection refused: descriptors in use at the budget (soft limit minus the reserve for DNS, forwarding and HTTP)';
+    }
+    if (refusal) {
+      // An RST, not a FIN: nothing was said on this connection, and it frees the port at once.
+      socket.resetAndDestroy();
+      this.refuse(refusal, refusal === 'descriptors' ? { ...this.opts.descriptors?.status() } : { max: refusal === 'per_source' ? this.maxConnectionsPerSource : this.maxConnections }, message);
+      return false;
+    }
+    const conn: Connection = { source, authenticated: false };
+    this.connections.set(key, conn);
+    this.unauthenticated++;
+    this.unauthenticatedBySource.set(source, (this.unauthenticatedBySource.get(source) ?? 0) + 1);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.connections.delete(key);
+      this.opts.descriptors?.release();
+      if (!conn.authenticated) this.leaveUnauthenticated(conn);
+    });
+    return true;
+  }
+
+  /** The handshake completed: the connection no longer counts against its source's cap. */
+  private authenticated(socket: TLSSocket): void {
+    const conn = this.connections.get(`${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`);
+    if (!conn || conn.authenticated) return;
+    conn.authenticated = true;
+    this.leaveUnauthenticated(conn);
+  }
+
+  private leaveUnauthenticated(conn: Connection): void {
+    this.unauthenticated--;
+    const n = (this.unauthenticatedBySource.get(conn.source) ?? 1) - 1;
+    if (n <= 0) this.unauthenticatedBySource.delete(conn.source);
+    else this.unauthenticatedBySource.set(conn.source, n);
+  }
+
+  private refuse(reason: SyncRefusal, detail: object, message: string): void {
+    this.refused[reason]++;
+    this.refusalLog.warn({ refusal: reason, ...detail }, message);
   }
 
   private admit(socket: TLSSocket): void {
@@ -178,8 +307,7 @@ export class SyncServer {
     const max = this.opts.maxConnectionsPerPeer ?? 4;
     const n = this.perPeer.get(id.cluster) ?? 0;
     if (n >= max) {
-      this.refusedConnections++;
-      this.opts.logger.warn({ peer: id.cluster, max }, 'sync: too many connections from one peer; closing the new one');
+      this.refuse('connections', { peer: id.cluster, max }, 'sync: too many connections from one peer; closing the new one');
       socket.destroy();
       return;
     }
@@ -195,8 +323,7 @@ export class SyncServer {
     const socket = req.socket as TLSSocket;
     const id = clusterIdentity(socket.getPeerCertificate()?.subjectaltname, this.opts.trustDomain);
     if (!id.ok) {
-      this.refusedIdentity++;
-      this.opts.logger.warn({ remote: socket.remoteAddress, reason: id.reason }, 'sync: refused a client certificate without a cluster identity');
+      this.refuse('identity', { remote: socket.remoteAddress, reason: id.reason }, 'sync: refused a client certificate without a cluster identity');
       return this.error(res, 403, id.reason);
     }
     const url = new URL(req.url ?? '/', 'https://sync.invalid');

@@ -4,15 +4,16 @@
  *
  * Owns: keeping the published catalog (canonical JSON + ETag) in step with the registry's local
  * services and this cluster's gateways, waking long polls when it changes, checking at start that
- * our own certificate names this cluster, and the sync status for /debug.
- * Never: publishes remote services (a cluster exports only what it runs), or starts with a
- * certificate that names another cluster.
+ * our own certificate names this cluster, the sync port's descriptor budget (soft RLIMIT_NOFILE
+ * minus `syncDescriptorReserve`), and the sync status for /debug (with the budget and its use).
+ * Never: publishes remote services (a cluster exports only what it runs), starts with a
+ * certificate that names another cluster, or lets peers apply a catalog named like this cluster.
  * Invariants: the snapshot served is rebuilt before it is read whenever the registry's local
  * services or the gateways changed since it was built; publishing is debounced by a few ms so a
  * burst of changes (a relist) wakes each long poll once.
  */
 import type { AddressInfo } from 'node:net';
-import type { SyncConfig } from '../config/index.js';
+import type { Config, SyncConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterLocality, Gateway } from '../registry/types.js';
@@ -22,6 +23,22 @@ import { buildCatalog, canonicalCatalogJson, catalogEtag } from './protocol.js';
 import { SyncServer, type CatalogSnapshot, type SyncServerStats } from './server.js';
 import { TlsFiles } from './tls-files.js';
 import { WorkBudget } from './work-budget.js';
+import { DescriptorBudget } from '../util/descriptors.js';
+
+/** Descriptors for everything but sync, beyond the listeners' own caps: files, listeners, probes, logs. */
+export const DESCRIPTOR_MARGIN = 64;
+
+/**
+ * `sync.descriptorReserve`, or when null what the rest of gsdns may hold at its caps: DNS over TCP
+ * on every DNS listener, one socket per upstream exchange, every HTTP listener's connections, and
+ * DESCRIPTOR_MARGIN.
+ */
+export function syncDescriptorReserve(config: Pick<Config, 'dns' | 'forward' | 'http'> & { readonly sync?: Pick<SyncConfig, 'descriptorReserve'> | undefined }): number {
+  const explicit = config.sync?.descriptorReserve;
+  if (explicit !== null && explicit !== undefined) return explicit;
+  const httpListeners = config.http.debug.enabled && config.http.debug.listen !== null ? 2 : 1;
+  return config.dns.tcp.maxConnections * config.dns.listen.length + config.forward.maxInFlight + config.http.maxConnections * httpListeners + DESCRIPTOR_MARGIN;
+}
 
 export interface SyncServiceOptions {
   readonly config: SyncConfig;
@@ -31,6 +48,10 @@ export interface SyncServiceOptions {
   readonly logger: Logger;
   /** Debounce of catalog publication after a change. Default 5 ms. */
   readonly publishDelayMs?: number | undefined;
+  /** Descriptors the sync port leaves to the rest (syncDescriptorReserve). Absent: no descriptor budget. */
+  readonly descriptorReserve?: number | undefined;
+  /** This cluster's name; defaults to identity.cluster (a catalog named like it is refused). */
+  readonly localCluster?: string | undefined;
 }
 
 export interface SyncStatus {
@@ -49,6 +70,7 @@ export class SyncService {
   private readonly server: SyncServer;
   private readonly clients: PeerClient[];
   private readonly budget: WorkBudget;
+  private readonly descriptors: DescriptorBudget | undefined;
   private snap: CatalogSnapshot | undefined;
   private dirty = true;
   private publishTimer: NodeJS.Timeout | undefined;
@@ -63,6 +85,16 @@ export class SyncService {
       if (own.ok && own.cluster === opts.identity.cluster) return undefined;
       return `must name this cluster (${opts.identity.cluster}) in trust domain ${config.trustDomain}: ${own.ok ? `it names ${own.cluster}` : own.reason}`;
     });
+    if (opts.descriptorReserve !== undefined) {
+      this.descriptors = new DescriptorBudget({ reserve: opts.descriptorReserve });
+      const { limit } = this.descriptors;
+      if (limit !== undefined && limit - opts.descriptorReserve < config.maxConnections) {
+        logger.warn(
+          { limit, reserve: opts.descriptorReserve, maxConnections: config.maxConnections },
+          'sync: the descriptor limit leaves fewer descriptors than sync.maxConnections once DNS, forwarding and HTTP are reserved for; sync connections will be refused early (raise ulimit -n, or lower the caps)',
+        );
+      }
+    }
     this.server = new SyncServer({
       address: config.listen.address,
       port: config.listen.port,
@@ -70,6 +102,10 @@ export class SyncService {
       tls: this.tls,
       snapshot: () => this.snapshot(),
       logger,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerSource: config.maxConnectionsPerSource,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      descriptors: this.descriptors,
     });
     const budget = new WorkBudget(config.applyBudgetPercent / 100);
     this.budget = budget;
@@ -83,6 +119,9 @@ export class SyncService {
           registry: opts.registry,
           staleAfterSeconds: config.staleAfterSeconds,
           budget,
+          maxBodyBytes: config.maxCatalogBytes,
+          maxServices: config.maxCatalogServices,
+          localCluster: opts.localCluster ?? opts.identity.cluster,
           logger: logger.child({ peer: p.name }),
         }),
     );

@@ -126,6 +126,12 @@ test('the documented SPEC §5 example validates and means what it says', (t) => 
     peers: [{ name: 'cluster-b', url: 'https://198.51.100.20:7443' }],
     staleAfterSeconds: 300,
     applyBudgetPercent: 50,
+    maxConnections: 512,
+    maxConnectionsPerSource: 16,
+    handshakeTimeoutMs: 5000,
+    descriptorReserve: null,
+    maxCatalogBytes: 4 * 1024 * 1024,
+    maxCatalogServices: 20000,
   });
   t.deepEqual(c.health.probe, { type: 'tcp' });
 });
@@ -487,6 +493,12 @@ test('sync, when present, gets its defaults and requires trustDomain and tls', (
     peers: [],
     staleAfterSeconds: 300,
     applyBudgetPercent: 50,
+    maxConnections: 512,
+    maxConnectionsPerSource: 16,
+    handshakeTimeoutMs: 5000,
+    descriptorReserve: null,
+    maxCatalogBytes: 4 * 1024 * 1024,
+    maxCatalogServices: 20000,
   });
   const issues = errors(t, { text: `${MINIMAL}sync: {peers: []}\n` });
   t.deepEqual(
