@@ -24,6 +24,8 @@ test('every decision kind and forward source maps to one documented source', (t)
     nxdomain: 'negative',
     notReady: 'error',
     outOfZone: 'refused',
+    chaos: 'local',
+    refused: 'refused',
   };
   for (const [kind, source] of Object.entries(kinds)) t.is(responseSource('answered', decision(kind as DecisionKind)), source, kind);
   const forwards: Record<ForwardResult['source'], ResponseSource> = {
