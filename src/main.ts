@@ -318,6 +318,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         gatewaysFrom: config.cluster.gatewayService
           ? `service ${config.cluster.gatewayService.namespace}/${config.cluster.gatewayService.name}`
           : 'cluster.gateways',
+        // geoip-lite (about 150 MB): loaded yet, and how long the load took (gsdns_geoip_loaded).
+        geoip: { loaded: geoip.loaded, loadMs: geoip.loadMs, preload: config.locality.geoipPreload },
       },
       remote: registry.remoteCatalogs().map((c) => ({
         cluster: c.cluster,

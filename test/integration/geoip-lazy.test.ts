@@ -50,6 +50,12 @@ async function serve(t: ExecutionContext, extra = 'locality: {ecs: true}\n'): Pr
   return startInProcess(t, config(extra), dir);
 }
 
+/** The geoip block of /debug/clusters. */
+async function debugGeoip(httpPort: number): Promise<{ loaded: boolean; loadMs?: number; preload: boolean }> {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/debug/clusters`);
+  return ((await res.json()) as { local: { geoip: { loaded: boolean; loadMs?: number; preload: boolean } } }).local.geoip;
+}
+
 /** gsdns_geoip_loaded as scraped; undefined when the family is missing (a failure, not a 0). */
 async function loadedGauge(httpPort: number): Promise<number | undefined> {
   const m = await scrape(httpPort);
@@ -83,6 +89,7 @@ test('ECS queries outside the zones, from refused clients, for local and negativ
   // Every reply above has arrived: nothing is still on its way to loading it.
   t.is(await loadedGauge(s.httpPort), 0);
   t.false(s.geoip.loaded);
+  t.like(await debugGeoip(s.httpPort), { loaded: false, preload: false });
 
   // The first answer that ranks remote clusters for an ECS client loads it, and uses it.
   const uk = (await dig(t, s.dnsPort, ['-b', '127.0.0.2', 'web.shop.global', 'A', subnet]))!;
@@ -90,6 +97,9 @@ test('ECS queries outside the zones, from refused clients, for local and negativ
   t.is(uk.edns?.['CLIENT-SUBNET'], `${BRITAIN}/24`);
   t.is(await loadedGauge(s.httpPort), 1);
   t.true(s.geoip.loaded);
+  const shown = await debugGeoip(s.httpPort);
+  t.true(shown.loaded);
+  t.is(typeof shown.loadMs, 'number');
 });
 
 test('a remote ranking without ECS does not load geoip-lite (every cluster is located)', async (t) => {
@@ -111,6 +121,7 @@ test('with locality.ecs false, ECS never loads geoip-lite, even for a remote ran
 test('locality.geoipPreload loads geoip-lite at start, before any query', async (t) => {
   const s = await serve(t, 'locality: {ecs: true, geoipPreload: true}\n');
   t.is(await loadedGauge(s.httpPort), 1);
+  t.like(await debugGeoip(s.httpPort), { loaded: true, preload: true });
   t.true(s.geoip.loaded);
   // And the first ECS query is answered from it as usual.
   const us = await dig(t, s.dnsPort, ['web.shop.global', 'A', '+subnet=3.80.0.0/24']);
