@@ -823,3 +823,16 @@ test('property: encoded responses parse cleanly, fit the limit, keep OPT, and se
   );
   t.pass();
 });
+
+test('encodeResponse: a CHAOS TXT record goes out as class CH with its character-string; over-long strings are refused', (t) => {
+  const ctx = ctxFor(craftQuery({ questions: [rawQuestion('VERSION.bind', 16, 3)] }));
+  const txt: ResourceRecord = { name: 'version.bind', ttl: 0, class: 3, data: { type: 16, strings: ['gsdns 1.2.3'] } };
+  const r = parseReply(encodeResponse(ctx, { rcode: 0, authoritative: true, answers: [txt], maxSize: 512 }).message);
+  t.like(r, { aa: true, counts: { qd: 1, an: 1 } });
+  t.like(r.answers[0], { type: 16, class: 3, ttl: 0, data: ['gsdns 1.2.3'] });
+  t.deepEqual(r.rawQuestion, rawQuestion('VERSION.bind', 16, 3), 'the question is echoed as asked, owner compressed against it');
+  // Records without a class are IN, as before.
+  t.like(parseReply(encodeResponse(ctxFor(craftQuery()), { rcode: 0, answers: [A('a.test.global', '192.0.2.1')], maxSize: 512 }).message).answers[0], { class: 1 });
+  const long: ResourceRecord = { name: 'version.bind', ttl: 0, class: 3, data: { type: 16, strings: ['x'.repeat(256)] } };
+  t.throws(() => encodeResponse(ctx, { rcode: 0, answers: [long], maxSize: 512 }), { instanceOf: RangeError });
+});
