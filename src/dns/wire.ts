@@ -563,15 +563,34 @@ export function encodeQuestion(name: string, type: number, klass: number): Buffe
   raw.writeUInt16BE(klass, pos + 2);
   return raw;
 }export function parseIPv4(text: string): Uint8Array {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw new RangeError(`invalid IPv4 address "${text}"`);
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) throw new RangeError(`invalid IPv4 address "${text}"`);
-    out[i] = Number(p);
+  const word = ipv4Word(text);
+  return Uint8Array.of(word >>> 24, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff);
+}
+
+/**
+ * Dotted-quad text → the address as an unsigned 32-bit number, with no allocation (the encoder
+ * writes one per A record). Exactly four decimal parts of 0..255 without leading zeros.
+ */
+export function ipv4Word(text: string): number {
+  let word = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || ++parts > 4) break;
+      word = word * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && part === 0) break; // a leading zero
+      part = part * 10 + (c - 0x30);
+      if (++digits > 3 || part > 255) break;
+    } else break;
+    if (i === text.length && parts === 4) return word >>> 0;
   }
-  return out;
+  throw new RangeError(`invalid IPv4 address "${text}"`);
 }
 
 export function parseIPv6(text: string): Uint8Array {
@@ -702,10 +721,15 @@ export function encodeErrorResponse(rejection: DecodeRejection, maxSize: number)
   return encodeResponse(replyContextOf(rejection), { rcode: rcodeOfRejection(rejection.action), maxSize }).message;
 }
 
-/** A name converted to wire labels, with the canonical key of each suffix (keys[i]: from label i). */
+/**
+ * A name converted to wire labels, with the canonical key of each suffix (keys[i]: from label i).
+ * Prepared names live for one message (NameCache), so `at` can remember where it was written.
+ */
 interface PreparedName {
   readonly labels: readonly Uint8Array[];
   readonly keys: readonly string[];
+  /** Offset a pointer to the whole name may use, once it is in the message; -1 before. */
+  at: number;
 }
 
 function prepareName(name: string): PreparedName {
@@ -717,7 +741,7 @@ function prepareName(name: string): PreparedName {
     key = key === '' ? text : `${text}.${key}`;
     keys[i] = key;
   }
-  return { labels, keys };
+  return { labels, keys, at: -1 };
 }
 
 /**
@@ -734,16 +758,6 @@ class NameCache {
     }
     return n;
   }
-}
-
-/** A record validated and converted to wire pieces just before it is written. */
-interface PreparedRecord {
-  readonly owner: PreparedName;
-  readonly type: number;
-  /** IN unless the record says otherwise (CHAOS TXT). */
-  readonly klass: number;
-  readonly ttl: number;
-  readonly write: (w: MessageWriter) => void;
 }
 
 /** Thrown inside the writer when the next octets would cross the budget; never escapes. */
@@ -773,13 +787,17 @@ class MessageWriter {
   }
   u16(v: number): void {
     this.room(2);
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
+    const b = this.buf;
+    b[this.pos++] = v >>> 8;
+    b[this.pos++] = v & 0xff;
   }
   u32(v: number): void {
     this.room(4);
-    this.buf.writeUInt32BE(v, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    b[this.pos++] = v >>> 24;
+    b[this.pos++] = (v >>> 16) & 0xff;
+    b[this.pos++] = (v >>> 8) & 0xff;
+    b[this.pos++] = v & 0xff;
   }
   bytes(b: Uint8Array): void {
     this.room(b.length);
@@ -788,12 +806,18 @@ class MessageWriter {
   }
   /** RDATA names of SRV must not be compressed (RFC 2782), others may (RFC 3597 §4). */
   name(n: PreparedName, compress: boolean): void {
+    // The common case: the owner of every record of an answer, already in the message.
+    if (compress && n.at >= 0) {
+      this.u16(0xc000 | n.at);
+      return;
+    }
     const { labels, keys } = n;
     for (let i = 0; i < labels.length; i++) {
       const key = keys[i]!;
       const known = this.names.get(key);
       if (compress && known !== undefined) {
         this.u16(0xc000 | known);
+        if (i === 0) n.at = known;
         return;
       }
       if (known === undefined && this.pos <= MAX_POINTER_OFFSET) this.names.set(key, this.pos);
@@ -802,6 +826,7 @@ class MessageWriter {
       this.bytes(label);
     }
     this.u8(0);
+    if (labels.length > 0) n.at = this.names.get(keys[0]!) ?? -1;
   }
   /** Remember every suffix of the echoed question so owners point at the client's spelling. */
   registerQuestion(at: number, raw: Buffer): void {
@@ -823,73 +848,6 @@ function checkInt(value: number, max: number, what: string): number {
   return value;
 }
 
-function prepareRecord(rr: ResourceRecord, names: NameCache): PreparedRecord {
-  const owner = names.get(rr.name);
-  // RFC 2181 §8: TTLs are 0..2^31-1.
-  const ttl = Number.isFinite(rr.ttl) ? Math.max(0, Math.min(0x7fffffff, Math.floor(rr.ttl))) : 0;
-  const d = rr.data;
-  let write: (w: MessageWriter) => void;
-  switch (d.type) {
-    case RRType.A: {
-      const a = parseIPv4(d.address);
-      write = (w) => w.bytes(a);
-      break;
-    }
-    case RRType.AAAA: {
-      const a = parseIPv6(d.address);
-      write = (w) => w.bytes(a);
-      break;
-    }
-    case RRType.NS: {
-      const host = names.get(d.host);
-      write = (w) => w.name(host, true);
-      break;
-    }
-    case RRType.CNAME: {
-      const target = names.get(d.target);
-      write = (w) => w.name(target, true);
-      break;
-    }
-    case RRType.SOA: {
-      const mname = names.get(d.mname);
-      const rname = names.get(d.rname);
-      const nums = [d.serial, d.refresh, d.retry, d.expire, d.minimum].map((n) => checkInt(n, 0xffffffff, 'SOA field'));
-      write = (w) => {
-        w.name(mname, true);
-        w.name(rname, true);
-        for (const n of nums) w.u32(n);
-      };
-      break;
-    }
-    case RRType.SRV: {
-      const target = names.get(d.target);
-      const fields = [d.priority, d.weight, d.port].map((n) => checkInt(n, 0xffff, 'SRV field'));
-      write = (w) => {
-        for (const n of fields) w.u16(n);
-        w.name(target, false);
-      };
-      break;
-    }
-    case RRType.TXT: {
-      // RFC 1035 §3.3.14: one or more <character-string>s, each a length octet and ≤255 octets.
-      const strings = (d.strings.length > 0 ? d.strings : ['']).map((x) => Buffer.from(x, 'utf8'));
-      for (const x of strings) checkInt(x.length, 255, 'TXT string length');
-      write = (w) => {
-        for (const x of strings) {
-          w.u8(x.length);
-          w.bytes(x);
-        }
-      };
-      break;
-    }
-    default: {
-      const unknown: { type: number } = d;
-      throw new RangeError(`cannot encode record type ${unknown.type}`);
-    }
-  }
-  return { owner, type: d.type, klass: rr.class ?? 1, ttl, write };
-}
-
 const NO_RECORDS: readonly ResourceRecord[] = [];
 
 /** Canonical key of an owner name; undefined for a name that cannot be encoded (it matches nothing). */
@@ -901,14 +859,64 @@ function ownerKeyOf(name: string, names: NameCache): string | undefined {
   }
 }
 
-function writeRecord(w: MessageWriter, rr: PreparedRecord): void {
-  w.name(rr.owner, true);
-  w.u16(rr.type);
-  w.u16(rr.klass);
-  w.u32(rr.ttl);
+/**
+ * Validate, convert and write one record (owner already prepared). Throws OVERFLOW when it does
+ * not fit (the caller rewinds), RangeError on data the answer core should never produce.
+ */
+function writeRecord(w: MessageWriter, rr: ResourceRecord, owner: PreparedName, names: NameCache): void {
+  // RFC 2181 §8: TTLs are 0..2^31-1.
+  const ttl = Number.isFinite(rr.ttl) ? Math.max(0, Math.min(0x7fffffff, Math.floor(rr.ttl))) : 0;
+  const d = rr.data;
+  w.name(owner, true);
+  w.u16(d.type);
+  w.u16(rr.class ?? 1); // IN unless the record says otherwise (CHAOS TXT)
+  w.u32(ttl);
   const rdlengthAt = w.pos;
   w.u16(0);
-  rr.write(w);
+  switch (d.type) {
+    case RRType.A:
+      w.u32(ipv4Word(d.address));
+      break;
+    case RRType.AAAA:
+      w.bytes(parseIPv6(d.address));
+      break;
+    case RRType.NS:
+      w.name(names.get(d.host), true);
+      break;
+    case RRType.CNAME:
+      w.name(names.get(d.target), true);
+      break;
+    case RRType.SOA: {
+      const mname = names.get(d.mname);
+      const rname = names.get(d.rname);
+      const nums = [d.serial, d.refresh, d.retry, d.expire, d.minimum].map((n) => checkInt(n, 0xffffffff, 'SOA field'));
+      w.name(mname, true);
+      w.name(rname, true);
+      for (const n of nums) w.u32(n);
+      break;
+    }
+    case RRType.SRV: {
+      const target = names.get(d.target);
+      const fields = [d.priority, d.weight, d.port].map((n) => checkInt(n, 0xffff, 'SRV field'));
+      for (const n of fields) w.u16(n);
+      w.name(target, false);
+      break;
+    }
+    case RRType.TXT: {
+      // RFC 1035 §3.3.14: one or more <character-string>s, each a length octet and ≤255 octets.
+      const strings = (d.strings.length > 0 ? d.strings : ['']).map((x) => Buffer.from(x, 'utf8'));
+      for (const x of strings) checkInt(x.length, 255, 'TXT string length');
+      for (const x of strings) {
+        w.u8(x.length);
+        w.bytes(x);
+      }
+      break;
+    }
+    default: {
+      const unknown: { type: number } = d;
+      throw new RangeError(`cannot encode record type ${unknown.type}`);
+    }
+  }
   w.buf.writeUInt16BE(w.pos - rdlengthAt - 2, rdlengthAt);
 }
 
@@ -940,9 +948,10 @@ export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedRe
   }
 
   const counts = [0, 0, 0];
-  // Additional records written (start offset and record), for the RRset back-off below.
+  // Additional records written (start offset, owner, type), for the RRset back-off below.
   const starts: number[] = [];
-  const written: PreparedRecord[] = [];
+  const writtenOwners: PreparedName[] = [];
+  const writtenTypes: number[] = [];
   let stoppedIn = -1;
   let overflowed: ResourceRecord | undefined;
   outer: for (let s = 0; s < 3; s++) {
@@ -951,9 +960,9 @@ export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedRe
       // A record that cannot fit even at its smallest is not converted at all.
       let fits = mark + minWireSize(rr) <= w.limit;
       if (fits) {
-        const prepared = prepareRecord(rr, names);
+        const owner = names.get(rr.name);
         try {
-          writeRecord(w, prepared);
+          writeRecord(w, rr, owner, names);
         } catch (e) {
           if (e !== OVERFLOW) throw e;
           w.pos = mark;
@@ -961,7 +970,8 @@ export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedRe
         }
         if (fits && s === 2) {
           starts.push(mark);
-          written.push(prepared);
+          writtenOwners.push(owner);
+          writtenTypes.push(rr.data.type);
         }
       }
       if (!fits) {
@@ -981,8 +991,8 @@ export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedRe
     const firstKey = ownerKeyOf(overflowed!.name, names);
     const firstType = overflowed!.data.type;
     while (counts[2]! > 0) {
-      const last = written[counts[2]! - 1]!;
-      if (last.owner.keys[0] !== firstKey || last.type !== firstType) break;
+      const last = counts[2]! - 1;
+      if ((writtenOwners[last]!.keys[0] ?? '') !== firstKey || writtenTypes[last] !== firstType) break;
       counts[2]!--;
       w.pos = starts[counts[2]!]!;
     }
