@@ -491,7 +491,7 @@ export class Metrics {
     snapshotCounter(
       r,
       'gsdns_sync_server_refused_total',
-      'Sync connections and requests refused, by reason: before authentication max_connections, per_source, descriptors, handshake_timeout, handshake (failed); after it identity, connections (per peer).',
+      'Sync connections and requests refused, by reason: before authentication evicted (oldest unauthenticated, at sync.maxConnections), max_connections, per_source, descriptors, handshake_timeout, handshake (failed); after it identity, connections (per peer).',
       ['reason'],
       () => {
         const s = sources.sync()?.server;

@@ -10,8 +10,8 @@
  * refusal counters by reason, logged consolidated (one line per reason per window).
  * Never: serves anything but this cluster's exported catalog; serves a client whose certificate
  * does not chain to `sync.tls.ca` (the TLS handshake fails) or names no cluster in the trust domain
- * (403); holds more than `maxConnections` connections, more than `maxConnectionsPerSource`
- * unauthenticated ones from one address, one past the descriptor budget, an unfinished handshake
+ * (403); holds more than `maxConnections` connections (at the cap the oldest unauthenticated one
+ * makes room), more than `maxConnectionsPerSource` unauthenticated ones from one address, one past the descriptor budget, an unfinished handshake
  * longer than `handshakeTimeoutMs`, or more than `maxConnectionsPerPeer` connections from one
  * identity; logs a line per refused connection (a flood is a count).
  * Invariants: a refused connection is closed before any TLS work; every accepted connection is
@@ -59,14 +59,16 @@ export interface SyncServerOptions {
 
 /**
  * Why a connection or request was refused (the `reason` label of gsdns_sync_server_refused_total):
- * before authentication `max_connections`, `per_source`, `descriptors`, `handshake_timeout`
+ * before authentication `evicted` (the oldest unauthenticated connection, closed at the total cap
+ * to admit a new one), `max_connections` (the newcomer, when every connection is authenticated),
+ * `per_source`, `descriptors`, `handshake_timeout`
  * (no ClientHello, or a handshake too slow), `handshake` (failed: certificate not from the CA,
  * expired or missing, or not TLS at all); after it `identity` (no cluster in the certificate) and
  * `connections` (maxConnectionsPerPeer).
  */
-export type SyncRefusal = 'max_connections' | 'per_source' | 'descriptors' | 'handshake_timeout' | 'handshake' | 'identity' | 'connections';
+export type SyncRefusal = 'evicted' | 'max_connections' | 'per_source' | 'descriptors' | 'handshake_timeout' | 'handshake' | 'identity' | 'connections';
 
-export const SYNC_REFUSALS: readonly SyncRefusal[] = ['max_connections', 'per_source', 'descriptors', 'handshake_timeout', 'handshake', 'identity', 'connections'];
+export const SYNC_REFUSALS: readonly SyncRefusal[] = ['evicted', 'max_connections', 'per_source', 'descriptors', 'handshake_timeout', 'handshake', 'identity', 'connections'];
 
 export interface SyncServerStats {
   /** Catalog responses (200 and 304) by requesting cluster. */
@@ -90,7 +92,10 @@ export interface SyncServerStats {
 }
 
 interface Connection {
+  /** `address|port`. */
+  readonly key: string;
   readonly source: string;
+  readonly socket: Socket;
   authenticated: boolean;
 }
 
@@ -116,10 +121,16 @@ export class SyncServer {
   private readonly lastFetchMs: Record<string, number> = {};
   private notModified = 0;
   private readonly refused = Object.fromEntries(SYNC_REFUSALS.map((r) => [r, 0])) as Record<SyncRefusal, number>;
-  /** Open connections by `address|port`, from accept until the TCP socket closes. */
+  /** Open connections by `address|port`, from accept until the TCP socket closes (or eviction). */
   private readonly connections = new Map<string, Connection>();
+  /** The unauthenticated ones, oldest first (a Map iterates in insertion order). */
+  private readonly pending = new Map<string, Connection>();
   private readonly unauthenticatedBySource = new Map<string, number>();
-  private unauthenticated = 0;
+  /**
+   * Evicted connections whose TLS socket has yet to report the reset: tls.Server reports each as a
+   * handshake error (ECONNRESET), which is counted as `evicted` already, not again as `handshake`.
+   */
+  private evictionResets = 0;
   private readonly maxConnections: number;
   private readonly maxConnectionsPerSource: number;
   private readonly handshakeTimeoutMs: number;
@@ -169,6 +180,10 @@ export class SyncServer {
       this.admit(socket);
     });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' && this.evictionResets > 0) {
+        this.evictionResets--;
+        return;
+      }
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
         return this.refuse('handshake_timeout', { timeoutMs: this.handshakeTimeoutMs }, 'sync: TLS handshake not finished in time (sync.handshakeTimeoutMs); connection closed');
       }
@@ -235,7 +250,7 @@ export class SyncServer {
       waiting: this.waiters.size,
       lastFetchMs: { ...this.lastFetchMs },
       refused: { ...this.refused },
-      connections: { open: this.connections.size, unauthenticated: this.unauthenticated, max: this.maxConnections, maxPerSource: this.maxConnectionsPerSource },
+      connections: { open: this.connections.size, unauthenticated: this.pending.size, max: this.maxConnections, maxPerSource: this.maxConnectionsPerSource },
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       descriptors: this.opts.descriptors?.status(),
     };
@@ -243,42 +258,53 @@ export class SyncServer {
 
   /**
    * A TCP connection was accepted: admit it (counted open, and unauthenticated until its handshake
-   * completes) or close it at once. Checked in order of cost: the total, this source's
-   * unauthenticated connections, then the descriptor budget (a sampled count).
+   * completes) or reset it at once. Checked in order of cost: this source's unauthenticated
+   * connections, the descriptor budget (a sampled count), then the total. At the total cap the
+   * oldest unauthenticated connection is closed to admit the new one (it had the longest to finish
+   * its handshake; a peer's connection is authenticated within a round trip or two), so strangers
+   * from many addresses cannot hold the port shut against a peer reconnecting; the newcomer is
+   * refused only when every connection is authenticated.
    */
   private admitTcp(socket: Socket): boolean {
     const source = socket.remoteAddress ?? '';
     const key = `${source}|${socket.remotePort ?? ''}`;
-    let refusal: SyncRefusal | undefined;
-    let message = '';
+    if ((this.unauthenticatedBySource.get(source) ?? 0) >= this.maxConnectionsPerSource) {
+      return this.reset(socket, 'per_source', { max: this.maxConnectionsPerSource }, 'sync: connection refused: sync.maxConnectionsPerSource unauthenticated connections from one address');
+    }
+    const descriptors = this.opts.descriptors;
+    if (descriptors && !descriptors.tryAcquire()) {
+      return this.reset(socket, 'descriptors', { ...descriptors.status() }, 'sync: connection refused: descriptors in use at the budget (soft limit minus the reserve for DNS, forwarding and HTTP)');
+    }
     if (this.connections.size >= this.maxConnections) {
-      refusal = 'max_connections';
-      message = 'sync: connection refused: sync.maxConnections reached';
-    } else if ((this.unauthenticatedBySource.get(source) ?? 0) >= this.maxConnectionsPerSource) {
-      refusal = 'per_source';
-      message = 'sync: connection refused: sync.maxConnectionsPerSource unauthenticated connections from one address';
-    } else if (this.opts.descriptors && !this.opts.descriptors.tryAcquire()) {
-      refusal = 'descriptors';
-      message = 'sync: connection refused: descriptors in use at the budget (soft limit minus the reserve for DNS, forwarding and HTTP)';
+      const oldest = this.pending.values().next();
+      if (oldest.done === true) {
+        descriptors?.release();
+        return this.reset(socket, 'max_connections', { max: this.maxConnections }, 'sync: connection refused: sync.maxConnections reached, every connection authenticated');
+      }
+      this.forget(oldest.value);
+      this.evictionResets++;
+      oldest.value.socket.destroy();
+      this.refuse('evicted', { max: this.maxConnections }, 'sync: sync.maxConnections reached: closed the oldest unauthenticated connection to admit a new one');
     }
-    if (refusal) {
-      // An RST, not a FIN: nothing was said on this connection, and it frees the port at once.
-      socket.resetAndDestroy();
-      this.refuse(refusal, refusal === 'descriptors' ? { ...this.opts.descriptors?.status() } : { max: refusal === 'per_source' ? this.maxConnectionsPerSource : this.maxConnections }, message);
-      return false;
-    }
-    const conn: Connection = { source, authenticated: false };
+    const conn: Connection = { key, source, socket, authenticated: false };
     this.connections.set(key, conn);
-    this.unauthenticated++;
+    this.pending.set(key, conn);
     this.unauthenticatedBySource.set(source, (this.unauthenticatedBySource.get(source) ?? 0) + 1);
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
-      this.connections.delete(key);
-      this.opts.descriptors?.release();
-      if (!conn.authenticated) this.leaveUnauthenticated(conn);
+      // The descriptor is free only now, even for a connection evicted earlier.
+      descriptors?.release();
+      this.forget(conn);
     });
     return true;
+  }
+
+  /** An RST, not a FIN: nothing was said on this connection, and its port is free at once. */
+  private reset(socket: Socket, reason: SyncRefusal, detail: object, message: string): false {
+    socket.resetAndDestroy();
+    this.refuse(reason, detail, message);
+    return false;
   }
 
   /** The handshake completed: the connection no longer counts against its source's cap. */
@@ -286,11 +312,18 @@ export class SyncServer {
     const conn = this.connections.get(`${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`);
     if (!conn || conn.authenticated) return;
     conn.authenticated = true;
-    this.leaveUnauthenticated(conn);
+    this.leavePending(conn);
   }
 
-  private leaveUnauthenticated(conn: Connection): void {
-    this.unauthenticated--;
+  /** Stop counting a connection (closed, or evicted and about to close); idempotent. */
+  private forget(conn: Connection): void {
+    if (this.connections.get(conn.key) !== conn) return;
+    this.connections.delete(conn.key);
+    if (!conn.authenticated) this.leavePending(conn);
+  }
+
+  private leavePending(conn: Connection): void {
+    if (!this.pending.delete(conn.key)) return;
     const n = (this.unauthenticatedBySource.get(conn.source) ?? 1) - 1;
     if (n <= 0) this.unauthenticatedBySource.delete(conn.source);
     else this.unauthenticatedBySource.set(conn.source, n);

@@ -54,8 +54,8 @@ export function countOpenDescriptors(): number | undefined {
 export interface DescriptorBudgetOptions {
   /** Descriptors kept for everything but this budget's users. */
   readonly reserve: number;
-  /** The soft limit; default readSoftNofile(). */
-  readonly limit?: number | undefined;
+  /** The soft limit; default readSoftNofile(). null: unknown or unlimited (nothing is refused). */
+  readonly limit?: number | null | undefined;
   /** Default countOpenDescriptors. */
   readonly count?: (() => number | undefined) | undefined;
   /** Least time between two counts. Default 250 ms. */
@@ -91,7 +91,7 @@ export class DescriptorBudget {
 
   constructor(opts: DescriptorBudgetOptions) {
     this.reserve = opts.reserve;
-    this.limit = opts.limit ?? readSoftNofile();
+    this.limit = opts.limit === undefined ? readSoftNofile() : (opts.limit ?? undefined);
     this.count = opts.count ?? countOpenDescriptors;
     this.sampleIntervalMs = opts.sampleIntervalMs ?? 250;
     this.now = opts.now ?? (() => performance.now());
