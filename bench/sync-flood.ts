@@ -26,8 +26,8 @@ import { initCa, issueClusterCert } from '../src/sync/certs.js';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const QUERIES = 'bench/queries.txt';
 const ATTACKER = fileURLToPath(new URL('../test/helpers/sync-flood.mjs', import.meta.url));
-const MAX_BYTES = 4 * 1024 * 1024;
-const MAX_SERVICES = 20_000;
+const MAX_BYTES = 2 * 1024 * 1024;
+const MAX_SERVICES = 10_000;
 
 interface Measure {
   readonly qps: number;

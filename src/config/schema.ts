@@ -387,13 +387,13 @@ export const configSchema: JsonSchema = {
             'Descriptors the sync port never takes: it refuses connections while the descriptors in use (/proc/self/fd, sampled) would exceed the soft RLIMIT_NOFILE minus this. null: derived, `dns.tcp.maxConnections` × the DNS listeners + `forward.maxInFlight` + `http.maxConnections` × the HTTP listeners + 64 (files, listeners, probes). Where the limit cannot be read (not Linux), nothing is refused for descriptors.',
         },
         maxCatalogBytes: int(
-          'Largest peer catalog accepted, in octets (about 100 per service). A larger one is refused (peer state rejected, the last good catalog kept) from its Content-Length, or while it streams, without buffering it whole. 4 MiB is about 40,000 services; parsing one at the limit peaks at tens of MB, well inside the chart\'s 384 Mi.',
-          4 * 1024 * 1024,
+          'Largest peer catalog accepted, in octets (100 to 200 per service). A larger one is refused (peer state rejected, the last good catalog kept) from its Content-Length, or while it streams, without buffering it whole. 2 MiB holds `maxCatalogServices` services with a few ports each.',
+          2 * 1024 * 1024,
           1024,
         ),
         maxCatalogServices: int(
-          'Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept).',
-          20000,
+          'Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept). Memory: parsing a catalog at the service limit (10,000 services, 1.5 MiB) raised peak RSS by about 11 MiB, and a held remote service costs about 450 B (bench:sync-flood, bench:sync), so 50 peers at the limit hold about 225 MB: size the memory limit for the mesh (the chart\'s 384 Mi includes geoip-lite\'s 150 MB).',
+          10000,
           1,
         ),
       },

@@ -29,8 +29,8 @@ import type { WorkBudget } from './work-budget.js';
 
 export const SYNC_ORIGIN = 'sync';
 /** sync.maxCatalogBytes and sync.maxCatalogServices defaults (config/schema.ts has the reasoning). */
-export const DEFAULT_MAX_CATALOG_BYTES = 4 * 1024 * 1024;
-export const DEFAULT_MAX_CATALOG_SERVICES = 20_000;
+export const DEFAULT_MAX_CATALOG_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_MAX_CATALOG_SERVICES = 10_000;
 
 export type PeerState = 'connecting' | 'synced' | 'stale' | 'withdrawn' | 'rejected';
 
@@ -66,9 +66,9 @@ export interface PeerClientOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number } | undefined;
   /** Shared CPU budget for parsing and applying catalogs (see work-budget.ts). */
   readonly budget?: WorkBudget | undefined;
-  /** Largest catalog accepted, in octets (sync.maxCatalogBytes). Default 4 MiB. */
+  /** Largest catalog accepted, in octets (sync.maxCatalogBytes). Default 2 MiB. */
   readonly maxBodyBytes?: number | undefined;
-  /** Most services in one catalog (sync.maxCatalogServices). Default 20,000. */
+  /** Most services in one catalog (sync.maxCatalogServices). Default 10,000. */
   readonly maxServices?: number | undefined;
   /** This cluster's name: a catalog that claims it is refused. */
   readonly localCluster?: string | undefined;

@@ -130,8 +130,8 @@ test('the documented SPEC §5 example validates and means what it says', (t) => 
     maxConnectionsPerSource: 16,
     handshakeTimeoutMs: 5000,
     descriptorReserve: null,
-    maxCatalogBytes: 4 * 1024 * 1024,
-    maxCatalogServices: 20000,
+    maxCatalogBytes: 2 * 1024 * 1024,
+    maxCatalogServices: 10000,
   });
   t.deepEqual(c.health.probe, { type: 'tcp' });
 });
@@ -497,8 +497,8 @@ test('sync, when present, gets its defaults and requires trustDomain and tls', (
     maxConnectionsPerSource: 16,
     handshakeTimeoutMs: 5000,
     descriptorReserve: null,
-    maxCatalogBytes: 4 * 1024 * 1024,
-    maxCatalogServices: 20000,
+    maxCatalogBytes: 2 * 1024 * 1024,
+    maxCatalogServices: 10000,
   });
   const issues = errors(t, { text: `${MINIMAL}sync: {peers: []}\n` });
   t.deepEqual(
