@@ -53,6 +53,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
     negativeTtl: 5,
     degradedTtl: 1,
     maxAnswers: 8,
+    maxLocalAnswers: null,
     policy: 'failover',
     tcp: { idleTimeoutMs: 10000, messageTimeoutMs: 1000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
     localFailover: true,
