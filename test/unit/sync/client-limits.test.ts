@@ -113,7 +113,8 @@ test('a catalog whose Content-Length is over sync.maxCatalogBytes is refused bef
   };
   const s = await waitFor(client, 'refused', (st) => st.state === 'rejected');
   t.regex(s.lastError ?? '', /Content-Length.*sync\.maxCatalogBytes \(65536 octets\)/);
-  t.is(s.errors['too-large'], 1);
+  // At least one: on a loaded machine the retry after backoff may be refused before this poll.
+  t.true((s.errors['too-large'] ?? 0) >= 1, `refusals counted as too-large: ${s.errors['too-large']}`);
   keptGood(t, registry);
   await waitFor(client, 'the peer saw its response cut off', () => aborted > 0, 5000);
   t.is(written, 1024);
@@ -152,7 +153,8 @@ test('a catalog with more services than sync.maxCatalogServices is refused', asy
   served.handler = serveJson(catalogJson('us', 11), '"eleven"');
   const s = await waitFor(client, 'refused', (st) => st.state === 'rejected');
   t.regex(s.lastError ?? '', /lists 11 services, more than sync\.maxCatalogServices \(10\)/);
-  t.is(s.errors['too-many-services'], 1);
+  // At least one: on a loaded machine the retry after backoff may be refused before this poll.
+  t.true((s.errors['too-many-services'] ?? 0) >= 1, `refusals counted as too-many-services: ${s.errors['too-many-services']}`);
   keptGood(t, registry);
   // At the limit it is accepted.
   served.handler = serveJson(catalogJson('us', 10, 'ok'), '"ten"');
@@ -166,7 +168,8 @@ test('a catalog claiming this cluster is refused (local-cluster), whatever peer 
   served.handler = serveJson(catalogJson('eu', 1, 'hijack'), '"eu"');
   const s = await waitFor(client, 'refused', (st) => st.state === 'rejected');
   t.regex(s.lastError ?? '', /claims cluster eu, which is this cluster \(cluster\.name\)/);
-  t.is(s.errors['local-cluster'], 1);
+  // At least one: on a loaded machine the retry after backoff may be refused before this poll.
+  t.true((s.errors['local-cluster'] ?? 0) >= 1, `refusals counted as local-cluster: ${s.errors['local-cluster']}`);
   t.false(registry.held.has('eu'));
   keptGood(t, registry);
 });
