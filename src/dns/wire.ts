@@ -562,7 +562,9 @@ export function encodeQuestion(name: string, type: number, klass: number): Buffe
   raw.writeUInt16BE(type, pos);
   raw.writeUInt16BE(klass, pos + 2);
   return raw;
-}export function parseIPv4(text: string): Uint8Array {
+}
+
+export function parseIPv4(text: string): Uint8Array {
   const word = ipv4Word(text);
   return Uint8Array.of(word >>> 24, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff);
 }
