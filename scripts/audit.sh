@@ -5,7 +5,8 @@
 # advisory floors in SECURITY.md, checked by test/unit/security/dependencies.test.ts, stand in.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=$(npm audit --omit=dev --audit-level=high 2>&1)
+# --loglevel: `npm run --silent` would otherwise silence the error this script recognises.
+out=$(npm audit --omit=dev --audit-level=high --loglevel=warn 2>&1)
 status=$?
 printf '%s\n' "$out"
 if [ "$status" -ne 0 ] && grep -Eq 'audit endpoint returned an error|ENOTFOUND|ECONNREFUSED|EAI_AGAIN|ETIMEDOUT' <<<"$out"; then
