@@ -3,7 +3,8 @@
  * descriptor limit, headers/idle timeouts that fire promptly, and the cap's choice (the connection
  * idle longest goes; a new one is refused only when every connection is busy). Real sockets on
  * loopback; the flooding connections are opened from this worker (well under its descriptor
- * limit), against gsdns in a child process or in-process.
+ * limit), against gsdns in a child process or in-process. The tests run one at a time
+ * (test.serial): each floods this worker's event loop, which must not stretch another's timeouts.
  */
 import test, { type ExecutionContext } from 'ava';
 import { createSocket, type RemoteInfo } from 'node:dgram';
@@ -85,7 +86,7 @@ async function allClosedByServer(conns: readonly Silent[], guardMs: number): Pro
   return outcomes.filter((o) => o !== 'server');
 }
 
-test('3,000 silent connections: /healthz, /readyz, /metrics stay 200, DNS over TCP answers, the server closes every one and counts why', async (t) => {
+test.serial('3,000 silent connections: /healthz, /readyz, /metrics stay 200, DNS over TCP answers, the server closes every one and counts why', async (t) => {
   const MAX = 512; // the default http.maxConnections
   const s = await spawnGsdns(t, ['--set', 'http.idleTimeoutMs=2000']);
   const conns: Silent[] = [];
@@ -132,7 +133,7 @@ test('3,000 silent connections: /healthz, /readyz, /metrics stay 200, DNS over T
   t.is(m.sum('gsdns_http_connections_closed_total', { listener: 'ops', reason: 'refused' }), 0, 'no connection was refused: silent ones make room');
 });
 
-test('descriptor limit 1,100 and 1,150 silent HTTP connections: /healthz and DNS over TCP still work', async (t) => {
+test.serial('descriptor limit 1,100 and 1,150 silent HTTP connections: /healthz and DNS over TCP still work', async (t) => {
   const s = await spawnGsdns(t, [], {}, { nofile: 1100 });
   const limits = readFileSync(`/proc/${s.child.pid!}/limits`, 'utf8');
   t.regex(limits, /^Max open files\s+1100\s+1100\s/m, 'the server runs under the limit');
@@ -147,7 +148,7 @@ test('descriptor limit 1,100 and 1,150 silent HTTP connections: /healthz and DNS
   t.false(/EMFILE/.test(s.logs()), 'the server never ran out of descriptors');
 });
 
-test('timeouts: silent, partial headers (408), keep-alive idle and malformed requests are closed promptly and counted', async (t) => {
+test.serial('timeouts: silent, partial headers (408), keep-alive idle and malformed requests are closed promptly and counted', async (t) => {
   const dir = tempDir(t);
   const headersTimeoutMs = 1000;
   const idleTimeoutMs = 1500;
@@ -237,7 +238,7 @@ function slowGet(port: number, path: string): Promise<{ status: number } | { err
   });
 }
 
-test('at the cap: the idle connection is closed to admit a new one; a new one is refused only when every connection is busy', async (t) => {
+test.serial('at the cap: the idle connection is closed to admit a new one; a new one is refused only when every connection is busy', async (t) => {
   const upstream = await heldUpstream(t);
   const dir = tempDir(t);
   const s = await startInProcess(

@@ -9,6 +9,9 @@
  * - under `ulimit -n 300`, a sync flood cannot take the descriptors DNS needs;
  * - a catalog claiming this cluster's name is refused; a peer named like it is a config error.
  */
+// Every test here runs alone in this worker (test.serial): the oversize-catalog test builds a 33 MiB
+// catalog synchronously, and a worker whose event loop is held for seconds turns the flood test's
+// answered UDP queries into timeouts (the timer phase runs before the socket's reply is read).
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, request } from 'node:https';
@@ -51,6 +54,8 @@ const answersWith = (port: number, name: string, addresses: readonly string[]) =
 interface DnsRun {
   readonly sent: number;
   readonly answered: number;
+  /** What the unanswered ones got: `timeout`, or the rcode of a reply that was not NOERROR. */
+  readonly failures: Readonly<Record<string, number>>;
   /** Milliseconds, sorted. */
   readonly latencies: number[];
 }
@@ -58,18 +63,21 @@ interface DnsRun {
 /** `count` UDP queries for `name`, `concurrency` at a time; each waits up to 3 s for its answer. */
 async function dnsRun(port: number, name: string, count: number, concurrency: number): Promise<DnsRun> {
   const latencies: number[] = [];
+  const failures: Record<string, number> = {};
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       next++;
       const started = performance.now();
       const reply = await udpExchange(port, query(name), { timeoutMs: 3000 });
-      if (reply !== null && parseReply(reply).rcode === 0) latencies.push(performance.now() - started);
+      const outcome = reply === null ? 'timeout' : `rcode ${parseReply(reply).rcode}`;
+      if (outcome === 'rcode 0') latencies.push(performance.now() - started);
+      else failures[outcome] = (failures[outcome] ?? 0) + 1;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   latencies.sort((a, b) => a - b);
-  return { sent: count, answered: latencies.length, latencies };
+  return { sent: count, answered: latencies.length, failures, latencies };
 }
 
 function percentile(sorted: readonly number[], p: number): string {
@@ -139,7 +147,7 @@ function logLinesSince(logs: string, from: number): string[] {
   return logs.slice(from).split('\n').filter((l) => l.trim() !== '');
 }
 
-test('a flood of idle connections and half-done handshakes: DNS, forwarding and a real peer keep working, the excess is closed, the log stays short', async (t) => {
+test.serial('a flood of idle connections and half-done handshakes: DNS, forwarding and a real peer keep working, the excess is closed, the log stays short', async (t) => {
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   const upstream = await startScriptedUpstream(t);
   const eu = await spawnSyncNode(t, {
@@ -201,7 +209,7 @@ test('a flood of idle connections and half-done handshakes: DNS, forwarding and 
   const metrics = await scrape(eu.server.httpPort);
 
   t.log(`DNS quiet: ${quiet.answered}/${quiet.sent} answered, p50 ${percentile(quiet.latencies, 50)} ms, p99 ${percentile(quiet.latencies, 99)} ms`);
-  t.log(`DNS flood: ${flood.answered}/${flood.sent} answered, p50 ${percentile(flood.latencies, 50)} ms, p99 ${percentile(flood.latencies, 99)} ms`);
+  t.log(`DNS flood: ${flood.answered}/${flood.sent} answered (failures ${JSON.stringify(flood.failures)}), p50 ${percentile(flood.latencies, 50)} ms, p99 ${percentile(flood.latencies, 99)} ms`);
   t.log(`RSS quiet ${quietMemory.rss} KiB, during the flood ${floodMemory.rss} KiB (peak ${floodMemory.hwm} KiB)`);
   t.log(`attacker: ${JSON.stringify(report)}; refused ${JSON.stringify(status.server.refused)}; ${floodLog.length} log lines`);
 
@@ -223,7 +231,7 @@ test('a flood of idle connections and half-done handshakes: DNS, forwarding and 
   t.true(floodLog.length < 20, `${floodLog.length} log lines during the flood:\n${floodLog.join('\n')}`);
 });
 
-test('at sync.maxConnections the oldest unauthenticated connection makes room: new authenticated clients get in during a flood from many addresses', async (t) => {
+test.serial('at sync.maxConnections the oldest unauthenticated connection makes room: new authenticated clients get in during a flood from many addresses', async (t) => {
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   const eu = await spawnSyncNode(t, { name: 'eu', pki, services: ['cart'], syncLines: ['maxConnections: 64'] });
   // 100 addresses × 2: none over its per-source cap, 200 against a total of 64. Each evicted one
@@ -272,7 +280,7 @@ async function fakePeer(t: ExecutionContext, files: TlsFiles, handle: (res: Serv
   return (server.address() as { port: number }).port;
 }
 
-test('a peer catalog twice sync.maxCatalogBytes is refused without buffering it: rejected, counted, last good catalog answered, memory bounded', async (t) => {
+test.serial('a peer catalog twice sync.maxCatalogBytes is refused without buffering it: rejected, counted, last good catalog answered, memory bounded', async (t) => {
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   const limit = 16 * 1024 * 1024;
   const good = catalogJson(3);
@@ -335,7 +343,7 @@ test('a peer catalog twice sync.maxCatalogBytes is refused without buffering it:
   t.true(growthKiB * 1024 < 2 * huge.length, `peak RSS grew ${growthKiB} KiB for a ${huge.length}-octet catalog`);
 });
 
-test('ulimit -n 300: a sync connection flood cannot take the descriptors DNS needs (UDP and TCP keep answering)', async (t) => {
+test.serial('ulimit -n 300: a sync connection flood cannot take the descriptors DNS needs (UDP and TCP keep answering)', async (t) => {
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu'] });
   // Reserve = 40 (DNS TCP) + 20 (forwarding) + 20 (HTTP) + 64 = 144: sync may take the process to 156.
   const eu = await spawnSyncNode(t, {
@@ -368,7 +376,7 @@ test('ulimit -n 300: a sync connection flood cannot take the descriptors DNS nee
   t.regex(eu.server.logs(), /descriptor limit leaves fewer descriptors than sync\.maxConnections/);
 });
 
-test('a peer named like this cluster is a config error with its key path', (t) => {
+test.serial('a peer named like this cluster is a config error with its key path', (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'gsdns.yaml');
   writeFileSync(
@@ -385,7 +393,7 @@ sync:
   t.regex(r.stdout + r.stderr, /sync\.peers\[1\]\.name: 'eu' is this cluster's own name \(cluster\.name\)/);
 });
 
-test('a peer serving a catalog that claims this cluster is rejected with a clear error; nothing of it is answered', async (t) => {
+test.serial('a peer serving a catalog that claims this cluster is rejected with a clear error; nothing of it is answered', async (t) => {
   const pki: Pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   let served = catalogJson(2);
   const peerPort = await fakePeer(t, pki.clusters['us']!, (res) => {
