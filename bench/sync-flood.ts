@@ -19,8 +19,8 @@ import { createServer } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { dnsperf as runDnsperf, median, waitForLine, type DnsperfResult } from './lib/dnsperf.js';
 import { initCa, issueClusterCert } from '../src/sync/certs.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -29,50 +29,8 @@ const ATTACKER = fileURLToPath(new URL('../test/helpers/sync-flood.mjs', import.
 const MAX_BYTES = 2 * 1024 * 1024;
 const MAX_SERVICES = 10_000;
 
-interface Measure {
-  readonly qps: number;
-  readonly p99Ms: number;
-}
-
-function waitForLine(child: ChildProcess, match: (line: string) => boolean, what: string, timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs);
-    rl.on('line', (line) => {
-      if (!match(line)) return;
-      clearTimeout(timer);
-      rl.close();
-      resolve(line);
-    });
-    child.once('exit', (code) => reject(new Error(`${what}: process exited with ${code}`)));
-  });
-}
-
-function dnsperf(port: number, secs: number): Promise<Measure> {
-  const child = spawn('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', QUERIES, '-l', String(secs), '-c', '4', '-v'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  const latencies: number[] = [];
-  let qps = NaN;
-  const rl = createInterface({ input: child.stdout });
-  rl.on('line', (line) => {
-    if (line.startsWith('> ')) {
-      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (Number.isFinite(v)) latencies.push(v);
-    } else if (line.includes('Queries per second:')) qps = Number(line.split(':')[1]);
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`dnsperf exited with ${code}`));
-      latencies.sort((a, b) => a - b);
-      resolve({ qps, p99Ms: (latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? NaN) * 1000 });
-    });
-  });
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+type Measure = Pick<DnsperfResult, 'qps' | 'p99Ms'>;
+const dnsperf = (port: number, secs: number): Promise<Measure> => runDnsperf({ port, queries: QUERIES, seconds: secs, cwd: repoRoot });
 
 async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

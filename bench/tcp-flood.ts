@@ -14,8 +14,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { dnsperf as runDnsperf, median, waitForLine, type DnsperfResult } from './lib/dnsperf.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const QUERIES = 'bench/queries.txt';
@@ -74,55 +74,8 @@ function runFlood(port: number, count: number, intervalMs: number): void {
 // The bench (parent)
 // ---------------------------------------------------------------------------------------------
 
-interface Measure {
-  readonly qps: number;
-  readonly p99Ms: number;
-  readonly reconnections: number;
-}
-
-function waitForLine(child: ChildProcess, match: (line: string) => boolean, what: string, timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs);
-    rl.on('line', (line) => {
-      if (!match(line)) return;
-      clearTimeout(timer);
-      rl.close();
-      resolve(line);
-    });
-    child.once('exit', (code) => reject(new Error(`${what}: process exited with ${code}`)));
-  });
-}
-
-function dnsperf(port: number, secs: number, tcp: boolean): Promise<Measure> {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', QUERIES, '-l', String(secs), '-c', '4', '-v', ...(tcp ? ['-m', 'tcp'] : [])];
-  const child = spawn('dnsperf', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  const latencies: number[] = [];
-  let qps = NaN;
-  let reconnections = 0;
-  const rl = createInterface({ input: child.stdout });
-  rl.on('line', (line) => {
-    if (line.startsWith('> ')) {
-      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (Number.isFinite(v)) latencies.push(v);
-    } else if (line.includes('Queries per second:')) qps = Number(line.split(':')[1]);
-    else if (line.includes('Reconnections:')) reconnections = Number(line.split(':')[1]);
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`dnsperf exited with ${code}`));
-      latencies.sort((a, b) => a - b);
-      const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? NaN;
-      resolve({ qps, p99Ms: p99 * 1000, reconnections });
-    });
-  });
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+type Measure = DnsperfResult;
+const dnsperf = (port: number, secs: number, tcp: boolean): Promise<Measure> => runDnsperf({ port, queries: QUERIES, seconds: secs, tcp, cwd: repoRoot });
 
 async function startGsdns(): Promise<{ child: ChildProcess; dnsPort: number; httpPort: number }> {
   const child = spawn(
