@@ -171,6 +171,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   // 4. Normalise, validate (applying defaults), check what the schema cannot express.
   dropNullBlocks(data, configSchema);
   normaliseZones(data);
+  defaultDegradedTtl(data);
   for (const problem of configValidator()(data)) issues.push(issueAt(problem.segments, problem.message));
   for (const problem of semanticProblems(data)) issues.push(issueAt(problem.segments, problem.message));
 
@@ -492,6 +493,17 @@ function resolvePaths(value: unknown, schema: JsonSchema, segments: Segment[], b
 }
 
 // --- helpers ------------------------------------------------------------------------------------
+
+/**
+ * dns.degradedTtl must not exceed dns.ttl. When only dns.ttl is given, the default (1) follows it
+ * down (dns.ttl: 0 means degradedTtl 0), so no error names a key the user never set.
+ */
+function defaultDegradedTtl(data: Data): void {
+  const dns = asObject(data['dns']);
+  if (dns === undefined || dns['degradedTtl'] !== undefined || !isNumber(dns['ttl'])) return;
+  const fallback = schemaAt(['dns', 'degradedTtl'])?.default;
+  if (isNumber(fallback) && dns['ttl'] >= 0 && dns['ttl'] < fallback) dns['degradedTtl'] = dns['ttl'];
+}
 
 function isPlainObject(value: unknown): value is Data {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -182,7 +182,7 @@ export const configSchema: JsonSchema = {
       },
       ttl: int('TTL in seconds of positive answers.', 5, 0, TTL_MAX),
       negativeTtl: int('TTL in seconds of NXDOMAIN/NODATA answers and the SOA minimum (RFC 2308).', 5, 0, TTL_MAX),
-      degradedTtl: int('TTL cap in seconds of fail-open answers (no healthy candidate); at most `dns.ttl`.', 1, 0, TTL_MAX),
+      degradedTtl: int('TTL cap in seconds of fail-open answers (no healthy candidate); at most `dns.ttl`. Unset, it is 1, or `dns.ttl` when that is lower.', 1, 0, TTL_MAX),
       maxAnswers: int('Most address records in one answer.', 8, 1),
       policy: {
         type: 'string',

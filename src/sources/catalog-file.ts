@@ -161,7 +161,13 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
   if (parsed.issues.length > 0) {
     return { ok: false, issues: parsed.issues.map((e) => ({ ...e, path: '(yaml)' })) };
   }
-  const data = (parsed.data ?? {}) as Record<string, unknown>;
+  // An empty, whitespace-only or comment-only document is what a reader sees while a writer that
+  // truncates and then writes (as `cp` does) is halfway: refused like any invalid edit, so the last
+  // good catalog stays. An intentionally empty catalog says so: `services: []`.
+  if (parsed.data === null || parsed.data === undefined) {
+    return { ok: false, issues: [{ path: '(root)', message: 'the catalog is empty (no YAML document); write `services: []` for a catalog with no services' }] };
+  }
+  const data = parsed.data as Record<string, unknown>;
   const issues: CatalogIssue[] = [];
   const issue = (segments: readonly Segment[], message: string): void => {
     issues.push({ path: formatPath(segments) || '(root)', message, ...locate(parsed.doc, parsed.lineCounter, segments) });

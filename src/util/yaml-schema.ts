@@ -74,7 +74,8 @@ export interface SchemaNode {
 /** Parses YAML text, keeping line positions; duplicate keys are syntax issues. Never throws. */
 export function parseYaml(text: string): ParsedYaml {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // merge: YAML merge keys (`<<: *defaults`), which operators use to share blocks between entries.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, merge: true });
   const issues = doc.errors.map((err): YamlIssue => {
     const pos = err.linePos?.[0];
     return { path: '', message: yamlMessage(err.message), line: pos?.line, col: pos?.col };

@@ -604,3 +604,31 @@ test('a valid exportSelector in Kubernetes syntax is accepted', (t) => {
   const c = ok(t, { text: MINIMAL, sets: ['source.kubernetes.exportSelector=gsdns.io/export notin (false),tier in (web, api),!legacy'] });
   t.is(c.source.kubernetes.exportSelector, 'gsdns.io/export notin (false),tier in (web, api),!legacy');
 });
+
+// --- corner cases (issue 13) ------------------------------------------------------------------------
+
+test('dns.ttl: 0 alone loads: the unset degradedTtl follows it down; set above it, it is still an error', (t) => {
+  const c = ok(t, { text: `${MINIMAL}dns: {ttl: 0}\n` });
+  t.is(c.dns.ttl, 0);
+  t.is(c.dns.degradedTtl, 0);
+  t.is(ok(t, { text: `${MINIMAL}dns: {ttl: 3}\n` }).dns.degradedTtl, 1, 'the default is kept when it fits');
+  t.is(ok(t, { text: MINIMAL, sets: ['dns.ttl=0'] }).dns.degradedTtl, 0, 'from a flag too');
+  const issues = errors(t, { text: `${MINIMAL}dns: {ttl: 0, degradedTtl: 1}\n` });
+  t.deepEqual(issues.map((i) => i.path), ['dns.degradedTtl']);
+});
+
+test('YAML merge keys (<<) share blocks instead of being rejected as unknown keys', (t) => {
+  const merged = ok(t, {
+    text: `cluster:
+  name: cluster-a
+  gateways:
+    - &first {address: 203.0.113.10, port: 15000}
+    - {<<: *first, address: 203.0.113.11}
+source: {file: {path: catalog.yaml}}
+`,
+  });
+  t.deepEqual(merged.cluster.gateways.map((g) => ({ ...g })), [
+    { address: '203.0.113.10', port: 15000 },
+    { address: '203.0.113.11', port: 15000 },
+  ]);
+});

@@ -70,8 +70,13 @@ test('an alias bomb is a YAML issue, not a throw', (t) => {
   if (!r.ok) t.regex(formatCatalogIssue('f', r.issues[0]!), /^f: \(yaml\): .*alias/i);
 });
 
-test('an empty file is an empty catalog', (t) => {
-  const r = parseCatalogFile('');
+test('an empty, whitespace-only or comment-only file is refused (a writer may be halfway); `services: []` is an empty catalog', (t) => {
+  for (const text of ['', '\n\n', '   \t\n', '# nothing yet\n', '---\n', '# a\n\n# b\n']) {
+    const r = parseCatalogFile(text);
+    t.false(r.ok, JSON.stringify(text));
+    if (!r.ok) t.regex(formatCatalogIssue('f', r.issues[0]!), /^f: \(root\): the catalog is empty .*services: \[\]/, JSON.stringify(text));
+  }
+  const r = parseCatalogFile('services: []\n');
   t.true(r.ok);
   if (r.ok) t.deepEqual(r.catalog, { services: [], remotes: [] });
 });
