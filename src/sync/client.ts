@@ -16,6 +16,8 @@
  *   until `staleAfterSeconds` pass without a good contact (200 or 304); then it is removed.
  * - State is one of connecting → synced ⇄ stale → withdrawn, or rejected (the peer answers but
  *   what it sends, or who it is, is refused); every change records the time and the last error.
+ * - Requests to one peer are never back to back: a long poll waits on the server, an error waits
+ *   for backoff, and a 200 without an ETag (nothing to long-poll on) waits one poll interval.
  */
 import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
@@ -100,6 +102,7 @@ export class PeerClient {
   private wake: (() => void) | undefined;
   private inflight: { destroy(): void } | undefined;
   private attempt = 0;
+  private warnedNoEtag = false;
   private readonly now: () => number;
   private readonly waitSeconds: number;
 
@@ -173,6 +176,13 @@ export class PeerClient {
           this.opts.budget?.record(performance.now() - started);
         }
         this.setState('synced');
+        // A 200 without an ETag cannot be long-polled (no If-None-Match): asking again at once
+        // would loop as fast as the peer answers. Poll at the long-poll interval instead.
+        if (result.kind === 'catalog' && result.etag === undefined) {
+          if (!this.warnedNoEtag) this.opts.logger.warn({ pollSeconds: this.waitSeconds }, 'sync: the peer sends no ETag, so its catalog cannot be long-polled; polling instead');
+          this.warnedNoEtag = true;
+          await this.sleep(this.waitSeconds * 1000);
+        }
         continue;
       }
       this.errors[result.reason] = (this.errors[result.reason] ?? 0) + 1;

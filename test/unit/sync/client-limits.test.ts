@@ -173,3 +173,21 @@ test('a catalog claiming this cluster is refused (local-cluster), whatever peer 
   t.false(registry.held.has('eu'));
   keptGood(t, registry);
 });
+
+test('a peer that sends no ETag is polled at the long-poll interval, not in a tight loop', async (t) => {
+  const { served, registry, client } = await setup(t, {});
+  const requests: number[] = [];
+  const body = catalogJson('us', 4);
+  served.handler = (res) => {
+    requests.push(Date.now());
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  await waitFor(client, 'the catalog without an ETag', (s) => s.services === 4 && s.etag === undefined);
+  t.is(registry.held.get('us')?.services.length, 4, 'applied');
+  // Wait for two more requests: each must come a whole poll interval (waitSeconds: 1) after the
+  // previous one. A loaded machine only makes the gaps longer; a tight loop makes them ~1 ms.
+  await waitFor(client, 'two more polls', () => requests.length >= 3, 15_000);
+  const gaps = requests.slice(1).map((at, i) => at - requests[i]!);
+  t.true(gaps.every((ms) => ms >= 900), `gaps between polls: ${gaps.join(', ')} ms`);
+});
