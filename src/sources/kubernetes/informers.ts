@@ -78,6 +78,8 @@ export interface KubernetesSourceOptions {
    * Lists are not measured: their annotations date from whenever the slice last changed.
    */
   readonly onProgrammed?: ((seconds: number) => void) | undefined;
+  /** Resolves a LoadBalancer ingress hostname to its addresses. Default: the system resolver (getaddrinfo). */
+  readonly lookupHost?: ((host: string) => Promise<readonly { readonly address: string }[]>) | undefined;
 }
 
 export type InformerPhase = 'starting' | 'listing' | 'watching' | 'backoff' | 'stopped';
@@ -431,6 +433,8 @@ export class KubernetesSource {
   private gatewayRefresh: NodeJS.Timeout | undefined;
   private gateways: readonly Gateway[] = [];
   private gatewayObject: KubeService | undefined;
+  /** Bumped by every resolveGateways(); an older resolution that finishes late publishes nothing. */
+  private gatewayGeneration = 0;
   private readonly now: () => number;
   private everSynced = false;
 
@@ -605,17 +609,25 @@ export class KubernetesSource {
     void this.resolveGateways();
   }
 
+  /**
+   * Turns the gateway Service into this cluster's gateways. Hostname lookups take time and several
+   * resolutions can overlap (a Service change, the minute refresh): only the newest one may publish,
+   * so a slow older lookup never re-advertises gateways the Service no longer has.
+   */
   private async resolveGateways(): Promise<void> {
     const gw = this.opts.gatewayService;
     if (!gw) return;
+    const generation = ++this.gatewayGeneration;
     const targets = this.gatewayObject ? gatewayTargets(this.gatewayObject) : { addresses: [], hostnames: [] };
     const addresses = [...targets.addresses];
+    const lookup = this.opts.lookupHost ?? ((host: string) => dns.lookup(host, { all: true }));
     for (const host of targets.hostnames) {
       try {
-        for (const r of await dns.lookup(host, { all: true })) addresses.push(canonicalIp(r.address));
+        for (const r of await lookup(host)) addresses.push(canonicalIp(r.address));
       } catch (err) {
         this.opts.logger.warn({ host, err: describeError(err) }, 'cannot resolve a gateway hostname; skipping it');
       }
+      if (generation !== this.gatewayGeneration) return; // a newer resolution started meanwhile
     }
     const next = [...new Set(addresses)].sort().map((address) => ({ address, port: gw.port }));
     if (JSON.stringify(next) === JSON.stringify(this.gateways)) return;
