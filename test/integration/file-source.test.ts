@@ -58,7 +58,12 @@ test('an edit reaches answers within 1 s; a corrupt edit keeps the last good cat
   t.deepEqual(answers(still!, 'A'), ['10.0.0.3'], 'last good answer still served');
 
   writeFileSync(path, 'services: [\n');
-  await new Promise((r) => setTimeout(r, 600));
+  // Event, not sleep: the source reports the YAML error of this edit, and only then is it checked.
+  const yamlError = await until(
+    async () => (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as { components: Record<string, { detail?: string }> },
+    (r) => /\(yaml\)/.test(r.components['source']?.detail ?? ''),
+  );
+  t.regex(yamlError.value.components['source']?.detail ?? '', /\(yaml\)/, 'the YAML error of this edit was reported');
   t.deepEqual(answers((await dig(t, s.dnsPort, ['web.ns1.global', 'A']))!, 'A'), ['10.0.0.3'], 'YAML syntax error: last good kept');
 });
 

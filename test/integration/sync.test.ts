@@ -172,8 +172,10 @@ test('identity: a peer with a certificate from another CA, and one naming anothe
   t.regex((await peerState(euNode, 'us'))?.lastError ?? '', /TLS/);
   await until(t, 'eu rejects "mallory" (certificate names ap)', async () => (await peerState(euNode, 'mallory'))?.state === 'rejected', 5000);
   t.regex((await peerState(euNode, 'mallory'))?.lastError ?? '', /names cluster ap, but this peer is configured as mallory/);
-  // us's own fetches of eu are refused by eu's TLS handshake: us never gets eu's catalog.
-  await new Promise((r) => setTimeout(r, 500));
+  // us's own fetches of eu are refused by eu's TLS handshake: us never gets eu's catalog. Event,
+  // not sleep: once eu has refused a handshake and us has recorded the failure, nothing came in.
+  await until(t, 'eu refused a handshake', async () => eu.sync!.status().server.refusedHandshakes >= 1, 5000);
+  await until(t, 'us recorded its failed fetch of eu', async () => ((await peerState(usNode, 'eu'))?.lastError ?? '') !== '', 5000);
   t.is((await resolve(us.dnsPort, 'cart.shop.global')).rcode, 3);
   t.not((await peerState(usNode, 'eu'))?.state, 'synced');
   t.is((await resolve(eu.dnsPort, 'tea.shop.global')).rcode, 3, 'nothing of ap was accepted under another name');
