@@ -216,6 +216,7 @@ function walkReply(buf: Buffer): UpstreamReply {
       pos = end;
     }
   }
+  checkNamesAvoidTtls(buf, records);
   return {
     id: buf.readUInt16BE(0),
     opcode: (buf[2]! >> 3) & 0x0f,
@@ -228,6 +229,62 @@ function walkReply(buf: Buffer): UpstreamReply {
     records,
     opt,
   };
+}
+
+/** RDATA offsets (from the RDATA start) of the names a client decompresses (RFC 3597 §4: only these types may be compressed). */
+const RDATA_NAMES: ReadonlyMap<number, (buf: Buffer, rdata: number) => number[]> = new Map([
+  [RRType.NS, (_b: Buffer, r: number) => [r]],
+  [RRType.CNAME, (_b: Buffer, r: number) => [r]],
+  [RRType.PTR, (_b: Buffer, r: number) => [r]],
+  [15 /* MX */, (_b: Buffer, r: number) => [r + 2]],
+  [RRType.SOA, (b: Buffer, r: number) => [r, skipName(b, r)]],
+]);
+
+/**
+ * The relay rewrites every record's TTL for each client (the cache's countdown, serve-stale's 30).
+ * A compression pointer is meant to name an earlier name (RFC 1035 §4.1.4); one whose name runs
+ * through a TTL field would decode differently, or not at all, once that TTL is rewritten. Such a
+ * reply is refused as malformed, so no client ever receives a corrupted name.
+ */
+function checkNamesAvoidTtls(buf: Buffer, records: readonly RecordSpan[]): void {
+  if (records.length === 0) return;
+  const ttlByte = new Uint8Array(buf.length);
+  for (const r of records) ttlByte.fill(1, r.ttlOffset, r.ttlOffset + 4);
+  const check = (start: number): void => {
+    let pos = start;
+    // Bounded like skipName (127 pointer hops, RFC 1035 §4.1.4), which accepted every owner name.
+    for (let hops = 0; hops <= 127 && pos < buf.length; ) {
+      const len = buf[pos]!;
+      if (ttlByte[pos] === 1) throw new WalkError(`a name at ${start} runs through a TTL field at ${pos}`);
+      if (len === 0) return;
+      if ((len & 0xc0) === 0xc0) {
+        if (pos + 1 >= buf.length) return;
+        pos = ((len & 0x3f) << 8) | buf[pos + 1]!;
+        hops++;
+        continue;
+      }
+      for (let i = pos + 1; i <= pos + len && i < buf.length; i++) {
+        if (ttlByte[i] === 1) throw new WalkError(`a name at ${start} runs through a TTL field at ${i}`);
+      }
+      pos += 1 + len;
+    }
+  };
+  for (const r of records) {
+    check(r.start);
+    const names = RDATA_NAMES.get(r.type);
+    if (names === undefined) continue;
+    const rdata = r.ttlOffset + 6;
+    if (rdata >= r.end) continue;
+    let starts: number[];
+    try {
+      // Only RDATA that holds well-formed names is checked; other RDATA is relayed as it came
+      // (the client decodes it no differently whatever the TTLs are).
+      starts = names(buf, rdata).filter((at) => at < r.end && skipName(buf, at) <= r.end);
+    } catch {
+      continue;
+    }
+    for (const at of starts) check(at);
+  }
 }
 
 /**

@@ -1031,7 +1031,9 @@ const rrArb = (section: 0 | 1 | 2): fc.Arbitrary<RR> =>
     owner: fc.constantFrom<Buffer>(ptr(12), ptr(20), name('x.example'), bytes(0)),
     type: section === 1 ? fc.constantFrom(2, 6, 99) : fc.constantFrom(1, 5, 28, 65, 99, 12345),
     ttl: fc.integer({ min: 0, max: 0xffffffff }),
-    rdata: fc.integer({ min: 0, max: 300 }).map((n) => Buffer.alloc(n, n & 0xff)),
+    // Filled with octets below 0xc0: never a compression pointer, which in a CNAME/NS/SOA RDATA
+    // could lead a client's name into a TTL field the relay rewrites (parseReply refuses those).
+    rdata: fc.integer({ min: 0, max: 300 }).map((n) => Buffer.alloc(n, n & 0x3f)),
   });
 
 const storedArb = fc
@@ -1279,4 +1281,16 @@ test('renderAnswer keeps the stored question when the client\'s differs by more 
   const same = Buffer.from(message(SEEDS[2]!));
   const echoed = renderAnswer(storeReply(same, parsed(same)), { ...BASE_SPEC, rawQuestion: Q, maxSize: 1232 });
   t.deepEqual(echoed.message.subarray(12, 12 + Q.length), Q);
+});
+
+test('a name whose compression pointer leads into a TTL field is refused: rewriting that TTL would corrupt it for the client', (t) => {
+  // The additional record's owner "ns1" + pointer into the authority record's TTL (found by the
+  // mutation property: the relay's TTL countdown turned it into a pointer that is not backwards).
+  const buf = Buffer.from(message(SEEDS[0]!));
+  buf[86] = 72;
+  const r = parseReply(buf);
+  t.false(r.ok);
+  if (!r.ok) t.regex(r.reason, /runs through a TTL field/);
+  // The same message unmutated is fine, and so is a CNAME whose RDATA points at the question.
+  t.true(parseReply(Buffer.from(message(SEEDS[0]!))).ok);
 });
