@@ -20,18 +20,12 @@ import { LazyGeoip } from '../../src/locality/geoip.js';
 import { silentLogger } from '../../src/log.js';
 import { answers, dig, type DigResult } from '../helpers/dig.js';
 import { startInProcess, tempDir } from '../helpers/gsdns-process.js';
+import { BRITAIN, LOCAL_CART, LONDON_GW, MUMBAI, VIRGINIA_GW, twoRemotesCatalog, web } from '../helpers/ecs-mesh.js';
 
-const BRITAIN = '81.2.69.0/24';
 const ASHBURN = '3.80.0.0/24';
 const PRIVATE = '10.1.2.0/24';
 const UNPLACEABLE = '192.0.2.0/24';
 const GEO_GATEWAY = '81.2.69.160';
-
-const LONDON_GW = '192.0.2.10';
-const VIRGINIA_GW = '198.51.100.20';
-const LOCAL_CART = '10.96.5.5';
-
-const MUMBAI = { lat: 19.08, lon: 72.88 };
 
 const config = (extra = ''): string => `cluster:
   name: mumbai
@@ -43,23 +37,7 @@ source: {type: file, file: {path: catalog.yaml}}
 locality: {ecs: true}
 ${extra}`;
 
-const web = '{namespace: shop, name: web, ready: true, ports: [{name: http, port: 8080}]}';
-
-/** london and virginia export shop/web; shop/cart is local. */
-const catalog = `services:
-  - {namespace: shop, name: cart, clusterIPs: [${LOCAL_CART}], readyEndpoints: 1, ports: [{name: http, port: 8080}]}
-remotes:
-  - cluster: london
-    region: eu-west-2
-    location: {lat: 51.5, lon: -0.12}
-    gateways: [{address: ${LONDON_GW}, port: 15443}]
-    services: [${web}]
-  - cluster: virginia
-    region: us-east-1
-    location: {lat: 39.0, lon: -77.5}
-    gateways: [{address: ${VIRGINIA_GW}, port: 15443}]
-    services: [${web}]
-`;
+const catalog = twoRemotesCatalog;
 
 /** `geo` has no location and no region: only geoip-lite of its gateway can place it. */
 const geoCatalog = `services: []

@@ -12,28 +12,9 @@ import { join } from 'node:path';
 import { answers, dig } from '../helpers/dig.js';
 import { startInProcess, tempDir } from '../helpers/gsdns-process.js';
 import { scrape } from '../helpers/metrics.js';
+import { BRITAIN, LOCAL_CART, LONDON_GW, VIRGINIA_GW, twoRemotesCatalog } from '../helpers/ecs-mesh.js';
 
-const BRITAIN = '81.2.69.0/24';
-const LONDON_GW = '192.0.2.10';
-const VIRGINIA_GW = '198.51.100.20';
-const LOCAL_CART = '10.96.5.5';
-
-const web = '{namespace: shop, name: web, ready: true, ports: [{name: http, port: 8080}]}';
-/** shop/cart is local; london and virginia export shop/web. Every cluster has a location. */
-const catalog = `services:
-  - {namespace: shop, name: cart, clusterIPs: [${LOCAL_CART}], readyEndpoints: 1, ports: [{name: http, port: 8080}]}
-remotes:
-  - cluster: london
-    region: eu-west-2
-    location: {lat: 51.5, lon: -0.12}
-    gateways: [{address: ${LONDON_GW}, port: 15443}]
-    services: [${web}]
-  - cluster: virginia
-    region: us-east-1
-    location: {lat: 39.0, lon: -77.5}
-    gateways: [{address: ${VIRGINIA_GW}, port: 15443}]
-    services: [${web}]
-`;
+const catalog = twoRemotesCatalog;
 
 const config = (extra: string): string => `cluster:
   name: mumbai
