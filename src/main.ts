@@ -161,7 +161,11 @@ export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json
 
 export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
   const readiness = new Readiness();
-  const registry = new Registry({ initialSerial: Math.floor(Date.now() / 1000), localCluster: config.cluster.name });
+  const registry = new Registry({
+    initialSerial: Math.floor(Date.now() / 1000),
+    localCluster: config.cluster.name,
+    originPrecedence: config.sync?.remotePrecedence,
+  });
   const options = answerOptions(config);
   const client = localClient(config);
   const geoip = new LazyGeoip(logger.child({ module: 'geoip' }));
@@ -323,8 +327,11 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       },
       remote: registry.remoteCatalogs().map((c) => ({
         cluster: c.cluster,
-        origin: registry.remoteOrigin(c.cluster) ?? FILE_ORIGIN,
+        // One owner per cluster (sync.remotePrecedence); the other source's catalog waits aside.
+        owner: registry.remoteOrigin(c.cluster) ?? FILE_ORIGIN,
+        shadowed: registry.remoteShadows(c.cluster).map((x) => ({ origin: x.origin, services: x.catalog.services.length })),
         fresh: registry.remoteFresh(c.cluster),
+        sourceStale: c.sourceStale === true,
         region: c.region,
         zone: c.zone,
         location: c.location,

@@ -157,7 +157,7 @@ function verdictText(v: CandidateVerdict, tier: Tier, client: ClientLocality, di
     case 'notReady':
       return 'catalog says ready: false';
     case 'stale':
-      return 'catalog is stale (peer not answering)';
+      return 'catalog is stale (the cluster says its own source is stale: sourceStale)';
     case 'noHealthyGateway':
       return 'no healthy gateway';
     case 'answeredLocally':

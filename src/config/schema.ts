@@ -31,6 +31,7 @@ export interface JsonSchema {
   readonly maxLength?: number;
   readonly pattern?: string;
   readonly minItems?: number;
+  readonly maxItems?: number;
   readonly uniqueItems?: boolean;
   readonly properties?: Readonly<Record<string, JsonSchema>>;
   readonly required?: readonly string[];
@@ -357,6 +358,16 @@ export const configSchema: JsonSchema = {
           },
         },
         staleAfterSeconds: int('How long a silent peer keeps its last catalog before its services are withdrawn.', 300, 1),
+        remotePrecedence: {
+          type: 'array',
+          description:
+            'Which source owns a remote cluster that both list, highest first: `sync` (live peers) or `file` (the catalog file\'s static `remotes:`). The other source\'s catalog of that cluster is kept aside and takes over when the owner withdraws it (a peer withdrawn after `staleAfterSeconds`, or the cluster removed from the file). Both must be listed.',
+          default: ['sync', 'file'],
+          items: { type: 'string', enum: ['sync', 'file'] },
+          minItems: 2,
+          maxItems: 2,
+          uniqueItems: true,
+        },
         applyBudgetPercent: int(
           'Most of each second spent parsing and applying peer catalogs, so DNS keeps the rest of the thread during change storms; later changes of a peer coalesce meanwhile.',
           50,

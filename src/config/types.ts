@@ -144,6 +144,8 @@ export interface SyncConfig {
   readonly tls: SyncTlsConfig;
   readonly peers: readonly SyncPeerConfig[];
   readonly staleAfterSeconds: number;
+  /** Owner of a remote cluster listed by both sources, highest precedence first. */
+  readonly remotePrecedence: readonly ('sync' | 'file')[];
   /** Percent of each second that catalog parsing and applying may use. */
   readonly applyBudgetPercent: number;
   /** Open sync connections in total. */

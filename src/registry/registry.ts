@@ -1,7 +1,8 @@
 /**
  * The registry (PURE): local services and remote catalogs, with the indexes the answer path reads.
  *
- * Owns: local services by `ns/name`; remote catalogs by cluster, with their origin and freshness;
+ * Owns: local services by `ns/name`; remote catalogs by cluster, with their owning origin and
+ * freshness, and the catalogs of lower-precedence origins kept aside (shadowed) for each cluster;
  * the index `ns/name → exporting clusters` (sorted by name); a per-namespace reference count of
  * local services plus remote exports (empty non-terminals, RFC 8020); the ready addresses of each
  * local headless service, split by family (so a query never walks every endpoint); the SOA serial.
@@ -12,6 +13,11 @@
  *    costs O(size of that catalog)), and after any sequence of writes the indexes equal those of a
  *    registry built from scratch with the same final content (property-tested);
  *  - no remote catalog is named like `localCluster`;
+ *  - one owner per remote cluster: the indexed catalog is that of the highest-precedence origin
+ *    that holds one; every other origin's catalog of that cluster is shadowed (stored, not indexed)
+ *    and takes over, as a diff, when the owner withdraws. Writes to a shadow are not content
+ *    changes (no serial move);
+ *  - a remote catalog is fresh iff it does not say `sourceStale: true`;
  *  - `serial()` moves (by 1, RFC 1982 serial arithmetic) iff a write changed the content, compared
  *    structurally: re-putting an equal record is not a change;
  *  - arrays returned by lookups are frozen, cached until the next change that affects them, and
@@ -36,17 +42,39 @@ export interface RegistryOptions {
    * never use it). Its writers refuse such catalogs with an error first (sync client, file source).
    */
   readonly localCluster?: string | undefined;
+  /**
+   * Origins of remote catalogs, highest precedence first (config `sync.remotePrecedence`). Default
+   * `['sync', 'file']`: a live peer wins over the file's static `remotes:`. An origin not listed
+   * ranks below every listed one.
+   */
+  readonly originPrecedence?: readonly string[] | undefined;
 }
+
+/** Live sync over the catalog file's static `remotes:` (SPEC §6 "One owner per remote cluster"). */
+export const DEFAULT_ORIGIN_PRECEDENCE: readonly string[] = Object.freeze(['sync', 'file']);
 
 /** A read-only picture of the indexes, for tests and /debug; keys sorted. */
 export interface RegistryIndexSnapshot {
   readonly locals: readonly string[];
-  readonly remotes: readonly { readonly cluster: string; readonly origin: string; readonly fresh: boolean }[];
+  readonly remotes: readonly {
+    readonly cluster: string;
+    readonly origin: string;
+    readonly fresh: boolean;
+    /** Origins whose catalog of this cluster is kept aside, highest precedence first. */
+    readonly shadowed: readonly string[];
+  }[];
   readonly exports: readonly (readonly [key: string, clusters: readonly string[]])[];
   readonly namespaces: readonly (readonly [namespace: string, refs: number])[];
 }
 
+/** A catalog kept aside because a higher-precedence origin owns its cluster. */
+export interface ShadowedCatalog {
+  readonly origin: string;
+  readonly catalog: ClusterCatalog;
+}
+
 interface RemoteEntry {
+  /** The owner: the origin of highest precedence holding a catalog of this cluster. */
   origin: string;
   catalog: ClusterCatalog;
   fresh: boolean;
@@ -62,6 +90,7 @@ interface ExportSlot {
 }
 
 const EMPTY: readonly RemoteExport[] = Object.freeze([]);
+const EMPTY_SHADOWS: readonly ShadowedCatalog[] = Object.freeze([]);
 
 function keyOf(namespace: string, name: string): string {
   return namespace + '/' + name; // labels cannot contain '/', so the key is unambiguous
@@ -144,16 +173,21 @@ function lowerBound(sorted: readonly string[], value: string): number {
  * and sync (`putRemote`, `replaceRemotes`, `removeRemote`, `setRemoteFresh`). Reader: the answer
  * path and /debug.
  *
- * Ownership of remote catalogs: the last writer of a cluster owns it, so `replaceRemotes(origin, …)`
- * removes only clusters currently owned by `origin` and takes over any cluster it lists.
- * Freshness: `putRemote` marks the catalog fresh (a catalog just arrived); only `setRemoteFresh`
- * marks it stale. A freshness change is a content change (answers depend on it), so it moves the
- * serial; an origin-only change is not.
+ * Ownership of remote catalogs: a cluster has one owner, the origin of highest precedence that
+ * holds a catalog of it (`originPrecedence`; by default live sync over the file). A write from a
+ * lower origin is kept aside; when the owner withdraws (`removeRemote`, or `replaceRemotes` without
+ * the cluster), the best shadowed catalog is applied as a diff, so nothing flaps through an empty
+ * state. `replaceRemotes(origin, …)` touches only what `origin` wrote.
+ * Freshness comes from the catalog (`sourceStale`). A freshness change is a content change (answers
+ * depend on it), so it moves the serial; an owner-only change is not.
  */
 export class Registry implements RegistryReader, RegistryWriter {
   private serialValue: number;
   private readonly locals = new Map<string, LocalService>();
   private readonly remotes = new Map<string, RemoteEntry>();
+  /** Per cluster, the catalogs of origins that do not own it, by origin. */
+  private readonly shadows = new Map<string, Map<string, ClusterCatalog>>();
+  private readonly precedence: readonly string[];
   private readonly exportIndex = new Map<string, ExportSlot>();
   private readonly namespaceRefs = new Map<string, number>();
   /** Local headless services' ready addresses by `ns/name`, kept in step with `locals`. */
@@ -167,6 +201,7 @@ export class Registry implements RegistryReader, RegistryWriter {
 
   constructor(options: RegistryOptions) {
     this.localCluster = options.localCluster;
+    this.precedence = options.originPrecedence ?? DEFAULT_ORIGIN_PRECEDENCE;
     // SOA serials are uint32 (RFC 1035 §3.3.13).
     this.serialValue = Math.floor(options.initialSerial) >>> 0;
   }
@@ -224,13 +259,20 @@ export class Registry implements RegistryReader, RegistryWriter {
     return this.remotes.get(cluster)?.origin;
   }
 
+  /** Catalogs of `cluster` kept aside for its owner, highest precedence first (for /debug). */
+  remoteShadows(cluster: string): readonly ShadowedCatalog[] {
+    const m = this.shadows.get(cluster);
+    if (m === undefined) return EMPTY_SHADOWS;
+    return [...m.entries()].map(([origin, catalog]) => ({ origin, catalog })).sort((a, b) => this.compareOrigins(a.origin, b.origin));
+  }
+
   /** The indexes as plain sorted data, for tests and /debug. O(size of the registry). */
   indexSnapshot(): RegistryIndexSnapshot {
     return {
       locals: [...this.locals.keys()].sort(byCodeUnit),
       remotes: [...this.remotes.entries()]
         .sort((a, b) => byCodeUnit(a[0], b[0]))
-        .map(([cluster, e]) => ({ cluster, origin: e.origin, fresh: e.fresh })),
+        .map(([cluster, e]) => ({ cluster, origin: e.origin, fresh: e.fresh, shadowed: this.remoteShadows(cluster).map((x) => x.origin) })),
       exports: [...this.exportIndex.entries()]
         .sort((a, b) => byCodeUnit(a[0], b[0]))
         .map(([k, slot]) => [k, slot.clusters.slice()] as const),
@@ -271,33 +313,75 @@ export class Registry implements RegistryReader, RegistryWriter {
   }
 
   putRemote(origin: string, catalog: ClusterCatalog): void {
-    if (this.setRemote(origin, catalog)) this.changed(false, true);
+    if (this.offerRemote(origin, catalog)) this.changed(false, true);
   }
 
-  removeRemote(cluster: string): void {
-    if (this.deleteRemote(cluster)) this.changed(false, true);
-  }
-
-  setRemoteFresh(cluster: string, fresh: boolean): void {
-    const e = this.remotes.get(cluster);
-    if (e === undefined || e.fresh === fresh) return;
-    e.fresh = fresh;
-    this.invalidateKeys(e.services.keys());
-    this.changed(false, false);
+  removeRemote(cluster: string, origin: string): void {
+    if (this.withdrawRemote(cluster, origin)) this.changed(false, true);
   }
 
   replaceRemotes(origin: string, catalogs: readonly ClusterCatalog[]): void {
     const next = new Map<string, ClusterCatalog>();
     for (const c of catalogs) next.set(c.cluster, c);
     let changed = false;
-    const owned: string[] = [];
-    for (const [cluster, e] of this.remotes) if (e.origin === origin && !next.has(cluster)) owned.push(cluster);
-    for (const cluster of owned) changed = this.deleteRemote(cluster) || changed;
-    for (const c of next.values()) changed = this.setRemote(origin, c) || changed;
+    const gone: string[] = [];
+    for (const [cluster, e] of this.remotes) if (e.origin === origin && !next.has(cluster)) gone.push(cluster);
+    for (const [cluster, m] of this.shadows) if (m.has(origin) && !next.has(cluster)) gone.push(cluster);
+    for (const cluster of gone) changed = this.withdrawRemote(cluster, origin) || changed;
+    for (const c of next.values()) changed = this.offerRemote(origin, c) || changed;
     if (changed) this.changed(false, true);
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** Lower is stronger: the index in `precedence`, unlisted origins after it by name. */
+  private compareOrigins(a: string, b: string): number {
+    const ia = this.precedence.indexOf(a);
+    const ib = this.precedence.indexOf(b);
+    const ra = ia < 0 ? this.precedence.length : ia;
+    const rb = ib < 0 ? this.precedence.length : ib;
+    return ra !== rb ? ra - rb : byCodeUnit(a, b);
+  }
+
+  /** A write from `origin`: owned, taken over, or kept aside. True when the indexed content changed. */
+  private offerRemote(origin: string, catalog: ClusterCatalog): boolean {
+    const cluster = catalog.cluster;
+    if (cluster === this.localCluster) return false;
+    const e = this.remotes.get(cluster);
+    if (e !== undefined && e.origin !== origin && this.compareOrigins(origin, e.origin) > 0) {
+      this.shadow(cluster, origin, catalog); // the owner outranks this origin
+      return false;
+    }
+    if (e !== undefined && e.origin !== origin) this.shadow(cluster, e.origin, e.catalog); // take over
+    this.unshadow(cluster, origin);
+    return this.setRemote(origin, catalog);
+  }
+
+  /** `origin` withdraws its catalog of `cluster`. True when the indexed content changed. */
+  private withdrawRemote(cluster: string, origin: string): boolean {
+    const e = this.remotes.get(cluster);
+    if (e === undefined || e.origin !== origin) {
+      this.unshadow(cluster, origin);
+      return false;
+    }
+    const next = this.remoteShadows(cluster)[0];
+    if (next === undefined) return this.deleteRemote(cluster);
+    this.unshadow(cluster, next.origin);
+    return this.setRemote(next.origin, next.catalog);
+  }
+
+  private shadow(cluster: string, origin: string, catalog: ClusterCatalog): void {
+    let m = this.shadows.get(cluster);
+    if (m === undefined) this.shadows.set(cluster, (m = new Map()));
+    m.set(origin, catalog);
+  }
+
+  private unshadow(cluster: string, origin: string): void {
+    const m = this.shadows.get(cluster);
+    if (m === undefined) return;
+    m.delete(origin);
+    if (m.size === 0) this.shadows.delete(cluster);
+  }
 
   /** Insert or replace one local service; true when the content changed. */
   private setLocal(k: string, s: LocalService): boolean {
@@ -315,17 +399,18 @@ export class Registry implements RegistryReader, RegistryWriter {
     const cluster = catalog.cluster;
     if (cluster === this.localCluster) return false;
     const e = this.remotes.get(cluster);
+    const fresh = catalog.sourceStale !== true;
     if (e === undefined) {
       const services = servicesByKey(catalog);
-      this.remotes.set(cluster, { origin, catalog, fresh: true, services });
+      this.remotes.set(cluster, { origin, catalog, fresh, services });
       for (const [k, s] of services) {
         this.addExport(k, cluster);
         this.refNamespace(s.namespace);
       }
       return true;
     }
-    e.origin = origin; // ownership moves to the last writer, even when nothing else changed
-    if (e.fresh && recordsEqual(e.catalog, catalog)) return false;
+    e.origin = origin; // the caller decided ownership; an owner-only change is not a content change
+    if (recordsEqual(e.catalog, catalog)) return false;
     // Diff the keyed service sets: only added/removed keys touch the export index and the counts.
     const services = servicesByKey(catalog);
     const old = e.services;
@@ -343,7 +428,7 @@ export class Registry implements RegistryReader, RegistryWriter {
     }
     e.catalog = catalog;
     e.services = services;
-    e.fresh = true; // a catalog just arrived from its writer
+    e.fresh = fresh;
     // Cached exports hold the catalog object and the freshness flag: refresh every key of the
     // cluster (O(catalog), like the diff itself). Removed keys were handled by removeExport.
     this.invalidateKeys(services.keys());

@@ -77,6 +77,12 @@ export interface ClusterLocality {
 export interface ClusterCatalog extends ClusterLocality {
   readonly gateways: readonly Gateway[];
   readonly services: readonly RemoteService[];
+  /**
+   * Set by the exporting cluster when its own local source (e.g. the Kubernetes API) has failed
+   * for longer than its staleness window: the `ready` flags are unverified. Receivers hold such a
+   * catalog as not fresh, so its services are used only to fail open (SPEC §1 row 3).
+   */
+  readonly sourceStale?: boolean | undefined;
 }
 
 /**
@@ -96,7 +102,7 @@ export interface ReadyAddresses {
 export interface RemoteExport {
   readonly catalog: ClusterCatalog;
   readonly service: RemoteService;
-  /** false once the peer's catalog is past its freshness window but not yet withdrawn. */
+  /** false when the catalog says its cluster's own source is stale (`sourceStale`): known, not healthy. */
   readonly fresh: boolean;
 }
 
@@ -130,11 +136,14 @@ export interface RegistryWriter {
   replaceLocal(services: readonly LocalService[]): void;
   putLocal(service: LocalService): void;
   removeLocal(namespace: string, name: string): void;
-  /** Add or replace one remote cluster's catalog; `origin` names the writer (e.g. "file", "sync"). */
+  /**
+   * Add or replace one remote cluster's catalog as written by `origin` (e.g. "file", "sync"). A
+   * cluster has one owner at a time, the origin of highest precedence that holds a catalog for it;
+   * a lower origin's catalog is kept aside (shadowed) and used when the owner withdraws.
+   */
   putRemote(origin: string, catalog: ClusterCatalog): void;
-  removeRemote(cluster: string): void;
-  /** Mark a remote catalog stale (kept, but not fresh) or fresh again. */
-  setRemoteFresh(cluster: string, fresh: boolean): void;
-  /** Replace the set of remote catalogs owned by one origin (e.g. "file") wholesale. */
+  /** Withdraw `origin`'s catalog of `cluster`; a shadowed catalog of another origin takes over. */
+  removeRemote(cluster: string, origin: string): void;
+  /** Replace the set of remote catalogs written by one origin (e.g. "file") wholesale. */
   replaceRemotes(origin: string, catalogs: readonly ClusterCatalog[]): void;
 }

@@ -213,7 +213,7 @@ export class PeerClient {
     if (!this.held) return;
     const last = this.lastContactMs ?? this.sinceMs;
     if (this.now() - last < this.opts.staleAfterSeconds * 1000) return;
-    this.opts.registry.removeRemote(this.opts.name);
+    this.opts.registry.removeRemote(this.opts.name, SYNC_ORIGIN);
     this.held = undefined;
     this.etag = undefined;
     this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;

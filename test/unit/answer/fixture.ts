@@ -85,6 +85,13 @@ export function demoRegistry(opts: { extra?: boolean } = {}): Registry {
   return r;
 }
 
+/** Re-put a cluster's catalog saying its own source is stale (`sourceStale`): known, not fresh. */
+export function markStale(r: Registry, cluster: string): void {
+  const c = r.remoteCatalogs().find((x) => x.cluster === cluster);
+  if (c === undefined) throw new Error(`no catalog for ${cluster}`);
+  r.putRemote(r.remoteOrigin(cluster)!, { ...c, sourceStale: true });
+}
+
 /** A hand-written GatewayHealth: explicit states per "cluster address:port"; everything else unknown. */
 export class FakeHealth implements GatewayHealth {
   private readonly states = new Map<string, { healthy?: boolean | undefined; rttMs?: number | undefined }>();

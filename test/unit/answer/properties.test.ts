@@ -104,8 +104,8 @@ const qtype = fc.constantFrom(RRType.A, RRType.AAAA, RRType.ANY, RRType.SRV, RRT
 function build(w: World): AnswerContext {
   const registry = new Registry({ initialSerial: 42 });
   registry.replaceLocal(w.locals);
-  registry.replaceRemotes('sync', w.remotes);
-  for (const c of w.stale) registry.setRemoteFresh(c, false);
+  // A stale cluster is one whose catalog says its own source is stale (sourceStale).
+  registry.replaceRemotes('sync', w.remotes.map((c) => (w.stale.includes(c.cluster) ? { ...c, sourceStale: true } : c)));
   const health: GatewayHealth = {
     isHealthy: (_c, a) => w.health[a]?.healthy,
     rttMs: (_c, a) => w.health[a]?.rttMs,

@@ -8,7 +8,7 @@ import { answer } from '../../../src/answer/answer.js';
 import type { ClientLocality } from '../../../src/answer/types.js';
 import { Registry } from '../../../src/registry/registry.js';
 import type { ClusterCatalog, GeoLocation, LocalService } from '../../../src/registry/types.js';
-import { ask, context, demoRegistry, FakeHealth, HTTP, INITIAL_SERIAL, soaAuthority, summarize } from './fixture.js';
+import { ask, context, demoRegistry, FakeHealth, markStale, HTTP, INITIAL_SERIAL, soaAuthority, summarize } from './fixture.js';
 
 const DUBLIN: GeoLocation = { lat: 53.35, lon: -6.26 };
 const LONDON: GeoLocation = { lat: 51.51, lon: -0.13 };
@@ -165,12 +165,12 @@ test('demo: cluster-west gateway down → reviews fails over to cluster-east', (
 
 test('stale catalogs are not used for healthy answers, but are for fail open', (t) => {
   const registry = demoRegistry();
-  registry.setRemoteFresh('cluster-west', false);
+  markStale(registry, 'cluster-west');
   const d = ask('reviews.bookinfo.global', 'A', { registry, options: { policy: 'spread' } });
   t.is(d.kind, 'remote');
   t.deepEqual(order(d), ['198.51.100.10']);
   t.regex(d.explanation.candidates.find((c) => c.cluster === 'cluster-west')!.reason, /stale/);
-  registry.setRemoteFresh('cluster-east', false);
+  markStale(registry, 'cluster-east');
   const degraded = ask('reviews.bookinfo.global', 'A', { registry });
   t.is(degraded.kind, 'degraded');
   // Local ClusterIP first (nearest), then every gateway in rank order, TTL 1.
@@ -184,7 +184,7 @@ test('stale catalogs are not used for healthy answers, but are for fail open', (
 
 test('withdrawn catalogs are gone: the name becomes unknown', (t) => {
   const registry = demoRegistry();
-  registry.removeRemote('cluster-east');
+  registry.removeRemote('cluster-east', 'file');
   t.is(ask('legacy.bookinfo.global', 'A', { registry }).kind, 'nxdomain');
 });
 
@@ -372,7 +372,7 @@ test('explanation: demo reviews under failover', (t) => {
 
 test('explanation: non-exporting clusters are listed with their freshness', (t) => {
   const registry = demoRegistry();
-  registry.setRemoteFresh('cluster-west', false);
+  markStale(registry, 'cluster-west');
   const e = ask('legacy.bookinfo.global', 'A', { registry }).explanation;
   const west = e.candidates.find((c) => c.cluster === 'cluster-west')!;
   t.like(west, { exports: false, ready: false, fresh: false, kept: false });

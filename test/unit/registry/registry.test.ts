@@ -1,5 +1,6 @@
 /**
- * The registry: incremental indexes, replace semantics, freshness, the serial, and a model-based
+ * The registry: incremental indexes, replace semantics, one owner per remote cluster (precedence,
+ * shadowed catalogs), freshness from `sourceStale`, the serial, and a model-based
  * property: after any sequence of writes, every read and every index equals both a naive model
  * computed from the final content and a registry rebuilt from scratch with that content.
  */
@@ -26,6 +27,12 @@ const cat = (cluster: string, services: RemoteService[], extra: Partial<ClusterC
   services,
   ...extra,
 });
+
+/** The catalog the cluster's owner holds, re-put with `sourceStale`: how a peer says its data is stale. */
+const markStale = (r: Registry, cluster: string, sourceStale = true) => {
+  const c = r.remoteCatalogs().find((x) => x.cluster === cluster)!;
+  r.putRemote(r.remoteOrigin(cluster)!, { ...c, sourceStale });
+};
 
 const exportsOf = (r: Registry, ns: string, name: string) => r.remoteExports(ns, name).map((e) => [e.catalog.cluster, e.fresh]);
 
@@ -55,14 +62,14 @@ test('remote exports: sorted by cluster name, stale included with fresh:false, w
     ['mid', true],
     ['zeta', true],
   ]);
-  r.setRemoteFresh('mid', false);
+  markStale(r, 'mid');
   t.deepEqual(exportsOf(r, 'b', 'reviews'), [
     ['alpha', true],
     ['mid', false],
     ['zeta', true],
   ]);
   t.deepEqual(exportsOf(r, 'b', 'ratings'), [['mid', false]]);
-  r.removeRemote('mid');
+  r.removeRemote('mid', 'sync');
   t.deepEqual(exportsOf(r, 'b', 'reviews'), [
     ['alpha', true],
     ['zeta', true],
@@ -103,11 +110,11 @@ test('namespace refcount counts local and remote together', (t) => {
   r.putRemote('sync', cat('c2', [rsvc('ns', 'b')]));
   t.deepEqual(r.indexSnapshot().namespaces, [['ns', 3]]);
   r.removeLocal('ns', 'a');
-  r.removeRemote('c1');
+  r.removeRemote('c1', 'sync');
   t.true(r.hasNamespace('ns'));
-  r.setRemoteFresh('c2', false);
+  markStale(r, 'c2');
   t.true(r.hasNamespace('ns'), 'stale catalogs still make the namespace exist');
-  r.removeRemote('c2');
+  r.removeRemote('c2', 'sync');
   t.false(r.hasNamespace('ns'));
 });
 
@@ -116,7 +123,7 @@ test('duplicate services inside one catalog count once (last wins)', (t) => {
   r.putRemote('sync', cat('c1', [rsvc('ns', 'a', true), rsvc('ns', 'a', false)]));
   t.deepEqual(r.indexSnapshot().namespaces, [['ns', 1]]);
   t.false(r.remoteExports('ns', 'a')[0]!.service.ready);
-  r.removeRemote('c1');
+  r.removeRemote('c1', 'sync');
   t.false(r.hasNamespace('ns'));
 });
 
@@ -137,7 +144,7 @@ test('replaceLocal leaves no leftovers', (t) => {
   t.is((r.localService('a', 'y') as { readyEndpoints: number }).readyEndpoints, 0);
 });
 
-test('replaceRemotes(origin) removes only that origin\'s clusters, and takes over clusters it lists', (t) => {
+test('replaceRemotes(origin) removes only that origin\'s catalogs; a cluster both list stays with sync', (t) => {
   const r = new Registry({ initialSerial: 1 });
   r.replaceRemotes('file', [cat('f1', [rsvc('a', 'x')]), cat('f2', [rsvc('a', 'y')])]);
   r.putRemote('sync', cat('s1', [rsvc('a', 'x')]));
@@ -147,20 +154,86 @@ test('replaceRemotes(origin) removes only that origin\'s clusters, and takes ove
     ['f2', 's1'],
   );
   t.deepEqual(exportsOf(r, 'a', 'x'), [['s1', true]]);
-  r.replaceRemotes('file', [cat('s1', [rsvc('a', 'x')])]);
-  t.is(r.remoteOrigin('s1'), 'file');
+  // The file now lists s1 too (a migration): the live catalog keeps it, the static one waits.
+  r.replaceRemotes('file', [cat('s1', [rsvc('a', 'z')])]);
+  t.is(r.remoteOrigin('s1'), 'sync');
+  t.deepEqual(exportsOf(r, 'a', 'x'), [['s1', true]]);
+  t.deepEqual(exportsOf(r, 'a', 'z'), []);
+  t.deepEqual(r.remoteShadows('s1').map((x) => x.origin), ['file']);
   t.deepEqual(
     r.remoteCatalogs().map((c) => c.cluster),
     ['s1'],
   );
+  // Sync withdraws: the file's catalog takes over as a diff, never through an empty state.
   r.replaceRemotes('sync', []);
-  t.deepEqual(
-    r.remoteCatalogs().map((c) => c.cluster),
-    ['s1'],
-    'sync no longer owns s1',
-  );
+  t.is(r.remoteOrigin('s1'), 'file');
+  t.deepEqual(exportsOf(r, 'a', 'z'), [['s1', true]]);
+  t.deepEqual(exportsOf(r, 'a', 'x'), []);
   r.replaceRemotes('file', []);
   t.deepEqual(r.indexSnapshot(), { locals: [], remotes: [], exports: [], namespaces: [] });
+});
+
+test('one owner per remote cluster: sync over file by default, the loser kept aside and restored', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  const live = cat('east', [rsvc('b', 'reviews')], { region: 'live' });
+  const fileCat = cat('east', [rsvc('b', 'reviews'), rsvc('b', 'legacy')], { region: 'static' });
+  r.putRemote('sync', live);
+  const serial = r.serial();
+  // Editing the file while the peer is live changes nothing that is answered.
+  r.replaceRemotes('file', [fileCat]);
+  t.is(r.serial(), serial, 'a shadowed write is not a content change');
+  t.is(r.remoteCatalogs()[0]!.region, 'live');
+  t.deepEqual(r.indexSnapshot().remotes, [{ cluster: 'east', origin: 'sync', fresh: true, shadowed: ['file'] }]);
+  // The peer's later replies (a 304 re-applies nothing; a new catalog) stay in charge.
+  r.putRemote('sync', { ...live, gateways: [{ address: '192.0.2.7', port: 15443 }] });
+  t.is(r.remoteCatalogs()[0]!.gateways[0]!.address, '192.0.2.7');
+  // A second file edit of the shadow is kept as the newest static catalog.
+  r.replaceRemotes('file', [{ ...fileCat, zone: 'z2' }]);
+  t.is(r.remoteShadows('east')[0]!.catalog.zone, 'z2');
+  // The peer goes stale and sync withdraws it: the static catalog comes back, with its services.
+  r.removeRemote('east', 'sync');
+  t.is(r.remoteOrigin('east'), 'file');
+  t.is(r.remoteCatalogs()[0]!.zone, 'z2');
+  t.deepEqual(exportsOf(r, 'b', 'legacy'), [['east', true]]);
+  t.deepEqual(r.remoteShadows('east'), []);
+  // Sync withdrawing again (not the owner now) cannot remove the file's cluster.
+  r.removeRemote('east', 'sync');
+  t.is(r.remoteOrigin('east'), 'file');
+  // The peer comes back: it takes over from the file at once.
+  r.putRemote('sync', live);
+  t.is(r.remoteOrigin('east'), 'sync');
+  t.deepEqual(exportsOf(r, 'b', 'legacy'), []);
+  // Removing the cluster from the file while sync owns it drops only the shadow.
+  r.replaceRemotes('file', []);
+  t.deepEqual(r.remoteShadows('east'), []);
+  t.is(r.remoteOrigin('east'), 'sync');
+  r.removeRemote('east', 'sync');
+  t.deepEqual(r.indexSnapshot(), { locals: [], remotes: [], exports: [], namespaces: [] });
+});
+
+test('originPrecedence: file over sync when configured so', (t) => {
+  const r = new Registry({ initialSerial: 1, originPrecedence: ['file', 'sync'] });
+  r.putRemote('sync', cat('east', [rsvc('b', 'live')]));
+  t.is(r.remoteOrigin('east'), 'sync', 'alone, sync owns it');
+  r.replaceRemotes('file', [cat('east', [rsvc('b', 'static')])]);
+  t.is(r.remoteOrigin('east'), 'file');
+  t.deepEqual(exportsOf(r, 'b', 'live'), []);
+  t.deepEqual(exportsOf(r, 'b', 'static'), [['east', true]]);
+  r.putRemote('sync', cat('east', [rsvc('b', 'live2')]));
+  t.deepEqual(exportsOf(r, 'b', 'live2'), [], 'the live catalog waits aside');
+  r.replaceRemotes('file', []);
+  t.is(r.remoteOrigin('east'), 'sync');
+  t.deepEqual(exportsOf(r, 'b', 'live2'), [['east', true]], 'the newest live catalog is restored');
+});
+
+test('a catalog that says sourceStale is held as known but not fresh, until a fresh one arrives', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putRemote('sync', cat('east', [rsvc('b', 'reviews')]));
+  r.putRemote('sync', cat('east', [rsvc('b', 'reviews')], { sourceStale: true }));
+  t.deepEqual(exportsOf(r, 'b', 'reviews'), [['east', false]]);
+  t.false(r.remoteFresh('east'));
+  r.putRemote('sync', cat('east', [rsvc('b', 'reviews')]));
+  t.deepEqual(exportsOf(r, 'b', 'reviews'), [['east', true]]);
 });
 
 test('serial moves by one per changing write, and never on a no-op', (t) => {
@@ -177,18 +250,22 @@ test('serial moves by one per changing write, and never on a no-op', (t) => {
     ['putRemote new', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')])), true],
     ['putRemote equal', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')])), false],
     ['putRemote equal, region: undefined', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: undefined })), false],
-    ['putRemote equal, other origin', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')])), false],
-    ['putRemote region changed', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
-    ['putRemote another service', () => r.putRemote('file', cat('c1', [rsvc('a', 'x'), rsvc('a', 'y')], { region: 'r' })), true],
-    ['putRemote service order (a different record)', () => r.putRemote('file', cat('c1', [rsvc('a', 'y'), rsvc('a', 'x')], { region: 'r' })), true],
-    ['putRemote back to one service', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
-    ['setRemoteFresh false', () => r.setRemoteFresh('c1', false), true],
-    ['setRemoteFresh false again', () => r.setRemoteFresh('c1', false), false],
-    ['setRemoteFresh unknown', () => r.setRemoteFresh('nope', true), false],
-    ['putRemote equal content while stale refreshes it', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
-    ['replaceRemotes same', () => r.replaceRemotes('file', [cat('c1', [rsvc('a', 'x')], { region: 'r' })]), false],
-    ['removeRemote unknown', () => r.removeRemote('nope'), false],
-    ['removeRemote', () => r.removeRemote('c1'), true],
+    ['putRemote equal, other origin (kept aside)', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')])), false],
+    ['putRemote region changed', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
+    ['putRemote another service', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x'), rsvc('a', 'y')], { region: 'r' })), true],
+    ['putRemote service order (a different record)', () => r.putRemote('sync', cat('c1', [rsvc('a', 'y'), rsvc('a', 'x')], { region: 'r' })), true],
+    ['putRemote back to one service', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
+    ['putRemote sourceStale', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r', sourceStale: true })), true],
+    ['putRemote sourceStale again', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r', sourceStale: true })), false],
+    ['putRemote fresh again', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
+    ['replaceRemotes same', () => r.replaceRemotes('sync', [cat('c1', [rsvc('a', 'x')], { region: 'r' })]), false],
+    ['putRemote from file while sync owns it (kept aside)', () => r.putRemote('file', cat('c1', [rsvc('a', 'q')])), false],
+    ['removeRemote unknown', () => r.removeRemote('nope', 'sync'), false],
+    ['removeRemote by the owner: the kept-aside catalog takes over', () => r.removeRemote('c1', 'sync'), true],
+    ['removeRemote by a non-owner', () => r.removeRemote('c1', 'sync'), false],
+    ['putRemote from sync, equal to the file\'s: takes over, same content', () => r.putRemote('sync', cat('c1', [rsvc('a', 'q')])), false],
+    ['replaceRemotes(sync, []): back to the file, same content', () => r.replaceRemotes('sync', []), false],
+    ['removeRemote', () => r.removeRemote('c1', 'file'), true],
     ['removeLocal', () => r.removeLocal('a', 'x'), true],
   ];
   for (const [title, write, changes] of steps) {
@@ -213,7 +290,7 @@ test('lookups are cached until a relevant change, and never throw', (t) => {
   t.true(Object.isFrozen(first));
   r.putLocal(cip('a', 'x'));
   t.is(r.remoteExports('a', 'x'), first, 'local writes do not touch remote lookups');
-  r.setRemoteFresh('c1', false);
+  markStale(r, 'c1');
   t.not(r.remoteExports('a', 'x'), first);
   t.false(r.remoteExports('a', 'x')[0]!.fresh);
   t.true(first[0]!.fresh, 'a held result is never mutated');
@@ -273,6 +350,7 @@ const localArb: fc.Arbitrary<LocalService> = fc.oneof(
 const catalogArb: fc.Arbitrary<ClusterCatalog> = fc.record({
   cluster: fc.constantFrom(...CLUSTERS),
   region: fc.constantFrom(undefined, 'r1', 'r2'),
+  sourceStale: fc.constantFrom(undefined, true),
   gateways: fc.array(fc.record({ address: fc.constantFrom('192.0.2.1', '192.0.2.2'), port: fc.constant(15443) }), { maxLength: 2 }),
   services: fc.array(
     fc.record({ namespace: fc.constantFrom(...NS), name: fc.constantFrom(...NAMES), ready: fc.boolean(), ports: fc.constant([HTTP]) }),
@@ -285,8 +363,7 @@ type Op =
   | { op: 'removeLocal'; ns: string; name: string }
   | { op: 'replaceLocal'; list: LocalService[] }
   | { op: 'putRemote'; origin: string; c: ClusterCatalog }
-  | { op: 'removeRemote'; cluster: string }
-  | { op: 'setRemoteFresh'; cluster: string; fresh: boolean }
+  | { op: 'removeRemote'; cluster: string; origin: string }
   | { op: 'replaceRemotes'; origin: string; list: ClusterCatalog[] };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -294,15 +371,29 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('removeLocal' as const), ns: fc.constantFrom(...NS), name: fc.constantFrom(...NAMES) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceLocal' as const), list: fc.array(localArb, { maxLength: 5 }) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('putRemote' as const), origin: fc.constantFrom(...ORIGINS), c: catalogArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('removeRemote' as const), cluster: fc.constantFrom(...CLUSTERS) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('setRemoteFresh' as const), cluster: fc.constantFrom(...CLUSTERS), fresh: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('removeRemote' as const), cluster: fc.constantFrom(...CLUSTERS), origin: fc.constantFrom(...ORIGINS) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceRemotes' as const), origin: fc.constantFrom(...ORIGINS), list: fc.array(catalogArb, { maxLength: 3 }) }) },
 );
 
 /** The naive model: just the content, as plain maps, with the semantics the registry documents. */
 interface Model {
+  /** Origins, highest precedence first. */
+  precedence: readonly string[];
   locals: Map<string, LocalService>;
-  remotes: Map<string, { origin: string; catalog: ClusterCatalog; fresh: boolean }>;
+  /** Every catalog written and not withdrawn: cluster → origin → catalog. */
+  written: Map<string, Map<string, ClusterCatalog>>;
+}
+
+/** The owner's view: per cluster, the catalog of the highest-precedence origin holding one. */
+function owned(m: Model): Map<string, { origin: string; catalog: ClusterCatalog; fresh: boolean; shadowed: string[] }> {
+  const out = new Map<string, { origin: string; catalog: ClusterCatalog; fresh: boolean; shadowed: string[] }>();
+  for (const [cluster, byOrigin] of m.written) {
+    const origins = m.precedence.filter((o) => byOrigin.has(o));
+    if (origins.length === 0) continue;
+    const catalog = byOrigin.get(origins[0]!)!;
+    out.set(cluster, { origin: origins[0]!, catalog, fresh: catalog.sourceStale !== true, shadowed: origins.slice(1) });
+  }
+  return out;
 }
 
 function applyModel(m: Model, o: Op): void {
@@ -317,20 +408,18 @@ function applyModel(m: Model, o: Op): void {
       m.locals = new Map(o.list.map((s) => [`${s.namespace}/${s.name}`, s]));
       break;
     case 'putRemote':
-      m.remotes.set(o.c.cluster, { origin: o.origin, catalog: o.c, fresh: true });
+      if (!m.written.has(o.c.cluster)) m.written.set(o.c.cluster, new Map());
+      m.written.get(o.c.cluster)!.set(o.origin, o.c);
       break;
     case 'removeRemote':
-      m.remotes.delete(o.cluster);
+      m.written.get(o.cluster)?.delete(o.origin);
       break;
-    case 'setRemoteFresh': {
-      const e = m.remotes.get(o.cluster);
-      if (e) e.fresh = o.fresh;
-      break;
-    }
     case 'replaceRemotes': {
-      const listed = new Set(o.list.map((c) => c.cluster));
-      for (const [cluster, e] of [...m.remotes]) if (e.origin === o.origin && !listed.has(cluster)) m.remotes.delete(cluster);
-      for (const c of o.list) m.remotes.set(c.cluster, { origin: o.origin, catalog: c, fresh: true });
+      for (const byOrigin of m.written.values()) byOrigin.delete(o.origin);
+      for (const c of o.list) {
+        if (!m.written.has(c.cluster)) m.written.set(c.cluster, new Map());
+        m.written.get(c.cluster)!.set(o.origin, c); // on duplicates in one list the last wins
+      }
       break;
     }
   }
@@ -347,9 +436,7 @@ function applyRegistry(r: Registry, o: Op): void {
     case 'putRemote':
       return r.putRemote(o.origin, o.c);
     case 'removeRemote':
-      return r.removeRemote(o.cluster);
-    case 'setRemoteFresh':
-      return r.setRemoteFresh(o.cluster, o.fresh);
+      return r.removeRemote(o.cluster, o.origin);
     case 'replaceRemotes':
       return r.replaceRemotes(o.origin, o.list);
   }
@@ -381,7 +468,8 @@ function expectedIndexes(m: Model) {
   const namespaces = new Map<string, number>();
   const bump = (ns: string) => namespaces.set(ns, (namespaces.get(ns) ?? 0) + 1);
   for (const s of m.locals.values()) bump(s.namespace);
-  for (const [cluster, e] of m.remotes) {
+  const remotes = owned(m);
+  for (const [cluster, e] of remotes) {
     const keys = new Map(e.catalog.services.map((s) => [`${s.namespace}/${s.name}`, s]));
     for (const [k, s] of keys) {
       if (!exports.has(k)) exports.set(k, new Set());
@@ -392,7 +480,9 @@ function expectedIndexes(m: Model) {
   const sorted = <T>(xs: [string, T][]) => xs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
   return {
     locals: [...m.locals.keys()].sort(),
-    remotes: [...m.remotes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([cluster, e]) => ({ cluster, origin: e.origin, fresh: e.fresh })),
+    remotes: [...remotes.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([cluster, e]) => ({ cluster, origin: e.origin, fresh: e.fresh, shadowed: e.shadowed })),
     exports: sorted([...exports].map(([k, cs]): [string, string[]] => [k, [...cs].sort()])),
     namespaces: sorted([...namespaces]),
   };
@@ -404,16 +494,16 @@ function content(m: Model): unknown {
   return JSON.parse(
     JSON.stringify({
       locals: sortedEntries(m.locals),
-      remotes: sortedEntries(m.remotes).map(([c, e]) => [c, e.fresh, e.catalog]),
+      remotes: sortedEntries(owned(m)).map(([c, e]) => [c, e.fresh, e.catalog]),
     }),
   ) as unknown;
 }
 
 test('after any sequence of writes, indexes and reads equal the naive model and a rebuilt registry; serial moves iff content changed', (t) => {
   fc.assert(
-    fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
-      const r = new Registry({ initialSerial: 7 });
-      const m: Model = { locals: new Map(), remotes: new Map() };
+    fc.property(fc.array(opArb, { maxLength: 40 }), fc.constantFrom(['sync', 'file'], ['file', 'sync']), (ops, precedence) => {
+      const r = new Registry({ initialSerial: 7, originPrecedence: precedence });
+      const m: Model = { precedence, locals: new Map(), written: new Map() };
       for (const o of ops) {
         const before = content(m);
         const serial = r.serial();
@@ -425,10 +515,15 @@ test('after any sequence of writes, indexes and reads equal the naive model and 
         if (!isDeepStrictEqual(r.indexSnapshot(), expectedIndexes(m))) return false;
       }
       // Rebuild from scratch with the final content and compare every read and index.
-      const fresh = new Registry({ initialSerial: 7 });
+      // Every written catalog, lowest precedence first, so each owner takes over from its shadow.
+      const fresh = new Registry({ initialSerial: 7, originPrecedence: precedence });
       fresh.replaceLocal([...m.locals.values()]);
-      for (const [, e] of m.remotes) fresh.putRemote(e.origin, e.catalog);
-      for (const [cluster, e] of m.remotes) if (!e.fresh) fresh.setRemoteFresh(cluster, false);
+      for (const origin of [...precedence].reverse()) {
+        for (const byOrigin of m.written.values()) {
+          const c = byOrigin.get(origin);
+          if (c !== undefined) fresh.putRemote(origin, c);
+        }
+      }
       return isDeepStrictEqual(r.indexSnapshot(), fresh.indexSnapshot()) && isDeepStrictEqual(observe(r), observe(fresh));
     }),
     { numRuns: 1500 },
