@@ -278,6 +278,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       maxTcpConnections: config.dns.tcp.maxConnections,
       maxTcpConnectionsPerClient: config.dns.tcp.maxConnectionsPerClient,
       maxInFlightPerConnection: config.dns.tcp.maxInFlightPerConnection,
+      interfaceRescanMs: config.dns.interfaceRescanMs,
     },
     // The hot path skips building explanations; /debug/resolve asks for them. Only a name outside
     // every zone, from an allowed client, goes to the forwarder (SPEC §1: in-zone never leaks).
@@ -502,6 +503,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   logger.info(
     {
       dns: dnsAddresses,
+      // Under a wildcard, UDP is bound per local address (the reply leaves from the asked address).
+      dnsUdp: dns.udpAddresses().filter((u) => u.addresses.length !== 1 || u.addresses[0] !== u.listen),
       http: `${http.address}:${http.port}`,
       debug: debugHttp ? `${debugHttp.address}:${debugHttp.port}` : config.http.debug.enabled ? 'on the ops listener' : 'off',
       sync: syncAddress ? `${syncAddress.address}:${syncAddress.port}` : undefined,

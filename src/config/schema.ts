@@ -156,7 +156,7 @@ export const configSchema: JsonSchema = {
       },
       listen: {
         type: 'array',
-        description: 'Addresses served over both UDP and TCP.',
+        description: 'Addresses served over both UDP and TCP. A wildcard (`0.0.0.0`, or `::` for both families) serves every local address: TCP on the wildcard, UDP on one socket per address (see `dns.interfaceRescanMs`).',
         default: [{ address: '127.0.0.1', port: 5353 }],
         minItems: 1,
         items: {
@@ -191,6 +191,11 @@ export const configSchema: JsonSchema = {
         default: 'failover',
         description: '`failover` answers with the best locality tier only; `spread` with every healthy cluster, best first.',
       },
+      interfaceRescanMs: int(
+        'A wildcard `dns.listen` address (`0.0.0.0`, or `::` for both families) binds UDP on each local address, so a reply leaves from the address the query was sent to (Node has no IP_PKTINFO; clients drop replies from another address). The interfaces are rescanned this often to bind new addresses and close vanished ones; 0 scans only at start. TCP keeps the wildcard.',
+        5000,
+        0,
+      ),
       tcp: block('Limits of the DNS-over-TCP listener.', {
         idleTimeoutMs: int(
           'Close a TCP connection with nothing in flight and no complete message or finished answer for this long. Octets of an incomplete message do not count as activity.',

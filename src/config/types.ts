@@ -66,6 +66,8 @@ export interface DnsConfig {
   readonly degradedTtl: number;
   readonly maxAnswers: number;
   readonly policy: AnswerPolicy;
+  /** Wildcard listens bind UDP per local address; rescan interval in ms, 0 only at start. */
+  readonly interfaceRescanMs: number;
   readonly tcp: DnsTcpConfig;
   /** Fail over to remote clusters when the local service is not ready enough. */
   readonly localFailover: boolean;

@@ -30,7 +30,9 @@ import type { RemoteInfo } from 'node:dgram';
 import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { Packet, TCPServer, UDPServer } from 'dns2';
 import { Rcode } from '../answer/types.js';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { TcpAdmission } from './tcp-admission.js';
+import { UdpBindingSet, isWildcard } from './udp-bindings.js';
 import type { ClientAddress, DnsHandler, DnsRequest, EdnsInfo, HandlerResult, Transport } from './types.js';
 import {
   HEADER_SIZE,
@@ -64,6 +66,11 @@ export interface DnsServerLimits {
   readonly maxTcpConnectionsPerClient: number;
   /** Pipelined queries answered concurrently per connection (D7). Default 32. */
   readonly maxInFlightPerConnection: number;
+  /**
+   * A wildcard listen binds UDP per local address (udp-bindings.ts); rescan the interfaces this
+   * often to follow address changes. 0: only at start. Default 5000.
+   */
+  readonly interfaceRescanMs: number;
 }
 
 export const DEFAULT_LIMITS: DnsServerLimits = Object.freeze({
@@ -72,6 +79,7 @@ export const DEFAULT_LIMITS: DnsServerLimits = Object.freeze({
   maxTcpConnections: 1000,
   maxTcpConnectionsPerClient: 50,
   maxInFlightPerConnection: 32,
+  interfaceRescanMs: 5000,
 });
 
 /** The slice of a pino logger the edge uses, so a test can pass a hand-written one. */
@@ -97,6 +105,8 @@ export interface DnsServerOptions {
    * caught and logged, never reaches the socket).
    */
   readonly observer?: QueryObserver | undefined;
+  /** The host's interfaces for wildcard UDP binds; `os.networkInterfaces` by default (tests inject). */
+  readonly interfaces?: (() => NodeJS.Dict<NetworkInterfaceInfo[]>) | undefined;
 }
 
 /** What happened to one received message (src/ops/metrics.ts, src/ops/query-log.ts). */
@@ -143,6 +153,8 @@ export interface DnsEdgeStats {
   readonly servfailOnException: number;
   readonly truncated: number;
   readonly sendErrors: number;
+  /** Binds of a local address under a wildcard listen that failed (retried at each rescan). */
+  readonly udpBindFailures: number;
   readonly tcpConnectionsAccepted: number;
   /** New connections refused because every connection that could make room was busy. */
   readonly tcpConnectionsRejected: number;
@@ -173,6 +185,8 @@ export interface DnsServer {
   /** Stop listening and destroy open connections. */
   close(): Promise<void>;
   addresses(): BoundAddress[];
+  /** The UDP sockets actually bound: one per listen address, or one per local address under a wildcard. */
+  udpAddresses(): { readonly listen: string; readonly port: number; readonly addresses: readonly string[] }[];
   stats(): DnsEdgeStats;
 }
 
@@ -251,6 +265,7 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     servfailOnException: 0,
     truncated: 0,
     sendErrors: 0,
+    udpBindFailures: 0,
     tcpConnectionsAccepted: 0,
     tcpConnectionsRejected: 0,
     tcpConnectionsOpen: 0,
@@ -266,6 +281,9 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
   };
 
   const udpSockets: EdgeUdpSocket[] = [];
+  /** Per wildcard listen entry: its per-address UDP sockets (not in udpSockets). */
+  const udpSets: { listen: string; port: number; set: UdpBindingSet }[] = [];
+  let rescanTimer: NodeJS.Timeout | undefined;
   const tcpServers: EdgeTcpServer[] = [];
   const admission = new TcpAdmission<TcpConnection>({
     maxConnections: limits.maxTcpConnections,
@@ -554,7 +572,55 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
       }
     });
 
+  const udpBindingSet = (wildcard: '0.0.0.0' | '::', port: number): UdpBindingSet =>
+    new UdpBindingSet({
+      wildcard,
+      port,
+      interfaces: options.interfaces ?? networkInterfaces,
+      bind: async (address, p) => {
+        const socket = new EdgeUdpSocket(address.includes(':') ? 'udp6' : 'udp4', onDatagram);
+        try {
+          await bindUdp(socket, p, address);
+        } catch (err) {
+          await closeUdp(socket);
+          throw err;
+        }
+        socket.on('error', (err) => log.error(errorFields(err), 'UDP socket error'));
+        return { close: () => closeUdp(socket) };
+      },
+      onAdded: (address) => log.debug({ listen: wildcard, address, port }, 'DNS UDP bound to a local address'),
+      onRemoved: (address) => log.warn({ listen: wildcard, address, port }, 'DNS UDP socket closed: the address is no longer local'),
+      onBindFailed: (address, err) => {
+        counters.udpBindFailures++;
+        log.warn({ ...errorFields(err), listen: wildcard, address, port }, 'DNS UDP bind of a local address failed; retried at the next interface rescan');
+      },
+    });
+
+  /** A wildcard: TCP on the wildcard, UDP on each local address (udp-bindings.ts says why). */
+  const bindWildcard = async (listen: ListenAddress, wildcard: '0.0.0.0' | '::'): Promise<BoundAddress> => {
+    const family = wildcard === '::' ? 'IPv6' : 'IPv4';
+    for (let attempt = 1; ; attempt++) {
+      const tcp = new EdgeTcpServer(onConnection);
+      const port = await listenTcp(tcp, listen.port, listen.address);
+      const set = udpBindingSet(wildcard, port);
+      try {
+        await set.start(true);
+      } catch (err) {
+        await closeTcp(tcp);
+        await set.close();
+        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (listen.port === 0 && inUse && attempt < BIND_ATTEMPTS) continue;
+        throw err;
+      }
+      tcp.on('error', (err) => log.error(errorFields(err), 'TCP listener error'));
+      tcpServers.push(tcp);
+      udpSets.push({ listen: listen.address, port, set });
+      return { address: listen.address, port, family };
+    }
+  };
+
   const bindPair = async (listen: ListenAddress): Promise<BoundAddress> => {
+    if (isWildcard(listen.address)) return bindWildcard(listen, listen.address);
     const family = isIPv6(listen.address) ? 'IPv6' : 'IPv4';
     for (let attempt = 1; ; attempt++) {
       const tcp = new EdgeTcpServer(onConnection);
@@ -579,10 +645,13 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
 
   const close = async (): Promise<void> => {
     closing = true;
+    if (rescanTimer) clearInterval(rescanTimer);
+    rescanTimer = undefined;
     for (const connection of [...admission.all()]) connection.destroy();
     const tcp = tcpServers.splice(0);
     const udp = udpSockets.splice(0);
-    await Promise.all([...tcp.map(closeTcp), ...udp.map(closeUdp)]);
+    const sets = udpSets.splice(0);
+    await Promise.all([...tcp.map(closeTcp), ...udp.map(closeUdp), ...sets.map((s) => s.set.close())]);
     bound = [];
   };
 
@@ -593,6 +662,12 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
         const result: BoundAddress[] = [];
         for (const listen of options.listen) result.push(await bindPair(listen));
         bound = result;
+        if (udpSets.length > 0 && limits.interfaceRescanMs > 0) {
+          rescanTimer = setInterval(() => {
+            for (const { set } of udpSets) void set.rescan();
+          }, limits.interfaceRescanMs);
+          rescanTimer.unref();
+        }
         return [...bound];
       } catch (err) {
         await close();
@@ -601,6 +676,14 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     },
     close,
     addresses: () => [...bound],
+    udpAddresses: () => {
+      const out: { listen: string; port: number; addresses: string[] }[] = [];
+      for (const b of bound) {
+        const set = udpSets.find((s) => s.listen === b.address && s.port === b.port);
+        out.push({ listen: b.address, port: b.port, addresses: set ? set.set.addresses() : [b.address] });
+      }
+      return out;
+    },
     stats: () => ({ ...counters, queries: { ...counters.queries } }),
   };
 }

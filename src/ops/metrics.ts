@@ -327,6 +327,7 @@ export class Metrics {
       [{}, sources.dnsEdge().servfailOnException],
     ]);
     snapshotCounter(r, 'gsdns_dns_truncated_total', 'Replies sent with TC set because they did not fit.', [], () => [[{}, sources.dnsEdge().truncated]]);
+    snapshotCounter(r, 'gsdns_dns_udp_bind_failures_total', 'Binds of a local address under a wildcard dns.listen that failed (retried at each interface rescan).', [], () => [[{}, sources.dnsEdge().udpBindFailures]]);
     snapshotGauge(r, 'gsdns_dns_tcp_connections', 'Open DNS-over-TCP connections.', [], () => [[{}, sources.dnsEdge().tcpConnectionsOpen]]);
     snapshotCounter(
       r,

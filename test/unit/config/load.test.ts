@@ -55,6 +55,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
     maxAnswers: 8,
     maxLocalAnswers: null,
     policy: 'failover',
+    interfaceRescanMs: 5000,
     tcp: { idleTimeoutMs: 10000, messageTimeoutMs: 1000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
     localFailover: true,
     localMinReady: 1,

@@ -71,7 +71,7 @@ function metrics(): Metrics {
   const none = () => undefined;
   return new Metrics(
     {
-      dnsEdge: () => ({ queries: { udp: 0, tcp: 0 }, dropped: 0, formerr: 0, notimp: 0, badvers: 0, servfailOnException: 0, truncated: 0, sendErrors: 0, tcpConnectionsAccepted: 0, tcpConnectionsRejected: 0, tcpConnectionsOpen: 0, tcpIdleTimeouts: 0, tcpMessageTimeouts: 0, tcpEvictedIdle: 0, tcpEvictedIncomplete: 0, tcpClosedMalformed: 0, tcpReadPauses: 0, tcpInFlightHighWater: 0, tcpWriteBacklogHighWater: 0, tcpReadBacklogHighWater: 0 }),
+      dnsEdge: () => ({ queries: { udp: 0, tcp: 0 }, dropped: 0, formerr: 0, notimp: 0, badvers: 0, servfailOnException: 0, truncated: 0, sendErrors: 0, udpBindFailures: 0, tcpConnectionsAccepted: 0, tcpConnectionsRejected: 0, tcpConnectionsOpen: 0, tcpIdleTimeouts: 0, tcpMessageTimeouts: 0, tcpEvictedIdle: 0, tcpEvictedIncomplete: 0, tcpClosedMalformed: 0, tcpReadPauses: 0, tcpInFlightHighWater: 0, tcpWriteBacklogHighWater: 0, tcpReadBacklogHighWater: 0 }),
       forward: () => ({ queries: 0, refused: 0, cacheHits: 0, cacheMisses: 0, coalesced: 0, staleServed: 0, servfail: 0, overloadRejected: 0, cacheEntries: 0, cacheBytes: 0, inFlight: 0, inFlightHighWater: 0, upstreams: [] }),
       registry: () => ({ local: 0, remote: 0 }),
       sync: none,
