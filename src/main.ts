@@ -196,6 +196,9 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     get sourceReady() {
       return readiness.isReady('source');
     },
+    get localStale() {
+      return kubernetes?.isStale() === true;
+    },
     locateCluster: (catalog) => geoip.locateCluster(catalog),
   };
   const degraded = new DegradedLog(logger.child({ module: 'dns' }));
@@ -325,6 +328,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
           : 'cluster.gateways',
         // geoip-lite (about 150 MB): loaded yet, and how long the load took (gsdns_geoip_loaded).
         geoip: { loaded: geoip.loaded, loadMs: geoip.loadMs, preload: config.locality.geoipPreload },
+        // source.kubernetes.staleAfterSeconds: the local data lags the API server (peers are told).
+        sourceStale: kubernetes?.isStale() === true,
       },
       remote: registry.remoteCatalogs().map((c) => ({
         cluster: c.cluster,
@@ -421,6 +426,8 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         namespaces: config.source.kubernetes.namespaces,
         exportSelector: config.source.kubernetes.exportSelector,
         watchdogSeconds: config.source.kubernetes.watchdogSeconds,
+        staleAfterSeconds: config.source.kubernetes.staleAfterSeconds,
+        onStaleChange: () => sync?.sourceStaleChanged(),
         gatewayService: config.cluster.gatewayService,
         onGateways: (gateways) => {
           localGateways = gateways;
@@ -452,6 +459,7 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
         identity: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location },
         registry,
         gateways: () => localGateways,
+        localSourceStale: () => kubernetes?.isStale() === true,
         logger: logger.child({ module: 'sync' }),
         // The sync port stops accepting before it could take descriptors DNS and forwarding need.
         descriptorReserve: syncDescriptorReserve(config),

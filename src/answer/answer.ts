@@ -699,6 +699,17 @@ function candidateOf(st: Query, ex: RemoteExport): Candidate {
 }
 
 /**
+ * TTL of a local answer: dns.ttl, capped at dns.degradedTtl while the local source is stale (its
+ * data may lag the cluster, so clients should re-ask soon).
+ */
+function localTtl(st: Query): number {
+  if (st.ctx.localStale !== true) return st.o.ttlSeconds;
+  const ttl = Math.min(st.o.ttlSeconds, st.o.degradedTtlSeconds);
+  st.tr?.step(`the local source is stale (source.kubernetes.staleAfterSeconds): last-known local data, TTL capped at ${ttl}`);
+  return ttl;
+}
+
+/**
  * The addresses that answer for a known service (SPEC §1 rows 1–3): the local service when it is
  * healthy; else healthy, fresh remote clusters per policy; else every known address (fail open).
  * `localPort` is the local service port an SRV answer uses (-1 for address queries).
@@ -724,7 +735,7 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
     // mismatch is NODATA, never a failover.
     const out = collectLocal(st, local, ready, fam, localPort);
     if (tr !== undefined) explainCandidates(st, known, undefined, undefined, NO_CLUSTERS, 'local', fam);
-    return { kind: 'local', ttl: o.ttlSeconds, out, ecs: 0 };
+    return { kind: 'local', ttl: localTtl(st), out, ecs: 0 };
   }
 
   const cands: Candidate[] = new Array(exports.length);
@@ -763,7 +774,7 @@ function select(st: Query, namespace: string, service: string, known: Known, fam
       tr.step(`no healthy remote cluster to spill over to: answered locally with fewer than dns.localMinReady (${minReady}) ready endpoints`);
       explainCandidates(st, known, cands, undefined, NO_CLUSTERS, 'local', fam);
     }
-    return { kind: 'local', ttl: o.ttlSeconds, out, ecs: 0 };
+    return { kind: 'local', ttl: localTtl(st), out, ecs: 0 };
   }
 
   // Row 3: known, nothing healthy → fail open with every known address, short TTL. Local ClusterIPs

@@ -202,6 +202,12 @@ export interface AnswerContext {
   /** false until the local source has synced: in-zone names get SERVFAIL. */
   readonly sourceReady: boolean;
   /**
+   * true while the local source is stale (source.kubernetes.staleAfterSeconds): local answers are
+   * still given, from the last-known data, with a TTL no higher than `degradedTtlSeconds`, so
+   * clients re-ask often and follow the recovery. Absent: false.
+   */
+  readonly localStale?: boolean | undefined;
+  /**
    * Where a remote cluster is when its catalog has no `location` (e.g. geoip of its first public
    * gateway address); undefined when unknown. Optional: without it such clusters rank last.
    */

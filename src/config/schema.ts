@@ -290,6 +290,11 @@ export const configSchema: JsonSchema = {
             description: 'Label selector a Service must match to be exported; empty means every Service.',
           },
           watchdogSeconds: int('Restart the informers when no event or bookmark arrives for this long; 0 disables.', 300, 0),
+          staleAfterSeconds: int(
+            'The local data is stale once a Service or EndpointSlice informer has not been watching (API server errors, restarts) for this long after the first sync. While stale gsdns keeps answering from the last-known data, with local answers capped at `dns.degradedTtl`; `/readyz` stays 200 with the reason (every replica loses the API server at once), and the catalog tells peers `sourceStale: true`, so they use this cluster only to fail open. 0 disables.',
+            300,
+            0,
+          ),
         }),
       },
       {

@@ -99,6 +99,8 @@ export interface KubernetesSourceConfig {
   /** Label selector a Service must match to be exported; "" means every Service. */
   readonly exportSelector: string;
   readonly watchdogSeconds: number;
+  /** Local data is stale after an informer has been out of sync this long; 0 never. */
+  readonly staleAfterSeconds: number;
 }
 
 /** `source.file` is present whenever `type` is `file`. */

@@ -526,6 +526,14 @@ export class Metrics {
       const k = sources.kubernetes();
       return k ? [[{}, k.synced ? 1 : 0]] : [];
     });
+    snapshotGauge(r, 'gsdns_kubernetes_stale', '1 while the local data is stale: an informer has been out of sync for source.kubernetes.staleAfterSeconds.', [], () => {
+      const k = sources.kubernetes();
+      return k ? [[{}, k.stale ? 1 : 0]] : [];
+    });
+    snapshotGauge(r, 'gsdns_kubernetes_out_of_sync_seconds', 'How long the longest out-of-sync Service/EndpointSlice informer has not been watching (0 when in sync).', [], () => {
+      const k = sources.kubernetes();
+      return k ? [[{}, k.outOfSyncSeconds]] : [];
+    });
   }
 
   /** One received message (the DNS edge's QueryObserver). Allocation-light: runs per query. */

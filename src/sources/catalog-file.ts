@@ -104,6 +104,9 @@ export const remoteCatalogSchema = {
       },
     },
     gateways: { type: 'array', items: gatewaySchema },
+    // The exporting cluster's own source is stale (source.kubernetes.staleAfterSeconds): its
+    // `ready` flags are unverified, so receivers use its services only to fail open.
+    sourceStale: { type: 'boolean' },
     services: {
       type: 'array',
       default: [],
@@ -256,6 +259,7 @@ export function toClusterCatalog(r: Record<string, unknown>, issue: (segments: r
     location: r['location'] as { lat: number; lon: number } | undefined,
     gateways: (r['gateways'] as { address: string; port: number }[]).map((g) => ({ address: canonicalIp(g.address), port: g.port })),
     services,
+    ...(r['sourceStale'] === true ? { sourceStale: true } : {}),
   };
 }
 

@@ -32,7 +32,7 @@ export interface CatalogIssue {
 export type CatalogParseResult = { readonly ok: true; readonly catalog: ClusterCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
 
 /** This cluster's catalog: what peers learn about us. */
-export function buildCatalog(identity: ClusterLocality, gateways: readonly Gateway[], locals: readonly LocalService[]): ClusterCatalog {
+export function buildCatalog(identity: ClusterLocality, gateways: readonly Gateway[], locals: readonly LocalService[], sourceStale = false): ClusterCatalog {
   const services: RemoteService[] = [];
   for (const s of locals) {
     if (s.kind === 'externalName') continue;
@@ -46,6 +46,7 @@ export function buildCatalog(identity: ClusterLocality, gateways: readonly Gatew
     location: identity.location,
     gateways: [...gateways].sort((a, b) => compare(a.address, b.address) || a.port - b.port),
     services,
+    ...(sourceStale ? { sourceStale: true } : {}),
   };
 }
 
@@ -64,6 +65,7 @@ export function canonicalCatalogJson(c: ClusterCatalog): string {
   if (c.zone !== undefined) out['zone'] = c.zone;
   if (c.location !== undefined) out['location'] = { lat: c.location.lat, lon: c.location.lon };
   out['gateways'] = c.gateways.map((g) => ({ address: g.address, port: g.port }));
+  if (c.sourceStale === true) out['sourceStale'] = true;
   out['services'] = c.services.map((s) => ({
     namespace: s.namespace,
     name: s.name,

@@ -52,6 +52,8 @@ export interface SyncServiceOptions {
   readonly descriptorReserve?: number | undefined;
   /** This cluster's name; defaults to identity.cluster (a catalog named like it is refused). */
   readonly localCluster?: string | undefined;
+  /** Whether the local source is stale: the catalog then says `sourceStale: true`. Absent: never. */
+  readonly localSourceStale?: (() => boolean) | undefined;
 }
 
 export interface SyncStatus {
@@ -151,9 +153,14 @@ export class SyncService {
     this.changed();
   }
 
+  /** The local source turned stale or fresh: the catalog changes, and long polls are answered. */
+  sourceStaleChanged(): void {
+    this.changed();
+  }
+
   snapshot(): CatalogSnapshot {
     if (this.dirty || !this.snap) {
-      const catalog = buildCatalog(this.opts.identity, this.opts.gateways(), this.opts.registry.localServices());
+      const catalog = buildCatalog(this.opts.identity, this.opts.gateways(), this.opts.registry.localServices(), this.opts.localSourceStale?.() === true);
       const json = canonicalCatalogJson(catalog);
       this.snap = { json, etag: catalogEtag(json), services: catalog.services.length };
       this.dirty = false;

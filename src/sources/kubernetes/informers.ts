@@ -14,6 +14,12 @@
  * - The source is ready once every informer has completed one list. After that, errors and restarts
  *   never make it unready: the last-known data keeps being served, and /readyz shows the informer
  *   as degraded with its last error.
+ * - Staleness (`staleAfterSeconds`, 0 = never): after the first sync, an informer is out of sync
+ *   from the moment it stops watching (an error, a watchdog restart) until its next complete list.
+ *   The source is stale while any Service or EndpointSlice informer has been out of sync that long:
+ *   `isStale()` turns true (one warning), `onStaleChange` is told, /readyz stays 200 with the reason;
+ *   it turns false at the first complete list (one info line). What it changes is main's to wire:
+ *   local answers get the degraded TTL, and the catalog tells peers `sourceStale: true`.
  * - Each (re)start of an informer is a new generation with a new ListWatch; callbacks of an older
  *   generation are ignored, so a late event of a stopped informer can never reach the registry.
  * - client-node drives the protocol (list, watch, resourceVersion, 410 relist) but its object cache
@@ -59,6 +65,10 @@ export interface KubernetesSourceOptions {
   readonly exportSelector: string;
   /** Restart an informer after this long without an event, bookmark or connect; 0 disables. */
   readonly watchdogSeconds: number;
+  /** The source is stale once an informer has been out of sync this long (see the header); 0 disables. */
+  readonly staleAfterSeconds?: number | undefined;
+  /** Told when the source turns stale (true) or recovers (false). */
+  readonly onStaleChange?: ((stale: boolean) => void) | undefined;
   readonly gatewayService?: { readonly namespace: string; readonly name: string; readonly port: number } | undefined;
   /** Called whenever the gateway Service's addresses change. */
   readonly onGateways?: ((gateways: readonly Gateway[]) => void) | undefined;
@@ -96,12 +106,19 @@ export interface InformerStatus {
   readonly watchdogRestarts: number;
   readonly delayedReconnects: number;
   readonly lastActivityMs?: number | undefined;
+  /** Unix ms since which this informer, after its first list, has not been watching; absent while in sync. */
+  readonly outOfSyncSinceMs?: number | undefined;
   readonly lists: number;
   readonly events: number;
 }
 
 export interface KubernetesSourceStatus {
   readonly synced: boolean;
+  /** Out of sync for longer than staleAfterSeconds (see the module header). */
+  readonly stale: boolean;
+  /** Seconds the longest out-of-sync Service/EndpointSlice informer has been so; 0 when all are in sync. */
+  readonly outOfSyncSeconds: number;
+  readonly staleAfterSeconds: number;
   readonly services: number;
   readonly exported: number;
   readonly slices: number;
@@ -170,6 +187,7 @@ class ManagedInformer<T extends KubeObject> {
   watchdogRestarts = 0;
   delayedReconnects = 0;
   lastActivityMs: number | undefined;
+  outOfSyncSinceMs: number | undefined;
   lists = 0;
   events = 0;
   private generation = 0;
@@ -209,6 +227,7 @@ class ManagedInformer<T extends KubeObject> {
       watchdogRestarts: this.watchdogRestarts,
       delayedReconnects: this.delayedReconnects,
       lastActivityMs: this.lastActivityMs,
+      outOfSyncSinceMs: this.outOfSyncSinceMs,
       lists: this.lists,
       events: this.events,
     };
@@ -222,6 +241,7 @@ class ManagedInformer<T extends KubeObject> {
     if (this.stopped) return;
     const generation = ++this.generation;
     this.phase = 'listing';
+    this.markOutOfSync();
     this.touch();
     const live = (): boolean => generation === this.generation && !this.stopped;
     this.releaseWatches();
@@ -286,6 +306,11 @@ class ManagedInformer<T extends KubeObject> {
     this.lastActivityMs = this.opts.now();
   }
 
+  /** Not watching any more: keep the earliest such moment until the next complete list. */
+  private markOutOfSync(): void {
+    if (this.listed && this.outOfSyncSinceMs === undefined) this.outOfSyncSinceMs = this.opts.now();
+  }
+
   /** client-node stopped this informer for good; start a new generation after a backoff. */
   private failed(err: unknown): void {
     this.lastError = describeError(err);
@@ -298,6 +323,7 @@ class ManagedInformer<T extends KubeObject> {
     void old?.stop().catch(() => undefined);
     const delay = this.restartBackoff.next();
     this.phase = 'backoff';
+    this.markOutOfSync();
     this.opts.logger.warn({ informer: this.label, err: this.lastError, retryInMs: delay, restarts: this.restarts }, 'informer stopped on an error; restarting with backoff (serving last-known data)');
     this.opts.onChange();
     this.restartTimer = setTimeout(() => {
@@ -336,6 +362,7 @@ class ManagedInformer<T extends KubeObject> {
       this.listed = true;
       this.lists++;
       this.phase = 'watching';
+      this.outOfSyncSinceMs = undefined;
       this.touch();
       this.restartBackoff.reset();
       this.opts.onChange();
@@ -437,6 +464,7 @@ export class KubernetesSource {
   private gatewayGeneration = 0;
   private readonly now: () => number;
   private everSynced = false;
+  private stale = false;
 
   constructor(private readonly opts: KubernetesSourceOptions) {
     this.now = opts.now ?? Date.now;
@@ -536,9 +564,12 @@ export class KubernetesSource {
     }
     for (const informer of this.informers) informer.start();
     this.gatewayInformer?.start();
+    // One timer for the watchdog and the staleness clock.
     const watchdogMs = this.opts.watchdogSeconds * 1000;
-    if (watchdogMs > 0) {
-      this.watchdog = setInterval(() => this.checkWatchdog(watchdogMs), Math.min(watchdogMs, 1000));
+    const staleMs = (this.opts.staleAfterSeconds ?? 0) * 1000;
+    const periods = [1000, ...(watchdogMs > 0 ? [watchdogMs] : []), ...(staleMs > 0 ? [Math.max(50, staleMs / 4)] : [])];
+    if (watchdogMs > 0 || staleMs > 0) {
+      this.watchdog = setInterval(() => this.checkWatchdog(watchdogMs), Math.min(...periods));
       this.watchdog.unref();
     }
   }
@@ -551,10 +582,18 @@ export class KubernetesSource {
     await Promise.all([...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])].map((i) => i.stop()));
   }
 
+  /** Whether the local data is stale (see the module header). */
+  isStale(): boolean {
+    return this.stale;
+  }
+
   status(): KubernetesSourceStatus {
     const counts = this.state.counts();
     return {
       synced: this.everSynced,
+      stale: this.stale,
+      outOfSyncSeconds: Math.round(this.outOfSyncMs() / 100) / 10,
+      staleAfterSeconds: this.opts.staleAfterSeconds ?? 0,
       ...counts,
       informers: [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])].map((i) => i.status()),
       gateways: this.gateways,
@@ -568,11 +607,40 @@ export class KubernetesSource {
     else if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
   }
 
+  /** How long the longest out-of-sync Service/EndpointSlice informer has been so (0 before the first sync). */
+  private outOfSyncMs(): number {
+    if (!this.everSynced) return 0;
+    const nowMs = this.now();
+    let worst = 0;
+    for (const informer of this.informers) {
+      const since = informer.outOfSyncSinceMs;
+      if (since !== undefined) worst = Math.max(worst, nowMs - since);
+    }
+    return worst;
+  }
+
+  private checkStale(): void {
+    const staleMs = (this.opts.staleAfterSeconds ?? 0) * 1000;
+    const outMs = this.outOfSyncMs();
+    const stale = staleMs > 0 && outMs >= staleMs;
+    if (stale === this.stale) return;
+    this.stale = stale;
+    if (stale) {
+      this.opts.logger.warn(
+        { outOfSyncSeconds: Math.round(outMs / 1000), staleAfterSeconds: this.opts.staleAfterSeconds },
+        'kubernetes source stale: serving last-known local data with the degraded TTL, and telling peers (sourceStale)',
+      );
+    } else {
+      this.opts.logger.info({}, 'kubernetes source in sync again: local data is fresh');
+    }
+    this.opts.onStaleChange?.(stale);
+  }
+
   private checkWatchdog(watchdogMs: number): void {
     const nowMs = this.now();
     for (const informer of [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])]) {
       const silence = informer.silenceMs(nowMs);
-      if (silence >= watchdogMs) {
+      if (watchdogMs > 0 && silence >= watchdogMs) {
         informer.restartNow(`no event, bookmark or connect for ${Math.round(silence / 1000)} s (source.kubernetes.watchdogSeconds): a half-open watch`);
       }
     }
@@ -585,6 +653,7 @@ export class KubernetesSource {
       this.everSynced = true;
       this.opts.logger.info({ ...this.state.counts() }, 'kubernetes source synced');
     }
+    this.checkStale();
     const troubled = statuses.filter((s) => s.phase === 'backoff' || (!s.listed && s.lastError));
     const describe = (s: InformerStatus): string =>
       `${s.namespace ? `${s.resource} in ${s.namespace}` : s.resource}: ${s.phase}${s.lastError ? ` (last error: ${s.lastError})` : ''}`;
@@ -597,9 +666,14 @@ export class KubernetesSource {
       });
       return;
     }
+    // Stale stays ready: every replica loses the same API server at once, and failing readiness
+    // would take the cluster's DNS away entirely; the reason is in the detail, metrics and logs.
+    const stale = this.stale
+      ? `STALE: not in sync with the API server for ${Math.round(this.outOfSyncMs() / 1000)} s (source.kubernetes.staleAfterSeconds ${this.opts.staleAfterSeconds}), local answers use the degraded TTL and peers are told; `
+      : '';
     this.opts.readiness.set(COMPONENT, {
       ready: true,
-      detail: troubled.length > 0 ? `kubernetes: degraded, serving last-known data; ${troubled.map(describe).join('; ')}` : undefined,
+      detail: troubled.length > 0 || this.stale ? `kubernetes: ${stale}degraded, serving last-known data; ${troubled.map(describe).join('; ')}` : undefined,
       sinceMs: this.now(),
     });
   }

@@ -116,6 +116,7 @@ export interface CtxOverrides {
   health?: GatewayHealth;
   client?: ClientLocality;
   sourceReady?: boolean;
+  localStale?: boolean;
 }
 
 export function context(o: CtxOverrides = {}): AnswerContext {
@@ -125,6 +126,7 @@ export function context(o: CtxOverrides = {}): AnswerContext {
     health: o.health ?? new FakeHealth(),
     client: o.client ?? DEMO_CLIENT,
     sourceReady: o.sourceReady ?? true,
+    localStale: o.localStale,
   };
 }
 

@@ -206,6 +206,21 @@ test('fail open uses every gateway, unhealthy and not-ready alike, in rank order
   ]);
 });
 
+test('a stale local source: local answers keep their addresses with TTL min(ttl, degradedTtl)', (t) => {
+  const fresh = ask('productpage.bookinfo.global', 'A', { options: { ttlSeconds: 30, degradedTtlSeconds: 3 } });
+  const stale = ask('productpage.bookinfo.global', 'A', { options: { ttlSeconds: 30, degradedTtlSeconds: 3 }, localStale: true });
+  t.is(fresh.kind, 'local');
+  t.is(stale.kind, 'local');
+  t.deepEqual(stale.answers.map((r) => r.data), fresh.answers.map((r) => r.data));
+  t.true(fresh.answers.every((r) => r.ttl === 30));
+  t.true(stale.answers.every((r) => r.ttl === 3));
+  t.regex(stale.explanation.steps.join('\n'), /local source is stale/);
+  // A remote answer (reviews has no ready endpoint here) is not this cluster's stale data.
+  const remote = ask('reviews.bookinfo.global', 'A', { options: { ttlSeconds: 30, degradedTtlSeconds: 3 }, localStale: true });
+  t.is(remote.kind, 'remote');
+  t.true(remote.answers.every((r) => r.ttl === 30));
+});
+
 test('fail-open TTL is min(ttl, degradedTtl)', (t) => {
   t.is(ask('legacy.bookinfo.global', 'A', { options: { ttlSeconds: 30, degradedTtlSeconds: 3 } }).answers[0]!.ttl, 3);
   t.is(ask('legacy.bookinfo.global', 'A', { options: { ttlSeconds: 2, degradedTtlSeconds: 10 } }).answers[0]!.ttl, 2);

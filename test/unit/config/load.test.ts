@@ -64,7 +64,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
   t.deepEqual(c.source, {
     type: 'file',
     file: { path: join(fixtures, 'catalog.yaml') },
-    kubernetes: { kubeconfig: null, namespaces: [], exportSelector: '', watchdogSeconds: 300 },
+    kubernetes: { kubeconfig: null, namespaces: [], exportSelector: '', watchdogSeconds: 300, staleAfterSeconds: 300 },
   });
   t.deepEqual(c.forward, {
     upstreams: ['resolv.conf'],
@@ -516,7 +516,7 @@ test('sync, when present, gets its defaults and requires trustDomain and tls', (
 test('source.type kubernetes needs nothing more; file needs file.path', (t) => {
   const k = ok(t, { text: 'cluster: {name: a}\nsource: {type: kubernetes, kubernetes: {namespaces: [bookinfo], kubeconfig: kube.yaml}}\n', file: '/etc/gsdns/c.yaml' });
   t.is(k.source.type, 'kubernetes');
-  t.deepEqual(k.source.kubernetes, { kubeconfig: '/etc/gsdns/kube.yaml', namespaces: ['bookinfo'], exportSelector: '', watchdogSeconds: 300 });
+  t.deepEqual(k.source.kubernetes, { kubeconfig: '/etc/gsdns/kube.yaml', namespaces: ['bookinfo'], exportSelector: '', watchdogSeconds: 300, staleAfterSeconds: 300 });
   const issues = errors(t, { text: 'cluster: {name: a}\n' });
   t.deepEqual(
     issues.map((i) => `${i.path}: ${i.message}`),
