@@ -24,8 +24,10 @@ import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../log.js';
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
+import { recordsEqual } from '../registry/registry.js';
+import type { OffThread } from '../util/off-thread.js';
+import { decodeCatalog, rebuildCatalog, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
 import { checkPeerIdentity } from './identity.js';
-import { formatCatalogIssues, parseCatalog } from './protocol.js';
 import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
 
@@ -75,10 +77,23 @@ export interface PeerClientOptions {
   /** This cluster's name: a catalog that claims it is refused. */
   readonly localCluster?: string | undefined;
   readonly now?: (() => number) | undefined;
+  /**
+   * The worker that decodes bodies (JSON, schema, difference from what we hold) off the DNS thread,
+   * shared by every peer. Absent: decoded on this thread (unit tests).
+   */
+  readonly decoder?: OffThread<DecodeRequest, DecodeResult> | undefined;
 }
 
+const NO_FINGERPRINTS = new Float64Array(0);
+
 type FetchResult =
-  | { readonly kind: 'catalog'; readonly catalog: ClusterCatalog; readonly etag: string | undefined }
+  | {
+      readonly kind: 'catalog';
+      readonly decoded: Extract<DecodeResult, { kind: 'catalog' }>;
+      /** The catalog the decoded difference is against (what we held when the request left). */
+      readonly base: ClusterCatalog | undefined;
+      readonly etag: string | undefined;
+    }
   | { readonly kind: 'not-modified' }
   | { readonly kind: 'refused'; readonly reason: string; readonly message: string }
   | { readonly kind: 'failed'; readonly reason: string; readonly message: string };
@@ -92,6 +107,8 @@ export class PeerClient {
   private lastCatalogMs: number | undefined;
   private etag: string | undefined;
   private held: ClusterCatalog | undefined;
+  /** Fingerprints of `held`'s services, sent with each body so the decoder returns only changes. */
+  private heldFingerprints: Float64Array = NO_FINGERPRINTS;
   private updates = 0;
   private readonly errors: Record<string, number> = {};
   private running = false;
@@ -172,7 +189,7 @@ export class PeerClient {
         this.lastError = undefined;
         if (result.kind === 'catalog') {
           const started = performance.now();
-          this.apply(result.catalog, result.etag);
+          this.apply(result);
           this.opts.budget?.record(performance.now() - started);
         }
         this.setState('synced');
@@ -198,12 +215,20 @@ export class PeerClient {
     }
   }
 
-  private apply(catalog: ClusterCatalog, etag: string | undefined): void {
+  /**
+   * A decoded catalog: rebuilt from what we held plus what changed (unchanged services stay the
+   * same objects, so the registry's diff is cheap), and put into the registry unless nothing changed.
+   */
+  private apply(result: Extract<FetchResult, { kind: 'catalog' }>): void {
+    const { decoded, base, etag } = result;
     this.etag = etag;
+    if (base !== undefined && base === this.held && decoded.sameServices && recordsEqual(decoded.meta, metaOf(base))) return;
+    const catalog = rebuildCatalog(base, decoded);
     this.held = catalog;
+    this.heldFingerprints = decoded.fingerprints;
     this.updates++;
     this.lastCatalogMs = this.now();
-    this.opts.logger.debug({ services: catalog.services.length, etag }, 'sync: peer catalog applied');
+    this.opts.logger.debug({ services: catalog.services.length, changed: decoded.fresh.length, etag }, 'sync: peer catalog applied');
     // The registry diffs against what it holds: only changed services touch its indexes.
     this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
   }
@@ -215,6 +240,7 @@ export class PeerClient {
     if (this.now() - last < this.opts.staleAfterSeconds * 1000) return;
     this.opts.registry.removeRemote(this.opts.name, SYNC_ORIGIN);
     this.held = undefined;
+    this.heldFingerprints = NO_FINGERPRINTS;
     this.etag = undefined;
     this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;
     this.setState('withdrawn');
@@ -328,16 +354,9 @@ export class PeerClient {
         });
         res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
         res.on('end', () => {
-          // Parsing and applying a large catalog takes tens of ms on the thread that answers DNS:
-          // wait for the budget, and let queued queries through first.
+          // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
           const budget = this.opts.budget;
-          const run = (): void => {
-            setImmediate(() => {
-              const started = performance.now();
-              this.finishBody(res, chunks, status, done);
-              budget?.record(performance.now() - started);
-            });
-          };
+          const run = (): void => void this.finishBody(res, chunks, status).then(done, (err: unknown) => done({ kind: 'failed', reason: 'internal', message: (err as Error).message }));
           if (budget) budget.acquire().then(run, run);
           else run();
         });
@@ -346,48 +365,47 @@ export class PeerClient {
     });
   }
 
-  /** A complete response body: status, JSON, schema, identity of the claimed cluster. */
-  private finishBody(res: IncomingMessage, chunks: Buffer[], status: number, done: (r: FetchResult) => void): void {
-    const body = Buffer.concat(chunks).toString('utf8');
+  /**
+   * A complete response body: status, then JSON, schema and the difference from what we hold
+   * (decoded in the worker, off the DNS thread), then the identity of the claimed cluster.
+   */
+  private async finishBody(res: IncomingMessage, chunks: Buffer[], status: number): Promise<FetchResult> {
     if (status !== 200) {
       const reason = status === 403 ? 'forbidden' : `http-${status}`;
-      return done({ kind: status >= 500 ? 'failed' : 'refused', reason, message: `HTTP ${status}: ${body.slice(0, 300)}` });
+      const text = Buffer.concat(chunks).subarray(0, 300).toString('utf8');
+      return { kind: status >= 500 ? 'failed' : 'refused', reason, message: `HTTP ${status}: ${text}` };
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(body);
-    } catch (err) {
-      return done({ kind: 'refused', reason: 'invalid-catalog', message: `catalog is not JSON: ${(err as Error).message}` });
+    // A fresh copy of the octets: its ArrayBuffer moves to the worker (never a pooled slab).
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const body = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      body.set(c, at);
+      at += c.length;
     }
-    // Count before validating: validation and applying cost O(services).
-    const maxServices = this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES;
-    const services = (value as { services?: unknown } | null)?.services;
-    if (Array.isArray(services) && services.length > maxServices) {
-      return done({
-        kind: 'refused',
-        reason: 'too-many-services',
-        message: `catalog lists ${services.length} services, more than sync.maxCatalogServices (${maxServices}); refused, the last good catalog is kept`,
-      });
-    }
-    const parsed = parseCatalog(value);
-    if (!parsed.ok) {
-      return done({ kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` });
-    }
-    if (this.opts.localCluster !== undefined && parsed.catalog.cluster === this.opts.localCluster) {
-      return done({
+    chunks.length = 0;
+    const base = this.held;
+    const request: DecodeRequest = { body, baseFingerprints: this.heldFingerprints, maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES };
+    const decoder = this.opts.decoder;
+    const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog(request);
+    if (decoded.kind === 'refused') return decoded;
+    const cluster = decoded.meta.cluster;
+    if (this.opts.localCluster !== undefined && cluster === this.opts.localCluster) {
+      return {
         kind: 'refused',
         reason: 'local-cluster',
-        message: `catalog claims cluster ${parsed.catalog.cluster}, which is this cluster (cluster.name); a peer cannot speak for us: refused`,
-      });
+        message: `catalog claims cluster ${cluster}, which is this cluster (cluster.name); a peer cannot speak for us: refused`,
+      };
     }
-    if (parsed.catalog.cluster !== this.opts.name) {
-      return done({
-        kind: 'refused',
-        reason: 'cluster-mismatch',
-        message: `catalog claims cluster ${parsed.catalog.cluster}, but this peer is ${this.opts.name}; refused`,
-      });
+    if (cluster !== this.opts.name) {
+      return { kind: 'refused', reason: 'cluster-mismatch', message: `catalog claims cluster ${cluster}, but this peer is ${this.opts.name}; refused` };
     }
     const etag = res.headers['etag'];
-    done({ kind: 'catalog', catalog: parsed.catalog, etag: typeof etag === 'string' ? etag : undefined });
+    return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined };
   }
+}
+
+function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {
+  const { services: _services, ...meta } = c;
+  return meta;
 }

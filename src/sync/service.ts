@@ -23,6 +23,8 @@ import { buildCatalog, canonicalCatalogJson, catalogEtag } from './protocol.js';
 import { SyncServer, type CatalogSnapshot, type SyncServerStats } from './server.js';
 import { TlsFiles } from './tls-files.js';
 import { WorkBudget } from './work-budget.js';
+import { OffThread, siblingModule } from '../util/off-thread.js';
+import type { DecodeRequest, DecodeResult } from './catalog-decoder.js';
 import { DescriptorBudget } from '../util/descriptors.js';
 
 /** Descriptors for everything but sync, beyond the listeners' own caps: files, listeners, probes, logs. */
@@ -72,6 +74,8 @@ export class SyncService {
   private readonly server: SyncServer;
   private readonly clients: PeerClient[];
   private readonly budget: WorkBudget;
+  /** One worker decodes every peer's catalogs off the DNS thread (catalog-worker.ts). */
+  private readonly decoder: OffThread<DecodeRequest, DecodeResult>;
   private readonly descriptors: DescriptorBudget | undefined;
   private snap: CatalogSnapshot | undefined;
   private dirty = true;
@@ -111,6 +115,11 @@ export class SyncService {
     });
     const budget = new WorkBudget(config.applyBudgetPercent / 100);
     this.budget = budget;
+    this.decoder = new OffThread<DecodeRequest, DecodeResult>({
+      url: siblingModule(import.meta.url, 'catalog-worker'),
+      onCrash: (err) => logger.error({ err }, 'sync: the catalog decoder worker died; restarting it (the fetches it held are retried)'),
+    });
+    const decoder = this.decoder;
     this.clients = config.peers.map(
       (p) =>
         new PeerClient({
@@ -124,6 +133,7 @@ export class SyncService {
           maxBodyBytes: config.maxCatalogBytes,
           maxServices: config.maxCatalogServices,
           localCluster: opts.localCluster ?? opts.identity.cluster,
+          decoder,
           logger: logger.child({ peer: p.name }),
         }),
     );
@@ -144,6 +154,7 @@ export class SyncService {
     this.unsubscribe?.();
     if (this.publishTimer) clearTimeout(this.publishTimer);
     for (const c of this.clients) c.stop();
+    await this.decoder.close();
     this.tls.stop();
     await this.server.close();
   }
