@@ -66,7 +66,7 @@ test('the worker thread decodes the same, and moves the body instead of copying 
   const catalog = { cluster: 'eu', gateways: [{ address: '192.0.2.1', port: 15443 }], services: [{ namespace: 'a', name: 'x', ready: true, ports: [] }] };
   const request = req(catalog);
   const inline = decodeCatalog(req(catalog));
-  const r = await decoder.run(request, [request.body.buffer]);
+  const r = await decoder.run(request, [request.body.buffer as ArrayBuffer]);
   t.is(request.body.byteLength, 0, 'transferred');
   t.deepEqual(JSON.parse(JSON.stringify(r)), JSON.parse(JSON.stringify(inline)));
   t.like(await decoder.run(req('{nope')), { kind: 'refused' });
