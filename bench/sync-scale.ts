@@ -525,6 +525,10 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
       `  listen: {address: 127.0.0.1, port: ${syncPort}}`,
       `  trustDomain: ${TD}`,
       `  tls: {ca: ${JSON.stringify(pki.ca)}, cert: ${JSON.stringify(own.cert)}, key: ${JSON.stringify(own.key)}}`,
+      // The one-service samples add a service to a full catalog: leave room above SERVICES
+      // (sync.maxCatalogServices defaults to 10,000, the bench's default size).
+      `  maxCatalogServices: ${SERVICES + 100}`,
+      `  maxCatalogBytes: ${Math.max(2 * 1024 * 1024, (SERVICES + 100) * 160)}`,
       peerList.length === 0 ? '  peers: []' : '  peers:',
       ...peerList.map((p) => `    - {name: ${p.name}, url: "https://127.0.0.1:${p.port}"}`),
       '',

@@ -7,15 +7,19 @@
  * Invariants: the registry holds exactly the last successfully parsed content (local services and
  * the static remotes under origin "file"); an edit is picked up within `pollMs` (default 250 ms)
  * even where fs.watch misses it (atomic rename, ConfigMap symlink swap, network filesystems).
+ * Hashing, parsing and validating the file, and finding which services changed, run in a worker
+ * thread (catalog-file-decoder.ts): the DNS thread only reads the octets and applies what changed,
+ * one synchronous write, so answers never see half a catalog and never wait for a parse.
  */
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '../log.js';
-import type { RegistryWriter } from '../registry/types.js';
+import type { LocalService, RegistryWriter } from '../registry/types.js';
 import type { Readiness } from '../health/readiness.js';
-import { formatCatalogIssue, parseCatalogFile, type CatalogIssue } from './catalog-file.js';
+import { OffThread, siblingModule } from '../util/off-thread.js';
+import { formatCatalogIssue, type CatalogIssue } from './catalog-file.js';
+import { decodeCatalogFileBytes, rebuildLocals, type FileDecodeRequest, type FileDecodeResult } from './catalog-file-decoder.js';
 
 export const FILE_ORIGIN = 'file';
 const COMPONENT = 'source';
@@ -28,6 +32,10 @@ export interface FileSourceStatus {
   readonly lastIssues: readonly CatalogIssue[];
   readonly reloads: number;
   readonly rejected: number;
+  /** A read file is being hashed, parsed and compared (off the DNS thread) right now. */
+  readonly decoding: boolean;
+  /** Services that differed from what was held, at the last applied reload. */
+  readonly lastChanged?: number | undefined;
 }
 
 export interface FileSourceOptions {
@@ -46,6 +54,8 @@ export interface FileSourceOptions {
   readonly component?: string | undefined;
   /** This cluster's name: a `remotes:` entry named like it is rejected as an invalid edit. */
   readonly localCluster?: string | undefined;
+  /** false: decode on this thread (unit tests). Default true: a worker thread. */
+  readonly offThread?: boolean | undefined;
 }
 
 export class FileSource {
@@ -58,12 +68,23 @@ export class FileSource {
   private st: FileSourceStatus;
   private readonly now: () => number;
   private readonly component: string;
+  private readonly decoder: OffThread<FileDecodeRequest, FileDecodeResult> | undefined;
+  /** The local services applied last, by fingerprint, and those fingerprints (sent as the base). */
+  private held = new Map<number, LocalService>();
+  private heldFingerprints: Float64Array = new Float64Array(0);
 
   constructor(private readonly opts: FileSourceOptions) {
     this.now = opts.now ?? Date.now;
-    this.st = { path: opts.path, loaded: false, lastIssues: [], reloads: 0, rejected: 0 };
+    this.st = { path: opts.path, loaded: false, lastIssues: [], reloads: 0, rejected: 0, decoding: false };
     this.component = opts.component ?? COMPONENT;
     opts.readiness.set(this.component, { ready: false, detail: `catalog ${opts.path} not loaded yet` });
+    this.decoder =
+      opts.offThread === false
+        ? undefined
+        : new OffThread<FileDecodeRequest, FileDecodeResult>({
+            url: siblingModule(import.meta.url, 'catalog-file-worker'),
+            onCrash: (err) => opts.logger.error({ err }, 'the catalog decoder worker died; restarting it at the next reload'),
+          });
   }
 
   status(): FileSourceStatus {
@@ -99,6 +120,7 @@ export class FileSource {
     if (this.timer) clearInterval(this.timer);
     this.watcher = undefined;
     this.timer = undefined;
+    void this.decoder?.close();
   }
 
   /** Serialised: a reload requested while one runs is coalesced into one more run. */
@@ -119,32 +141,56 @@ export class FileSource {
   }
 
   private async loadOnce(trigger: string): Promise<void> {
+    try {
+      await this.loadAndApply(trigger);
+    } finally {
+      this.st = { ...this.st, decoding: false };
+    }
+  }
+
+  private async loadAndApply(trigger: string): Promise<void> {
     const { path, logger } = this.opts;
-    let text: string;
+    let bytes: Uint8Array;
     try {
       const s = await stat(path);
       this.lastMtimeMs = s.mtimeMs;
-      text = await readFile(path, 'utf8');
+      // A copy of its own, so its buffer can move to the worker (readFile may hand out a slab).
+      bytes = new Uint8Array(await readFile(path));
     } catch (err) {
       this.lastMtimeMs = -2;
       this.reject(`cannot read ${path}: ${(err as Error).message}`, [], trigger);
       return;
     }
-    const hash = createHash('sha256').update(text).digest('hex');
-    if (hash === this.lastHash) return;
-    const parsed = parseCatalogFile(text, { localCluster: this.opts.localCluster });
-    if (!parsed.ok) {
-      this.lastHash = hash;
-      const lines = parsed.issues.map((i) => formatCatalogIssue(path, i));
-      this.reject(`${lines.length} error(s) in ${path}: ${lines.join('; ')}`, parsed.issues, trigger);
+    const request: FileDecodeRequest = { bytes, lastHash: this.lastHash, baseFingerprints: this.heldFingerprints, localCluster: this.opts.localCluster };
+    let decoded: FileDecodeResult;
+    try {
+      this.st = { ...this.st, decoding: true };
+      decoded = this.decoder ? await this.decoder.run(request, [bytes.buffer as ArrayBuffer]) : decodeCatalogFileBytes(request);
+    } catch (err) {
+      // The worker died or was closed: nothing was applied; the next change or poll tries again.
+      this.lastMtimeMs = -1;
+      this.reject(`cannot decode ${path}: ${(err as Error).message}`, [], trigger);
       return;
     }
-    this.lastHash = hash;
-    if (this.opts.localServices !== false) this.opts.registry.replaceLocal(parsed.catalog.services);
-    else if (parsed.catalog.services.length > 0) {
-      logger.warn({ path, services: parsed.catalog.services.length }, 'services: in the catalog file are ignored with source.type kubernetes (only remotes: are used)');
+    if (decoded.kind === 'unchanged') return;
+    this.lastHash = decoded.hash;
+    if (decoded.kind === 'invalid') {
+      const lines = decoded.issues.map((i) => formatCatalogIssue(path, i));
+      this.reject(`${lines.length} error(s) in ${path}: ${lines.join('; ')}`, decoded.issues, trigger);
+      return;
     }
-    this.opts.registry.replaceRemotes(FILE_ORIGIN, parsed.catalog.remotes);
+    const services = decoded.serviceCount;
+    if (this.opts.localServices !== false) {
+      const locals = rebuildLocals(this.held, decoded);
+      this.opts.registry.replaceLocal(locals);
+      const held = new Map<number, LocalService>();
+      for (let i = 0; i < locals.length; i++) held.set(decoded.fingerprints[i]!, locals[i]!);
+      this.held = held;
+      this.heldFingerprints = decoded.fingerprints;
+    } else if (services > 0) {
+      logger.warn({ path, services }, 'services: in the catalog file are ignored with source.type kubernetes (only remotes: are used)');
+    }
+    this.opts.registry.replaceRemotes(FILE_ORIGIN, decoded.remotes);
     this.st = {
       ...this.st,
       loaded: true,
@@ -152,10 +198,11 @@ export class FileSource {
       lastError: undefined,
       lastIssues: [],
       reloads: this.st.reloads + 1,
+      lastChanged: decoded.fresh.length,
     };
     this.opts.readiness.set(this.component, { ready: true, sinceMs: this.now() });
     logger.info(
-      { path, trigger, services: parsed.catalog.services.length, remotes: parsed.catalog.remotes.length },
+      { path, trigger, services, remotes: decoded.remotes.length },
       'catalog loaded',
     );
   }

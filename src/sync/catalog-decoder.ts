@@ -12,6 +12,7 @@
  * service objects for unchanged services, so the registry's diff short-circuits on identity.
  */
 import type { ClusterCatalog, RemoteService } from '../registry/types.js';
+import { fingerprint } from '../util/fingerprint.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
 
 export interface DecodeRequest {
@@ -38,18 +39,6 @@ export type DecodeResult =
       /** Every service is the base's, at the same index (the meta may still differ). */
       readonly sameServices: boolean;
     };
-
-/** A 53-bit fingerprint of a string: two 32-bit FNV-1a lanes (different offsets, one rotated). */
-export function fingerprint(s: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x1b873593;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul((b ^ c) + ((b << 13) | (b >>> 19)), 0x5bd1e995);
-  }
-  return (b >>> 11) * 0x100000000 + (a >>> 0);
-}
 
 /** Key and content of a remote service, canonically. */
 export function serviceFingerprint(s: RemoteService): number {

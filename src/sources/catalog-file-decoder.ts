@@ -1,0 +1,83 @@
+/**
+ * The catalog file decoded off the event loop (PURE; catalog-file-worker.ts runs it in a worker).
+ *
+ * Owns: from the file's octets, its content hash (an unchanged file is not parsed again), the parse
+ * and validation (parseCatalogFile: every error with its line), and the local services that differ
+ * from what the caller holds, by fingerprint. Issue 13 measured a reload stopping DNS for 0.68 s at
+ * 5,000 services, 1.8 s at 10,000 and 8.1 s at 50,000 while all of this ran on the DNS thread.
+ * Never: does I/O or keeps state between calls (the caller sends the hash and fingerprints of what
+ * it holds).
+ * Invariants: `rebuildLocals(held, result)` lists the decoded services in file order, the held
+ * objects standing in for every service whose fingerprint (key and content) is unchanged.
+ */
+import { createHash } from 'node:crypto';
+import type { ClusterCatalog, LocalService } from '../registry/types.js';
+import { fingerprint } from '../util/fingerprint.js';
+import { parseCatalogFile, type CatalogIssue } from './catalog-file.js';
+
+export interface FileDecodeRequest {
+  readonly bytes: Uint8Array;
+  /** Hash of the content the caller last decoded (accepted or not): equal means unchanged. */
+  readonly lastHash: string | undefined;
+  /** Fingerprints of the local services the caller holds (any order). */
+  readonly baseFingerprints: Float64Array;
+  readonly localCluster?: string | undefined;
+}
+
+export type FileDecodeResult =
+  | { readonly kind: 'unchanged'; readonly hash: string }
+  | { readonly kind: 'invalid'; readonly hash: string; readonly issues: readonly CatalogIssue[] }
+  | {
+      readonly kind: 'catalog';
+      readonly hash: string;
+      /** Per local service, in file order. */
+      readonly fingerprints: Float64Array;
+      /** The services whose fingerprint is not among the base's, in file order. */
+      readonly fresh: readonly LocalService[];
+      readonly serviceCount: number;
+      readonly remotes: readonly ClusterCatalog[];
+    };
+
+/** Key and content of a local service: its canonical JSON as the parser builds it (fixed key order). */
+export function localFingerprint(s: LocalService): number {
+  return fingerprint(JSON.stringify(s));
+}
+
+const text = new TextDecoder();
+
+export function decodeCatalogFileBytes(req: FileDecodeRequest): FileDecodeResult {
+  const hash = createHash('sha256').update(req.bytes).digest('hex');
+  if (hash === req.lastHash) return { kind: 'unchanged', hash };
+  const parsed = parseCatalogFile(text.decode(req.bytes), { localCluster: req.localCluster });
+  if (!parsed.ok) return { kind: 'invalid', hash, issues: parsed.issues };
+  const base = new Set<number>();
+  for (let i = 0; i < req.baseFingerprints.length; i++) base.add(req.baseFingerprints[i]!);
+  const services = parsed.catalog.services;
+  const fingerprints = new Float64Array(services.length);
+  const fresh: LocalService[] = [];
+  for (let i = 0; i < services.length; i++) {
+    const f = localFingerprint(services[i]!);
+    fingerprints[i] = f;
+    if (!base.has(f)) fresh.push(services[i]!);
+  }
+  return { kind: 'catalog', hash, fingerprints, fresh, serviceCount: services.length, remotes: parsed.catalog.remotes };
+}
+
+/**
+ * The decoded local services, in file order, from the held ones (by fingerprint) and the fresh ones
+ * (PURE). Throws if a fingerprint is neither held nor fresh (a caller bug: wrong base).
+ */
+export function rebuildLocals(held: ReadonlyMap<number, LocalService>, r: Extract<FileDecodeResult, { kind: 'catalog' }>): LocalService[] {
+  const out: LocalService[] = new Array(r.fingerprints.length);
+  let k = 0;
+  for (let i = 0; i < r.fingerprints.length; i++) {
+    const s = held.get(r.fingerprints[i]!);
+    if (s !== undefined) out[i] = s;
+    else {
+      const f = r.fresh[k++];
+      if (f === undefined) throw new Error('catalog decode: a service neither held nor sent');
+      out[i] = f;
+    }
+  }
+  return out;
+}
