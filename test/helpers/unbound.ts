@@ -4,35 +4,15 @@
  * gives it. Stopped in t.teardown.
  */
 import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { craftQuery, rawQuestion, requireTool, udpExchange } from './dns-tools.js';
 import { tempDir } from './gsdns-process.js';
 import { dig } from './dig.js';
+import { freePort, TEST_PORT_RANGE } from './ports.js';
 
-/** A loopback port that is free for both TCP and UDP right now. */
-export async function freePort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const sock = createSocket('udp4');
-      sock.once('error', () => resolve(false));
-      sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error('no free loopback port');
-}
+export { freePort } from './ports.js';
 
 export interface Unbound {
   readonly port: number;
@@ -103,6 +83,7 @@ export async function startCustomUnbound(t: ExecutionContext, opts: CustomUnboun
   qname-minimisation: no
   num-threads: 1
   outgoing-range: 64
+  outgoing-port-avoid: ${TEST_PORT_RANGE.first}-${TEST_PORT_RANGE.last}
   num-queries-per-thread: 32
   hide-version: no
 ${extra}${opts.clauses ?? ''}
