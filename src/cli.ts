@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { embeddedConfigPath, formatIssues, loadConfig } from './config/index.js';
-import { createLogger } from './log.js';
+import { createLogger, flushLogs } from './log.js';
 import { PACKAGE_VERSION as version, runServer } from './main.js';
 import { CertsError } from './errors.js';
 import { DEFAULT_TRUST_DOMAIN, initCa, issueClusterCert } from './sync/certs.js';
@@ -157,6 +157,7 @@ async function serve(args: readonly string[]): Promise<void> {
     await runServer(loaded.config, logger, { configFile: file });
   } catch (err) {
     logger.fatal({ err }, 'gsdns failed to start');
+    await flushLogs();
     process.exit(3);
   }
 }

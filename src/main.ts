@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
-import type { Logger } from './log.js';
+import { flushLogs, type Logger } from './log.js';
 import { Registry } from './registry/registry.js';
 import { answer } from './answer/answer.js';
 import type { AnswerContext, AnswerOptions, ClientLocality, GatewayHealth } from './answer/types.js';
@@ -576,7 +576,9 @@ export function fatalHandler(logger: Pick<Logger, 'fatal'>, exit: (code: number)
  */
 export async function runServer(config: Config, logger: Logger, meta: { configFile: string }): Promise<void> {
   logger.info({ config: meta.configFile }, 'starting gsdns');
-  const onFatal = fatalHandler(logger, (code) => process.exit(code));
+  const onFatal = fatalHandler(logger, (code) => {
+    void flushLogs().finally(() => process.exit(code));
+  });
   process.on('uncaughtException', (err) => onFatal('uncaughtException', err));
   process.on('unhandledRejection', (err) => onFatal('unhandledRejection', err));
   // Handlers go in before anything starts: a signal that arrives while starting (or right after
@@ -596,20 +598,19 @@ export async function runServer(config: Config, logger: Logger, meta: { configFi
         .close()
         .then(() => {
           logger.info('stopped');
-          logger.flush?.();
-          process.exit(0);
+          return flushLogs().then(() => process.exit(0));
         })
         .catch((err: unknown) => {
           logger.error({ err }, 'error during shutdown');
-          process.exit(1);
+          void flushLogs().finally(() => process.exit(1));
         });
     }, lameDuckMs);
   };
   const onSignal = (signal: string): void => {
     if (signalled) {
       logger.warn({ signal }, 'second signal: exiting at once');
-      logger.flush?.();
-      process.exit(1);
+      void flushLogs(250).finally(() => process.exit(1));
+      return;
     }
     signalled = signal;
     stop();

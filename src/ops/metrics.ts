@@ -24,6 +24,7 @@ import {
   type Metric,
 } from 'prom-client';
 import type { QueryEvent } from '../dns/server.js';
+import { logLoss } from '../log.js';
 import type { DnsEdgeStats } from '../dns/server.js';
 import type { HandlerResult } from '../dns/types.js';
 import type { ForwardResult, ForwardStats } from '../forward/forwarder.js';
@@ -328,6 +329,8 @@ export class Metrics {
     ]);
     snapshotCounter(r, 'gsdns_dns_truncated_total', 'Replies sent with TC set because they did not fit.', [], () => [[{}, sources.dnsEdge().truncated]]);
     snapshotCounter(r, 'gsdns_dns_udp_bind_failures_total', 'Binds of a local address under a wildcard dns.listen that failed (retried at each interface rescan).', [], () => [[{}, sources.dnsEdge().udpBindFailures]]);
+    snapshotCounter(r, 'gsdns_log_write_errors_total', 'Writes to the log destination (stdout) that failed (EPIPE, ENOSPC, ...); their lines are retried with the next write.', [], () => [[{}, logLoss.writeErrors]]);
+    snapshotCounter(r, 'gsdns_log_lines_dropped_total', 'Log lines dropped because the log destination was failing or more than 4 MiB behind.', [], () => [[{}, logLoss.dropped]]);
     snapshotGauge(r, 'gsdns_dns_tcp_connections', 'Open DNS-over-TCP connections.', [], () => [[{}, sources.dnsEdge().tcpConnectionsOpen]]);
     snapshotCounter(
       r,
