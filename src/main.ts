@@ -59,6 +59,11 @@ export interface RunningServer {
   readonly kubernetes?: KubernetesSource | undefined;
   /** This cluster's gateways: `cluster.gateways`, or the addresses of `cluster.gatewayService`. */
   localGateways(): readonly Gateway[];
+  /**
+   * SIGHUP: re-read the files gsdns already follows (the catalog file, the sync TLS files) now
+   * instead of at their next poll. The config file is read only at start.
+   */
+  reloadFiles(): Promise<void>;
   /** Present unless `health.probe.type` is `none`. */
   readonly prober?: GatewayProber | undefined;
   readonly geoip: LazyGeoip;
@@ -539,6 +544,10 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     metrics,
     selfTest,
     localGateways: () => localGateways,
+    reloadFiles: async () => {
+      sync?.checkTlsFiles();
+      await source?.reload('SIGHUP');
+    },
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
@@ -617,6 +626,12 @@ export async function runServer(config: Config, logger: Logger, meta: { configFi
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // SIGHUP reloads files, as BIND's does; Node's default for it would end the process.
+  process.on('SIGHUP', () => {
+    if (!running || signalled) return;
+    logger.info('SIGHUP: re-reading the catalog file and the sync TLS files (the config file is read only at start)');
+    running.reloadFiles().catch((err: unknown) => logger.error({ err }, 'SIGHUP reload failed'));
+  });
   running = await startGsdns(config, logger);
   stop();
 }

@@ -150,6 +150,11 @@ export class SyncService {
     return this.address;
   }
 
+  /** Re-read the TLS files now if they changed (SIGHUP), instead of at the next poll. */
+  checkTlsFiles(): void {
+    this.tls.check();
+  }
+
   async stop(): Promise<void> {
     this.unsubscribe?.();
     if (this.publishTimer) clearTimeout(this.publishTimer);

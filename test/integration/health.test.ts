@@ -625,3 +625,63 @@ test('a huge health.timeoutMs waits for a slow gateway instead of failing every 
   const g = await untilStatus(t, s.httpPort, address, 'healthy');
   t.is(g.failures, 0, JSON.stringify(g));
 });
+
+// Fault matrix (issue 13): every gateway of the best cluster flaps once a second for a minute
+// (FLAP_SECONDS scales it). Verdicts: every answer is NOERROR with an ordinary TTL and lists only
+// the flapping cluster's gateways or the far cluster's (never SERVFAIL, NXDOMAIN, an empty or a
+// fail-open answer, since the far cluster stays healthy); probing stays at its interval (no probe
+// storm); once the flapping stops with the gateways open, answers converge to both of them.
+test('every gateway of the best cluster flapping once a second: answers stay valid, probes stay at their interval, answers converge after', async (t) => {
+  const flapMs = Number(process.env['FLAP_SECONDS'] ?? 60) * 1000;
+  const a = await tcpGateway(t);
+  const b = await tcpGateway(t);
+  const far = await tcpGateway(t);
+  const s = await gsdns(t, {
+    remotes: [
+      { cluster: 'near', region: 'r1', zone: 'z1', gateways: [a, b], services: ['cart'] },
+      { cluster: 'far', region: 'r2', gateways: [far], services: ['cart'] },
+    ],
+  });
+  for (const g of [a, b, far]) await untilStatus(t, s.httpPort, g.address, 'healthy');
+  const nearSet = [a.address, b.address].sort().join(',');
+  const seen = new Map<string, number>();
+  const bad: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running && i < 1_000_000; i++) {
+      const r = await query(s.dnsPort, CART);
+      const k = key(r);
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+      const set = [...r.addresses].sort().join(',');
+      const valid = r.rcode === 0 && r.ttls.every((ttl) => ttl === TTL) && (set === nearSet || set === a.address || set === b.address || set === far.address);
+      if (!valid && bad.length < 20) bad.push(`${k} ttl ${r.ttls.join(',')}`);
+      await sleep(10);
+    }
+  })();
+  const acceptedBefore = a.accepted() + b.accepted();
+  const started = Date.now();
+  let cycles = 0;
+  // Bounded by count and time: one close-and-reopen per second.
+  while (Date.now() - started < flapMs && cycles < 600) {
+    await Promise.all([a.close(), b.close()]);
+    await sleep(500);
+    await Promise.all([a.open(), b.open()]);
+    await sleep(500);
+    cycles++;
+  }
+  const flappedMs = Date.now() - started;
+  try {
+    await until(t, s.dnsPort, CART, (r) => r.rcode === 0 && [...r.addresses].sort().join(',') === nearSet, 'answers converge to both reopened gateways', 10_000);
+  } finally {
+    running = false;
+    await loop;
+  }
+  t.deepEqual(bad, [], 'no SERVFAIL, NXDOMAIN, empty, fail-open or foreign answer during the flapping');
+  t.true([...seen.values()].reduce((x, y) => x + y, 0) > cycles, 'queries ran throughout');
+  // Each open half-second a gateway accepts at most one probe per 90 ms (interval − 10 % jitter);
+  // a probe storm (a retry loop on failure) would accept far more.
+  const probes = a.accepted() + b.accepted() - acceptedBefore;
+  const ceiling = 2 * Math.ceil(flappedMs / (INTERVAL_MS * 0.9)) + 4;
+  t.true(probes <= ceiling, `${probes} probes accepted over ${flappedMs} ms (ceiling ${ceiling})`);
+  t.log(`${cycles} flaps over ${flappedMs} ms; answers seen: ${[...seen.entries()].map(([k, n]) => `${k} ×${n}`).join('; ')}; ${probes} probes accepted`);
+});
