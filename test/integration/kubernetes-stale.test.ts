@@ -150,3 +150,49 @@ sync:
   t.deepEqual(await resolve(us.dnsPort, 'cart.shop.global'), { rcode: 0, addresses: [K8S_GW], ttls: [5] });
   void eu;
 });
+
+// Fault matrix (issue 13): an API server outage of 30 s (OUTAGE_SECONDS; 5 under CI) with changes
+// made while it is down. Queries run throughout: none fails, and until the API server returns the
+// last-known data is answered (the deleted service included). Afterwards every change is there: a
+// service created during the outage answers, the deleted one is NXDOMAIN, a changed ClusterIP is
+// the new one, and nothing from before the outage lingers.
+test('an API server outage with changes made during it: answered throughout from the last-known data, every change there after it', async (t) => {
+  const outageMs = Number(process.env['OUTAGE_SECONDS'] ?? (process.env['CI'] === 'true' ? 5 : 30)) * 1000;
+  const fake = await startFakeKubeApiServer(t);
+  cart(fake);
+  fake.create('services', service({ namespace: 'shop', name: 'old', clusterIP: '10.96.5.6' }));
+  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'old-abc', service: 'old', endpoints: [{ addresses: ['10.244.0.2'], ready: true }] }));
+  const dir = tempDir(t);
+  const s = await startInProcess(t, k8sConfig(writeKubeconfig(dir, fake)), dir);
+  await until(t, 'old answered locally', async () => (await resolve(s.dnsPort, 'old.shop.global')).rcode === 0);
+  const lists = fake.requestsFor('services', 'list').length;
+
+  fake.setDown(true);
+  const seen: string[] = [];
+  const started = Date.now();
+  // Changes made while the API server is down (its store changes; no client can see them yet).
+  fake.remove('services', 'shop', 'old');
+  fake.remove('endpointslices', 'shop', 'old-abc');
+  fake.create('services', service({ namespace: 'shop', name: 'pay', clusterIP: '10.96.5.7' }));
+  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'pay-abc', service: 'pay', endpoints: [{ addresses: ['10.244.0.3'], ready: true }] }));
+  fake.modify('services', 'shop', 'cart', (svc) => {
+    const spec = (svc as unknown as { spec: { clusterIP: string; clusterIPs: string[] } }).spec;
+    spec.clusterIP = '10.96.5.9';
+    spec.clusterIPs = ['10.96.5.9'];
+  });
+  for (let i = 0; i < 100_000 && Date.now() - started < outageMs; i++) {
+    for (const name of ['cart', 'old', 'pay']) {
+      const r = await resolve(s.dnsPort, `${name}.shop.global`);
+      seen.push(`${name} ${r.rcode} ${r.addresses.join(',')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.deepEqual([...new Set(seen)].sort(), ['cart 0 10.96.5.5', 'old 0 10.96.5.6', 'pay 3 '], 'only the last-known data during the outage');
+
+  fake.setDown(false);
+  await until(t, 'relisted after the outage', async () => fake.requestsFor('services', 'list').length > lists, 60_000);
+  await until(t, 'the service created during the outage answers', async () => JSON.stringify((await resolve(s.dnsPort, 'pay.shop.global')).addresses) === '["10.96.5.7"]', 60_000);
+  await until(t, 'the service deleted during the outage is gone', async () => (await resolve(s.dnsPort, 'old.shop.global')).rcode === 3, 60_000);
+  await until(t, 'the changed ClusterIP is answered', async () => JSON.stringify((await resolve(s.dnsPort, 'cart.shop.global')).addresses) === '["10.96.5.9"]', 60_000);
+  t.false((await sourceView(s.httpPort)).stale);
+});
