@@ -10,6 +10,15 @@
  * fingerprint collision of the same service's versions (about 1 in 2^53).
  * Invariants: `rebuildCatalog(held, result)` equals the decoded catalog, and reuses the held
  * service objects for unchanged services, so the registry's diff short-circuits on identity.
+ *
+ * Fast path: a service's fingerprint is the hash of its octets in the body (its element of the
+ * top-level `services` array, as the peer sent it), found by a byte scanner that knows JSON's
+ * strings and nesting. Against a held catalog, only the elements whose octets changed are parsed
+ * and validated, with the rest of the body (the catalog without its unchanged services); a change
+ * to one service of 10,000 costs a scan and a hash of the body instead of a parse and validation of
+ * all of it. Anything the fast path does not accept (an odd shape, an invalid element, a duplicate)
+ * goes the full way, which gives the exact error. Equal octets are equal services: an element is
+ * reused only when its octets hash like a service already validated from this peer's own body.
  */
 import type { ClusterCatalog, RemoteService } from '../registry/types.js';
 import { fingerprint } from '../util/fingerprint.js';
@@ -20,6 +29,8 @@ export interface DecodeRequest {
   readonly body: Uint8Array;
   /** Fingerprints of the services of the catalog the caller holds, in order (empty: none). */
   readonly baseFingerprints: Float64Array;
+  /** Fingerprints of those services' keys (namespace/name), in the same order. */
+  readonly baseKeys: Float64Array;
   readonly maxServices: number;
 }
 
@@ -33,6 +44,8 @@ export type DecodeResult =
       readonly meta: CatalogMeta;
       /** Per service, in order: its fingerprint (key and content). */
       readonly fingerprints: Float64Array;
+      /** Per service, in order: the fingerprint of its key (namespace/name). */
+      readonly keys: Float64Array;
       /** Per service, in order: the index of the same service in the base catalog, or -1 (the next of `fresh`). */
       readonly refs: Int32Array;
       readonly fresh: readonly RemoteService[];
@@ -40,12 +53,14 @@ export type DecodeResult =
       readonly sameServices: boolean;
     };
 
-/** Key and content of a remote service, canonically. */
+/** Key and content of a remote service, canonically (when the body cannot be scanned). */
 export function serviceFingerprint(s: RemoteService): number {
   let text = s.namespace + '/' + s.name + (s.ready ? '|1' : '|0');
   for (const p of s.ports) text += '|' + p.name + ':' + p.port + '/' + p.protocol;
   return fingerprint(text);
 }
+
+export const keyFingerprint = (s: RemoteService): number => fingerprint(s.namespace + '/' + s.name);
 
 export function fingerprintsOf(services: readonly RemoteService[]): Float64Array {
   const out = new Float64Array(services.length);
@@ -53,9 +68,197 @@ export function fingerprintsOf(services: readonly RemoteService[]): Float64Array
   return out;
 }
 
+export function keysOf(services: readonly RemoteService[]): Float64Array {
+  const out = new Float64Array(services.length);
+  for (let i = 0; i < services.length; i++) out[i] = keyFingerprint(services[i]!);
+  return out;
+}
+
+/** Where the top-level `services` array and its elements are in a body. */
+export interface ServiceSpans {
+  /** Offset of the array's `[` and of its `]`. */
+  readonly open: number;
+  readonly close: number;
+  /** Per element: its first octet and one past its last (whitespace around it excluded). */
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const SERVICES = new TextEncoder().encode('services');
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function isServicesKey(b: Uint8Array, open: number, close: number): boolean {
+  if (close - open - 1 !== SERVICES.length) return false;
+  for (let k = 0; k < SERVICES.length; k++) if (b[open + 1 + k] !== SERVICES[k]) return false;
+  return true;
+}
+
+/**
+ * The spans of the elements of the top-level object's `services` array (PURE, one pass, no
+ * allocation per octet). Undefined when the body is not one object holding exactly one such
+ * array, or its brackets do not balance; JSON.parse then decides.
+ */
+export function serviceSpans(b: Uint8Array): ServiceSpans | undefined {
+  let depth = 0;
+  let first = true;
+  let keyOpen = -1; // the last string at depth 1: [keyOpen, keyClose]
+  let keyClose = -1;
+  let expectArray = false;
+  let inArray = false;
+  let open = -1;
+  let close = -1;
+  let found = 0;
+  let elemStart = -1;
+  let lastSolid = -1;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const n = b.length;
+  for (let i = 0; i < n; i++) {
+    const c = b[i]!;
+    if (isSpace(c)) continue;
+    if (first) {
+      if (c !== 0x7b) return undefined;
+      first = false;
+    } else if (depth === 0) return undefined; // something after the top-level object
+    if (inArray && depth === 2 && elemStart < 0 && c !== 0x5d && c !== 0x2c) elemStart = i;
+    if (c === QUOTE) {
+      const s = i;
+      for (i++; i < n && b[i] !== QUOTE; i++) if (b[i] === BACKSLASH) i++;
+      if (i >= n) return undefined;
+      if (depth === 1) {
+        keyOpen = s;
+        keyClose = i;
+      }
+      lastSolid = i;
+      if (expectArray) return undefined;
+      continue;
+    }
+    if (expectArray && c !== 0x5b) expectArray = false; // "services" holds something else: refused by the schema
+    if (c === 0x3a) {
+      if (depth === 1 && keyClose === lastSolid && isServicesKey(b, keyOpen, keyClose)) expectArray = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (expectArray && depth === 1) {
+        expectArray = false;
+        inArray = true;
+        open = i;
+        found++;
+      }
+      depth++;
+    } else if (c === 0x7d || c === 0x5d) {
+      if (inArray && depth === 2) {
+        if (c !== 0x5d) return undefined;
+        if (elemStart >= 0) {
+          starts.push(elemStart);
+          ends.push(lastSolid + 1);
+        }
+        elemStart = -1;
+        inArray = false;
+        close = i;
+      }
+      depth--;
+      if (depth < 0) return undefined;
+    } else if (c === 0x2c && inArray && depth === 2) {
+      if (elemStart < 0) return undefined;
+      starts.push(elemStart);
+      ends.push(lastSolid + 1);
+      elemStart = -1;
+    }
+    lastSolid = i;
+  }
+  if (first || depth !== 0 || found !== 1 || close < 0) return undefined;
+  return { open, close, starts, ends };
+}
+
+/** The 53-bit fingerprint (util/fingerprint.ts lanes) of octets [start, end). */
+export function fingerprintOctets(b: Uint8Array, start: number, end: number): number {
+  let a = 0x811c9dc5;
+  let h = 0x1b873593;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    a = Math.imul(a ^ c, 0x01000193);
+    h = Math.imul((h ^ c) + ((h << 13) | (h >>> 19)), 0x5bd1e995);
+  }
+  return (h >>> 11) * 0x100000000 + (a >>> 0);
+}
+
 const text = new TextDecoder();
 
+function tooMany(count: number, max: number): DecodeResult {
+  return {
+    kind: 'refused',
+    reason: 'too-many-services',
+    message: `catalog lists ${count} services, more than sync.maxCatalogServices (${max}); refused, the last good catalog is kept`,
+  };
+}
+
 export function decodeCatalog(req: DecodeRequest): DecodeResult {
+  const spans = serviceSpans(req.body);
+  if (spans !== undefined) {
+    if (spans.starts.length > req.maxServices) return tooMany(spans.starts.length, req.maxServices);
+    const octets = new Float64Array(spans.starts.length);
+    for (let i = 0; i < octets.length; i++) octets[i] = fingerprintOctets(req.body, spans.starts[i]!, spans.ends[i]!);
+    if (req.baseFingerprints.length > 0) {
+      const fast = decodeAgainstBase(req, spans, octets);
+      if (fast !== undefined) return fast;
+    }
+    return decodeWhole(req, octets);
+  }
+  return decodeWhole(req, undefined);
+}
+
+/** Only the elements whose octets changed are parsed; undefined: take the whole way. */
+function decodeAgainstBase(req: DecodeRequest, spans: ServiceSpans, octets: Float64Array): DecodeResult | undefined {
+  const base = new Map<number, number>();
+  for (let j = 0; j < req.baseFingerprints.length; j++) base.set(req.baseFingerprints[j]!, j);
+  const n = octets.length;
+  const refs = new Int32Array(n);
+  const freshAt: number[] = [];
+  let sameServices = n === req.baseFingerprints.length;
+  for (let i = 0; i < n; i++) {
+    const j = base.get(octets[i]!);
+    if (j === undefined) {
+      refs[i] = -1;
+      freshAt.push(i);
+      sameServices = false;
+    } else {
+      refs[i] = j;
+      if (j !== i) sameServices = false;
+    }
+  }
+  // The catalog without its unchanged services: the meta and the changed elements only.
+  let json = text.decode(req.body.subarray(0, spans.open + 1));
+  for (let k = 0; k < freshAt.length; k++) {
+    const i = freshAt[k]!;
+    json += (k === 0 ? '' : ',') + text.decode(req.body.subarray(spans.starts[i]!, spans.ends[i]!));
+  }
+  json += text.decode(req.body.subarray(spans.close));
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const parsed = parseCatalog(value);
+  if (!parsed.ok || parsed.catalog.services.length !== freshAt.length) return undefined;
+  const { services: fresh, ...meta } = parsed.catalog;
+  const keys = new Float64Array(n);
+  const seen = new Set<number>();
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const key = refs[i]! >= 0 ? req.baseKeys[refs[i]!] : keyFingerprint(fresh[k++]!);
+    if (key === undefined || seen.has(key)) return undefined; // a duplicate: the whole way names it
+    seen.add(key);
+    keys[i] = key;
+  }
+  return { kind: 'catalog', meta, fingerprints: octets, keys, refs, fresh, sameServices };
+}
+
+function decodeWhole(req: DecodeRequest, octets: Float64Array | undefined): DecodeResult {
   let value: unknown;
   try {
     value = JSON.parse(text.decode(req.body));
@@ -64,19 +267,15 @@ export function decodeCatalog(req: DecodeRequest): DecodeResult {
   }
   // Count before validating: validation costs O(services).
   const listed = (value as { services?: unknown } | null)?.services;
-  if (Array.isArray(listed) && listed.length > req.maxServices) {
-    return {
-      kind: 'refused',
-      reason: 'too-many-services',
-      message: `catalog lists ${listed.length} services, more than sync.maxCatalogServices (${req.maxServices}); refused, the last good catalog is kept`,
-    };
-  }
+  if (Array.isArray(listed) && listed.length > req.maxServices) return tooMany(listed.length, req.maxServices);
   const parsed = parseCatalog(value);
   if (!parsed.ok) return { kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` };
   const { services, ...meta } = parsed.catalog;
+  // Octet fingerprints when the scan agrees with the parse; otherwise content fingerprints (they
+  // never match a later octet fingerprint: the next catalog then takes this way again, nothing worse).
+  const fingerprints = octets !== undefined && octets.length === services.length ? octets : fingerprintsOf(services);
   const base = new Map<number, number>();
   for (let j = 0; j < req.baseFingerprints.length; j++) base.set(req.baseFingerprints[j]!, j);
-  const fingerprints = fingerprintsOf(services);
   const refs = new Int32Array(services.length);
   const fresh: RemoteService[] = [];
   let sameServices = services.length === req.baseFingerprints.length;
@@ -91,7 +290,7 @@ export function decodeCatalog(req: DecodeRequest): DecodeResult {
       if (j !== i) sameServices = false;
     }
   }
-  return { kind: 'catalog', meta, fingerprints, refs, fresh, sameServices };
+  return { kind: 'catalog', meta, fingerprints, keys: keysOf(services), refs, fresh, sameServices };
 }
 
 /**

@@ -109,6 +109,7 @@ export class PeerClient {
   private held: ClusterCatalog | undefined;
   /** Fingerprints of `held`'s services, sent with each body so the decoder returns only changes. */
   private heldFingerprints: Float64Array = NO_FINGERPRINTS;
+  private heldKeys: Float64Array = NO_FINGERPRINTS;
   private updates = 0;
   private readonly errors: Record<string, number> = {};
   private running = false;
@@ -226,6 +227,7 @@ export class PeerClient {
     const catalog = rebuildCatalog(base, decoded);
     this.held = catalog;
     this.heldFingerprints = decoded.fingerprints;
+    this.heldKeys = decoded.keys;
     this.updates++;
     this.lastCatalogMs = this.now();
     this.opts.logger.debug({ services: catalog.services.length, changed: decoded.fresh.length, etag }, 'sync: peer catalog applied');
@@ -241,6 +243,7 @@ export class PeerClient {
     this.opts.registry.removeRemote(this.opts.name, SYNC_ORIGIN);
     this.held = undefined;
     this.heldFingerprints = NO_FINGERPRINTS;
+    this.heldKeys = NO_FINGERPRINTS;
     this.etag = undefined;
     this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;
     this.setState('withdrawn');
@@ -385,7 +388,7 @@ export class PeerClient {
     }
     chunks.length = 0;
     const base = this.held;
-    const request: DecodeRequest = { body, baseFingerprints: this.heldFingerprints, maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES };
+    const request: DecodeRequest = { body, baseFingerprints: this.heldFingerprints, baseKeys: this.heldKeys, maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES };
     const decoder = this.opts.decoder;
     const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog(request);
     if (decoded.kind === 'refused') return decoded;

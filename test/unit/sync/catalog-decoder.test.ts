@@ -6,13 +6,30 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import { decodeCatalog, fingerprintsOf, rebuildCatalog, type DecodeRequest, type DecodeResult } from '../../../src/sync/catalog-decoder.js';
+import { decodeCatalog, rebuildCatalog, serviceSpans, type DecodeRequest, type DecodeResult } from '../../../src/sync/catalog-decoder.js';
 import { parseCatalog } from '../../../src/sync/protocol.js';
 import type { ClusterCatalog } from '../../../src/registry/types.js';
 import { OffThread, siblingModule } from '../../../src/util/off-thread.js';
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
-const req = (v: unknown, held?: ClusterCatalog, maxServices = 100): DecodeRequest => ({ body: enc(v), baseFingerprints: held ? fingerprintsOf(held.services) : new Float64Array(0), maxServices });
+const NONE = new Float64Array(0);
+/** What a sync client holds after decoding a body: the catalog and the fingerprints of its services. */
+interface Held {
+  readonly catalog: ClusterCatalog;
+  readonly fingerprints: Float64Array;
+  readonly keys: Float64Array;
+}
+const req = (v: unknown, held?: Held, maxServices = 100): DecodeRequest => ({
+  body: enc(v),
+  baseFingerprints: held?.fingerprints ?? NONE,
+  baseKeys: held?.keys ?? NONE,
+  maxServices,
+});
+function hold(v: unknown, held?: Held): Held | undefined {
+  const r = decodeCatalog(req(v, held));
+  if (r.kind !== 'catalog') return undefined;
+  return { catalog: rebuildCatalog(held?.catalog, r), fingerprints: r.fingerprints, keys: r.keys };
+}
 
 const svcArb = fc.record({
   namespace: fc.constantFrom('a', 'b'),
@@ -42,22 +59,71 @@ test('refused: not JSON, over the service limit (before validating), schema erro
 
 test('rebuilt from the held catalog plus the difference = the decoded catalog; unchanged services are the held objects', (t) => {
   fc.assert(
-    fc.property(fc.option(catArb, { nil: undefined }), catArb, (before, after) => {
-      const held = before ? parsed(before) : undefined;
-      const r = decodeCatalog(req(wire(after), held));
+    fc.property(fc.option(catArb, { nil: undefined }), catArb, fc.nat(4), (before, after, indent) => {
+      const held = before ? hold(JSON.stringify(before, null, indent)) : undefined;
+      const r = decodeCatalog(req(JSON.stringify(after, null, indent), held));
       if (r.kind !== 'catalog') return false;
-      const rebuilt = rebuildCatalog(held, r);
+      const rebuilt = rebuildCatalog(held?.catalog, r);
       if (!isDeepStrictEqual(JSON.parse(JSON.stringify(rebuilt)), JSON.parse(JSON.stringify(parsed(after))))) return false;
       // Every service equal to a held one is that very object; only the others travel.
       let reused = 0;
-      for (const s of rebuilt.services) if (held?.services.includes(s)) reused++;
+      for (const s of rebuilt.services) if (held?.catalog.services.includes(s)) reused++;
       if (reused + r.fresh.length !== rebuilt.services.length) return false;
-      const same = isDeepStrictEqual(JSON.parse(JSON.stringify(held?.services ?? [])), JSON.parse(JSON.stringify(rebuilt.services)));
+      const same = isDeepStrictEqual(JSON.parse(JSON.stringify(held?.catalog.services ?? [])), JSON.parse(JSON.stringify(rebuilt.services)));
       return r.sameServices === same;
     }),
     { numRuns: 500 },
   );
   t.pass();
+});
+
+// Bodies a hostile or broken peer could send, built from valid catalogs: extra keys holding
+// strings full of JSON punctuation (refused by the schema), duplicated and nested "services" keys,
+// a services value that is not an array, a duplicate service, whitespace anywhere, cut bodies.
+const junkString = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', '{', '}', ',', ':', 'services', ' ', 'a', '\n'), maxLength: 12 });
+const mutation = fc.oneof(
+  fc.constant((j: string) => j),
+  junkString.map((junk) => (j: string) => j.replace('{', `{"x":${JSON.stringify(junk)},`)),
+  junkString.map((junk) => (j: string) => j.replace('"services":[{', `"services":[{"x":${JSON.stringify(junk)},`)),
+  fc.constant((j: string) => j.replace('"services":', '"services":[],"services":')),
+  fc.constant((j: string) => j.replace('"gateways":[', '"gateways":[{"services":[1,2]},')),
+  fc.constant((j: string) => j.replace(/"services":\[[^]*\]\}$/, '"services":{"a":1}}')),
+  fc.constant((j: string) => j.replace(/"services":\[(\{[^}]*\]\})/, '"services":[$1,$1')),
+  fc.nat(40).map((n) => (j: string) => j.slice(0, Math.max(1, j.length - n))),
+  fc.constant((j: string) => j.replace(/,/g, ' ,\n ')),
+);
+
+test('with a held catalog (the fast path) and without it, every body decodes to the same catalog or is refused alike', (t) => {
+  fc.assert(
+    fc.property(catArb, catArb, mutation, (before, after, mutate) => {
+      const held = hold(JSON.stringify(before));
+      const body = mutate(JSON.stringify(after));
+      const fast = decodeCatalog(req(body, held));
+      const whole = decodeCatalog(req(body));
+      if (fast.kind !== whole.kind) return false;
+      if (fast.kind === 'refused' || whole.kind === 'refused') return isDeepStrictEqual(fast, whole);
+      return isDeepStrictEqual(JSON.parse(JSON.stringify(rebuildCatalog(held?.catalog, fast))), JSON.parse(JSON.stringify(rebuildCatalog(undefined, whole))));
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass();
+});
+
+test('the scanner finds the elements of the top-level services array only, past strings and escapes', (t) => {
+  const spans = (s: string) => {
+    const b = enc(s);
+    const r = serviceSpans(b);
+    return r && r.starts.map((x, i) => new TextDecoder().decode(b.subarray(x, r.ends[i])));
+  };
+  t.deepEqual(spans('{"services":[]}'), []);
+  t.deepEqual(spans(' { "a" : "services", "services" : [ {"n":"]\\"}" } , 1 ,[2,{}] ] } '), ['{"n":"]\\"}" }', '1', '[2,{}]']);
+  t.deepEqual(spans('{"g":[{"services":[9]}],"services":[{"s":"\\""}]}'), ['{"s":"\\""}']);
+  t.is(spans('{"services":[],"services":[]}'), undefined, 'two services keys: JSON.parse decides');
+  t.is(spans('{"services":{}}'), undefined);
+  t.is(spans('{"services":[1,2]'), undefined, 'unbalanced');
+  t.is(spans('[{"services":[1]}]'), undefined, 'not an object');
+  t.is(spans('{"services":[1]} x'), undefined, 'trailing content');
+  t.is(spans('{"services":["]'), undefined, 'unterminated string');
 });
 
 test('the worker thread decodes the same, and moves the body instead of copying it', async (t) => {
