@@ -12,6 +12,10 @@ export interface DnsperfResult {
   readonly p99Ms: number;
   /** TCP reconnections dnsperf reported (0 over UDP). */
   readonly reconnections: number;
+  /** Replies by rcode name (dnsperf's "Response codes" line). */
+  readonly rcodes: Readonly<Record<string, number>>;
+  readonly sent: number;
+  readonly lost: number;
 }
 
 export interface DnsperfOptions {
@@ -22,14 +26,21 @@ export interface DnsperfOptions {
   readonly tcp?: boolean | undefined;
   readonly clients?: number | undefined;
   readonly cwd: string;
+  /** dnsperf -Q: at most this many queries per second (default: as fast as it can). */
+  readonly rate?: number | undefined;
+  /** Per-query lines for the p99 (default true; a long run leaves them off: p99Ms is then NaN). */
+  readonly perQuery?: boolean | undefined;
 }
 
 export function dnsperf(o: DnsperfOptions): Promise<DnsperfResult> {
-  const args = ['-s', '127.0.0.1', '-p', String(o.port), '-d', o.queries, '-l', String(o.seconds), '-c', String(o.clients ?? 4), '-v', ...(o.tcp ? ['-m', 'tcp'] : [])];
+  const args = ['-s', '127.0.0.1', '-p', String(o.port), '-d', o.queries, '-l', String(o.seconds), '-c', String(o.clients ?? 4), ...(o.perQuery === false ? [] : ['-v']), ...(o.rate ? ['-Q', String(o.rate)] : []), ...(o.tcp ? ['-m', 'tcp'] : [])];
   const child = spawn('dnsperf', args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   const latencies: number[] = [];
   let qps = NaN;
   let reconnections = 0;
+  let sent = 0;
+  let lost = 0;
+  const rcodes: Record<string, number> = {};
   const rl = createInterface({ input: child.stdout });
   rl.on('line', (line) => {
     if (line.startsWith('> ')) {
@@ -37,6 +48,9 @@ export function dnsperf(o: DnsperfOptions): Promise<DnsperfResult> {
       if (Number.isFinite(v)) latencies.push(v);
     } else if (line.includes('Queries per second:')) qps = Number(line.split(':')[1]);
     else if (line.includes('Reconnections:')) reconnections = Number(line.split(':')[1]);
+    else if (line.includes('Queries sent:')) sent = Number(line.split(':')[1]);
+    else if (line.includes('Queries lost:')) lost = Number(/Queries lost:\s+(\d+)/.exec(line)?.[1] ?? NaN);
+    else if (line.includes('Response codes:')) for (const m of line.matchAll(/([A-Z]+) (\d+) \(/g)) rcodes[m[1]!] = Number(m[2]);
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -44,7 +58,7 @@ export function dnsperf(o: DnsperfOptions): Promise<DnsperfResult> {
       if (code !== 0) return reject(new Error(`dnsperf exited with ${code}`));
       latencies.sort((a, b) => a - b);
       const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? NaN;
-      resolve({ qps, p99Ms: p99 * 1000, reconnections });
+      resolve({ qps, p99Ms: p99 * 1000, reconnections, rcodes, sent, lost });
     });
   });
 }
