@@ -134,6 +134,8 @@ export interface RegistryReader {
 export interface RegistryWriter {
   /** Replace every local service at once (file reload, informer relist). */
   replaceLocal(services: readonly LocalService[]): void;
+  /** One write of a change set: `removed` leave unless `upserts` has their key; `upserts` are put. */
+  patchLocal(removed: readonly LocalService[], upserts: readonly LocalService[]): void;
   putLocal(service: LocalService): void;
   removeLocal(namespace: string, name: string): void;
   /**

@@ -34,9 +34,18 @@ export type FileDecodeResult =
       readonly fingerprints: Float64Array;
       /** The services whose fingerprint is not among the base's, in file order. */
       readonly fresh: readonly LocalService[];
+      /** The fingerprint of each of `fresh`. */
+      readonly freshFingerprints: Float64Array;
+      /** The base's fingerprints that are no longer in the file. */
+      readonly removed: Float64Array;
       readonly serviceCount: number;
       readonly remotes: readonly ClusterCatalog[];
     };
+
+/** What the worker thread is asked: it reads `path` itself, so the DNS thread never holds the octets. */
+export type FileReadRequest = Omit<FileDecodeRequest, 'bytes'> & { readonly path: string };
+
+export type FileReadResult = FileDecodeResult | { readonly kind: 'unreadable'; readonly message: string };
 
 /** Key and content of a local service: its canonical JSON as the parser builds it (fixed key order). */
 export function localFingerprint(s: LocalService): number {
@@ -55,12 +64,29 @@ export function decodeCatalogFileBytes(req: FileDecodeRequest): FileDecodeResult
   const services = parsed.catalog.services;
   const fingerprints = new Float64Array(services.length);
   const fresh: LocalService[] = [];
+  const freshAt: number[] = [];
+  const now = new Set<number>();
   for (let i = 0; i < services.length; i++) {
     const f = localFingerprint(services[i]!);
     fingerprints[i] = f;
-    if (!base.has(f)) fresh.push(services[i]!);
+    now.add(f);
+    if (!base.has(f)) {
+      fresh.push(services[i]!);
+      freshAt.push(f);
+    }
   }
-  return { kind: 'catalog', hash, fingerprints, fresh, serviceCount: services.length, remotes: parsed.catalog.remotes };
+  const removed: number[] = [];
+  for (const f of base) if (!now.has(f)) removed.push(f);
+  return {
+    kind: 'catalog',
+    hash,
+    fingerprints,
+    fresh,
+    freshFingerprints: Float64Array.from(freshAt),
+    removed: Float64Array.from(removed),
+    serviceCount: services.length,
+    remotes: parsed.catalog.remotes,
+  };
 }
 
 /**

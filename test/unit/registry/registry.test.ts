@@ -530,3 +530,30 @@ test('after any sequence of writes, indexes and reads equal the naive model and 
   );
   t.pass();
 });
+
+// patchLocal is how the file source applies a reload in O(changes): the services it held that are
+// gone from the file (by content), and the new ones. It must leave the registry as replaceLocal
+// of the new list does, for every pair of lists (keys kept, changed, added, removed).
+test('patchLocal(removed, upserts) = replaceLocal(next), starting from any list', (t) => {
+  const listArb = fc.uniqueArray(localArb, { selector: (s) => `${s.namespace}/${s.name}`, maxLength: 8 });
+  fc.assert(
+    fc.property(listArb, listArb, (before, after) => {
+      const same = (a: LocalService, b: LocalService) => isDeepStrictEqual(a, b);
+      const removed = before.filter((b) => !after.some((a) => same(a, b)));
+      const upserts = after.filter((a) => !before.some((b) => same(a, b)));
+      const replaced = new Registry({ initialSerial: 1 });
+      replaced.replaceLocal(before);
+      replaced.replaceLocal(after);
+      const patched = new Registry({ initialSerial: 1 });
+      patched.replaceLocal(before);
+      const serial = patched.serial();
+      patched.patchLocal(removed, upserts);
+      if (!isDeepStrictEqual(observe(patched), observe(replaced))) return false;
+      if (!isDeepStrictEqual(patched.indexSnapshot(), replaced.indexSnapshot())) return false;
+      // The serial moves exactly when something changed.
+      return (patched.serial() !== serial) === (removed.length + upserts.length > 0);
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass();
+});
