@@ -14,10 +14,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { craftQuery, missing, parseReply, rawQuestion, udpExchange } from '../helpers/dns-tools.js';
+import { missing } from '../helpers/dns-tools.js';
 import { spawnGsdns, startInProcess, tempDir, type SpawnedServer } from '../helpers/gsdns-process.js';
 import { makePki, type TlsFiles } from '../helpers/pki.js';
 import { freePort } from '../helpers/unbound.js';
+import { resolveA, until } from '../helpers/poll.js';
 import { issueClusterCert } from '../../src/sync/certs.js';
 
 const TD = 'gsdns.local';
@@ -25,23 +26,7 @@ const EU_GW = '203.0.113.10';
 const US_GW = '198.51.100.20';
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 
-let nextId = 1;
-async function resolve(port: number, name: string): Promise<{ rcode: number; addresses: string[] }> {
-  const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, 1)] }), { timeoutMs: 2000 });
-  if (reply === null) return { rcode: -1, addresses: [] };
-  const r = parseReply(reply);
-  return { rcode: r.rcode, addresses: r.answers.map((a) => String(a['address'])) };
-}
-
-async function until(t: ExecutionContext, what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  t.fail(`${what}: not within ${timeoutMs} ms`);
-  throw new Error(what);
-}
+const resolve = resolveA;
 
 const answers = (port: number, name: string, addresses: string[]) => async () => {
   const r = await resolve(port, name);

@@ -9,39 +9,22 @@
  * TLS file rotation under a running client (sync.test.ts); a peer withdrawn under a file-listed
  * cluster (sync-ownership.test.ts); gateway flaps (health.test.ts).
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { craftQuery, parseReply, rawQuestion, udpExchange } from '../helpers/dns-tools.js';
 import { binPath, startInProcess, tempDir } from '../helpers/gsdns-process.js';
 import { makePki } from '../helpers/pki.js';
 import { answerA, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { freePort } from '../helpers/unbound.js';
+import { resolveA, until } from '../helpers/poll.js';
 import { buildCatalog, canonicalCatalogJson, catalogEtag } from '../../src/sync/protocol.js';
 
 const TD = 'gsdns.local';
 
-let nextId = 1;
-async function resolve(port: number, name: string): Promise<{ rcode: number; addresses: string[] }> {
-  const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, 1)] }), { timeoutMs: 3000 });
-  if (reply === null) return { rcode: -1, addresses: [] };
-  const r = parseReply(reply);
-  return { rcode: r.rcode, addresses: r.answers.map((a) => String(a['address'])) };
-}
-
-/** Poll until `check` holds; the deadline is only a failure guard. */
-async function until(t: ExecutionContext, what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  t.fail(`${what}: not within ${timeoutMs} ms`);
-  throw new Error(what);
-}
+const resolve = resolveA;
 
 /** Queries one name in a loop until stopped; every reply is kept, in order. */
 function queryLoop(port: number, name: string) {

@@ -9,9 +9,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { craftQuery, parseReply, rawQuestion, udpExchange } from '../helpers/dns-tools.js';
 import { startInProcess, tempDir } from '../helpers/gsdns-process.js';
 import { freePort } from '../helpers/unbound.js';
+import { resolveA, until } from '../helpers/poll.js';
 import { makePki, type TlsFiles } from '../helpers/pki.js';
 
 const TD = 'gsdns.local';
@@ -50,24 +50,7 @@ sync:
 ${extra}`;
 }
 
-let nextId = 1;
-async function resolve(port: number, name: string): Promise<{ rcode: number; addresses: string[] }> {
-  const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, 1)] }), { timeoutMs: 2000 });
-  if (reply === null) throw new Error('no reply');
-  const r = parseReply(reply);
-  return { rcode: r.rcode, addresses: r.answers.map((a) => String(a['address'])) };
-}
-
-/** Poll until `check` holds; the deadline is only a failure guard. */
-async function until(t: ExecutionContext, what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  t.fail(`${what}: not within ${timeoutMs} ms`);
-  throw new Error(what);
-}
+const resolve = resolveA;
 
 interface RemoteView {
   cluster: string;
