@@ -216,15 +216,17 @@ test('every upstream down and nothing cached: SERVFAIL within the budget', async
   const a = await startScriptedUpstream(t, noAnswer);
   const b = await startScriptedUpstream(t, noAnswer);
   const c = await startScriptedUpstream(t, noAnswer);
-  const s = await gsdns(t, { upstreams: [a, b, c], timeoutMs: 400, budgetMs: 900 });
+  // Three tries of 2 s would take 6 s; the budget ends it at 3 s. The margins tell the two apart on
+  // a loaded machine (two CPU hogs beside the suite made a 900 ms budget answer after 2,085 ms).
+  const s = await gsdns(t, { upstreams: [a, b, c], timeoutMs: 2000, budgetMs: 3000 });
   const started = Date.now();
-  const r = await ask(s.dnsPort, query('nothing.example.test'));
+  const r = await ask(s.dnsPort, query('nothing.example.test'), 10_000);
   const elapsed = Date.now() - started;
   t.is(r.rcode, 2);
-  t.true(elapsed >= 850 && elapsed < 2000, `SERVFAIL after ${elapsed} ms, budget 900`);
+  t.true(elapsed >= 2900 && elapsed < 5500, `SERVFAIL after ${elapsed} ms, budget 3000 (three full tries: 6000)`);
   t.is(a.queries.length, 1);
-  t.is(b.queries.length, 1);
-  // The third gets what is left of the budget (about 100 ms), if anything is left on a busy machine.
+  // The second gets what is left of the budget (1 s), the third nothing, if the machine is busy.
+  t.true(b.queries.length <= 1);
   t.true(c.queries.length <= 1);
 });
 
@@ -232,11 +234,12 @@ test('a stopped upstream (port closed) fails fast and the next is used', async (
   const gone = await startScriptedUpstream(t);
   await gone.down();
   const good = await startScriptedUpstream(t);
-  const s = await gsdns(t, { upstreams: [gone, good], timeoutMs: 1500, budgetMs: 3000 });
+  // An 8 s try: waiting it out is far from the prompt failure ICMP port unreachable gives.
+  const s = await gsdns(t, { upstreams: [gone, good], timeoutMs: 8000, budgetMs: 10_000 });
   const started = Date.now();
-  const r = await ask(s.dnsPort, query('fast.example.test'));
+  const r = await ask(s.dnsPort, query('fast.example.test'), 10_000);
   t.deepEqual(addressesOf(r), ['192.0.2.1']);
-  t.true(Date.now() - started < 1000, 'ICMP port unreachable is not waited out');
+  t.true(Date.now() - started < 4000, 'ICMP port unreachable is not waited out');
 });
 
 test('a failing upstream is marked down, skipped, and revived by the background check', async (t) => {
@@ -247,9 +250,8 @@ test('a failing upstream is marked down, skipped, and revived by the background 
   await ask(s.dnsPort, query('h2.example.test'));
   t.false(s.forwarder.stats().upstreams[0]!.healthy, 'down after two failed tries');
   const before = flaky.queries.filter((q) => q.name !== '').length;
-  const started = Date.now();
   await ask(s.dnsPort, query('h3.example.test'));
-  t.true(Date.now() - started < 600, 'the down upstream is not waited for (a try would take 800 ms)');
+  // The verdict is where the query went, not how long it took.
   t.is(flaky.queries.filter((q) => q.name !== '').length, before, 'no client query went to the down upstream');
   flaky.setScript(defaultScript);
   const revived = await flaky.waitFor((qs) => qs.some((q) => q.name === '' && q.type === 2), 3000);
