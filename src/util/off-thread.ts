@@ -12,8 +12,6 @@
  * worker.
  * Invariants: requests are answered in the order the worker finishes them, each exactly once.
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { Worker, type TransferListItem } from 'node:worker_threads';
 
 export interface OffThreadOptions {
@@ -106,31 +104,17 @@ export class OffThread<Req, Res> {
   }
 }
 
-/** Niceness of worker threads: on a busy machine the DNS thread gets the CPU first. */
-export const WORKER_NICENESS = 10;
-
-/**
- * Lower this thread's scheduling priority (Linux: setpriority on the thread's own id, read from
- * /proc/thread-self; a thread may always lower its own). Elsewhere, or if refused, nothing changes.
- */
-function yieldToDnsThread(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0 && tid !== process.pid) setPriority(tid, WORKER_NICENESS);
-  } catch {
-    // No /proc (not Linux) or not permitted: the thread keeps the process's priority.
-  }
-}
-
 /**
  * In a worker module: answer each request with `handle` (a throw becomes an error reply, never a
- * dead worker). `transferOf` names buffers of the result to move instead of copy. The thread runs
- * at a lower priority than the DNS thread (WORKER_NICENESS).
+ * dead worker). `transferOf` names buffers of the result to move instead of copy.
+ *
+ * The thread keeps the process's priority. A lower one (nice 10 on its thread id) was tried and
+ * removed: on a machine busy with other processes the decoder starved, and the first catalog load,
+ * which the server waits for at start, took longer than 10 s in CI.
  */
 export async function serveOffThread<Req, Res>(handle: (body: Req) => Res, transferOf?: (result: Res) => TransferListItem[]): Promise<void> {
   const { parentPort } = await import('node:worker_threads');
   if (!parentPort) throw new Error('serveOffThread: not in a worker thread');
-  yieldToDnsThread();
   const port = parentPort;
   port.on('message', (m: OffThreadRequest<Req>) => {
     let reply: OffThreadReply<Res>;

@@ -115,7 +115,7 @@ export async function spawnGsdns(
   };
   t.teardown(() => stop());
   const ports = await new Promise<Ports>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gsdns did not start within 10 s:\n${out}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`gsdns did not start within 30 s:\n${out}`)), 30_000);
     const onData = (): void => {
       for (const line of out.split('\n')) {
         if (!line.includes('gsdns serving')) continue;
