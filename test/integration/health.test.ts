@@ -200,7 +200,7 @@ interface Answer {
 
 let nextId = 1;
 async function query(port: number, name: string): Promise<Answer> {
-  const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, 1)] }), { timeoutMs: 2000 });
+  const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, 1)] }), { timeoutMs: 5000 });
   if (reply === null) throw new Error(`no reply for ${name}`);
   const r = parseReply(reply);
   return { rcode: r.rcode, addresses: r.answers.map((a) => String(a['address'])), ttls: r.answers.map((a) => Number(a['ttl'])) };

@@ -4,7 +4,7 @@
  * rejected and dropped messages over UDP and TCP; none when off or sampled at 0.
  */
 import test, { type ExecutionContext } from 'ava';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { craftQuery, kdig, optRR, rawQuestion } from '../helpers/dns-tools.js';
 import { dig } from '../helpers/dig.js';
 import { spawnGsdns, type SpawnedServer } from '../helpers/gsdns-process.js';
@@ -42,7 +42,11 @@ function queryLines(gs: SpawnedServer): QueryLine[] {
 }
 
 /** Send one datagram from a fresh socket; its local port and the reply (null after timeoutMs). */
-async function udpFrom(port: number, message: Buffer, timeoutMs = 3000): Promise<{ localPort: number; reply: Buffer | null }> {
+/**
+ * One datagram from a socket of its own. With `held`, the socket stays open (the caller closes
+ * those), so the kernel cannot give its port to the next case: lines are told apart by port.
+ */
+async function udpFrom(port: number, message: Buffer, timeoutMs = 3000, held?: Socket[]): Promise<{ localPort: number; reply: Buffer | null }> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
   const localPort = socket.address().port;
@@ -57,7 +61,8 @@ async function udpFrom(port: number, message: Buffer, timeoutMs = 3000): Promise
     });
     return { localPort, reply };
   } finally {
-    socket.close();
+    if (held) held.push(socket);
+    else socket.close();
   }
 }
 
@@ -149,8 +154,12 @@ test('one line per message, with the CoreDNS log fields plus source and cluster'
   t.is(queryLines(gs).length, 0, 'no query lines before any query');
 
   const sentUdp: Array<{ c: UdpCase; localPort: number; reply: Buffer | null }> = [];
+  const held: Socket[] = [];
+  t.teardown(() => {
+    for (const s of held) s.close();
+  });
   for (const c of udpCases) {
-    const { localPort, reply } = await udpFrom(gs.dnsPort, c.message, c.replied ? 6000 : 500);
+    const { localPort, reply } = await udpFrom(gs.dnsPort, c.message, c.replied ? 6000 : 500, held);
     t.is(reply !== null, c.replied, `${c.title}: replied`);
     sentUdp.push({ c, localPort, reply });
   }
