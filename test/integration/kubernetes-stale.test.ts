@@ -6,13 +6,14 @@
  * tells peers `sourceStale: true`, so they answer this cluster's services only by failing open.
  * When the API server returns, everything goes back.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { craftQuery, parseReply, rawQuestion, udpExchange } from '../helpers/dns-tools.js';
 import { startInProcess, tempDir } from '../helpers/gsdns-process.js';
 import { endpointSlice, service, startFakeKubeApiServer, writeKubeconfig, type FakeKubeApiServer } from '../helpers/fake-kube-apiserver.js';
 import { freePort } from '../helpers/unbound.js';
+import { until } from '../helpers/poll.js';
 import { makePki, type TlsFiles } from '../helpers/pki.js';
 
 const TD = 'gsdns.local';
@@ -24,17 +25,6 @@ async function resolve(port: number, name: string): Promise<{ rcode: number; add
   if (reply === null) throw new Error(`no reply for ${name}`);
   const r = parseReply(reply);
   return { rcode: r.rcode, addresses: r.answers.map((a) => String(a['address'])), ttls: r.answers.map((a) => Number(a['ttl'])) };
-}
-
-/** Poll until `check` holds; the deadline is only a failure guard. */
-async function until(t: ExecutionContext, what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  t.fail(`${what}: not within ${timeoutMs} ms`);
-  throw new Error(what);
 }
 
 function cart(fake: FakeKubeApiServer): void {
