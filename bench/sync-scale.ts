@@ -30,7 +30,7 @@
  *
  * Usage: npm run bench:sync (node --expose-gc --import=tsx bench/sync-scale.ts); env PEERS (50),
  * SERVICES (10000), ROUNDS (3), SECONDS (10), FULL (5), ONE (20), STORM_MS (1000: each peer's interval
- * between storm changes). Needs openssl and dnsperf.
+ * between storm changes), CPU_PROF (a folder for the instance's V8 CPU profiles). Needs openssl and dnsperf.
  * Loopback only; every process and server started here is stopped here, also on SIGINT.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -67,6 +67,8 @@ const FULL = envInt('FULL', 5, 1);
 const ONE = envInt('ONE', 20, 1);
 /** Each peer's interval between storm changes (the issue's storm: 1000 ms, one change per second per peer). */
 const STORM_MS = envInt('STORM_MS', 1000, 10);
+/** A folder: the instance writes V8 CPU profiles there (--cpu-prof) and is stopped with SIGTERM so it can. */
+const CPU_PROF = process.env['CPU_PROF'] ?? '';
 if (PEERS > 999) {
   console.error('sync-scale: PEERS must be at most 999');
   process.exit(2);
@@ -96,7 +98,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const t of stormTimers) clearTimeout(t);
     stormTimers.clear();
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(CPU_PROF ? 'SIGTERM' : 'SIGKILL');
     await Promise.all(
       [...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
     );
@@ -201,35 +203,36 @@ const answersOnly = (gateway: string) => (r: DnsResult) => r.rcode === 0 && r.ad
 const isNxdomain = (r: DnsResult): boolean => r.rcode === 3;
 
 /**
- * A latency probe beside dnsperf: one query every 100 ms (not waiting for the previous one), each
- * with a 10 s timeout, so stalls show as latencies rather than as dnsperf's lost-query timeouts.
+ * A latency probe beside dnsperf, in a child process (bench/lib/probe-child.ts) so that this
+ * process's own load (50 simulated peers) does not delay it: one query every 100 ms (not waiting
+ * for the previous one), each with a 10 s timeout, so stalls show as latencies rather than as
+ * dnsperf's lost-query timeouts.
  */
-function startProbe(port: number, name: string): () => Promise<{ latencies: number[]; unanswered: number }> {
-  const latencies: number[] = [];
-  const inflight: Promise<void>[] = [];
-  let unanswered = 0;
-  const timer = setInterval(() => {
-    const t0 = nowMs();
-    inflight.push(
-      ask(port, name, 10_000).then(
-        () => void latencies.push(nowMs() - t0),
-        () => void unanswered++,
-      ),
-    );
-  }, 100);
-  stormTimers.add(timer);
+function startProbe(port: number, name: string): () => Promise<{ latencies: number[]; unanswered: number; sent: number }> {
+  const child = spawn(process.execPath, ['--import=tsx', fileURLToPath(new URL('./lib/probe-child.ts', import.meta.url)), String(port), name], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return async () => {
-    clearInterval(timer);
-    await Promise.all(inflight);
-    return { latencies, unanswered };
+    child.stdin!.end();
+    await exited;
+    children.delete(child);
+    try {
+      return JSON.parse(out) as { latencies: number[]; unanswered: number; sent: number };
+    } catch {
+      throw new Error(`sync-scale: the probe child printed no result (exit ${child.exitCode}): ${out.slice(0, 200)}`);
+    }
   };
 }
 
-function probeText(p: { latencies: number[]; unanswered: number }): string {
+function probeText(p: { latencies: number[]; unanswered: number; sent: number }): string {
   const l = p.latencies;
   if (l.length === 0) return `probe: no answers, ${p.unanswered} unanswered`;
   return `probe latency p50 ${ms(pct(l, 50))} / p99 ${ms(pct(l, 99))} / max ${ms(Math.max(...l))} ms, ${l.filter((x) => x > 1000).length} of ${
-    l.length + p.unanswered
+    p.sent
   } over 1 s, ${p.unanswered} unanswered in 10 s`;
 }
 
@@ -536,7 +539,7 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   );
   const startedAt = nowMs();
   const startedWall = Date.now();
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   const keep = (d: Buffer): void => {
@@ -788,6 +791,8 @@ async function main(): Promise<void> {
   const stormNotes: string[] = [];
   const quietCpu: number[] = [];
   const stormCpu: number[] = [];
+  const quietP99: number[] = [];
+  const stormP99: number[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     assertAlive(hub);
     await sleep(500);
@@ -870,6 +875,10 @@ async function main(): Promise<void> {
       ]!.toFixed(2)} cores; ${stormNotes[r - 1]!})`,
     );
     console.log(`         quiet ${probeText(qp)}; storm ${probeText(sp)}`);
+    // An unanswered probe counts as its 10 s timeout.
+    const p99 = (p: { latencies: number[]; unanswered: number }) => pct([...p.latencies, ...new Array<number>(p.unanswered).fill(10_000)], 99);
+    quietP99.push(p99(qp));
+    stormP99.push(p99(sp));
     // Undo the storm (every peer changes at once), and let the instance catch up before the next
     // quiet round, so that round measures quiet.
     await sleep(1000);
@@ -886,12 +895,15 @@ async function main(): Promise<void> {
       2,
     )}; gsdns CPU median quiet ${median(quietCpu).toFixed(2)} / storm ${median(stormCpu).toFixed(2)} cores`,
   );
+  console.log(`probe p99 median: quiet ${ms(median(quietP99))} ms, storm ${ms(median(stormP99))} ms (target: storm under 100 ms)`);
 
   // -- end: memory after the storm, canonical bytes still exact --
   await sleep(2000);
   assertAlive(hub);
   const memEnd = procStatus(hub.pid);
-  console.log(`memory after the storm: RSS ${memEnd.rss.toFixed(1)} MB, peak ${memEnd.hwm.toFixed(1)} MB`);
+  console.log(
+    `memory after the storm: RSS ${memEnd.rss.toFixed(1)} MB, peak ${memEnd.hwm.toFixed(1)} MB; ${((memEnd.rss / memSettled.rss - 1) * 100).toFixed(1)} % vs settled when synced (target: within 10 %)`,
+  );
   const wrong = peers.filter((p) => !p.verify()).map((p) => p.name);
   if (wrong.length > 0) throw new Error(`served catalogs differ from canonicalCatalogJson(buildCatalog(…)): ${wrong.join(', ')}`);
   const v = await clusters(hub);

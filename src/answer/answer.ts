@@ -18,7 +18,7 @@
  */
 import { rankClusters, selectTier, type RankInput, type Ranked } from '../locality/rank.js';
 import { readyAddressesOf } from '../registry/registry.js';
-import type { ClusterCatalog, Gateway, LocalService, Protocol, ReadyAddresses, RemoteExport, ServicePort } from '../registry/types.js';
+import type { ClusterMeta, Gateway, LocalService, Protocol, ReadyAddresses, RemoteExport, ServicePort } from '../registry/types.js';
 import { bareExplanation, freshnessOf, tierText, Trace, type CandidateVerdict } from './explain.js';
 import {
   Rcode,
@@ -850,7 +850,7 @@ function explainCandidates(
   for (const ex of known.exports) exported.set(ex.catalog.cluster, ex);
   const kept: readonly string[] = (chosen ?? []).map((r) => r.input.cluster);
 
-  const catalogs: ClusterCatalog[] = [...reg.remoteCatalogs()];
+  const catalogs: ClusterMeta[] = [...reg.remoteCatalogs()];
   // Exports from catalogs the reader does not list (a minimal RegistryReader) still get an entry.
   for (const ex of known.exports) if (!catalogs.some((c) => c.cluster === ex.catalog.cluster)) catalogs.push(ex.catalog);
   for (const catalog of catalogs) {

@@ -7,7 +7,7 @@
  * Must never: influence a decision — it only records what answer.ts decided.
  * Invariants: one entry per remote cluster known to the registry; `order` is set iff `kept`.
  */
-import type { ClusterCatalog, Gateway, LocalService, RegistryReader } from '../registry/types.js';
+import type { ClusterMeta, Gateway, LocalService, RegistryReader } from '../registry/types.js';
 import { localityOf, type Tier } from '../locality/rank.js';
 import type {
   CandidateExplanation,
@@ -61,7 +61,7 @@ export class Trace {
 
   /** Record one remote cluster (exporting or not) with its verdict. */
   noteCandidate(
-    catalog: ClusterCatalog,
+    catalog: ClusterMeta,
     exported: { readonly ready: boolean; readonly fresh: boolean } | undefined,
     fresh: boolean | undefined,
     ctx: { readonly client: ClientLocality; readonly health: GatewayHealth },

@@ -211,5 +211,5 @@ export interface AnswerContext {
    * Where a remote cluster is when its catalog has no `location` (e.g. geoip of its first public
    * gateway address); undefined when unknown. Optional: without it such clusters rank last.
    */
-  readonly locateCluster?: ((catalog: import('../registry/types.js').ClusterCatalog) => GeoLocation | undefined) | undefined;
+  readonly locateCluster?: ((catalog: import('../registry/types.js').ClusterMeta) => GeoLocation | undefined) | undefined;
 }

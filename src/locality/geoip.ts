@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import type { ClientLocality } from '../answer/types.js';
 import type { Logger } from '../log.js';
-import type { ClusterCatalog, GeoLocation } from '../registry/types.js';
+import type { ClusterMeta, GeoLocation } from '../registry/types.js';
 import { ipFamily } from '../util/ip.js';
 
 interface GeoipLite {
@@ -40,7 +40,7 @@ export class LazyGeoip implements GeoLookup {
   private geoip: GeoipLite | undefined;
   private failed = false;
   loadMs: number | undefined;
-  private readonly clusterCache = new WeakMap<ClusterCatalog, { location: GeoLocation | undefined }>();
+  private readonly clusterCache = new WeakMap<ClusterMeta, { location: GeoLocation | undefined }>();
 
   constructor(private readonly logger: Logger) {}
 
@@ -68,10 +68,10 @@ export class LazyGeoip implements GeoLookup {
 
   /**
    * The catalog's location, else the geolocation of its first public gateway. Cached per catalog
-   * object (the registry replaces a catalog object when it changes), so the answer path pays one
+   * meta object (the registry replaces it when the cluster's meta changes), so the answer path pays one
    * WeakMap lookup per candidate.
    */
-  locateCluster(catalog: ClusterCatalog): GeoLocation | undefined {
+  locateCluster(catalog: ClusterMeta): GeoLocation | undefined {
     if (catalog.location) return catalog.location;
     const cached = this.clusterCache.get(catalog);
     if (cached !== undefined) return cached.location;

@@ -10,7 +10,7 @@
  * (sources and sync call the writer; the DNS handler makes synchronous reads).
  * Invariants:
  *  - every index is maintained incrementally: a write costs O(what it changed) (a catalog write
- *    costs O(size of that catalog)), and after any sequence of writes the indexes equal those of a
+ *    costs O(size of that catalog), a `patchRemote` O(its changes)), and after any sequence of writes the indexes equal those of a
  *    registry built from scratch with the same final content (property-tested);
  *  - no remote catalog is named like `localCluster`;
  *  - one owner per remote cluster: the indexed catalog is that of the highest-precedence origin
@@ -25,6 +25,7 @@
  */
 import type {
   ClusterCatalog,
+  ClusterMeta,
   HeadlessService,
   LocalService,
   ReadyAddresses,
@@ -77,6 +78,8 @@ interface RemoteEntry {
   /** The owner: the origin of highest precedence holding a catalog of this cluster. */
   origin: string;
   catalog: ClusterCatalog;
+  /** `catalog` without its services: the same object until the meta changes (exports hold it). */
+  meta: ClusterMeta;
   fresh: boolean;
   /** The catalog's services by `ns/name`; on duplicates the last one wins. */
   services: Map<string, RemoteService>;
@@ -146,6 +149,20 @@ export function readyAddressesOf(service: HeadlessService): ReadyAddresses {
   return Object.freeze({ v4: Object.freeze(v4), v6: Object.freeze(v6), ready });
 }
 
+function metaOf(catalog: ClusterCatalog): ClusterMeta {
+  const { services: _services, ...meta } = catalog;
+  return Object.freeze(meta);
+}
+
+/** Equal catalogs apart from their services. */
+function metaEqual(meta: ClusterMeta, catalog: ClusterCatalog): boolean {
+  const x = meta as Record<string, unknown>;
+  const y = catalog as unknown as Record<string, unknown>;
+  for (const k in x) if (x[k] !== undefined && !recordsEqual(x[k], y[k])) return false;
+  for (const k in y) if (k !== 'services' && y[k] !== undefined && x[k] === undefined) return false;
+  return true;
+}
+
 function servicesByKey(catalog: ClusterCatalog): Map<string, RemoteService> {
   const m = new Map<string, RemoteService>();
   for (const s of catalog.services) m.set(keyOf(s.namespace, s.name), s);
@@ -170,7 +187,7 @@ function lowerBound(sorted: readonly string[], value: string): number {
 
 /**
  * In-memory registry. Writers: sources (`replaceLocal`, `putLocal`, `removeLocal`), the file source
- * and sync (`putRemote`, `replaceRemotes`, `removeRemote`, `setRemoteFresh`). Reader: the answer
+ * and sync (`putRemote`, `patchRemote`, `replaceRemotes`, `removeRemote`). Reader: the answer
  * path and /debug.
  *
  * Ownership of remote catalogs: a cluster has one owner, the origin of highest precedence that
@@ -323,6 +340,44 @@ export class Registry implements RegistryReader, RegistryWriter {
     if (this.withdrawRemote(cluster, origin)) this.changed(false, true);
   }
 
+  patchRemote(origin: string, base: ClusterCatalog, catalog: ClusterCatalog, removed: readonly RemoteService[], upserts: readonly RemoteService[]): void {
+    const cluster = catalog.cluster;
+    const e = this.remotes.get(cluster);
+    if (e === undefined || e.origin !== origin || e.catalog !== base || base.cluster !== cluster || !this.patchFits(e, catalog, removed, upserts)) {
+      this.putRemote(origin, catalog);
+      return;
+    }
+    let changed = this.setMeta(e, catalog);
+    const gone = new Map<string, RemoteService>();
+    for (const s of removed) gone.set(keyOf(s.namespace, s.name), s);
+    for (const s of upserts) {
+      const k = keyOf(s.namespace, s.name);
+      const old = gone.get(k);
+      e.services.set(k, s);
+      if (old === undefined) {
+        changed = true;
+        this.addExport(k, cluster);
+        this.refNamespace(s.namespace);
+        continue;
+      }
+      gone.delete(k);
+      if (!recordsEqual(old, s)) {
+        changed = true;
+        this.invalidateKey(k);
+      }
+    }
+    for (const [k, s] of gone) {
+      changed = true;
+      e.services.delete(k);
+      this.removeExport(k, cluster);
+      this.unrefNamespace(s.namespace);
+    }
+    // Same services, same meta: the order is still content (remoteCatalogs shows it).
+    if (!changed) changed = !recordsEqual(base.services, catalog.services);
+    e.catalog = catalog;
+    if (changed) this.changed(false, true);
+  }
+
   replaceRemotes(origin: string, catalogs: readonly ClusterCatalog[]): void {
     const next = new Map<string, ClusterCatalog>();
     for (const c of catalogs) next.set(c.cluster, c);
@@ -411,10 +466,9 @@ export class Registry implements RegistryReader, RegistryWriter {
     const cluster = catalog.cluster;
     if (cluster === this.localCluster) return false;
     const e = this.remotes.get(cluster);
-    const fresh = catalog.sourceStale !== true;
     if (e === undefined) {
       const services = servicesByKey(catalog);
-      this.remotes.set(cluster, { origin, catalog, fresh, services });
+      this.remotes.set(cluster, { origin, catalog, meta: metaOf(catalog), fresh: catalog.sourceStale !== true, services });
       for (const [k, s] of services) {
         this.addExport(k, cluster);
         this.refNamespace(s.namespace);
@@ -422,28 +476,71 @@ export class Registry implements RegistryReader, RegistryWriter {
       return true;
     }
     e.origin = origin; // the caller decided ownership; an owner-only change is not a content change
-    if (recordsEqual(e.catalog, catalog)) return false;
-    // Diff the keyed service sets: only added/removed keys touch the export index and the counts.
+    if (e.catalog === catalog) return false;
+    let changed = this.setMeta(e, catalog);
+    // Diff the keyed service sets: only added, removed or replaced keys touch the export index.
     const services = servicesByKey(catalog);
     const old = e.services;
     for (const [k, s] of old) {
       if (!services.has(k)) {
+        changed = true;
         this.removeExport(k, cluster);
         this.unrefNamespace(s.namespace);
       }
     }
     for (const [k, s] of services) {
-      if (!old.has(k)) {
+      const was = old.get(k);
+      if (was === undefined) {
+        changed = true;
         this.addExport(k, cluster);
         this.refNamespace(s.namespace);
-      }
+      } else if (was !== s && !recordsEqual(was, s)) {
+        changed = true;
+        this.invalidateKey(k);
+      } // an equal record in a new object: cached lookups keep the old one, which is equal
     }
+    // Same services, same meta: the order is still content (remoteCatalogs shows it).
+    if (!changed) changed = !recordsEqual(e.catalog.services, catalog.services);
     e.catalog = catalog;
     e.services = services;
+    return changed;
+  }
+
+  /**
+   * Whether a patch can be applied as one (O(changes)): `base`, held as `e`, has unique keys;
+   * `removed` are distinct services of it; `upserts` have distinct keys, none of a kept service;
+   * and the counts add up to `catalog`. Sync's catalogs always fit (its decoder refuses duplicate
+   * keys); anything else takes the full diff, which has the documented last-wins rule.
+   */
+  private patchFits(e: RemoteEntry, catalog: ClusterCatalog, removed: readonly RemoteService[], upserts: readonly RemoteService[]): boolean {
+    if (e.services.size !== e.catalog.services.length) return false;
+    if (catalog.services.length !== e.catalog.services.length - removed.length + upserts.length) return false;
+    const gone = new Set<string>();
+    for (const s of removed) {
+      const k = keyOf(s.namespace, s.name);
+      if (e.services.get(k) !== s || gone.has(k)) return false;
+      gone.add(k);
+    }
+    const added = new Set<string>();
+    for (const s of upserts) {
+      const k = keyOf(s.namespace, s.name);
+      if (added.has(k) || (e.services.has(k) && !gone.has(k))) return false;
+      added.add(k);
+    }
+    return true;
+  }
+
+  /**
+   * Take `catalog`'s meta (everything but services) and freshness into `e`; true when either
+   * changed. A change replaces the meta object, so every cached lookup of the cluster is rebuilt
+   * (O(catalog), rare: gateways, locality or staleness).
+   */
+  private setMeta(e: RemoteEntry, catalog: ClusterCatalog): boolean {
+    const fresh = catalog.sourceStale !== true;
+    if (fresh === e.fresh && metaEqual(e.meta, catalog)) return false;
+    e.meta = metaOf(catalog);
     e.fresh = fresh;
-    // Cached exports hold the catalog object and the freshness flag: refresh every key of the
-    // cluster (O(catalog), like the diff itself). Removed keys were handled by removeExport.
-    this.invalidateKeys(services.keys());
+    for (const k of e.services.keys()) this.invalidateKey(k);
     return true;
   }
 
@@ -483,10 +580,6 @@ export class Registry implements RegistryReader, RegistryWriter {
     if (slot !== undefined) slot.cache = undefined;
   }
 
-  private invalidateKeys(keys: Iterable<string>): void {
-    for (const k of keys) this.invalidateKey(k);
-  }
-
   private refNamespace(ns: string): void {
     this.namespaceRefs.set(ns, (this.namespaceRefs.get(ns) ?? 0) + 1);
   }
@@ -503,7 +596,7 @@ export class Registry implements RegistryReader, RegistryWriter {
       const e = this.remotes.get(cluster);
       const service = e?.services.get(k);
       if (e === undefined || service === undefined) continue; // unreachable while indexes agree
-      out.push({ catalog: e.catalog, service, fresh: e.fresh });
+      out.push({ catalog: e.meta, service, fresh: e.fresh });
     }
     return Object.freeze(out);
   }

@@ -98,9 +98,17 @@ export interface ReadyAddresses {
   readonly ready: number;
 }
 
+/** A catalog without its services: who the cluster is, where, and through which gateways. */
+export type ClusterMeta = Omit<ClusterCatalog, 'services'>;
+
 /** A remote cluster that exports a given service, as returned by a registry lookup. */
 export interface RemoteExport {
-  readonly catalog: ClusterCatalog;
+  /**
+   * The exporting cluster's catalog without its services. The registry keeps one such object per
+   * cluster until the catalog's meta changes, so a write that changes some services leaves the
+   * other services' lookups (and what they hold) alone.
+   */
+  readonly catalog: ClusterMeta;
   readonly service: RemoteService;
   /** false when the catalog says its cluster's own source is stale (`sourceStale`): known, not healthy. */
   readonly fresh: boolean;
@@ -148,4 +156,11 @@ export interface RegistryWriter {
   removeRemote(cluster: string, origin: string): void;
   /** Replace the set of remote catalogs written by one origin (e.g. "file") wholesale. */
   replaceRemotes(origin: string, catalogs: readonly ClusterCatalog[]): void;
+  /**
+   * `putRemote(origin, catalog)` when the caller knows what changed since `base`, the catalog it
+   * wrote before: `removed` are services of `base` not in `catalog` (by object), `upserts` the
+   * services of `catalog` not in `base`. O(changes) when `origin` owns the cluster and the registry
+   * holds `base`; otherwise the same as `putRemote`.
+   */
+  patchRemote(origin: string, base: ClusterCatalog, catalog: ClusterCatalog, removed: readonly RemoteService[], upserts: readonly RemoteService[]): void;
 }

@@ -310,3 +310,15 @@ export function rebuildCatalog(held: ClusterCatalog | undefined, r: Extract<Deco
   }
   return { ...r.meta, services };
 }
+
+/** The held services a result decoded against `held` does not keep (PURE; in `held`'s order). */
+export function removedServices(held: ClusterCatalog, r: Extract<DecodeResult, { kind: 'catalog' }>): RemoteService[] {
+  const kept = new Uint8Array(held.services.length);
+  for (let i = 0; i < r.refs.length; i++) {
+    const j = r.refs[i]!;
+    if (j >= 0) kept[j] = 1;
+  }
+  const removed: RemoteService[] = [];
+  for (let i = 0; i < kept.length; i++) if (kept[i] === 0) removed.push(held.services[i]!);
+  return removed;
+}

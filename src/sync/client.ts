@@ -26,7 +26,7 @@ import type { Logger } from '../log.js';
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { recordsEqual } from '../registry/registry.js';
 import type { OffThread } from '../util/off-thread.js';
-import { decodeCatalog, rebuildCatalog, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
+import { decodeCatalog, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
 import { checkPeerIdentity } from './identity.js';
 import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
@@ -61,7 +61,7 @@ export interface PeerClientOptions {
   readonly url: string;
   readonly trustDomain: string;
   readonly tls: TlsFiles;
-  readonly registry: Pick<RegistryWriter, 'putRemote' | 'removeRemote'>;
+  readonly registry: Pick<RegistryWriter, 'putRemote' | 'patchRemote' | 'removeRemote'>;
   readonly staleAfterSeconds: number;
   readonly logger: Logger;
   /** Long-poll wait asked of the server. Default: staleAfterSeconds / 3, between 1 and 30. */
@@ -231,8 +231,10 @@ export class PeerClient {
     this.updates++;
     this.lastCatalogMs = this.now();
     this.opts.logger.debug({ services: catalog.services.length, changed: decoded.fresh.length, etag }, 'sync: peer catalog applied');
-    // The registry diffs against what it holds: only changed services touch its indexes.
-    this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
+    // Only the changed services touch the registry's indexes: as a patch of what we wrote before
+    // (O(changes) there), else diffed against what it holds.
+    if (base !== undefined) this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removedServices(base, decoded), decoded.fresh);
+    else this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
   }
 
   /** Withdraw the peer's services once it has been silent for staleAfterSeconds. */

@@ -311,6 +311,59 @@ test('lookups are cached until a relevant change, and never throw', (t) => {
   t.false(r.hasNamespace('__proto__'));
 });
 
+// Sync applies a peer's change as a patch: a storm of one-service changes to 10,000-service
+// catalogs must not rebuild every lookup of the cluster (issue 13's change storm).
+test('patchRemote: only changed keys lose their cached lookups; a meta change rebuilds them all; a patch that does not fit takes the full diff', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  const x = rsvc('a', 'x');
+  const y = rsvc('a', 'y');
+  const c1 = cat('c1', [x, y]);
+  r.putRemote('sync', c1);
+  const firstX = r.remoteExports('a', 'x');
+  const firstY = r.remoteExports('a', 'y');
+  const serial = r.serial();
+
+  const y2 = rsvc('a', 'y', false);
+  const z = rsvc('b', 'z');
+  const c2 = cat('c1', [x, y2, z]);
+  r.patchRemote('sync', c1, c2, [y], [y2, z]);
+  t.is(r.serial(), serial + 1);
+  t.is(r.remoteExports('a', 'x'), firstX, 'an unchanged service keeps its cached lookup');
+  t.not(r.remoteExports('a', 'y'), firstY);
+  t.false(r.remoteExports('a', 'y')[0]!.service.ready);
+  t.true(firstY[0]!.service.ready, 'a held result is never mutated');
+  t.true(r.hasNamespace('b'));
+  t.deepEqual(exportsOf(r, 'b', 'z'), [['c1', true]]);
+
+  // The same services in another order: a change (remoteCatalogs shows the order), no lookup rebuilt.
+  const c3 = cat('c1', [z, x, y2]);
+  r.patchRemote('sync', c2, c3, [], []);
+  t.is(r.serial(), serial + 2);
+  t.is(r.remoteExports('a', 'x'), firstX);
+  t.is(r.remoteCatalogs()[0], c3);
+
+  // A gateway change reaches every lookup of the cluster.
+  const c4 = cat('c1', [z, x, y2], { gateways: [{ address: '192.0.2.7', port: 15443 }] });
+  r.patchRemote('sync', c3, c4, [], []);
+  t.not(r.remoteExports('a', 'x'), firstX);
+  t.is(r.remoteExports('a', 'x')[0]!.catalog.gateways[0]!.address, '192.0.2.7');
+  t.is(firstX[0]!.catalog.gateways[0]!.address, '192.0.2.1');
+
+  // Against a base the registry does not hold, or a patch that does not add up: the full diff.
+  const c5 = cat('c1', [x]);
+  r.patchRemote('sync', c1, c5, [], []);
+  t.deepEqual(exportsOf(r, 'a', 'y'), []);
+  t.deepEqual(exportsOf(r, 'b', 'z'), []);
+  t.false(r.hasNamespace('b'));
+  const c6 = cat('c1', [x, z]);
+  r.patchRemote('sync', c5, c6, [], []); // z missing from upserts
+  t.deepEqual(exportsOf(r, 'b', 'z'), [['c1', true]]);
+  // From an origin that does not own the cluster: shadowed, as putRemote does.
+  r.patchRemote('file', c6, cat('c1', []), [x, z], []);
+  t.deepEqual(exportsOf(r, 'a', 'x'), [['c1', true]]);
+  t.deepEqual(r.remoteShadows('c1').map((s) => s.origin), ['file']);
+});
+
 test('recordsEqual: structural, order-sensitive for arrays, undefined ≡ missing', (t) => {
   t.true(recordsEqual({ a: 1, b: [1, { c: 'x' }] }, { b: [1, { c: 'x' }], a: 1 }));
   t.true(recordsEqual({ a: 1, b: undefined }, { a: 1 }));
@@ -364,7 +417,10 @@ type Op =
   | { op: 'replaceLocal'; list: LocalService[] }
   | { op: 'putRemote'; origin: string; c: ClusterCatalog }
   | { op: 'removeRemote'; cluster: string; origin: string }
-  | { op: 'replaceRemotes'; origin: string; list: ClusterCatalog[] };
+  | { op: 'replaceRemotes'; origin: string; list: ClusterCatalog[] }
+  // The next catalog keeps the services of the origin's last write where `keep` says so (the same
+  // objects, as sync's decoder reuses them) and adds c's, keys unique (sync refuses duplicates).
+  | { op: 'patchRemote'; origin: string; c: ClusterCatalog; keep: boolean[] };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: localArb.map((s) => ({ op: 'putLocal' as const, s })) },
@@ -373,7 +429,38 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('putRemote' as const), origin: fc.constantFrom(...ORIGINS), c: catalogArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('removeRemote' as const), cluster: fc.constantFrom(...CLUSTERS), origin: fc.constantFrom(...ORIGINS) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceRemotes' as const), origin: fc.constantFrom(...ORIGINS), list: fc.array(catalogArb, { maxLength: 3 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('patchRemote' as const),
+      origin: fc.constantFrom(...ORIGINS),
+      c: catalogArb,
+      keep: fc.array(fc.boolean(), { maxLength: 4 }),
+    }),
+  },
 );
+
+/** A patchRemote op made concrete against what its origin last wrote (the model holds those objects). */
+const patches = new WeakMap<Op, ReturnType<typeof makePatch>>();
+function patchOf(m: Model, o: Extract<Op, { op: 'patchRemote' }>) {
+  // Once per op: the registry and the model must get the same objects.
+  let p = patches.get(o);
+  if (p === undefined) patches.set(o, (p = makePatch(m, o)));
+  return p;
+}
+
+function makePatch(m: Model, o: Extract<Op, { op: 'patchRemote' }>) {
+  const base: ClusterCatalog = m.written.get(o.c.cluster)?.get(o.origin) ?? { cluster: o.c.cluster, gateways: [], services: [] };
+  const byKey = new Map<string, RemoteService>();
+  base.services.forEach((s, i) => {
+    if (o.keep[i] === true && !byKey.has(`${s.namespace}/${s.name}`)) byKey.set(`${s.namespace}/${s.name}`, s);
+  });
+  for (const s of o.c.services) if (!byKey.has(`${s.namespace}/${s.name}`)) byKey.set(`${s.namespace}/${s.name}`, s);
+  const next: ClusterCatalog = { ...o.c, services: [...byKey.values()] };
+  const removed = base.services.filter((s) => !next.services.includes(s));
+  const upserts = next.services.filter((s) => !base.services.includes(s));
+  return { base, next, removed, upserts };
+}
 
 /** The naive model: just the content, as plain maps, with the semantics the registry documents. */
 interface Model {
@@ -397,6 +484,10 @@ function owned(m: Model): Map<string, { origin: string; catalog: ClusterCatalog;
 }
 
 function applyModel(m: Model, o: Op): void {
+  if (o.op === 'patchRemote') {
+    applyModel(m, { op: 'putRemote', origin: o.origin, c: patchOf(m, o).next });
+    return;
+  }
   switch (o.op) {
     case 'putLocal':
       m.locals.set(`${o.s.namespace}/${o.s.name}`, o.s);
@@ -425,7 +516,7 @@ function applyModel(m: Model, o: Op): void {
   }
 }
 
-function applyRegistry(r: Registry, o: Op): void {
+function applyRegistry(r: Registry, o: Op, m: Model): void {
   switch (o.op) {
     case 'putLocal':
       return r.putLocal(o.s);
@@ -439,6 +530,10 @@ function applyRegistry(r: Registry, o: Op): void {
       return r.removeRemote(o.cluster, o.origin);
     case 'replaceRemotes':
       return r.replaceRemotes(o.origin, o.list);
+    case 'patchRemote': {
+      const p = patchOf(m, o);
+      return r.patchRemote(o.origin, p.base, p.next, p.removed, p.upserts);
+    }
   }
 }
 
@@ -507,8 +602,11 @@ test('after any sequence of writes, indexes and reads equal the naive model and 
       for (const o of ops) {
         const before = content(m);
         const serial = r.serial();
+        // The registry first: a patch is made against what the model held before this write (once
+        // per application: shrinking may replay an op object in another sequence).
+        patches.delete(o);
+        applyRegistry(r, o, m);
         applyModel(m, o);
-        applyRegistry(r, o);
         const changed = !isDeepStrictEqual(before, content(m));
         if (r.serial() !== (changed ? serial + 1 : serial)) return false;
         // Incremental maintenance: the indexes agree with the model after every single write.

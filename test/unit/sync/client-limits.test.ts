@@ -50,6 +50,7 @@ function fakeRegistry() {
   return {
     held,
     putRemote: (_origin: string, c: ClusterCatalog) => void held.set(c.cluster, c),
+    patchRemote: (_origin: string, _base: ClusterCatalog, c: ClusterCatalog) => void held.set(c.cluster, c),
     removeRemote: (cluster: string) => void held.delete(cluster),
   };
 }
