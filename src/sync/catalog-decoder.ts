@@ -22,6 +22,7 @@
  */
 import type { ClusterCatalog, RemoteService } from '../registry/types.js';
 import { fingerprint } from '../util/fingerprint.js';
+import { deltaRefs } from './delta.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
 
 export interface DecodeRequest {
@@ -32,12 +33,17 @@ export interface DecodeRequest {
   /** Fingerprints of those services' keys (namespace/name), in the same order. */
   readonly baseKeys: Float64Array;
   readonly maxServices: number;
+  /**
+   * Set when the body is a delta (226 IM Used, delta.ts): the ETag of the catalog the caller holds,
+   * whose services `baseFingerprints` and `baseKeys` describe.
+   */
+  readonly deltaBase?: string | undefined;
 }
 
 export type CatalogMeta = Omit<ClusterCatalog, 'services'>;
 
 export type DecodeResult =
-  | { readonly kind: 'refused'; readonly reason: 'invalid-catalog' | 'too-many-services'; readonly message: string }
+  | { readonly kind: 'refused'; readonly reason: 'invalid-catalog' | 'too-many-services' | 'invalid-delta'; readonly message: string }
   | {
       readonly kind: 'catalog';
       /** Everything but the services. */
@@ -197,6 +203,7 @@ function tooMany(count: number, max: number): DecodeResult {
 }
 
 export function decodeCatalog(req: DecodeRequest): DecodeResult {
+  if (req.deltaBase !== undefined) return decodeDelta(req, req.deltaBase);
   const spans = serviceSpans(req.body);
   if (spans !== undefined) {
     if (spans.starts.length > req.maxServices) return tooMany(spans.starts.length, req.maxServices);
@@ -256,6 +263,57 @@ function decodeAgainstBase(req: DecodeRequest, spans: ServiceSpans, octets: Floa
     keys[i] = key;
   }
   return { kind: 'catalog', meta, fingerprints: octets, keys, refs, fresh, sameServices };
+}
+
+function badDelta(message: string): DecodeResult {
+  return { kind: 'refused', reason: 'invalid-delta', message: `invalid catalog delta (the full catalog is fetched next): ${message}` };
+}
+
+/**
+ * A delta body (delta.ts) against the caller's catalog: the listed services are parsed and
+ * validated with the catalog's other members, the rest are the base's. O(changes) parsing, plus
+ * O(services) typed-array work for the refs and the key check.
+ */
+function decodeDelta(req: DecodeRequest, baseEtag: string): DecodeResult {
+  const spans = serviceSpans(req.body);
+  if (spans === undefined) return badDelta('no top-level services array');
+  let value: unknown;
+  try {
+    value = JSON.parse(text.decode(req.body));
+  } catch (err) {
+    return badDelta(`not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !('delta' in value)) return badDelta('no delta member');
+  const { delta: header, ...rest } = value as Record<string, unknown>;
+  const refs = deltaRefs(header, baseEtag, req.baseFingerprints.length, spans.starts.length, req.maxServices);
+  if (typeof refs === 'string') return badDelta(refs);
+  const parsed = parseCatalog(rest);
+  // The full catalog, fetched next, gives the verdict on the peer (rejected or not).
+  if (!parsed.ok) return badDelta(formatCatalogIssues(parsed.issues));
+  const { services: fresh, ...meta } = parsed.catalog;
+  if (fresh.length !== spans.starts.length) return badDelta('the services array scans differently from how it parses');
+  const n = refs.length;
+  const fingerprints = new Float64Array(n);
+  const keys = new Float64Array(n);
+  const freshKeys = new Set<number>();
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const j = refs[i]!;
+    if (j >= 0) {
+      fingerprints[i] = req.baseFingerprints[j]!;
+      keys[i] = req.baseKeys[j]!;
+    } else {
+      fingerprints[i] = fingerprintOctets(req.body, spans.starts[k]!, spans.ends[k]!);
+      const key = keyFingerprint(fresh[k++]!);
+      if (freshKeys.has(key)) return badDelta('a service is listed twice');
+      freshKeys.add(key);
+      keys[i] = key;
+    }
+  }
+  // A listed service must not repeat a kept one (the base's keys are distinct already).
+  if (freshKeys.size > 0) for (let i = 0; i < n; i++) if (refs[i]! >= 0 && freshKeys.has(keys[i]!)) return badDelta('a listed service is also kept from the base');
+  const sameServices = fresh.length === 0 && n === req.baseFingerprints.length;
+  return { kind: 'catalog', meta, fingerprints, keys, refs, fresh, sameServices };
 }
 
 function decodeWhole(req: DecodeRequest, octets: Float64Array | undefined): DecodeResult {

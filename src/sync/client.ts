@@ -4,7 +4,9 @@
  *
  * Owns: the HTTPS requests to one peer (our certificate as client certificate, the peer's
  * certificate checked against `sync.tls.ca` and against the peer's configured name), the ETag and
- * long poll, jittered backoff on errors, the peer's state, and withdrawal after
+ * long poll, deltas (asked for against the catalog held, delta.ts; one that does not fit what we
+ * hold is answered by fetching the full catalog, and only full catalogs for 5 minutes), jittered
+ * backoff on errors, the peer's state, and withdrawal after
  * `staleAfterSeconds` without a good contact.
  * Never: accepts a catalog from a server whose certificate names another cluster, or a catalog
  * whose `cluster` differs from the peer's name or is this cluster's own; buffers a body larger
@@ -27,6 +29,7 @@ import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { recordsEqual } from '../registry/registry.js';
 import type { OffThread } from '../util/off-thread.js';
 import { decodeCatalog, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
+import { DELTA_IM, IM_USED } from './delta.js';
 import { checkPeerIdentity } from './identity.js';
 import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
@@ -53,6 +56,8 @@ export interface PeerStatus {
   readonly etag?: string | undefined;
   readonly services: number;
   readonly updates: number;
+  /** Catalogs received as deltas (226 IM Used, delta.ts) rather than in full. */
+  readonly deltas: number;
   readonly errors: Readonly<Record<string, number>>;
 }
 
@@ -85,6 +90,8 @@ export interface PeerClientOptions {
 }
 
 const NO_FINGERPRINTS = new Float64Array(0);
+/** After a delta that does not fit, catalogs are fetched in full for this long. */
+const DELTA_PAUSE_MS = 5 * 60_000;
 
 type FetchResult =
   | {
@@ -93,6 +100,8 @@ type FetchResult =
       /** The catalog the decoded difference is against (what we held when the request left). */
       readonly base: ClusterCatalog | undefined;
       readonly etag: string | undefined;
+      /** It came as a delta against `base`. */
+      readonly delta: boolean;
     }
   | { readonly kind: 'not-modified' }
   | { readonly kind: 'refused'; readonly reason: string; readonly message: string }
@@ -110,6 +119,9 @@ export class PeerClient {
   /** Fingerprints of `held`'s services, sent with each body so the decoder returns only changes. */
   private heldFingerprints: Float64Array = NO_FINGERPRINTS;
   private heldKeys: Float64Array = NO_FINGERPRINTS;
+  /** Until then (ms, our clock) requests ask for the full catalog: a delta did not add up. */
+  private noDeltaUntilMs = 0;
+  private deltas = 0;
   private updates = 0;
   private readonly errors: Record<string, number> = {};
   private running = false;
@@ -160,6 +172,7 @@ export class PeerClient {
       etag: this.etag,
       services: this.held?.services.length ?? 0,
       updates: this.updates,
+      deltas: this.deltas,
       errors: { ...this.errors },
     };
   }
@@ -204,6 +217,14 @@ export class PeerClient {
         continue;
       }
       this.errors[result.reason] = (this.errors[result.reason] ?? 0) + 1;
+      if (result.kind === 'refused' && result.reason === 'invalid-delta') {
+        // The peer's delta did not fit what we hold: ask for the full catalog at once, and only
+        // for full catalogs for a while (so a peer whose deltas never fit costs one request per
+        // change, as before deltas). Nothing we hold changed, so neither does the state.
+        this.opts.logger.warn({ error: result.message, fullForSeconds: DELTA_PAUSE_MS / 1000 }, 'sync: a catalog delta was refused; fetching the full catalog');
+        this.noDeltaUntilMs = this.now() + DELTA_PAUSE_MS;
+        continue;
+      }
       // While withdrawn, say so alongside the latest error: that is what an operator looks for.
       this.lastError =
         this.state === 'withdrawn'
@@ -223,6 +244,7 @@ export class PeerClient {
   private apply(result: Extract<FetchResult, { kind: 'catalog' }>): void {
     const { decoded, base, etag } = result;
     this.etag = etag;
+    if (result.delta) this.deltas++;
     if (base !== undefined && base === this.held && decoded.sameServices && recordsEqual(decoded.meta, metaOf(base))) return;
     const catalog = rebuildCatalog(base, decoded);
     this.held = catalog;
@@ -302,6 +324,8 @@ export class PeerClient {
   private fetchOnce(): Promise<FetchResult> {
     const url = new URL('/v1/catalog', this.opts.url);
     url.searchParams.set('wait', String(this.etag ? this.waitSeconds : 0));
+    // A delta is asked for against the catalog we hold, named by its ETag (delta.ts).
+    const deltaBase = this.held !== undefined && this.etag !== undefined && this.now() >= this.noDeltaUntilMs ? this.etag : undefined;
     const maxBody = this.opts.maxBodyBytes ?? DEFAULT_MAX_CATALOG_BYTES;
     const tooLarge = (what: string): FetchResult => ({
       kind: 'refused',
@@ -319,7 +343,7 @@ export class PeerClient {
       const req = request(url, {
         method: 'GET',
         agent: this.currentAgent(),
-        headers: { accept: 'application/json', ...(this.etag ? { 'if-none-match': this.etag } : {}) },
+        headers: { accept: 'application/json', ...(this.etag ? { 'if-none-match': this.etag } : {}), ...(deltaBase !== undefined ? { 'a-im': DELTA_IM } : {}) },
         timeout: this.requestTimeoutMs(),
       });
       this.inflight = req;
@@ -361,7 +385,7 @@ export class PeerClient {
         res.on('end', () => {
           // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
           const budget = this.opts.budget;
-          const run = (): void => void this.finishBody(res, chunks, status).then(done, (err: unknown) => done({ kind: 'failed', reason: 'internal', message: (err as Error).message }));
+          const run = (): void => void this.finishBody(res, chunks, status, deltaBase).then(done, (err: unknown) => done({ kind: 'failed', reason: 'internal', message: (err as Error).message }));
           if (budget) budget.acquire().then(run, run);
           else run();
         });
@@ -374,8 +398,12 @@ export class PeerClient {
    * A complete response body: status, then JSON, schema and the difference from what we hold
    * (decoded in the worker, off the DNS thread), then the identity of the claimed cluster.
    */
-  private async finishBody(res: IncomingMessage, chunks: Buffer[], status: number): Promise<FetchResult> {
-    if (status !== 200) {
+  private async finishBody(res: IncomingMessage, chunks: Buffer[], status: number, deltaBase: string | undefined): Promise<FetchResult> {
+    const delta = status === IM_USED;
+    if (delta && (deltaBase === undefined || this.held === undefined || !imHeader(res.headers['im']).includes(DELTA_IM))) {
+      return { kind: 'refused', reason: 'invalid-delta', message: `HTTP 226 without a ${DELTA_IM} delta we asked for (IM: ${String(res.headers['im'] ?? 'none')})` };
+    }
+    if (status !== 200 && !delta) {
       const reason = status === 403 ? 'forbidden' : `http-${status}`;
       const text = Buffer.concat(chunks).subarray(0, 300).toString('utf8');
       return { kind: status >= 500 ? 'failed' : 'refused', reason, message: `HTTP ${status}: ${text}` };
@@ -390,7 +418,13 @@ export class PeerClient {
     }
     chunks.length = 0;
     const base = this.held;
-    const request: DecodeRequest = { body, baseFingerprints: this.heldFingerprints, baseKeys: this.heldKeys, maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES };
+    const request: DecodeRequest = {
+      body,
+      baseFingerprints: this.heldFingerprints,
+      baseKeys: this.heldKeys,
+      maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES,
+      deltaBase: delta ? deltaBase : undefined,
+    };
     const decoder = this.opts.decoder;
     const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog(request);
     if (decoded.kind === 'refused') return decoded;
@@ -406,8 +440,17 @@ export class PeerClient {
       return { kind: 'refused', reason: 'cluster-mismatch', message: `catalog claims cluster ${cluster}, but this peer is ${this.opts.name}; refused` };
     }
     const etag = res.headers['etag'];
-    return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined };
+    return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined, delta };
   }
+}
+
+/** The instance manipulations an `IM` header names (RFC 3229 §10.5.2), lower-cased. */
+function imHeader(v: string | string[] | undefined): string[] {
+  const text = Array.isArray(v) ? v.join(',') : (v ?? '');
+  return text
+    .split(',')
+    .map((x) => x.trim().split(';')[0]!.trim().toLowerCase())
+    .filter((x) => x !== '');
 }
 
 function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {

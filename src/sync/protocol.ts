@@ -58,21 +58,43 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Canonical JSON: fixed key order, optional fields omitted when absent. */
-export function canonicalCatalogJson(c: ClusterCatalog): string {
+/**
+ * A catalog's canonical JSON in parts: everything but the services (`head`, a JSON object), and
+ * each service's canonical JSON in catalog order. `joinCatalog` puts them together; the delta
+ * encoder (delta.ts) compares versions service by service with them.
+ */
+export interface CatalogParts {
+  readonly head: string;
+  readonly fragments: readonly string[];
+}
+
+export function catalogParts(c: ClusterCatalog): CatalogParts {
   const out: Record<string, unknown> = { cluster: c.cluster };
   if (c.region !== undefined) out['region'] = c.region;
   if (c.zone !== undefined) out['zone'] = c.zone;
   if (c.location !== undefined) out['location'] = { lat: c.location.lat, lon: c.location.lon };
   out['gateways'] = c.gateways.map((g) => ({ address: g.address, port: g.port }));
   if (c.sourceStale === true) out['sourceStale'] = true;
-  out['services'] = c.services.map((s) => ({
-    namespace: s.namespace,
-    name: s.name,
-    ready: s.ready,
-    ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
-  }));
-  return JSON.stringify(out);
+  const fragments = c.services.map((s) =>
+    JSON.stringify({
+      namespace: s.namespace,
+      name: s.name,
+      ready: s.ready,
+      ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+    }),
+  );
+  return { head: JSON.stringify(out), fragments };
+}
+
+/** `head` with a `services` member holding `fragments` (the last member, as canonical JSON has it). */
+export function joinCatalog(head: string, fragments: readonly string[]): string {
+  return `${head.slice(0, -1)},"services":[${fragments.join(',')}]}`;
+}
+
+/** Canonical JSON: fixed key order, optional fields omitted when absent, services last. */
+export function canonicalCatalogJson(c: ClusterCatalog): string {
+  const parts = catalogParts(c);
+  return joinCatalog(parts.head, parts.fragments);
 }
 
 /** A strong ETag over the canonical JSON (RFC 9110 §8.8.3). */

@@ -6,7 +6,9 @@
  * unauthenticated connections per source address, the descriptor budget, and a handshake
  * deadline); client-certificate identity (which peer is asking); conditional requests
  * (`If-None-Match` → 304) and long polls (`?wait=N`, at most 60 s: answered as soon as the
- * catalog's ETag changes, else 304 when the wait ends); request limits; per-peer fetch counters;
+ * catalog's ETag changes, else 304 when the wait ends); deltas (`A-IM: gsdns-delta` → 226 with
+ * what changed since the version the client names, from the last DELTA_HISTORY versions, one
+ * encoding per base shared by every peer; delta.ts); request limits; per-peer fetch counters;
  * refusal counters by reason, logged consolidated (one line per reason per window).
  * Never: serves anything but this cluster's exported catalog; serves a client whose certificate
  * does not chain to `sync.tls.ca` (the TLS handshake fails) or names no cluster in the trust domain
@@ -27,6 +29,7 @@ import type { Logger } from '../log.js';
 import { ConsolidatedLog } from '../ops/consolidated-log.js';
 import type { DescriptorBudget, DescriptorBudgetStatus } from '../util/descriptors.js';
 import { clusterIdentity } from './identity.js';
+import { DELTA_IM, encodeDelta, IM_USED, versionSize, type CatalogVersion } from './delta.js';
 import { CATALOG_CONTENT_TYPE, MAX_WAIT_SECONDS } from './protocol.js';
 import type { TlsFiles, TlsMaterial } from './tls-files.js';
 
@@ -34,7 +37,14 @@ export interface CatalogSnapshot {
   readonly json: string;
   readonly etag: string;
   readonly services: number;
+  /** Its parts, so later versions can be sent as deltas against it (absent: never a delta base). */
+  readonly version?: CatalogVersion | undefined;
 }
+
+/** Versions kept as delta bases (delta.ts): a peer at most this many changes behind gets a delta. */
+export const DELTA_HISTORY = 8;
+/** …and at most this many octets of them (a 10,000-service catalog's version is about 3 MB). */
+export const DELTA_HISTORY_BYTES = 32 * 1024 * 1024;
 
 export interface SyncServerOptions {
   readonly address: string;
@@ -74,6 +84,8 @@ export interface SyncServerStats {
   /** Catalog responses (200 and 304) by requesting cluster. */
   readonly fetches: Readonly<Record<string, number>>;
   readonly notModified: number;
+  /** Catalogs sent as deltas (226 IM Used). */
+  readonly deltas: number;
   /** Requests refused for a certificate without a cluster identity. */
   readonly refusedIdentity: number;
   /** Connections closed at once because the identity had too many. */
@@ -103,6 +115,8 @@ interface Waiter {
   readonly res: ServerResponse;
   readonly etag: string;
   readonly peer: string;
+  /** It asked for a delta (A-IM) against `etag`. */
+  readonly delta: boolean;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -137,6 +151,11 @@ export class SyncServer {
   private readonly refusalLog: ConsolidatedLog;
   private lastEtag: string | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** Recent versions, oldest first, the current one last; bounded by DELTA_HISTORY(_BYTES). */
+  private readonly history: (CatalogVersion & { readonly size: number })[] = [];
+  /** Delta bodies to the current version, by base ETag (one encoding serves every peer). */
+  private readonly deltaBodies = new Map<string, string | undefined>();
+  private deltasServed = 0;
 
   constructor(private readonly opts: SyncServerOptions) {
     this.maxConnections = opts.maxConnections ?? 512;
@@ -205,7 +224,9 @@ export class SyncServer {
         resolve();
       });
     });
-    this.lastEtag = this.opts.snapshot().etag;
+    const first = this.opts.snapshot();
+    this.lastEtag = first.etag;
+    if (first.version !== undefined) this.remember(first.version);
     return server.address() as AddressInfo;
   }
 
@@ -233,10 +254,11 @@ export class SyncServer {
     const snap = this.opts.snapshot();
     if (snap.etag === this.lastEtag) return;
     this.lastEtag = snap.etag;
+    if (snap.version !== undefined) this.remember(snap.version);
     for (const w of [...this.waiters]) {
       if (w.etag === snap.etag) continue;
       this.finishWaiter(w);
-      this.send(w.res, w.peer, snap);
+      this.send(w.res, w.peer, snap, w.delta ? w.etag : undefined);
     }
   }
 
@@ -244,6 +266,7 @@ export class SyncServer {
     return {
       fetches: { ...this.fetches },
       notModified: this.notModified,
+      deltas: this.deltasServed,
       refusedIdentity: this.refused.identity,
       refusedConnections: this.refused.connections,
       refusedHandshakes: this.refused.handshake,
@@ -372,13 +395,17 @@ export class SyncServer {
       waitSeconds = Math.min(MAX_WAIT_SECONDS, Number(waitText));
     }
     const snap = this.opts.snapshot();
+    if (snap.version !== undefined) this.remember(snap.version);
     const known = parseIfNoneMatch(req.headers['if-none-match']);
-    if (!known.has(snap.etag) && !known.has('*')) return this.send(res, id.cluster, snap);
+    // A delta is made against one version the client names as the one it holds.
+    const wantsDelta = known.size === 1 && !known.has('*') && imList(req.headers['a-im']).includes(DELTA_IM);
+    if (!known.has(snap.etag) && !known.has('*')) return this.send(res, id.cluster, snap, wantsDelta ? [...known][0] : undefined);
     if (waitSeconds === 0) return this.notModifiedReply(res, id.cluster, snap.etag);
     const waiter: Waiter = {
       res,
       etag: snap.etag,
       peer: id.cluster,
+      delta: wantsDelta,
       timer: setTimeout(() => {
         this.finishWaiter(waiter);
         this.notModifiedReply(res, id.cluster, snap.etag);
@@ -399,9 +426,26 @@ export class SyncServer {
     this.lastFetchMs[peer] = Date.now();
   }
 
-  private send(res: ServerResponse, peer: string, snap: CatalogSnapshot): void {
+  /**
+   * The current catalog, as a delta against `deltaBase` when that version is still kept and the
+   * delta is smaller than the catalog, else in full.
+   */
+  private send(res: ServerResponse, peer: string, snap: CatalogSnapshot, deltaBase?: string): void {
     if (res.writableEnded || res.destroyed) return;
     this.count(peer);
+    const delta = deltaBase === undefined ? undefined : this.deltaBody(snap, deltaBase);
+    if (delta !== undefined) {
+      this.deltasServed++;
+      res.writeHead(IM_USED, {
+        'content-type': CATALOG_CONTENT_TYPE,
+        etag: snap.etag,
+        im: DELTA_IM,
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(delta),
+      });
+      res.end(res.req.method === 'HEAD' ? undefined : delta);
+      return;
+    }
     res.writeHead(200, {
       'content-type': CATALOG_CONTENT_TYPE,
       etag: snap.etag,
@@ -409,6 +453,30 @@ export class SyncServer {
       'content-length': Buffer.byteLength(snap.json),
     });
     res.end(res.req.method === 'HEAD' ? undefined : snap.json);
+  }
+
+  /** The delta body from `base` to the current version (cached per base), or undefined. */
+  private deltaBody(snap: CatalogSnapshot, base: string): string | undefined {
+    const current = snap.version;
+    if (current === undefined || current.etag !== snap.etag) return undefined;
+    if (this.deltaBodies.has(base)) return this.deltaBodies.get(base);
+    const from = this.history.find((v) => v.etag === base);
+    let body: string | undefined = from === undefined ? undefined : encodeDelta(from, current);
+    // Not worth it when it is not smaller than the catalog itself (a small catalog, or most changed).
+    if (body !== undefined && body.length >= snap.json.length) body = undefined;
+    this.deltaBodies.set(base, body);
+    return body;
+  }
+
+  /** Keep `v` as the current version (and a base for later deltas); the oldest leave first. */
+  private remember(v: CatalogVersion): void {
+    const last = this.history[this.history.length - 1];
+    if (last?.etag === v.etag) return;
+    this.deltaBodies.clear();
+    this.history.push({ ...v, size: versionSize(v) });
+    let total = 0;
+    for (const h of this.history) total += h.size;
+    while (this.history.length > DELTA_HISTORY || (this.history.length > 1 && total > DELTA_HISTORY_BYTES)) total -= this.history.shift()!.size;
   }
 
   private notModifiedReply(res: ServerResponse, peer: string, etag: string): void {
@@ -424,6 +492,15 @@ export class SyncServer {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
+}
+
+/** RFC 3229 `A-IM`: the instance manipulations a client accepts, lower-cased, parameters dropped. */
+function imList(header: string | string[] | undefined): string[] {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return text
+    .split(',')
+    .map((x) => x.trim().split(';')[0]!.trim().toLowerCase())
+    .filter((x) => x !== '');
 }
 
 /** RFC 9110 §13.1.2: a list of entity tags, or `*`; weak tags compare weakly (W/ stripped). */

@@ -19,7 +19,8 @@ import type { Registry } from '../registry/registry.js';
 import type { ClusterLocality, Gateway } from '../registry/types.js';
 import { PeerClient, type PeerStatus } from './client.js';
 import { clusterIdentity } from './identity.js';
-import { buildCatalog, canonicalCatalogJson, catalogEtag } from './protocol.js';
+import { catalogVersion } from './delta.js';
+import { buildCatalog } from './protocol.js';
 import { SyncServer, type CatalogSnapshot, type SyncServerStats } from './server.js';
 import { TlsFiles } from './tls-files.js';
 import { WorkBudget } from './work-budget.js';
@@ -177,8 +178,8 @@ export class SyncService {
   snapshot(): CatalogSnapshot {
     if (this.dirty || !this.snap) {
       const catalog = buildCatalog(this.opts.identity, this.opts.gateways(), this.opts.registry.localServices(), this.opts.localSourceStale?.() === true);
-      const json = canonicalCatalogJson(catalog);
-      this.snap = { json, etag: catalogEtag(json), services: catalog.services.length };
+      const version = catalogVersion(catalog);
+      this.snap = { json: version.json, etag: version.etag, services: catalog.services.length, version };
       this.dirty = false;
     }
     return this.snap;

@@ -98,7 +98,7 @@ const answersWith = (node: Node, name: string, addresses: string[]) => async () 
 };
 const nxdomain = (node: Node, name: string) => async () => (await resolve(node.server.dnsPort, name)).rcode === 3;
 
-type PeerView = { peer: string; state: string; lastError?: string; errors: Record<string, number> };
+type PeerView = { peer: string; state: string; lastError?: string; errors: Record<string, number>; updates: number; deltas: number };
 async function peers(node: Node): Promise<PeerView[]> {
   const body = (await (await fetch(`http://127.0.0.1:${node.server.httpPort}/debug/clusters`)).json()) as { sync: { peers: PeerView[] } };
   return body.sync.peers;
@@ -125,6 +125,60 @@ test('three clusters: a service added in eu is answered by us and ap with eu\'s 
   await until(t, 'basket withdrawn in ap', nxdomain(ap, 'basket.shop.global'),10_000);
   const view = await peerState(us, 'eu');
   t.is(view?.state, 'synced');
+  // The first catalog came in full; the two changes came as deltas (226 IM Used).
+  t.true((view?.deltas ?? 0) >= 2, `deltas ${view?.deltas} of ${view?.updates} updates`);
+  t.deepEqual(view?.errors, {});
+});
+
+test('deltas: a client holding an ETag and asking (A-IM: gsdns-delta) gets 226 with only what changed; applied, it is the full catalog; otherwise, and past the kept history, 200 in full', async (t) => {
+  const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
+  const dir = tempDir(t);
+  writeCatalog(dir, ['cart', 'basket']);
+  const port = await freePort();
+  await startNode(t, { name: 'eu', dir, syncPort: port }, pki.clusters['eu']!, []);
+  const client = pki.clusters['us']!;
+  const first = await getCatalog(port, client);
+  t.is(first.status, 200);
+  // Each change is seen (and so kept as a delta base) by a long poll on the version before it.
+  let etag = first.etag!;
+  const change = async (services: string[]) => {
+    const poll = getCatalog(port, client, { 'if-none-match': etag }, '/v1/catalog?wait=30');
+    writeCatalog(dir, services);
+    const res = await poll;
+    t.is(res.status, 200, 'a long poll that did not ask for a delta gets the full catalog');
+    etag = res.etag!;
+    return res;
+  };
+  const second = await change(['cart', 'basket', 'pay']);
+  const delta = await getCatalog(port, client, { 'if-none-match': first.etag!, 'a-im': 'gsdns-delta' });
+  t.is(delta.status, 226);
+  t.is(delta.im, 'gsdns-delta');
+  t.is(delta.etag, second.etag);
+  const body = JSON.parse(delta.body) as { delta: { base: string; count: number; removed: number[]; at: number[] }; services: { name: string }[] };
+  t.deepEqual(body.delta, { base: first.etag, count: 3, removed: [], at: [2] });
+  t.deepEqual(
+    body.services.map((s) => s.name),
+    ['pay'],
+  );
+  // Applied to the first catalog, it is the second one, byte for byte.
+  const firstServices = (JSON.parse(first.body) as { services: unknown[] }).services;
+  const full = JSON.parse(second.body) as Record<string, unknown>;
+  const { delta: _d, services: listed, ...meta } = body as unknown as Record<string, unknown>;
+  t.deepEqual({ ...meta, services: [...firstServices, ...(listed as unknown[])] }, full);
+  // Without A-IM, or naming a version the server never had: in full.
+  t.is((await getCatalog(port, client, { 'if-none-match': first.etag! })).status, 200);
+  t.is((await getCatalog(port, client, { 'if-none-match': '"unknown"', 'a-im': 'gsdns-delta' })).status, 200);
+  // A long poll asking for a delta is answered with one.
+  const poll = getCatalog(port, client, { 'if-none-match': etag, 'a-im': 'gsdns-delta' }, '/v1/catalog?wait=30');
+  writeCatalog(dir, ['cart', 'pay']);
+  const pushed = await poll;
+  t.is(pushed.status, 226);
+  t.deepEqual((JSON.parse(pushed.body) as { delta: unknown }).delta, { base: etag, count: 2, removed: [0], at: [] });
+  etag = pushed.etag!;
+  // Eight more versions: the first one is no longer kept, so a delta from it is a full catalog.
+  for (let i = 0; i < 8; i++) await change(['cart', 'pay', `v${i}`]);
+  t.is((await getCatalog(port, client, { 'if-none-match': first.etag!, 'a-im': 'gsdns-delta' })).status, 200);
+  t.is((await getCatalog(port, client, { 'if-none-match': second.etag!, 'a-im': 'gsdns-delta' })).status, 200);
 });
 
 test('a killed instance: answered until staleAfterSeconds, then withdrawn, peers report it; restarted, it re-syncs', async (t) => {
@@ -218,7 +272,12 @@ test('a catalog claiming another cluster is refused; a malformed catalog keeps t
 });
 
 /** A raw GET of /v1/catalog with a client certificate. */
-function getCatalog(port: number, tls: TlsFiles, headers: Record<string, string> = {}, path = '/v1/catalog'): Promise<{ status: number; etag?: string; body: string; ms: number }> {
+function getCatalog(
+  port: number,
+  tls: TlsFiles,
+  headers: Record<string, string> = {},
+  path = '/v1/catalog',
+): Promise<{ status: number; etag?: string; im?: string; body: string; ms: number }> {
   const started = Date.now();
   const m = loadTls(tls);
   return new Promise((resolve, reject) => {
@@ -227,7 +286,9 @@ function getCatalog(port: number, tls: TlsFiles, headers: Record<string, string>
       (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, etag: res.headers['etag'] as string | undefined, body, ms: Date.now() - started }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, etag: res.headers['etag'] as string | undefined, im: res.headers['im'] as string | undefined, body, ms: Date.now() - started }),
+        );
       },
     );
     req.on('error', reject);

@@ -192,3 +192,49 @@ test('a peer that sends no ETag is polled at the long-poll interval, not in a ti
   const gaps = requests.slice(1).map((at, i) => at - requests[i]!);
   t.true(gaps.every((ms) => ms >= 900), `gaps between polls: ${gaps.join(', ')} ms`);
 });
+
+test('deltas: a valid 226 is applied against what the client holds; one that does not fit is not a rejection: the full catalog is fetched at once, and no delta is asked for a while', async (t) => {
+  const { served, registry, client } = await setup(t, {});
+  const gateways = [{ address: '198.51.100.20', port: 15443 }];
+  const svc = (i: number) => ({ namespace: 'shop', name: `svc${i}`, ready: true, ports: [] });
+  const asks: (string | undefined)[] = [];
+  /** A peer at version `etag`: 304 to a client that holds it (after a short hold, as a long poll), else a delta if asked for, else in full. */
+  const peerAt = (etag: string, services: number, delta: object) => (res: ServerResponse) => {
+    const aim = res.req.headers['a-im'] as string | undefined;
+    if (res.req.headers['if-none-match'] === etag) {
+      const timer = setTimeout(() => {
+        res.writeHead(304, { etag });
+        res.end();
+      }, 100);
+      res.once('close', () => clearTimeout(timer));
+      return;
+    }
+    asks.push(aim);
+    if (aim !== 'gsdns-delta') return serveJson(catalogJson('us', services), etag)(res);
+    const text = JSON.stringify(delta);
+    res.writeHead(226, { 'content-type': 'application/json', etag, im: 'gsdns-delta', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  // svc3 added after svc0..svc2: only svc3 travels.
+  served.handler = peerAt('"four"', 4, { delta: { base: '"good"', count: 4, removed: [], at: [3] }, cluster: 'us', gateways, services: [svc(3)] });
+  let s = await waitFor(client, 'the delta applied', (st) => st.etag === '"four"');
+  t.is(s.services, 4);
+  t.is(s.deltas, 1);
+  t.deepEqual(registry.held.get('us')?.services.map((x) => x.name), ['svc0', 'svc1', 'svc2', 'svc3']);
+  t.deepEqual(asks, ['gsdns-delta'], 'a client holding a catalog asks for a delta');
+  // A delta against another base: refused as invalid-delta, then the full catalog without A-IM.
+  asks.length = 0;
+  served.handler = peerAt('"five"', 5, { delta: { base: '"other"', count: 5, removed: [], at: [4] }, cluster: 'us', gateways, services: [svc(4)] });
+  s = await waitFor(client, 'the full catalog after a delta that did not fit', (st) => st.etag === '"five"');
+  t.is(s.state, 'synced');
+  t.is(s.services, 5);
+  t.is(s.errors['invalid-delta'], 1);
+  t.deepEqual(asks, ['gsdns-delta', undefined]);
+  // For a while after, changes are fetched in full (a peer whose deltas do not fit costs no extra requests).
+  asks.length = 0;
+  served.handler = peerAt('"six"', 6, { delta: { base: '"five"', count: 6, removed: [], at: [5] }, cluster: 'us', gateways, services: [svc(5)] });
+  s = await waitFor(client, 'the next change', (st) => st.etag === '"six"');
+  t.is(s.services, 6);
+  t.deepEqual(asks, [undefined]);
+  t.is(s.deltas, 1);
+});
