@@ -480,6 +480,9 @@ export class Metrics {
     snapshotCounter(r, 'gsdns_sync_catalog_updates_total', 'Peer catalogs applied that changed what gsdns holds.', ['peer'], () =>
       (sources.sync()?.peers ?? []).map((p) => [{ peer: p.peer }, p.updates] as const),
     );
+    snapshotCounter(r, 'gsdns_sync_catalog_deltas_total', 'Peer catalogs received as deltas (226 IM Used) instead of in full.', ['peer'], () =>
+      (sources.sync()?.peers ?? []).map((p) => [{ peer: p.peer }, p.deltas] as const),
+    );
     snapshotCounter(r, 'gsdns_sync_errors_total', 'Failed fetches of a peer catalog, by reason.', ['peer', 'reason'], () =>
       (sources.sync()?.peers ?? []).flatMap((p) => Object.entries(p.errors).map(([reason, n]) => [{ peer: p.peer, reason }, n] as const)),
     );
@@ -492,6 +495,7 @@ export class Metrics {
     snapshotCounter(r, 'gsdns_sync_server_fetches_total', 'Our catalog served to each peer (200 and 304), by the identity in its certificate.', ['peer'], () =>
       Object.entries(sources.sync()?.server.fetches ?? {}).map(([peer, n]) => [{ peer }, n] as const),
     );
+    snapshotCounter(r, 'gsdns_sync_server_deltas_total', 'Our catalog served as a delta (226 IM Used) to peers that asked for one.', [], () => [[{}, sources.sync()?.server.deltas ?? 0] as const]);
     snapshotCounter(
       r,
       'gsdns_sync_server_refused_total',

@@ -90,6 +90,8 @@ export interface PeerClientOptions {
 }
 
 const NO_FINGERPRINTS = new Float64Array(0);
+/** Deltas up to this size are decoded on this thread (within the apply budget), not in the worker. */
+const INLINE_DELTA_BYTES = 32 * 1024;
 /** After a delta that does not fit, catalogs are fetched in full for this long. */
 const DELTA_PAUSE_MS = 5 * 60_000;
 
@@ -425,7 +427,9 @@ export class PeerClient {
       maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES,
       deltaBase: delta ? deltaBase : undefined,
     };
-    const decoder = this.opts.decoder;
+    // A small delta is decoded here: parsing a few services costs less than the round trip to the
+    // worker (copying the held fingerprints there and the new ones back, 16 octets per service).
+    const decoder = delta && body.length <= INLINE_DELTA_BYTES ? undefined : this.opts.decoder;
     const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog(request);
     if (decoded.kind === 'refused') return decoded;
     const cluster = decoded.meta.cluster;

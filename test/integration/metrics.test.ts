@@ -203,11 +203,13 @@ sync:
   t.is(s.sum('gsdns_sync_peer_state', { peer: 'eu' }), 1, 'exactly one state is 1');
   t.is(s.samples.filter((x) => x.name === 'gsdns_sync_peer_state' && x.labels['peer'] === 'eu').length, 5, 'every state is listed');
   t.true(s.sum('gsdns_sync_catalog_updates_total', { peer: 'eu' }) >= 1);
+  t.true(s.samples.some((x) => x.name === 'gsdns_sync_catalog_deltas_total' && x.labels['peer'] === 'eu'), 'deltas received are counted per peer');
   const changed = s.sum('gsdns_sync_last_change_timestamp_seconds', { peer: 'eu' });
   t.true(Math.abs(changed - Date.now() / 1000) < 60, `last change ${changed} is recent`);
   t.is(s.sum('gsdns_registry_services', { origin: 'remote' }), 1);
   const e = await scrape(eu.httpPort);
   t.true(e.sum('gsdns_sync_server_fetches_total', { peer: 'us' }) >= 1, 'eu served its catalog to the us identity');
+  t.true(e.samples.some((x) => x.name === 'gsdns_sync_server_deltas_total'), 'deltas served are counted');
   // eu goes away: us counts errors by reason and leaves "synced" (within staleAfterSeconds it is stale or connecting).
   await eu.close();
   for (let i = 0; i < 200 && s.sum('gsdns_sync_errors_total', { peer: 'eu' }) === 0; i++) {
