@@ -658,6 +658,17 @@ interface ClustersView {
   readonly sync: { readonly peers: readonly PeerView[] };
 }
 
+/**
+ * The instance's event-loop lag since the previous call (prom-client's nodejs_eventloop_lag_*,
+ * whose histogram restarts at each scrape): tells a stall of the DNS thread from time spent queued
+ * behind dnsperf's queries or waiting for a CPU.
+ */
+async function eventLoopLag(hub: Hub): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${hub.httpPort}/metrics`)).text();
+  const read = (name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? NaN) * 1000;
+  return { p99: read('nodejs_eventloop_lag_p99_seconds'), max: read('nodejs_eventloop_lag_max_seconds') };
+}
+
 async function clusters(hub: Hub): Promise<ClustersView> {
   const res = await fetch(`http://127.0.0.1:${hub.httpPort}/debug/clusters`);
   if (res.status !== 200) throw new Error(`/debug/clusters: HTTP ${res.status}`);
@@ -880,9 +891,11 @@ async function main(): Promise<void> {
     // CPU over the SECONDS dnsperf sends, not its wait for late replies afterwards.
     const sample = setTimeout(() => quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000)), SECONDS * 1000);
     stormTimers.add(sample);
+    await eventLoopLag(hub);
     const quietProbe = startProbe(hub.dnsPort, probeName);
     const q = await dnsperf(hub.dnsPort, queryFile, SECONDS);
     const qp = await quietProbe();
+    const quietLag = await eventLoopLag(hub);
     if (quietCpu.length < r) quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000));
     const quietDrops = udpRcvbufErrors() - drops0;
     quiet.push(q);
@@ -931,6 +944,7 @@ async function main(): Promise<void> {
     };
     const stopTimer = setTimeout(stopStorm, SECONDS * 1000);
     stormTimers.add(stopTimer);
+    await eventLoopLag(hub);
     const stormProbe = startProbe(hub.dnsPort, probeName);
     let s: PerfResult;
     try {
@@ -939,6 +953,7 @@ async function main(): Promise<void> {
       stopStorm();
     }
     const sp = await stormProbe();
+    const stormLag = await eventLoopLag(hub);
     const caughtUpMs = await caughtUp!;
     const stormDrops = udpRcvbufErrors() - drops0;
     storm.push(s);
@@ -955,6 +970,8 @@ async function main(): Promise<void> {
       ]!.toFixed(2)} cores; ${stormNotes[r - 1]!})`,
     );
     console.log(`         quiet ${probeText(qp)}; storm ${probeText(sp)}`);
+    const lagText = (l: { p99: number; max: number }) => `p99 ${ms(l.p99)} / max ${ms(l.max)} ms`;
+    console.log(`         instance event-loop lag: quiet ${lagText(quietLag)}; storm ${lagText(stormLag)}`);
     // An unanswered probe counts as its 10 s timeout.
     const p99 = (p: { latencies: number[]; unanswered: number }) => pct([...p.latencies, ...new Array<number>(p.unanswered).fill(10_000)], 99);
     quietP99.push(p99(qp));
