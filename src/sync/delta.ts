@@ -41,17 +41,30 @@ export interface CatalogVersion {
   readonly fragments: readonly string[];
 }
 
-/** A catalog's version: its canonical JSON (`json`), ETag, and the parts deltas are made from. */
-export function catalogVersion(catalog: ClusterCatalog): CatalogVersion & { readonly json: string } {
+/**
+ * A catalog's version: its canonical JSON (`json`), ETag, and the parts deltas are made from. With
+ * `previous`, unchanged services reuse its key and fragment strings, so the versions a server keeps
+ * share what they have in common (and encodeDelta compares them by reference).
+ */
+export function catalogVersion(catalog: ClusterCatalog, previous?: CatalogVersion): CatalogVersion & { readonly json: string } {
   const parts = catalogParts(catalog);
-  const json = joinCatalog(parts.head, parts.fragments);
-  return {
-    etag: catalogEtag(json),
-    head: parts.head,
-    keys: catalog.services.map((s) => s.namespace + '/' + s.name),
-    fragments: parts.fragments,
-    json,
-  };
+  const keys = catalog.services.map((s) => s.namespace + '/' + s.name);
+  const fragments = parts.fragments as string[];
+  if (previous !== undefined) {
+    // One walk in step (both in canonical order); a service not met in step just is not shared.
+    let j = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      while (j < previous.keys.length && previous.keys[j] !== key && compareKeys(previous.keys[j]!, key) < 0) j++;
+      if (j < previous.keys.length && previous.keys[j] === key) {
+        keys[i] = previous.keys[j]!;
+        if (previous.fragments[j] === fragments[i]) fragments[i] = previous.fragments[j]!;
+        j++;
+      }
+    }
+  }
+  const json = joinCatalog(parts.head, fragments);
+  return { etag: catalogEtag(json), head: parts.head, keys, fragments, json };
 }
 
 /** Octets a version holds (its fragments and keys, as UTF-16 estimates): what a history bound counts. */

@@ -178,7 +178,7 @@ export class SyncService {
   snapshot(): CatalogSnapshot {
     if (this.dirty || !this.snap) {
       const catalog = buildCatalog(this.opts.identity, this.opts.gateways(), this.opts.registry.localServices(), this.opts.localSourceStale?.() === true);
-      const version = catalogVersion(catalog);
+      const version = catalogVersion(catalog, this.snap?.version);
       this.snap = { json: version.json, etag: version.etag, services: catalog.services.length, version };
       this.dirty = false;
     }
