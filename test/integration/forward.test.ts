@@ -529,11 +529,16 @@ test('in-zone names are never sent upstream, whatever their shape or case', asyn
 });
 
 test('/debug/resolve shows where a forwarded answer came from', async (t) => {
+  // Once, under two CPU hogs, this test never finished (ava's 120 s timeout): every step is logged
+  // and the requests are bounded, so a recurrence names the step that hung.
   const up = await startScriptedUpstream(t);
+  t.log('upstream up');
   const s = await gsdns(t, { upstreams: [up] });
+  t.log('gsdns started');
   const get = async (): Promise<Record<string, unknown>> =>
-    (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/resolve?name=dbg.example.test&type=A`)).json()) as Record<string, unknown>;
+    (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/resolve?name=dbg.example.test&type=A`, { signal: AbortSignal.timeout(30_000) })).json()) as Record<string, unknown>;
   const first = await get();
+  t.log('first /debug/resolve answered');
   t.is(first['kind'], 'forward');
   t.is(first['source'], 'upstream');
   t.is(first['upstream'], up.endpoint);
