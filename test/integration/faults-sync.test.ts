@@ -44,7 +44,7 @@ function writeCatalog(dir: string, services: readonly string[]): void {
   renameSync(join(dir, 'catalog.tmp'), join(dir, 'catalog.yaml')); // never half-written
 }
 
-function configText(name: string, syncPort: number, tls: TlsFiles, peer: { name: string; port: number }): string {
+function configText(name: string, syncPort: number, tls: TlsFiles, peer: { name: string; port: number }, staleAfterSeconds = 2): string {
   return `cluster: {name: ${name}, gateways: [{address: ${name === 'eu' ? EU_GW : US_GW}, port: 15443}]}
 dns: {zones: [global]}
 source: {type: file, file: {path: catalog.yaml}}
@@ -52,7 +52,7 @@ sync:
   listen: {address: 127.0.0.1, port: ${syncPort}}
   trustDomain: ${TD}
   tls: {ca: ${JSON.stringify(tls.ca)}, cert: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)}}
-  staleAfterSeconds: 2
+  staleAfterSeconds: ${staleAfterSeconds}
   peers: [{name: ${peer.name}, url: "https://127.0.0.1:${peer.port}"}]
 `;
 }
@@ -73,7 +73,7 @@ async function syncView(httpPort: number): Promise<SyncView> {
 }
 
 /** eu runs in this process; us is a child process, under libfaketime when `skew` is given. */
-async function pair(t: ExecutionContext, skew?: string) {
+async function pair(t: ExecutionContext, skew?: string, staleAfterSeconds = 2) {
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   const [euPort, usPort] = [await freePort(), await freePort()];
   const euDir = tempDir(t, 'gsdns-fault-eu-');
@@ -83,8 +83,8 @@ async function pair(t: ExecutionContext, skew?: string) {
   // us's certificate in a folder of its own, so that it can be re-issued in place.
   const usCertDir = tempDir(t, 'gsdns-fault-us-cert-');
   const usTls = await issueClusterCert({ caDir: dirname(pki.ca), outDir: usCertDir, cluster: 'us', trustDomain: TD, days: 2 });
-  const eu = await startInProcess(t, configText('eu', euPort, pki.clusters['eu']!, { name: 'us', port: usPort }), euDir);
-  writeFileSync(join(usDir, 'gsdns.yaml'), configText('us', usPort, { ca: usTls.ca, cert: usTls.cert, key: usTls.key }, { name: 'eu', port: euPort }));
+  const eu = await startInProcess(t, configText('eu', euPort, pki.clusters['eu']!, { name: 'us', port: usPort }, staleAfterSeconds), euDir);
+  writeFileSync(join(usDir, 'gsdns.yaml'), configText('us', usPort, { ca: usTls.ca, cert: usTls.cert, key: usTls.key }, { name: 'eu', port: euPort }, staleAfterSeconds));
   const env = skew === undefined ? {} : { LD_PRELOAD: FAKETIME_LIB, FAKETIME: skew, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
   const us: SpawnedServer = await spawnGsdns(t, ['--config', join(usDir, 'gsdns.yaml')], env);
   return { pki, eu, us, euDir, usDir, usCertDir };
@@ -120,7 +120,10 @@ test('a peer whose clock is 10 minutes behind: fresh certificates are not yet va
 });
 
 test('SIGHUP and a certificate rotation while a long poll is held: still running, new files taken at once, the poll not broken, later changes arrive', async (t) => {
-  const { eu, us, euDir, pki, usCertDir } = await pair(t);
+  // staleAfterSeconds 30: long polls of 10 s with a 7.5 s margin. With 2 s (a 1 s poll and a 1 s
+  // margin), a poll answered late on a machine busy with two CPU hogs timed out by itself, which
+  // this test then read as a poll broken by the SIGHUP.
+  const { eu, us, euDir, pki, usCertDir } = await pair(t, undefined, 30);
   await until(t, 'us answers eu\'s service', answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
   await until(t, 'us holds a long poll at eu', async () => eu.sync!.status().server.waiting >= 1);
   const before = (await syncView(us.httpPort)).peers.find((p) => p.peer === 'eu')!;
