@@ -29,7 +29,7 @@ import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { recordsEqual } from '../registry/registry.js';
 import type { OffThread } from '../util/off-thread.js';
 import { decodeCatalog, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
-import { DELTA_IM, IM_USED } from './delta.js';
+import { DELTA_IM, IM_USED, namesDelta } from './delta.js';
 import { checkPeerIdentity } from './identity.js';
 import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
@@ -402,7 +402,7 @@ export class PeerClient {
    */
   private async finishBody(res: IncomingMessage, chunks: Buffer[], status: number, deltaBase: string | undefined): Promise<FetchResult> {
     const delta = status === IM_USED;
-    if (delta && (deltaBase === undefined || this.held === undefined || !imHeader(res.headers['im']).includes(DELTA_IM))) {
+    if (delta && (deltaBase === undefined || this.held === undefined || !namesDelta(res.headers['im']))) {
       return { kind: 'refused', reason: 'invalid-delta', message: `HTTP 226 without a ${DELTA_IM} delta we asked for (IM: ${String(res.headers['im'] ?? 'none')})` };
     }
     if (status !== 200 && !delta) {
@@ -446,15 +446,6 @@ export class PeerClient {
     const etag = res.headers['etag'];
     return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined, delta };
   }
-}
-
-/** The instance manipulations an `IM` header names (RFC 3229 §10.5.2), lower-cased. */
-function imHeader(v: string | string[] | undefined): string[] {
-  const text = Array.isArray(v) ? v.join(',') : (v ?? '');
-  return text
-    .split(',')
-    .map((x) => x.trim().split(';')[0]!.trim().toLowerCase())
-    .filter((x) => x !== '');
 }
 
 function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {

@@ -30,6 +30,15 @@ export const DELTA_IM = 'gsdns-delta';
 /** RFC 3229 §10.4.1: 226 IM Used. */
 export const IM_USED = 226;
 
+/**
+ * Whether an `A-IM` (request) or `IM` (response) header names gsdns-delta (RFC 3229 §10.5: a list
+ * of instance manipulations, case-insensitive, each with optional parameters).
+ */
+export function namesDelta(header: string | string[] | undefined): boolean {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return text.split(',').some((x) => x.split(';')[0]!.trim().toLowerCase() === DELTA_IM);
+}
+
 /** One version of a catalog, as a server keeps it to send later versions as deltas against it. */
 export interface CatalogVersion {
   readonly etag: string;

@@ -29,7 +29,7 @@ import type { Logger } from '../log.js';
 import { ConsolidatedLog } from '../ops/consolidated-log.js';
 import type { DescriptorBudget, DescriptorBudgetStatus } from '../util/descriptors.js';
 import { clusterIdentity } from './identity.js';
-import { DELTA_IM, encodeDelta, IM_USED, versionSize, type CatalogVersion } from './delta.js';
+import { DELTA_IM, encodeDelta, IM_USED, namesDelta, versionSize, type CatalogVersion } from './delta.js';
 import { CATALOG_CONTENT_TYPE, MAX_WAIT_SECONDS } from './protocol.js';
 import type { TlsFiles, TlsMaterial } from './tls-files.js';
 
@@ -398,7 +398,7 @@ export class SyncServer {
     if (snap.version !== undefined) this.remember(snap.version);
     const known = parseIfNoneMatch(req.headers['if-none-match']);
     // A delta is made against one version the client names as the one it holds.
-    const wantsDelta = known.size === 1 && !known.has('*') && imList(req.headers['a-im']).includes(DELTA_IM);
+    const wantsDelta = known.size === 1 && !known.has('*') && namesDelta(req.headers['a-im']);
     if (!known.has(snap.etag) && !known.has('*')) return this.send(res, id.cluster, snap, wantsDelta ? [...known][0] : undefined);
     if (waitSeconds === 0) return this.notModifiedReply(res, id.cluster, snap.etag);
     const waiter: Waiter = {
@@ -492,15 +492,6 @@ export class SyncServer {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
-}
-
-/** RFC 3229 `A-IM`: the instance manipulations a client accepts, lower-cased, parameters dropped. */
-function imList(header: string | string[] | undefined): string[] {
-  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
-  return text
-    .split(',')
-    .map((x) => x.trim().split(';')[0]!.trim().toLowerCase())
-    .filter((x) => x !== '');
 }
 
 /** RFC 9110 §13.1.2: a list of entity tags, or `*`; weak tags compare weakly (W/ stripped). */

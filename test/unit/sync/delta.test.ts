@@ -8,7 +8,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { decodeCatalog, rebuildCatalog, type DecodeRequest } from '../../../src/sync/catalog-decoder.js';
-import { catalogVersion, deltaRefs, encodeDelta } from '../../../src/sync/delta.js';
+import { catalogVersion, deltaRefs, encodeDelta, namesDelta } from '../../../src/sync/delta.js';
 import { buildCatalog, canonicalCatalogJson, catalogEtag } from '../../../src/sync/protocol.js';
 import type { ClusterCatalog, LocalService } from '../../../src/registry/types.js';
 
@@ -153,4 +153,13 @@ test('a delta that does not add up against what the client holds is refused as i
   // The header check alone.
   t.true(typeof deltaRefs({ base: 'e', count: 1, removed: [], at: [0] }, 'e', 0, 1, 10) !== 'string');
   t.regex(deltaRefs({ base: 'e', count: 1, removed: [], at: [0] }, 'e', 0, 2, 10) as string, /listed/);
+});
+
+test('namesDelta reads A-IM and IM lists: case-insensitive, parameters dropped, other manipulations ignored', (t) => {
+  t.true(namesDelta('gsdns-delta'));
+  t.true(namesDelta('vcdiff, GSDNS-Delta;q=0.5'));
+  t.true(namesDelta(['feed', ' gsdns-delta ']));
+  t.false(namesDelta('vcdiff'));
+  t.false(namesDelta('gsdns-delta-2'));
+  t.false(namesDelta(undefined));
 });
