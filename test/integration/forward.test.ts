@@ -60,6 +60,29 @@ ${o.allowFrom ? `  allowFrom: [${o.allowFrom.map((c) => JSON.stringify(c)).join(
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * GET an ops endpoint of an in-process gsdns, bounded at 30 s. Under two CPU hogs such a request
+ * once never came back; if it fails, the log says what else that instance still did at that moment
+ * (/healthz on the same listener, a DNS answer, the forwarder's counters), so a recurrence tells a
+ * dead HTTP listener from a stuck handler from a starved process.
+ */
+async function getJson(t: ExecutionContext, s: { httpPort: number; dnsPort: number; forwarder: { stats(): unknown } }, path: string): Promise<Record<string, unknown>> {
+  const started = Date.now();
+  try {
+    const res = await fetch(`http://127.0.0.1:${s.httpPort}${path}`, { signal: AbortSignal.timeout(30_000) });
+    return (await res.json()) as Record<string, unknown>;
+  } catch (err) {
+    t.log(`GET ${path} failed after ${Date.now() - started} ms: ${String(err)}`);
+    const health = await fetch(`http://127.0.0.1:${s.httpPort}/healthz`, { signal: AbortSignal.timeout(10_000) }).then(
+      (r) => `${r.status}`,
+      (e: unknown) => String(e),
+    );
+    const dnsReply = await udpExchange(s.dnsPort, query('web.ns1.global'), { timeoutMs: 5000 });
+    t.log(`then: /healthz ${health}; DNS ${dnsReply === null ? 'no reply' : `rcode ${parseReply(dnsReply).rcode}`}; forwarder ${JSON.stringify(s.forwarder.stats())}`);
+    throw err;
+  }
+}
+
 let nextId = 1;
 /** A query with EDNS (payload 1232) for name/type, as raw bytes. */
 function query(name: string, type = 1, opts: { edns?: boolean; options?: Parameters<typeof optRR>[0] } = {}): Buffer {
@@ -537,8 +560,7 @@ test('/debug/resolve shows where a forwarded answer came from', async (t) => {
   t.log('upstream up');
   const s = await gsdns(t, { upstreams: [up] });
   t.log('gsdns started');
-  const get = async (): Promise<Record<string, unknown>> =>
-    (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/resolve?name=dbg.example.test&type=A`, { signal: AbortSignal.timeout(30_000) })).json()) as Record<string, unknown>;
+  const get = (): Promise<Record<string, unknown>> => getJson(t, s, '/debug/resolve?name=dbg.example.test&type=A');
   const first = await get();
   t.log('first /debug/resolve answered');
   t.is(first['kind'], 'forward');
@@ -558,7 +580,8 @@ test('/debug/forward reports upstream health and cache counters', async (t) => {
   const s = await gsdns(t, { upstreams: [silent, good], timeoutMs: 500 });
   await ask(s.dnsPort, query('f1.example.test'));
   await ask(s.dnsPort, query('f1.example.test'));
-  const body = (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/forward`, { signal: AbortSignal.timeout(30_000) })).json()) as {
+  t.log('two queries answered');
+  const body = (await getJson(t, s, '/debug/forward')) as unknown as {
     upstreams: Array<{ upstream: string; healthy: boolean; timeouts: number; responses: Record<string, number> }>;
     cacheHits: number;
     cacheMisses: number;
