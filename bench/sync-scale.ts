@@ -35,11 +35,11 @@
  * Usage: npm run bench:sync (node --expose-gc --import=tsx bench/sync-scale.ts); env PEERS (50),
  * SERVICES (10000), ROUNDS (3), SECONDS (10), FULL (5), ONE (20), STORM_MS (1000: each peer's interval
  * between storm changes), DELTA (1: peers answer A-IM: gsdns-delta with deltas, as gsdns does; 0: full
- * catalogs only), CPU_PROF (a folder for the instance's V8 CPU profiles). Needs openssl and dnsperf.
+ * catalogs only), CPU_PROF (a folder for the instance's V8 CPU profiles), GC_LOG (a file for the instance's --trace-gc output with round markers). Needs openssl and dnsperf.
  * Loopback only; every process and server started here is stopped here, also on SIGINT.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -77,6 +77,12 @@ const ONE = envInt('ONE', 20, 1);
 const STORM_MS = envInt('STORM_MS', 1000, 10);
 /** A folder: the instance writes V8 CPU profiles there (--cpu-prof) and is stopped with SIGTERM so it can. */
 const CPU_PROF = process.env['CPU_PROF'] ?? '';
+/**
+ * A file: the instance runs with --trace-gc and its stdout goes there too, with this bench's
+ * markers (`# <ms since the instance started> <what>`) at the start and end of each round, so GC
+ * pauses can be lined up with the rounds.
+ */
+const GC_LOG = process.env['GC_LOG'] ?? '';
 /** The niceness of the second latency probe (see startProbe). */
 const PROBE_NICE = -10;
 /** 0: the simulated peers never send deltas (as a peer from before deltas), so every change is a full catalog. */
@@ -629,7 +635,7 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   );
   const startedAt = nowMs();
   const startedWall = Date.now();
-  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), ...(GC_LOG ? ['--trace-gc'] : []), bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   const keep = (d: Buffer): void => {
@@ -637,6 +643,10 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  if (GC_LOG) {
+    writeFileSync(GC_LOG, `# 0 ${label} spawned\n`);
+    child.stdout!.on('data', (d: Buffer) => appendFileSync(GC_LOG, d));
+  }
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -679,6 +689,11 @@ async function eventLoopLag(hub: Hub): Promise<{ p99: number; max: number }> {
   const text = await (await fetch(`http://127.0.0.1:${hub.httpPort}/metrics`)).text();
   const read = (name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? NaN) * 1000;
   return { p99: read('nodejs_eventloop_lag_p99_seconds'), max: read('nodejs_eventloop_lag_max_seconds') };
+}
+
+/** A marker line in GC_LOG, timed like --trace-gc's lines (ms since the instance started). */
+function gcMark(hub: Hub, what: string): void {
+  if (GC_LOG) appendFileSync(GC_LOG, `# ${Math.round(nowMs() - hub.startedAt)} ${what}\n`);
 }
 
 async function clusters(hub: Hub): Promise<ClustersView> {
@@ -906,9 +921,11 @@ async function main(): Promise<void> {
     const sample = setTimeout(() => quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000)), SECONDS * 1000);
     stormTimers.add(sample);
     await eventLoopLag(hub);
+    gcMark(hub, `round ${r} quiet start`);
     const quietProbe = startProbe(hub.dnsPort, probeName);
     const quietProbeNice = startProbe(hub.dnsPort, probeName, PROBE_NICE);
     const q = await dnsperf(hub.dnsPort, queryFile, SECONDS);
+    gcMark(hub, `round ${r} quiet end`);
     const qp = await quietProbe();
     const qpn = await quietProbeNice();
     const quietLag = await eventLoopLag(hub);
@@ -961,6 +978,7 @@ async function main(): Promise<void> {
     const stopTimer = setTimeout(stopStorm, SECONDS * 1000);
     stormTimers.add(stopTimer);
     await eventLoopLag(hub);
+    gcMark(hub, `round ${r} storm start`);
     const stormProbe = startProbe(hub.dnsPort, probeName);
     const stormProbeNice = startProbe(hub.dnsPort, probeName, PROBE_NICE);
     let s: PerfResult;
@@ -969,6 +987,7 @@ async function main(): Promise<void> {
     } finally {
       stopStorm();
     }
+    gcMark(hub, `round ${r} storm end`);
     const sp = await stormProbe();
     const spn = await stormProbeNice();
     const stormLag = await eventLoopLag(hub);

@@ -25,6 +25,7 @@ import {
   type ScriptedUpstream,
   type UpstreamScript,
 } from '../helpers/scripted-upstream.js';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const CATALOG = `services:
@@ -66,13 +67,23 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * (/healthz on the same listener, a DNS answer, the forwarder's counters), so a recurrence tells a
  * dead HTTP listener from a stuck handler from a starved process.
  */
-async function getJson(t: ExecutionContext, s: { httpPort: number; dnsPort: number; forwarder: { stats(): unknown } }, path: string): Promise<Record<string, unknown>> {
+async function getJson(
+  t: ExecutionContext,
+  s: { httpPort: number; dnsPort: number; forwarder: { stats(): unknown }; metrics: { render(): Promise<{ body: string }> } },
+  path: string,
+): Promise<Record<string, unknown>> {
   const started = Date.now();
   try {
     const res = await fetch(`http://127.0.0.1:${s.httpPort}${path}`, { signal: AbortSignal.timeout(30_000) });
     return (await res.json()) as Record<string, unknown>;
   } catch (err) {
     t.log(`GET ${path} failed after ${Date.now() - started} ms: ${String(err)}`);
+    // The kernel's view of every TCP socket on that port (is a connection queued, unread?), and the
+    // server's connection counters.
+    const sockets = spawnSync('ss', ['-tanoi', `( sport = :${s.httpPort} or dport = :${s.httpPort} )`], { encoding: 'utf8' });
+    t.log(`ss: ${sockets.stdout || sockets.error?.message || sockets.stderr}`);
+    const { body } = await s.metrics.render();
+    t.log(body.split('\n').filter((l) => l.startsWith('gsdns_http_')).join('; '));
     const health = await fetch(`http://127.0.0.1:${s.httpPort}/healthz`, { signal: AbortSignal.timeout(10_000) }).then(
       (r) => `${r.status}`,
       (e: unknown) => String(e),
