@@ -35,7 +35,7 @@
  * Usage: npm run bench:sync (node --expose-gc --import=tsx bench/sync-scale.ts); env PEERS (50),
  * SERVICES (10000), ROUNDS (3), SECONDS (10), FULL (5), ONE (20), STORM_MS (1000: each peer's interval
  * between storm changes), DELTA (1: peers answer A-IM: gsdns-delta with deltas, as gsdns does; 0: full
- * catalogs only), CPU_PROF (a folder for the instance's V8 CPU profiles), GC_LOG (a file for the instance's --trace-gc output with round markers). Needs openssl and dnsperf.
+ * catalogs only), CPU_PROF (a folder for the instance's V8 CPU profiles), GC_LOG (a file for the instance's --trace-gc output with round markers), INSTANCE_NODE_ARGS (extra node flags for the instance). Needs openssl and dnsperf.
  * Loopback only; every process and server started here is stopped here, also on SIGINT.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -83,6 +83,8 @@ const CPU_PROF = process.env['CPU_PROF'] ?? '';
  * pauses can be lined up with the rounds.
  */
 const GC_LOG = process.env['GC_LOG'] ?? '';
+/** Extra node/V8 flags for the instance (space-separated), e.g. to compare GC settings. */
+const INSTANCE_NODE_ARGS = (process.env['INSTANCE_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
 /** The niceness of the second latency probe (see startProbe). */
 const PROBE_NICE = -10;
 /** 0: the simulated peers never send deltas (as a peer from before deltas), so every change is a full catalog. */
@@ -635,7 +637,7 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   );
   const startedAt = nowMs();
   const startedWall = Date.now();
-  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), ...(GC_LOG ? ['--trace-gc'] : []), bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), ...(GC_LOG ? ['--trace-gc'] : []), ...INSTANCE_NODE_ARGS, bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   const keep = (d: Buffer): void => {

@@ -38,6 +38,30 @@ export interface DecodeRequest {
    * whose services `baseFingerprints` and `baseKeys` describe.
    */
   readonly deltaBase?: string | undefined;
+  /**
+   * Arrays a delta is decoded into when they are large enough (the result's arrays are then views
+   * of them), so that a delta decoded on the DNS thread allocates no typed array: backing stores
+   * held for a second each (a change storm: 50 a second) drove V8 into a major GC of the whole
+   * heap every few seconds. Never sent to the worker.
+   */
+  readonly scratch?: DeltaScratch | undefined;
+}
+
+/** Reusable arrays for decodeDelta (see DecodeRequest.scratch). */
+export interface DeltaScratch {
+  readonly fingerprints: Float64Array;
+  readonly keys: Float64Array;
+  readonly refs: Int32Array;
+}
+
+/** A DeltaScratch for catalogs of up to `capacity` services. */
+export function deltaScratch(capacity: number): DeltaScratch {
+  return { fingerprints: new Float64Array(capacity), keys: new Float64Array(capacity), refs: new Int32Array(capacity) };
+}
+
+/** The first `n` elements of `into` when it has room (a view: no new backing store), else a new array. */
+function fit(into: Float64Array | undefined, n: number): Float64Array {
+  return into !== undefined && into.length >= n ? into.subarray(0, n) : new Float64Array(n);
 }
 
 export type CatalogMeta = Omit<ClusterCatalog, 'services'>;
@@ -285,7 +309,7 @@ function decodeDelta(req: DecodeRequest, baseEtag: string): DecodeResult {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value) || !('delta' in value)) return badDelta('no delta member');
   const { delta: header, ...rest } = value as Record<string, unknown>;
-  const refs = deltaRefs(header, baseEtag, req.baseFingerprints.length, spans.starts.length, req.maxServices);
+  const refs = deltaRefs(header, baseEtag, req.baseFingerprints.length, spans.starts.length, req.maxServices, req.scratch?.refs);
   if (typeof refs === 'string') return badDelta(refs);
   const parsed = parseCatalog(rest);
   // The full catalog, fetched next, gives the verdict on the peer (rejected or not).
@@ -293,8 +317,8 @@ function decodeDelta(req: DecodeRequest, baseEtag: string): DecodeResult {
   const { services: fresh, ...meta } = parsed.catalog;
   if (fresh.length !== spans.starts.length) return badDelta('the services array scans differently from how it parses');
   const n = refs.length;
-  const fingerprints = new Float64Array(n);
-  const keys = new Float64Array(n);
+  const fingerprints = fit(req.scratch?.fingerprints, n);
+  const keys = fit(req.scratch?.keys, n);
   const freshKeys = new Set<number>();
   let k = 0;
   for (let i = 0; i < n; i++) {
@@ -370,8 +394,10 @@ export function rebuildCatalog(held: ClusterCatalog | undefined, r: Extract<Deco
 }
 
 /** The held services a result decoded against `held` does not keep (PURE; in `held`'s order). */
-export function removedServices(held: ClusterCatalog, r: Extract<DecodeResult, { kind: 'catalog' }>): RemoteService[] {
-  const kept = new Uint8Array(held.services.length);
+export function removedServices(held: ClusterCatalog, r: Extract<DecodeResult, { kind: 'catalog' }>, scratch?: Uint8Array): RemoteService[] {
+  // The caller's scratch when it has room (zeroed here), so a delta allocates no backing store.
+  const n = held.services.length;
+  const kept = scratch !== undefined && scratch.length >= n ? scratch.subarray(0, n).fill(0) : new Uint8Array(n);
   for (let i = 0; i < r.refs.length; i++) {
     const j = r.refs[i]!;
     if (j >= 0) kept[j] = 1;

@@ -28,7 +28,7 @@ import type { Logger } from '../log.js';
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { recordsEqual } from '../registry/registry.js';
 import type { OffThread } from '../util/off-thread.js';
-import { decodeCatalog, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
+import { decodeCatalog, deltaScratch, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult, type DeltaScratch } from './catalog-decoder.js';
 import { DELTA_IM, IM_USED, namesDelta } from './delta.js';
 import { checkPeerIdentity } from './identity.js';
 import type { TlsFiles } from './tls-files.js';
@@ -121,6 +121,14 @@ export class PeerClient {
   /** Fingerprints of `held`'s services, sent with each body so the decoder returns only changes. */
   private heldFingerprints: Float64Array = NO_FINGERPRINTS;
   private heldKeys: Float64Array = NO_FINGERPRINTS;
+  /**
+   * Inline deltas allocate no typed arrays (DecodeRequest.scratch): one set of arrays backs
+   * heldFingerprints/heldKeys when a delta was decoded into it, the spare set takes the next delta,
+   * and the two swap when it is applied.
+   */
+  private heldScratch: DeltaScratch | undefined;
+  private spareScratch: DeltaScratch | undefined;
+  private keptScratch = new Uint8Array(0);
   /** Until then (ms, our clock) requests ask for the full catalog: a delta did not add up. */
   private noDeltaUntilMs = 0;
   private deltas = 0;
@@ -252,12 +260,20 @@ export class PeerClient {
     this.held = catalog;
     this.heldFingerprints = decoded.fingerprints;
     this.heldKeys = decoded.keys;
+    if (this.spareScratch !== undefined && decoded.fingerprints.buffer === this.spareScratch.fingerprints.buffer) {
+      const previous = this.heldScratch;
+      this.heldScratch = this.spareScratch;
+      this.spareScratch = previous;
+    } else this.heldScratch = undefined;
     this.updates++;
     this.lastCatalogMs = this.now();
     this.opts.logger.debug({ services: catalog.services.length, changed: decoded.fresh.length, etag }, 'sync: peer catalog applied');
     // Only the changed services touch the registry's indexes: as a patch of what we wrote before
     // (O(changes) there), else diffed against what it holds.
-    if (base !== undefined) this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removedServices(base, decoded), decoded.fresh);
+    if (base !== undefined) {
+      if (this.keptScratch.length < base.services.length) this.keptScratch = new Uint8Array(withHeadroom(base.services.length));
+      this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removedServices(base, decoded, this.keptScratch), decoded.fresh);
+    }
     else this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
   }
 
@@ -270,6 +286,7 @@ export class PeerClient {
     this.held = undefined;
     this.heldFingerprints = NO_FINGERPRINTS;
     this.heldKeys = NO_FINGERPRINTS;
+    this.heldScratch = undefined;
     this.etag = undefined;
     this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;
     this.setState('withdrawn');
@@ -430,7 +447,12 @@ export class PeerClient {
     // A small delta is decoded here: parsing a few services costs less than the round trip to the
     // worker (copying the held fingerprints there and the new ones back, 16 octets per service).
     const decoder = delta && body.length <= INLINE_DELTA_BYTES ? undefined : this.opts.decoder;
-    const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog(request);
+    if (decoder === undefined) {
+      const held = this.heldFingerprints.length;
+      // Room for the held services and then some; a delta that adds more allocates (and the spare grows next time).
+      if (this.spareScratch === undefined || this.spareScratch.fingerprints.length < held + 1) this.spareScratch = deltaScratch(withHeadroom(held));
+    }
+    const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog({ ...request, scratch: this.spareScratch });
     if (decoded.kind === 'refused') return decoded;
     const cluster = decoded.meta.cluster;
     if (this.opts.localCluster !== undefined && cluster === this.opts.localCluster) {
@@ -446,6 +468,11 @@ export class PeerClient {
     const etag = res.headers['etag'];
     return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined, delta };
   }
+}
+
+/** A capacity for `n` services that leaves room for a few added ones before it must grow. */
+function withHeadroom(n: number): number {
+  return n + Math.max(64, n >> 4);
 }
 
 function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {

@@ -147,7 +147,7 @@ function indices(v: unknown, limit: number): v is number[] {
  * `baseEtag`) and the number of services the body lists; the refs of the new catalog (per
  * service: its index in the base, or -1 for the next listed one), or a reason.
  */
-export function deltaRefs(header: unknown, baseEtag: string, baseCount: number, listed: number, maxServices: number): Int32Array | string {
+export function deltaRefs(header: unknown, baseEtag: string, baseCount: number, listed: number, maxServices: number, into?: Int32Array): Int32Array | string {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) return 'delta must be an object';
   const h = header as Record<string, unknown>;
   for (const k of Object.keys(h)) if (k !== 'base' && k !== 'count' && k !== 'removed' && k !== 'at') return `delta has an unknown member ${JSON.stringify(k)}`;
@@ -161,7 +161,8 @@ export function deltaRefs(header: unknown, baseEtag: string, baseCount: number, 
   const at = h['at'];
   if (at.length !== listed) return `delta.at has ${at.length} indices for ${listed} listed services`;
   if (count !== baseCount - removed.length + at.length) return `delta.count ${count} is not ${baseCount} - ${removed.length} removed + ${at.length} listed`;
-  const refs = new Int32Array(count as number);
+  // Into the caller's scratch when it is large enough: a view, so no new backing store.
+  const refs = into !== undefined && into.length >= (count as number) ? into.subarray(0, count as number) : new Int32Array(count as number);
   let j = 0;
   let r = 0;
   let k = 0;

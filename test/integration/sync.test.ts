@@ -123,10 +123,18 @@ test('three clusters: a service added in eu is answered by us and ap with eu\'s 
   writeCatalog(eu.dir, ['cart']);
   await until(t, 'basket withdrawn in us', nxdomain(us, 'basket.shop.global'),10_000);
   await until(t, 'basket withdrawn in ap', nxdomain(ap, 'basket.shop.global'),10_000);
+  // Two more one-service changes (a delta only when smaller than the catalog): the client decodes
+  // deltas into two sets of arrays it reuses in turn (DecodeRequest.scratch), so the third and
+  // fourth deltas land in arrays used before.
+  writeCatalog(eu.dir, ['cart', 'shoe']);
+  await until(t, 'shoe reaches us', answersWith(us, 'shoe.shop.global', [GATEWAY['eu']!]), 10_000);
+  writeCatalog(eu.dir, ['shoe']);
+  await until(t, 'cart withdrawn in us', nxdomain(us, 'cart.shop.global'), 10_000);
+  t.deepEqual(await resolve(us.server.dnsPort, 'shoe.shop.global'), { rcode: 0, addresses: [GATEWAY['eu']!] });
   const view = await peerState(us, 'eu');
   t.is(view?.state, 'synced');
-  // The first catalog came in full; the two changes came as deltas (226 IM Used).
-  t.true((view?.deltas ?? 0) >= 2, `deltas ${view?.deltas} of ${view?.updates} updates`);
+  // The first catalog came in full; the four changes came as deltas (226 IM Used).
+  t.true((view?.deltas ?? 0) >= 4, `deltas ${view?.deltas} of ${view?.updates} updates`);
   t.deepEqual(view?.errors, {});
 });
 

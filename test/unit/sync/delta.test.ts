@@ -7,7 +7,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import { decodeCatalog, rebuildCatalog, type DecodeRequest } from '../../../src/sync/catalog-decoder.js';
+import { decodeCatalog, deltaScratch, rebuildCatalog, removedServices, type DecodeRequest } from '../../../src/sync/catalog-decoder.js';
 import { catalogVersion, deltaRefs, encodeDelta, namesDelta } from '../../../src/sync/delta.js';
 import { buildCatalog, canonicalCatalogJson, catalogEtag } from '../../../src/sync/protocol.js';
 import type { ClusterCatalog, LocalService } from '../../../src/registry/types.js';
@@ -57,9 +57,12 @@ const catalogArb = fc
   })
   .map((x) => buildCatalog({ cluster: 'eu', region: x.region }, x.gateways, x.locals, x.stale));
 
-test('applying encodeDelta(base, next) to the held base gives next exactly: services, order, canonical JSON and ETag; kept services stay the held objects', (t) => {
+const scratchSmall = deltaScratch(4);
+const scratchLarge = deltaScratch(64);
+
+test('applying encodeDelta(base, next) to the held base gives next exactly: services, order, canonical JSON and ETag; kept services stay the held objects; decoded into reused arrays, the same', (t) => {
   fc.assert(
-    fc.property(catalogArb, catalogArb, fc.boolean(), fc.boolean(), (a0, b0, reverseA, reverseB) => {
+    fc.property(catalogArb, catalogArb, fc.boolean(), fc.boolean(), fc.boolean(), (a0, b0, reverseA, reverseB, smallScratch) => {
       // Served catalogs are in canonical order; the encoding must be right for any order.
       const a = reverseA ? { ...a0, services: [...a0.services].reverse() } : a0;
       const b = reverseB ? { ...b0, services: [...b0.services].reverse() } : b0;
@@ -78,6 +81,19 @@ test('applying encodeDelta(base, next) to the held base gives next exactly: serv
       if (catalogEtag(canonicalCatalogJson(rebuilt)) !== next.etag) return false;
       // The same fingerprints as a full fetch, so a later full body is diffed as well as before.
       if (!isDeepStrictEqual([...r.fingerprints], [...full.fingerprints]) || !isDeepStrictEqual([...r.keys], [...full.keys])) return false;
+      // Decoded into reused arrays (dirty from earlier runs; too small takes new ones), the same
+      // result, and the same removed services with a reused scratch.
+      const scratch = smallScratch ? scratchSmall : scratchLarge;
+      scratch.fingerprints.fill(7);
+      scratch.keys.fill(7);
+      scratch.refs.fill(7);
+      const again = decodeCatalog({ ...deltaReq(body, held), scratch });
+      if (again.kind !== 'catalog') return false;
+      const sameArrays = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => isDeepStrictEqual(Array.from(x), Array.from(y));
+      if (!sameArrays(again.fingerprints, r.fingerprints) || !sameArrays(again.keys, r.keys) || !sameArrays(again.refs, r.refs)) return false;
+      if ((again.fingerprints.buffer === scratch.fingerprints.buffer) !== scratch.fingerprints.length >= r.fingerprints.length) return false;
+      const kept = new Uint8Array(smallScratch ? 2 : 64).fill(1);
+      if (!isDeepStrictEqual(removedServices(held.catalog, again, kept), removedServices(held.catalog, r))) return false;
       // Only new or changed services were listed; the others are the held objects.
       const heldSet = new Set(held.catalog.services);
       const reused = rebuilt.services.filter((s) => heldSet.has(s)).length;
