@@ -152,7 +152,7 @@ async function serve(args: readonly string[]): Promise<void> {
     process.stderr.write(`gsdns: invalid configuration (${file}):\n${formatIssues(loaded.errors).map((l) => `  ${l}`).join('\n')}\n`);
     process.exit(1);
   }
-  const logger = createLogger(loaded.config.log.level);
+  const logger = createLogger(loaded.config.log.level, undefined, loaded.config.log.format);
   try {
     await runServer(loaded.config, logger, { configFile: file });
   } catch (err) {

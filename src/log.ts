@@ -1,6 +1,7 @@
 /**
  * Logging (edge): one pino root logger, a child per module (SPEC §5 "Logs").
  * Modules receive a `Logger` and never create their own root; tests pass `silentLogger()`.
+ * Lines are JSON, or readable (pino-pretty) with `log.format: pretty`, or `auto` on a terminal.
  *
  * The destination is fd 1 through pino's sonic-boom, written asynchronously (issue 13: a log
  * destination that fails must not crash or stall DNS):
@@ -14,6 +15,7 @@
  *   would never exit); so the destination is built here, without pino's exit hook that calls it.
  */
 import { pino, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import sonicBoom from 'sonic-boom';
 
 export type { Logger };
@@ -29,8 +31,30 @@ type Destination = InstanceType<typeof sonicBoom.SonicBoom>;
 /** The root destination and the octets given to it that are neither written nor dropped yet. */
 let root: { dest: Destination; pending: number; failing: boolean } | undefined;
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  if (destination !== undefined) return pino({ level, base: { svc: 'gsdns' } }, destination);
+/** `log.format`: json lines, readable lines, or readable on a terminal only. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** Whether lines are written for people: `pretty`, or `auto` with a terminal on stdout. */
+export function isPretty(format: LogFormat, stdoutIsTty: boolean = process.stdout.isTTY === true): boolean {
+  return format === 'pretty' || (format === 'auto' && stdoutIsTty);
+}
+
+/**
+ * pino-pretty's synchronous formatter, applied to each JSON line on its way to the destination, so
+ * the bounds above hold for readable lines too (pino-pretty's own stream would write to fd 1 by
+ * itself). Colours only on a terminal.
+ */
+function prettyLine(colorize: boolean): (line: string) => string {
+  const format = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,svc', singleLine: true });
+  return (line) => format(line);
+}
+
+export function createLogger(level: string, destination?: NodeJS.WritableStream, format: LogFormat = 'json'): Logger {
+  const pretty = isPretty(format) ? prettyLine(process.stdout.isTTY === true) : undefined;
+  if (destination !== undefined) {
+    if (pretty === undefined) return pino({ level, base: { svc: 'gsdns' } }, destination);
+    return pino({ level, base: { svc: 'gsdns' } }, { write: (line: string) => destination.write(pretty(line)) });
+  }
   // SonicBoom itself, not pino.destination(): pino registers an exit hook on its destinations that
   // calls flushSync, which never returns while the write keeps failing (stdout on a full disk).
   const dest = new sonicBoom.SonicBoom({ fd: 1, sync: false, minLength: 0, maxLength: MAX_BUFFERED_BYTES });
@@ -51,7 +75,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   root = state;
   // pino writes through this object so that the octets in flight are known to flushLogs().
   const counting = {
-    write(line: string): boolean {
+    write(json: string): boolean {
+      const line = pretty === undefined ? json : pretty(json);
       state.pending += Buffer.byteLength(line);
       return dest.write(line);
     },

@@ -512,12 +512,18 @@ export const configSchema: JsonSchema = {
           'After the first signal, /readyz is 503 at once and DNS keeps answering this long (so endpoints and CoreDNS stop sending here) before the listeners close. A second signal exits at once.',
       },
     }),
-    log: block('Logging (pino JSON on stdout).', {
+    log: block('Logging (pino on stdout).', {
       level: {
         type: 'string',
         enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
         default: 'info',
         description: 'Minimum level logged.',
+      },
+      format: {
+        type: 'string',
+        enum: ['auto', 'json', 'pretty'],
+        default: 'auto',
+        description: 'json: one JSON object per line (for log collectors); pretty: one readable line per entry (pino-pretty); auto: pretty when stdout is a terminal, else json (a container keeps JSON, `npm start` in a terminal is readable).',
       },
       queries: block('The query log.', {
         enabled: { type: 'boolean', default: false, description: 'Log one line per query, with the fields of CoreDNS\'s `log` plugin plus the answer source and cluster (README "Query log").' },

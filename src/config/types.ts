@@ -204,6 +204,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface LogConfig {
   readonly level: LogLevel;
+  /** json, pretty, or auto (pretty on a terminal). */
+  readonly format: 'auto' | 'json' | 'pretty';
   readonly queries: { readonly enabled: boolean; readonly sampleRate: number };
 }
 

@@ -86,7 +86,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
     idleTimeoutMs: 5000,
     headersTimeoutMs: 5000,
   });
-  t.deepEqual(c.log, { level: 'info', queries: { enabled: false, sampleRate: 1 } });
+  t.deepEqual(c.log, { level: 'info', format: 'auto', queries: { enabled: false, sampleRate: 1 } });
 });
 
 test('defaults: every key with a schema default is present in the loaded config', (t) => {
