@@ -1,5 +1,5 @@
 /**
- * Rewrites the configuration reference in README.md from the schema, between the
+ * Rewrites the configuration reference in docs/configuration.md from the schema, between the
  * `<!-- config-reference:start -->` and `<!-- config-reference:end -->` markers and nowhere else.
  * Usage: npx tsx scripts/gen-config-reference.ts [--check]   (--check exits 1 when out of date)
  */
@@ -10,7 +10,7 @@ import { renderConfigReference } from '../src/config/reference.js';
 
 const START = '<!-- config-reference:start -->';
 const END = '<!-- config-reference:end -->';
-const readme = fileURLToPath(new URL('../README.md', import.meta.url));
+const readme = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 
 const text = readFileSync(readme, 'utf8');
 const start = text.indexOf(START);
@@ -22,10 +22,10 @@ if (start < 0 || end < start) {
 const updated = `${text.slice(0, start + START.length)}\n${renderConfigReference(configSchema)}\n${text.slice(end)}`;
 if (process.argv.includes('--check')) {
   if (updated !== text) {
-    console.error('README.md config reference is out of date: run npx tsx scripts/gen-config-reference.ts');
+    console.error('docs/configuration.md is out of date: run npx tsx scripts/gen-config-reference.ts');
     process.exit(1);
   }
 } else if (updated !== text) {
   writeFileSync(readme, updated);
-  console.log('README.md config reference updated');
+  console.log('docs/configuration.md updated');
 }

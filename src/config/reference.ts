@@ -1,7 +1,7 @@
 /**
  * Renders the configuration reference (a Markdown table) from the JSON Schema.
  *
- * Owns: the README's "Configuration reference" section, which `scripts/gen-config-reference.ts`
+ * Owns: docs/configuration.md's reference table, which `scripts/gen-config-reference.ts`
  * writes and `test/unit/config/reference.test.ts` keeps in step with `schema.ts`.
  * Must never: do I/O. Invariants: output is deterministic (schema order), one row per key,
  * arrays of objects shown as `key[].child`.

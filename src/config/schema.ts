@@ -2,7 +2,7 @@
  * The JSON Schema of the gsdns configuration file (draft-07, validated by ajv 8).
  *
  * Owns: every config key, its type, range, default and description. The config reference in
- * README.md is generated from this schema (`npx tsx scripts/gen-config-reference.ts`). The custom
+ * docs/configuration.md is generated from this schema (`npx tsx scripts/gen-config-reference.ts`). The custom
  * string formats (IP, CIDR, DNS label, upstream, ...) and their parsers live in `util/formats.ts`,
  * shared with the catalog file.
  * Must never: read files or the environment, or import an I/O module (it is PURE); rename a key
@@ -526,7 +526,7 @@ export const configSchema: JsonSchema = {
         description: 'json: one JSON object per line (for log collectors); pretty: one readable line per entry (pino-pretty); auto: pretty when stdout is a terminal, else json (a container keeps JSON, `npm start` in a terminal is readable).',
       },
       queries: block('The query log.', {
-        enabled: { type: 'boolean', default: false, description: 'Log one line per query, with the fields of CoreDNS\'s `log` plugin plus the answer source and cluster (README "Query log").' },
+        enabled: { type: 'boolean', default: false, description: 'Log one line per query, with the fields of CoreDNS\'s `log` plugin plus the answer source and cluster (docs/operations.md "Query log").' },
         sampleRate: {
           type: 'number',
           minimum: 0,

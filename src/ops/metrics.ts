@@ -36,7 +36,7 @@ import { SYNC_REFUSALS } from '../sync/server.js';
 import { rcodeName } from './presentation.js';
 import { HTTP_CLOSE_REASONS, type HttpListenerStats } from './http.js';
 
-/** Where an answer came from: the `source` label of gsdns_dns_responses_total (README "Metrics"). */
+/** Where an answer came from: the `source` label of gsdns_dns_responses_total (docs/metrics.md). */
 export type ResponseSource = 'local' | 'remote' | 'degraded' | 'negative' | 'forward' | 'cache' | 'refused' | 'error';
 
 /** CoreDNS's request-duration buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), 0.25 ms … 8.2 s. */

@@ -1,4 +1,4 @@
-/** The README's configuration reference is generated from the schema and must not drift from it. */
+/** docs/configuration.md is generated from the schema and must not drift from it. */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -7,11 +7,11 @@ import { configSchema, renderConfigReference, type JsonSchema } from '../../../s
 const START = '<!-- config-reference:start -->';
 const END = '<!-- config-reference:end -->';
 
-test('README config reference equals the one rendered from the schema (npx tsx scripts/gen-config-reference.ts)', (t) => {
-  const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+test('docs/configuration.md equals the reference rendered from the schema (npx tsx scripts/gen-config-reference.ts)', (t) => {
+  const readme = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
   const start = readme.indexOf(START);
   const end = readme.indexOf(END);
-  t.true(start >= 0 && end > start, 'README.md has the config-reference markers');
+  t.true(start >= 0 && end > start, 'docs/configuration.md has the config-reference markers');
   t.is(readme.slice(start + START.length, end).trim(), renderConfigReference(configSchema).trim());
 });
 
