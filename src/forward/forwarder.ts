@@ -66,7 +66,8 @@ export interface ForwarderOptions {
   readonly healthCheckIntervalMs?: number | undefined;
   readonly logger?: ForwardLogger | undefined;
   /** Told of every finished try (its upstream and milliseconds), for the duration histogram. */
-  readonly onTry?: ((upstream: string, ms: number) => void) | undefined;
+  /** Each try's duration, by the upstream's index (UpstreamStats.index). */
+  readonly onTry?: ((index: number, ms: number) => void) | undefined;
   /** Clock in epoch milliseconds; tests may pass their own. */
   readonly now?: (() => number) | undefined;
 }
@@ -104,6 +105,8 @@ export interface ForwardResult extends RelayResult {
 
 export interface UpstreamStats {
   readonly upstream: string;
+  /** Position in `forward.upstreams` (resolv.conf expanded): the `upstream` label of the metrics, which never carry an address. */
+  readonly index: number;
   readonly healthy: boolean;
   readonly consecutiveFailures: number;
   readonly downSinceMs?: number | undefined;
@@ -194,7 +197,11 @@ class UpstreamState {
   tcpFallbacks = 0;
   durationMsTotal = 0;
   readonly responses: Record<string, number> = {};
-  constructor(readonly upstream: Upstream) {}
+  constructor(
+    readonly upstream: Upstream,
+    /** Position in `forward.upstreams` (resolv.conf expanded), kept when others are excluded: the metrics label. */
+    readonly index: number,
+  ) {}
 }
 
 export class Forwarder {
@@ -230,7 +237,7 @@ export class Forwarder {
       maxBytes: options.cache.maxBytes,
       serveStaleSeconds: options.serveStaleSeconds,
     });
-    this.states = options.upstreams.map((u) => new UpstreamState(u));
+    this.states = options.upstreams.map((u, i) => new UpstreamState(u, i));
     this.now = options.now ?? Date.now;
     this.log = options.logger;
   }
@@ -315,6 +322,7 @@ export class Forwarder {
       inFlight: this.inFlight,
       upstreams: this.states.map((s) => ({
         upstream: s.upstream.label,
+        index: s.index,
         healthy: !s.down,
         consecutiveFailures: s.consecutiveFailures,
         downSinceMs: s.downSinceMs,
@@ -452,7 +460,7 @@ export class Forwarder {
       }
       const ms = this.now() - started;
       state.durationMsTotal += ms;
-      this.opts.onTry?.(label, ms);
+      this.opts.onTry?.(state.index, ms);
       if (attempt.kind !== 'reply') {
         if (attempt.kind === 'timeout') state.timeouts++;
         else state.errors++;

@@ -5,8 +5,9 @@
  * Owns: metric names, help texts, label sets and buckets; turning the modules' counters (stats()
  * and status() snapshots, read at scrape time) and their observation hooks into samples.
  * Never: puts an IP address, a query name or a service name in a label (STYLE.md "Metric labels").
- * The only address-like label is `upstream`, which is bounded by `forward.upstreams`. Peers and
- * clusters are bounded by config and the sync CA; qtype is folded to a fixed set plus "other".
+ * `upstream` is an upstream's position in `forward.upstreams` (resolv.conf expanded), never its
+ * address (/debug/forward maps positions to addresses). Peers and clusters are bounded by config
+ * and the sync CA; qtype is folded to a fixed set plus "other".
  * Invariants:
  * - The per-query families (requests, responses, duration, sizes) are counted by `observeQuery` in
  *   plain numbers and typed arrays and handed to prom-client as metric objects at scrape time.
@@ -380,17 +381,17 @@ export class Metrics {
     snapshotCounter(
       r,
       'gsdns_forward_upstream_requests_total',
-      'Tries sent to each upstream, by outcome: the reply RCODE name, or timeout / error (network error or refused port).',
+      'Tries sent to each upstream (label: its position in forward.upstreams; /debug/forward lists the addresses), by outcome: the reply RCODE name, or timeout / error (network error or refused port).',
       ['upstream', 'rcode'],
       () =>
         sources.forward().upstreams.flatMap((u) => [
-          ...Object.entries(u.responses).map(([rcode, n]) => [{ upstream: u.upstream, rcode }, n] as const),
-          [{ upstream: u.upstream, rcode: 'timeout' }, u.timeouts] as const,
-          [{ upstream: u.upstream, rcode: 'error' }, u.errors] as const,
+          ...Object.entries(u.responses).map(([rcode, n]) => [{ upstream: String(u.index), rcode }, n] as const),
+          [{ upstream: String(u.index), rcode: 'timeout' }, u.timeouts] as const,
+          [{ upstream: String(u.index), rcode: 'error' }, u.errors] as const,
         ]),
     );
     snapshotGauge(r, 'gsdns_forward_upstream_healthy', '1 while an upstream is in use, 0 while it is marked down.', ['upstream'], () =>
-      sources.forward().upstreams.map((u) => [{ upstream: u.upstream }, u.healthy ? 1 : 0] as const),
+      sources.forward().upstreams.map((u) => [{ upstream: String(u.index) }, u.healthy ? 1 : 0] as const),
     );
     this.upstreamDuration = new Histogram({
       name: 'gsdns_forward_upstream_request_duration_seconds',
@@ -559,8 +560,8 @@ export class Metrics {
     return source;
   }
 
-  observeUpstreamTry(upstream: string, ms: number): void {
-    this.upstreamDuration.observe({ upstream }, ms / 1000);
+  observeUpstreamTry(index: number, ms: number): void {
+    this.upstreamDuration.observe({ upstream: String(index) }, ms / 1000);
   }
 
   observeProbe(clusters: readonly string[], ms: number, ok: boolean): void {

@@ -51,6 +51,20 @@ export const NO_PROBE_SET = 'health.probe.type=none';
  */
 export const NO_LAME_DUCK_SET = 'shutdown.lameDuckSeconds=0';
 
+/**
+ * The ops HTTP listener closes a connection that sends nothing for `http.idleTimeoutMs` (5 s by
+ * default; a slowloris defence). A test's client shares a machine, and for in-process servers a
+ * process, with dozens of servers: under two CPU hogs it once connected and only wrote its request
+ * after the server had closed the connection as silent, and fetch (undici) then waited for a reply
+ * that could not come. Unless a test is about those timeouts, they are 60 s.
+ */
+export const PATIENT_HTTP_SETS = ['http.idleTimeoutMs=60000', 'http.headersTimeoutMs=60000'];
+
+function choosesHttpTimeouts(argsOrYaml: readonly string[] | string): boolean {
+  const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
+  return /http\.(idle|headers)TimeoutMs|http:[^\n]*(idle|headers)TimeoutMs/.test(text);
+}
+
 function choosesLameDuck(argsOrYaml: readonly string[] | string): boolean {
   const text = typeof argsOrYaml === 'string' ? argsOrYaml : argsOrYaml.join('\n');
   return /lameDuck/.test(text);
@@ -92,6 +106,7 @@ export async function spawnGsdns(
     ...(choosesUpstreams(args) ? [] : [CLOSED_UPSTREAM_SET]),
     ...(choosesProbe(args) ? [] : [NO_PROBE_SET]),
     ...(choosesLameDuck(args) ? [] : [NO_LAME_DUCK_SET]),
+    ...(choosesHttpTimeouts(args) ? [] : PATIENT_HTTP_SETS),
   ];
   const argv = [binPath, 'serve', ...sets.flatMap((s) => ['--set', s]), ...args];
   const nofile = options.nofile;
@@ -140,7 +155,12 @@ export async function spawnGsdns(
 export async function startInProcess(t: ExecutionContext, yamlText: string, dir: string): Promise<RunningServer & Ports> {
   const file = join(dir, 'gsdns.yaml');
   writeFileSync(file, yamlText);
-  const sets = [...loopbackSets, ...(choosesUpstreams(yamlText) ? [] : [CLOSED_UPSTREAM_SET]), ...(choosesProbe(yamlText) ? [] : [NO_PROBE_SET])];
+  const sets = [
+    ...loopbackSets,
+    ...(choosesUpstreams(yamlText) ? [] : [CLOSED_UPSTREAM_SET]),
+    ...(choosesProbe(yamlText) ? [] : [NO_PROBE_SET]),
+    ...(choosesHttpTimeouts(yamlText) ? [] : PATIENT_HTTP_SETS),
+  ];
   const loaded = loadConfig({ file, env: {}, sets });
   if (!loaded.ok) throw new Error(`bad test config: ${JSON.stringify(loaded.errors)}`);
   const running = await startGsdns(loaded.config, silentLogger());

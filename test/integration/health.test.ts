@@ -218,7 +218,7 @@ async function until(
   name: string,
   ok: (a: Answer) => boolean,
   what: string,
-  timeoutMs = 5000,
+  timeoutMs = 15_000,
   since = Date.now(),
 ): Promise<{ elapsedMs: number; last: Answer; before: string[] }> {
   const before = new Set<string>();
@@ -317,7 +317,8 @@ test('closing the best cluster’s gateway moves answers to the next cluster aft
   // come right after the close: (3 − 1) × 90 ms = 180 ms. 150 ms leaves room for clock granularity.
   const earliest = (FALL - 1) * INTERVAL_MS * 0.9 - 30;
   t.true(down.elapsedMs >= earliest, `moved after ${down.elapsedMs} ms; fall=${FALL} probes cannot fail that fast (≥ ${earliest} ms)`);
-  t.true(down.elapsedMs < 3000, `moved after ${down.elapsedMs} ms; expected about fall × interval = ${FALL * INTERVAL_MS} ms`);
+  // A wide guard against "never, or only on some other event"; the figure is logged below.
+  t.true(down.elapsedMs < 10_000, `moved after ${down.elapsedMs} ms; expected about fall × interval = ${FALL * INTERVAL_MS} ms`);
   t.log(`failover after ${down.elapsedMs} ms (fall × interval = ${FALL * INTERVAL_MS} ms)`);
   const g = await gatewayHealth(s.httpPort, near.address);
   t.like(g, { status: 'unhealthy', clusters: ['near'], lastError: 'ECONNREFUSED' });
@@ -328,7 +329,7 @@ test('closing the best cluster’s gateway moves answers to the next cluster aft
   t.deepEqual(up.before, [`0 ${far.address}`], 'the far cluster answered until the rise');
   const earliestUp = (RISE - 1) * INTERVAL_MS * 0.9 - 30;
   t.true(up.elapsedMs >= earliestUp, `back after ${up.elapsedMs} ms; rise=${RISE} probes cannot succeed that fast (≥ ${earliestUp} ms)`);
-  t.true(up.elapsedMs < 3000, `back after ${up.elapsedMs} ms`);
+  t.true(up.elapsedMs < 10_000, `back after ${up.elapsedMs} ms`);
   t.log(`failback after ${up.elapsedMs} ms (rise × interval = ${RISE * INTERVAL_MS} ms)`);
   const back = await gatewayHealth(s.httpPort, near.address);
   t.like(back, { status: 'healthy', lastError: undefined });
@@ -463,6 +464,10 @@ test('HTTP probe: a gateway answering 503 is unhealthy, then healthy after `rise
       { cluster: 'far', region: 'r2', gateways: [{ address: farAddress, port: 15443 }], services: ['cart'] },
     ],
     probe: `{type: http, port: ${P}, path: /healthz/ready}`,
+    // The gateways' HTTP servers share this process with the server under test: on a loaded
+    // machine an answer can take longer than the default probe timeout, and the verdict here is
+    // about the 503, not about how fast this process answers.
+    timeoutMs: 5000,
   });
   await until(t, s.dnsPort, CART, only(farAddress), 'the 503 gateway is left out');
   const g = await untilStatus(t, s.httpPort, nearAddress, 'unhealthy');
