@@ -24,8 +24,9 @@ ARG NODE_VERSION=22.23.3
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 
-# Manifests first: the dependency layer is rebuilt only when the lockfile changes.
-COPY package.json package-lock.json ./
+# Manifests first: the dependency layer is rebuilt only when the lockfile changes. .npmrc: the same
+# npm settings as the lockfile was made with (legacy-peer-deps: a dev dependency's unused peers).
+COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: the "prepare" script runs tsc, and the sources are not here yet (no dependency
 # has an install script; the lockfile's hasInstallScript is never set).
 RUN npm ci --ignore-scripts --no-audit --no-fund
