@@ -547,7 +547,7 @@ const mutations: Mutation[] = [
   { name: 'undefined ARG', mutate: swap(/^ARG NODE_VERSION=.*$/m, ''), rule: 'pinned-from' },
   { name: 'full runtime image', mutate: swap(RUNTIME_FROM, 'FROM node:${NODE_VERSION}-bookworm AS runtime'), rule: 'slim-runtime' },
   { name: 'npm install', mutate: swap(/npm ci --ignore-scripts/, 'npm install --ignore-scripts'), rule: 'npm-ci' },
-  { name: 'npm ci without the lockfile', mutate: swap(/^COPY package\.json package-lock\.json \.\/$/m, 'COPY package.json ./'), rule: 'npm-ci' },
+  { name: 'npm ci without the lockfile', mutate: swap(/^COPY package\.json package-lock\.json \.npmrc \.\/$/m, 'COPY package.json .npmrc ./'), rule: 'npm-ci' },
   { name: 'no prune', mutate: swap(/^RUN npm prune --omit=dev.*$/m, ''), rule: 'prune-dev' },
   { name: 'install after prune', mutate: swap(/^(RUN npm prune --omit=dev.*)$/m, '$1\nRUN npm ci'), rule: 'prune-dev' },
   { name: 'node_modules from the context', mutate: swap(/COPY --from=build \/app\/node_modules/, 'COPY node_modules'), rule: 'prune-dev' },
