@@ -28,6 +28,7 @@ import { Rcode } from '../answer/types.js';
 import type { DnsRequest, EdnsOption, RelayResult } from '../dns/types.js';
 import { encodeResponse, responseSizeLimit } from '../dns/wire.js';
 import { rcodeName } from '../ops/presentation.js';
+import { jittered } from '../util/backoff.js';
 import { canonicalIp } from '../util/ip.js';
 import { AllowList } from './acl.js';
 import { AnswerCache } from './cache.js';
@@ -515,7 +516,7 @@ export class Forwarder {
   private scheduleCheck(state: UpstreamState): void {
     if (this.closed || state.checkTimer) return;
     const base = this.opts.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_MS;
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    const delay = jittered(base, 0.2);
     state.checkTimer = setTimeout(() => {
       state.checkTimer = undefined;
       if (this.closed || !state.down) return;

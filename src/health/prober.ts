@@ -16,6 +16,7 @@ import { request } from 'node:http';
 import type { Logger } from '../log.js';
 import type { GatewayHealth } from '../answer/types.js';
 import type { ClusterCatalog, RegistryReader } from '../registry/types.js';
+import { jittered } from '../util/backoff.js';
 import { GatewayState, type GatewayStateSnapshot, type ProbeResult } from './gateway-state.js';
 
 export type ProbeSpec = { readonly type: 'tcp'; readonly port?: number | undefined } | { readonly type: 'http'; readonly port: number; readonly path: string };
@@ -218,7 +219,7 @@ export class GatewayProber implements GatewayHealth {
       this.opts.onChange?.();
     }
     // Jitter ±10 % keeps targets from drifting into lockstep.
-    this.schedule(t, this.opts.intervalMs * (0.9 + Math.random() * 0.2));
+    this.schedule(t, jittered(this.opts.intervalMs, 0.1));
   }
 
   private tcpProbe(t: Target): Promise<ProbeResult> {

@@ -27,6 +27,7 @@ import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../log.js';
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { recordsEqual } from '../registry/registry.js';
+import { Backoff } from '../util/backoff.js';
 import type { OffThread } from '../util/off-thread.js';
 import { decodeCatalog, deltaScratch, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult, type DeltaScratch } from './catalog-decoder.js';
 import { DELTA_IM, IM_USED, namesDelta } from './delta.js';
@@ -141,7 +142,7 @@ export class PeerClient {
   private sleepTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private inflight: { destroy(): void } | undefined;
-  private attempt = 0;
+  private readonly retry: Backoff;
   private warnedNoEtag = false;
   private readonly now: () => number;
   private readonly waitSeconds: number;
@@ -150,6 +151,7 @@ export class PeerClient {
     this.now = opts.now ?? Date.now;
     this.sinceMs = this.now();
     this.waitSeconds = opts.waitSeconds ?? Math.max(1, Math.min(30, Math.floor(opts.staleAfterSeconds / 3)));
+    this.retry = new Backoff(opts.backoff ?? { initialMs: 500, maxMs: 30_000 });
   }
 
   start(): void {
@@ -207,7 +209,7 @@ export class PeerClient {
       }
       if (!this.running) return;
       if (result.kind === 'catalog' || result.kind === 'not-modified') {
-        this.attempt = 0;
+        this.retry.reset();
         this.lastContactMs = this.now();
         // A good contact clears the last error (the counters in `errors` keep the history).
         this.lastError = undefined;
@@ -302,9 +304,7 @@ export class PeerClient {
   }
 
   private backoff(): number {
-    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
-    const base = Math.min(maxMs, initialMs * 2 ** this.attempt++);
-    return Math.round(base * (0.8 + Math.random() * 0.4));
+    return this.retry.next();
   }
 
   private sleep(ms: number): Promise<void> {

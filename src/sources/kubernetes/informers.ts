@@ -33,6 +33,7 @@ import type { Logger } from '../../log.js';
 import { KubeCredentialsError } from '../../errors.js';
 import type { Readiness } from '../../health/readiness.js';
 import type { Gateway, RegistryWriter } from '../../registry/types.js';
+import { Backoff, type BackoffOptions } from '../../util/backoff.js';
 import { canonicalIp } from '../../util/ip.js';
 import {
   gatewayTargets,
@@ -52,10 +53,7 @@ const COMPONENT = 'source';
 /** Items per list page (client-go's pager uses 500 too). */
 const PAGE_SIZE = 500;
 
-export interface BackoffOptions {
-  readonly initialMs: number;
-  readonly maxMs: number;
-}
+export type { BackoffOptions };
 
 export interface KubernetesSourceOptions {
   /** Path of a kubeconfig, or null for the in-cluster service account. */
@@ -144,19 +142,6 @@ interface InformerSpec<T extends KubeObject> {
   readonly onList: (items: readonly T[]) => void;
   readonly onUpsert: (obj: T) => void;
   readonly onDelete: (obj: T) => void;
-}
-
-class Backoff {
-  private attempt = 0;
-  constructor(private readonly opts: BackoffOptions) {}
-  next(): number {
-    const base = Math.min(this.opts.maxMs, this.opts.initialMs * 2 ** this.attempt);
-    this.attempt++;
-    return Math.round(base * (0.8 + Math.random() * 0.4));
-  }
-  reset(): void {
-    this.attempt = 0;
-  }
 }
 
 /** Status code of a client-node error (ApiException `code`, Watch `statusCode`). */
