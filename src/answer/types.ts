@@ -213,3 +213,25 @@ export interface AnswerContext {
    */
   readonly locateCluster?: ((catalog: import('../registry/types.js').ClusterMeta) => GeoLocation | undefined) | undefined;
 }
+
+// ---- names: the text of types and rcodes, as dig prints them (PURE) ----
+
+const typeNames = new Map<number, string>(Object.entries(RRType).map(([k, v]) => [v, k]));
+const rcodeNames = new Map<number, string>(Object.entries(Rcode).map(([k, v]) => [v, k]));
+
+export function typeName(type: number): string {
+  return typeNames.get(type) ?? `TYPE${type}`;
+}
+
+export function rcodeName(rcode: number): string {
+  return rcodeNames.get(rcode) ?? `RCODE${rcode}`;
+}
+
+/** "A", "aaaa", "28", "TYPE28" → 28; undefined when unknown. */
+export function parseType(text: string): number | undefined {
+  const t = text.trim().toUpperCase();
+  if (/^\d+$/.test(t)) return Number(t) <= 0xffff ? Number(t) : undefined;
+  const m = /^TYPE(\d+)$/.exec(t);
+  if (m) return Number(m[1]) <= 0xffff ? Number(m[1]) : undefined;
+  return (RRType as Record<string, number>)[t];
+}

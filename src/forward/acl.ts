@@ -6,8 +6,7 @@
  * Invariants: an IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack socket reports for an
  * IPv4 client) matches exactly the IPv4 rules; host bits set in a configured CIDR are ignored.
  */
-import { ipFamily } from '../util/ip.js';
-import { parseIPv4, parseIPv6 } from '../dns/wire.js';
+import { ipFamily, parseIPv4, parseIPv6 } from '../util/ip.js';
 
 const MEMO_LIMIT = 4096;
 

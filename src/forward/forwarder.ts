@@ -24,10 +24,9 @@
 import { randomInt } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
-import { Rcode } from '../answer/types.js';
+import { Rcode, rcodeName } from '../answer/types.js';
 import type { DnsRequest, EdnsOption, RelayResult } from '../dns/types.js';
 import { encodeResponse, responseSizeLimit } from '../dns/wire.js';
-import { rcodeName } from '../ops/presentation.js';
 import { jittered } from '../util/backoff.js';
 import { canonicalIp } from '../util/ip.js';
 import { AllowList } from './acl.js';

@@ -19,7 +19,7 @@
  *   every compression pointer still points at octets that were sent, and sets TC iff an answer or
  *   authority record was left out.
  */
-import { Rcode, RRType, type Question } from '../answer/types.js';
+import { Rcode, RRType, typeName, type Question } from '../answer/types.js';
 import type { EdnsOption } from '../dns/types.js';
 import {
   ADVERTISED_UDP_PAYLOAD,
@@ -582,11 +582,10 @@ function formatWireRecord(buf: Buffer, r: RecordSpan): string {
   else if (r.type === RRType.NS || r.type === RRType.CNAME || r.type === RRType.PTR) text = readName(buf, rdata);
   // RFC 3597 §5: the generic form for everything else.
   else text = `\\# ${length}${length > 0 ? ` ${buf.subarray(rdata, r.end).toString('hex')}` : ''}`;
-  const typeText = TYPE_TEXT.get(r.type) ?? `TYPE${r.type}`;
+  const typeText = typeName(r.type);
   return `${owner}\t${ttl}\t${cls === 1 ? 'IN' : `CLASS${cls}`}\t${typeText}\t${text}`;
 }
 
-const TYPE_TEXT = new Map<number, string>(Object.entries(RRType).map(([k, v]) => [v, k]));
 
 /** A possibly compressed name in presentation form with a trailing dot; bounded like skipName. */
 function readName(buf: Buffer, start: number): string {

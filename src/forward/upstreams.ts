@@ -10,7 +10,7 @@
  */
 import { canonicalIp, ipFamily } from '../util/ip.js';
 import { parseUpstream, RESOLV_CONF, type HostPort } from '../util/formats.js';
-import { parseIPv6 } from '../dns/wire.js';
+import { parseIPv6 } from '../util/ip.js';
 
 export interface Upstream {
   readonly address: string;

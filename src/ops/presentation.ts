@@ -2,27 +2,10 @@
  * Presentation helpers for ops output (PURE): RR type names and records in zone-file text, so
  * /debug and `gsdns explain` read like dig output.
  */
-import { RRType, Rcode, type ResourceRecord } from '../answer/types.js';
+import { parseType, rcodeName, typeName, type ResourceRecord } from '../answer/types.js';
 
-const typeNames = new Map<number, string>(Object.entries(RRType).map(([k, v]) => [v, k]));
-const rcodeNames = new Map<number, string>(Object.entries(Rcode).map(([k, v]) => [v, k]));
-
-export function typeName(type: number): string {
-  return typeNames.get(type) ?? `TYPE${type}`;
-}
-
-export function rcodeName(rcode: number): string {
-  return rcodeNames.get(rcode) ?? `RCODE${rcode}`;
-}
-
-/** "A", "aaaa", "28", "TYPE28" → 28; undefined when unknown. */
-export function parseType(text: string): number | undefined {
-  const t = text.trim().toUpperCase();
-  if (/^\d+$/.test(t)) return Number(t) <= 0xffff ? Number(t) : undefined;
-  const m = /^TYPE(\d+)$/.exec(t);
-  if (m) return Number(m[1]) <= 0xffff ? Number(m[1]) : undefined;
-  return (RRType as Record<string, number>)[t];
-}
+// The names of types and rcodes are the codec's vocabulary (answer/types.ts), re-exported here.
+export { parseType, rcodeName, typeName };
 
 const fqdn = (name: string): string => (name === '' ? '.' : `${name}.`);
 
