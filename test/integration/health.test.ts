@@ -267,7 +267,7 @@ async function gatewayHealth(httpPort: number, address: string): Promise<Gateway
 }
 
 /** Wait until /debug/clusters shows the gateway at `address` in `status`. */
-async function untilStatus(t: ExecutionContext, httpPort: number, address: string, status: GatewayHealthJson['status'], timeoutMs = 5000): Promise<GatewayHealthJson> {
+async function untilStatus(t: ExecutionContext, httpPort: number, address: string, status: GatewayHealthJson['status'], timeoutMs = 15_000): Promise<GatewayHealthJson> {
   const started = Date.now();
   let g: GatewayHealthJson | undefined;
   while (Date.now() - started < timeoutMs) {
