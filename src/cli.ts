@@ -9,7 +9,8 @@
 import { parseArgs } from 'node:util';
 import { embeddedConfigPath, formatIssues, loadConfig } from './config/index.js';
 import { createLogger, flushLogs } from './log.js';
-import { PACKAGE_VERSION as version, runServer } from './main.js';
+import { PACKAGE_VERSION as version } from './main.js';
+import { runServer } from './serve.js';
 import { CertsError } from './errors.js';
 import { DEFAULT_TRUST_DOMAIN, initCa, issueClusterCert } from './sync/certs.js';
 

@@ -10,11 +10,13 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
-import { flushLogs, type Logger } from './log.js';
+import type { Logger } from './log.js';
 import { Registry } from './registry/registry.js';
 import { answer } from './answer/answer.js';
 import type { AnswerContext, AnswerOptions, ClientLocality, GatewayHealth } from './answer/types.js';
-import { createDnsServer } from './dns/server.js';
+import { createDnsServer, type DnsServer } from './dns/server.js';
+import { createRouter, type SubnetRef } from './route/route.js';
+import { createDebugEndpoints } from './ops/debug-endpoints.js';
 import { FileSource, FILE_ORIGIN } from './sources/file.js';
 // Type only: client-node (about 75 MB of RSS) is imported only when source.type is kubernetes.
 import type { KubernetesSource } from './sources/kubernetes/informers.js';
@@ -22,17 +24,13 @@ import type { Gateway } from './registry/types.js';
 import { SyncService, syncDescriptorReserve } from './sync/service.js';
 import { Readiness } from './health/readiness.js';
 import { OpsServer, type DebugEndpoints } from './ops/http.js';
-import { parseType } from './ops/presentation.js';
-import { describeDecision, describeForward } from './ops/describe.js';
 import { Forwarder } from './forward/forwarder.js';
 import { isSelf, parseResolvConf, resolveUpstreams, type Upstream } from './forward/upstreams.js';
 import { RESOLV_CONF } from './util/formats.js';
-import type { DnsRequest } from './dns/types.js';
 import { answerRecordBudget, encodeQuestion } from './dns/wire.js';
 import { GatewayProber } from './health/prober.js';
 import { EcsClient, LazyGeoip } from './locality/geoip.js';
 import { DegradedLog } from './ops/degraded-log.js';
-import { ipFamily } from './util/ip.js';
 import { Metrics, type BuildInfo } from './ops/metrics.js';
 import { QueryLog } from './ops/query-log.js';
 import { ConsolidatedLog } from './ops/consolidated-log.js';
@@ -99,17 +97,6 @@ export function localClient(config: Config): ClientLocality {
   return { region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location };
 }
 
-/** `a.b.c.d/len` or `v6/len` (the client subnet of /debug/resolve?subnet=), or undefined. */
-function parseSubnet(text: string): { address: string; sourcePrefix: number } | undefined {
-  const [address = '', len = ''] = text.split('/');
-  const family = ipFamily(address);
-  if (family === 0) return undefined;
-  const max = family === 4 ? 32 : 128;
-  const sourcePrefix = len === '' ? max : Number(len);
-  if (!Number.isInteger(sourcePrefix) || sourcePrefix < 0 || sourcePrefix > max) return undefined;
-  return { address, sourcePrefix };
-}
-
 /** Where `resolv.conf` in forward.upstreams reads its nameservers from. */
 export const RESOLV_CONF_PATH = '/etc/resolv.conf';
 
@@ -125,20 +112,6 @@ export function upstreamsFromConfig(config: Config, logger: Logger, resolvConfPa
     }
   }
   return resolveUpstreams(config.forward.upstreams, resolvConf);
-}
-
-/** A question as a DNS client would send it, for resolving from /debug/resolve. */
-function debugRequest(question: { name: string; type: number; class: number }, client: string): DnsRequest {
-  const raw = encodeQuestion(question.name, question.type, question.class);
-  return {
-    id: 0,
-    question,
-    rawQuestion: raw,
-    flags: { rd: true, ad: false, cd: false },
-    edns: { udpPayloadSize: 1232, version: 0, dnssecOk: false, options: [] },
-    transport: 'tcp',
-    client: { address: client, port: 0, family: client.includes(':') ? 'IPv6' : 'IPv4' },
-  };
 }
 
 export interface StartOptions {
@@ -164,95 +137,79 @@ function selfTestResolver(config: Config, logger: Logger, resolvConfPath = RESOL
 /** The version in package.json (gsdns --version, gsdns_build_info). */
 export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
+/** What startGsdns builds before anything listens: the core and the modules around it. */
+interface Core {
+  readonly readiness: Readiness;
+  readonly registry: Registry;
+  readonly geoip: LazyGeoip;
+  readonly prober: GatewayProber | undefined;
+  readonly degraded: DegradedLog;
+  /** The answer context of a query without ECS; readiness and staleness are read at query time. */
+  readonly context: AnswerContext;
+  /** The context of a query with ECS (the subnet, once geolocated, is where the client is). */
+  readonly contextFor: (ecs: SubnetRef) => AnswerContext;
+}
+
+/** The modules that start after the DNS listeners (or not at all), read through this at call time. */
+interface Late {
+  source?: FileSource;
+  kubernetes?: KubernetesSource;
+  sync?: SyncService;
+  syncAddress?: AddressInfo;
+  selfTest?: SelfTest;
+  stubWiring?: 0 | 1;
+  localGateways: readonly Gateway[];
+}
+
+function buildCore(config: Config, logger: Logger, late: Late, onProbe: (clusters: readonly string[], ms: number, ok: boolean) => void): Core {
   const readiness = new Readiness();
   const registry = new Registry({
     initialSerial: Math.floor(Date.now() / 1000),
     localCluster: config.cluster.name,
     originPrecedence: config.sync?.remotePrecedence,
   });
-  const options = answerOptions(config);
-  const client = localClient(config);
   const geoip = new LazyGeoip(logger.child({ module: 'geoip' }));
   // locality.geoipPreload (on in the Helm chart): pay the ~150 MB and ~0.2 s at start, not on a query.
   if (config.locality.geoipPreload) geoip.preload();
   // health.probe.type none: every gateway counts as healthy (documentation addresses, tests).
-  const probeSpec = config.health.probe;
+  const probe = config.health.probe;
   const prober =
-    probeSpec.type === 'none'
+    probe.type === 'none'
       ? undefined
       : new GatewayProber({
           intervalMs: config.health.intervalMs,
           timeoutMs: config.health.timeoutMs,
           fall: config.health.fall,
           rise: config.health.rise,
-          probe: probeSpec,
+          probe,
           logger: logger.child({ module: 'health' }),
-          onProbe: (clusters, ms, ok) => metrics.observeProbe(clusters, ms, ok),
+          onProbe,
         });
-  const health: GatewayHealth = prober ?? catalogOnlyHealth;
-
-  // One context for every query; readiness is read at query time through the getter.
+  const client = localClient(config);
   const context: AnswerContext = {
-    options,
+    options: answerOptions(config),
     registry,
-    health,
+    health: prober ?? catalogOnlyHealth,
     client,
     get sourceReady() {
       return readiness.isReady('source');
     },
     get localStale() {
-      return kubernetes?.isStale() === true;
+      return late.kubernetes?.isStale() === true;
     },
     locateCluster: (catalog) => geoip.locateCluster(catalog),
   };
-  const degraded = new DegradedLog(logger.child({ module: 'dns' }));
-  let source: FileSource | undefined;
-  let kubernetes: KubernetesSource | undefined;
-  let sync: SyncService | undefined;
-  let syncAddress: AddressInfo | undefined;
-  let localGateways: readonly Gateway[] = config.cluster.gateways;
-  let selfTest: SelfTest | undefined;
-  let stubWiring: 0 | 1 | undefined;
+  // The ECS lookup is lazy (EcsClient): the answer core reads the location only to rank remote
+  // clusters (or to explain), so out-of-zone names, refused clients and local or negative answers
+  // never load geoip-lite. Unplaceable subnets fall back to this cluster's locality (SPEC §3).
+  // The spread reads the sourceReady getter once: this context lives for one query.
+  const contextFor = (ecs: SubnetRef): AnswerContext => ({ ...context, client: new EcsClient(geoip, ecs, client) });
+  return { readiness, registry, geoip, prober, degraded: new DegradedLog(logger.child({ module: 'dns' })), context, contextFor };
+}
 
-  /**
-   * The context for one query with ECS: the subnet, once geolocated, is where the client is. The
-   * lookup is lazy (EcsClient): the answer core reads the location only to rank remote clusters
-   * (or to explain), so out-of-zone names, refused clients and local or negative answers never
-   * load geoip-lite. Unplaceable subnets fall back to this cluster's locality (SPEC §3).
-   */
-  const contextFor = (ecs: { readonly address: string; readonly sourcePrefix: number }): AnswerContext => {
-    if (!config.locality.ecs) return context;
-    // The spread reads the sourceReady getter once: this context lives for one query.
-    return { ...context, client: new EcsClient(geoip, ecs, client) };
-  };
-
-  const forwardLog = logger.child({ module: 'forward' });
-  // Declared before the modules it observes; every source is read at scrape time.
-  let forwarder: Forwarder;
-  let dns: ReturnType<typeof createDnsServer>;
-  let ops: OpsServer;
-  const metrics = new Metrics(
-    {
-      dnsEdge: () => dns.stats(),
-      forward: () => forwarder.stats(),
-      registry: () => ({
-        local: registry.localServices().length,
-        remote: registry.remoteCatalogs().reduce((n, c) => n + c.services.length, 0),
-      }),
-      sync: () => sync?.status(),
-      health: () => prober?.stats(),
-      kubernetes: () => kubernetes?.status(),
-      stubWiring: () => stubWiring,
-      failOpenAnswers: () => degraded.count,
-      http: () => ops.stats(),
-      geoipLoaded: () => geoip.loaded,
-    },
-    { sync: config.sync !== undefined, health: prober !== undefined, kubernetes: config.source.type === 'kubernetes', selfTest: config.selfTest.enabled },
-    startOptions.build ?? { version: PACKAGE_VERSION, nodeVersion: process.version },
-  );
-  forwarder = new Forwarder({
-    upstreams: upstreamsFromConfig(config, forwardLog, startOptions.resolvConfPath),
+function buildForwarder(config: Config, log: Logger, metrics: Metrics, resolvConfPath: string | undefined): Forwarder {
+  return new Forwarder({
+    upstreams: upstreamsFromConfig(config, log, resolvConfPath),
     allowFrom: config.forward.allowFrom,
     timeoutMs: config.forward.timeoutMs,
     budgetMs: config.forward.budgetMs,
@@ -260,19 +217,30 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     cache: config.forward.cache,
     maxInFlight: config.forward.maxInFlight,
     forwardClientSubnet: config.forward.forwardClientSubnet,
-    logger: forwardLog,
+    logger: log,
     onTry: (upstream, ms) => metrics.observeUpstreamTry(upstream, ms),
   });
+}
 
+/** The DNS edge, handing every decoded query to the route (src/route/route.ts). */
+function buildDns(config: Config, logger: Logger, core: Core, late: Late, forwarder: Forwarder, metrics: Metrics): { dns: DnsServer; errors: ConsolidatedLog } {
   const dnsLog = logger.child({ module: 'dns' });
   // Errors of the DNS edge are consolidated like CoreDNS `errors { consolidate 10s }`.
-  const dnsErrors = new ConsolidatedLog(dnsLog);
+  const errors = new ConsolidatedLog(dnsLog);
   const queryLog = config.log.queries.enabled
     ? new QueryLog({ sampleRate: config.log.queries.sampleRate, logger: logger.child({ module: 'query' }), localCluster: config.cluster.name })
     : undefined;
-  dns = createDnsServer({
+  const handler = createRouter({
+    context: core.context,
+    contextFor: config.locality.ecs ? core.contextFor : undefined,
+    forward: forwarder,
+    selfTest: { prefix: SELF_TEST_LABEL_PREFIX, note: (name, client) => late.selfTest?.noteQuery(name, client) },
+    onDegraded: (name) => core.degraded.note(name),
+    recordBudget: (req) => answerRecordBudget(req.transport, req.edns, req.rawQuestion.length),
+  });
+  const dns = createDnsServer({
     listen: config.dns.listen,
-    logger: { debug: (o, m) => dnsLog.debug(o, m), warn: (o, m) => dnsErrors.warn(o, m), error: (o, m) => dnsErrors.error(o, m) },
+    logger: { debug: (o, m) => dnsLog.debug(o, m), warn: (o, m) => errors.warn(o, m), error: (o, m) => errors.error(o, m) },
     ecsEnabled: config.locality.ecs,
     observer: {
       observe: (event) => {
@@ -288,115 +256,55 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       maxInFlightPerConnection: config.dns.tcp.maxInFlightPerConnection,
       interfaceRescanMs: config.dns.interfaceRescanMs,
     },
-    // The hot path skips building explanations; /debug/resolve asks for them. Only a name outside
-    // every zone, from an allowed client, goes to the forwarder (SPEC §1: in-zone never leaks).
-    handler: (req) => {
-      // The stub-wiring self-test's names start with "_" (0x5f); one comparison on the hot path.
-      if (selfTest && req.question.name.charCodeAt(0) === 0x5f && req.question.name.startsWith(SELF_TEST_LABEL_PREFIX)) {
-        selfTest.noteQuery(req.question.name, req.client.address);
-      }
-      // Cheapest checks first (SPEC §6): answer() matches the zone and the class before anything
-      // else, and reads the ECS client's location only when it ranks remote clusters; the ACL is
-      // one prefix match. Only IN-class, non-transfer names outside every zone come back as
-      // outOfZone, and only those are forwarded, for allowed clients.
-      const decision = answer(req.question, req.edns?.ecs ? contextFor(req.edns.ecs) : context, { explain: false, maxRecords: answerRecordBudget(req.transport, req.edns, req.rawQuestion.length) });
-      if (decision.kind === 'degraded') degraded.note(req.question.name);
-      if (decision.kind !== 'outOfZone' || !forwarder.allows(req.client.address)) return decision;
-      return forwarder.resolve(req);
-    },
+    handler,
   });
+  return { dns, errors };
+}
 
-  const debug: DebugEndpoints = {
-    services: () => ({
-      serial: registry.serial(),
-      local: registry.localServices(),
-      remote: registry.remoteCatalogs().map((c) => ({
-        cluster: c.cluster,
-        services: c.services,
-      })),
-    }),
-    source: () =>
-      kubernetes
-        ? { type: 'kubernetes', ...kubernetes.status(), remotesFile: source?.status() }
-        : { type: 'file', ...source?.status() },
-    clusters: () => {
-      const syncStatus = sync?.status();
-      return {
-      local: {
+/** /debug, read through the modules at request time (ops/debug-endpoints.ts). */
+function buildDebug(config: Config, core: Core, late: Late, forwarder: Forwarder): DebugEndpoints {
+  const { registry, geoip, prober, degraded } = core;
+  return createDebugEndpoints(
+    {
+      registry,
+      local: () => ({
         cluster: config.cluster.name,
         region: config.cluster.region,
         zone: config.cluster.zone,
         location: config.cluster.location,
-        gateways: localGateways,
+        gateways: late.localGateways,
         gatewaysFrom: config.cluster.gatewayService
           ? `service ${config.cluster.gatewayService.namespace}/${config.cluster.gatewayService.name}`
           : 'cluster.gateways',
         // geoip-lite (about 150 MB): loaded yet, and how long the load took (gsdns_geoip_loaded).
         geoip: { loaded: geoip.loaded, loadMs: geoip.loadMs, preload: config.locality.geoipPreload },
         // source.kubernetes.staleAfterSeconds: the local data lags the API server (peers are told).
-        sourceStale: kubernetes?.isStale() === true,
-      },
-      remote: registry.remoteCatalogs().map((c) => ({
-        cluster: c.cluster,
-        // One owner per cluster (sync.remotePrecedence); the other source's catalog waits aside.
-        owner: registry.remoteOrigin(c.cluster) ?? FILE_ORIGIN,
-        shadowed: registry.remoteShadows(c.cluster).map((x) => ({ origin: x.origin, services: x.catalog.services.length })),
-        fresh: registry.remoteFresh(c.cluster),
-        sourceStale: c.sourceStale === true,
-        region: c.region,
-        zone: c.zone,
-        location: c.location,
-        gateways: c.gateways,
-        services: c.services.length,
-        peer: syncStatus?.peers.find((p) => p.peer === c.cluster),
-      })),
-      // Every configured peer, including those with no catalog (connecting, rejected, withdrawn).
-      sync: syncStatus,
-      // Every probed gateway: status, RTT (EWMA), last error, which clusters list it.
-      health: prober ? { probe: config.health.probe, gateways: prober.status(), failOpenAnswers: degraded.count } : { probe: 'none', failOpenAnswers: degraded.count },
-      };
-    },
-    forward: () => ({
+        sourceStale: late.kubernetes?.isStale() === true,
+      }),
+      source: () =>
+        late.kubernetes
+          ? { type: 'kubernetes', ...late.kubernetes.status(), remotesFile: late.source?.status() }
+          : { type: 'file', ...late.source?.status() },
+      sync: () => late.sync?.status(),
+      health: () =>
+        prober ? { probe: config.health.probe, gateways: prober.status(), failOpenAnswers: degraded.count } : { probe: 'none', failOpenAnswers: degraded.count },
+      forward: forwarder,
       allowFrom: config.forward.allowFrom,
-      ...forwarder.stats(),
-    }),
-    selfTest: () => (selfTest ? { enabled: true, ...selfTest.status() } : { enabled: false, hint: 'set selfTest.enabled: true (on in the Helm chart)' }),
-    runSelfTest: async () => {
-      // 409: there is nothing to run, which a caller asking for a run must not mistake for a verdict.
-      if (!selfTest) return { status: 409, body: { enabled: false, hint: 'set selfTest.enabled: true (on in the Helm chart)' } };
-      return { status: 200, body: { enabled: true, ...(await selfTest.runOnce()) } };
+      selfTest: () => late.selfTest,
+      context: core.context,
+      // Without locality.ecs a subnet changes nothing, as in DNS.
+      contextFor: config.locality.ecs ? core.contextFor : () => core.context,
+      fileOrigin: FILE_ORIGIN,
     },
-    resolve: async ({ name, type, subnet, client }) => {
-      const qtype = parseType(type);
-      if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
-      const qname = name.toLowerCase().replace(/\.$/, '');
-      const question = { name: qname, type: qtype, class: 1 };
-      let ctx = context;
-      if (subnet) {
-        const parsed = parseSubnet(subnet);
-        if (!parsed) return { status: 400, body: { error: `invalid subnet "${subnet}"; use e.g. 81.2.69.0/24 or 2001:db8::/48` } };
-        ctx = contextFor(parsed);
-      }
-      const decision = answer(question, ctx, { explain: true });
-      // Out-of-zone names are really resolved (through the cache), for clients allowed to.
-      if (decision.kind === 'outOfZone' && forwarder.allows(client, { count: false })) {
-        let request: DnsRequest;
-        try {
-          request = debugRequest(question, client);
-        } catch (err) {
-          return { status: 400, body: { error: `invalid name "${name}": ${(err as Error).message}` } };
-        }
-        const result = await forwarder.resolve(request);
-        return { status: 200, body: describeForward(question, result, forwarder.stats().upstreams) };
-      }
-      return { status: 200, body: describeDecision(question, decision) };
-    },
-  };
+    encodeQuestion,
+  );
+}
 
-  ops = new OpsServer({
+function buildOps(config: Config, logger: Logger, core: Core, debug: DebugEndpoints, metrics: Metrics): OpsServer {
+  return new OpsServer({
     address: config.http.listen.address,
     port: config.http.listen.port,
-    readiness: () => readiness.report(),
+    readiness: () => core.readiness.report(),
     // http.debug: on the ops listener (listen null), on a listener of its own, or nowhere.
     debug: config.http.debug.enabled ? { endpoints: debug, listen: config.http.debug.listen } : undefined,
     limits: { maxConnections: config.http.maxConnections, idleTimeoutMs: config.http.idleTimeoutMs, headersTimeoutMs: config.http.headersTimeoutMs },
@@ -408,6 +316,160 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       },
     },
   });
+}
+
+/** The local source: the catalog file, or Kubernetes (with the file's `remotes:` beside it). */
+async function startSource(config: Config, logger: Logger, core: Core, late: Late, metrics: Metrics): Promise<void> {
+  const { registry, readiness } = core;
+  if (config.source.type === 'file') {
+    late.source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }), localCluster: config.cluster.name });
+    await late.source.start();
+    return;
+  }
+  // client-node (about 75 MB of RSS) is imported only when source.type is kubernetes.
+  const { KubernetesSource } = await import('./sources/kubernetes/informers.js');
+  late.kubernetes = new KubernetesSource({
+    kubeconfig: config.source.kubernetes.kubeconfig,
+    namespaces: config.source.kubernetes.namespaces,
+    exportSelector: config.source.kubernetes.exportSelector,
+    watchdogSeconds: config.source.kubernetes.watchdogSeconds,
+    staleAfterSeconds: config.source.kubernetes.staleAfterSeconds,
+    onStaleChange: () => late.sync?.sourceStaleChanged(),
+    gatewayService: config.cluster.gatewayService,
+    onGateways: (gateways) => {
+      late.localGateways = gateways;
+      late.sync?.gatewaysChanged();
+    },
+    onProgrammed: (seconds) => metrics.observeProgramming(seconds),
+    registry,
+    readiness,
+    logger: logger.child({ module: 'kubernetes' }),
+  });
+  late.kubernetes.start();
+  // Static peer catalogs beside sync: only the file's `remotes:` (component "remotes").
+  if (config.source.file) {
+    late.source = new FileSource({
+      path: config.source.file.path,
+      registry,
+      readiness,
+      logger: logger.child({ module: 'remotes' }),
+      localServices: false,
+      component: 'remotes',
+      localCluster: config.cluster.name,
+    });
+    await late.source.start();
+  }
+}
+
+async function startSync(config: Config, logger: Logger, core: Core, late: Late): Promise<void> {
+  if (!config.sync) return;
+  late.sync = new SyncService({
+    config: config.sync,
+    identity: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location },
+    registry: core.registry,
+    gateways: () => late.localGateways,
+    localSourceStale: () => late.kubernetes?.isStale() === true,
+    logger: logger.child({ module: 'sync' }),
+    // The sync port stops accepting before it could take descriptors DNS and forwarding need.
+    descriptorReserve: syncDescriptorReserve(config),
+  });
+  late.syncAddress = await late.sync.start();
+}
+
+/** selfTest.enabled: query our own zone through the cluster's resolver (ops/self-test.ts). */
+function startSelfTest(config: Config, logger: Logger, core: Core, late: Late, metrics: Metrics, resolvConfPath: string | undefined): void {
+  if (!config.selfTest.enabled) return;
+  const selfTestLog = logger.child({ module: 'selftest' });
+  const resolver = selfTestResolver(config, selfTestLog, resolvConfPath);
+  const report = (detail: string): void => core.readiness.set('stubWiring', { ready: true, detail, sinceMs: Date.now() });
+  if (!resolver) {
+    report('FAILING: no resolver to test through (set selfTest.resolver)');
+    late.stubWiring = 0;
+    return;
+  }
+  // What gsdns answers for a self-test name, as if synced: the resolver's reply must match it.
+  const expected = (name: string): ExpectedReply => {
+    const d = answer({ name, type: RRType.A, class: 1 }, { ...core.context, sourceReady: true }, { explain: false });
+    const soa = d.authority.find((rr) => rr.data.type === RRType.SOA)?.data;
+    return { rcode: d.rcode, soa: soa?.type === RRType.SOA ? { mname: soa.mname, rname: soa.rname } : undefined };
+  };
+  const selfTest = new SelfTest({
+    zone: config.dns.zones[0]!,
+    resolver,
+    intervalMs: config.selfTest.intervalSeconds * 1000,
+    timeoutMs: config.selfTest.timeoutMs,
+    expected,
+    logger: selfTestLog,
+    onResult: (ok) => {
+      late.stubWiring = ok ? 1 : 0;
+      metrics.observeSelfTest(ok);
+      report(`${ok ? 'ok' : 'FAILING'}: ${selfTest.status().reason}`);
+    },
+  });
+  late.selfTest = selfTest;
+  report('not run yet');
+  selfTest.start();
+}
+
+function buildMetrics(config: Config, core: Core, late: Late, edges: { dns?: DnsServer; forwarder?: Forwarder; ops?: OpsServer }, build: BuildInfo | undefined): Metrics {
+  const { registry, prober, degraded, geoip } = core;
+  // Declared before the modules it observes; every source is read at scrape time.
+  return new Metrics(
+    {
+      dnsEdge: () => edges.dns!.stats(),
+      forward: () => edges.forwarder!.stats(),
+      registry: () => ({
+        local: registry.localServices().length,
+        remote: registry.remoteCatalogs().reduce((n, c) => n + c.services.length, 0),
+      }),
+      sync: () => late.sync?.status(),
+      health: () => prober?.stats(),
+      kubernetes: () => late.kubernetes?.status(),
+      stubWiring: () => late.stubWiring,
+      failOpenAnswers: () => degraded.count,
+      http: () => edges.ops!.stats(),
+      geoipLoaded: () => geoip.loaded,
+    },
+    { sync: config.sync !== undefined, health: prober !== undefined, kubernetes: config.source.type === 'kubernetes', selfTest: config.selfTest.enabled },
+    build ?? { version: PACKAGE_VERSION, nodeVersion: process.version },
+  );
+}
+
+/** The one "gsdns serving" line: every listener and upstream. */
+function logServing(
+  config: Config,
+  logger: Logger,
+  dns: DnsServer,
+  dnsAddresses: readonly { address: string; port: number }[],
+  listeners: { http: AddressInfo; debugHttp: AddressInfo | undefined; sync: AddressInfo | undefined },
+  forwarder: Forwarder,
+): void {
+  const { http, debugHttp, sync } = listeners;
+  logger.info(
+    {
+      dns: dnsAddresses,
+      // Under a wildcard, UDP is bound per local address (the reply leaves from the asked address).
+      dnsUdp: dns.udpAddresses().filter((u) => u.addresses.length !== 1 || u.addresses[0] !== u.listen),
+      http: `${http.address}:${http.port}`,
+      debug: debugHttp ? `${debugHttp.address}:${debugHttp.port}` : config.http.debug.enabled ? 'on the ops listener' : 'off',
+      sync: sync ? `${sync.address}:${sync.port}` : undefined,
+      cluster: config.cluster.name,
+      upstreams: forwarder.upstreams().map((u) => u.label),
+    },
+    'gsdns serving',
+  );
+}
+
+export async function startGsdns(config: Config, logger: Logger, startOptions: StartOptions = {}): Promise<RunningServer> {
+  const late: Late = { localGateways: config.cluster.gateways };
+  const edges: { dns?: DnsServer; forwarder?: Forwarder; ops?: OpsServer } = {};
+  const core = buildCore(config, logger, late, (clusters, ms, ok) => metrics.observeProbe(clusters, ms, ok));
+  const metrics = buildMetrics(config, core, late, edges, startOptions.build);
+  const forwardLog = logger.child({ module: 'forward' });
+  const forwarder = (edges.forwarder = buildForwarder(config, forwardLog, metrics, startOptions.resolvConfPath));
+  const { dns, errors: dnsErrors } = buildDns(config, logger, core, late, forwarder, metrics);
+  edges.dns = dns;
+  const ops = (edges.ops = buildOps(config, logger, core, buildDebug(config, core, late, forwarder), metrics));
 
   // DNS first: a catalog that fails to load must still give SERVFAIL, not a closed port.
   const dnsAddresses = await dns.start();
@@ -416,118 +478,26 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
   forwarder.exclude(loops);
   if (forwarder.upstreams().length === 0) forwardLog.warn('no usable upstream: names outside the zones get SERVFAIL');
   let http: AddressInfo;
-  let debugHttp: AddressInfo | undefined;
   try {
     http = await ops.start();
-    debugHttp = ops.debugAddress();
-    if (config.source.type === 'file') {
-      source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }), localCluster: config.cluster.name });
-      await source.start();
-    } else {
-      const sourceLog = logger.child({ module: 'kubernetes' });
-      const { KubernetesSource } = await import('./sources/kubernetes/informers.js');
-      kubernetes = new KubernetesSource({
-        kubeconfig: config.source.kubernetes.kubeconfig,
-        namespaces: config.source.kubernetes.namespaces,
-        exportSelector: config.source.kubernetes.exportSelector,
-        watchdogSeconds: config.source.kubernetes.watchdogSeconds,
-        staleAfterSeconds: config.source.kubernetes.staleAfterSeconds,
-        onStaleChange: () => sync?.sourceStaleChanged(),
-        gatewayService: config.cluster.gatewayService,
-        onGateways: (gateways) => {
-          localGateways = gateways;
-          sync?.gatewaysChanged();
-        },
-        onProgrammed: (seconds) => metrics.observeProgramming(seconds),
-        registry,
-        readiness,
-        logger: sourceLog,
-      });
-      kubernetes.start();
-      // Static peer catalogs until sync exists: only the file's `remotes:` (component "remotes").
-      if (config.source.file) {
-        source = new FileSource({
-          path: config.source.file.path,
-          registry,
-          readiness,
-          logger: logger.child({ module: 'remotes' }),
-          localServices: false,
-          component: 'remotes',
-          localCluster: config.cluster.name,
-        });
-        await source.start();
-      }
-    }
-    if (config.sync) {
-      sync = new SyncService({
-        config: config.sync,
-        identity: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location },
-        registry,
-        gateways: () => localGateways,
-        localSourceStale: () => kubernetes?.isStale() === true,
-        logger: logger.child({ module: 'sync' }),
-        // The sync port stops accepting before it could take descriptors DNS and forwarding need.
-        descriptorReserve: syncDescriptorReserve(config),
-      });
-      syncAddress = await sync.start();
-    }
+    await startSource(config, logger, core, late, metrics);
+    await startSync(config, logger, core, late);
   } catch (err) {
-    await sync?.stop();
-    source?.stop();
-    await kubernetes?.stop();
+    await late.sync?.stop();
+    late.source?.stop();
+    await late.kubernetes?.stop();
     forwarder.close();
     await ops.close();
     await dns.close();
     throw err;
   }
-  const stopFollowing = prober?.follow(registry);
-  if (config.selfTest.enabled) {
-    const selfTestLog = logger.child({ module: 'selftest' });
-    const resolver = selfTestResolver(config, selfTestLog, startOptions.resolvConfPath);
-    const zone = config.dns.zones[0]!;
-    // What gsdns answers for a self-test name, as if synced: the resolver's reply must match it.
-    const expected = (name: string): ExpectedReply => {
-      const d = answer({ name, type: RRType.A, class: 1 }, { ...context, sourceReady: true }, { explain: false });
-      const soa = d.authority.find((rr) => rr.data.type === RRType.SOA)?.data;
-      return { rcode: d.rcode, soa: soa?.type === RRType.SOA ? { mname: soa.mname, rname: soa.rname } : undefined };
-    };
-    const report = (detail: string): void => readiness.set('stubWiring', { ready: true, detail, sinceMs: Date.now() });
-    if (resolver) {
-      selfTest = new SelfTest({
-        zone,
-        resolver,
-        intervalMs: config.selfTest.intervalSeconds * 1000,
-        timeoutMs: config.selfTest.timeoutMs,
-        expected,
-        logger: selfTestLog,
-        onResult: (ok) => {
-          stubWiring = ok ? 1 : 0;
-          metrics.observeSelfTest(ok);
-          report(`${ok ? 'ok' : 'FAILING'}: ${selfTest!.status().reason}`);
-        },
-      });
-      report('not run yet');
-      selfTest.start();
-    } else {
-      report('FAILING: no resolver to test through (set selfTest.resolver)');
-      stubWiring = 0;
-    }
-  }
-  logger.info(
-    {
-      dns: dnsAddresses,
-      // Under a wildcard, UDP is bound per local address (the reply leaves from the asked address).
-      dnsUdp: dns.udpAddresses().filter((u) => u.addresses.length !== 1 || u.addresses[0] !== u.listen),
-      http: `${http.address}:${http.port}`,
-      debug: debugHttp ? `${debugHttp.address}:${debugHttp.port}` : config.http.debug.enabled ? 'on the ops listener' : 'off',
-      sync: syncAddress ? `${syncAddress.address}:${syncAddress.port}` : undefined,
-      cluster: config.cluster.name,
-      upstreams: forwarder.upstreams().map((u) => u.label),
-    },
-    'gsdns serving',
-  );
+  const debugHttp = ops.debugAddress();
+  const stopFollowing = core.prober?.follow(core.registry);
+  startSelfTest(config, logger, core, late, metrics, startOptions.resolvConfPath);
+  logServing(config, logger, dns, dnsAddresses, { http, debugHttp, sync: late.syncAddress }, forwarder);
 
   let closing: Promise<void> | undefined;
+  const { readiness, registry, prober, geoip, degraded } = core;
   return {
     dns: dnsAddresses,
     http,
@@ -535,28 +505,28 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
     registry,
     readiness,
     forwarder,
-    kubernetes,
-    sync,
-    syncAddress,
+    kubernetes: late.kubernetes,
+    sync: late.sync,
+    syncAddress: late.syncAddress,
     prober,
     geoip,
     degraded,
     metrics,
-    selfTest,
-    localGateways: () => localGateways,
+    selfTest: late.selfTest,
+    localGateways: () => late.localGateways,
     reloadFiles: async () => {
-      sync?.checkTlsFiles();
-      await source?.reload('SIGHUP');
+      late.sync?.checkTlsFiles();
+      await late.source?.reload('SIGHUP');
     },
     close: () => {
       closing ??= (async () => {
         readiness.beginShutdown();
-        selfTest?.stop();
+        late.selfTest?.stop();
         stopFollowing?.();
         prober?.stop();
-        await sync?.stop();
-        source?.stop();
-        await kubernetes?.stop();
+        await late.sync?.stop();
+        late.source?.stop();
+        await late.kubernetes?.stop();
         await dns.close();
         forwarder.close();
         await ops.close();
@@ -565,73 +535,4 @@ export async function startGsdns(config: Config, logger: Logger, startOptions: S
       return closing;
     },
   };
-}
-
-/**
- * `unhandledRejection` and `uncaughtException` mean a bug left the process in an unknown state:
- * log at fatal and exit non-zero, so Kubernetes restarts the pod (SPEC §5). Returns the handler.
- */
-export function fatalHandler(logger: Pick<Logger, 'fatal'>, exit: (code: number) => void): (what: 'uncaughtException' | 'unhandledRejection', err: unknown) => void {
-  return (what, err) => {
-    logger.fatal({ err, event: what }, `${what === 'uncaughtException' ? 'uncaught exception' : 'unhandled promise rejection'}; exiting so the pod restarts`);
-    exit(70); // EX_SOFTWARE
-  };
-}
-
-/**
- * `gsdns serve`: start; on SIGTERM/SIGINT go not-ready at once, keep answering for
- * shutdown.lameDuckSeconds (endpoints and CoreDNS move away meanwhile), then close in order and
- * exit 0. A second signal exits at once (code 1).
- */
-export async function runServer(config: Config, logger: Logger, meta: { configFile: string }): Promise<void> {
-  logger.info({ config: meta.configFile }, 'starting gsdns');
-  const onFatal = fatalHandler(logger, (code) => {
-    void flushLogs().finally(() => process.exit(code));
-  });
-  process.on('uncaughtException', (err) => onFatal('uncaughtException', err));
-  process.on('unhandledRejection', (err) => onFatal('unhandledRejection', err));
-  // Handlers go in before anything starts: a signal that arrives while starting (or right after
-  // the "serving" line, before this function resumes) must still mean an orderly exit 0.
-  let running: RunningServer | undefined;
-  let signalled: string | undefined;
-  const lameDuckMs = config.shutdown.lameDuckSeconds * 1000;
-  const stop = (): void => {
-    if (!running || !signalled) return;
-    const server = running;
-    // Step 1: /readyz is 503 from now on, while every listener keeps serving.
-    server.readiness.beginShutdown();
-    logger.info({ signal: signalled, lameDuckSeconds: config.shutdown.lameDuckSeconds }, 'shutting down: not ready, still answering during lame duck');
-    setTimeout(() => {
-      logger.info('lame duck over: closing listeners');
-      server
-        .close()
-        .then(() => {
-          logger.info('stopped');
-          return flushLogs().then(() => process.exit(0));
-        })
-        .catch((err: unknown) => {
-          logger.error({ err }, 'error during shutdown');
-          void flushLogs().finally(() => process.exit(1));
-        });
-    }, lameDuckMs);
-  };
-  const onSignal = (signal: string): void => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting at once');
-      void flushLogs(250).finally(() => process.exit(1));
-      return;
-    }
-    signalled = signal;
-    stop();
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  // SIGHUP reloads files, as BIND's does; Node's default for it would end the process.
-  process.on('SIGHUP', () => {
-    if (!running || signalled) return;
-    logger.info('SIGHUP: re-reading the catalog file and the sync TLS files (the config file is read only at start)');
-    running.reloadFiles().catch((err: unknown) => logger.error({ err }, 'SIGHUP reload failed'));
-  });
-  running = await startGsdns(config, logger);
-  stop();
 }

@@ -87,3 +87,81 @@ export type HandlerResult = Decision | RelayResult;
  * SERVFAIL plus one log line, and never lets it reach the event loop (KNOWN-DEFECTS D5).
  */
 export type DnsHandler = (request: DnsRequest) => HandlerResult | Promise<HandlerResult>;
+
+/** The slice of a pino logger the edge uses, so a test can pass a hand-written one. */
+export interface EdgeLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** What happened to one received message (src/ops/metrics.ts, src/ops/query-log.ts). */
+export interface QueryEvent {
+  readonly transport: Transport;
+  readonly client: ClientAddress;
+  /** Octets received. */
+  readonly size: number;
+  /** Present when the message was decoded far enough to echo; absent for unreadable drops. */
+  readonly id?: number | undefined;
+  readonly question?: { readonly name: string; readonly type: number; readonly class: number } | undefined;
+  readonly edns?: EdnsInfo | undefined;
+  /**
+   * `answered`: the handler's result was sent; `formerr`/`notimp`/`badvers`: rejected by the edge;
+   * `servfail`: the handler threw or its result could not be encoded; `dropped`: nothing was sent.
+   */
+  readonly outcome: 'answered' | 'formerr' | 'notimp' | 'badvers' | 'servfail' | 'dropped';
+  /** The handler's result (outcome `answered`). */
+  readonly result?: HandlerResult | undefined;
+  /** The reply sent, or null when dropped. */
+  readonly reply: Buffer | null;
+  /** From receipt to reply ready, in seconds. */
+  readonly durationSeconds: number;
+}
+
+export interface QueryObserver {
+  observe(event: QueryEvent): void;
+}
+
+/** Edge counters, for a metrics module to expose. Snapshots; never reset. */
+export interface DnsEdgeStats {
+  readonly queries: { readonly udp: number; readonly tcp: number };
+  readonly dropped: number;
+  readonly formerr: number;
+  readonly notimp: number;
+  readonly badvers: number;
+  readonly servfailOnException: number;
+  readonly truncated: number;
+  readonly sendErrors: number;
+  /** Binds of a local address under a wildcard listen that failed (retried at each rescan). */
+  readonly udpBindFailures: number;
+  readonly tcpConnectionsAccepted: number;
+  /** New connections refused because every connection that could make room was busy. */
+  readonly tcpConnectionsRejected: number;
+  readonly tcpConnectionsOpen: number;
+  /** Connections destroyed after `tcpIdleTimeoutMs` with nothing in flight. */
+  readonly tcpIdleTimeouts: number;
+  /** Connections destroyed because a message did not arrive whole within `tcpMessageTimeoutMs`. */
+  readonly tcpMessageTimeouts: number;
+  /** Connections destroyed at a cap to admit a new one, while idle (between messages). */
+  readonly tcpEvictedIdle: number;
+  /** Connections destroyed at a cap to admit a new one, while part of a message had arrived. */
+  readonly tcpEvictedIncomplete: number;
+  /** Connections destroyed because the peer sent what no DNS client sends (a frame shorter than a header, a response). */
+  readonly tcpClosedMalformed: number;
+  /** Times a connection stopped reading (write back-pressure or in-flight cap). */
+  readonly tcpReadPauses: number;
+  /** Highest number of unanswered queries seen on any one connection. */
+  readonly tcpInFlightHighWater: number;
+  /** Highest socket write backlog (octets) seen on any one connection. */
+  readonly tcpWriteBacklogHighWater: number;
+  /** Highest count of received-but-unprocessed octets held for any one connection. */
+  readonly tcpReadBacklogHighWater: number;
+}
+
+/** The edge's live counters (DnsEdgeStats, writable), shared by its message, UDP and TCP parts. */
+export type EdgeCounters = {
+  -readonly [K in keyof DnsEdgeStats]: DnsEdgeStats[K] extends object ? { udp: number; tcp: number } : number;
+};
+
+/** Handles one received message: the reply, null for "send nothing", or a promise of either that never rejects. */
+export type MessageSink = (message: Buffer, transport: Transport, client: ClientAddress) => Buffer | null | Promise<Buffer | null>;

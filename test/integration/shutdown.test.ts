@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { spawnGsdns, type SpawnedServer } from '../helpers/gsdns-process.js';
 import { craftQuery, parseReply, rawQuestion, tcpExchange, udpExchange } from '../helpers/dns-tools.js';
-import { fatalHandler } from '../../src/main.js';
+import { fatalHandler } from '../../src/serve.js';
 import { createLogger } from '../../src/log.js';
 
 const NAME = 'productpage.bookinfo.global';

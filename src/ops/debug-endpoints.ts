@@ -1,0 +1,153 @@
+/**
+ * The /debug endpoints' handlers (ops/http.ts serves them): what an operator reads to see why an
+ * answer is what it is.
+ *
+ * Owns: the shape of each /debug body, and /debug/resolve's parsing of its parameters.
+ * Never: changes state (POST /debug/selftest/run only runs a self-test); forwards for a client
+ * forward.allowFrom refuses; counts a /debug look as a DNS query or refusal.
+ * Invariants: every module is read through `DebugSources` at request time, so a module started
+ * after the endpoints were built (the source, sync, the self-test) shows once it exists.
+ */
+import type { AnswerContext, Decision } from '../answer/types.js';
+import type { DnsRequest, HandlerResult } from '../dns/types.js';
+import type { ClusterCatalog, Gateway, LocalService } from '../registry/types.js';
+import { FORWARD, routeExplained, type ForwardStep, type SubnetRef } from '../route/route.js';
+import { ipFamily } from '../util/ip.js';
+import type { DebugEndpoints } from './http.js';
+import { describeDecision, describeForward } from './describe.js';
+import { parseType } from './presentation.js';
+import type { ForwardResult, UpstreamStats } from '../forward/forwarder.js';
+
+/** How /debug reads the running server; every function is called per request. */
+export interface DebugSources {
+  readonly registry: {
+    serial(): number;
+    localServices(): readonly LocalService[];
+    remoteCatalogs(): readonly ClusterCatalog[];
+    remoteOrigin(cluster: string): string | undefined;
+    remoteShadows(cluster: string): readonly { readonly origin: string; readonly catalog: ClusterCatalog }[];
+    remoteFresh(cluster: string): boolean | undefined;
+  };
+  /** This cluster: identity, gateways and where they come from, geoip, staleness. */
+  readonly local: () => object;
+  /** The local source's status (file, or Kubernetes with the remotes file). */
+  readonly source: () => object;
+  /** The sync service's status; its `peers` list each configured peer. */
+  readonly sync: () => { readonly peers: readonly { readonly peer: string }[] } | undefined;
+  /** Gateway health: probe settings, per-gateway status, fail-open answers. */
+  readonly health: () => object;
+  readonly forward: ForwardStep & {
+    resolve(request: DnsRequest): ForwardResult | Promise<ForwardResult> | HandlerResult | Promise<HandlerResult>;
+    stats(): { readonly upstreams: readonly UpstreamStats[] };
+  };
+  readonly allowFrom: readonly string[];
+  readonly selfTest: () => { status(): object; runOnce(): Promise<object> } | undefined;
+  /** The answer context, and the one for a client subnet (ECS). */
+  readonly context: AnswerContext;
+  readonly contextFor: (ecs: SubnetRef) => AnswerContext;
+  /** The name of the file source's origin, shown as a remote catalog's owner when it has no other. */
+  readonly fileOrigin: string;
+}
+
+const SELF_TEST_HINT = 'set selfTest.enabled: true (on in the Helm chart)';
+
+/** `a.b.c.d/len` or `v6/len` (the client subnet of /debug/resolve?subnet=), or undefined. */
+export function parseSubnet(text: string): SubnetRef | undefined {
+  const [address = '', len = ''] = text.split('/');
+  const family = ipFamily(address);
+  if (family === 0) return undefined;
+  const max = family === 4 ? 32 : 128;
+  const sourcePrefix = len === '' ? max : Number(len);
+  if (!Number.isInteger(sourcePrefix) || sourcePrefix < 0 || sourcePrefix > max) return undefined;
+  return { address, sourcePrefix };
+}
+
+/** A question as a DNS client would send it, for resolving from /debug/resolve. */
+function debugRequest(question: DnsRequest['question'], client: string, rawQuestion: Buffer): DnsRequest {
+  return {
+    id: 0,
+    question,
+    rawQuestion,
+    flags: { rd: true, ad: false, cd: false },
+    edns: { udpPayloadSize: 1232, version: 0, dnssecOk: false, options: [] },
+    transport: 'tcp',
+    client: { address: client, port: 0, family: client.includes(':') ? 'IPv6' : 'IPv4' },
+  };
+}
+
+export function createDebugEndpoints(s: DebugSources, encodeQuestion: (name: string, type: number, klass: number) => Buffer): DebugEndpoints {
+  return {
+    services: () => ({
+      serial: s.registry.serial(),
+      local: s.registry.localServices(),
+      remote: s.registry.remoteCatalogs().map((c) => ({ cluster: c.cluster, services: c.services })),
+    }),
+    source: () => s.source(),
+    clusters: () => clusters(s),
+    forward: () => ({ allowFrom: s.allowFrom, ...s.forward.stats() }),
+    selfTest: () => {
+      const selfTest = s.selfTest();
+      return selfTest ? { enabled: true, ...selfTest.status() } : { enabled: false, hint: SELF_TEST_HINT };
+    },
+    runSelfTest: async () => {
+      const selfTest = s.selfTest();
+      // 409: there is nothing to run, which a caller asking for a run must not mistake for a verdict.
+      if (!selfTest) return { status: 409, body: { enabled: false, hint: SELF_TEST_HINT } };
+      return { status: 200, body: { enabled: true, ...(await selfTest.runOnce()) } };
+    },
+    resolve: (params) => resolve(s, encodeQuestion, params),
+  };
+}
+
+function clusters(s: DebugSources): object {
+  const syncStatus = s.sync();
+  return {
+    local: s.local(),
+    remote: s.registry.remoteCatalogs().map((c) => ({
+      cluster: c.cluster,
+      // One owner per cluster (sync.remotePrecedence); the other source's catalog waits aside.
+      owner: s.registry.remoteOrigin(c.cluster) ?? s.fileOrigin,
+      shadowed: s.registry.remoteShadows(c.cluster).map((x) => ({ origin: x.origin, services: x.catalog.services.length })),
+      fresh: s.registry.remoteFresh(c.cluster),
+      sourceStale: c.sourceStale === true,
+      region: c.region,
+      zone: c.zone,
+      location: c.location,
+      gateways: c.gateways as readonly Gateway[],
+      services: c.services.length,
+      peer: syncStatus?.peers.find((p) => p.peer === c.cluster),
+    })),
+    // Every configured peer, including those with no catalog (connecting, rejected, withdrawn).
+    sync: syncStatus,
+    // Every probed gateway: status, RTT (EWMA), last error, which clusters list it.
+    health: s.health(),
+  };
+}
+
+/** /debug/resolve: the route's decision with its explanation; out-of-zone names really resolve. */
+async function resolve(
+  s: DebugSources,
+  encodeQuestion: (name: string, type: number, klass: number) => Buffer,
+  { name, type, subnet, client }: { name: string; type: string; subnet?: string | undefined; client: string },
+): Promise<{ status: number; body: unknown }> {
+  const qtype = parseType(type);
+  if (qtype === undefined) return { status: 400, body: { error: `unknown type "${type}"` } };
+  const question = { name: name.toLowerCase().replace(/\.$/, ''), type: qtype, class: 1 };
+  let context = s.context;
+  if (subnet) {
+    const parsed = parseSubnet(subnet);
+    if (!parsed) return { status: 400, body: { error: `invalid subnet "${subnet}"; use e.g. 81.2.69.0/24 or 2001:db8::/48` } };
+    context = s.contextFor(parsed);
+  }
+  const routed: Decision | typeof FORWARD = routeExplained(question, context, client, s.forward);
+  if (routed !== FORWARD) return { status: 200, body: describeDecision(question, routed) };
+  // Out-of-zone names are really resolved (through the cache), for clients allowed to.
+  let request: DnsRequest;
+  try {
+    request = debugRequest(question, client, encodeQuestion(question.name, question.type, question.class));
+  } catch (err) {
+    return { status: 400, body: { error: `invalid name "${name}": ${(err as Error).message}` } };
+  }
+  const result = (await s.forward.resolve(request)) as ForwardResult;
+  return { status: 200, body: describeForward(question, result, s.forward.stats().upstreams) };
+}
