@@ -16,6 +16,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { formatIssues as formatIssueLines } from '../errors.js';
+import { parseLabelSelector } from '../util/label-selector.js';
 import {
   compileSchema,
   formatPath,
@@ -30,7 +31,6 @@ import {
 } from '../util/yaml-schema.js';
 import { configSchema, schemaAt, typesOf, type JsonSchema, type JsonType } from './schema.js';
 import type { Config, ConfigIssue, ConfigSource, ConfigSources } from './types.js';
-import { parseLabelSelector } from '../sources/kubernetes/selector.js';
 
 export interface LoadConfigOptions {
   /** Path of the YAML config file. With `text`, only names the file (for relative paths and messages). */

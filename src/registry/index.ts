@@ -1,4 +1,4 @@
 /** Registry module (PURE): the domain records and the in-memory registry. */
 export * from './types.js';
-export { Registry, readyAddressesOf, recordsEqual } from './registry.js';
+export { Registry, localHealthy, readyAddressesOf, recordsEqual } from './registry.js';
 export type { RegistryOptions, RegistryIndexSnapshot } from './registry.js';

@@ -5,7 +5,8 @@
  * freshness, and the catalogs of lower-precedence origins kept aside (shadowed) for each cluster;
  * the index `ns/name → exporting clusters` (sorted by name); a per-namespace reference count of
  * local services plus remote exports (empty non-terminals, RFC 8020); the ready addresses of each
- * local headless service, split by family (so a query never walks every endpoint); the SOA serial.
+ * local headless service, split by family (so a query never walks every endpoint); the SOA serial;
+ * `localHealthy`, SPEC §3's readiness predicate on a local service record.
  * Must never: do I/O, read the clock, log, throw from a lookup, or know where writes come from
  * (sources and sync call the writer; the DNS handler makes synchronous reads).
  * Invariants:
@@ -147,6 +148,27 @@ export function readyAddressesOf(service: HeadlessService): ReadyAddresses {
     (e.address.indexOf(':') >= 0 ? v6 : v4).push(e.address);
   }
   return Object.freeze({ v4: Object.freeze(v4), v6: Object.freeze(v6), ready });
+}
+
+/**
+ * SPEC §3: a local service is healthy with ≥1 ready endpoint (dns.localMinReady raises the bar).
+ * `ready` (a headless service's precomputed ready addresses) makes it O(1). A predicate on
+ * registry records, shared by the answer path and the sync catalog builder.
+ */
+export function localHealthy(local: LocalService, minReady = 1, ready?: ReadyAddresses): boolean {
+  // An ExternalName is an alias: always.
+  switch (local.kind) {
+    case 'clusterIP':
+      return local.readyEndpoints >= minReady;
+    case 'headless': {
+      if (ready !== undefined) return ready.ready >= minReady;
+      let count = 0;
+      for (const e of local.endpoints) if (e.ready && ++count >= minReady) return true;
+      return false;
+    }
+    case 'externalName':
+      return true;
+  }
 }
 
 function metaOf(catalog: ClusterCatalog): ClusterMeta {

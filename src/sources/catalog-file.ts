@@ -2,7 +2,8 @@
  * Catalog file codec (PURE): YAML text → local services + static remote catalogs (SPEC §2).
  *
  * Owns: the file source's vocabulary (`services:` local, `remotes:` static peer catalogs), its JSON
- * Schema, and the checks across keys that the schema cannot express. YAML parsing, the string
+ * Schema, and the checks across keys that the schema cannot express. A remote catalog's schema and
+ * conversion are the catalog codec's (`catalog/codec.ts`, shared with sync). YAML parsing, the string
  * formats (`ip`, `dns-label`) and the wording and location of schema problems are shared with the
  * config loader (`util/yaml-schema.ts`).
  * Never: reads files, logs, or throws for bad input — a bad catalog is a value (`ok: false`) so the
@@ -11,13 +12,8 @@
  * no duplicate service keys and no duplicate clusters, no remote named like `localCluster` when it
  * is given; endpoints only ever appear on local services.
  */
-import type {
-  ClusterCatalog,
-  Endpoint,
-  LocalService,
-  RemoteService,
-  ServicePort,
-} from '../registry/types.js';
+import { dnsLabel, ipAddress, portSchema, remoteCatalogSchema, toClusterCatalog, toPorts } from '../catalog/codec.js';
+import type { ClusterCatalog, Endpoint, LocalService } from '../registry/types.js';
 import { canonicalIp } from '../util/ip.js';
 import { compileSchema, formatPath, locate, parseYaml, type Segment, type YamlIssue } from '../util/yaml-schema.js';
 
@@ -32,31 +28,6 @@ export interface ParsedCatalog {
 export type CatalogParseResult =
   | { readonly ok: true; readonly catalog: ParsedCatalog }
   | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
-
-const dnsLabel = { type: 'string', format: 'dns-label' } as const;
-
-const portSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['port'],
-  properties: {
-    name: { type: 'string', pattern: '^$|^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$' },
-    port: { type: 'integer', minimum: 1, maximum: 65535 },
-    protocol: { enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
-  },
-} as const;
-
-const ipAddress = { type: 'string', format: 'ip' } as const;
-
-const gatewaySchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['address'],
-  properties: {
-    address: ipAddress,
-    port: { type: 'integer', minimum: 1, maximum: 65535, default: 15443 },
-  },
-} as const;
 
 const localServiceSchema = {
   type: 'object',
@@ -85,46 +56,6 @@ const localServiceSchema = {
   },
 } as const;
 
-/** One cluster's catalog (SPEC §2): the file's `remotes[i]`, and what a peer serves at /v1/catalog. */
-export const remoteCatalogSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['cluster', 'gateways'],
-  properties: {
-    cluster: dnsLabel,
-    region: { type: 'string', minLength: 1 },
-    zone: { type: 'string', minLength: 1 },
-    location: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['lat', 'lon'],
-      properties: {
-        lat: { type: 'number', minimum: -90, maximum: 90 },
-        lon: { type: 'number', minimum: -180, maximum: 180 },
-      },
-    },
-    gateways: { type: 'array', items: gatewaySchema },
-    // The exporting cluster's own source is stale (source.kubernetes.staleAfterSeconds): its
-    // `ready` flags are unverified, so receivers use its services only to fail open.
-    sourceStale: { type: 'boolean' },
-    services: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['namespace', 'name'],
-        properties: {
-          namespace: dnsLabel,
-          name: dnsLabel,
-          ready: { type: 'boolean', default: true },
-          ports: { type: 'array', items: portSchema, default: [] },
-        },
-      },
-    },
-  },
-} as const;
-
 export const catalogFileSchema = {
   type: 'object',
   additionalProperties: false,
@@ -137,14 +68,6 @@ export const catalogFileSchema = {
 const validateCatalog = compileSchema(catalogFileSchema);
 
 const lower = (s: string): string => s.toLowerCase();
-
-function toPorts(raw: unknown): ServicePort[] {
-  return ((raw as { name?: string; port: number; protocol: ServicePort['protocol'] }[]) ?? []).map((p) => ({
-    name: p.name ?? '',
-    port: p.port,
-    protocol: p.protocol,
-  }));
-}
 
 export interface ParseCatalogFileOptions {
   /**
@@ -233,34 +156,6 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
 
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, catalog: { services, remotes } };
-}
-
-/**
- * A catalog value that passed `remoteCatalogSchema` (defaults applied) → ClusterCatalog, reporting
- * duplicate services through `issue` (segments relative to the catalog).
- */
-export function toClusterCatalog(r: Record<string, unknown>, issue: (segments: readonly Segment[], message: string) => void): ClusterCatalog {
-  const svcSeen = new Set<string>();
-  const services: RemoteService[] = (r['services'] as Record<string, unknown>[]).map((s, j) => {
-    const key = `${lower(String(s['namespace']))}/${lower(String(s['name']))}`;
-    if (svcSeen.has(key)) issue(['services', j], `duplicate service ${key}`);
-    svcSeen.add(key);
-    return {
-      namespace: lower(String(s['namespace'])),
-      name: lower(String(s['name'])),
-      ready: s['ready'] as boolean,
-      ports: toPorts(s['ports']),
-    };
-  });
-  return {
-    cluster: lower(String(r['cluster'])),
-    region: r['region'] as string | undefined,
-    zone: r['zone'] as string | undefined,
-    location: r['location'] as { lat: number; lon: number } | undefined,
-    gateways: (r['gateways'] as { address: string; port: number }[]).map((g) => ({ address: canonicalIp(g.address), port: g.port })),
-    services,
-    ...(r['sourceStale'] === true ? { sourceStale: true } : {}),
-  };
 }
 
 export function formatCatalogIssue(file: string, i: CatalogIssue): string {

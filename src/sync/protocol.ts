@@ -14,9 +14,9 @@
  * - parseCatalog returns every problem with its field path, or a ClusterCatalog.
  */
 import { createHash } from 'node:crypto';
-import { localHealthy } from '../answer/answer.js';
+import { remoteCatalogSchema, toClusterCatalog } from '../catalog/codec.js';
+import { localHealthy } from '../registry/registry.js';
 import type { ClusterCatalog, ClusterLocality, Gateway, LocalService, RemoteService, ServicePort } from '../registry/types.js';
-import { remoteCatalogSchema, toClusterCatalog } from '../sources/catalog-file.js';
 import { compileSchema, formatPath, type Segment } from '../util/yaml-schema.js';
 
 /** Media type of /v1/catalog bodies. */
