@@ -17,7 +17,8 @@
 import { Packet } from 'dns2';
 import { edgeVerdict, FAILURE_RCODE } from '../route/route.js';
 import type { ClientAddress, DnsHandler, DnsRequest, EdgeCounters, EdgeLogger, HandlerResult, QueryEvent, QueryObserver, Transport } from './types.js';
-import { decodeQuery, encodeResponse, replyContextOf, responseSizeLimit, type DecodedQuery, type DecodeFailure } from './wire.js';
+import { decodeQuery, type DecodedQuery, type DecodeFailure } from './decode.js';
+import { encodeResponse, replyContextOf, responseSizeLimit } from './encode.js';
 
 /**
  * The general path (dns2's Packet.parse) is bounded because dns2 reads bit by bit: about 0.5 µs

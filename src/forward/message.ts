@@ -250,10 +250,15 @@ function checkNamesAvoidTtls(buf: Buffer, records: readonly RecordSpan[]): void 
   if (records.length === 0) return;
   const ttlByte = new Uint8Array(buf.length);
   for (const r of records) ttlByte.fill(1, r.ttlOffset, r.ttlOffset + 4);
-  const check = (start: number): void => {
+  // `directEnd`: where the name's own octets must end (its RDATA); a name whose labels run past it
+  // before any pointer is malformed the same way whatever the TTLs, and is relayed as it came. Once
+  // a pointer is followed, every octet it leads to is checked, well-formed or not: rewriting a TTL
+  // could turn a name that does not decode into one that does.
+  const check = (start: number, directEnd = buf.length): void => {
     let pos = start;
     // Bounded like skipName (127 pointer hops, RFC 1035 §4.1.4), which accepted every owner name.
     for (let hops = 0; hops <= 127 && pos < buf.length; ) {
+      if (hops === 0 && pos >= directEnd) return;
       const len = buf[pos]!;
       if (ttlByte[pos] === 1) throw new WalkError(`a name at ${start} runs through a TTL field at ${pos}`);
       if (len === 0) return;
@@ -263,6 +268,7 @@ function checkNamesAvoidTtls(buf: Buffer, records: readonly RecordSpan[]): void 
         hops++;
         continue;
       }
+      if (hops === 0 && pos + 1 + len > directEnd) return;
       for (let i = pos + 1; i <= pos + len && i < buf.length; i++) {
         if (ttlByte[i] === 1) throw new WalkError(`a name at ${start} runs through a TTL field at ${i}`);
       }
@@ -275,15 +281,14 @@ function checkNamesAvoidTtls(buf: Buffer, records: readonly RecordSpan[]): void 
     if (names === undefined) continue;
     const rdata = r.ttlOffset + 6;
     if (rdata >= r.end) continue;
-    let starts: number[];
+    // A name in RDATA is checked even when it does not decode (check says how far).
+    let starts: readonly number[];
     try {
-      // Only RDATA that holds well-formed names is checked; other RDATA is relayed as it came
-      // (the client decodes it no differently whatever the TTLs are).
-      starts = names(buf, rdata).filter((at) => at < r.end && skipName(buf, at) <= r.end);
+      starts = names(buf, rdata);
     } catch {
-      continue;
+      starts = [rdata]; // the SOA's first name is malformed: its second cannot be found
     }
-    for (const at of starts) check(at);
+    for (const at of starts) if (at < r.end) check(at, r.end);
   }
 }
 

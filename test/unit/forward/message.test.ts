@@ -1294,3 +1294,17 @@ test('a name whose compression pointer leads into a TTL field is refused: rewrit
   // The same message unmutated is fine, and so is a CNAME whose RDATA points at the question.
   t.true(parseReply(Buffer.from(message(SEEDS[0]!))).ok);
 });
+
+test('a pointer in RDATA into a TTL field is refused even when the name it leads to does not decode: the relay rewriting that TTL would make it decode (fast-check seed -1378147507)', (t) => {
+  // The NS RDATA "ns1" + pointer to 68: the authority record's class octet (1, a one-octet label)
+  // and then its TTL, 0x002d0e10, where 0x2d starts a label running far past the end, so the name
+  // does not decode. The relay sets that TTL to 200 (0x000000c8): the name then decodes as
+  // "ns1.\0." through the TTL, which the client would read as a name we never vetted.
+  const buf = Buffer.from(message(SEEDS[0]!));
+  t.is(buf.readUInt16BE(79), 0xc014, 'the NS RDATA pointer of the seed message');
+  buf[80] = 68;
+  buf[70] = 0x2d;
+  const r = parseReply(buf);
+  t.false(r.ok);
+  if (!r.ok) t.regex(r.reason, /a name at 75 runs through a TTL field at 69/);
+});
