@@ -16,7 +16,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { formatIssues as formatIssueLines } from '../errors.js';
-import { parseLabelSelector } from '../util/label-selector.js';
+import { semanticProblems } from './rules.js';
 import {
   compileSchema,
   formatPath,
@@ -25,7 +25,6 @@ import {
   suggestKey,
   yamlMessage,
   type ParsedYaml,
-  type SchemaProblem,
   type SchemaValidator,
   type Segment,
 } from '../util/yaml-schema.js';
@@ -73,87 +72,29 @@ export function embeddedConfigPath(): string {
   return fileURLToPath(new URL('../../config/demo.yaml', import.meta.url));
 }
 
+/** What the layers (file, environment, flags) built, and where each key came from. */
+interface Layered {
+  data: Data;
+  readonly issues: ConfigIssue[];
+  readonly origin: Map<string, ConfigSource>;
+  readonly sources: { file?: string; env: { name: string; path: string }[]; flags: string[] };
+  parsed?: ParsedYaml;
+  fromFile: boolean;
+  fileBroken: boolean;
+}
+
 /** Loads, merges, validates, normalises and freezes the configuration. Never throws for bad input. */
 export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   const cwd = options.cwd ?? process.cwd();
   const file = options.file === undefined ? undefined : resolve(cwd, options.file);
-  const issues: ConfigIssue[] = [];
-  const origin = new Map<string, ConfigSource>();
-  const sources: { file?: string; env: { name: string; path: string }[]; flags: string[] } = { env: [], flags: [] };
-  if (file !== undefined) sources.file = file;
-
-  // 1. The YAML file.
-  let data: Data = {};
-  let parsed: ParsedYaml | undefined;
-  let fileBroken = false;
-  let text = options.text;
-  if (text === undefined && file !== undefined) {
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      issues.push({ path: '', message: `cannot read ${file}: ${(err as Error).message}`, source: 'file' });
-      fileBroken = true;
-    }
-  }
-  const fromFile = text !== undefined;
-  if (text !== undefined) {
-    parsed = parseYaml(text);
-    for (const err of parsed.issues) {
-      issues.push({ path: '', message: err.message, source: 'file', line: err.line, col: err.col });
-      fileBroken = true;
-    }
-    if (!fileBroken) {
-      if (isPlainObject(parsed.data)) data = parsed.data;
-      else if (parsed.data !== null && parsed.data !== undefined) {
-        issues.push({ path: '', message: 'the config file must be a mapping of keys to values', source: 'file' });
-        fileBroken = true;
-      }
-    }
-  }
-
-  // 2. GSDNS_* environment variables, in name order so a list is set before its items.
-  const env = options.env ?? {};
-  for (const name of Object.keys(env).sort()) {
-    const raw = env[name];
-    if (raw === undefined || !name.startsWith(ENV_PREFIX) || RESERVED_ENV.has(name) || isKubernetesServiceLink(name)) continue;
-    const mapped = envNameToPath(name);
-    if ('error' in mapped) {
-      issues.push({ path: mapped.path, message: mapped.error, source: 'env' });
-      continue;
-    }
-    const problem = applyOverride(data, mapped.segments, raw, (at) => origin.set(formatPath(at), 'env'));
-    if (problem !== undefined) {
-      issues.push({ path: formatPath(mapped.segments), message: `${problem} (from ${name})`, source: 'env' });
-      continue;
-    }
-    origin.set(formatPath(mapped.segments), 'env');
-    sources.env.push({ name, path: formatPath(mapped.segments) });
-  }
-
-  // 3. --set flags, in order.
-  for (const set of options.sets ?? []) {
-    const eq = set.indexOf('=');
-    if (eq <= 0) {
-      issues.push({ path: set, message: 'expected --set key.path=value', source: 'flag' });
-      continue;
-    }
-    const key = set.slice(0, eq).trim();
-    const mapped = flagKeyToPath(key);
-    if ('error' in mapped) {
-      issues.push({ path: mapped.path, message: mapped.error, source: 'flag' });
-      continue;
-    }
-    const problem = applyOverride(data, mapped.segments, set.slice(eq + 1), (at) => origin.set(formatPath(at), 'flag'));
-    if (problem !== undefined) {
-      issues.push({ path: formatPath(mapped.segments), message: problem, source: 'flag' });
-      continue;
-    }
-    origin.set(formatPath(mapped.segments), 'flag');
-    sources.flags.push(formatPath(mapped.segments));
-  }
-
+  const layered: Layered = { data: {}, issues: [], origin: new Map(), sources: { env: [], flags: [] }, fromFile: false, fileBroken: false };
+  if (file !== undefined) layered.sources.file = file;
+  readFileLayer(layered, options.text, file); // 1. The YAML file.
+  applyEnvLayer(layered, options.env ?? {}); // 2. GSDNS_* environment variables.
+  applyFlagLayer(layered, options.sets ?? []); // 3. --set flags, in order.
+  const { data, issues, origin, parsed, fromFile } = layered;
   // A file that does not parse has no keys to validate; report what is known.
-  if (fileBroken) return { ok: false, errors: issues };
+  if (layered.fileBroken) return { ok: false, errors: issues };
 
   const sourceOf = (segments: readonly Segment[]): ConfigSource | undefined => {
     for (let n = segments.length; n > 0; n--) {
@@ -181,7 +122,77 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   const fileBase = file !== undefined ? dirname(file) : cwd;
   resolvePaths(data, configSchema, [], (segments) => (sourceOf(segments) === 'file' ? fileBase : cwd));
 
-  return { ok: true, config: deepFreeze(data) as unknown as Config, sources: deepFreeze(sources) };
+  return { ok: true, config: deepFreeze(data) as unknown as Config, sources: deepFreeze(layered.sources) };
+}
+
+/** The YAML file (or the text given instead): a mapping, or issues with their lines. */
+function readFileLayer(l: Layered, given: string | undefined, file: string | undefined): void {
+  let text = given;
+  if (text === undefined && file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      l.issues.push({ path: '', message: `cannot read ${file}: ${(err as Error).message}`, source: 'file' });
+      l.fileBroken = true;
+    }
+  }
+  if (text === undefined) return;
+  l.fromFile = true;
+  const parsed = parseYaml(text);
+  l.parsed = parsed;
+  for (const err of parsed.issues) {
+    l.issues.push({ path: '', message: err.message, source: 'file', line: err.line, col: err.col });
+    l.fileBroken = true;
+  }
+  if (l.fileBroken) return;
+  if (isPlainObject(parsed.data)) l.data = parsed.data;
+  else if (parsed.data !== null && parsed.data !== undefined) {
+    l.issues.push({ path: '', message: 'the config file must be a mapping of keys to values', source: 'file' });
+    l.fileBroken = true;
+  }
+}
+
+/** GSDNS_* variables, in name order so a list is set before its items. */
+function applyEnvLayer(l: Layered, env: Readonly<Record<string, string | undefined>>): void {
+  for (const name of Object.keys(env).sort()) {
+    const raw = env[name];
+    if (raw === undefined || !name.startsWith(ENV_PREFIX) || RESERVED_ENV.has(name) || isKubernetesServiceLink(name)) continue;
+    const mapped = envNameToPath(name);
+    if ('error' in mapped) {
+      l.issues.push({ path: mapped.path, message: mapped.error, source: 'env' });
+      continue;
+    }
+    const problem = applyOverride(l.data, mapped.segments, raw, (at) => l.origin.set(formatPath(at), 'env'));
+    if (problem !== undefined) {
+      l.issues.push({ path: formatPath(mapped.segments), message: `${problem} (from ${name})`, source: 'env' });
+      continue;
+    }
+    l.origin.set(formatPath(mapped.segments), 'env');
+    l.sources.env.push({ name, path: formatPath(mapped.segments) });
+  }
+}
+
+/** --set key.path=value flags, in order. */
+function applyFlagLayer(l: Layered, sets: readonly string[]): void {
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) {
+      l.issues.push({ path: set, message: 'expected --set key.path=value', source: 'flag' });
+      continue;
+    }
+    const mapped = flagKeyToPath(set.slice(0, eq).trim());
+    if ('error' in mapped) {
+      l.issues.push({ path: mapped.path, message: mapped.error, source: 'flag' });
+      continue;
+    }
+    const problem = applyOverride(l.data, mapped.segments, set.slice(eq + 1), (at) => l.origin.set(formatPath(at), 'flag'));
+    if (problem !== undefined) {
+      l.issues.push({ path: formatPath(mapped.segments), message: problem, source: 'flag' });
+      continue;
+    }
+    l.origin.set(formatPath(mapped.segments), 'flag');
+    l.sources.flags.push(formatPath(mapped.segments));
+  }
 }
 
 // --- validation ---------------------------------------------------------------------------------
@@ -191,127 +202,6 @@ let compiled: SchemaValidator | undefined;
 function configValidator(): SchemaValidator {
   compiled ??= compileSchema(configSchema);
   return compiled;
-}
-
-// --- semantic checks ----------------------------------------------------------------------------
-
-/** Checks across keys. Runs on data that may have failed the schema, so it checks types first. */
-function semanticProblems(data: Data): SchemaProblem[] {
-  const problems: SchemaProblem[] = [];
-  const cluster = asObject(data['cluster']);
-  const dns = asObject(data['dns']);
-  const forward = asObject(data['forward']);
-  const sync = asObject(data['sync']);
-  const health = asObject(data['health']);
-  const http = asObject(data['http']);
-
-  // Zones: no duplicates, no zone inside another (a name would have two authorities).
-  const zones = Array.isArray(dns?.['zones']) ? (dns['zones'] as unknown[]) : [];
-  zones.forEach((zone, i) => {
-    if (typeof zone !== 'string' || zone === '') return;
-    for (let j = 0; j < zones.length; j++) {
-      const other = zones[j];
-      if (j === i || typeof other !== 'string' || other === '') continue;
-      if (other === zone && j < i) {
-        problems.push({ segments: ['dns', 'zones', i], message: `duplicates dns.zones[${j}] '${other}'` });
-        return;
-      }
-      if (zone.endsWith(`.${other}`)) {
-        problems.push({ segments: ['dns', 'zones', i], message: `'${zone}' is inside zone '${other}' (dns.zones[${j}]); zones must not nest` });
-        return;
-      }
-    }
-  });
-
-  const ttl = dns?.['ttl'];
-  const degradedTtl = dns?.['degradedTtl'];
-  if (isNumber(ttl) && isNumber(degradedTtl) && degradedTtl > ttl) {
-    problems.push({ segments: ['dns', 'degradedTtl'], message: `must be <= dns.ttl (${ttl})` });
-  }
-  const tcp = asObject(dns?.['tcp']);
-  const maxConnections = tcp?.['maxConnections'];
-  const perClient = tcp?.['maxConnectionsPerClient'];
-  if (isNumber(maxConnections) && isNumber(perClient) && perClient > maxConnections) {
-    problems.push({ segments: ['dns', 'tcp', 'maxConnectionsPerClient'], message: `must be <= dns.tcp.maxConnections (${maxConnections})` });
-  }
-
-  // The gateway Service is read from the Kubernetes API, and it replaces the static list.
-  const source = asObject(data['source']);
-  const exportSelector = asObject(source?.['kubernetes'])?.['exportSelector'];
-  if (typeof exportSelector === 'string') {
-    const parsed = parseLabelSelector(exportSelector);
-    if (!parsed.ok) problems.push({ segments: ['source', 'kubernetes', 'exportSelector'], message: `invalid label selector: ${parsed.error}` });
-  }
-  if (cluster?.['gatewayService'] !== undefined) {
-    if (source?.['type'] !== 'kubernetes') {
-      problems.push({ segments: ['cluster', 'gatewayService'], message: 'needs source.type: kubernetes (it is read from the Kubernetes API)' });
-    }
-    if (Array.isArray(cluster['gateways']) && cluster['gateways'].length > 0) {
-      problems.push({ segments: ['cluster', 'gatewayService'], message: 'set either cluster.gateways or cluster.gatewayService, not both' });
-    }
-  }
-
-  const timeoutMs = forward?.['timeoutMs'];
-  const budgetMs = forward?.['budgetMs'];
-  if (isNumber(timeoutMs) && isNumber(budgetMs) && timeoutMs > budgetMs) {
-    problems.push({ segments: ['forward', 'timeoutMs'], message: `must be <= forward.budgetMs (${budgetMs})` });
-  }
-
-  // Peers: each name once, never this cluster's own name (it would sync with itself).
-  const clusterName = cluster?.['name'];
-  const peers = Array.isArray(sync?.['peers']) ? (sync['peers'] as unknown[]) : [];
-  const names = new Map<string, number>();
-  const urls = new Map<string, number>();
-  peers.forEach((peer, i) => {
-    const p = asObject(peer);
-    const name = p?.['name'];
-    const url = p?.['url'];
-    if (typeof name === 'string') {
-      if (name === clusterName) {
-        problems.push({ segments: ['sync', 'peers', i, 'name'], message: `'${name}' is this cluster's own name (cluster.name)` });
-      } else if (names.has(name)) {
-        problems.push({ segments: ['sync', 'peers', i, 'name'], message: `duplicates sync.peers[${names.get(name)}].name '${name}'` });
-      } else names.set(name, i);
-    }
-    if (typeof url === 'string') {
-      if (urls.has(url)) problems.push({ segments: ['sync', 'peers', i, 'url'], message: `duplicates sync.peers[${urls.get(url)}].url` });
-      else urls.set(url, i);
-    }
-  });
-
-  const probe = asObject(health?.['probe']);
-  if (probe?.['type'] === 'tcp' && probe['path'] !== undefined) {
-    problems.push({ segments: ['health', 'probe', 'path'], message: "is only used by 'http' probes; remove it or set health.probe.type: http" });
-  }
-
-  // Listeners: DNS (UDP+TCP), ops HTTP and sync are all TCP; two on one address and port cannot both bind.
-  const listeners: { segments: Segment[]; address: string; port: number }[] = [];
-  const addListener = (value: unknown, segments: Segment[]): void => {
-    const l = asObject(value);
-    if (l !== undefined && typeof l['address'] === 'string' && isNumber(l['port']) && l['port'] !== 0) {
-      listeners.push({ segments, address: l['address'], port: l['port'] });
-    }
-  };
-  if (Array.isArray(dns?.['listen'])) (dns['listen'] as unknown[]).forEach((l, i) => addListener(l, ['dns', 'listen', i]));
-  addListener(http?.['listen'], ['http', 'listen']);
-  const httpDebug = asObject(http?.['debug']);
-  if (httpDebug?.['enabled'] !== false) addListener(httpDebug?.['listen'], ['http', 'debug', 'listen']);
-  if (sync !== undefined) addListener(sync['listen'], ['sync', 'listen']);
-  listeners.forEach((l, i) => {
-    const clash = listeners.slice(0, i).find((o) => o.port === l.port && addressesOverlap(o.address, l.address));
-    if (clash !== undefined) {
-      problems.push({ segments: l.segments, message: `${l.address}:${l.port} conflicts with ${formatPath(clash.segments)} (${clash.address}:${clash.port})` });
-    }
-  });
-
-  return problems;
-}
-
-/** Whether two bind addresses collide on one port: equal, or one is a wildcard covering the other. */
-function addressesOverlap(a: string, b: string): boolean {
-  if (a === b || a === '::' || b === '::') return true; // "::" is dual-stack on Linux by default
-  const v4 = (x: string): boolean => !x.includes(':');
-  return (a === '0.0.0.0' && v4(b)) || (b === '0.0.0.0' && v4(a));
 }
 
 // --- overrides (env and flags) ------------------------------------------------------------------
