@@ -2,9 +2,10 @@
  * Explanation building for the answer core (PURE).
  *
  * Owns: the `Trace` collected while answering, and every human-readable string of an explanation
- * (SPEC §3 "Explanation"). answer.ts calls it only through `tr?.…`, so with explanations off
- * (`answer(q, ctx, { explain: false })`) none of this code runs and no string is formatted.
- * Must never: influence a decision — it only records what answer.ts decided.
+ * (SPEC §3 "Explanation"). The answer core calls it only through `tr?.…` or when a Trace exists,
+ * so with explanations off (`answer(q, ctx, { explain: false })`) none of this code runs and no
+ * string is formatted.
+ * Must never: influence a decision — it only records what the answer core decided.
  * Invariants: one entry per remote cluster known to the registry; `order` is set iff `kept`.
  */
 import type { ClusterMeta, Gateway, LocalService, RegistryReader } from '../registry/types.js';

@@ -1,0 +1,95 @@
+/**
+ * Resource records of the answer core (PURE): SOA, NS and glue, CNAME, CHAOS TXT, A/AAAA and SRV.
+ *
+ * Owns: the construction of every record an answer carries, from values already decided.
+ * Must never: choose what to answer; callers pass the decided addresses, TTLs and targets.
+ * Invariants: record order is the order of the addresses given (the locality order), A before AAAA;
+ * the SOA serial is the registry serial as a uint32 (RFC 1035 §3.3.13).
+ */
+import { F_A, F_AAAA, isIPv6 } from './families.js';
+import { NS_LABEL } from './names.js';
+import type { Query } from './query.js';
+import type { Pick } from './select.js';
+import { RRClass, RRType, type ResourceRecord } from './types.js';
+
+// SOA timers. We have no secondaries, so they only need to be sane (RFC 1912 §2.2 ranges).
+const SOA_REFRESH = 7200;
+const SOA_RETRY = 1800;
+const SOA_EXPIRE = 86400;
+
+const HOSTMASTER_LABEL = 'hostmaster';
+
+/** The zone's SOA with owner TTL `ttl`. */
+export function soaRecord(st: Query, ttl: number): ResourceRecord {
+  const zone = st.zone!;
+  return {
+    name: zone,
+    ttl,
+    data: {
+      type: RRType.SOA,
+      mname: `${NS_LABEL}.${zone}`,
+      rname: `${HOSTMASTER_LABEL}.${zone}`,
+      // SPEC §1: the serial changes whenever the registry does. uint32 (RFC 1035 §3.3.13).
+      serial: st.ctx.registry.serial() >>> 0,
+      refresh: SOA_REFRESH,
+      retry: SOA_RETRY,
+      expire: SOA_EXPIRE,
+      // RFC 2308 §4: MINIMUM is the negative-caching TTL.
+      minimum: st.o.negativeTtlSeconds,
+    },
+  };
+}
+
+/** The apex NS record, `ns.Z`. */
+export function nsRecord(st: Query, ttl: number): ResourceRecord {
+  const zone = st.zone!;
+  return { name: zone, ttl, data: { type: RRType.NS, host: `${NS_LABEL}.${zone}` } };
+}
+
+/** Glue A/AAAA records of `ns.Z` for the asked families (SPEC §1 apex row). */
+export function glueRecords(st: Query, fam: number): ResourceRecord[] {
+  const owner = `${NS_LABEL}.${st.zone!}`;
+  const out: ResourceRecord[] = [];
+  for (const address of st.o.nameservers) {
+    const six = isIPv6(address);
+    if (six ? fam & F_AAAA : fam & F_A) {
+      out.push({ name: owner, ttl: st.o.ttlSeconds, data: six ? { type: RRType.AAAA, address } : { type: RRType.A, address } });
+    }
+  }
+  return out;
+}
+
+export function cnameRecord(owner: string, ttl: number, target: string): ResourceRecord {
+  return { name: owner, ttl, data: { type: RRType.CNAME, target } };
+}
+
+/** A CHAOS TXT record, TTL 0, as BIND answers `version.bind`. */
+export function chaosTxtRecord(owner: string, text: string): ResourceRecord {
+  return { name: owner, ttl: 0, class: RRClass.CH, data: { type: RRType.TXT, strings: [text] } };
+}
+
+/** The picked addresses as A then AAAA records. */
+export function addressRecords(owner: string, pick: Pick): ResourceRecord[] {
+  const out: ResourceRecord[] = [];
+  for (const t of pick.out.v4) out.push({ name: owner, ttl: pick.ttl, data: { type: RRType.A, address: t.address } });
+  for (const t of pick.out.v6) out.push({ name: owner, ttl: pick.ttl, data: { type: RRType.AAAA, address: t.address } });
+  return out;
+}
+
+/**
+ * One SRV per distinct port among the picked targets, all priority 0 weight 0: every target has the
+ * same name, so the locality order lives in the order of the additional A/AAAA records. Targets
+ * without a port (-1: the local service has no port of that name) get none.
+ */
+export function srvRecords(owner: string, target: string, pick: Pick): ResourceRecord[] {
+  const answers: ResourceRecord[] = [];
+  const seen: number[] = [];
+  for (const list of [pick.out.v4, pick.out.v6]) {
+    for (const t of list) {
+      if (t.port < 0 || seen.includes(t.port)) continue;
+      seen.push(t.port);
+      answers.push({ name: owner, ttl: pick.ttl, data: { type: RRType.SRV, priority: 0, weight: 0, port: t.port, target } });
+    }
+  }
+  return answers;
+}
