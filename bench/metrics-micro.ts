@@ -2,7 +2,7 @@
  * Micro-benchmark: the cost per query of the five per-query metric updates (requests, responses,
  * duration, request size, response size), done with prom-client's labelled Counter/Histogram
  * versus gsdns's Metrics.observeQuery (plain counters and typed-array buckets, exposed through
- * prom-client's Registry at scrape time). Justifies the bypass described in src/ops/metrics.ts.
+ * prom-client's Registry at scrape time). Justifies the bypass described in src/ops/metric-kit.ts.
  * Usage: npm run bench:metrics-micro. In-process only; no sockets.
  */
 import { Counter, Histogram, Registry } from 'prom-client';
