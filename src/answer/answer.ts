@@ -31,7 +31,7 @@ import { answerNamespace, answerProtocol, answerService, answerSrv } from './ser
 import { Rcode, RRClass, TRANSFER_TYPES, type AnswerContext, type Decision, type Question } from './types.js';
 
 // sync/protocol.ts judges a service's readiness the way the answer does.
-export { localHealthy } from './candidates.js';
+export { localHealthy } from '../registry/registry.js';
 
 /** Per-call switches of `answer`. */
 export interface AnswerFlags {

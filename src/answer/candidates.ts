@@ -10,7 +10,7 @@
  * healthy iff its catalog says ready, the catalog is fresh, and ≥1 gateway is up.
  */
 import type { RankInput } from '../locality/rank.js';
-import { readyAddressesOf } from '../registry/registry.js';
+import { localHealthy, readyAddressesOf } from '../registry/registry.js';
 import type { Gateway, LocalService, ReadyAddresses, RemoteExport } from '../registry/types.js';
 import type { Query } from './query.js';
 
@@ -34,26 +34,6 @@ export function lookup(st: Query, namespace: string, service: string): Known {
     }
   }
   return { local, exports };
-}
-
-/**
- * SPEC §3: a local service is healthy with ≥1 ready endpoint (dns.localMinReady raises the bar).
- * `ready` (a headless service's precomputed ready addresses) makes it O(1).
- */
-export function localHealthy(local: LocalService, minReady = 1, ready?: ReadyAddresses): boolean {
-  // An ExternalName is an alias: always.
-  switch (local.kind) {
-    case 'clusterIP':
-      return local.readyEndpoints >= minReady;
-    case 'headless': {
-      if (ready !== undefined) return ready.ready >= minReady;
-      let count = 0;
-      for (const e of local.endpoints) if (e.ready && ++count >= minReady) return true;
-      return false;
-    }
-    case 'externalName':
-      return true;
-  }
 }
 
 /** The local service measured against dns.localMinReady and dns.localFailover. */
