@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { endpointSlice, FakeKubeApiServer, service, writeKubeconfig } from '../test/helpers/fake-kube-apiserver.js';
 import { KubernetesSource } from '../src/sources/kubernetes/informers.js';
 import { Registry } from '../src/registry/registry.js';
-import { Readiness } from '../src/health/readiness.js';
+import { Readiness } from '../src/registry/readiness.js';
 import { silentLogger } from '../src/log.js';
 import type { LocalService } from '../src/registry/types.js';
 import { UdpDnsClient } from './lib/udp-dns.js';

@@ -6,8 +6,9 @@
  * Usage: npm run bench:metrics-micro. In-process only; no sockets.
  */
 import { Counter, Histogram, Registry } from 'prom-client';
-import { DURATION_BUCKETS, Metrics, SIZE_BUCKETS } from '../src/ops/metrics.js';
-import type { QueryEvent } from '../src/dns/server.js';
+import { DURATION_BUCKETS, SIZE_BUCKETS } from '../src/dns/metrics.js';
+import { createMetrics } from '../src/metrics-plan.js';
+import type { QueryEvent } from '../src/wire/types.js';
 import type { Decision } from '../src/answer/types.js';
 
 const N = 1_000_000;
@@ -32,7 +33,7 @@ function promClientPerQuery(): () => void {
 
 function gsdnsPerQuery(): () => void {
   const none = () => undefined;
-  const m = new Metrics(
+  const m = createMetrics(
     {
       dnsEdge: () => {
         throw new Error('not scraped');

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { METRIC_GROUPS } from '../src/metrics-plan.js';
 import { updateMetricsReference } from '../src/ops/metrics-reference.js';
 
 const page = fileURLToPath(new URL('../docs/metrics.md', import.meta.url));
@@ -13,7 +14,7 @@ const page = fileURLToPath(new URL('../docs/metrics.md', import.meta.url));
 const text = readFileSync(page, 'utf8');
 let updated: string;
 try {
-  updated = updateMetricsReference(text);
+  updated = updateMetricsReference(text, METRIC_GROUPS);
 } catch (err) {
   console.error((err as Error).message);
   process.exit(2);

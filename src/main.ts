@@ -22,18 +22,19 @@ import { FileSource, FILE_ORIGIN } from './sources/file.js';
 import type { KubernetesSource } from './sources/kubernetes/informers.js';
 import type { Gateway } from './registry/types.js';
 import { SyncService, syncDescriptorReserve } from './sync/service.js';
-import { Readiness } from './health/readiness.js';
+import { Readiness } from './registry/readiness.js';
 import { OpsServer, type DebugEndpoints } from './ops/http.js';
 import { Forwarder } from './forward/forwarder.js';
 import { isSelf, parseResolvConf, resolveUpstreams, type Upstream } from './forward/upstreams.js';
 import { RESOLV_CONF } from './util/formats.js';
-import { answerRecordBudget, encodeQuestion } from './dns/wire.js';
+import { answerRecordBudget, encodeQuestion } from './wire/wire.js';
 import { GatewayProber } from './health/prober.js';
 import { EcsClient, LazyGeoip } from './locality/geoip.js';
 import { DegradedLog } from './ops/degraded-log.js';
-import { Metrics, type BuildInfo } from './ops/metrics.js';
+import type { Metrics, BuildInfo } from './ops/metrics.js';
+import { createMetrics } from './metrics-plan.js';
 import { QueryLog } from './ops/query-log.js';
-import { ConsolidatedLog } from './ops/consolidated-log.js';
+import { ConsolidatedLog } from './util/consolidated-log.js';
 import { SelfTest, SELF_TEST_LABEL_PREFIX, type ExpectedReply } from './ops/self-test.js';
 import { RRType } from './answer/types.js';
 
@@ -414,7 +415,7 @@ function startSelfTest(config: Config, logger: Logger, core: Core, late: Late, m
 function buildMetrics(config: Config, core: Core, late: Late, edges: { dns?: DnsServer; forwarder?: Forwarder; ops?: OpsServer }, build: BuildInfo | undefined): Metrics {
   const { registry, prober, degraded, geoip } = core;
   // Declared before the modules it observes; every source is read at scrape time.
-  return new Metrics(
+  return createMetrics(
     {
       dnsEdge: () => edges.dns!.stats(),
       forward: () => edges.forwarder!.stats(),

@@ -40,7 +40,7 @@ export interface AnswerFlags {
   readonly explain?: boolean | undefined;
   /**
    * Record budget of this reply, computed by the edge from the transport and EDNS size
-   * (answerRecordBudget in dns/wire.ts): address lists stop growing there, so a service with
+   * (answerRecordBudget in wire/encode.ts): address lists stop growing there, so a service with
    * 10,000 endpoints costs what its reply can hold. Default: unbounded (explanations, /debug).
    */
   readonly maxRecords?: number | undefined;

@@ -7,7 +7,7 @@
  * FAILURE_RCODE); lets a handler's throw or rejection, or a reply the encoder refuses, escape
  * (KNOWN-DEFECTS D5): each becomes SERVFAIL plus one log line.
  * Invariants:
- * - every received message is decoded by src/dns/decode.ts first. Only the uncommon shapes (records
+ * - every received message is decoded by src/wire/decode.ts first. Only the uncommon shapes (records
  *   in answer/authority, or additional records other than one OPT) also go through dns2's
  *   Packet.parse, the "general path", and get FORMERR when it reports any error (D9);
  * - every reply is sized by the encoder to the transport's limit (D10, D11); a relayed reply
@@ -17,8 +17,8 @@
 import { Packet } from 'dns2';
 import { edgeVerdict, FAILURE_RCODE } from '../route/route.js';
 import type { ClientAddress, DnsHandler, DnsRequest, EdgeCounters, EdgeLogger, HandlerResult, QueryEvent, QueryObserver, Transport } from './types.js';
-import { decodeQuery, type DecodedQuery, type DecodeFailure } from './decode.js';
-import { encodeResponse, replyContextOf, responseSizeLimit } from './encode.js';
+import { decodeQuery, type DecodedQuery, type DecodeFailure } from '../wire/decode.js';
+import { encodeResponse, replyContextOf, responseSizeLimit } from '../wire/encode.js';
 
 /**
  * The general path (dns2's Packet.parse) is bounded because dns2 reads bit by bit: about 0.5 µs

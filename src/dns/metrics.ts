@@ -1,48 +1,19 @@
 /**
  * Metrics of the DNS edge: the per-query families and the edge's counters (docs/metrics.md, DNS).
  *
- * Owns: their names, help, labels, buckets, the qtype folding of the `type` label, and reading
- * DnsEdgeStats into samples. Never: labels with a client address or a query name.
+ * Owns: their names, help, labels and buckets, and reading DnsEdgeStats into samples (the label
+ * values of a query, its type, source and rcode, come from src/wire/labels.ts). Never: labels with a client address or a query name.
  * Invariants: the five per-query families are only declared here; src/ops/metrics.ts counts them
  * in plain numbers per query (observeQuery) without going through prom-client.
  */
-import type { DnsEdgeStats } from './server.js';
-import { single, type MetricFamily, type SnapshotFamily } from '../util/metric-family.js';
-
-/** Where an answer came from: the `source` label of gsdns_dns_responses_total and the duration. */
-export const RESPONSE_SOURCES = ['local', 'remote', 'degraded', 'negative', 'forward', 'cache', 'refused', 'error'] as const;
-export type ResponseSource = (typeof RESPONSE_SOURCES)[number];
+import type { DnsEdgeStats } from './types.js';
+import { MONITORED_TYPES, RESPONSE_SOURCES } from '../wire/labels.js';
 
 /** CoreDNS's request-duration buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), 0.25 ms … 8.2 s. */
 export const DURATION_BUCKETS: readonly number[] = Array.from({ length: 16 }, (_, i) => 0.00025 * 2 ** i);
 /** CoreDNS's request/response size buckets (octets). */
 export const SIZE_BUCKETS: readonly number[] = [0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3];
-
-/** The qtype label: these names, everything else "other" (CoreDNS folds types the same way). */
-const MONITORED_TYPES = new Map<number, string>([
-  [1, 'A'],
-  [2, 'NS'],
-  [5, 'CNAME'],
-  [6, 'SOA'],
-  [12, 'PTR'],
-  [15, 'MX'],
-  [16, 'TXT'],
-  [28, 'AAAA'],
-  [33, 'SRV'],
-  [35, 'NAPTR'],
-  [43, 'DS'],
-  [48, 'DNSKEY'],
-  [64, 'SVCB'],
-  [65, 'HTTPS'],
-  [99, 'SPF'],
-  [251, 'IXFR'],
-  [252, 'AXFR'],
-  [255, 'ANY'],
-]);
-
-export function typeLabel(qtype: number | undefined): string {
-  return qtype === undefined ? 'other' : (MONITORED_TYPES.get(qtype) ?? 'other');
-}
+import { single, type MetricFamily, type SnapshotFamily } from '../util/metric-family.js';
 
 const PROTO = 'udp, tcp';
 const code = (values: readonly string[]): string => values.map((v) => `\`${v}\``).join(', ');

@@ -22,7 +22,7 @@ import { TCPServer } from 'dns2';
 import { errorFields } from './message.js';
 import type { TcpAdmission } from './tcp-admission.js';
 import type { ClientAddress, EdgeCounters, EdgeLogger, MessageSink } from './types.js';
-import { HEADER_SIZE } from './limits.js';
+import { HEADER_SIZE } from '../wire/limits.js';
 
 /** Per-connection socket buffer (octets) before write() reports back-pressure (D7). */
 const TCP_SOCKET_HIGH_WATER_MARK = 16 * 1024;

@@ -20,7 +20,7 @@
  *   authority record was left out.
  */
 import { Rcode, RRType, typeName, type Question } from '../answer/types.js';
-import type { EdnsOption } from '../dns/types.js';
+import type { EdnsOption } from '../wire/types.js';
 import {
   ADVERTISED_UDP_PAYLOAD,
   EDNS_OPTION_ECS,
@@ -32,7 +32,7 @@ import {
   labelToPresentation,
   readOptions,
   skipName,
-} from '../dns/wire.js';
+} from '../wire/wire.js';
 
 /** RFC 7873 §4. */
 export const EDNS_OPTION_COOKIE = 10;

@@ -9,7 +9,7 @@
  * after the endpoints were built (the source, sync, the self-test) shows once it exists.
  */
 import type { AnswerContext, Decision } from '../answer/types.js';
-import type { DnsRequest, HandlerResult } from '../dns/types.js';
+import type { DnsRequest, HandlerResult } from '../wire/types.js';
 import type { ClusterCatalog, Gateway, LocalService } from '../registry/types.js';
 import { FORWARD, routeExplained, type ForwardStep, type SubnetRef } from '../route/route.js';
 import { ipFamily } from '../util/ip.js';

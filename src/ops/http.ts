@@ -23,7 +23,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../log.js';
-import type { ReadinessReport } from '../health/readiness.js';
+import type { ReadinessReport } from '../registry/readiness.js';
 
 export interface DebugEndpoints {
   services(): unknown;

@@ -1,38 +1,18 @@
 /**
- * The metrics reference in docs/metrics.md, rendered from the declarations beside each module
+ * The metrics reference in docs/metrics.md, rendered from the declarations beside each module (the
+ * groups are listed by src/metrics-plan.ts, which knows every module;
  * (scripts/gen-metrics-reference.ts writes it; test/unit/ops/metrics-reference.test.ts fails when
  * the page drifts). One table per group, each between
  * `<!-- metrics-reference:start <id> -->` and `<!-- metrics-reference:end <id> -->`; the prose
  * around the tables is hand-written and left alone.
  */
-import { DNS_METRICS } from '../dns/metrics.js';
-import { FORWARD_METRICS } from '../forward/metrics.js';
-import { HEALTH_METRICS } from '../health/metrics.js';
-import { LOCALITY_METRICS } from '../locality/metrics.js';
-import { LOG_METRICS } from '../log-metrics.js';
-import { REGISTRY_METRICS } from '../registry/metrics.js';
-import { KUBERNETES_METRICS } from '../sources/kubernetes/metrics.js';
-import { SYNC_METRICS } from '../sync/metrics.js';
 import type { MetricFamily } from '../util/metric-family.js';
-import { HTTP_METRICS } from './http-metrics.js';
-import { PROCESS_METRICS } from './process-metrics.js';
-import { SELF_TEST_METRICS } from './self-test-metrics.js';
 
 export interface MetricGroup {
   /** The marker id in docs/metrics.md. */
   readonly id: string;
   readonly families: readonly MetricFamily[];
 }
-
-/** Every gsdns_ family, grouped as docs/metrics.md presents them. */
-export const METRIC_GROUPS: readonly MetricGroup[] = [
-  { id: 'dns', families: [...DNS_METRICS, ...LOG_METRICS, ...LOCALITY_METRICS] },
-  { id: 'forward', families: FORWARD_METRICS },
-  { id: 'registry-sync', families: [...REGISTRY_METRICS, ...SYNC_METRICS] },
-  { id: 'health', families: HEALTH_METRICS },
-  { id: 'kubernetes', families: KUBERNETES_METRICS },
-  { id: 'ops', families: [...HTTP_METRICS, ...SELF_TEST_METRICS, ...PROCESS_METRICS] },
-];
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 
@@ -53,7 +33,7 @@ export const startMarker = (id: string): string => `<!-- metrics-reference:start
 export const endMarker = (id: string): string => `<!-- metrics-reference:end ${id} -->`;
 
 /** `page` with every group's table re-rendered between its markers; throws when a marker is missing. */
-export function updateMetricsReference(page: string, groups: readonly MetricGroup[] = METRIC_GROUPS): string {
+export function updateMetricsReference(page: string, groups: readonly MetricGroup[]): string {
   let text = page;
   for (const group of groups) {
     const start = text.indexOf(startMarker(group.id));

@@ -11,9 +11,9 @@
  * "-", like CoreDNS's empty fields.
  */
 import type { Logger } from '../log.js';
-import type { QueryEvent } from '../dns/server.js';
+import type { QueryEvent } from '../wire/types.js';
 import type { ForwardResult } from '../forward/forwarder.js';
-import { replyRcode, type ResponseSource } from './metrics.js';
+import { replyRcode, type ResponseSource } from '../wire/labels.js';
 import { typeName } from './presentation.js';
 
 export interface QueryLogOptions {

@@ -19,7 +19,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { Packet } from 'dns2';
 import type { Logger } from '../log.js';
 import { rcodeName } from './presentation.js';
-import { encodeQuestion } from '../dns/wire.js';
+import { encodeQuestion } from '../wire/wire.js';
 
 /** The next run after a failed one comes at most this soon (see start()). */
 const RETRY_AFTER_FAILURE_MS = 10_000;

@@ -4,7 +4,7 @@
  *
  * | step | what                        | rcodes                                   | decided by                         |
  * |------|-----------------------------|------------------------------------------|------------------------------------|
- * | 1    | edge rejections             | drop, FORMERR, NOTIMP, BADVERS           | `edgeVerdict` (what the decoder, dns/decode.ts, found) |
+ * | 1    | edge rejections             | drop, FORMERR, NOTIMP, BADVERS           | `edgeVerdict` (what the decoder, wire/decode.ts, found) |
  * | 2    | the self-test tap           | none (it only notes the name)            | `route`                            |
  * | 3    | in-zone answer              | NOERROR, NXDOMAIN, SERVFAIL (not ready), REFUSED (other class, transfer, CHAOS) | `answer` (answer/answer.ts), called by `route` |
  * | 4    | forward or REFUSED          | REFUSED (out of zone, client not allowed) | `route`                           |
@@ -24,12 +24,12 @@
  */
 import { answer } from '../answer/answer.js';
 import { Rcode, type AnswerContext, type Decision } from '../answer/types.js';
-import type { ClientSubnet, DnsHandler, DnsRequest, HandlerResult } from '../dns/types.js';
+import type { ClientSubnet, DnsHandler, DnsRequest, HandlerResult } from '../wire/types.js';
 
 /** What locating a client by its subnet needs (ECS, or /debug/resolve?subnet=). */
 export type SubnetRef = Pick<ClientSubnet, 'address' | 'sourcePrefix'>;
 
-/** What the decoder found wrong with a message (dns/decode.ts `DecodeFailure['action']`). */
+/** What the decoder found wrong with a message (wire/decode.ts `DecodeFailure['action']`). */
 export type DecodeFinding = 'drop' | 'formerr' | 'notimp' | 'badvers';
 
 /** Step 1: the edge's verdict on a message it could not take as a query: drop it, or this rcode. */
@@ -68,7 +68,7 @@ export interface RouteEnv {
   readonly selfTest?: { readonly prefix: string; note(name: string, client: string): void } | undefined;
   /** Told of every fail-open answer (ops/degraded-log.ts). */
   readonly onDegraded?: ((name: string) => void) | undefined;
-  /** Record budget of a reply (dns/encode.ts `answerRecordBudget`). */
+  /** Record budget of a reply (wire/encode.ts `answerRecordBudget`). */
   readonly recordBudget: (request: DnsRequest) => number;
 }
 

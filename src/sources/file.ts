@@ -16,7 +16,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import type { LocalService, RegistryWriter } from '../registry/types.js';
-import type { Readiness } from '../health/readiness.js';
+import type { Readiness } from '../registry/readiness.js';
 import { OffThread, siblingModule } from '../util/off-thread.js';
 import { formatCatalogIssue, type CatalogIssue } from './catalog-file.js';
 import { decodeCatalogFileBytes, rebuildLocals, type FileReadRequest, type FileReadResult } from './catalog-file-decoder.js';

@@ -26,7 +26,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
-import { ConsolidatedLog } from '../ops/consolidated-log.js';
+import { ConsolidatedLog } from '../util/consolidated-log.js';
 import type { DescriptorBudget, DescriptorBudgetStatus } from '../util/descriptors.js';
 import { clusterIdentity } from './identity.js';
 import { DELTA_IM, encodeDelta, IM_USED, namesDelta, versionSize, type CatalogVersion } from './delta.js';

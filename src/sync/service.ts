@@ -13,7 +13,7 @@
  * burst of changes (a relist) wakes each long poll once.
  */
 import type { AddressInfo } from 'node:net';
-import type { Config, SyncConfig } from '../config/index.js';
+import type { Config, SyncConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterLocality, Gateway } from '../registry/types.js';

@@ -17,7 +17,7 @@
  */
 import type { Decision, DecisionKind, ResourceRecord } from '../../src/answer/types.js';
 import { Rcode, RRType } from '../../src/answer/types.js';
-import type { DnsHandler, DnsRequest } from '../../src/dns/types.js';
+import type { DnsHandler, DnsRequest } from '../../src/wire/types.js';
 import type { ExecutionContext } from 'ava';
 import { createDnsServer, type DnsServer, type DnsServerLimits, type EdgeLogger } from '../../src/dns/server.js';
 

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { silentLogger } from '../../src/log.js';
-import { Readiness } from '../../src/health/readiness.js';
+import { Readiness } from '../../src/registry/readiness.js';
 import { KubernetesSource } from '../../src/sources/kubernetes/informers.js';
 import type { Gateway } from '../../src/registry/types.js';
 import { tempDir } from '../helpers/gsdns-process.js';

@@ -31,7 +31,7 @@ import { promises as dns } from 'node:dns';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
 import { KubeCredentialsError } from '../../errors.js';
-import type { Readiness } from '../../health/readiness.js';
+import type { Readiness } from '../../registry/readiness.js';
 import type { Gateway, RegistryWriter } from '../../registry/types.js';
 import { Backoff, type BackoffOptions } from '../../util/backoff.js';
 import { canonicalIp } from '../../util/ip.js';

@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { decodeQuery } from '../../../src/dns/wire.js';
+import { decodeQuery } from '../../../src/wire/wire.js';
 import {
   DEFAULT_CACHE_POLICY,
   EDE_STALE_ANSWER,

@@ -3,7 +3,7 @@
  * one summary line, per message and per level, bounded by maxKinds, flushed by close().
  */
 import test from 'ava';
-import { ConsolidatedLog } from '../../../src/ops/consolidated-log.js';
+import { ConsolidatedLog } from '../../../src/util/consolidated-log.js';
 import type { Logger } from '../../../src/log.js';
 
 interface Line {

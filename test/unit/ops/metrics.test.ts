@@ -4,10 +4,13 @@
  * buckets, +Inf, sum and count) through prom-client's Registry.
  */
 import test from 'ava';
-import { DURATION_BUCKETS, Metrics, SIZE_BUCKETS, replyRcode, responseSource, typeLabel, type ResponseSource } from '../../../src/ops/metrics.js';
+import type { Metrics } from '../../../src/ops/metrics.js';
+import { replyRcode, responseSource, typeLabel, type ResponseSource } from '../../../src/wire/labels.js';
+import { DURATION_BUCKETS, SIZE_BUCKETS } from '../../../src/dns/metrics.js';
+import { createMetrics } from '../../../src/metrics-plan.js';
 import type { Decision, DecisionKind } from '../../../src/answer/types.js';
 import type { ForwardResult } from '../../../src/forward/forwarder.js';
-import type { QueryEvent } from '../../../src/dns/server.js';
+import type { QueryEvent } from '../../../src/wire/types.js';
 import { parseExposition } from '../../helpers/metrics.js';
 
 const decision = (kind: DecisionKind): Decision =>
@@ -69,7 +72,7 @@ test('buckets: CoreDNS exponential durations and sizes', (t) => {
 
 function metrics(): Metrics {
   const none = () => undefined;
-  return new Metrics(
+  return createMetrics(
     {
       dnsEdge: () => ({ queries: { udp: 0, tcp: 0 }, dropped: 0, formerr: 0, notimp: 0, badvers: 0, servfailOnException: 0, truncated: 0, sendErrors: 0, udpBindFailures: 0, tcpConnectionsAccepted: 0, tcpConnectionsRejected: 0, tcpConnectionsOpen: 0, tcpIdleTimeouts: 0, tcpMessageTimeouts: 0, tcpEvictedIdle: 0, tcpEvictedIncomplete: 0, tcpClosedMalformed: 0, tcpReadPauses: 0, tcpInFlightHighWater: 0, tcpWriteBacklogHighWater: 0, tcpReadBacklogHighWater: 0 }),
       forward: () => ({ queries: 0, refused: 0, cacheHits: 0, cacheMisses: 0, coalesced: 0, staleServed: 0, servfail: 0, overloadRejected: 0, cacheEntries: 0, cacheBytes: 0, inFlight: 0, inFlightHighWater: 0, upstreams: [] }),

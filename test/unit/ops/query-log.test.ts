@@ -4,8 +4,8 @@
  */
 import test from 'ava';
 import { QueryLog, replyFlags } from '../../../src/ops/query-log.js';
-import type { QueryEvent } from '../../../src/dns/server.js';
-import type { HandlerResult } from '../../../src/dns/types.js';
+import type { QueryEvent } from '../../../src/wire/types.js';
+import type { HandlerResult } from '../../../src/wire/types.js';
 import type { Logger } from '../../../src/log.js';
 
 interface Line {

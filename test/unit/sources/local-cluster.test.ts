@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readiness } from '../../../src/health/readiness.js';
+import { Readiness } from '../../../src/registry/readiness.js';
 import { silentLogger } from '../../../src/log.js';
 import { Registry } from '../../../src/registry/registry.js';
 import { parseCatalogFile } from '../../../src/sources/catalog-file.js';

@@ -4,7 +4,7 @@
  * after a quiet one, and the next occurrence is logged at once again.
  */
 import test from 'ava';
-import { ConsolidatedLog } from '../../../src/ops/consolidated-log.js';
+import { ConsolidatedLog } from '../../../src/util/consolidated-log.js';
 import type { Logger } from '../../../src/log.js';
 
 interface Line {

@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { SocketAddress } from 'node:net';
 import type { ResourceRecord } from '../../../src/answer/types.js';
-import type { EdnsInfo } from '../../../src/dns/types.js';
+import type { EdnsInfo } from '../../../src/wire/types.js';
 import {
   answerRecordBudget,
   decodeEcs,
@@ -20,7 +20,7 @@ import {
   type DecodedQuery,
   type DecodeRejection,
   type ReplyContext,
-} from '../../../src/dns/wire.js';
+} from '../../../src/wire/wire.js';
 import {
   craftQuery,
   ecsOption,
