@@ -22,13 +22,14 @@
  * - close() releases every socket and timer; exchanges still running end as failures.
  */
 import { randomInt } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 import { Rcode, rcodeName } from '../answer/types.js';
 import type { DnsRequest, EdnsOption, RelayResult } from '../dns/types.js';
 import { encodeResponse, responseSizeLimit } from '../dns/wire.js';
 import { jittered } from '../util/backoff.js';
 import { canonicalIp } from '../util/ip.js';
+import { settleOnce, type SettleOnce } from '../util/settle-once.js';
 import { AllowList } from './acl.js';
 import { AnswerCache } from './cache.js';
 import {
@@ -537,98 +538,89 @@ export class Forwarder {
   /** One UDP try on a fresh socket; ignores anything but a matching reply from the upstream. */
   private udpTry(state: UpstreamState, query: Buffer, id: number, rawQuestion: Buffer, timeoutMs: number): Promise<Attempt> {
     const { address, port, family } = state.upstream;
-    return new Promise<Attempt>((resolve) => {
-      if (this.closed) return resolve({ kind: 'error', message: 'forwarder closed' });
-      const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-      this.sockets.add(socket);
-      let done = false;
-      const finish = (attempt: Attempt): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.sockets.delete(socket);
-        destroySocket(socket);
-        resolve(attempt);
-      };
-      const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-      socket.on('error', (err) => finish({ kind: 'error', message: err.message }));
-      socket.on('close', () => finish({ kind: 'error', message: 'socket closed' }));
-      socket.on('message', (msg, rinfo) => {
-        // RFC 5452 §9.1: only the address and port we sent to, our ID and our question count.
-        if (rinfo.port !== port || canonicalIp(rinfo.address) !== address) {
-          state.mismatched++;
-          return;
-        }
-        const reply = parseReplyOk(msg);
-        if (reply === undefined || !replyMatches(msg, reply, id, rawQuestion)) {
-          state.mismatched++;
-          this.log?.debug({ upstream: state.upstream.label }, 'ignored a reply that does not match the query');
-          return;
-        }
-        finish({ kind: 'reply', buf: msg, reply });
-      });
-      // connect() makes the kernel drop datagrams from other sources and report ICMP
-      // port-unreachable as ECONNREFUSED, so a stopped upstream fails fast instead of timing out.
-      socket.connect(port, address, () => {
-        if (done) return;
-        socket.send(query, (err) => {
-          if (err) finish({ kind: 'error', message: err.message });
-        });
+    if (this.closed) return Promise.resolve({ kind: 'error', message: 'forwarder closed' });
+    const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+    const op = this.track(socket, timeoutMs);
+    op.listen(socket, 'error', (err: Error) => op.resolve({ kind: 'error', message: err.message }));
+    op.listen(socket, 'close', () => op.resolve({ kind: 'error', message: 'socket closed' }));
+    op.listen(socket, 'message', (msg: Buffer, rinfo: RemoteInfo) => {
+      // RFC 5452 §9.1: only the address and port we sent to, our ID and our question count.
+      if (rinfo.port !== port || canonicalIp(rinfo.address) !== address) {
+        state.mismatched++;
+        return;
+      }
+      const reply = parseReplyOk(msg);
+      if (reply === undefined || !replyMatches(msg, reply, id, rawQuestion)) {
+        state.mismatched++;
+        this.log?.debug({ upstream: state.upstream.label }, 'ignored a reply that does not match the query');
+        return;
+      }
+      op.resolve({ kind: 'reply', buf: msg, reply });
+    });
+    // connect() makes the kernel drop datagrams from other sources and report ICMP
+    // port-unreachable as ECONNREFUSED, so a stopped upstream fails fast instead of timing out.
+    socket.connect(port, address, () => {
+      if (op.settled) return;
+      socket.send(query, (err) => {
+        if (err) op.resolve({ kind: 'error', message: err.message });
       });
     });
+    return op.promise;
   }
 
   /** One TCP try (RFC 7766): a new connection, one length-prefixed query, one reply. */
   private tcpTry(state: UpstreamState, query: Buffer, id: number, rawQuestion: Buffer, timeoutMs: number): Promise<Attempt> {
     const { address, port } = state.upstream;
-    return new Promise<Attempt>((resolve) => {
-      if (this.closed) return resolve({ kind: 'error', message: 'forwarder closed' });
-      const socket = connect({ host: address, port });
-      this.sockets.add(socket);
-      let done = false;
-      const chunks: Buffer[] = [];
-      let buffered = 0;
-      const finish = (attempt: Attempt): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.sockets.delete(socket);
-        socket.destroy();
-        resolve(attempt);
-      };
-      const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-      socket.setNoDelay(true);
-      socket.on('error', (err) => finish({ kind: 'error', message: err.message }));
-      socket.on('close', () => finish({ kind: 'error', message: 'connection closed before a reply' }));
-      socket.on('connect', () => {
-        const framed = Buffer.allocUnsafe(2 + query.length);
-        framed.writeUInt16BE(query.length, 0);
-        query.copy(framed, 2);
-        socket.write(framed);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        buffered += chunk.length;
-        // A reply is at most 2 + 65535 octets; the length prefix says exactly how many.
-        while (buffered >= 2) {
-          const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
-          chunks.length = 0;
-          chunks.push(all);
-          const length = all.readUInt16BE(0);
-          if (buffered < 2 + length) return;
-          const msg = Buffer.from(all.subarray(2, 2 + length));
-          const rest = all.subarray(2 + length);
-          chunks.length = 0;
-          if (rest.length > 0) chunks.push(rest);
-          buffered = rest.length;
-          const reply = parseReplyOk(msg);
-          if (reply !== undefined && replyMatches(msg, reply, id, rawQuestion)) {
-            finish({ kind: 'reply', buf: msg, reply });
-            return;
-          }
-          state.mismatched++;
+    if (this.closed) return Promise.resolve({ kind: 'error', message: 'forwarder closed' });
+    const socket = connect({ host: address, port });
+    const op = this.track(socket, timeoutMs);
+    const chunks: Buffer[] = [];
+    let buffered = 0;
+    socket.setNoDelay(true);
+    op.listen(socket, 'error', (err: Error) => op.resolve({ kind: 'error', message: err.message }));
+    op.listen(socket, 'close', () => op.resolve({ kind: 'error', message: 'connection closed before a reply' }));
+    op.listen(socket, 'connect', () => {
+      const framed = Buffer.allocUnsafe(2 + query.length);
+      framed.writeUInt16BE(query.length, 0);
+      query.copy(framed, 2);
+      socket.write(framed);
+    });
+    op.listen(socket, 'data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      buffered += chunk.length;
+      // A reply is at most 2 + 65535 octets; the length prefix says exactly how many.
+      while (buffered >= 2) {
+        const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
+        chunks.length = 0;
+        chunks.push(all);
+        const length = all.readUInt16BE(0);
+        if (buffered < 2 + length) return;
+        const msg = Buffer.from(all.subarray(2, 2 + length));
+        const rest = all.subarray(2 + length);
+        chunks.length = 0;
+        if (rest.length > 0) chunks.push(rest);
+        buffered = rest.length;
+        const reply = parseReplyOk(msg);
+        if (reply !== undefined && replyMatches(msg, reply, id, rawQuestion)) {
+          op.resolve({ kind: 'reply', buf: msg, reply });
+          return;
         }
-      });
+        state.mismatched++;
+      }
+    });
+    return op.promise;
+  }
+
+  /** A try's socket, tracked for close() until the try settles (on a reply, an error or the timer). */
+  private track(socket: UdpSocket | TcpSocket, timeoutMs: number): SettleOnce<Attempt> {
+    this.sockets.add(socket);
+    return settleOnce<Attempt>({
+      timeoutMs,
+      onTimeout: () => ({ kind: 'timeout' }),
+      cleanup: () => {
+        this.sockets.delete(socket);
+        destroySocket(socket);
+      },
     });
   }
 }
