@@ -30,6 +30,7 @@ import { encodeResponse, responseSizeLimit } from '../dns/wire.js';
 import { jittered } from '../util/backoff.js';
 import { canonicalIp } from '../util/ip.js';
 import { settleOnce, type SettleOnce } from '../util/settle-once.js';
+import { FrameDecoder, frameMessage } from '../util/tcp-framing.js';
 import { AllowList } from './acl.js';
 import { AnswerCache } from './cache.js';
 import {
@@ -574,32 +575,16 @@ export class Forwarder {
     if (this.closed) return Promise.resolve({ kind: 'error', message: 'forwarder closed' });
     const socket = connect({ host: address, port });
     const op = this.track(socket, timeoutMs);
-    const chunks: Buffer[] = [];
-    let buffered = 0;
+    const frames = new FrameDecoder();
     socket.setNoDelay(true);
     op.listen(socket, 'error', (err: Error) => op.resolve({ kind: 'error', message: err.message }));
     op.listen(socket, 'close', () => op.resolve({ kind: 'error', message: 'connection closed before a reply' }));
-    op.listen(socket, 'connect', () => {
-      const framed = Buffer.allocUnsafe(2 + query.length);
-      framed.writeUInt16BE(query.length, 0);
-      query.copy(framed, 2);
-      socket.write(framed);
-    });
+    op.listen(socket, 'connect', () => socket.write(frameMessage(query)));
     op.listen(socket, 'data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      buffered += chunk.length;
-      // A reply is at most 2 + 65535 octets; the length prefix says exactly how many.
-      while (buffered >= 2) {
-        const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
-        chunks.length = 0;
-        chunks.push(all);
-        const length = all.readUInt16BE(0);
-        if (buffered < 2 + length) return;
-        const msg = Buffer.from(all.subarray(2, 2 + length));
-        const rest = all.subarray(2 + length);
-        chunks.length = 0;
-        if (rest.length > 0) chunks.push(rest);
-        buffered = rest.length;
+      frames.push(chunk);
+      for (const frame of frames.messages()) {
+        // A copy: the reply may be cached, and the frame is a view into a larger chunk.
+        const msg = Buffer.from(frame);
         const reply = parseReplyOk(msg);
         if (reply !== undefined && replyMatches(msg, reply, id, rawQuestion)) {
           op.resolve({ kind: 'reply', buf: msg, reply });
