@@ -5,7 +5,9 @@
  * budget, per-upstream health (down after consecutive failures, revived by a success or by a
  * background `. NS` check), the answer cache, coalescing of identical in-flight queries (identical
  * includes the client subnet when ECS is forwarded),
- * serve-stale (RFC 8767), the bound on in-flight exchanges, and forwarding counters.
+ * serve-stale (RFC 8767), the bound on in-flight exchanges, and forwarding counters. The tries
+ * themselves (sockets, timeouts, the anti-spoofing match) are transport.ts's; the public types
+ * live in types.ts and are re-exported here.
  * Never: forwards a name in our zones (the caller only passes out-of-zone questions), re-encodes an
  * upstream record (D12/D13: see message.ts), accepts a reply that fails the anti-spoofing match
  * (source address/port, ID, question), or lets a socket error or timer escape as an exception.
@@ -22,13 +24,10 @@
  * - close() releases every socket and timer; exchanges still running end as failures.
  */
 import { randomInt } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, type Socket as TcpSocket } from 'node:net';
 import { Rcode, rcodeName } from '../answer/types.js';
-import type { DnsRequest, EdnsOption, RelayResult } from '../wire/types.js';
+import type { DnsRequest, EdnsOption } from '../wire/types.js';
 import { encodeResponse, responseSizeLimit } from '../wire/wire.js';
 import { jittered } from '../util/backoff.js';
-import { canonicalIp } from '../util/ip.js';
 import { AllowList } from './acl.js';
 import { AnswerCache } from './cache.js';
 import {
@@ -36,111 +35,19 @@ import {
   buildUpstreamQuery,
   cacheKey,
   clientSubnetKey,
-  parseReply,
   renderAnswer,
-  replyMatches,
   storeReply,
   upstreamOptions,
   DEFAULT_CACHE_POLICY,
   type CachePolicy,
   type RenderSpec,
   type StoredAnswer,
-  type UpstreamReply,
 } from './message.js';
+import { UpstreamTransport } from './transport.js';
+import type { ForwarderOptions, ForwardLogger, ForwardResult, ForwardSource, ForwardStats, ForwardTry } from './types.js';
 import type { Upstream } from './upstreams.js';
 
-export interface ForwarderOptions {
-  readonly upstreams: readonly Upstream[];
-  readonly allowFrom: readonly string[];
-  readonly timeoutMs: number;
-  readonly budgetMs: number;
-  readonly serveStaleSeconds: number;
-  readonly cache: { readonly maxEntries: number; readonly maxBytes: number };
-  readonly maxInFlight: number;
-  /** Pass the client's ECS option upstream (RFC 7871); answers scoped to a subnet are then not cached. */
-  readonly forwardClientSubnet: boolean;
-  readonly cachePolicy?: CachePolicy | undefined;
-  /** Consecutive failed tries that mark an upstream down. Default 2 (CoreDNS `max_fails`). */
-  readonly failsToDown?: number | undefined;
-  /** How often a down upstream is checked with `. NS`. Default 1000 (jittered ±20 %). */
-  readonly healthCheckIntervalMs?: number | undefined;
-  readonly logger?: ForwardLogger | undefined;
-  /** Told of every finished try (its upstream and milliseconds), for the duration histogram. */
-  /** Each try's duration, by the upstream's index (UpstreamStats.index). */
-  readonly onTry?: ((index: number, ms: number) => void) | undefined;
-  /** Clock in epoch milliseconds; tests may pass their own. */
-  readonly now?: (() => number) | undefined;
-}
-
-export interface ForwardLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-/** One try against one upstream, for /debug/resolve. */
-export interface ForwardTry {
-  readonly upstream: string;
-  readonly transport: 'udp' | 'tcp';
-  /** `answer` (NOERROR/NXDOMAIN), an upstream RCODE name (SERVFAIL, REFUSED …), `timeout`, `error`, `malformed`. */
-  readonly outcome: string;
-  readonly ms: number;
-  readonly detail?: string | undefined;
-}
-
-export type ForwardSource = 'cache' | 'upstream' | 'coalesced' | 'stale' | 'servfail' | 'overload';
-
-/** A relayed reply plus how it was obtained. */
-export interface ForwardResult extends RelayResult {
-  readonly source: ForwardSource;
-  readonly rcode: number;
-  /** The upstream that answered (upstream/coalesced), or that answered originally (cache/stale). */
-  readonly upstream?: string | undefined;
-  /** Cache hits: seconds the entry stays fresh; stale: seconds past expiry. */
-  readonly remainingSeconds?: number | undefined;
-  readonly ageSeconds?: number | undefined;
-  /** The tries of the exchange this client led or waited on. */
-  readonly tries: readonly ForwardTry[];
-}
-
-export interface UpstreamStats {
-  readonly upstream: string;
-  /** Position in `forward.upstreams` (resolv.conf expanded): the `upstream` label of the metrics, which never carry an address. */
-  readonly index: number;
-  readonly healthy: boolean;
-  readonly consecutiveFailures: number;
-  readonly downSinceMs?: number | undefined;
-  readonly lastError?: string | undefined;
-  readonly requests: number;
-  readonly timeouts: number;
-  readonly errors: number;
-  /** Replies ignored by the anti-spoofing match (wrong source, ID or question) or malformed. */
-  readonly mismatched: number;
-  readonly tcpFallbacks: number;
-  /** Replies by RCODE name. */
-  readonly responses: Readonly<Record<string, number>>;
-  readonly durationMsTotal: number;
-}
-
-export interface ForwardStats {
-  /** Out-of-zone queries from allowed clients. */
-  readonly queries: number;
-  /** Out-of-zone queries from clients outside allowFrom (answered REFUSED). */
-  readonly refused: number;
-  readonly cacheHits: number;
-  readonly cacheMisses: number;
-  readonly coalesced: number;
-  readonly staleServed: number;
-  /** SERVFAIL because every upstream failed and nothing stale was at hand. */
-  readonly servfail: number;
-  /** SERVFAIL (or stale) because the in-flight or waiter bound was reached. */
-  readonly overloadRejected: number;
-  readonly cacheEntries: number;
-  readonly cacheBytes: number;
-  readonly inFlight: number;
-  readonly inFlightHighWater: number;
-  readonly upstreams: readonly UpstreamStats[];
-}
+export type { ForwarderOptions, ForwardLogger, ForwardTry, ForwardSource, ForwardResult, UpstreamStats, ForwardStats } from './types.js';
 
 /** How a result was obtained (everything of a ForwardResult but the message). */
 interface ResultMeta {
@@ -159,16 +66,6 @@ type RenderOptions = RenderSpec['options'];
 const MAX_WAITERS = 64;
 const DEFAULT_FAILS_TO_DOWN = 2;
 const DEFAULT_HEALTH_CHECK_MS = 1000;
-
-type Attempt =
-  | { readonly kind: 'reply'; readonly buf: Buffer; readonly reply: UpstreamReply }
-  | { readonly kind: 'timeout' }
-  | { readonly kind: 'error'; readonly message: string };
-
-function parseReplyOk(buf: Buffer): UpstreamReply | undefined {
-  const r = parseReply(buf);
-  return r.ok ? r.reply : undefined;
-}
 
 interface ExchangeOutcome {
   /** NOERROR/NXDOMAIN from some upstream. */
@@ -211,7 +108,7 @@ export class Forwarder {
   private readonly policy: CachePolicy;
   private states: UpstreamState[];
   private readonly pending = new Map<string, Pending>();
-  private readonly sockets = new Set<UdpSocket | TcpSocket>();
+  private readonly transport: UpstreamTransport;
   private readonly now: () => number;
   private readonly log: ForwardLogger | undefined;
   private closed = false;
@@ -240,6 +137,7 @@ export class Forwarder {
     this.states = options.upstreams.map((u, i) => new UpstreamState(u, i));
     this.now = options.now ?? Date.now;
     this.log = options.logger;
+    this.transport = new UpstreamTransport(options.logger);
   }
 
   /** Whether this client may have out-of-zone names resolved; a refusal is counted unless told not to. */
@@ -345,8 +243,7 @@ export class Forwarder {
       if (s.checkTimer) clearTimeout(s.checkTimer);
       s.checkTimer = undefined;
     }
-    for (const socket of this.sockets) destroySocket(socket);
-    this.sockets.clear();
+    this.transport.close();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -447,7 +344,8 @@ export class Forwarder {
       state.requests++;
       let started = this.now();
       let transport: 'udp' | 'tcp' = 'udp';
-      let attempt = await this.udpTry(state, query, id, request.rawQuestion, Math.min(this.opts.timeoutMs, remaining));
+      const tryQuery = { message: query, id, rawQuestion: request.rawQuestion };
+      let attempt = await this.transport.udp(state, tryQuery, Math.min(this.opts.timeoutMs, remaining));
       if (attempt.kind === 'reply' && attempt.reply.tc) {
         // RFC 7766 §5 / RFC 1035 §4.2.2: a truncated UDP reply is retried over TCP, same upstream.
         tries.push({ upstream: label, transport, outcome: 'truncated', ms: this.now() - started });
@@ -456,7 +354,7 @@ export class Forwarder {
         if (remaining <= 0) break;
         transport = 'tcp';
         started = this.now();
-        attempt = await this.tcpTry(state, query, id, request.rawQuestion, Math.min(this.opts.timeoutMs, remaining));
+        attempt = await this.transport.tcp(state, tryQuery, Math.min(this.opts.timeoutMs, remaining));
       }
       const ms = this.now() - started;
       state.durationMsTotal += ms;
@@ -521,7 +419,8 @@ export class Forwarder {
       if (this.closed || !state.down) return;
       const id = randomInt(0, 0x10000);
       const query = buildHealthQuery(id);
-      this.udpTry(state, query, id, query.subarray(12, 17), this.opts.timeoutMs)
+      this.transport
+        .udp(state, { message: query, id, rawQuestion: query.subarray(12, 17) }, this.opts.timeoutMs)
         .then((attempt) => {
           if (attempt.kind === 'reply') this.markAlive(state);
           else {
@@ -532,112 +431,5 @@ export class Forwarder {
         .catch(() => this.scheduleCheck(state));
     }, delay);
     state.checkTimer.unref();
-  }
-
-  /** One UDP try on a fresh socket; ignores anything but a matching reply from the upstream. */
-  private udpTry(state: UpstreamState, query: Buffer, id: number, rawQuestion: Buffer, timeoutMs: number): Promise<Attempt> {
-    const { address, port, family } = state.upstream;
-    return new Promise<Attempt>((resolve) => {
-      if (this.closed) return resolve({ kind: 'error', message: 'forwarder closed' });
-      const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-      this.sockets.add(socket);
-      let done = false;
-      const finish = (attempt: Attempt): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.sockets.delete(socket);
-        destroySocket(socket);
-        resolve(attempt);
-      };
-      const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-      socket.on('error', (err) => finish({ kind: 'error', message: err.message }));
-      socket.on('close', () => finish({ kind: 'error', message: 'socket closed' }));
-      socket.on('message', (msg, rinfo) => {
-        // RFC 5452 §9.1: only the address and port we sent to, our ID and our question count.
-        if (rinfo.port !== port || canonicalIp(rinfo.address) !== address) {
-          state.mismatched++;
-          return;
-        }
-        const reply = parseReplyOk(msg);
-        if (reply === undefined || !replyMatches(msg, reply, id, rawQuestion)) {
-          state.mismatched++;
-          this.log?.debug({ upstream: state.upstream.label }, 'ignored a reply that does not match the query');
-          return;
-        }
-        finish({ kind: 'reply', buf: msg, reply });
-      });
-      // connect() makes the kernel drop datagrams from other sources and report ICMP
-      // port-unreachable as ECONNREFUSED, so a stopped upstream fails fast instead of timing out.
-      socket.connect(port, address, () => {
-        if (done) return;
-        socket.send(query, (err) => {
-          if (err) finish({ kind: 'error', message: err.message });
-        });
-      });
-    });
-  }
-
-  /** One TCP try (RFC 7766): a new connection, one length-prefixed query, one reply. */
-  private tcpTry(state: UpstreamState, query: Buffer, id: number, rawQuestion: Buffer, timeoutMs: number): Promise<Attempt> {
-    const { address, port } = state.upstream;
-    return new Promise<Attempt>((resolve) => {
-      if (this.closed) return resolve({ kind: 'error', message: 'forwarder closed' });
-      const socket = connect({ host: address, port });
-      this.sockets.add(socket);
-      let done = false;
-      const chunks: Buffer[] = [];
-      let buffered = 0;
-      const finish = (attempt: Attempt): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.sockets.delete(socket);
-        socket.destroy();
-        resolve(attempt);
-      };
-      const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-      socket.setNoDelay(true);
-      socket.on('error', (err) => finish({ kind: 'error', message: err.message }));
-      socket.on('close', () => finish({ kind: 'error', message: 'connection closed before a reply' }));
-      socket.on('connect', () => {
-        const framed = Buffer.allocUnsafe(2 + query.length);
-        framed.writeUInt16BE(query.length, 0);
-        query.copy(framed, 2);
-        socket.write(framed);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        buffered += chunk.length;
-        // A reply is at most 2 + 65535 octets; the length prefix says exactly how many.
-        while (buffered >= 2) {
-          const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
-          chunks.length = 0;
-          chunks.push(all);
-          const length = all.readUInt16BE(0);
-          if (buffered < 2 + length) return;
-          const msg = Buffer.from(all.subarray(2, 2 + length));
-          const rest = all.subarray(2 + length);
-          chunks.length = 0;
-          if (rest.length > 0) chunks.push(rest);
-          buffered = rest.length;
-          const reply = parseReplyOk(msg);
-          if (reply !== undefined && replyMatches(msg, reply, id, rawQuestion)) {
-            finish({ kind: 'reply', buf: msg, reply });
-            return;
-          }
-          state.mismatched++;
-        }
-      });
-    });
-  }
-}
-
-function destroySocket(socket: UdpSocket | TcpSocket): void {
-  try {
-    if ('destroy' in socket) socket.destroy();
-    else socket.close();
-  } catch {
-    // already closed
   }
 }

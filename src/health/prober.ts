@@ -12,11 +12,12 @@
  * point within the first interval; stop() clears every timer and socket.
  */
 import { connect } from 'node:net';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
 import type { GatewayHealth } from '../answer/types.js';
 import type { ClusterCatalog, RegistryReader } from '../registry/types.js';
 import { jittered } from '../util/backoff.js';
+import { MAX_TIMER_MS, settleOnce } from '../util/settle-once.js';
 import { GatewayState, type GatewayStateSnapshot, type ProbeResult } from './gateway-state.js';
 
 export type ProbeSpec = { readonly type: 'tcp'; readonly port?: number | undefined } | { readonly type: 'http'; readonly port: number; readonly path: string };
@@ -63,13 +64,6 @@ interface Target {
   timer: NodeJS.Timeout | undefined;
   inflight: { destroy(): void } | undefined;
 }
-
-/**
- * Longest delay setTimeout honours: beyond 2^31 − 1 ms Node fires after 1 ms instead (with a
- * TimeoutOverflowWarning), which would turn a huge health.intervalMs into a probe loop and a huge
- * health.timeoutMs into an instant failure. The schema sets no maximum, so delays are capped here.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class GatewayProber implements GatewayHealth {
   private readonly targets = new Map<string, Target>();
@@ -184,6 +178,7 @@ export class GatewayProber implements GatewayHealth {
 
   private schedule(t: Target, delayMs: number): void {
     if (this.stopped) return;
+    // Capped: beyond setTimeout's limit a huge health.intervalMs would turn into a probe loop.
     t.timer = setTimeout(
       () => {
         t.timer = undefined;
@@ -223,48 +218,42 @@ export class GatewayProber implements GatewayHealth {
   }
 
   private tcpProbe(t: Target): Promise<ProbeResult> {
-    return new Promise((resolve) => {
-      const started = performance.now();
-      const socket = connect({ host: t.address, port: t.port });
-      t.inflight = socket;
-      let done = false;
-      const finish = (r: ProbeResult): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
+    const started = performance.now();
+    const socket = connect({ host: t.address, port: t.port });
+    t.inflight = socket;
+    const op = settleOnce<ProbeResult>({
+      timeoutMs: this.opts.timeoutMs,
+      onTimeout: () => ({ ok: false, error: `no TCP connect within ${this.opts.timeoutMs} ms` }),
+      cleanup: () => {
         t.inflight = undefined;
         socket.destroy();
-        resolve(r);
-      };
-      const timer = setTimeout(() => finish({ ok: false, error: `no TCP connect within ${this.opts.timeoutMs} ms` }), Math.min(this.opts.timeoutMs, MAX_TIMER_MS));
-      socket.once('connect', () => finish({ ok: true, rttMs: performance.now() - started }));
-      socket.once('error', (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }));
-      socket.once('close', () => finish({ ok: false, error: 'closed before connecting' }));
+      },
     });
+    op.listen(socket, 'connect', () => op.resolve({ ok: true, rttMs: performance.now() - started }));
+    op.listen(socket, 'error', (err: NodeJS.ErrnoException) => op.resolve({ ok: false, error: err.code ?? err.message }));
+    op.listen(socket, 'close', () => op.resolve({ ok: false, error: 'closed before connecting' }));
+    return op.promise;
   }
 
   private httpProbe(t: Target, path: string): Promise<ProbeResult> {
-    return new Promise((resolve) => {
-      const started = performance.now();
-      let done = false;
-      const req = request({ host: t.address, port: t.port, path, method: 'GET', agent: false, headers: { 'user-agent': 'gsdns-probe' } });
-      t.inflight = req;
-      const finish = (r: ProbeResult): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
+    const started = performance.now();
+    const req = request({ host: t.address, port: t.port, path, method: 'GET', agent: false, headers: { 'user-agent': 'gsdns-probe' } });
+    t.inflight = req;
+    const op = settleOnce<ProbeResult>({
+      timeoutMs: this.opts.timeoutMs,
+      onTimeout: () => ({ ok: false, error: `no HTTP answer within ${this.opts.timeoutMs} ms` }),
+      cleanup: () => {
         t.inflight = undefined;
         req.destroy();
-        resolve(r);
-      };
-      const timer = setTimeout(() => finish({ ok: false, error: `no HTTP answer within ${this.opts.timeoutMs} ms` }), Math.min(this.opts.timeoutMs, MAX_TIMER_MS));
-      req.once('response', (res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        finish(status >= 200 && status < 300 ? { ok: true, rttMs: performance.now() - started } : { ok: false, error: `HTTP ${status}` });
-      });
-      req.once('error', (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }));
-      req.end();
+      },
     });
+    op.listen(req, 'response', (res: IncomingMessage) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      op.resolve(status >= 200 && status < 300 ? { ok: true, rttMs: performance.now() - started } : { ok: false, error: `HTTP ${status}` });
+    });
+    op.listen(req, 'error', (err: NodeJS.ErrnoException) => op.resolve({ ok: false, error: err.code ?? err.message }));
+    req.end();
+    return op.promise;
   }
 }

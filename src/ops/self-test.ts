@@ -14,12 +14,13 @@
  * the Service sent to another replica is recognised. Every verdict carries a reason an operator
  * can act on.
  */
-import { createSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Packet } from 'dns2';
 import type { Logger } from '../log.js';
 import { rcodeName } from './presentation.js';
 import { encodeQuestion } from '../wire/wire.js';
+import { settleOnce } from '../util/settle-once.js';
 
 /** The next run after a failed one comes at most this soon (see start()). */
 const RETRY_AFTER_FAILURE_MS = 10_000;
@@ -200,31 +201,29 @@ export class SelfTest {
     const header = Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     const query = Buffer.concat([header, encodeQuestion(name, 1, 1)]);
     const socket = createSocket(address.includes(':') ? 'udp6' : 'udp4');
-    return new Promise<Exchange>((resolve) => {
-      let done = false;
-      const finish = (e: Exchange): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
+    const op = settleOnce<Exchange>({
+      timeoutMs: this.opts.timeoutMs,
+      onTimeout: () => ({ kind: 'timeout' }),
+      cleanup: () => {
         try {
           socket.close();
         } catch {
           // already closed
         }
-        resolve(e);
-      };
-      const timer = setTimeout(() => finish({ kind: 'timeout' }), this.opts.timeoutMs);
-      socket.on('error', (err) => finish({ kind: 'error', message: err.message }));
-      socket.on('message', (msg, rinfo) => {
-        // RFC 5452: only the resolver's reply to our ID and question counts.
-        if (rinfo.port !== port || msg.length < 12 || msg.readUInt16BE(0) !== id || (msg[2]! & 0x80) === 0) return;
-        finish({ kind: 'reply', message: msg });
-      });
-      socket.connect(port, address, () => {
-        socket.send(query, (err) => {
-          if (err) finish({ kind: 'error', message: err.message });
-        });
+      },
+    });
+    op.listen(socket, 'error', (err: Error) => op.resolve({ kind: 'error', message: err.message }));
+    op.listen(socket, 'message', (msg: Buffer, rinfo: RemoteInfo) => {
+      // RFC 5452: only the resolver's reply to our ID and question counts.
+      if (rinfo.port !== port || msg.length < 12 || msg.readUInt16BE(0) !== id || (msg[2]! & 0x80) === 0) return;
+      op.resolve({ kind: 'reply', message: msg });
+    });
+    socket.connect(port, address, () => {
+      if (op.settled) return; // timed out while connecting: the socket is closed
+      socket.send(query, (err) => {
+        if (err) op.resolve({ kind: 'error', message: err.message });
       });
     });
+    return op.promise;
   }
 }

@@ -2,12 +2,13 @@
  * Kubernetes source (edge): client-node informers on Services and EndpointSlices feed the
  * registry; an optional informer on one gateway Service feeds this cluster's gateways (SPEC §2).
  *
- * Owns: the informers' lifecycle, credentials (kubeconfig file or in-cluster), paged lists, the
- * `source` readiness component, and the guards around client-node 1.4.0's informer traps
- * (KNOWN-DEFECTS): it stops for good on any error but 410 (we restart it with jittered exponential
- * backoff), a half-open watch hangs forever (our watchdog restarts it), a cleanly closed watch is
- * reopened at once (we rate-limit reopening), and a 410 relist must replace wholesale (every list
- * replaces its scope in KubeState before the informer diffs it).
+ * Owns: which informers run and what each feeds (its InformerSpec), credentials (kubeconfig file
+ * or in-cluster), the watchdog, staleness, the `source` readiness component and the gateway
+ * Service's resolution. The guards around client-node 1.4.0's informer traps (KNOWN-DEFECTS) are
+ * ManagedInformer's (managed-informer.ts): it stops for good on any error but 410 (restarted with
+ * jittered exponential backoff), a half-open watch hangs forever (the watchdog here restarts it), a
+ * cleanly closed watch is reopened at once (reopening is rate-limited), and a 410 relist must
+ * replace wholesale (every list replaces its scope in KubeState before the informer diffs it).
  * Never: lets an informer callback throw into client-node, keeps whole API objects (they are
  * trimmed on arrival), or polls: every change reaches the registry from a watch event.
  * Invariants:
@@ -28,12 +29,12 @@
  *   (bench/convergence.ts measures it).
  */
 import { promises as dns } from 'node:dns';
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
 import { KubeCredentialsError } from '../../errors.js';
 import type { Readiness } from '../../registry/readiness.js';
 import type { Gateway, RegistryWriter } from '../../registry/types.js';
-import { Backoff, type BackoffOptions } from '../../util/backoff.js';
+import type { BackoffOptions } from '../../util/backoff.js';
 import { canonicalIp } from '../../util/ip.js';
 import {
   gatewayTargets,
@@ -46,6 +47,7 @@ import {
   type KubeObject,
   type KubeService,
 } from './convert.js';
+import { describeError, ManagedInformer, type InformerSpec, type InformerStatus, type ListResult, type ManagedInformerOptions } from './managed-informer.js';
 import { isExportedNamespace, parseLabelSelector } from './selector.js';
 import { KubeState } from './state.js';
 
@@ -54,6 +56,7 @@ const COMPONENT = 'source';
 const PAGE_SIZE = 500;
 
 export type { BackoffOptions };
+export type { InformerPhase, InformerStatus } from './managed-informer.js';
 
 export interface KubernetesSourceOptions {
   /** Path of a kubeconfig, or null for the in-cluster service account. */
@@ -90,26 +93,6 @@ export interface KubernetesSourceOptions {
   readonly lookupHost?: ((host: string) => Promise<readonly { readonly address: string }[]>) | undefined;
 }
 
-export type InformerPhase = 'starting' | 'listing' | 'watching' | 'backoff' | 'stopped';
-
-export interface InformerStatus {
-  readonly resource: string;
-  readonly namespace?: string | undefined;
-  readonly phase: InformerPhase;
-  /** Completed at least one list (ever). */
-  readonly listed: boolean;
-  readonly lastError?: string | undefined;
-  readonly lastErrorMs?: number | undefined;
-  readonly restarts: number;
-  readonly watchdogRestarts: number;
-  readonly delayedReconnects: number;
-  readonly lastActivityMs?: number | undefined;
-  /** Unix ms since which this informer, after its first list, has not been watching; absent while in sync. */
-  readonly outOfSyncSinceMs?: number | undefined;
-  readonly lists: number;
-  readonly events: number;
-}
-
 export interface KubernetesSourceStatus {
   readonly synced: boolean;
   /** Out of sync for longer than staleAfterSeconds (see the module header). */
@@ -122,319 +105,6 @@ export interface KubernetesSourceStatus {
   readonly slices: number;
   readonly informers: readonly InformerStatus[];
   readonly gateways: readonly Gateway[];
-}
-
-interface ListResult<T> {
-  readonly items: T[];
-  readonly metadata: { readonly resourceVersion?: string | undefined; readonly _continue?: string | undefined; readonly continue?: string | undefined };
-}
-
-interface InformerSpec<T extends KubeObject> {
-  readonly resource: string;
-  readonly namespace?: string | undefined;
-  /** Watch path, e.g. /api/v1/services. */
-  readonly path: string;
-  readonly fieldSelector?: string | undefined;
-  /** One page of the list. */
-  readonly listPage: (continueToken: string | undefined) => Promise<ListResult<T>>;
-  readonly trim: (obj: T) => T;
-  /** A complete list arrived: replace this informer's scope wholesale. */
-  readonly onList: (items: readonly T[]) => void;
-  readonly onUpsert: (obj: T) => void;
-  readonly onDelete: (obj: T) => void;
-}
-
-/** Status code of a client-node error (ApiException `code`, Watch `statusCode`). */
-function statusOf(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown } | null;
-  if (typeof e?.statusCode === 'number') return e.statusCode;
-  if (typeof e?.code === 'number') return e.code;
-  return undefined;
-}
-
-function describeError(err: unknown): string {
-  if (err === undefined || err === null) return 'unknown error';
-  const status = statusOf(err);
-  const message = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err).slice(0, 300) : String(err);
-  return status !== undefined ? `HTTP ${status}: ${message.split('\n')[0]}` : message;
-}
-
-/**
- * One informer with our guards. Each start() is a new generation: a fresh ListWatch (so a fresh
- * list), whose callbacks are ignored once a newer generation exists.
- */
-class ManagedInformer<T extends KubeObject> {
-  phase: InformerPhase = 'starting';
-  listed = false;
-  lastError: string | undefined;
-  lastErrorMs: number | undefined;
-  restarts = 0;
-  watchdogRestarts = 0;
-  delayedReconnects = 0;
-  lastActivityMs: number | undefined;
-  outOfSyncSinceMs: number | undefined;
-  lists = 0;
-  events = 0;
-  private generation = 0;
-  private current: ListWatch<KubernetesObject> | undefined;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private readonly restartBackoff: Backoff;
-  private readonly reconnectBackoff: Backoff;
-  private lastWatchStartMs = 0;
-  private stopped = false;
-  /** Destroys the sockets of the current generation's watches (see guardedWatch). */
-  private releaseWatches: () => void = () => undefined;
-
-  constructor(
-    private readonly spec: InformerSpec<T>,
-    private readonly kubeConfig: KubeConfig,
-    private readonly opts: Required<Pick<KubernetesSourceOptions, 'now'>> & {
-      restartBackoff: BackoffOptions;
-      reconnectBackoff: BackoffOptions;
-      healthyWatchMs: number;
-      logger: Logger;
-      onChange: () => void;
-    },
-  ) {
-    this.restartBackoff = new Backoff(opts.restartBackoff);
-    this.reconnectBackoff = new Backoff(opts.reconnectBackoff);
-  }
-
-  status(): InformerStatus {
-    return {
-      resource: this.spec.resource,
-      namespace: this.spec.namespace,
-      phase: this.phase,
-      listed: this.listed,
-      lastError: this.lastError,
-      lastErrorMs: this.lastErrorMs,
-      restarts: this.restarts,
-      watchdogRestarts: this.watchdogRestarts,
-      delayedReconnects: this.delayedReconnects,
-      lastActivityMs: this.lastActivityMs,
-      outOfSyncSinceMs: this.outOfSyncSinceMs,
-      lists: this.lists,
-      events: this.events,
-    };
-  }
-
-  get label(): string {
-    return this.spec.namespace ? `${this.spec.resource}/${this.spec.namespace}` : this.spec.resource;
-  }
-
-  start(): void {
-    if (this.stopped) return;
-    const generation = ++this.generation;
-    this.phase = 'listing';
-    this.markOutOfSync();
-    this.touch();
-    const live = (): boolean => generation === this.generation && !this.stopped;
-    this.releaseWatches();
-    const watch = this.guardedWatch(live);
-    const informer = new ListWatch<KubernetesObject>(
-      this.spec.path,
-      watch as unknown as Watch,
-      () => this.listAll(live) as unknown as Promise<never>,
-      false,
-      undefined,
-      this.spec.fieldSelector,
-    );
-    this.current = informer;
-    const guard = (what: string, fn: () => void): void => {
-      if (!live()) return;
-      try {
-        fn();
-      } catch (err) {
-        // Never throw into client-node's emitter: log, and let the data converge on the next event.
-        this.opts.logger.error({ err, informer: this.label, what }, 'informer callback failed');
-      }
-    };
-    // Objects reach KubeState from listAll and from the guarded watch; client-node's cache stays
-    // empty, so it has no add/update/delete callbacks to give.
-    informer.on('connect', () => guard('connect', () => this.touch()));
-    informer.on('error', (err: unknown) => guard('error', () => this.failed(err)));
-    informer.start().catch((err: unknown) => guard('start', () => this.failed(err)));
-  }
-
-  /** Stop for good (shutdown). */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.generation++;
-    this.phase = 'stopped';
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    const informer = this.current;
-    this.current = undefined;
-    this.releaseWatches();
-    await informer?.stop().catch(() => undefined);
-  }
-
-  /** Abandon the current generation and start a new one now (watchdog). */
-  restartNow(reason: string): void {
-    if (this.stopped) return;
-    this.watchdogRestarts++;
-    this.opts.logger.warn({ informer: this.label, reason }, 'restarting informer');
-    const old = this.current;
-    this.generation++;
-    this.releaseWatches();
-    void old?.stop().catch(() => undefined);
-    this.start();
-  }
-
-  /** Milliseconds since the last sign of life, or 0 while not expecting any. */
-  silenceMs(nowMs: number): number {
-    if (this.phase !== 'watching' && this.phase !== 'listing') return 0;
-    return this.lastActivityMs === undefined ? 0 : nowMs - this.lastActivityMs;
-  }
-
-  private touch(): void {
-    this.lastActivityMs = this.opts.now();
-  }
-
-  /** Not watching any more: keep the earliest such moment until the next complete list. */
-  private markOutOfSync(): void {
-    if (this.listed && this.outOfSyncSinceMs === undefined) this.outOfSyncSinceMs = this.opts.now();
-  }
-
-  /** client-node stopped this informer for good; start a new generation after a backoff. */
-  private failed(err: unknown): void {
-    this.lastError = describeError(err);
-    this.lastErrorMs = this.opts.now();
-    this.restarts++;
-    const old = this.current;
-    this.generation++;
-    this.current = undefined;
-    this.releaseWatches();
-    void old?.stop().catch(() => undefined);
-    const delay = this.restartBackoff.next();
-    this.phase = 'backoff';
-    this.markOutOfSync();
-    this.opts.logger.warn({ informer: this.label, err: this.lastError, retryInMs: delay, restarts: this.restarts }, 'informer stopped on an error; restarting with backoff (serving last-known data)');
-    this.opts.onChange();
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      this.start();
-    }, delay);
-    this.restartTimer.unref();
-  }
-
-  /** Every page of a consistent list; replaces this informer's scope before client-node diffs it. */
-  private async listAll(live: () => boolean): Promise<ListResult<T>> {
-    const items: T[] = [];
-    let token: string | undefined;
-    let resourceVersion: string | undefined;
-    for (let restarted = false; ; ) {
-      let page: ListResult<T>;
-      try {
-        page = await this.spec.listPage(token);
-      } catch (err) {
-        // A continue token past the server's compaction: start the list over, once (client-go does).
-        if (statusOf(err) === 410 && token !== undefined && !restarted) {
-          restarted = true;
-          token = undefined;
-          items.length = 0;
-          continue;
-        }
-        throw err;
-      }
-      for (const item of page.items) items.push(this.spec.trim(item));
-      resourceVersion = page.metadata.resourceVersion;
-      token = page.metadata._continue ?? page.metadata.continue ?? undefined;
-      if (!token) break;
-    }
-    if (live()) {
-      this.spec.onList(items);
-      this.listed = true;
-      this.lists++;
-      this.phase = 'watching';
-      this.outOfSyncSinceMs = undefined;
-      this.touch();
-      this.restartBackoff.reset();
-      this.opts.onChange();
-    }
-    // client-node would keep every listed object in its cache, which nothing here reads: it gets
-    // the resourceVersion only (KubeState above already holds the slim records).
-    return { items: [], metadata: { resourceVersion } };
-  }
-
-  /**
-   * The Watch client-node's ListWatch drives, wrapped: bookmarks requested and counted as life,
-   * objects trimmed on arrival, and a watch that ended quickly reopened only after a backoff
-   * (client-node reopens a cleanly closed watch at once: upstream #1933).
-   */
-  private guardedWatch(live: () => boolean): Pick<Watch, 'watch'> {
-    // client-node's stop() cannot abort a watch whose response headers never came (a black-holed
-    // API server), and a stopped informer whose watch connects later keeps running. Each watch
-    // gets its own HTTP agent (client-node creates one per request); we keep them and destroy
-    // their sockets when the watch ends or this generation is abandoned.
-    const agents = new Set<{ destroy(): void }>();
-    const kc = this.kubeConfig;
-    const config = {
-      getCurrentCluster: () => kc.getCurrentCluster(),
-      applyToFetchOptions: async (opts: object) => {
-        const init = await kc.applyToFetchOptions(opts as Parameters<KubeConfig['applyToFetchOptions']>[0]);
-        const agent = (init as { agent?: unknown }).agent as { destroy?: () => void } | undefined;
-        if (agent && typeof agent.destroy === 'function') agents.add(agent as { destroy(): void });
-        return init;
-      },
-    };
-    const release = (): void => {
-      for (const agent of agents) agent.destroy();
-      agents.clear();
-    };
-    this.releaseWatches = release;
-    const inner = new Watch(config as unknown as KubeConfig);
-    return {
-      watch: async (path, queryParams, callback, done) => {
-        const nowMs = this.opts.now();
-        const lived = nowMs - this.lastWatchStartMs;
-        if (this.lastWatchStartMs > 0 && lived < this.opts.healthyWatchMs) {
-          const delay = this.reconnectBackoff.next();
-          this.delayedReconnects++;
-          this.opts.logger.debug({ informer: this.label, livedMs: lived, delayMs: delay }, 'watch ended quickly; reopening after a delay');
-          await new Promise((r) => setTimeout(r, delay).unref());
-        } else {
-          this.reconnectBackoff.reset();
-        }
-        if (!live()) return new AbortController();
-        this.lastWatchStartMs = this.opts.now();
-        this.touch();
-        const controller = await inner.watch(
-          path,
-          { ...queryParams, allowWatchBookmarks: true },
-          (phase: string, apiObj: unknown, watchObj?: unknown) => {
-            if (!live()) return;
-            this.touch();
-            if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
-              this.events++;
-              const obj = this.spec.trim(apiObj as T);
-              try {
-                if (phase === 'DELETED') this.spec.onDelete(obj);
-                else this.spec.onUpsert(obj);
-              } catch (err) {
-                this.opts.logger.error({ err, informer: this.label, phase }, 'informer event handling failed');
-              }
-              // client-node needs only the new resourceVersion; as a BOOKMARK it records just that
-              // and caches nothing.
-              callback('BOOKMARK', { metadata: { resourceVersion: obj.metadata?.resourceVersion } }, watchObj);
-            } else callback(phase, apiObj, watchObj);
-          },
-          (err: unknown) => {
-            if (err && live()) this.opts.logger.debug({ informer: this.label, err: describeError(err) }, 'watch ended with an error');
-            // One watch at a time per generation: every agent so far belongs to finished watches.
-            release();
-            done(err);
-          },
-        );
-        // Connected after this generation was abandoned: close it instead of letting it run.
-        if (!live()) {
-          controller.abort();
-          release();
-        }
-        return controller;
-      },
-    };
-  }
 }
 
 export class KubernetesSource {
@@ -466,7 +136,7 @@ export class KubernetesSource {
     const kc = loadCredentials(this.opts.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const common = {
+    const common: ManagedInformerOptions = {
       now: this.now,
       restartBackoff: this.opts.restartBackoff ?? { initialMs: 1000, maxMs: 30_000 },
       reconnectBackoff: this.opts.reconnectBackoff ?? { initialMs: 250, maxMs: 30_000 },
@@ -476,87 +146,19 @@ export class KubernetesSource {
     };
     const scopes: (string | undefined)[] = this.opts.namespaces.length > 0 ? [...this.opts.namespaces] : [undefined];
     for (const namespace of scopes) {
-      const services: InformerSpec<KubeService> = {
-        resource: 'services',
-        namespace,
-        path: namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services',
-        listPage: (token) =>
-          (namespace
-            ? core.listNamespacedService({ namespace, limit: PAGE_SIZE, _continue: token })
-            : core.listServiceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeService>>,
-        trim: trimService,
-        onList: (items) => this.state.replaceServices(namespace, items.map(toServiceRecord).filter(isDefined)),
-        onUpsert: (obj) => this.upsertService(obj),
-        onDelete: (obj) => {
-          if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
-        },
-      };
-      const slices: InformerSpec<KubeEndpointSlice> = {
-        resource: 'endpointslices',
-        namespace,
-        path: namespace ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices` : '/apis/discovery.k8s.io/v1/endpointslices',
-        listPage: (token) =>
-          (namespace
-            ? discovery.listNamespacedEndpointSlice({ namespace, limit: PAGE_SIZE, _continue: token })
-            : discovery.listEndpointSliceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeEndpointSlice>>,
-        trim: trimSlice,
-        onList: (items) => this.state.replaceSlices(namespace, items.map(toSliceRecord).filter(isDefined)),
-        onUpsert: (obj) => {
-          const record = toSliceRecord(obj);
-          if (!record) return;
-          this.state.upsertSlice(record);
-          const trigger = this.opts.onProgrammed ? changeTriggerMs(obj) : undefined;
-          // Clocks of the controller-manager and this pod differ slightly; never report below 0.
-          if (trigger !== undefined) this.opts.onProgrammed?.(Math.max(0, this.now() - trigger) / 1000);
-        },
-        onDelete: (obj) => {
-          if (obj.metadata?.namespace && obj.metadata.name) this.state.removeSlice(obj.metadata.namespace, obj.metadata.name);
-        },
-      };
-      this.informers.push(new ManagedInformer(services as InformerSpec<KubeObject>, kc, common));
-      this.informers.push(new ManagedInformer(slices as InformerSpec<KubeObject>, kc, common));
+      this.informers.push(new ManagedInformer(this.serviceSpec(core, namespace) as InformerSpec<KubeObject>, kc, common));
+      this.informers.push(new ManagedInformer(this.sliceSpec(discovery, namespace) as InformerSpec<KubeObject>, kc, common));
     }
     const gw = this.opts.gatewayService;
     if (gw) {
-      this.gatewayInformer = new ManagedInformer<KubeService>(
-        {
-          resource: 'gateway-service',
-          namespace: gw.namespace,
-          path: `/api/v1/namespaces/${gw.namespace}/services`,
-          fieldSelector: `metadata.name=${gw.name}`,
-          listPage: (token) =>
-            core.listNamespacedService({
-              namespace: gw.namespace,
-              fieldSelector: `metadata.name=${gw.name}`,
-              limit: PAGE_SIZE,
-              _continue: token,
-            }) as unknown as Promise<ListResult<KubeService>>,
-          trim: trimService,
-          onList: (items) => this.setGatewayObject(items.find((s) => s.metadata?.name === gw.name)),
-          onUpsert: (obj) => {
-            if (obj.metadata?.name === gw.name) this.setGatewayObject(obj);
-          },
-          onDelete: (obj) => {
-            if (obj.metadata?.name === gw.name) this.setGatewayObject(undefined);
-          },
-        },
-        kc,
-        common,
-      );
+      this.gatewayInformer = new ManagedInformer<KubeService>(this.gatewaySpec(core, gw), kc, common);
       // Load-balancer hostnames (e.g. AWS ELB) change their addresses behind our back.
       this.gatewayRefresh = setInterval(() => void this.resolveGateways(), 60_000);
       this.gatewayRefresh.unref();
     }
     for (const informer of this.informers) informer.start();
     this.gatewayInformer?.start();
-    // One timer for the watchdog and the staleness clock.
-    const watchdogMs = this.opts.watchdogSeconds * 1000;
-    const staleMs = (this.opts.staleAfterSeconds ?? 0) * 1000;
-    const periods = [1000, ...(watchdogMs > 0 ? [watchdogMs] : []), ...(staleMs > 0 ? [Math.max(50, staleMs / 4)] : [])];
-    if (watchdogMs > 0 || staleMs > 0) {
-      this.watchdog = setInterval(() => this.checkWatchdog(watchdogMs), Math.min(...periods));
-      this.watchdog.unref();
-    }
+    this.startWatchdog();
   }
 
   async stop(): Promise<void> {
@@ -583,6 +185,87 @@ export class KubernetesSource {
       informers: [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])].map((i) => i.status()),
       gateways: this.gateways,
     };
+  }
+
+  /** The Services of one namespace (or of all): every change goes to KubeState. */
+  private serviceSpec(core: CoreV1Api, namespace: string | undefined): InformerSpec<KubeService> {
+    return {
+      resource: 'services',
+      namespace,
+      path: namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services',
+      listPage: (token) =>
+        (namespace
+          ? core.listNamespacedService({ namespace, limit: PAGE_SIZE, _continue: token })
+          : core.listServiceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeService>>,
+      trim: trimService,
+      onList: (items) => this.state.replaceServices(namespace, items.map(toServiceRecord).filter(isDefined)),
+      onUpsert: (obj) => this.upsertService(obj),
+      onDelete: (obj) => {
+        if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+      },
+    };
+  }
+
+  /** The EndpointSlices of one namespace (or of all); watched changes are timed for onProgrammed. */
+  private sliceSpec(discovery: DiscoveryV1Api, namespace: string | undefined): InformerSpec<KubeEndpointSlice> {
+    return {
+      resource: 'endpointslices',
+      namespace,
+      path: namespace ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices` : '/apis/discovery.k8s.io/v1/endpointslices',
+      listPage: (token) =>
+        (namespace
+          ? discovery.listNamespacedEndpointSlice({ namespace, limit: PAGE_SIZE, _continue: token })
+          : discovery.listEndpointSliceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeEndpointSlice>>,
+      trim: trimSlice,
+      onList: (items) => this.state.replaceSlices(namespace, items.map(toSliceRecord).filter(isDefined)),
+      onUpsert: (obj) => {
+        const record = toSliceRecord(obj);
+        if (!record) return;
+        this.state.upsertSlice(record);
+        const trigger = this.opts.onProgrammed ? changeTriggerMs(obj) : undefined;
+        // Clocks of the controller-manager and this pod differ slightly; never report below 0.
+        if (trigger !== undefined) this.opts.onProgrammed?.(Math.max(0, this.now() - trigger) / 1000);
+      },
+      onDelete: (obj) => {
+        if (obj.metadata?.namespace && obj.metadata.name) this.state.removeSlice(obj.metadata.namespace, obj.metadata.name);
+      },
+    };
+  }
+
+  /** The one gateway Service (a field selector on its name): it feeds this cluster's gateways. */
+  private gatewaySpec(core: CoreV1Api, gw: NonNullable<KubernetesSourceOptions['gatewayService']>): InformerSpec<KubeService> {
+    return {
+      resource: 'gateway-service',
+      namespace: gw.namespace,
+      path: `/api/v1/namespaces/${gw.namespace}/services`,
+      fieldSelector: `metadata.name=${gw.name}`,
+      listPage: (token) =>
+        core.listNamespacedService({
+          namespace: gw.namespace,
+          fieldSelector: `metadata.name=${gw.name}`,
+          limit: PAGE_SIZE,
+          _continue: token,
+        }) as unknown as Promise<ListResult<KubeService>>,
+      trim: trimService,
+      onList: (items) => this.setGatewayObject(items.find((s) => s.metadata?.name === gw.name)),
+      onUpsert: (obj) => {
+        if (obj.metadata?.name === gw.name) this.setGatewayObject(obj);
+      },
+      onDelete: (obj) => {
+        if (obj.metadata?.name === gw.name) this.setGatewayObject(undefined);
+      },
+    };
+  }
+
+  /** One timer for the watchdog and the staleness clock. */
+  private startWatchdog(): void {
+    const watchdogMs = this.opts.watchdogSeconds * 1000;
+    const staleMs = (this.opts.staleAfterSeconds ?? 0) * 1000;
+    const periods = [1000, ...(watchdogMs > 0 ? [watchdogMs] : []), ...(staleMs > 0 ? [Math.max(50, staleMs / 4)] : [])];
+    if (watchdogMs > 0 || staleMs > 0) {
+      this.watchdog = setInterval(() => this.checkWatchdog(watchdogMs), Math.min(...periods));
+      this.watchdog.unref();
+    }
   }
 
   private upsertService(obj: KubeService): void {
