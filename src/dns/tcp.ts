@@ -22,6 +22,7 @@ import { TCPServer } from 'dns2';
 import { errorFields } from './message.js';
 import type { TcpAdmission } from './tcp-admission.js';
 import type { ClientAddress, EdgeCounters, EdgeLogger, MessageSink } from './types.js';
+import { FrameDecoder, frameMessage } from '../util/tcp-framing.js';
 import { HEADER_SIZE } from '../wire/limits.js';
 
 /** Per-connection socket buffer (octets) before write() reports back-pressure (D7). */
@@ -117,9 +118,8 @@ const CLOSE_COUNTER: Readonly<Record<CloseReason, keyof ConnectionContext['count
  *   written. Octets of an incomplete message never restart it, so a trickle cannot keep a slot.
  */
 export class TcpConnection {
-  /** Received octets not yet framed; concatenated lazily so a trickle of tiny segments stays linear. */
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** Received octets not yet taken as messages (src/util/tcp-framing.ts). */
+  private readonly frames = new FrameDecoder({ minMessageBytes: HEADER_SIZE });
   private inFlight = 0;
   private writeBlocked = false;
   private paused = false;
@@ -143,7 +143,7 @@ export class TcpConnection {
 
   /** Destroy it to make room for a new connection (an admission decision). Octets still held mean a message was under way. */
   evict(): void {
-    this.close(this.buffered > 0 ? 'evictedIncomplete' : 'evictedIdle');
+    this.close(this.frames.buffered > 0 ? 'evictedIncomplete' : 'evictedIdle');
   }
 
   /** Destroy it without counting a reason (server shutdown). */
@@ -158,9 +158,9 @@ export class TcpConnection {
   // --- socket events ---------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    if (this.buffered > this.ctx.counters.tcpReadBacklogHighWater) this.ctx.counters.tcpReadBacklogHighWater = this.buffered;
+    this.frames.push(chunk);
+    const held = this.frames.buffered;
+    if (held > this.ctx.counters.tcpReadBacklogHighWater) this.ctx.counters.tcpReadBacklogHighWater = held;
     this.pump();
   }
 
@@ -209,51 +209,23 @@ export class TcpConnection {
 
   /** Run the message clock exactly while we read and the buffer starts with an incomplete message. */
   private updateMessageClock(): void {
-    if (!this.paused && this.buffered > 0 && !this.nextFrameReady()) this.startMessageClock();
+    if (!this.paused && this.frames.buffered > 0 && !this.frames.ready()) this.startMessageClock();
     else this.stopMessageClock();
   }
 
   // --- framing and flow ------------------------------------------------------------------------
 
-  /** Gather the first n buffered octets into chunks[0]. */
-  private gather(n: number): Buffer {
-    let first = this.chunks[0]!;
-    if (first.length < n) {
-      first = Buffer.concat(this.chunks, this.buffered);
-      this.chunks = [first];
-    }
-    return first;
-  }
-
-  /** The next complete message, null when incomplete, or 'bad' for a frame that cannot be DNS. */
-  private nextFrame(): Buffer | null | 'bad' {
-    if (this.buffered < 2) return null;
-    const length = this.gather(2).readUInt16BE(0);
-    // Shorter than a header can never be a message; no ID to answer, so close (RFC 7766 §6.2.4
-    // lets a server close a connection on a malformed message).
-    if (length < HEADER_SIZE) return 'bad';
-    if (this.buffered < 2 + length) return null;
-    const first = this.gather(2 + length);
-    const frame = first.subarray(2, 2 + length);
-    const rest = first.subarray(2 + length);
-    if (rest.length > 0) this.chunks[0] = rest;
-    else this.chunks.shift();
-    this.buffered -= 2 + length;
-    return frame;
-  }
-
-  private nextFrameReady(): boolean {
-    if (this.buffered < 2) return false;
-    return this.buffered >= 2 + this.gather(2).readUInt16BE(0);
-  }
-
   private pump(): void {
     while (!this.closed && !this.writeBlocked && this.inFlight < this.ctx.maxInFlight) {
-      const frame = this.nextFrame();
-      if (frame === null) break;
-      if (frame === 'bad') {
-        this.close('malformed');
-        return;
+      const frame = this.frames.next();
+      if (frame === undefined) {
+        // A frame shorter than a header can never be a message, and has no ID to answer: close
+        // (RFC 7766 §6.2.4 lets a server close a connection on a malformed message).
+        if (this.frames.error !== undefined) {
+          this.close('malformed');
+          return;
+        }
+        break;
       }
       // This message is complete: its clock stops, and the next one's starts at its first octet.
       this.stopMessageClock();
@@ -263,7 +235,7 @@ export class TcpConnection {
     this.updateFlow();
     this.updateMessageClock();
     // The peer half-closed and everything it sent is answered: finish our side too.
-    if (this.peerEnded && this.inFlight === 0 && !this.nextFrameReady() && !this.socket.writableEnded) this.socket.end();
+    if (this.peerEnded && this.inFlight === 0 && !this.frames.ready() && !this.socket.writableEnded) this.socket.end();
   }
 
   private updateFlow(): void {
@@ -333,10 +305,7 @@ export class TcpConnection {
 
   private write(reply: Buffer): void {
     if (this.closed || !this.socket.writable) return;
-    const framed = Buffer.allocUnsafe(2 + reply.length);
-    framed.writeUInt16BE(reply.length, 0);
-    reply.copy(framed, 2);
-    const ok = this.socket.write(framed);
+    const ok = this.socket.write(frameMessage(reply));
     const backlog = this.socket.writableLength;
     if (backlog > this.ctx.counters.tcpWriteBacklogHighWater) this.ctx.counters.tcpWriteBacklogHighWater = backlog;
     // D7: the peer is not keeping up; stop taking queries until 'drain'.

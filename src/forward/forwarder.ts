@@ -42,7 +42,7 @@ import {
   type CachePolicy,
   type RenderSpec,
   type StoredAnswer,
-} from './message.js';
+} from '../wire/relay.js';
 import { UpstreamTransport } from './transport.js';
 import type { ForwarderOptions, ForwardLogger, ForwardResult, ForwardSource, ForwardStats, ForwardTry } from './types.js';
 import type { Upstream } from './upstreams.js';

@@ -17,7 +17,7 @@ import { connect, type Socket as TcpSocket } from 'node:net';
 import { canonicalIp } from '../util/ip.js';
 import { settleOnce, type SettleOnce } from '../util/settle-once.js';
 import { FrameDecoder, frameMessage } from '../util/tcp-framing.js';
-import { parseReply, replyMatches, type UpstreamReply } from './message.js';
+import { parseReply, replyMatches, type UpstreamReply } from '../wire/relay.js';
 import type { ForwardLogger } from './types.js';
 import type { Upstream } from './upstreams.js';
 

@@ -2,8 +2,10 @@
  * The forwarder's vocabulary: its options, results, per-try record and statistics (types only).
  * forwarder.ts re-exports every one of them, so importers keep importing from there.
  */
-import type { RelayResult } from '../wire/types.js';
-import type { CachePolicy } from './message.js';
+import type { ForwardResult, ForwardSource, ForwardTry } from '../wire/types.js';
+
+export type { ForwardResult, ForwardSource, ForwardTry };
+import type { CachePolicy } from '../wire/relay.js';
 import type { Upstream } from './upstreams.js';
 
 export interface ForwarderOptions {
@@ -32,31 +34,6 @@ export interface ForwardLogger {
   debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
-}
-
-/** One try against one upstream, for /debug/resolve. */
-export interface ForwardTry {
-  readonly upstream: string;
-  readonly transport: 'udp' | 'tcp';
-  /** `answer` (NOERROR/NXDOMAIN), an upstream RCODE name (SERVFAIL, REFUSED …), `timeout`, `error`, `malformed`. */
-  readonly outcome: string;
-  readonly ms: number;
-  readonly detail?: string | undefined;
-}
-
-export type ForwardSource = 'cache' | 'upstream' | 'coalesced' | 'stale' | 'servfail' | 'overload';
-
-/** A relayed reply plus how it was obtained. */
-export interface ForwardResult extends RelayResult {
-  readonly source: ForwardSource;
-  readonly rcode: number;
-  /** The upstream that answered (upstream/coalesced), or that answered originally (cache/stale). */
-  readonly upstream?: string | undefined;
-  /** Cache hits: seconds the entry stays fresh; stale: seconds past expiry. */
-  readonly remainingSeconds?: number | undefined;
-  readonly ageSeconds?: number | undefined;
-  /** The tries of the exchange this client led or waited on. */
-  readonly tries: readonly ForwardTry[];
 }
 
 export interface UpstreamStats {

@@ -9,14 +9,13 @@
  * after the endpoints were built (the source, sync, the self-test) shows once it exists.
  */
 import type { AnswerContext, Decision } from '../answer/types.js';
-import type { DnsRequest, HandlerResult } from '../wire/types.js';
+import type { DnsRequest, ForwardResult, HandlerResult } from '../wire/types.js';
 import type { ClusterCatalog, Gateway, LocalService } from '../registry/types.js';
 import { FORWARD, routeExplained, type ForwardStep, type SubnetRef } from '../route/route.js';
 import { ipFamily } from '../util/ip.js';
 import type { DebugEndpoints } from './http.js';
-import { describeDecision, describeForward } from './describe.js';
+import { describeDecision, describeForward, type UpstreamView } from './describe.js';
 import { parseType } from './presentation.js';
-import type { ForwardResult, UpstreamStats } from '../forward/forwarder.js';
 
 /** How /debug reads the running server; every function is called per request. */
 export interface DebugSources {
@@ -38,7 +37,7 @@ export interface DebugSources {
   readonly health: () => object;
   readonly forward: ForwardStep & {
     resolve(request: DnsRequest): ForwardResult | Promise<ForwardResult> | HandlerResult | Promise<HandlerResult>;
-    stats(): { readonly upstreams: readonly UpstreamStats[] };
+    stats(): { readonly upstreams: readonly UpstreamView[] };
   };
   readonly allowFrom: readonly string[];
   readonly selfTest: () => { status(): object; runOnce(): Promise<object> } | undefined;

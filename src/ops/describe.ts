@@ -6,8 +6,8 @@
  * Never: decides anything; it only describes values it is given.
  */
 import type { Decision } from '../answer/types.js';
-import type { ForwardResult, UpstreamStats } from '../forward/forwarder.js';
-import { summarizeMessage } from '../forward/message.js';
+import type { ForwardResult } from '../wire/types.js';
+import { summarizeMessage } from '../wire/relay.js';
 import { formatRecord, rcodeName, typeName } from './presentation.js';
 
 /** The JSON shape of a decision for /debug/resolve and `gsdns explain`. */
@@ -40,11 +40,20 @@ export function describeDecision(question: { name: string; type: number }, d: De
 }
 
 
+/** What /debug shows of each upstream (src/forward `UpstreamStats` has these fields). */
+export interface UpstreamView {
+  readonly upstream: string;
+  readonly healthy: boolean;
+  readonly lastError?: string | undefined;
+  readonly requests: number;
+  readonly timeouts: number;
+}
+
 /** The JSON shape of a forwarded (out-of-zone) resolution. */
 export function describeForward(
   question: { name: string; type: number },
   result: ForwardResult,
-  upstreams: readonly UpstreamStats[],
+  upstreams: readonly UpstreamView[],
 ): Record<string, unknown> {
   const summary = summarizeMessage(result.message);
   const via =

@@ -12,7 +12,7 @@
  */
 import type { Logger } from '../log.js';
 import type { QueryEvent } from '../wire/types.js';
-import type { ForwardResult } from '../forward/forwarder.js';
+import type { ForwardResult } from '../wire/types.js';
 import { replyRcode, type ResponseSource } from '../wire/labels.js';
 import { typeName } from './presentation.js';
 

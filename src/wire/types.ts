@@ -78,6 +78,31 @@ export interface RelayResult {
   readonly truncated: boolean;
 }
 
+/** One try against one upstream, for /debug/resolve. */
+export interface ForwardTry {
+  readonly upstream: string;
+  readonly transport: 'udp' | 'tcp';
+  /** `answer` (NOERROR/NXDOMAIN), an upstream RCODE name (SERVFAIL, REFUSED …), `timeout`, `error`, `malformed`. */
+  readonly outcome: string;
+  readonly ms: number;
+  readonly detail?: string | undefined;
+}
+
+export type ForwardSource = 'cache' | 'upstream' | 'coalesced' | 'stale' | 'servfail' | 'overload';
+
+/** A relayed reply plus how the forwarder obtained it (src/forward/forwarder.ts). */
+export interface ForwardResult extends RelayResult {
+  readonly source: ForwardSource;
+  readonly rcode: number;
+  /** The upstream that answered (upstream/coalesced), or that answered originally (cache/stale). */
+  readonly upstream?: string | undefined;
+  /** Cache hits: seconds the entry stays fresh; stale: seconds past expiry. */
+  readonly remainingSeconds?: number | undefined;
+  readonly ageSeconds?: number | undefined;
+  /** The tries of the exchange this client led or waited on. */
+  readonly tries: readonly ForwardTry[];
+}
+
 /**
  * What a handler returns, discriminated by `kind`: an answer-core Decision, which the edge encodes,
  * or a RelayResult, which it sends as is.

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { AnswerCache, type CacheOptions } from '../../../src/forward/cache.js';
-import { parseReply, storeReply, type AnswerClass, type StoredAnswer } from '../../../src/forward/message.js';
+import { parseReply, storeReply, type AnswerClass, type StoredAnswer } from '../../../src/wire/relay.js';
 
 const RCODE: Record<AnswerClass, number> = { positive: 0, nodata: 0, nxdomain: 3, servfail: 2, other: 5 };
 

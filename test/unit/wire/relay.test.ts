@@ -32,7 +32,7 @@ import {
   type RenderSpec,
   type StoredAnswer,
   type UpstreamReply,
-} from '../../../src/forward/message.js';
+} from '../../../src/wire/relay.js';
 
 // ---------------------------------------------------------------------------------------------
 // Byte-level builders

@@ -20,7 +20,7 @@
  *   authority record was left out.
  */
 import { Rcode, RRType, typeName, type Question } from '../answer/types.js';
-import type { EdnsOption } from '../wire/types.js';
+import type { EdnsOption } from './types.js';
 import {
   ADVERTISED_UDP_PAYLOAD,
   EDNS_OPTION_ECS,
@@ -32,7 +32,7 @@ import {
   labelToPresentation,
   readOptions,
   skipName,
-} from '../wire/wire.js';
+} from './wire.js';
 
 /** RFC 7873 §4. */
 export const EDNS_OPTION_COOKIE = 10;
