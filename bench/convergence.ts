@@ -66,7 +66,7 @@ async function startGsdns(api: FakeKubeApiServer, name: string): Promise<Gsdns> 
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`gsdns did not start:\n${out}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /"dns":\[\{"address":"127\.0\.0\.1","port":(\d+).*"http":"127\.0\.0\.1:(\d+)"/.exec(out);
       if (m) {

@@ -169,12 +169,12 @@ log: {level: info}
       if (!m) return;
       clearTimeout(timer);
       // Keep draining the log (probe state changes) so the pipe never blocks the child.
-      child.stdout!.off('data', onData);
-      child.stdout!.resume();
+      child.stdout.off('data', onData);
+      child.stdout.resume();
       out = '';
       resolve({ child, dnsPort: Number(m[1]), httpPort: Number(m[2]) });
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
   });
 }
 
@@ -219,9 +219,8 @@ async function ask(port: number, name: string, timeoutMs = 1000): Promise<string
 }
 
 async function waitForAnswer(port: number, name: string, expected: string, startedNs: bigint, timeoutMs: number): Promise<number> {
-  let last = '';
   for (;;) {
-    last = await ask(port, name).catch(() => 'no reply');
+    const last = await ask(port, name).catch(() => 'no reply');
     const ms = Number(process.hrtime.bigint() - startedNs) / 1e6;
     if (last === expected) return ms;
     if (ms > timeoutMs) throw new Error(`${name}: wanted ${expected}, still ${last} after ${timeoutMs} ms`);

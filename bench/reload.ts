@@ -51,7 +51,7 @@ async function start(dist: string, dir: string): Promise<{ child: ChildProcess; 
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no serving line in 300 s:\n${out.slice(-2000)}`)), 300_000);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n').find((l) => l.includes('gsdns serving'));
       if (line) {

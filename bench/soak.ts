@@ -116,10 +116,10 @@ async function startNode(node: Omit<Node, 'child' | 'dnsPort' | 'httpPort' | 'ou
   const n = node as Node;
   n.child = child;
   n.out = '';
-  child.stderr!.on('data', (d: Buffer) => (n.out = (n.out + d.toString()).slice(-10_000)));
+  child.stderr.on('data', (d: Buffer) => (n.out = (n.out + d.toString()).slice(-10_000)));
   child.once('exit', () => children.delete(child));
   const line = await waitForLine(child, (l) => l.includes('gsdns serving'), `${node.name} serving`, 60_000);
-  child.stdout!.on('data', (d: Buffer) => (n.out = (n.out + d.toString()).slice(-10_000)));
+  child.stdout.on('data', (d: Buffer) => (n.out = (n.out + d.toString()).slice(-10_000)));
   const rec = JSON.parse(line) as { dns: { port: number }[]; http: string };
   n.dnsPort = rec.dns[0]!.port;
   n.httpPort = Number(/:(\d+)$/.exec(rec.http)?.[1]);
@@ -409,7 +409,7 @@ async function main(): Promise<void> {
   } else console.log('soak: every bound held');
 }
 
-async function cleanup(): Promise<void> {
+function cleanup(): void {
   for (const t of timers) clearInterval(t);
   for (const c of children) c.kill('SIGKILL');
   for (const s of servers) s.close();
@@ -418,7 +418,8 @@ async function cleanup(): Promise<void> {
 }
 
 process.once('SIGINT', () => {
-  void cleanup().then(() => process.exit(130));
+  cleanup();
+  process.exit(130);
 });
 main()
   .catch((err: unknown) => {

@@ -142,7 +142,7 @@ sync:
   });
   try {
     const rec = JSON.parse(await waitForLine(server, (l) => l.includes('gsdns serving'), 'gsdns serving line')) as { dns: { port: number }[]; http: string; sync: string };
-    server.stdout!.resume();
+    server.stdout.resume();
     const dnsPort = rec.dns[0]!.port;
     const httpPort = Number(rec.http.split(':').pop());
     const syncPort = Number(rec.sync.split(':').pop());
@@ -181,7 +181,7 @@ sync:
       const attacker = spawn(process.execPath, [ATTACKER, JSON.stringify({ host: '127.0.0.1', port: syncPort, sources, idle: 2000, partial: 200, reconnectMs: 1000, durationMs: (secs + 30) * 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(attacker);
       await waitForLine(attacker, (l) => (JSON.parse(l) as { connected: number }).connected >= 2200, 'all 2,200 attacking connections made once');
-      attacker.stdout!.resume();
+      attacker.stdout.resume();
       flood.push(await dnsperf(dnsPort, secs));
       const mem = memoryMiB(server.pid!);
       await stopChild(attacker);

@@ -120,7 +120,7 @@ function cleanup(): Promise<void> {
     stormTimers.clear();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(CPU_PROF ? 'SIGTERM' : 'SIGKILL');
     await Promise.all(
-      [...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+      [...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve())),
     );
     await Promise.all(peers.map((p) => p.close()));
     dns.close();
@@ -181,7 +181,7 @@ function udpRcvbufErrors(): number {
 
 /** Runs fn over items with at most `limit` in flight. */
 async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -244,10 +244,10 @@ function startProbe(port: number, name: string, nice?: number): () => Promise<{ 
     }
   }
   let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return async () => {
-    child.stdin!.end();
+    child.stdin.end();
     await exited;
     children.delete(child);
     try {
@@ -393,14 +393,14 @@ class SimPeer {
   add(spec: Spec): void {
     const e: Entry = render({ namespace: spec.namespace, name: spec.name, key: `${spec.namespace}/${spec.name}`, ready: spec.ready ?? true, frag: '', fp: 0 });
     const i = this.lowerBound(e);
-    if (this.entries[i] && byKey(this.entries[i]!, e) === 0) this.entries[i] = e;
+    if (this.entries[i] && byKey(this.entries[i], e) === 0) this.entries[i] = e;
     else this.entries.splice(i, 0, e);
     this.republish();
   }
 
   remove(spec: Spec): void {
     const i = this.lowerBound(spec);
-    if (!this.entries[i] || byKey(this.entries[i]!, spec) !== 0) throw new Error(`${this.name}: no service ${spec.namespace}/${spec.name} to remove`);
+    if (!this.entries[i] || byKey(this.entries[i], spec) !== 0) throw new Error(`${this.name}: no service ${spec.namespace}/${spec.name} to remove`);
     this.entries.splice(i, 1);
     this.republish();
   }
@@ -643,11 +643,11 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20_000);
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   if (GC_LOG) {
     writeFileSync(GC_LOG, `# 0 ${label} spawned\n`);
-    child.stdout!.on('data', (d: Buffer) => appendFileSync(GC_LOG, d));
+    child.stdout.on('data', (d: Buffer) => appendFileSync(GC_LOG, d));
   }
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<void> => {
@@ -735,8 +735,8 @@ function dnsperf(port: number, file: string, seconds: number): Promise<PerfResul
     });
     children.add(child);
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', (err) => {
       children.delete(child);
       reject(new Error(`cannot run dnsperf (${err.message}): apt-get install -y dnsperf`));
@@ -765,7 +765,7 @@ async function main(): Promise<void> {
   try {
     execFileSync('dnsperf', ['-h'], { stdio: 'ignore' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('dnsperf missing: apt-get install -y dnsperf');
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('dnsperf missing: apt-get install -y dnsperf', { cause: err });
   }
   console.log(
     `sync-scale: ${PEERS} peers x ${SERVICES} services; ${ROUNDS} rounds of ${SECONDS} s per qps mode, storm: one change per peer every ${STORM_MS} ms; deltas ${DELTA ? 'on' : 'off (DELTA=0)'}; ${FULL} full-catalog and ${ONE} one-service samples`,

@@ -96,7 +96,7 @@ async function startGsdns(): Promise<{ child: ChildProcess; dnsPort: number; htt
   );
   const line = await waitForLine(child, (l) => l.includes('gsdns serving'), 'gsdns serving line');
   const rec = JSON.parse(line) as { dns: { port: number }[]; http: string };
-  child.stdout!.resume();
+  child.stdout.resume();
   return { child, dnsPort: rec.dns[0]!.port, httpPort: Number(rec.http.split(':').pop()) };
 }
 

@@ -285,7 +285,7 @@ function prettyLine(line: string): string {
   const fields = Object.entries(r)
     .filter(([k, v]) => !QUIET_FIELDS.has(k) && v !== undefined && v !== null)
     .map(([k, v]) => `${k}=${shortValue(v)}`);
-  return [level, String(r['msg'] ?? ''), ...fields].filter((s) => s !== '').join(' ');
+  return [level, typeof r['msg'] === 'string' ? r['msg'] : '', ...fields].filter((s) => s !== '').join(' ');
 }
 
 function say(text: string): void {
@@ -411,8 +411,8 @@ function childEnv(): NodeJS.ProcessEnv {
 function start(m: Member): void {
   const child = spawn(process.execPath, [binPath, 'serve', '--config', m.config], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   m.child = child;
-  forwardLines(m, child.stdout!);
-  forwardLines(m, child.stderr!);
+  forwardLines(m, child.stdout);
+  forwardLines(m, child.stderr);
   m.exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       resolve();
@@ -476,7 +476,7 @@ async function waitForMesh(): Promise<boolean> {
     const pending = members.flatMap((m, i) =>
       views[i] === undefined
         ? [`${m.cluster.name}: not serving yet`]
-        : views[i]!.filter((p) => p.state !== 'synced').map((p) => `${m.cluster.name} → ${p.peer}: ${p.state}${p.lastError ? ` (${p.lastError})` : ''}`),
+        : views[i].filter((p) => p.state !== 'synced').map((p) => `${m.cluster.name} → ${p.peer}: ${p.state}${p.lastError ? ` (${p.lastError})` : ''}`),
     );
     if (pending.length === 0) return true;
     last = pending.join('; ');

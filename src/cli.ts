@@ -127,10 +127,12 @@ type Values = Record<string, string | boolean | (string | boolean)[] | undefined
 
 function parse(command: string, args: readonly string[], options: OptionSpec): { values: Values; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as {
-      values: Values;
-      positionals: string[];
-    };
+    const parsed: { values: Values; positionals: string[] } = parseArgs({
+      args: [...args],
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
     if (parsed.values['help']) {
       process.stdout.write(HELP[command]!);
       process.exit(0);
@@ -245,7 +247,7 @@ async function explain(args: readonly string[]): Promise<void> {
     if (!res.ok) process.exitCode = 1;
     return;
   }
-  process.stdout.write(String(body['text'] ?? JSON.stringify(body, null, 2)) + '\n');
+  process.stdout.write((typeof body['text'] === 'string' ? body['text'] : JSON.stringify(body, null, 2)) + '\n');
 }
 
 async function certs(args: readonly string[]): Promise<void> {

@@ -115,7 +115,7 @@ export interface Remotes {
 }
 
 export function remotesOf(st: Query, exports: readonly RemoteExport[]): Remotes {
-  const all: Candidate[] = new Array(exports.length);
+  const all = new Array<Candidate>(exports.length);
   const healthy: Candidate[] = [];
   for (let i = 0; i < exports.length; i++) {
     const c = candidateOf(st, exports[i]!);

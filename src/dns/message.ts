@@ -11,7 +11,7 @@
  *   in answer/authority, or additional records other than one OPT) also go through dns2's
  *   Packet.parse, the "general path", and get FORMERR when it reports any error (D9);
  * - every reply is sized by the encoder to the transport's limit (D10, D11); a relayed reply
- *   arrives already fitted by the forwarder's codec (src/forward/message.ts);
+ *   arrives already fitted by the forwarder's codec (src/wire/relay.ts);
  * - the observer hears of every message exactly once, with its outcome.
  */
 import { Packet } from 'dns2';

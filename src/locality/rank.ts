@@ -73,7 +73,7 @@ export function localityOf(
   c: Pick<RankInput, 'region' | 'zone' | 'location'>,
 ): { tier: Tier; distanceKm: number | undefined } {
   const bothLocated = isLocated(client.location) && isLocated(c.location);
-  const distanceKm = bothLocated ? haversineKm(client.location!, c.location!) : undefined;
+  const distanceKm = bothLocated ? haversineKm(client.location, c.location) : undefined;
   const regionsKnown = !!client.region && !!c.region;
   if (!!client.zone && client.zone === c.zone && !(regionsKnown && client.region !== c.region)) {
     return { tier: TIER_ZONE, distanceKm };
@@ -99,7 +99,7 @@ export function compareRanked(a: Ranked, b: Ranked): number {
   const ka = ra !== undefined && Number.isFinite(ra);
   const kb = rb !== undefined && Number.isFinite(rb);
   if (ka !== kb) return ka ? -1 : 1;
-  if (ka && ra !== rb) return ra! - rb!;
+  if (ka && ra !== rb) return ra - rb!;
   const na = a.input.cluster;
   const nb = b.input.cluster;
   return na < nb ? -1 : na > nb ? 1 : 0;
@@ -107,7 +107,7 @@ export function compareRanked(a: Ranked, b: Ranked): number {
 
 /** Rank clusters relative to the client, nearest first (SPEC §3 "Rank of a remote cluster"). */
 export function rankClusters<T extends RankInput>(client: ClientLocality, clusters: readonly T[]): Ranked<T>[] {
-  const out: Ranked<T>[] = new Array(clusters.length);
+  const out = new Array<Ranked<T>>(clusters.length);
   for (let i = 0; i < clusters.length; i++) {
     const input = clusters[i]!;
     const { tier, distanceKm } = localityOf(client, input);

@@ -10,7 +10,7 @@
  */
 import type { AnswerContext, Decision } from '../answer/types.js';
 import type { DnsRequest, ForwardResult, HandlerResult } from '../wire/types.js';
-import type { ClusterCatalog, Gateway, LocalService } from '../registry/types.js';
+import type { ClusterCatalog, LocalService } from '../registry/types.js';
 import { FORWARD, routeExplained, type ForwardStep, type SubnetRef } from '../route/route.js';
 import { ipFamily } from '../util/ip.js';
 import type { DebugEndpoints } from './http.js';
@@ -112,7 +112,7 @@ function clusters(s: DebugSources): object {
       region: c.region,
       zone: c.zone,
       location: c.location,
-      gateways: c.gateways as readonly Gateway[],
+      gateways: c.gateways,
       services: c.services.length,
       peer: syncStatus?.peers.find((p) => p.peer === c.cluster),
     })),

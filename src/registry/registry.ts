@@ -452,7 +452,7 @@ export class Registry implements RegistryReader, RegistryWriter {
 
   private shadow(cluster: string, origin: string, catalog: ClusterCatalog): void {
     let m = this.shadows.get(cluster);
-    if (m === undefined) this.shadows.set(cluster, (m = new Map()));
+    if (m === undefined) this.shadows.set(cluster, (m = new Map<string, ClusterCatalog>()));
     m.set(origin, catalog);
   }
 

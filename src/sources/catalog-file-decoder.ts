@@ -94,7 +94,7 @@ export function decodeCatalogFileBytes(req: FileDecodeRequest): FileDecodeResult
  * (PURE). Throws if a fingerprint is neither held nor fresh (a caller bug: wrong base).
  */
 export function rebuildLocals(held: ReadonlyMap<number, LocalService>, r: Extract<FileDecodeResult, { kind: 'catalog' }>): LocalService[] {
-  const out: LocalService[] = new Array(r.fingerprints.length);
+  const out = new Array<LocalService>(r.fingerprints.length);
   let k = 0;
   for (let i = 0; i < r.fingerprints.length; i++) {
     const s = held.get(r.fingerprints[i]!);

@@ -265,7 +265,7 @@ function decodeAgainstBase(req: DecodeRequest, spans: ServiceSpans, octets: Floa
   let json = text.decode(req.body.subarray(0, spans.open + 1));
   for (let k = 0; k < freshAt.length; k++) {
     const i = freshAt[k]!;
-    json += (k === 0 ? '' : ',') + text.decode(req.body.subarray(spans.starts[i]!, spans.ends[i]!));
+    json += (k === 0 ? '' : ',') + text.decode(req.body.subarray(spans.starts[i], spans.ends[i]));
   }
   json += text.decode(req.body.subarray(spans.close));
   let value: unknown;
@@ -380,7 +380,7 @@ function decodeWhole(req: DecodeRequest, octets: Float64Array | undefined): Deco
  * Unchanged services are the held objects.
  */
 export function rebuildCatalog(held: ClusterCatalog | undefined, r: Extract<DecodeResult, { kind: 'catalog' }>): ClusterCatalog {
-  const services: RemoteService[] = new Array(r.refs.length);
+  const services = new Array<RemoteService>(r.refs.length);
   let k = 0;
   for (let i = 0; i < r.refs.length; i++) {
     const j = r.refs[i]!;

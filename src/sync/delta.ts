@@ -153,16 +153,16 @@ export function deltaRefs(header: unknown, baseEtag: string, baseCount: number, 
   for (const k of Object.keys(h)) if (k !== 'base' && k !== 'count' && k !== 'removed' && k !== 'at') return `delta has an unknown member ${JSON.stringify(k)}`;
   if (h['base'] !== baseEtag) return `delta is against ${JSON.stringify(h['base'])}, but we hold ${baseEtag}`;
   const count = h['count'];
-  if (!Number.isSafeInteger(count) || (count as number) < 0) return 'delta.count must be a whole number';
-  if ((count as number) > maxServices) return `delta.count ${count} is more than sync.maxCatalogServices (${maxServices})`;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) return 'delta.count must be a whole number';
+  if (count > maxServices) return `delta.count ${count} is more than sync.maxCatalogServices (${maxServices})`;
   if (!indices(h['removed'], baseCount)) return 'delta.removed must be increasing indices of the base';
-  if (!indices(h['at'], count as number)) return 'delta.at must be increasing indices of the new catalog';
+  if (!indices(h['at'], count)) return 'delta.at must be increasing indices of the new catalog';
   const removed = h['removed'];
   const at = h['at'];
   if (at.length !== listed) return `delta.at has ${at.length} indices for ${listed} listed services`;
   if (count !== baseCount - removed.length + at.length) return `delta.count ${count} is not ${baseCount} - ${removed.length} removed + ${at.length} listed`;
   // Into the caller's scratch when it is large enough: a view, so no new backing store.
-  const refs = into !== undefined && into.length >= (count as number) ? into.subarray(0, count as number) : new Int32Array(count as number);
+  const refs = into !== undefined && into.length >= count ? into.subarray(0, count) : new Int32Array(count);
   let j = 0;
   let r = 0;
   let k = 0;

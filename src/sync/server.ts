@@ -207,7 +207,7 @@ export class SyncServer {
         return this.refuse('handshake_timeout', { timeoutMs: this.handshakeTimeoutMs }, 'sync: TLS handshake not finished in time (sync.handshakeTimeoutMs); connection closed');
       }
       // The verification failure is on the socket (err says only "socket hang up").
-      const authError = (socket as TLSSocket).authorizationError;
+      const authError = (socket).authorizationError;
       if (authError) {
         this.refuse('handshake', { reason: String(authError), remote: socket.remoteAddress }, 'sync: TLS handshake refused: the client certificate is not from sync.tls.ca, expired, or missing');
       } else {

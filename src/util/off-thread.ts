@@ -55,7 +55,7 @@ export class OffThread<Req, Res> {
     const worker = this.ensure();
     const id = this.nextId++;
     return new Promise<Res>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, { resolve: resolve, reject });
       worker.postMessage({ id, body } satisfies OffThreadRequest<Req>, [...transfer]);
     });
   }

@@ -40,7 +40,7 @@ export interface SettleOnce<T> {
    * run once the operation has settled.
    */
   // `any[]` as in EventEmitter.on: the arguments are whatever the emitter passes for this event.
-  listen(emitter: Pick<EventEmitter, 'on' | 'removeListener'>, event: string, listener: (...args: any[]) => void): void;
+  listen(emitter: Pick<EventEmitter, 'on' | 'removeListener'>, event: string, listener: (...args: never[]) => void): void;
 }
 
 const ignore = (): void => undefined;
@@ -94,7 +94,7 @@ export function settleOnce<T>(options: SettleOnceOptions<T>): SettleOnce<T> {
     listen(emitter, event, listener) {
       if (settled) return;
       const guarded = (...args: unknown[]): void => {
-        if (!settled) listener(...args);
+        if (!settled) (listener as (...a: unknown[]) => void)(...args);
       };
       listeners.push({ emitter, event, listener: guarded });
       emitter.on(event, guarded);

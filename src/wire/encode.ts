@@ -147,7 +147,7 @@ interface PreparedName {
 
 function prepareName(name: string): PreparedName {
   const labels = presentationToLabels(name);
-  const keys: string[] = new Array(labels.length);
+  const keys = new Array<string>(labels.length);
   let key = '';
   for (let i = labels.length - 1; i >= 0; i--) {
     const text = labelToPresentation(labels[i]!, 0, labels[i]!.length);
@@ -174,7 +174,9 @@ class NameCache {
 }
 
 /** Thrown inside the writer when the next octets would cross the budget; never escapes. */
-const OVERFLOW = Symbol('overflow');
+/** Thrown (without a stack: it is control flow) when a record does not fit the message. */
+class Overflow {}
+const OVERFLOW = new Overflow();
 
 /**
  * One scratch buffer for every response: encoding is synchronous, so it is never shared between

@@ -45,7 +45,7 @@ export async function dig(t: ExecutionContext, port: number, args: readonly stri
   const opt = data['OPT_PSEUDOSECTION'] as { EDNS?: DigResult['edns'] } | undefined;
   return {
     status: String(data['status']),
-    flags: String(data['flags'] ?? '').split(/\s+/).filter(Boolean),
+    flags: (typeof data['flags'] === 'string' ? data['flags'] : '').split(/\s+/).filter(Boolean),
     question: (data['QUESTION_SECTION'] as string[] | undefined) ?? [],
     answer: section('ANSWER_SECTION'),
     authority: section('AUTHORITY_SECTION'),

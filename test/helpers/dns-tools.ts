@@ -398,7 +398,7 @@ export class TcpDnsClient {
   readonly replies: Buffer[] = [];
   closed = false;
   ended = false;
-  error: Error | undefined;
+  error: NodeJS.ErrnoException | undefined;
   private pending = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
 

@@ -339,7 +339,7 @@ interface LabelRequirement {
 
 export class SelectorError extends Error {}
 
-const TOKEN_RE = /\s*(!=|==|=|!|\(|\)|,|>|<|[A-Za-z0-9_.\/-]+)/y;
+const TOKEN_RE = /\s*(!=|==|=|!|\(|\)|,|>|<|[A-Za-z0-9_./-]+)/y;
 const KEY_RE = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const VALUE_RE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 
@@ -363,7 +363,7 @@ export function parseLabelSelector(text: string): readonly LabelRequirement[] {
   const tokens = lexSelector(text);
   const reqs: LabelRequirement[] = [];
   let i = 0;
-  const isWord = (t: string | undefined): t is string => t !== undefined && /^[A-Za-z0-9_.\/-]+$/.test(t);
+  const isWord = (t: string | undefined): t is string => t !== undefined && /^[A-Za-z0-9_./-]+$/.test(t);
   const key = (): string => {
     const t = tokens[i++];
     if (!isWord(t) || !KEY_RE.test(t)) throw new SelectorError(`unable to parse requirement: invalid label key '${t ?? ''}'`);
@@ -1269,7 +1269,7 @@ export function waitUntil(predicate: () => boolean, timeoutMs = 5000, what?: str
       try {
         ok = predicate();
       } catch (err) {
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
       if (ok) resolve();
@@ -1296,7 +1296,7 @@ export async function listAllPages<L extends { metadata?: { _continue?: string |
     items.push(...last.items);
     token = last.metadata?._continue || undefined;
   } while (token);
-  return { ...last, items } as L;
+  return { ...last, items };
 }
 
 /** A CA (ca.crt/ca.key) and a server certificate for 127.0.0.1 and localhost (server.crt/server.key) in `dir`. */

@@ -118,8 +118,8 @@ export async function spawnGsdns(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -136,13 +136,13 @@ export async function spawnGsdns(
         if (!line.includes('gsdns serving')) continue;
         const rec = JSON.parse(line) as { dns: { port: number }[]; http: string; debug?: string };
         clearTimeout(timer);
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         const debugPort = /:(\d+)$/.exec(rec.debug ?? '')?.[1];
         resolve({ dnsPort: rec.dns[0]!.port, httpPort: Number(rec.http.split(':').pop()), debugHttpPort: debugPort === undefined ? undefined : Number(debugPort) });
         return;
       }
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`gsdns exited with ${code} before serving:\n${out}`));

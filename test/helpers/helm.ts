@@ -189,7 +189,8 @@ export function parseRenderOutput(stdout: string): Rendered {
       throw new Error(`rendered document lacks apiVersion, kind or metadata.name: ${JSON.stringify(value).slice(0, 200)}`);
     }
     if (m.kind === 'ConfigMap' && m.metadata.name === NOTES_CONFIGMAP) {
-      notes = String((m['data'] as { notes?: unknown } | undefined)?.notes ?? '');
+      const raw = (m['data'] as { notes?: unknown } | undefined)?.notes;
+      notes = typeof raw === 'string' ? raw : '';
       continue;
     }
     manifests.push(m);

@@ -16,7 +16,7 @@ export async function resolveA(port: number, name: string, timeoutMs = 3000): Pr
 }
 
 /** Poll every 25 ms until `check` holds; fails the test and throws after `timeoutMs`. */
-export async function until(t: ExecutionContext, what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function until(t: ExecutionContext, what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     if (await check()) return;

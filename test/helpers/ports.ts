@@ -57,7 +57,7 @@ function reserve(port: number): boolean {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(file, 'utf8'));
     } catch {

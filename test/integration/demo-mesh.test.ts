@@ -63,8 +63,8 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
   });
   const pgid = child.pid!;
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let dir: string | undefined;
   t.teardown(() => {
@@ -79,7 +79,7 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
       clearTimeout(timer);
       resolve(true);
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     void exited.then(() => {
       clearTimeout(timer);
       resolve(out.includes(READY_LINE));
@@ -134,14 +134,14 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
     const r = await dig(t, port(cluster), [name, 'A']);
     return r === undefined ? '' : r.answer.map((a) => `${a.ttl} ${a.data}`).join(',');
   };
-  child.stdin!.write('eu\n');
+  child.stdin.write('eu\n');
   await until(t, 'ap fails ratings over to us when eu\'s gateway is down', async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.20', 5000);
   t.regex(out, /\[demo\] eu's gateway 127\.0\.0\.10:\d+ is DOWN/);
   t.regex(out, /\[(us|ap)\] WARN gateway unhealthy gateway=127\.0\.0\.10:\d+/, 'peers log the probe failure');
   t.is(await gatewayStatus('ap'), 'unhealthy');
   await until(t, 'us fails productpage open (no healthy candidate): eu\'s gateway, TTL 1', async () => (await aRecords('us', 'productpage.bookinfo.global')) === '1 127.0.0.10', 3000);
   t.is(await aRecords('eu', 'productpage.bookinfo.global'), '5 10.96.0.20', 'eu itself answers locally');
-  child.stdin!.write('eu\n');
+  child.stdin.write('eu\n');
   await until(t, 'ap is back on eu\'s gateway once it is up again', async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.10', 5000);
   t.regex(out, /\[demo\] eu's gateway 127\.0\.0\.10:\d+ is UP again/);
   await until(t, 'us answers productpage normally again', async () => (await aRecords('us', 'productpage.bookinfo.global')) === '5 127.0.0.10', 3000);

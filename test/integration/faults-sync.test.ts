@@ -97,7 +97,7 @@ function faketimeAvailable(t: ExecutionContext): boolean {
 test('a peer whose clock is 10 minutes ahead: both catalogs answered, changes converge, its death noticed on our clock', async (t) => {
   if (!faketimeAvailable(t)) return;
   const { eu, us, euDir } = await pair(t, '+10m');
-  const skewed = (await (await fetch(`http://127.0.0.1:${us.httpPort}/healthz`)).headers.get('date')) ?? '';
+  const skewed = ((await fetch(`http://127.0.0.1:${us.httpPort}/healthz`)).headers.get('date')) ?? '';
   t.true(new Date(skewed).getTime() - Date.now() > 9 * 60_000, `us runs 10 minutes ahead (its Date header: ${skewed})`);
   await until(t, 'eu answers us\'s service', answers(eu.dnsPort, 'pay.shop.global', [US_GW]));
   await until(t, 'us answers eu\'s service', answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
@@ -125,11 +125,11 @@ test('SIGHUP and a certificate rotation while a long poll is held: still running
   // this test then read as a poll broken by the SIGHUP.
   const { eu, us, euDir, pki, usCertDir } = await pair(t, undefined, 30);
   await until(t, 'us answers eu\'s service', answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
-  await until(t, 'us holds a long poll at eu', async () => eu.sync!.status().server.waiting >= 1);
+  await until(t, 'us holds a long poll at eu', () => eu.sync!.status().server.waiting >= 1);
   const before = (await syncView(us.httpPort)).peers.find((p) => p.peer === 'eu')!;
   await issueClusterCert({ caDir: dirname(pki.ca), outDir: usCertDir, cluster: 'us', trustDomain: TD, days: 2 });
   us.child.kill('SIGHUP');
-  await until(t, 'the SIGHUP is logged', async () => us.logs().includes('SIGHUP: re-reading'));
+  await until(t, 'the SIGHUP is logged', () => us.logs().includes('SIGHUP: re-reading'));
   await until(t, 'the rotated files are in use', async () => (await syncView(us.httpPort)).tls.reloads === 1);
   t.is(us.child.exitCode, null, 'SIGHUP did not end the process');
   t.is(us.child.signalCode, null);

@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { dig, answers } from '../helpers/dig.js';
-import { craftQuery, ednsOptions, ecsOption, optRR, parseReply, rawQuestion, tcpExchange, udpExchange, kdig } from '../helpers/dns-tools.js';
+import { craftQuery, ecsOption, optRR, parseReply, rawQuestion, tcpExchange, udpExchange, kdig } from '../helpers/dns-tools.js';
 import { startInProcess, tempDir, writeFile } from '../helpers/gsdns-process.js';
 import {
   aRecord,
@@ -294,7 +294,7 @@ test('a failing upstream is marked down, skipped, and revived by the background 
   const revived = await flaky.waitFor((qs) => qs.some((q) => q.name === '' && q.type === 2), 15_000);
   t.true(revived, 'a root NS health check was sent');
   // The check's answer marks it up: wait for that state, not for a fixed time.
-  await until(t, 'the revived upstream is marked healthy', async () => s.forwarder.stats().upstreams[0]!.healthy, 15_000);
+  await until(t, 'the revived upstream is marked healthy', () => s.forwarder.stats().upstreams[0]!.healthy, 15_000);
   await ask(s.dnsPort, query('h4.example.test'));
   t.true(flaky.queries.some((q) => q.name === 'h4.example.test'), 'used again once revived');
 });

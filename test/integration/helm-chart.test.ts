@@ -149,7 +149,7 @@ const gsdnsContainer = (t: ExecutionContext, d: DeploymentShape): Container => {
 
 /** The gsdns config the ConfigMap carries, as text and loaded by gsdns's own loader. */
 function renderedConfig(t: ExecutionContext, r: Rendered): { text: string; raw: Obj; config: Config } {
-  const cm = one(t, r, 'ConfigMap', RELEASE) as Manifest & { data?: Record<string, string> };
+  const cm = one<Manifest & { data?: Record<string, string> }>(t, r, 'ConfigMap', RELEASE);
   const text = cm.data?.['config.yaml'];
   if (typeof text !== 'string') throw new Error('ConfigMap has no config.yaml');
   // loadConfig validates the schema and every cross-key rule; TLS paths are checked for form
@@ -311,10 +311,10 @@ test('RBAC: one ClusterRole with exactly the README minimal rules, bound to the 
   for (const opts of [MINIMAL, PRODUCTION]) {
     const r = await render(t, opts);
     if (!r) return;
-    const role = one(t, r, 'ClusterRole') as Manifest & { rules: Rule[] };
+    const role = one<Manifest & { rules: Rule[] }>(t, r, 'ClusterRole');
     assertMinimalRules(t, role.rules, 'ClusterRole');
     t.deepEqual(role.rules, readmeClusterRoleRules(), 'the chart installs the README\'s minimal role');
-    const binding = one(t, r, 'ClusterRoleBinding') as Manifest & { roleRef: Obj; subjects: Obj[] };
+    const binding = one<Manifest & { roleRef: Obj; subjects: Obj[] }>(t, r, 'ClusterRoleBinding');
     t.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
     const sa = one(t, r, 'ServiceAccount');
     t.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: NS }]);
@@ -568,7 +568,7 @@ test('sync: a LoadBalancer Service on the sync port, TLS from the cert-manager S
   t.deepEqual(svc.spec.ports.map((p) => resolvePort(c, p.targetPort, p.protocol)?.containerPort), [containerPorts.sync]);
   t.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
 
-  const cert = one(t, r, 'Certificate') as Manifest & { spec: { secretName: string; dnsNames?: string[]; uris?: string[]; usages?: string[]; issuerRef: Obj } };
+  const cert = one<Manifest & { spec: { secretName: string; dnsNames?: string[]; uris?: string[]; usages?: string[]; issuerRef: Obj } }>(t, r, 'Certificate');
   const volume = d.spec.template.spec.volumes?.find((v) => v.secret?.secretName === cert.spec.secretName);
   t.truthy(volume, 'the Certificate\'s Secret is a pod volume');
   const mount = (c.volumeMounts ?? []).find((m) => m.name === volume?.name);
@@ -583,7 +583,7 @@ test('sync: a LoadBalancer Service on the sync port, TLS from the cert-manager S
 test('sync: the Certificate names this cluster in the trust domain, in the forms gsdns checks', async (t) => {
   const r = await render(t, PRODUCTION);
   if (!r) return;
-  const cert = one(t, r, 'Certificate') as Manifest & { spec: { dnsNames?: string[]; uris?: string[] } };
+  const cert = one<Manifest & { spec: { dnsNames?: string[]; uris?: string[] } }>(t, r, 'Certificate');
   t.deepEqual(cert.spec.dnsNames, ['cluster-a.mesh.example.com']);
   t.deepEqual(cert.spec.uris, ['spiffe://mesh.example.com/cluster/cluster-a']);
   // The SAN as Node would print it, read by the server's own identity check.
@@ -592,7 +592,7 @@ test('sync: the Certificate names this cluster in the trust domain, in the forms
   for (const form of ['dns', 'uri'] as const) {
     const file = valuesFile(t, mergeValues(readYaml(PRODUCTION_FILE), { sync: { tls: { certManager: { identities: [form] } } } }));
     const single = await renderChart((await helmRender(t))!, { valuesFiles: [file] });
-    const c = one(t, single, 'Certificate') as Manifest & { spec: { dnsNames?: string[]; uris?: string[] } };
+    const c = one<Manifest & { spec: { dnsNames?: string[]; uris?: string[] } }>(t, single, 'Certificate');
     const names = [...(c.spec.dnsNames ?? []).map((n) => `DNS:${n}`), ...(c.spec.uris ?? []).map((u) => `URI:${u}`)];
     t.is(names.length, 1, form);
     t.deepEqual(clusterIdentity(names.join(', '), 'mesh.example.com'), { ok: true, cluster: 'cluster-a' }, form);
@@ -625,7 +625,7 @@ test('prometheus: a metrics Service on the http port and a ServiceMonitor that s
   const c = gsdnsContainer(t, deploymentOf(t, r));
   t.is(metrics.spec.type, 'ClusterIP');
   t.deepEqual(metrics.spec.ports.map((p) => resolvePort(c, p.targetPort, p.protocol)?.containerPort), [containerPorts.http]);
-  const sm = one(t, r, 'ServiceMonitor') as Manifest & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string; path: string; interval?: string }[] } };
+  const sm = one<Manifest & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string; path: string; interval?: string }[] } }>(t, r, 'ServiceMonitor');
   t.is(sm.metadata.namespace, 'monitoring');
   t.is(sm.metadata.labels?.['release'], 'kube-prometheus-stack');
   t.deepEqual(sm.spec.namespaceSelector.matchNames, [NS]);
@@ -640,10 +640,10 @@ test('HPA and PDB target the Deployment\'s pods', async (t) => {
   const r = await render(t, PRODUCTION);
   if (!r) return;
   const d = deploymentOf(t, r);
-  const hpa = one(t, r, 'HorizontalPodAutoscaler') as Manifest & { spec: { scaleTargetRef: Obj; minReplicas: number; maxReplicas: number } };
+  const hpa = one<Manifest & { spec: { scaleTargetRef: Obj; minReplicas: number; maxReplicas: number } }>(t, r, 'HorizontalPodAutoscaler');
   t.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name });
   t.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [3, 10]);
-  const pdb = one(t, r, 'PodDisruptionBudget') as Manifest & { spec: { minAvailable?: number; maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } };
+  const pdb = one<Manifest & { spec: { minAvailable?: number; maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } }>(t, r, 'PodDisruptionBudget');
   t.is(pdb.spec.minAvailable, 2);
   t.is(pdb.spec.maxUnavailable, undefined, 'never both');
   for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) t.is(d.spec.template.metadata.labels[k], v);

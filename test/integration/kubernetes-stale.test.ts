@@ -180,7 +180,7 @@ test('an API server outage with changes made during it: answered throughout from
   t.deepEqual([...new Set(seen)].sort(), ['cart 0 10.96.5.5', 'old 0 10.96.5.6', 'pay 3 '], 'only the last-known data during the outage');
 
   fake.setDown(false);
-  await until(t, 'relisted after the outage', async () => fake.requestsFor('services', 'list').length > lists, 60_000);
+  await until(t, 'relisted after the outage', () => fake.requestsFor('services', 'list').length > lists, 60_000);
   await until(t, 'the service created during the outage answers', async () => JSON.stringify((await resolve(s.dnsPort, 'pay.shop.global')).addresses) === '["10.96.5.7"]', 60_000);
   await until(t, 'the service deleted during the outage is gone', async () => (await resolve(s.dnsPort, 'old.shop.global')).rcode === 3, 60_000);
   await until(t, 'the changed ClusterIP is answered', async () => JSON.stringify((await resolve(s.dnsPort, 'cart.shop.global')).addresses) === '["10.96.5.9"]', 60_000);

@@ -53,7 +53,10 @@ async function resolve(port: number, name: string, type = 1): Promise<{ rcode: n
   const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, type)] }), { timeoutMs: 5000 });
   if (reply === null) throw new Error(`no reply for ${name}`);
   const r = parseReply(reply);
-  return { rcode: r.rcode, addresses: r.answers.map((a) => String(a['address'] ?? a['domain'] ?? '')) };
+  return { rcode: r.rcode, addresses: r.answers.map((a) => {
+    const v = a['address'] ?? a['domain'];
+    return typeof v === 'string' ? v : '';
+  }) };
 }
 
 /** Poll DNS until the answer satisfies `ok`; returns the elapsed time. Fails the test on timeout. */

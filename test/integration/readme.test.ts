@@ -40,7 +40,7 @@ test('README "Try it with dig" examples match the demo output', async (t) => {
     let { stdout } = await run('dig', [...args, '+time=2', '+tries=1'], { timeout: 10_000 });
     if (grepPart) {
       const [flag, pattern] = grepPart.startsWith('-A1 ') ? ['-A1', grepPart.slice(4)] : ['', grepPart];
-      const re = new RegExp(pattern!.replace(/^'|'$/g, ''));
+      const re = new RegExp(pattern.replace(/^'|'$/g, ''));
       const lines = stdout.split('\n');
       const hits: string[] = [];
       lines.forEach((l, i) => {

@@ -100,7 +100,7 @@ function startAttacker(t: ExecutionContext, spec: { port: number; idle: number; 
   const child = spawn(process.execPath, [ATTACKER, JSON.stringify({ host: '127.0.0.1', reconnectMs: 1000, ...spec })], { stdio: ['ignore', 'pipe', 'inherit'] });
   const state = { last: undefined as AttackReport | undefined };
   let buffered = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     buffered += d.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!;

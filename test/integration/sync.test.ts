@@ -238,7 +238,7 @@ test('identity: a peer with a certificate from another CA, and one naming anothe
   t.regex((await peerState(euNode, 'mallory'))?.lastError ?? '', /names cluster ap, but this peer is configured as mallory/);
   // us's own fetches of eu are refused by eu's TLS handshake: us never gets eu's catalog. Event,
   // not sleep: once eu has refused a handshake and us has recorded the failure, nothing came in.
-  await until(t, 'eu refused a handshake', async () => eu.sync!.status().server.refusedHandshakes >= 1, 30_000);
+  await until(t, 'eu refused a handshake', () => eu.sync!.status().server.refusedHandshakes >= 1, 30_000);
   await until(t, 'us recorded its failed fetch of eu', async () => ((await peerState(usNode, 'eu'))?.lastError ?? '') !== '', 30_000);
   t.is((await resolve(us.dnsPort, 'cart.shop.global')).rcode, 3);
   t.not((await peerState(usNode, 'eu'))?.state, 'synced');
@@ -295,7 +295,7 @@ function getCatalog(
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, etag: res.headers['etag'] as string | undefined, im: res.headers['im'] as string | undefined, body, ms: Date.now() - started }),
+          resolve({ status: res.statusCode ?? 0, etag: res.headers['etag'], im: res.headers['im'] as string | undefined, body, ms: Date.now() - started }),
         );
       },
     );
@@ -319,7 +319,7 @@ test('the ETag is the same for two replicas of one catalog and across a restart;
   t.truthy(first.etag);
   t.is(first.etag, second.etag, 'two replicas, one ETag');
   t.is(first.body, second.body);
-  t.deepEqual(JSON.parse(first.body).services.map((s: { name: string }) => s.name), ['basket', 'cart']);
+  t.deepEqual((JSON.parse(first.body) as { services: { name: string }[] }).services.map((s) => s.name), ['basket', 'cart']);
   // Restart replica a: same ETag.
   await ra.close();
   const ra2 = await startNode(t, { name: 'eu', dir: a, syncPort: pa }, pki.clusters['eu']!, []);

@@ -71,7 +71,7 @@ test.serial('0.0.0.0: every local address answers from itself; a new address is 
   // A vanished address: its socket is closed (logged), the others keep answering.
   await removeLoopback('127.53.0.2');
   const closedLine = (l: string) => l.includes('DNS UDP socket closed') && l.includes('"127.53.0.2"');
-  await until(t, 'the socket of the removed address is closed', async () => server.logs().split('\n').some(closedLine));
+  await until(t, 'the socket of the removed address is closed', () => Promise.resolve(server.logs().split('\n').some(closedLine)));
   t.is(await ask(t, server, '127.53.0.3'), OK);
   t.is(await ask(t, server, '127.0.0.1'), OK);
   const serving = JSON.parse(server.logs().split('\n').find((l) => l.includes('gsdns serving'))!) as { dnsUdp: { listen: string; addresses: string[] }[] };

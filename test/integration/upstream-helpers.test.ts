@@ -109,7 +109,7 @@ test('knot: several zones, and a broken zone fails start-up with knotd\'s error'
   t.is(two!.authority.find((r) => r.type === 'SOA')!.ttl, 3);
 
   const error = await t.throwsAsync(startKnot(t, { zones: [{ name: 'bad.test', text: '@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\nx IN BOGUS 1\n' }] }));
-  t.regex(error!.message, /\[bad\.test\.\].*line 3/);
+  t.regex(error.message, /\[bad\.test\.\].*line 3/);
 });
 
 // ---------------------------------------------------------------------------------------------

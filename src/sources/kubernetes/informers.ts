@@ -146,8 +146,8 @@ export class KubernetesSource {
     };
     const scopes: (string | undefined)[] = this.opts.namespaces.length > 0 ? [...this.opts.namespaces] : [undefined];
     for (const namespace of scopes) {
-      this.informers.push(new ManagedInformer(this.serviceSpec(core, namespace) as InformerSpec<KubeObject>, kc, common));
-      this.informers.push(new ManagedInformer(this.sliceSpec(discovery, namespace) as InformerSpec<KubeObject>, kc, common));
+      this.informers.push(new ManagedInformer(this.serviceSpec(core, namespace), kc, common));
+      this.informers.push(new ManagedInformer(this.sliceSpec(discovery, namespace), kc, common));
     }
     const gw = this.opts.gatewayService;
     if (gw) {
@@ -392,7 +392,7 @@ function loadCredentials(kubeconfig: string | null): KubeConfig {
     kc.loadFromCluster();
   }
   const server = kc.getCurrentCluster()?.server ?? '';
-  let valid = false;
+  let valid: boolean;
   try {
     valid = new URL(server).hostname !== 'undefined';
   } catch {

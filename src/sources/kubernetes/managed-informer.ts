@@ -12,6 +12,7 @@
  * - A complete list replaces the informer's scope wholesale (`onList`) before client-node diffs it.
  * - Out of sync from the moment it stops watching after its first list until its next complete list.
  */
+import { inspect } from 'node:util';
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
 import { Backoff, type BackoffOptions } from '../../util/backoff.js';
@@ -82,7 +83,7 @@ function statusOf(err: unknown): number | undefined {
 export function describeError(err: unknown): string {
   if (err === undefined || err === null) return 'unknown error';
   const status = statusOf(err);
-  const message = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err).slice(0, 300) : String(err);
+  const message = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err).slice(0, 300) : typeof err === 'string' ? err : inspect(err);
   return status !== undefined ? `HTTP ${status}: ${message.split('\n')[0]}` : message;
 }
 
@@ -155,7 +156,7 @@ export class ManagedInformer<T extends KubeObject> {
     const informer = new ListWatch<KubernetesObject>(
       this.spec.path,
       watch as unknown as Watch,
-      () => this.listAll(live) as unknown as Promise<never>,
+      () => this.listAll(live),
       false,
       undefined,
       this.spec.fieldSelector,
@@ -364,7 +365,7 @@ function agentTrackingConfig(kc: KubeConfig): { config: KubeConfig; release: () 
   const config = {
     getCurrentCluster: () => kc.getCurrentCluster(),
     applyToFetchOptions: async (opts: object) => {
-      const init = await kc.applyToFetchOptions(opts as Parameters<KubeConfig['applyToFetchOptions']>[0]);
+      const init = await kc.applyToFetchOptions(opts);
       const agent = (init as { agent?: unknown }).agent as { destroy?: () => void } | undefined;
       if (agent && typeof agent.destroy === 'function') agents.add(agent as { destroy(): void });
       return init;

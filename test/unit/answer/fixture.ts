@@ -187,7 +187,7 @@ export function summarize(d: Decision): Summary {
 }
 
 export function ask(name: string, type: number | keyof typeof RRType, o: CtxOverrides | AnswerContext = {}): Decision {
-  const ctx = 'registry' in o && 'options' in o && 'health' in o && 'client' in o && 'sourceReady' in o ? (o as AnswerContext) : context(o as CtxOverrides);
+  const ctx = 'registry' in o && 'options' in o && 'health' in o && 'client' in o && 'sourceReady' in o ? (o as AnswerContext) : context(o);
   const t = typeof type === 'number' ? type : RRType[type];
   return answer({ name, type: t, class: 1 }, ctx);
 }

@@ -462,14 +462,14 @@ test('relative paths: text without a file name resolves against cwd; a relative 
 
 test('the result is deeply frozen: mutation throws in strict mode', (t) => {
   const c = ok(t, { file: fixture('with-sync.yaml') });
-  const mutable = c as unknown as Record<string, any>;
+  const mutable = c as unknown as { dns: { ttl: number; listen: { port: number }[]; zones: string[] }; sync: { peers: { name: string }[] } } & Record<string, unknown>;
   t.true(Object.isFrozen(c));
-  t.throws(() => { mutable['dns'] = {}; }, { instanceOf: TypeError });
+  t.throws(() => { (mutable as Record<string, unknown>)['dns'] = {}; }, { instanceOf: TypeError });
   t.throws(() => { mutable['dns'].ttl = 99; }, { instanceOf: TypeError });
-  t.throws(() => { mutable['dns'].listen[0].port = 1; }, { instanceOf: TypeError });
+  t.throws(() => { mutable['dns'].listen[0]!.port = 1; }, { instanceOf: TypeError });
   t.throws(() => { mutable['dns'].zones.push('evil'); }, { instanceOf: TypeError });
-  t.throws(() => { mutable['sync'].peers[0].name = 'x'; }, { instanceOf: TypeError });
-  t.throws(() => { mutable['newKey'] = 1; }, { instanceOf: TypeError });
+  t.throws(() => { mutable['sync'].peers[0]!.name = 'x'; }, { instanceOf: TypeError });
+  t.throws(() => { (mutable as Record<string, unknown>)['newKey'] = 1; }, { instanceOf: TypeError });
   t.is(c.dns.ttl, 5);
 });
 

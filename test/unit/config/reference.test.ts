@@ -22,7 +22,7 @@ test('the reference has a row for every key, nested objects and list items inclu
   }
   t.regex(table, /\| `dns\.policy` \| `failover` \\\| `spread` \| `failover` \|/);
   t.regex(table, /\| `dns\.listen` \| list of mapping \| `\[\{address: 127\.0\.0\.1, port: 5353\}\]` \|/);
-  t.regex(table, /\| `cluster\.name` \| string \(dns-label\) \|  \| \*\*Required\.\*\*/);
+  t.regex(table, /\| `cluster\.name` \| string \(dns-label\) \| {2}\| \*\*Required\.\*\*/);
 });
 
 test('renderConfigReference works on any schema: required marks, escaping, ranges', (t) => {

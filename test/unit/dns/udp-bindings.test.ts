@@ -27,10 +27,15 @@ function fakeHost(initial: Record<string, NetworkInterfaceInfo[]>) {
     wildcard: '0.0.0.0',
     port: 5300,
     interfaces: () => ifaces,
-    bind: async (address, port) => {
-      if (refuse.has(address)) throw Object.assign(new Error(`bind ${address}:${port}: EADDRINUSE`), { code: 'EADDRINUSE' });
+    bind: (address, port) => {
+      if (refuse.has(address)) return Promise.reject(Object.assign(new Error(`bind ${address}:${port}: EADDRINUSE`), { code: 'EADDRINUSE' }));
       open.add(address);
-      return { close: async () => void open.delete(address) };
+      return Promise.resolve({
+        close: () => {
+          open.delete(address);
+          return Promise.resolve();
+        },
+      });
     },
     onAdded: (a) => events.push(`+${a}`),
     onRemoved: (a) => events.push(`-${a}`),

@@ -225,7 +225,7 @@ function v6ToInt(text: string): bigint {
   // URL normalizes any valid form (embedded IPv4, '::') to RFC 5952 text; expand that.
   const canonical = new URL(`http://[${text}]/`).hostname.slice(1, -1);
   const [head, tail] = canonical.includes('::') ? canonical.split('::') : [canonical, undefined];
-  const h = head === '' ? [] : head!.split(':');
+  const h = head === '' ? [] : head.split(':');
   const tl = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
   return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);

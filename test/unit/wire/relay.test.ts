@@ -1,5 +1,5 @@
 /**
- * The forwarder's wire codec (src/forward/message.ts): the query sent upstream, vetting a reply,
+ * The forwarder's wire codec (src/wire/relay.ts): the query sent upstream, vetting a reply,
  * turning it into a cacheable StoredAnswer (TTLs per RFC 1035/2181/2308) and rendering it for one
  * client (ID, question case, flags, OPT, TTL countdown, RFC 8767 stale, size fitting with TC).
  *
@@ -1110,7 +1110,7 @@ test('property: renderAnswer fits the size, keeps the longest prefix of records,
       const c = [0, 0, 0];
       for (const span of reply.records) c[span.section]!++;
       const header = counts(msg);
-      if (header[0] !== c[0] || header[1] !== c[1] || header[2] !== c[2]! + (spec.edns ? 1 : 0)) fail(`counts ${header} vs ${c}`);
+      if (header[0] !== c[0] || header[1] !== c[1] || header[2] !== c[2]! + (spec.edns ? 1 : 0)) fail(`counts ${header.join(',')} vs ${c.join(',')}`);
       if (reply.id !== spec.id || reply.rcode !== s.rcode) fail('ID or rcode');
     }),
     { numRuns: 1500 },

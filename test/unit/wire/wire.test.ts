@@ -43,7 +43,7 @@ function ok(r: DecodeResult): DecodedQuery {
 
 function rejected(r: DecodeResult, action: DecodeRejection['action']): DecodeRejection {
   if (r.ok || r.action !== action) throw new Error(`expected ${action}, got ${r.ok ? 'ok' : `${r.action}: ${r.reason}`}`);
-  return r as DecodeRejection;
+  return r;
 }
 
 const A = (name: string, address: string, ttl = 5): ResourceRecord => ({ name, ttl, data: { type: 1, address } });

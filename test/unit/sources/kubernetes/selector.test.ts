@@ -111,7 +111,7 @@ test('accepted selectors and their canonical form', (t) => {
       continue;
     }
     t.is(r.selector.toString(), canonical, JSON.stringify(input));
-    t.is(`${r.selector}`, canonical, 'template literals use toString too');
+    t.is(`${r.selector as unknown as string}`, canonical, 'template literals use toString too');
     t.is(r.selector.empty, canonical === '', JSON.stringify(input));
     t.is(mustParse(canonical).toString(), canonical, `canonical form of ${JSON.stringify(input)} is a fixed point`);
   }
@@ -257,7 +257,7 @@ test('refused selectors: the position and the problem', (t) => {
 
 test('a non-string from untyped callers is an error value, not a throw', (t) => {
   for (const bad of [undefined, null, 42, {}, ['a']]) {
-    t.deepEqual(parseLabelSelector(bad as unknown as string), { ok: false, error: 'at 0: a label selector must be a string' });
+    t.deepEqual(parseLabelSelector(bad as string), { ok: false, error: 'at 0: a label selector must be a string' });
   }
 });
 
@@ -397,7 +397,7 @@ test('only own properties are labels: Object.prototype names are ordinary keys',
   t.false(mustParse('toString=x').matches(undefined));
   t.true(mustParse('hasOwnProperty notin (x)').matches({}));
   t.true(mustParse('hasOwnProperty=y').matches({ hasOwnProperty: 'y' }));
-  const bare: Record<string, string> = Object.create(null);
+  const bare = Object.create(null) as Record<string, string>;
   bare.k = 'v';
   t.true(mustParse('k=v,!constructor').matches(bare));
 });
