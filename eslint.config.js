@@ -18,7 +18,15 @@ export default tseslint.config(
     rules: {
       // The codecs signal a malformed message with WalkError, a plain class without a stack trace:
       // hostile input must not pay for Error's stack capture, and it never leaves the codec.
-      '@typescript-eslint/only-throw-error': ['error', { allow: [{ from: 'file', name: 'WalkError' }, { from: 'file', name: 'Overflow' }] }],
+      '@typescript-eslint/only-throw-error': [
+        'error',
+        {
+          allow: [
+            { from: 'file', name: 'WalkError' },
+            { from: 'file', name: 'Overflow' },
+          ],
+        },
+      ],
       // `const { services: _services, ...meta } = catalog` drops a key; `_x` marks a value kept
       // unused on purpose (a callback's position, a destructured tuple).
       // A `let` read by a closure before its one assignment (a teardown, a signal handler) must stay a let.

@@ -61,7 +61,11 @@ async function startGsdns(api: FakeKubeApiServer, name: string): Promise<Gsdns> 
     `cluster: {name: bench}\nsource: {type: kubernetes, file: {path: remotes.yaml}, kubernetes: {kubeconfig: ${JSON.stringify(kubeconfig)}}}\n` +
       `dns: {listen: [{address: 127.0.0.1, port: 0}]}\nhttp: {listen: {address: 127.0.0.1, port: 0}}\nforward: {upstreams: ["127.0.0.1:9"]}\nhealth: {probe: {type: none}}\nlog: {level: warn}\n`,
   );
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'log.level=info', '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', '--config', config, '--set', 'log.level=info', '--set', 'shutdown.lameDuckSeconds=0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -120,7 +124,10 @@ async function convergence(): Promise<void> {
   const api = await FakeKubeApiServer.start();
   servers.push(api);
   api.create('services', service({ namespace: 'bench', name: 's0', clusterIP: '10.96.0.100' }));
-  api.create('endpointslices', endpointSlice({ namespace: 'bench', name: 's0-1', service: 's0', endpoints: [{ addresses: ['10.244.0.1'] }] }));
+  api.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'bench', name: 's0-1', service: 's0', endpoints: [{ addresses: ['10.244.0.1'] }] }),
+  );
   const g = await startGsdns(api, 'convergence');
   await waitReady(g.httpPort, 20_000);
   await waitForAnswer(g.dnsPort, 's0.bench.global', '10.96.0.100', 5000);
@@ -128,7 +135,10 @@ async function convergence(): Promise<void> {
   for (let i = 0; i < CHANGES; i++) {
     const ready = i % 2 === 1;
     // Flip readiness: the answer moves between the local ClusterIP and the remote gateway.
-    api.update('endpointslices', endpointSlice({ namespace: 'bench', name: 's0-1', service: 's0', endpoints: [{ addresses: ['10.244.0.1'], ready }] }));
+    api.update(
+      'endpointslices',
+      endpointSlice({ namespace: 'bench', name: 's0-1', service: 's0', endpoints: [{ addresses: ['10.244.0.1'], ready }] }),
+    );
     times.push(await waitForAnswer(g.dnsPort, 's0.bench.global', ready ? '10.96.0.100' : '192.0.2.10', 5000));
   }
   times.sort((a, b) => a - b);
@@ -151,7 +161,10 @@ async function populated(services: number, endpoints: number): Promise<FakeKubeA
         namespace: ns,
         name: `svc${i}-abcde`,
         service: `svc${i}`,
-        endpoints: Array.from({ length: perService }, (_, j) => ({ addresses: [`10.${128 + (i >> 16)}.${(i >> 8) & 255}.${(i + j) & 255}`], ready: j !== 0 || i % 3 !== 0 })),
+        endpoints: Array.from({ length: perService }, (_, j) => ({
+          addresses: [`10.${128 + (i >> 16)}.${(i >> 8) & 255}.${(i + j) & 255}`],
+          ready: j !== 0 || i % 3 !== 0,
+        })),
       }),
     );
   }
@@ -165,7 +178,12 @@ async function coldSync(services: number, endpoints: number, label: string): Pro
   await waitReady(g.httpPort, 300_000);
   if (services > 0) {
     const last = services - 1;
-    await waitForAnswer(g.dnsPort, `svc${last}.ns${last % 100}.global`, `10.${96 + (last >> 16)}.${(last >> 8) & 255}.${last & 255}`, 10_000);
+    await waitForAnswer(
+      g.dnsPort,
+      `svc${last}.ns${last % 100}.global`,
+      `10.${96 + (last >> 16)}.${(last >> 8) & 255}.${last & 255}`,
+      10_000,
+    );
   }
   const ms = Date.now() - started;
   // Let the list garbage go before measuring what stays.
@@ -191,7 +209,15 @@ async function retainedHeap(services: number, endpoints: number): Promise<{ sour
   const before = heapMb();
   const registry = new Registry({ initialSerial: 1 });
   const readiness = new Readiness();
-  const source = new KubernetesSource({ kubeconfig, namespaces: [], exportSelector: '', watchdogSeconds: 300, registry, readiness, logger: silentLogger() });
+  const source = new KubernetesSource({
+    kubeconfig,
+    namespaces: [],
+    exportSelector: '',
+    watchdogSeconds: 300,
+    registry,
+    readiness,
+    logger: silentLogger(),
+  });
   source.start();
   while (!readiness.isReady('source')) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 500));

@@ -131,7 +131,9 @@ function catalogYaml(remotes: readonly Remote[]): string {
     if (r.region) out.push(`    region: ${r.region}`);
     if (r.zone) out.push(`    zone: ${r.zone}`);
     out.push(`    gateways: [${r.gateways.map((g) => `{address: ${g.address}, port: ${g.port}}`).join(', ')}]`);
-    out.push(`    services: [${r.services.map((s) => `{namespace: bench, name: ${s}, ready: true, ports: [{name: http, port: 80}]}`).join(', ')}]`);
+    out.push(
+      `    services: [${r.services.map((s) => `{namespace: bench, name: ${s}, ready: true, ports: [{name: http, port: 80}]}`).join(', ')}]`,
+    );
   }
   return out.join('\n') + '\n';
 }
@@ -157,7 +159,9 @@ health: {probe: {type: ${probe}}}
 log: {level: info}
 `,
   );
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -246,12 +250,18 @@ async function failover(): Promise<void> {
   const far = new Listener('127.0.7.2');
   await near.open();
   await far.open();
-  const c = await startChild('failover', [
-    { cluster: 'near', region: 'r1', zone: 'z1', gateways: [near], services: ['svc'] },
-    { cluster: 'far', region: 'r2', gateways: [far], services: ['svc'] },
-  ], 'tcp');
+  const c = await startChild(
+    'failover',
+    [
+      { cluster: 'near', region: 'r1', zone: 'z1', gateways: [near], services: ['svc'] },
+      { cluster: 'far', region: 'r2', gateways: [far], services: ['svc'] },
+    ],
+    'tcp',
+  );
   const name = 'svc.bench.global';
-  console.log(`failover: gsdns pid ${c.child.pid}, probes tcp every ${INTERVAL_MS} ms, fall ${FALL}, rise ${RISE}; near ${near.address}:${near.port}, far ${far.address}:${far.port}`);
+  console.log(
+    `failover: gsdns pid ${c.child.pid}, probes tcp every ${INTERVAL_MS} ms, fall ${FALL}, rise ${RISE}; near ${near.address}:${near.port}, far ${far.address}:${far.port}`,
+  );
   await waitStatus(c, near.address, 'healthy', 10_000);
   await waitStatus(c, far.address, 'healthy', 10_000);
   const down: number[] = [];
@@ -317,13 +327,18 @@ async function probeCpu(): Promise<void> {
   }
   for (let i = 0; i < GATEWAYS - open; i++) gateways.push({ address: `127.0.9.${1 + Math.floor(i / 10)}`, port: 20000 + (i % 10) });
   // Interleave open and closed gateways across clusters.
-  const mixed = gateways.map((g, i) => ({ g, k: (i % open) * 2 + (i >= open ? 1 : 0) })).sort((a, b) => a.k - b.k).map((x) => x.g);
+  const mixed = gateways
+    .map((g, i) => ({ g, k: (i % open) * 2 + (i >= open ? 1 : 0) }))
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.g);
   const remotes: Remote[] = [];
   for (let i = 0; i < mixed.length; i += 10) {
     remotes.push({ cluster: `c${i / 10}`, region: `r${(i / 10) % 5}`, gateways: mixed.slice(i, i + 10), services: [`s${i / 10}`] });
   }
   const [probing, idle] = await Promise.all([startChild('probing', remotes, 'tcp'), startChild('idle', remotes, 'none')]);
-  console.log(`probe CPU: ${GATEWAYS} gateways (${open} open listeners, ${GATEWAYS - open} closed ports) in ${remotes.length} clusters; probing pid ${probing.child.pid}, idle (probe none) pid ${idle.child.pid}`);
+  console.log(
+    `probe CPU: ${GATEWAYS} gateways (${open} open listeners, ${GATEWAYS - open} closed ports) in ${remotes.length} clusters; probing pid ${probing.child.pid}, idle (probe none) pid ${idle.child.pid}`,
+  );
   // Let every target get its first probe (random within the first interval) and settle.
   await sleep(INTERVAL_MS * 3);
   const before = await gatewayStatuses(probing);
@@ -345,8 +360,12 @@ async function probeCpu(): Promise<void> {
   const ic = (i1.total - i0.total) / wall;
   const split = (a: typeof p0, b: typeof p0): string => `user ${(b.user - a.user).toFixed(2)} s + sys ${(b.sys - a.sys).toFixed(2)} s`;
   console.log(`  over ${wall.toFixed(1)} s: ${probes} probes (${(probes / wall).toFixed(0)}/s); targets now ${byStatus(after)}`);
-  console.log(`  CPU probing: ${(p1.total - p0.total).toFixed(2)} s (${split(p0, p1)}) = ${pc.toFixed(4)} cores; RSS ${rssMb(probing.child.pid!).toFixed(0)} MB`);
-  console.log(`  CPU idle (probe none): ${(i1.total - i0.total).toFixed(2)} s (${split(i0, i1)}) = ${ic.toFixed(4)} cores; RSS ${rssMb(idle.child.pid!).toFixed(0)} MB`);
+  console.log(
+    `  CPU probing: ${(p1.total - p0.total).toFixed(2)} s (${split(p0, p1)}) = ${pc.toFixed(4)} cores; RSS ${rssMb(probing.child.pid!).toFixed(0)} MB`,
+  );
+  console.log(
+    `  CPU idle (probe none): ${(i1.total - i0.total).toFixed(2)} s (${split(i0, i1)}) = ${ic.toFixed(4)} cores; RSS ${rssMb(idle.child.pid!).toFixed(0)} MB`,
+  );
   console.log(
     `  probing ${GATEWAYS} gateways costs ${(pc - ic).toFixed(4)} cores (${(((pc - ic) / Math.max(1, probes / wall)) * 1e6).toFixed(0)} µs of CPU per probe)`,
   );

@@ -13,9 +13,26 @@ import { fileURLToPath } from 'node:url';
 const total = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 3);
 const bin = fileURLToPath(new URL('../bin/gsdns', import.meta.url));
-const child = spawn(process.execPath, [bin, 'serve', '--set', 'dns.listen=[{address: 127.0.0.1, port: 0}]', '--set', 'http.listen={address: 127.0.0.1, port: 0}', '--set', 'log.level=info', '--set', 'forward.upstreams=["127.0.0.1:9"]', '--set', 'shutdown.lameDuckSeconds=0'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  [
+    bin,
+    'serve',
+    '--set',
+    'dns.listen=[{address: 127.0.0.1, port: 0}]',
+    '--set',
+    'http.listen={address: 127.0.0.1, port: 0}',
+    '--set',
+    'log.level=info',
+    '--set',
+    'forward.upstreams=["127.0.0.1:9"]',
+    '--set',
+    'shutdown.lameDuckSeconds=0',
+  ],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 const port = await new Promise((resolve, reject) => {
   let out = '';
   child.stdout.on('data', (d) => {
@@ -57,7 +74,9 @@ function mutant() {
 }
 
 async function stillAnswers() {
-  const out = execFileSync('dig', ['+short', '+time=2', '+tries=2', '-p', String(port), '@127.0.0.1', 'reviews.bookinfo.global'], { encoding: 'utf8' });
+  const out = execFileSync('dig', ['+short', '+time=2', '+tries=2', '-p', String(port), '@127.0.0.1', 'reviews.bookinfo.global'], {
+    encoding: 'utf8',
+  });
   return out.trim() === '192.0.2.10';
 }
 
@@ -68,7 +87,7 @@ const sock = createSocket('udp4');
 sock.on('message', () => {});
 let sent = 0;
 for (let round = 0; round < rounds; round++) {
-  for (let n = 0; n < total; ) {
+  for (let n = 0; n < total;) {
     // Bounded bursts, so the kernel buffer (not gsdns) is what drops under overload.
     for (let i = 0; i < 200 && n < total; i++, n++, sent++) sock.send(mutant(), port, '127.0.0.1');
     await new Promise((r) => setImmediate(r));

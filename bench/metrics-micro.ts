@@ -86,4 +86,6 @@ for (let r = 0; r < ROUNDS; r++) {
   b.push(measure(ours));
   console.log(`round ${r + 1}: prom-client labelled ${a.at(-1)!.toFixed(3)} µs/query, gsdns observeQuery ${b.at(-1)!.toFixed(3)} µs/query`);
 }
-console.log(`median: prom-client ${median(a).toFixed(3)} µs/query, gsdns ${median(b).toFixed(3)} µs/query, ratio ${(median(a) / median(b)).toFixed(1)}x`);
+console.log(
+  `median: prom-client ${median(a).toFixed(3)} µs/query, gsdns ${median(b).toFixed(3)} µs/query, ratio ${(median(a) / median(b)).toFixed(1)}x`,
+);

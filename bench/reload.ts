@@ -30,14 +30,23 @@ const children = new Set<ChildProcess>();
 function catalogText(n: number, version: number): string {
   const lines = ['services:'];
   for (let i = 0; i < n; i++) {
-    const ip = i % 1000 === 0 ? `10.${100 + (version % 100)}.${(i >> 8) & 255}.${i & 255}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const ip =
+      i % 1000 === 0 ? `10.${100 + (version % 100)}.${(i >> 8) & 255}.${i & 255}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
     lines.push(`  - {namespace: ns${i % 100}, name: svc${i}, clusterIPs: [${ip}], readyEndpoints: 1, ports: [{name: http, port: 80}]}`);
   }
   return lines.join('\n') + '\n';
 }
 
 function query(id: number): Buffer {
-  const name = Buffer.concat([Buffer.from([4]), Buffer.from('svc1'), Buffer.from([3]), Buffer.from('ns1'), Buffer.from([6]), Buffer.from('global'), Buffer.from([0])]);
+  const name = Buffer.concat([
+    Buffer.from([4]),
+    Buffer.from('svc1'),
+    Buffer.from([3]),
+    Buffer.from('ns1'),
+    Buffer.from([6]),
+    Buffer.from('global'),
+    Buffer.from([0]),
+  ]);
   const h = Buffer.alloc(12);
   h.writeUInt16BE(id, 0);
   h.writeUInt16BE(0x0100, 2);
@@ -46,7 +55,9 @@ function query(id: number): Buffer {
 }
 
 async function start(dist: string, dir: string): Promise<{ child: ChildProcess; dnsPort: number; http: string }> {
-  const child = spawn(process.execPath, [join(dist, '..', 'bin', 'gsdns'), 'serve', '--config', join(dir, 'gsdns.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(dist, '..', 'bin', 'gsdns'), 'serve', '--config', join(dir, 'gsdns.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let out = '';
   return new Promise((resolve, reject) => {
@@ -81,7 +92,10 @@ async function measure(dist: string, n: number): Promise<{ gapsMs: number[]; lag
   const dir = mkdtempSync(join(tmpdir(), 'gsdns-reload-'));
   try {
     writeFileSync(join(dir, 'catalog.yaml'), catalogText(n, 0));
-    writeFileSync(join(dir, 'gsdns.yaml'), 'cluster: {name: bench}\ndns: {zones: [global], listen: [{address: 127.0.0.1, port: 0}]}\nhttp: {listen: {address: 127.0.0.1, port: 0}}\nsource: {type: file, file: {path: catalog.yaml}}\nforward: {upstreams: ["127.0.0.1:9"]}\nlog: {level: info}\n');
+    writeFileSync(
+      join(dir, 'gsdns.yaml'),
+      'cluster: {name: bench}\ndns: {zones: [global], listen: [{address: 127.0.0.1, port: 0}]}\nhttp: {listen: {address: 127.0.0.1, port: 0}}\nsource: {type: file, file: {path: catalog.yaml}}\nforward: {upstreams: ["127.0.0.1:9"]}\nlog: {level: info}\n',
+    );
     const { child, dnsPort, http } = await start(dist, dir);
     const sock = createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));

@@ -136,7 +136,13 @@ async function stopNode(node: Node): Promise<void> {
   clearTimeout(timer);
 }
 
-function nodeConfig(name: string, ports: { dns: number; http: number; sync: number }, pki: { ca: string; cert: string; key: string }, catalog: string, extra: string[]): string {
+function nodeConfig(
+  name: string,
+  ports: { dns: number; http: number; sync: number },
+  pki: { ca: string; cert: string; key: string },
+  catalog: string,
+  extra: string[],
+): string {
   return [
     `cluster: {name: ${name}, gateways: [{address: 192.0.2.1, port: 15443}]}`,
     `dns: {zones: [global], listen: [{address: 127.0.0.1, port: ${ports.dns}}]}`,
@@ -157,7 +163,8 @@ function nodeConfig(name: string, ports: { dns: number; http: number; sync: numb
 
 // ---- the truth and the sampler -------------------------------------------------------------------
 
-const svc = (name: string, ip: string): string => `  - {namespace: soak, name: ${name}, clusterIPs: [${ip}], readyEndpoints: 1, ports: [{name: http, port: 80}]}`;
+const svc = (name: string, ip: string): string =>
+  `  - {namespace: soak, name: ${name}, clusterIPs: [${ip}], readyEndpoints: 1, ports: [{name: http, port: 80}]}`;
 const q = (name: string): string => `${name}.soak.global`;
 
 interface Findings {
@@ -245,7 +252,8 @@ async function main(): Promise<void> {
   // The instance under test.
   const localCatalog = join(dir, 'local-catalog.yaml');
   let gen = 0;
-  const writeLocal = (): void => writeAtomically(localCatalog, `services:\n${svc('home', '10.96.0.1')}\n${svc(`gen-${gen}`, `10.96.1.${gen % 250}`)}\n`);
+  const writeLocal = (): void =>
+    writeAtomically(localCatalog, `services:\n${svc('home', '10.96.0.1')}\n${svc(`gen-${gen}`, `10.96.1.${gen % 250}`)}\n`);
   writeLocal();
   const localConfig = join(dir, 'local.yaml');
   const localPorts = { dns: await freePort(), http: await freePort(), sync: await freePort() };
@@ -272,7 +280,9 @@ async function main(): Promise<void> {
   writeFileSync(queries, mix.join('\n') + '\n');
   const saturation = await dnsperf({ port, queries, seconds: 5, cwd: dir, perQuery: false });
   const rate = Math.max(100, Math.round(saturation.qps * LOAD));
-  console.log(`soak: ${SECONDS} s, ${PEERS} peers, saturation ${Math.round(saturation.qps)} qps, load ${rate} qps; warm-up ${WARMUP_S} s, a peer restart every ${RESTART_S} s`);
+  console.log(
+    `soak: ${SECONDS} s, ${PEERS} peers, saturation ${Math.round(saturation.qps)} qps, load ${rate} qps; warm-up ${WARMUP_S} s, a peer restart every ${RESTART_S} s`,
+  );
   const started = now();
   const load = dnsperf({ port, queries, seconds: SECONDS, cwd: dir, rate, clients: 4, perQuery: false });
   const elapsed = (): number => (now() - started) / 1000;
@@ -292,26 +302,41 @@ async function main(): Promise<void> {
   // Peers change once a second, staggered.
   peers.forEach((peer, i) => {
     const p = i + 1;
-    const t = setTimeout(() => {
-      every(1000, () => {
-        peer.tick++;
-        const n = peer.tick;
-        const since = now();
-        writeAtomically(peer.node.catalog, `services:\n${svc(`stable-${p}`, `10.97.${p}.1`)}\n${svc(`tick-${p}-${n}`, `10.97.${p}.2`)}\n`);
-        const inFault = (): boolean => now() < peer.faultUntil || peer.faultUntil < 0;
-        if (inFault()) return;
-        const gw = new Set(peer.gateways.map((g) => g.address));
-        track(converge(port, q(`tick-${p}-${n}`), (r) => r.rcode === 0 && r.addresses.length > 0 && r.addresses.every((a) => gw.has(a)), since, inFault));
-        if (n >= 5) {
-          const old = q(`tick-${p}-${n - 5}`);
-          track(
-            ask(port, old).then((r) => {
-              if (r && r.rcode !== 3 && !inFault()) contradiction(`${old}: withdrawn 4 s ago, answered rcode ${r.rcode} ${r.addresses.join(',')}`);
-            }),
+    const t = setTimeout(
+      () => {
+        every(1000, () => {
+          peer.tick++;
+          const n = peer.tick;
+          const since = now();
+          writeAtomically(
+            peer.node.catalog,
+            `services:\n${svc(`stable-${p}`, `10.97.${p}.1`)}\n${svc(`tick-${p}-${n}`, `10.97.${p}.2`)}\n`,
           );
-        }
-      });
-    }, Math.round((1000 * i) / PEERS));
+          const inFault = (): boolean => now() < peer.faultUntil || peer.faultUntil < 0;
+          if (inFault()) return;
+          const gw = new Set(peer.gateways.map((g) => g.address));
+          track(
+            converge(
+              port,
+              q(`tick-${p}-${n}`),
+              (r) => r.rcode === 0 && r.addresses.length > 0 && r.addresses.every((a) => gw.has(a)),
+              since,
+              inFault,
+            ),
+          );
+          if (n >= 5) {
+            const old = q(`tick-${p}-${n - 5}`);
+            track(
+              ask(port, old).then((r) => {
+                if (r && r.rcode !== 3 && !inFault())
+                  contradiction(`${old}: withdrawn 4 s ago, answered rcode ${r.rcode} ${r.addresses.join(',')}`);
+              }),
+            );
+          }
+        });
+      },
+      Math.round((1000 * i) / PEERS),
+    );
     timers.add(t);
   });
 
@@ -321,7 +346,15 @@ async function main(): Promise<void> {
     const k = gen;
     const since = now();
     writeLocal();
-    track(converge(port, q(`gen-${k}`), (r) => r.rcode === 0 && r.addresses[0] === `10.96.1.${k % 250}`, since, () => false));
+    track(
+      converge(
+        port,
+        q(`gen-${k}`),
+        (r) => r.rcode === 0 && r.addresses[0] === `10.96.1.${k % 250}`,
+        since,
+        () => false,
+      ),
+    );
     const t = setTimeout(() => {
       track(
         ask(port, q(`gen-${k - 1}`)).then((r) => {
@@ -360,7 +393,8 @@ async function main(): Promise<void> {
     if (i === PEERS) {
       track(
         ask(port, q('home')).then((r) => {
-          if (r && !(r.rcode === 0 && r.addresses.length === 1 && r.addresses[0] === '10.96.0.1')) contradiction(`home: rcode ${r.rcode} ${r.addresses.join(',')}`);
+          if (r && !(r.rcode === 0 && r.addresses.length === 1 && r.addresses[0] === '10.96.0.1'))
+            contradiction(`home: rcode ${r.rcode} ${r.addresses.join(',')}`);
         }),
       );
       return;
@@ -369,7 +403,8 @@ async function main(): Promise<void> {
     const gw = new Set(peer.gateways.map((g) => g.address));
     track(
       ask(port, q(`stable-${i + 1}`)).then((r) => {
-        if (r && !(r.rcode === 0 && r.addresses.length > 0 && r.addresses.every((a) => gw.has(a)))) contradiction(`stable-${i + 1}: rcode ${r.rcode} ${r.addresses.join(',')}`);
+        if (r && !(r.rcode === 0 && r.addresses.length > 0 && r.addresses.every((a) => gw.has(a))))
+          contradiction(`stable-${i + 1}: rcode ${r.rcode} ${r.addresses.join(',')}`);
       }),
     );
   });
@@ -393,9 +428,19 @@ async function main(): Promise<void> {
   const rows: [string, string, string, boolean][] = [
     ['SERVFAIL (dnsperf + sampler)', String(servfail), '0', servfail === 0],
     ['answers contradicting the schedule', String(findings.contradictions.length), '0', findings.contradictions.length === 0],
-    ['RSS after warm-up → end', `${Math.round(rssStart / 1024)} → ${Math.round(rssEnd / 1024)} MB (${(growth * 100).toFixed(1)} %)`, '< 10 %', growth < 0.1],
+    [
+      'RSS after warm-up → end',
+      `${Math.round(rssStart / 1024)} → ${Math.round(rssEnd / 1024)} MB (${(growth * 100).toFixed(1)} %)`,
+      '< 10 %',
+      growth < 0.1,
+    ],
     ['event-loop lag p99 (after warm-up)', `${lagMs.toFixed(1)} ms`, '< 100 ms', lagMs < 100],
-    ['event-to-answer p50 / p99', `${pct(findings.convergenceMs, 0.5).toFixed(0)} / ${conv99.toFixed(0)} ms (${findings.convergenceMs.length} changes)`, 'p99 < 2000 ms', conv99 < 2000],
+    [
+      'event-to-answer p50 / p99',
+      `${pct(findings.convergenceMs, 0.5).toFixed(0)} / ${conv99.toFixed(0)} ms (${findings.convergenceMs.length} changes)`,
+      'p99 < 2000 ms',
+      conv99 < 2000,
+    ],
     ['dnsperf qps (target) / lost', `${Math.round(perf.qps)} (${rate}) / ${perf.lost} of ${perf.sent}`, 'lost < 0.1 %', lostShare < 0.001],
     ['sampler queries', String(findings.samples), '', true],
   ];

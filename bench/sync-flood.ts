@@ -70,7 +70,9 @@ async function metricLines(httpPort: number, prefix: string): Promise<string> {
 }
 
 async function peerState(httpPort: number): Promise<{ state: string; services: number; updates: number; errors: Record<string, number> }> {
-  const body = (await (await fetch(`http://127.0.0.1:${httpPort}/debug/clusters`)).json()) as { sync: { peers: { state: string; services: number; updates: number; errors: Record<string, number> }[] } };
+  const body = (await (await fetch(`http://127.0.0.1:${httpPort}/debug/clusters`)).json()) as {
+    sync: { peers: { state: string; services: number; updates: number; errors: Record<string, number> }[] };
+  };
   return body.sync.peers[0]!;
 }
 
@@ -92,29 +94,32 @@ async function bench(rounds: number, secs: number): Promise<void> {
   // The peer: 200 with the catalog, or a long poll on a matching If-None-Match (304 after the
   // wait, or the new catalog as soon as it changes), as gsdns's own server does.
   const held = new Set<() => void>();
-  const fake = createServer({ ca: readFileSync(us.ca), cert: readFileSync(us.cert), key: readFileSync(us.key), requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    const send = (): void => {
-      if (req.headers['if-none-match'] === peer.etag) {
-        res.writeHead(304, { etag: peer.etag });
-        return void res.end();
-      }
-      res.writeHead(200, { 'content-type': 'application/json', etag: peer.etag, 'content-length': Buffer.byteLength(peer.body) });
-      res.end(peer.body);
-    };
-    const wait = Number(new URL(req.url ?? '/', 'https://x').searchParams.get('wait') ?? 0);
-    if (req.headers['if-none-match'] !== peer.etag || wait === 0) return send();
-    const wake = (): void => {
-      clearTimeout(timer);
-      held.delete(wake);
-      send();
-    };
-    const timer = setTimeout(wake, wait * 1000);
-    held.add(wake);
-    res.once('close', () => {
-      clearTimeout(timer);
-      held.delete(wake);
-    });
-  });
+  const fake = createServer(
+    { ca: readFileSync(us.ca), cert: readFileSync(us.cert), key: readFileSync(us.key), requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      const send = (): void => {
+        if (req.headers['if-none-match'] === peer.etag) {
+          res.writeHead(304, { etag: peer.etag });
+          return void res.end();
+        }
+        res.writeHead(200, { 'content-type': 'application/json', etag: peer.etag, 'content-length': Buffer.byteLength(peer.body) });
+        res.end(peer.body);
+      };
+      const wait = Number(new URL(req.url ?? '/', 'https://x').searchParams.get('wait') ?? 0);
+      if (req.headers['if-none-match'] !== peer.etag || wait === 0) return send();
+      const wake = (): void => {
+        clearTimeout(timer);
+        held.delete(wake);
+        send();
+      };
+      const timer = setTimeout(wake, wait * 1000);
+      held.add(wake);
+      res.once('close', () => {
+        clearTimeout(timer);
+        held.delete(wake);
+      });
+    },
+  );
   await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
   const config = join(dir, 'gsdns.yaml');
   writeFileSync(
@@ -131,7 +136,22 @@ sync:
   );
   const server = spawn(
     process.execPath,
-    ['bin/gsdns', 'serve', '--config', config, '--set', 'dns.listen=[{address: 127.0.0.1, port: 0}]', '--set', 'http.listen={address: 127.0.0.1, port: 0}', '--set', 'forward.upstreams=["127.0.0.1:9"]', '--set', 'shutdown.lameDuckSeconds=0', '--set', 'health.probe.type=none'],
+    [
+      'bin/gsdns',
+      'serve',
+      '--config',
+      config,
+      '--set',
+      'dns.listen=[{address: 127.0.0.1, port: 0}]',
+      '--set',
+      'http.listen={address: 127.0.0.1, port: 0}',
+      '--set',
+      'forward.upstreams=["127.0.0.1:9"]',
+      '--set',
+      'shutdown.lameDuckSeconds=0',
+      '--set',
+      'health.probe.type=none',
+    ],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   children.push(server);
@@ -141,7 +161,11 @@ sync:
     process.exit(130);
   });
   try {
-    const rec = JSON.parse(await waitForLine(server, (l) => l.includes('gsdns serving'), 'gsdns serving line')) as { dns: { port: number }[]; http: string; sync: string };
+    const rec = JSON.parse(await waitForLine(server, (l) => l.includes('gsdns serving'), 'gsdns serving line')) as {
+      dns: { port: number }[];
+      http: string;
+      sync: string;
+    };
     server.stdout.resume();
     const dnsPort = rec.dns[0]!.port;
     const httpPort = Number(rec.http.split(':').pop());
@@ -161,10 +185,14 @@ sync:
       peer.body = body;
       peer.etag = `"${label.length}-${body.length}"`;
       for (const wake of [...held]) wake();
-      await until(label, async () => {
-        const p = await peerState(httpPort);
-        return p.updates > updates || Object.values(p.errors).reduce((a, b) => a + b, 0) > errors;
-      }, 120_000);
+      await until(
+        label,
+        async () => {
+          const p = await peerState(httpPort);
+          return p.updates > updates || Object.values(p.errors).reduce((a, b) => a + b, 0) > errors;
+        },
+        120_000,
+      );
       const after = memoryMiB(server.pid!);
       const p = await peerState(httpPort);
       console.log(
@@ -178,21 +206,43 @@ sync:
     for (let r = 1; r <= rounds; r++) {
       quiet.push(await dnsperf(dnsPort, secs));
       const sources = Array.from({ length: 30 }, (_, i) => `127.1.0.${i + 1}`);
-      const attacker = spawn(process.execPath, [ATTACKER, JSON.stringify({ host: '127.0.0.1', port: syncPort, sources, idle: 2000, partial: 200, reconnectMs: 1000, durationMs: (secs + 30) * 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const attacker = spawn(
+        process.execPath,
+        [
+          ATTACKER,
+          JSON.stringify({
+            host: '127.0.0.1',
+            port: syncPort,
+            sources,
+            idle: 2000,
+            partial: 200,
+            reconnectMs: 1000,
+            durationMs: (secs + 30) * 1000,
+          }),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       children.push(attacker);
-      await waitForLine(attacker, (l) => (JSON.parse(l) as { connected: number }).connected >= 2200, 'all 2,200 attacking connections made once');
+      await waitForLine(
+        attacker,
+        (l) => (JSON.parse(l) as { connected: number }).connected >= 2200,
+        'all 2,200 attacking connections made once',
+      );
       attacker.stdout.resume();
       flood.push(await dnsperf(dnsPort, secs));
       const mem = memoryMiB(server.pid!);
       await stopChild(attacker);
-      console.log(`round ${r}: quiet UDP ${fmt(quiet.at(-1)!)} | sync flood UDP ${fmt(flood.at(-1)!)} | server RSS ${mem.rss.toFixed(0)} MiB`);
+      console.log(
+        `round ${r}: quiet UDP ${fmt(quiet.at(-1)!)} | sync flood UDP ${fmt(flood.at(-1)!)} | server RSS ${mem.rss.toFixed(0)} MiB`,
+      );
     }
     const med = (ms: Measure[], k: keyof Measure): number => median(ms.map((m) => m[k]));
     console.log(
       `median UDP: quiet ${med(quiet, 'qps').toFixed(0)} qps p99 ${med(quiet, 'p99Ms').toFixed(2)} ms; sync flood ${med(flood, 'qps').toFixed(0)} qps p99 ${med(flood, 'p99Ms').toFixed(2)} ms; qps ratio flood/quiet ${(med(flood, 'qps') / med(quiet, 'qps')).toFixed(2)}`,
     );
-    console.log(`server: ${(await metricLines(httpPort, 'gsdns_sync_server_refused_total{')).replaceAll('gsdns_sync_server_refused_total', '')}`);
-
+    console.log(
+      `server: ${(await metricLines(httpPort, 'gsdns_sync_server_refused_total{')).replaceAll('gsdns_sync_server_refused_total', '')}`,
+    );
   } finally {
     for (const c of children) await stopChild(c);
     fake.closeAllConnections();

@@ -172,12 +172,13 @@ function cpuSeconds(pid: number): number {
 
 /** Host-wide UDP datagrams dropped for a full receive buffer (/proc/net/snmp Udp RcvbufErrors). */
 function udpRcvbufErrors(): number {
-  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
   const keys = lines[0]?.split(/\s+/) ?? [];
   const values = lines[1]?.split(/\s+/) ?? [];
   return Number(values[keys.indexOf('RcvbufErrors')] ?? NaN);
 }
-
 
 /** Runs fn over items with at most `limit` in flight. */
 async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -200,7 +201,14 @@ const dns = new UdpDnsClient();
 const ask = (port: number, name: string, timeoutMs = 2000): Promise<DnsResult> => dns.ask(port, name, timeoutMs);
 
 /** Poll (back to back, as convergence.ts does) until `check` holds; ms from `since`. */
-async function waitDns(port: number, name: string, what: string, check: (r: DnsResult) => boolean, since: number, timeoutMs = 60_000): Promise<number> {
+async function waitDns(
+  port: number,
+  name: string,
+  what: string,
+  check: (r: DnsResult) => boolean,
+  since: number,
+  timeoutMs = 60_000,
+): Promise<number> {
   let last = '';
   for (;;) {
     let r: DnsResult | undefined;
@@ -232,9 +240,13 @@ const isNxdomain = (r: DnsResult): boolean => r.rcode === 3;
  * wait for a CPU after the reply has arrived.
  */
 function startProbe(port: number, name: string, nice?: number): () => Promise<{ latencies: number[]; unanswered: number; sent: number }> {
-  const child = spawn(process.execPath, ['--import=tsx', fileURLToPath(new URL('./lib/probe-child.ts', import.meta.url)), String(port), name], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import=tsx', fileURLToPath(new URL('./lib/probe-child.ts', import.meta.url)), String(port), name],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   children.add(child);
   if (nice !== undefined) {
     try {
@@ -298,7 +310,12 @@ const byKey = (a: { namespace: string; name: string }, b: { namespace: string; n
   a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
 function fragment(e: { namespace: string; name: string; ready: boolean }): string {
-  return JSON.stringify({ namespace: e.namespace, name: e.name, ready: e.ready, ports: PORTS.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })) });
+  return JSON.stringify({
+    namespace: e.namespace,
+    name: e.name,
+    ready: e.ready,
+    ports: PORTS.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+  });
 }
 
 /** Set an entry's fragment and its fingerprint from its content. */
@@ -353,7 +370,9 @@ class SimPeer {
   }
 
   async start(): Promise<void> {
-    const server = createHttpsServer({ ...this.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => this.handle(req, res));
+    const server = createHttpsServer({ ...this.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) =>
+      this.handle(req, res),
+    );
     server.keepAliveTimeout = 75_000;
     server.requestTimeout = (MAX_WAIT_SECONDS + 15) * 1000;
     server.on('connection', (s: Socket) => {
@@ -383,15 +402,28 @@ class SimPeer {
 
   /** The catalog from scratch with buildCatalog + canonicalCatalogJson (a wholesale change). */
   replaceAll(specs: readonly Spec[]): void {
-    const catalog = buildCatalog(this.identity, this.gateways, specs.map((s) => localService(s)));
+    const catalog = buildCatalog(
+      this.identity,
+      this.gateways,
+      specs.map((s) => localService(s)),
+    );
     const json = canonicalCatalogJson(catalog);
-    this.entries = catalog.services.map((s) => render({ namespace: s.namespace, name: s.name, key: `${s.namespace}/${s.name}`, ready: s.ready, frag: '', fp: 0 }));
+    this.entries = catalog.services.map((s) =>
+      render({ namespace: s.namespace, name: s.name, key: `${s.namespace}/${s.name}`, ready: s.ready, frag: '', fp: 0 }),
+    );
     this.publish(json);
   }
 
   /** Add a service (or replace its readiness if it exists). */
   add(spec: Spec): void {
-    const e: Entry = render({ namespace: spec.namespace, name: spec.name, key: `${spec.namespace}/${spec.name}`, ready: spec.ready ?? true, frag: '', fp: 0 });
+    const e: Entry = render({
+      namespace: spec.namespace,
+      name: spec.name,
+      key: `${spec.namespace}/${spec.name}`,
+      ready: spec.ready ?? true,
+      frag: '',
+      fp: 0,
+    });
     const i = this.lowerBound(e);
     if (this.entries[i] && byKey(this.entries[i], e) === 0) this.entries[i] = e;
     else this.entries.splice(i, 0, e);
@@ -400,7 +432,8 @@ class SimPeer {
 
   remove(spec: Spec): void {
     const i = this.lowerBound(spec);
-    if (!this.entries[i] || byKey(this.entries[i], spec) !== 0) throw new Error(`${this.name}: no service ${spec.namespace}/${spec.name} to remove`);
+    if (!this.entries[i] || byKey(this.entries[i], spec) !== 0)
+      throw new Error(`${this.name}: no service ${spec.namespace}/${spec.name} to remove`);
     this.entries.splice(i, 1);
     this.republish();
   }
@@ -445,7 +478,10 @@ class SimPeer {
   /** True when the served bytes are exactly canonicalCatalogJson(buildCatalog(…)) of the content, and their length the one counted. */
   verify(): boolean {
     const locals = this.entries.map((e) => localService(e));
-    return this.body.length === this.bodyLength && this.body.toString('utf8') === canonicalCatalogJson(buildCatalog(this.identity, this.gateways, locals));
+    return (
+      this.body.length === this.bodyLength &&
+      this.body.toString('utf8') === canonicalCatalogJson(buildCatalog(this.identity, this.gateways, locals))
+    );
   }
 
   get services(): number {
@@ -499,7 +535,12 @@ class SimPeer {
     this.etag = this.contentEtag();
     this.changes++;
     if (DELTA) {
-      this.versions.push({ etag: this.etag, head: this.head, keys: this.entries.map((e) => e.key), fragments: this.entries.map((e) => e.frag) });
+      this.versions.push({
+        etag: this.etag,
+        head: this.head,
+        keys: this.entries.map((e) => e.key),
+        fragments: this.entries.map((e) => e.frag),
+      });
       if (this.versions.length > DELTA_HISTORY) this.versions.shift();
       this.deltaBodies.clear();
     }
@@ -522,13 +563,24 @@ class SimPeer {
       const delta = this.deltaBodies.get(deltaBase);
       if (delta !== undefined) {
         this.deltas++;
-        res.writeHead(IM_USED, { 'content-type': 'application/json', etag: this.etag, im: DELTA_IM, 'cache-control': 'no-store', 'content-length': delta.length });
+        res.writeHead(IM_USED, {
+          'content-type': 'application/json',
+          etag: this.etag,
+          im: DELTA_IM,
+          'cache-control': 'no-store',
+          'content-length': delta.length,
+        });
         res.end(delta);
         return;
       }
     }
     this.full++;
-    res.writeHead(200, { 'content-type': 'application/json', etag: this.etag, 'cache-control': 'no-store', 'content-length': this.body.length });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      etag: this.etag,
+      'cache-control': 'no-store',
+      'content-length': this.body.length,
+    });
     res.end(this.body);
   }
 
@@ -573,7 +625,14 @@ class SimPeer {
 }
 
 function localService(s: { namespace: string; name: string; ready?: boolean }): LocalService {
-  return { kind: 'clusterIP', namespace: s.namespace, name: s.name, ports: PORTS, clusterIPs: ['10.96.0.10'], readyEndpoints: s.ready === false ? 0 : 1 };
+  return {
+    kind: 'clusterIP',
+    namespace: s.namespace,
+    name: s.name,
+    ports: PORTS,
+    clusterIPs: ['10.96.0.10'],
+    readyEndpoints: s.ready === false ? 0 : 1,
+  };
 }
 
 // ---- the instance under test -------------------------------------------------------------------
@@ -608,7 +667,10 @@ async function makePki(names: readonly string[]): Promise<PkiFiles> {
 async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer[]): Promise<Hub> {
   const [dnsPort, httpPort, syncPort] = [await freePort(), await freePort(), await freePort()];
   const catalog = join(dir, `${label}-catalog.yaml`);
-  writeFileSync(catalog, 'services:\n  - {namespace: hub, name: local, clusterIPs: [10.96.0.1], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+  writeFileSync(
+    catalog,
+    'services:\n  - {namespace: hub, name: local, clusterIPs: [10.96.0.1], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
   const config = join(dir, `${label}.yaml`);
   const own = pki.certs[HUB]!;
   writeFileSync(
@@ -637,7 +699,21 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   );
   const startedAt = nowMs();
   const startedWall = Date.now();
-  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), ...(GC_LOG ? ['--trace-gc'] : []), ...INSTANCE_NODE_ARGS, bin, 'serve', '--config', config, '--set', 'shutdown.lameDuckSeconds=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+      ...(GC_LOG ? ['--trace-gc'] : []),
+      ...INSTANCE_NODE_ARGS,
+      bin,
+      'serve',
+      '--config',
+      config,
+      '--set',
+      'shutdown.lameDuckSeconds=0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.add(child);
   let out = '';
   const keep = (d: Buffer): void => {
@@ -659,7 +735,8 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
   };
   // Up when the local service answers.
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gsdns (${label}) exited with ${child.exitCode ?? child.signalCode} before serving:\n${out}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`gsdns (${label}) exited with ${child.exitCode ?? child.signalCode} before serving:\n${out}`);
     const r = await ask(dnsPort, 'local.hub.global', 200).catch(() => undefined);
     if (r?.rcode === 0 && r.addresses[0] === '10.96.0.1') break;
     if (nowMs() - startedAt > 20_000) throw new Error(`gsdns (${label}) did not answer within 20 s:\n${out}`);
@@ -689,7 +766,8 @@ interface ClustersView {
  */
 async function eventLoopLag(hub: Hub): Promise<{ p99: number; max: number }> {
   const text = await (await fetch(`http://127.0.0.1:${hub.httpPort}/metrics`)).text();
-  const read = (name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? NaN) * 1000;
+  const read = (name: string): number =>
+    Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2] ?? NaN) * 1000;
   return { p99: read('nodejs_eventloop_lag_p99_seconds'), max: read('nodejs_eventloop_lag_max_seconds') };
 }
 
@@ -796,8 +874,18 @@ async function main(): Promise<void> {
     if (!p.verify()) throw new Error('fragment-rendered catalog differs from canonicalCatalogJson(buildCatalog(…))');
     p.setReady(3, true);
   }
-  const catalogBytes = Buffer.byteLength(canonicalCatalogJson(buildCatalog(peers[0]!.identity, peers[0]!.gateways, original.map((s) => localService(s)))));
-  console.log(`peers: ${PEERS} HTTPS servers up, catalogs built in ${ms(nowMs() - t)} ms; one catalog is ${(catalogBytes / 1e6).toFixed(2)} MB of canonical JSON`);
+  const catalogBytes = Buffer.byteLength(
+    canonicalCatalogJson(
+      buildCatalog(
+        peers[0]!.identity,
+        peers[0]!.gateways,
+        original.map((s) => localService(s)),
+      ),
+    ),
+  );
+  console.log(
+    `peers: ${PEERS} HTTPS servers up, catalogs built in ${ms(nowMs() - t)} ms; one catalog is ${(catalogBytes / 1e6).toFixed(2)} MB of canonical JSON`,
+  );
 
   // -- 1. memory and initial sync --
   const base = await startHub('baseline', pki, []);
@@ -824,7 +912,14 @@ async function main(): Promise<void> {
   const held = view.remote.reduce((n, r) => n + r.services, 0);
   const catalogTimes = view.sync.peers.map((p) => (p.lastCatalogMs ?? 0) - hub.startedWall).sort((a, b) => a - b);
   const last = SERVICES - 1;
-  await waitDns(hub.dnsPort, `svc${last}.ns${last % 100}.global`, 'an answer', (r) => r.rcode === 0 && r.addresses.length > 0, nowMs(), 5000);
+  await waitDns(
+    hub.dnsPort,
+    `svc${last}.ns${last % 100}.global`,
+    'an answer',
+    (r) => r.rcode === 0 && r.addresses.length > 0,
+    nowMs(),
+    5000,
+  );
   const memSynced = procStatus(hub.pid);
   await sleep(3000);
   const memSettled = procStatus(hub.pid);
@@ -997,23 +1092,26 @@ async function main(): Promise<void> {
     const stormDrops = udpRcvbufErrors() - drops0;
     storm.push(s);
     stormNotes.push(
-      `${changes} changes, ${fulls} full catalogs (${(fulls / wall).toFixed(1)}/s) and ${deltas} deltas served, bench process CPU ${((bench.user + bench.system) / 1e6 / wall).toFixed(
-        2,
-      )} cores, caught up ${ms(caughtUpMs)} ms after the storm`,
+      `${changes} changes, ${fulls} full catalogs (${(fulls / wall).toFixed(1)}/s) and ${deltas} deltas served, bench process CPU ${(
+        (bench.user + bench.system) /
+        1e6 /
+        wall
+      ).toFixed(2)} cores, caught up ${ms(caughtUpMs)} ms after the storm`,
     );
     console.log(
       `round ${r}: quiet ${q.qps.toFixed(0)} qps (lost ${q.lost}, ${quietDrops} UDP receive-buffer drops, gsdns CPU ${quietCpu[r - 1]!.toFixed(2)} cores); storm ${s.qps.toFixed(
         0,
-      )} qps (lost ${s.lost}, ${stormDrops} UDP receive-buffer drops, gsdns CPU ${stormCpu[
-        r - 1
-      ]!.toFixed(2)} cores; ${stormNotes[r - 1]!})`,
+      )} qps (lost ${s.lost}, ${stormDrops} UDP receive-buffer drops, gsdns CPU ${stormCpu[r - 1]!.toFixed(
+        2,
+      )} cores; ${stormNotes[r - 1]!})`,
     );
     console.log(`         quiet ${probeText(qp)}; storm ${probeText(sp)}`);
     console.log(`         the same probe at nice ${PROBE_NICE}: quiet ${probeText(qpn)}; storm ${probeText(spn)}`);
     const lagText = (l: { p99: number; max: number }) => `p99 ${ms(l.p99)} / max ${ms(l.max)} ms`;
     console.log(`         instance event-loop lag: quiet ${lagText(quietLag)}; storm ${lagText(stormLag)}`);
     // An unanswered probe counts as its 10 s timeout.
-    const p99 = (p: { latencies: number[]; unanswered: number }) => pct([...p.latencies, ...new Array<number>(p.unanswered).fill(10_000)], 99);
+    const p99 = (p: { latencies: number[]; unanswered: number }) =>
+      pct([...p.latencies, ...new Array<number>(p.unanswered).fill(10_000)], 99);
     quietP99.push(p99(qp));
     stormP99.push(p99(sp));
     quietP99Nice.push(p99(qpn));
@@ -1030,9 +1128,9 @@ async function main(): Promise<void> {
   const mq = median(quiet.map((x) => x.qps));
   const msq = median(storm.map((x) => x.qps));
   console.log(
-    `qps median: quiet ${mq.toFixed(0)}, storm ${msq.toFixed(0)} (one change every ${STORM_MS} ms per peer = ${((PEERS * 1000) / STORM_MS).toFixed(1)} changes/s), ratio storm/quiet ${(msq / mq).toFixed(
-      2,
-    )}; gsdns CPU median quiet ${median(quietCpu).toFixed(2)} / storm ${median(stormCpu).toFixed(2)} cores`,
+    `qps median: quiet ${mq.toFixed(0)}, storm ${msq.toFixed(0)} (one change every ${STORM_MS} ms per peer = ${((PEERS * 1000) / STORM_MS).toFixed(1)} changes/s), ratio storm/quiet ${(
+      msq / mq
+    ).toFixed(2)}; gsdns CPU median quiet ${median(quietCpu).toFixed(2)} / storm ${median(stormCpu).toFixed(2)} cores`,
   );
   console.log(
     `probe p99 median: quiet ${ms(median(quietP99))} ms, storm ${ms(median(stormP99))} ms (target: storm under 100 ms); at nice ${PROBE_NICE}: quiet ${ms(
@@ -1058,7 +1156,8 @@ async function main(): Promise<void> {
   if (wrong.length > 0) throw new Error(`served catalogs differ from canonicalCatalogJson(buildCatalog(…)): ${wrong.join(', ')}`);
   const v = await clusters(hub);
   const bad = v.sync.peers.filter((p) => p.state !== 'synced');
-  if (bad.length > 0) throw new Error(`peers not synced at the end: ${bad.map((p) => `${p.peer} ${p.state} ${p.lastError ?? ''}`).join('; ')}`);
+  if (bad.length > 0)
+    throw new Error(`peers not synced at the end: ${bad.map((p) => `${p.peer} ${p.state} ${p.lastError ?? ''}`).join('; ')}`);
   await hub.stop();
 }
 

@@ -75,7 +75,8 @@ function runFlood(port: number, count: number, intervalMs: number): void {
 // ---------------------------------------------------------------------------------------------
 
 type Measure = DnsperfResult;
-const dnsperf = (port: number, secs: number, tcp: boolean): Promise<Measure> => runDnsperf({ port, queries: QUERIES, seconds: secs, tcp, cwd: repoRoot });
+const dnsperf = (port: number, secs: number, tcp: boolean): Promise<Measure> =>
+  runDnsperf({ port, queries: QUERIES, seconds: secs, tcp, cwd: repoRoot });
 
 async function startGsdns(): Promise<{ child: ChildProcess; dnsPort: number; httpPort: number }> {
   const child = spawn(

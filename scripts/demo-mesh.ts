@@ -266,7 +266,8 @@ function shortValue(v: unknown): string {
   if (Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && 'address' in x && 'port' in x)) {
     return v.map((x: { address: string; port: number }) => `${x.address}:${x.port}`).join(',');
   }
-  if (!Array.isArray(v) && typeof (v as { message?: unknown }).message === 'string') return JSON.stringify((v as { message: string }).message);
+  if (!Array.isArray(v) && typeof (v as { message?: unknown }).message === 'string')
+    return JSON.stringify((v as { message: string }).message);
   const json = JSON.stringify(v);
   return json.length > 100 ? `${json.slice(0, 97)}...` : json;
 }
@@ -374,11 +375,15 @@ async function toggleGateway(line: string): Promise<void> {
   const upAfterMs = PROBE_RISE * PROBE_INTERVAL_MS;
   if (m.gateway) {
     await closeGateway(m);
-    say(`[demo] ${name}'s gateway ${gatewayText(m)} is DOWN (listener closed). Its peers mark it unhealthy after ${PROBE_FALL} failed probes (about ${downAfterMs / 1000} s) and fail over. Type ${name} again to restart it.`);
+    say(
+      `[demo] ${name}'s gateway ${gatewayText(m)} is DOWN (listener closed). Its peers mark it unhealthy after ${PROBE_FALL} failed probes (about ${downAfterMs / 1000} s) and fail over. Type ${name} again to restart it.`,
+    );
   } else {
     try {
       await openGateway(m);
-      say(`[demo] ${name}'s gateway ${gatewayText(m)} is UP again. Its peers mark it healthy after ${PROBE_RISE} good probes (about ${upAfterMs / 1000} s).`);
+      say(
+        `[demo] ${name}'s gateway ${gatewayText(m)} is UP again. Its peers mark it healthy after ${PROBE_RISE} good probes (about ${upAfterMs / 1000} s).`,
+      );
     } catch (err) {
       say(`[demo] ${(err as Error).message}`);
     }
@@ -424,7 +429,8 @@ function start(m: Member): void {
         const how = signal ? `signal ${signal}` : `code ${String(code)}`;
         say(`\n[${m.cluster.name}] exited early (${how}); its last log lines:`);
         for (const l of m.tail) say(`  ${l}`);
-        if (m.tail.some((l) => /EADDRINUSE/.test(l))) say(`A port is in use: try "npm run demo:mesh -- --base-port 6400" (or 0 for any free ports).`);
+        if (m.tail.some((l) => /EADDRINUSE/.test(l)))
+          say(`A port is in use: try "npm run demo:mesh -- --base-port 6400" (or 0 for any free ports).`);
         void shutdown(1);
       }, 300);
     });
@@ -476,7 +482,9 @@ async function waitForMesh(): Promise<boolean> {
     const pending = members.flatMap((m, i) =>
       views[i] === undefined
         ? [`${m.cluster.name}: not serving yet`]
-        : views[i].filter((p) => p.state !== 'synced').map((p) => `${m.cluster.name} → ${p.peer}: ${p.state}${p.lastError ? ` (${p.lastError})` : ''}`),
+        : views[i]
+            .filter((p) => p.state !== 'synced')
+            .map((p) => `${m.cluster.name} → ${p.peer}: ${p.state}${p.lastError ? ` (${p.lastError})` : ''}`),
     );
     if (pending.length === 0) return true;
     last = pending.join('; ');
@@ -559,7 +567,15 @@ async function main(): Promise<void> {
   for (const [i, c] of CLUSTERS.entries()) {
     const mdir = join(dir, c.name);
     mkdirSync(mdir, { recursive: true, mode: 0o700 });
-    members.push({ cluster: c, dir: mdir, catalog: join(mdir, 'catalog.yaml'), config: join(mdir, 'gsdns.yaml'), ports: ports[i]!, serving: false, tail: [] });
+    members.push({
+      cluster: c,
+      dir: mdir,
+      catalog: join(mdir, 'catalog.yaml'),
+      config: join(mdir, 'gsdns.yaml'),
+      ports: ports[i]!,
+      serving: false,
+      tail: [],
+    });
   }
   for (const m of members) {
     if (stopping) return;
@@ -571,7 +587,9 @@ async function main(): Promise<void> {
     writeFileSync(m.catalog, catalogYaml(m.cluster));
     writeFileSync(m.config, configYaml(m, members, tls));
   }
-  say(`CA and certificates for eu, us, ap (SAN DNS:<cluster>.${TRUST_DOMAIN} and URI:spiffe://${TRUST_DOMAIN}/cluster/<cluster>); starting three gsdns processes...`);
+  say(
+    `CA and certificates for eu, us, ap (SAN DNS:<cluster>.${TRUST_DOMAIN} and URI:spiffe://${TRUST_DOMAIN}/cluster/<cluster>); starting three gsdns processes...`,
+  );
   if (stopping) return;
   for (const m of members) start(m);
   if (!(await waitForMesh())) {

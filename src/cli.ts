@@ -14,7 +14,6 @@ import { runServer } from './serve.js';
 import { CertsError } from './errors.js';
 import { DEFAULT_TRUST_DOMAIN, initCa, issueClusterCert } from './sync/certs.js';
 
-
 const HELP: Record<string, string> = {
   main: `gsdns ${version} — DNS for global service names in multi-cluster Kubernetes
 
@@ -152,7 +151,11 @@ async function serve(args: readonly string[]): Promise<void> {
   const file = (values['config'] as string | undefined) ?? process.env['GSDNS_CONFIG'] ?? embeddedConfigPath();
   const loaded = loadConfig({ file, env: process.env, sets: (values['set'] as string[] | undefined) ?? [] });
   if (!loaded.ok) {
-    process.stderr.write(`gsdns: invalid configuration (${file}):\n${formatIssues(loaded.errors).map((l) => `  ${l}`).join('\n')}\n`);
+    process.stderr.write(
+      `gsdns: invalid configuration (${file}):\n${formatIssues(loaded.errors)
+        .map((l) => `  ${l}`)
+        .join('\n')}\n`,
+    );
     process.exit(1);
   }
   const logger = createLogger(loaded.config.log.level, undefined, loaded.config.log.format);
@@ -185,7 +188,8 @@ function debugBaseUrl(values: Values): string {
   const server = values['server'] as string | undefined;
   const sets = (values['set'] as string[] | undefined) ?? [];
   if (server !== undefined) {
-    if (values['config'] !== undefined || sets.length > 0) fail(`explain takes --server or --config (with --set), not both\n\n${HELP['explain']!}`);
+    if (values['config'] !== undefined || sets.length > 0)
+      fail(`explain takes --server or --config (with --set), not both\n\n${HELP['explain']!}`);
     try {
       return new URL(server).href;
     } catch {
@@ -195,15 +199,24 @@ function debugBaseUrl(values: Values): string {
   const file = (values['config'] as string | undefined) ?? process.env['GSDNS_CONFIG'] ?? embeddedConfigPath();
   const loaded = loadConfig({ file, env: process.env, sets });
   if (!loaded.ok) {
-    return fail(`invalid configuration (${file}):\n${formatIssues(loaded.errors).map((l) => `  ${l}`).join('\n')}`, 1);
+    return fail(
+      `invalid configuration (${file}):\n${formatIssues(loaded.errors)
+        .map((l) => `  ${l}`)
+        .join('\n')}`,
+      1,
+    );
   }
   const http = loaded.config.http;
   if (!http.debug.enabled) {
-    return fail(`/debug is disabled in ${file} (http.debug.enabled: false), and explain asks /debug/resolve; enable it, e.g. on the loopback: http.debug: {enabled: true, listen: {address: 127.0.0.1, port: 8081}}`, 1);
+    return fail(
+      `/debug is disabled in ${file} (http.debug.enabled: false), and explain asks /debug/resolve; enable it, e.g. on the loopback: http.debug: {enabled: true, listen: {address: 127.0.0.1, port: 8081}}`,
+      1,
+    );
   }
   const listen = http.debug.listen ?? http.listen;
   const key = http.debug.listen ? 'http.debug.listen' : 'http.listen';
-  if (listen.port === 0) return fail(`${key} in ${file} has port 0 (chosen at start); pass --server URL with the port from the "gsdns serving" log line`, 1);
+  if (listen.port === 0)
+    return fail(`${key} in ${file} has port 0 (chosen at start); pass --server URL with the port from the "gsdns serving" log line`, 1);
   // A wildcard bind is reached on the loopback of its family.
   const host = listen.address === '0.0.0.0' ? '127.0.0.1' : listen.address === '::' ? '::1' : listen.address;
   return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}/`;
@@ -274,7 +287,8 @@ async function certs(args: readonly string[]): Promise<void> {
   const out = values['out'] as string | undefined;
   if (out === undefined || out === '') fail(`${command} needs --out DIR\n\n${HELP[command]!}`);
   const daysText = values['days'] as string | undefined;
-  if (daysText !== undefined && !/^[1-9]\d{0,5}$/.test(daysText)) fail(`--days must be a positive whole number of days (got "${daysText}")`);
+  if (daysText !== undefined && !/^[1-9]\d{0,5}$/.test(daysText))
+    fail(`--days must be a positive whole number of days (got "${daysText}")`);
   const days = daysText === undefined ? undefined : Number(daysText);
   const cluster = values['cluster'] as string | undefined;
   if (sub === 'issue' && cluster === undefined) fail(`certs issue needs --cluster NAME\n\n${HELP[command]!}`);

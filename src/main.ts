@@ -136,7 +136,8 @@ function selfTestResolver(config: Config, logger: Logger, resolvConfPath = RESOL
 }
 
 /** The version in package.json (gsdns --version, gsdns_build_info). */
-export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 /** What startGsdns builds before anything listens: the core and the modules around it. */
 interface Core {
@@ -162,7 +163,12 @@ interface Late {
   localGateways: readonly Gateway[];
 }
 
-function buildCore(config: Config, logger: Logger, late: Late, onProbe: (clusters: readonly string[], ms: number, ok: boolean) => void): Core {
+function buildCore(
+  config: Config,
+  logger: Logger,
+  late: Late,
+  onProbe: (clusters: readonly string[], ms: number, ok: boolean) => void,
+): Core {
   const readiness = new Readiness();
   const registry = new Registry({
     initialSerial: Math.floor(Date.now() / 1000),
@@ -224,12 +230,23 @@ function buildForwarder(config: Config, log: Logger, metrics: Metrics, resolvCon
 }
 
 /** The DNS edge, handing every decoded query to the route (src/route/route.ts). */
-function buildDns(config: Config, logger: Logger, core: Core, late: Late, forwarder: Forwarder, metrics: Metrics): { dns: DnsServer; errors: ConsolidatedLog } {
+function buildDns(
+  config: Config,
+  logger: Logger,
+  core: Core,
+  late: Late,
+  forwarder: Forwarder,
+  metrics: Metrics,
+): { dns: DnsServer; errors: ConsolidatedLog } {
   const dnsLog = logger.child({ module: 'dns' });
   // Errors of the DNS edge are consolidated like CoreDNS `errors { consolidate 10s }`.
   const errors = new ConsolidatedLog(dnsLog);
   const queryLog = config.log.queries.enabled
-    ? new QueryLog({ sampleRate: config.log.queries.sampleRate, logger: logger.child({ module: 'query' }), localCluster: config.cluster.name })
+    ? new QueryLog({
+        sampleRate: config.log.queries.sampleRate,
+        logger: logger.child({ module: 'query' }),
+        localCluster: config.cluster.name,
+      })
     : undefined;
   const handler = createRouter({
     context: core.context,
@@ -288,7 +305,9 @@ function buildDebug(config: Config, core: Core, late: Late, forwarder: Forwarder
           : { type: 'file', ...late.source?.status() },
       sync: () => late.sync?.status(),
       health: () =>
-        prober ? { probe: config.health.probe, gateways: prober.status(), failOpenAnswers: degraded.count } : { probe: 'none', failOpenAnswers: degraded.count },
+        prober
+          ? { probe: config.health.probe, gateways: prober.status(), failOpenAnswers: degraded.count }
+          : { probe: 'none', failOpenAnswers: degraded.count },
       forward: forwarder,
       allowFrom: config.forward.allowFrom,
       selfTest: () => late.selfTest,
@@ -308,7 +327,11 @@ function buildOps(config: Config, logger: Logger, core: Core, debug: DebugEndpoi
     readiness: () => core.readiness.report(),
     // http.debug: on the ops listener (listen null), on a listener of its own, or nowhere.
     debug: config.http.debug.enabled ? { endpoints: debug, listen: config.http.debug.listen } : undefined,
-    limits: { maxConnections: config.http.maxConnections, idleTimeoutMs: config.http.idleTimeoutMs, headersTimeoutMs: config.http.headersTimeoutMs },
+    limits: {
+      maxConnections: config.http.maxConnections,
+      idleTimeoutMs: config.http.idleTimeoutMs,
+      headersTimeoutMs: config.http.headersTimeoutMs,
+    },
     logger: logger.child({ module: 'http' }),
     routes: {
       '/metrics': async (_req, res) => {
@@ -323,7 +346,13 @@ function buildOps(config: Config, logger: Logger, core: Core, debug: DebugEndpoi
 async function startSource(config: Config, logger: Logger, core: Core, late: Late, metrics: Metrics): Promise<void> {
   const { registry, readiness } = core;
   if (config.source.type === 'file') {
-    late.source = new FileSource({ path: config.source.file.path, registry, readiness, logger: logger.child({ module: 'source' }), localCluster: config.cluster.name });
+    late.source = new FileSource({
+      path: config.source.file.path,
+      registry,
+      readiness,
+      logger: logger.child({ module: 'source' }),
+      localCluster: config.cluster.name,
+    });
     await late.source.start();
     return;
   }
@@ -412,7 +441,13 @@ function startSelfTest(config: Config, logger: Logger, core: Core, late: Late, m
   selfTest.start();
 }
 
-function buildMetrics(config: Config, core: Core, late: Late, edges: { dns?: DnsServer; forwarder?: Forwarder; ops?: OpsServer }, build: BuildInfo | undefined): Metrics {
+function buildMetrics(
+  config: Config,
+  core: Core,
+  late: Late,
+  edges: { dns?: DnsServer; forwarder?: Forwarder; ops?: OpsServer },
+  build: BuildInfo | undefined,
+): Metrics {
   const { registry, prober, degraded, geoip } = core;
   // Declared before the modules it observes; every source is read at scrape time.
   return createMetrics(
@@ -431,7 +466,12 @@ function buildMetrics(config: Config, core: Core, late: Late, edges: { dns?: Dns
       http: () => edges.ops!.stats(),
       geoipLoaded: () => geoip.loaded,
     },
-    { sync: config.sync !== undefined, health: prober !== undefined, kubernetes: config.source.type === 'kubernetes', selfTest: config.selfTest.enabled },
+    {
+      sync: config.sync !== undefined,
+      health: prober !== undefined,
+      kubernetes: config.source.type === 'kubernetes',
+      selfTest: config.selfTest.enabled,
+    },
     build ?? { version: PACKAGE_VERSION, nodeVersion: process.version },
   );
 }

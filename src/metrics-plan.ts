@@ -8,7 +8,16 @@
  * (its gauge would read a misleading 0: gsdns_stub_wiring_ok with the self-test off,
  * gsdns_kubernetes_synced with a file source).
  */
-import { DNS_DURATION, DNS_EDGE_SNAPSHOTS, DNS_FAIL_OPEN, DNS_METRICS, DNS_REQUESTS, DNS_REQUEST_SIZE, DNS_RESPONSES, DNS_RESPONSE_SIZE } from './dns/metrics.js';
+import {
+  DNS_DURATION,
+  DNS_EDGE_SNAPSHOTS,
+  DNS_FAIL_OPEN,
+  DNS_METRICS,
+  DNS_REQUESTS,
+  DNS_REQUEST_SIZE,
+  DNS_RESPONSES,
+  DNS_RESPONSE_SIZE,
+} from './dns/metrics.js';
 import type { DnsEdgeStats } from './dns/types.js';
 import type { ForwardStats } from './forward/forwarder.js';
 import { FORWARD_METRICS, FORWARD_SNAPSHOTS, FORWARD_UPSTREAM_DURATION } from './forward/metrics.js';
@@ -55,11 +64,16 @@ export interface MetricsFeatures {
   readonly selfTest: boolean;
 }
 
-const group = <S>(families: readonly SnapshotFamily<S>[], read: () => S | undefined): SnapshotGroup<S> => ({ families, read });
+/**
+ * Families with the getter of the stats they read. The pairing is type-checked here; the group is
+ * then held as one of many, each of its own stats type (SnapshotGroup's default).
+ */
+const group = <S>(families: readonly SnapshotFamily<S>[], read: () => S | undefined): SnapshotGroup =>
+  ({ families, read }) as unknown as SnapshotGroup;
 
 /** The families of the modules that run, each paired with where its stats come from. */
 export function metricsPlan(sources: MetricsSources, features: MetricsFeatures): MetricsPlan {
-  const snapshots: SnapshotGroup<any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any -- each group pairs its own stats type
+  const snapshots: SnapshotGroup[] = [
     group(DNS_EDGE_SNAPSHOTS, sources.dnsEdge),
     group(LOG_METRICS, () => logLoss),
     group([DNS_FAIL_OPEN], sources.failOpenAnswers),
@@ -73,7 +87,13 @@ export function metricsPlan(sources: MetricsSources, features: MetricsFeatures):
   if (features.selfTest) snapshots.push(group([STUB_WIRING_OK], sources.stubWiring));
   snapshots.push(group(HTTP_METRICS, () => sources.http?.() ?? []));
   return {
-    query: { requests: DNS_REQUESTS, responses: DNS_RESPONSES, duration: DNS_DURATION, requestSize: DNS_REQUEST_SIZE, responseSize: DNS_RESPONSE_SIZE },
+    query: {
+      requests: DNS_REQUESTS,
+      responses: DNS_RESPONSES,
+      duration: DNS_DURATION,
+      requestSize: DNS_REQUEST_SIZE,
+      responseSize: DNS_RESPONSE_SIZE,
+    },
     snapshots,
     upstreamTry: FORWARD_UPSTREAM_DURATION,
     probe: features.health ? { duration: PROBE_DURATION, failures: PROBE_FAILURES } : undefined,

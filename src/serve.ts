@@ -14,9 +14,15 @@ import { startGsdns, type RunningServer } from './main.js';
  * `unhandledRejection` and `uncaughtException` mean a bug left the process in an unknown state:
  * log at fatal and exit non-zero, so Kubernetes restarts the pod (SPEC §5). Returns the handler.
  */
-export function fatalHandler(logger: Pick<Logger, 'fatal'>, exit: (code: number) => void): (what: 'uncaughtException' | 'unhandledRejection', err: unknown) => void {
+export function fatalHandler(
+  logger: Pick<Logger, 'fatal'>,
+  exit: (code: number) => void,
+): (what: 'uncaughtException' | 'unhandledRejection', err: unknown) => void {
   return (what, err) => {
-    logger.fatal({ err, event: what }, `${what === 'uncaughtException' ? 'uncaught exception' : 'unhandled promise rejection'}; exiting so the pod restarts`);
+    logger.fatal(
+      { err, event: what },
+      `${what === 'uncaughtException' ? 'uncaught exception' : 'unhandled promise rejection'}; exiting so the pod restarts`,
+    );
     exit(70); // EX_SOFTWARE
   };
 }
@@ -43,7 +49,10 @@ export async function runServer(config: Config, logger: Logger, meta: { configFi
     const server = running;
     // Step 1: /readyz is 503 from now on, while every listener keeps serving.
     server.readiness.beginShutdown();
-    logger.info({ signal: signalled, lameDuckSeconds: config.shutdown.lameDuckSeconds }, 'shutting down: not ready, still answering during lame duck');
+    logger.info(
+      { signal: signalled, lameDuckSeconds: config.shutdown.lameDuckSeconds },
+      'shutting down: not ready, still answering during lame duck',
+    );
     setTimeout(() => {
       logger.info('lame duck over: closing listeners');
       server

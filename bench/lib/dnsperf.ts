@@ -33,7 +33,21 @@ export interface DnsperfOptions {
 }
 
 export function dnsperf(o: DnsperfOptions): Promise<DnsperfResult> {
-  const args = ['-s', '127.0.0.1', '-p', String(o.port), '-d', o.queries, '-l', String(o.seconds), '-c', String(o.clients ?? 4), ...(o.perQuery === false ? [] : ['-v']), ...(o.rate ? ['-Q', String(o.rate)] : []), ...(o.tcp ? ['-m', 'tcp'] : [])];
+  const args = [
+    '-s',
+    '127.0.0.1',
+    '-p',
+    String(o.port),
+    '-d',
+    o.queries,
+    '-l',
+    String(o.seconds),
+    '-c',
+    String(o.clients ?? 4),
+    ...(o.perQuery === false ? [] : ['-v']),
+    ...(o.rate ? ['-Q', String(o.rate)] : []),
+    ...(o.tcp ? ['-m', 'tcp'] : []),
+  ];
   const child = spawn('dnsperf', args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   const latencies: number[] = [];
   let qps = NaN;

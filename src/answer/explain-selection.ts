@@ -22,7 +22,8 @@ export function explainLocalStanding(tr: Trace, namespace: string, service: stri
   tr.noteLocal(namespace, service, here?.service, here?.answersHere === true);
   if (here === undefined || here.healthy) return;
   if (here.pinned) tr.step('dns.localFailover is false: answered locally although not ready');
-  else if (here.minReady > 1 && here.belowMin) tr.step(`fewer than dns.localMinReady (${here.minReady}) ready endpoints: spill over to remote clusters`);
+  else if (here.minReady > 1 && here.belowMin)
+    tr.step(`fewer than dns.localMinReady (${here.minReady}) ready endpoints: spill over to remote clusters`);
 }
 
 /** A headless answer cut short by dns.maxLocalAnswers or by the reply's record budget. */
@@ -33,9 +34,18 @@ export function explainLocalCut(tr: Trace, out: Collector, capped: number, budge
 }
 
 /** SPEC §1 row 1, or its dns.localMinReady fallback when `spilled` is set. */
-export function explainLocalAnswer(st: Query, tr: Trace, known: Known, here: LocalStanding, spilled: Remotes | undefined, fam: number): void {
+export function explainLocalAnswer(
+  st: Query,
+  tr: Trace,
+  known: Known,
+  here: LocalStanding,
+  spilled: Remotes | undefined,
+  fam: number,
+): void {
   if (spilled !== undefined) {
-    tr.step(`no healthy remote cluster to spill over to: answered locally with fewer than dns.localMinReady (${here.minReady}) ready endpoints`);
+    tr.step(
+      `no healthy remote cluster to spill over to: answered locally with fewer than dns.localMinReady (${here.minReady}) ready endpoints`,
+    );
   }
   explainCandidates(st, tr, known, spilled?.all, undefined, NO_CLUSTERS, 'local', fam);
 }
@@ -56,7 +66,8 @@ export function explainRemoteAnswer(
   tr.policy = policy;
   tr.step(`${known.exports.length} remote cluster(s) export ${namespace}/${service}, ${remotes.healthy.length} healthy`);
   const names = chosen.map((r) => r.input.cluster).join(', ');
-  if (policy === 'failover') tr.step(`policy failover: best tier = ${tierText(chosen[0]!.tier, st.ctx.client, chosen[0]!.distanceKm)} (${names})`);
+  if (policy === 'failover')
+    tr.step(`policy failover: best tier = ${tierText(chosen[0]!.tier, st.ctx.client, chosen[0]!.distanceKm)} (${names})`);
   else tr.step(`policy spread: every healthy cluster in rank order (${names})`);
   explainCandidates(st, tr, known, remotes.all, chosen, out.clusters, 'remote', fam);
 }

@@ -10,13 +10,7 @@
  */
 import type { ClusterMeta, Gateway, LocalService, RegistryReader } from '../registry/types.js';
 import { localityOf, type Tier } from '../locality/rank.js';
-import type {
-  CandidateExplanation,
-  ClientLocality,
-  Explanation,
-  GatewayExplanation,
-  GatewayHealth,
-} from './types.js';
+import type { CandidateExplanation, ClientLocality, Explanation, GatewayExplanation, GatewayHealth } from './types.js';
 
 /** Why a remote cluster took part in the answer or not; the string form is built by explain.ts. */
 export type CandidateVerdict =
@@ -105,7 +99,15 @@ const NO_STEPS: readonly string[] = Object.freeze([]);
 
 /** The explanation of a decision made with explanations off: just the shape of the name. */
 export function bareExplanation(b: ExplanationBase): Explanation {
-  return { zone: b.zone, namespace: b.namespace, service: b.service, shape: b.shape, client: b.client, candidates: NO_CANDIDATES, steps: NO_STEPS };
+  return {
+    zone: b.zone,
+    namespace: b.namespace,
+    service: b.service,
+    shape: b.shape,
+    client: b.client,
+    candidates: NO_CANDIDATES,
+    steps: NO_STEPS,
+  };
 }
 
 function describeLocal(

@@ -9,7 +9,15 @@
  */
 import { bareExplanation, type Trace } from './explain.js';
 import { soaRecord } from './records.js';
-import { Rcode, type AnswerContext, type AnswerOptions, type ClientLocality, type Decision, type DecisionKind, type ResourceRecord } from './types.js';
+import {
+  Rcode,
+  type AnswerContext,
+  type AnswerOptions,
+  type ClientLocality,
+  type Decision,
+  type DecisionKind,
+  type ResourceRecord,
+} from './types.js';
 
 export const NO_RECORDS: readonly ResourceRecord[] = Object.freeze([]);
 export const NO_CLUSTERS: readonly string[] = Object.freeze([]);

@@ -93,7 +93,9 @@ export function answerSrv(st: Query, namespace: string, service: string, portNam
   }
   // RFC 2782: the target's addresses go in the additional section.
   const additional = addressRecords(target, pick);
-  st.tr?.step(`answer: ${answers.length} SRV record(s) → ${target}, ${additional.length} address(es) in additional, ${pick.kind}, TTL ${pick.ttl}`);
+  st.tr?.step(
+    `answer: ${answers.length} SRV record(s) → ${target}, ${additional.length} address(es) in additional, ${pick.kind}, TTL ${pick.ttl}`,
+  );
   return st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, additional, pick.out.clusters, pick.ecs);
 }
 

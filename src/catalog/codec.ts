@@ -98,7 +98,10 @@ export function toPorts(raw: unknown): ServicePort[] {
  * A catalog value that passed `remoteCatalogSchema` (defaults applied) → ClusterCatalog, reporting
  * duplicate services through `issue` (segments relative to the catalog).
  */
-export function toClusterCatalog(r: Record<string, unknown>, issue: (segments: readonly Segment[], message: string) => void): ClusterCatalog {
+export function toClusterCatalog(
+  r: Record<string, unknown>,
+  issue: (segments: readonly Segment[], message: string) => void,
+): ClusterCatalog {
   const svcSeen = new Set<string>();
   const services: RemoteService[] = (r['services'] as Record<string, unknown>[]).map((s, j) => {
     const key = `${lower(String(s['namespace']))}/${lower(String(s['name']))}`;

@@ -241,7 +241,10 @@ function envNameToPath(name: string): Mapped {
     } else {
       const rest = parts.slice(i).map((p) => (/^\d+$/.test(p) ? Number(p) : camel(p)));
       const hintKey = suggestKey(camel(part), Object.keys(props));
-      const hint = hintKey === undefined ? '' : `, did you mean ${[...parts.slice(0, i), screaming(hintKey)].join(ENV_SEPARATOR).replace(/^/, ENV_PREFIX)}?`;
+      const hint =
+        hintKey === undefined
+          ? ''
+          : `, did you mean ${[...parts.slice(0, i), screaming(hintKey)].join(ENV_SEPARATOR).replace(/^/, ENV_PREFIX)}?`;
       return { path: formatPath([...segments, ...rest]), error: `unknown key (from ${name})${hint}` };
     }
   }
@@ -263,7 +266,11 @@ function flagKeyToPath(key: string): Mapped {
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]!;
     const next: JsonSchema | undefined =
-      typeof seg === 'number' ? node?.items : node?.properties !== undefined && Object.hasOwn(node.properties, seg) ? node.properties[seg] : undefined;
+      typeof seg === 'number'
+        ? node?.items
+        : node?.properties !== undefined && Object.hasOwn(node.properties, seg)
+          ? node.properties[seg]
+          : undefined;
     if (next === undefined) {
       const hint = typeof seg === 'string' ? suggestKey(seg, Object.keys(node?.properties ?? {})) : undefined;
       const what = typeof seg === 'number' ? `'${formatPath(segments.slice(0, i))}' is not a list` : `unknown key '${seg}'`;
@@ -279,7 +286,12 @@ function flagKeyToPath(key: string): Mapped {
  * undefined. `created` is told of every container made on the way, so errors inside it are
  * attributed to the override rather than to the file.
  */
-function applyOverride(data: Data, segments: readonly Segment[], raw: string, created: (segments: readonly Segment[]) => void): string | undefined {
+function applyOverride(
+  data: Data,
+  segments: readonly Segment[],
+  raw: string,
+  created: (segments: readonly Segment[]) => void,
+): string | undefined {
   const node = schemaAt(segments);
   const parsed = parseOverrideValue(raw, node === undefined ? [] : typesOf(node));
   if ('error' in parsed) return parsed.error;
@@ -290,7 +302,8 @@ function applyOverride(data: Data, segments: readonly Segment[], raw: string, cr
     const container = cur as Record<string | number, unknown>;
     if (typeof seg === 'number') {
       const list = cur as unknown[];
-      if (seg > list.length) return `index ${seg} is out of range: ${formatPath(segments.slice(0, i))} has ${list.length} item${list.length === 1 ? '' : 's'}`;
+      if (seg > list.length)
+        return `index ${seg} is out of range: ${formatPath(segments.slice(0, i))} has ${list.length} item${list.length === 1 ? '' : 's'}`;
     }
     if (last) {
       container[seg] = parsed.value;

@@ -59,7 +59,9 @@ function flow(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(flow).join(', ')}]`;
   if (value === null) return 'null';
   if (typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}: ${flow(v)}`).join(', ')}}`;
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${k}: ${flow(v)}`)
+      .join(', ')}}`;
   }
   if (typeof value === 'string') return /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(value) ? value : JSON.stringify(value);
   return typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;

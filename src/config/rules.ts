@@ -51,7 +51,10 @@ function zoneRules(data: Data, problems: SchemaProblem[]): void {
         return;
       }
       if (zone.endsWith(`.${other}`)) {
-        problems.push({ segments: ['dns', 'zones', i], message: `'${zone}' is inside zone '${other}' (dns.zones[${j}]); zones must not nest` });
+        problems.push({
+          segments: ['dns', 'zones', i],
+          message: `'${zone}' is inside zone '${other}' (dns.zones[${j}]); zones must not nest`,
+        });
         return;
       }
     }
@@ -70,7 +73,10 @@ function dnsLimitRules(data: Data, problems: SchemaProblem[]): void {
   const maxConnections = tcp?.['maxConnections'];
   const perClient = tcp?.['maxConnectionsPerClient'];
   if (isNumber(maxConnections) && isNumber(perClient) && perClient > maxConnections) {
-    problems.push({ segments: ['dns', 'tcp', 'maxConnectionsPerClient'], message: `must be <= dns.tcp.maxConnections (${maxConnections})` });
+    problems.push({
+      segments: ['dns', 'tcp', 'maxConnectionsPerClient'],
+      message: `must be <= dns.tcp.maxConnections (${maxConnections})`,
+    });
   }
 }
 
@@ -82,14 +88,21 @@ function sourceRules(data: Data, problems: SchemaProblem[]): void {
   const exportSelector = asObject(source?.['kubernetes'])?.['exportSelector'];
   if (typeof exportSelector === 'string') {
     const parsed = parseLabelSelector(exportSelector);
-    if (!parsed.ok) problems.push({ segments: ['source', 'kubernetes', 'exportSelector'], message: `invalid label selector: ${parsed.error}` });
+    if (!parsed.ok)
+      problems.push({ segments: ['source', 'kubernetes', 'exportSelector'], message: `invalid label selector: ${parsed.error}` });
   }
   if (cluster?.['gatewayService'] !== undefined) {
     if (source?.['type'] !== 'kubernetes') {
-      problems.push({ segments: ['cluster', 'gatewayService'], message: 'needs source.type: kubernetes (it is read from the Kubernetes API)' });
+      problems.push({
+        segments: ['cluster', 'gatewayService'],
+        message: 'needs source.type: kubernetes (it is read from the Kubernetes API)',
+      });
     }
     if (Array.isArray(cluster['gateways']) && cluster['gateways'].length > 0) {
-      problems.push({ segments: ['cluster', 'gatewayService'], message: 'set either cluster.gateways or cluster.gatewayService, not both' });
+      problems.push({
+        segments: ['cluster', 'gatewayService'],
+        message: 'set either cluster.gateways or cluster.gatewayService, not both',
+      });
     }
   }
 }
@@ -136,7 +149,10 @@ function probeRules(data: Data, problems: SchemaProblem[]): void {
   const health = asObject(data['health']);
   const probe = asObject(health?.['probe']);
   if (probe?.['type'] === 'tcp' && probe['path'] !== undefined) {
-    problems.push({ segments: ['health', 'probe', 'path'], message: "is only used by 'http' probes; remove it or set health.probe.type: http" });
+    problems.push({
+      segments: ['health', 'probe', 'path'],
+      message: "is only used by 'http' probes; remove it or set health.probe.type: http",
+    });
   }
 }
 
@@ -161,7 +177,10 @@ function listenerRules(data: Data, problems: SchemaProblem[]): void {
   listeners.forEach((l, i) => {
     const clash = listeners.slice(0, i).find((o) => o.port === l.port && addressesOverlap(o.address, l.address));
     if (clash !== undefined) {
-      problems.push({ segments: l.segments, message: `${l.address}:${l.port} conflicts with ${formatPath(clash.segments)} (${clash.address}:${clash.port})` });
+      problems.push({
+        segments: l.segments,
+        message: `${l.address}:${l.port} conflicts with ${formatPath(clash.segments)} (${clash.address}:${clash.port})`,
+      });
     }
   });
 }
@@ -182,4 +201,3 @@ function addressesOverlap(a: string, b: string): boolean {
   const v4 = (x: string): boolean => !x.includes(':');
   return (a === '0.0.0.0' && v4(b)) || (b === '0.0.0.0' && v4(a));
 }
-

@@ -104,10 +104,10 @@ export const configSchema: JsonSchema = {
         name: {
           type: 'string',
           format: 'dns-label',
-          description: 'This cluster\'s name: a lowercase RFC 1123 DNS label, unique in the mesh.',
+          description: "This cluster's name: a lowercase RFC 1123 DNS label, unique in the mesh.",
         },
-        region: { type: 'string', minLength: 1, description: 'Region, e.g. the nodes\' topology.kubernetes.io/region.' },
-        zone: { type: 'string', minLength: 1, description: 'Zone, e.g. the nodes\' topology.kubernetes.io/zone.' },
+        region: { type: 'string', minLength: 1, description: "Region, e.g. the nodes' topology.kubernetes.io/region." },
+        zone: { type: 'string', minLength: 1, description: "Zone, e.g. the nodes' topology.kubernetes.io/zone." },
         location: {
           type: 'object',
           description: 'Coordinates of the cluster; when absent, peers geolocate its gateway addresses.',
@@ -120,7 +120,7 @@ export const configSchema: JsonSchema = {
         },
         gateways: {
           type: 'array',
-          description: 'This cluster\'s east-west gateways, advertised to peers.',
+          description: "This cluster's east-west gateways, advertised to peers.",
           default: [],
           items: {
             type: 'object',
@@ -156,7 +156,8 @@ export const configSchema: JsonSchema = {
       },
       listen: {
         type: 'array',
-        description: 'Addresses served over both UDP and TCP. A wildcard (`0.0.0.0`, or `::` for both families) serves every local address: TCP on the wildcard, UDP on one socket per address (see `dns.interfaceRescanMs`).',
+        description:
+          'Addresses served over both UDP and TCP. A wildcard (`0.0.0.0`, or `::` for both families) serves every local address: TCP on the wildcard, UDP on one socket per address (see `dns.interfaceRescanMs`).',
         default: [{ address: '127.0.0.1', port: 5353 }],
         minItems: 1,
         items: {
@@ -183,7 +184,12 @@ export const configSchema: JsonSchema = {
       },
       ttl: int('TTL in seconds of positive answers.', 5, 0, TTL_MAX),
       negativeTtl: int('TTL in seconds of NXDOMAIN/NODATA answers and the SOA minimum (RFC 2308).', 5, 0, TTL_MAX),
-      degradedTtl: int('TTL cap in seconds of fail-open answers (no healthy candidate); at most `dns.ttl`. Unset, it is 1, or `dns.ttl` when that is lower.', 1, 0, TTL_MAX),
+      degradedTtl: int(
+        'TTL cap in seconds of fail-open answers (no healthy candidate); at most `dns.ttl`. Unset, it is 1, or `dns.ttl` when that is lower.',
+        1,
+        0,
+        TTL_MAX,
+      ),
       maxAnswers: int('Most address records in one answer.', 8, 1),
       policy: {
         type: 'string',
@@ -214,7 +220,7 @@ export const configSchema: JsonSchema = {
           1,
         ),
         maxConnectionsPerClient: int(
-          'Most open TCP connections from one client address. At the cap, that client\'s least recently active connection with no query in flight is closed to admit its new one; refused only if all of them have a query in flight.',
+          "Most open TCP connections from one client address. At the cap, that client's least recently active connection with no query in flight is closed to admit its new one; refused only if all of them have a query in flight.",
           50,
           1,
         ),
@@ -234,22 +240,27 @@ export const configSchema: JsonSchema = {
         description:
           'Most address records of a local headless service in one answer (its ready endpoints). null: as many as fit in the reply (512 octets over UDP without EDNS, at most 1232 with it, 65535 over TCP); a UDP answer that does not fit is sent with TC=1 and the records that fit. Either way a query costs at most what its reply can hold, however many endpoints the service has.',
       },
-      chaos: block('Answers to the CHAOS-class server identity queries (class CH, TXT or ANY), as BIND\'s `version` and `server-id` options. They are never forwarded; any other class CH name is REFUSED.', {
-        version: {
-          type: ['string', 'null'],
-          default: null,
-          maxLength: 255,
-          pattern: '^[\\x20-\\x7e]*$',
-          description: 'Text of `version.bind` and `version.server` (printable ASCII, one TXT string of at most 255 octets). null: REFUSED (nothing about the build is revealed).',
+      chaos: block(
+        "Answers to the CHAOS-class server identity queries (class CH, TXT or ANY), as BIND's `version` and `server-id` options. They are never forwarded; any other class CH name is REFUSED.",
+        {
+          version: {
+            type: ['string', 'null'],
+            default: null,
+            maxLength: 255,
+            pattern: '^[\\x20-\\x7e]*$',
+            description:
+              'Text of `version.bind` and `version.server` (printable ASCII, one TXT string of at most 255 octets). null: REFUSED (nothing about the build is revealed).',
+          },
+          id: {
+            type: ['string', 'null'],
+            default: null,
+            maxLength: 255,
+            pattern: '^[\\x20-\\x7e]*$',
+            description:
+              'Text of `id.server` and `hostname.bind` (RFC 4892), e.g. the pod name (printable ASCII, at most 255 octets). null: REFUSED.',
+          },
         },
-        id: {
-          type: ['string', 'null'],
-          default: null,
-          maxLength: 255,
-          pattern: '^[\\x20-\\x7e]*$',
-          description: 'Text of `id.server` and `hostname.bind` (RFC 4892), e.g. the pod name (printable ASCII, at most 255 octets). null: REFUSED.',
-        },
-      }),
+      ),
     }),
     source: block(
       'Where local services come from.',
@@ -326,7 +337,11 @@ export const configSchema: JsonSchema = {
         default: false,
         description: "Pass the client's EDNS Client Subnet option upstream; answers scoped to a subnet are then not cached.",
       },
-      serveStaleSeconds: int('How long past expiry a cached answer may be served when every upstream fails (RFC 8767); 0 disables.', 3600, 0),
+      serveStaleSeconds: int(
+        'How long past expiry a cached answer may be served when every upstream fails (RFC 8767); 0 disables.',
+        3600,
+        0,
+      ),
       timeoutMs: int('Timeout of one try against one upstream.', 2000, 1),
       budgetMs: int('Total time for one forwarded query, across tries and upstreams.', 5000, 1),
     }),
@@ -349,7 +364,7 @@ export const configSchema: JsonSchema = {
           required: ['ca', 'cert', 'key'],
           properties: {
             ca: { type: 'string', format: 'file-path', description: 'The shared root CA that every peer certificate chains to.' },
-            cert: { type: 'string', format: 'file-path', description: 'This cluster\'s certificate.' },
+            cert: { type: 'string', format: 'file-path', description: "This cluster's certificate." },
             key: { type: 'string', format: 'file-path', description: 'The private key of `cert`.' },
           },
         },
@@ -362,8 +377,8 @@ export const configSchema: JsonSchema = {
             additionalProperties: false,
             required: ['name', 'url'],
             properties: {
-              name: { type: 'string', format: 'dns-label', description: 'The peer\'s cluster name, as its certificate names it.' },
-              url: { type: 'string', format: 'https-url', description: 'Base URL of the peer\'s sync endpoint.' },
+              name: { type: 'string', format: 'dns-label', description: "The peer's cluster name, as its certificate names it." },
+              url: { type: 'string', format: 'https-url', description: "Base URL of the peer's sync endpoint." },
             },
           },
         },
@@ -371,7 +386,7 @@ export const configSchema: JsonSchema = {
         remotePrecedence: {
           type: 'array',
           description:
-            'Which source owns a remote cluster that both list, highest first: `sync` (live peers) or `file` (the catalog file\'s static `remotes:`). The other source\'s catalog of that cluster is kept aside and takes over when the owner withdraws it (a peer withdrawn after `staleAfterSeconds`, or the cluster removed from the file). Both must be listed.',
+            "Which source owns a remote cluster that both list, highest first: `sync` (live peers) or `file` (the catalog file's static `remotes:`). The other source's catalog of that cluster is kept aside and takes over when the owner withdraws it (a peer withdrawn after `staleAfterSeconds`, or the cluster removed from the file). Both must be listed.",
           default: ['sync', 'file'],
           items: { type: 'string', enum: ['sync', 'file'] },
           minItems: 2,
@@ -395,7 +410,7 @@ export const configSchema: JsonSchema = {
           1,
         ),
         handshakeTimeoutMs: int(
-          'Close a connection whose TLS handshake has not finished this long after it opened (Node\'s `handshakeTimeout`; its default is 120 s). A full TLS 1.3 handshake is 1 round trip plus the certificate checks; 5000 covers an intercontinental path with retransmits.',
+          "Close a connection whose TLS handshake has not finished this long after it opened (Node's `handshakeTimeout`; its default is 120 s). A full TLS 1.3 handshake is 1 round trip plus the certificate checks; 5000 covers an intercontinental path with retransmits.",
           5000,
           100,
           120000,
@@ -413,7 +428,7 @@ export const configSchema: JsonSchema = {
           1024,
         ),
         maxCatalogServices: int(
-          'Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept). Memory: parsing a catalog at the service limit (10,000 services, 1.5 MiB) raised peak RSS by about 11 MiB, and a held remote service costs about 450 B (bench:sync-flood, bench:sync), so 50 peers at the limit hold about 225 MB: size the memory limit for the mesh (the chart\'s 384 Mi includes geoip-lite\'s 150 MB).',
+          "Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept). Memory: parsing a catalog at the service limit (10,000 services, 1.5 MiB) raised peak RSS by about 11 MiB, and a held remote service costs about 450 B (bench:sync-flood, bench:sync), so 50 peers at the limit hold about 225 MB: size the memory limit for the mesh (the chart's 384 Mi includes geoip-lite's 150 MB).",
           10000,
           1,
         ),
@@ -434,7 +449,7 @@ export const configSchema: JsonSchema = {
             description:
               '`tcp` connects; `http` GETs `path` on `port` and expects a 2xx; `none` turns probing off (every gateway counts as healthy, e.g. for documentation addresses no probe can reach).',
           },
-          port: port('Port to probe. Optional for `tcp` (default: the gateway\'s port); required for `http`, e.g. 15021.'),
+          port: port("Port to probe. Optional for `tcp` (default: the gateway's port); required for `http`, e.g. 15021."),
           path: { type: 'string', format: 'http-path', description: 'Path to GET; required for `http`, e.g. `/healthz/ready`.' },
         },
         {
@@ -456,38 +471,48 @@ export const configSchema: JsonSchema = {
           'Load geoip-lite (about 150 MB of memory, 0.2 s) at start. false: it is loaded on first need: an in-zone name whose answer ranks remote clusters for a client with ECS, or a remote cluster with no location. Never for names outside the zones, refused clients, or local and negative answers.',
       },
     }),
-    http: block('The ops HTTP server: /healthz, /readyz, /metrics and, unless `http.debug` moves or disables them, /debug/*. The limits apply to every HTTP listener (ops and debug) separately.', {
-      listen: listen('Address of the ops HTTP server.', '127.0.0.1', 8080),
-      debug: block('The /debug/* endpoints: the inventory of every cluster, answer explanations (`/debug/resolve` forwards names outside the zones) and the self-test trigger.', {
-        enabled: { type: 'boolean', default: true, description: 'Serve /debug/* at all. false: /debug/* is 404 everywhere and `gsdns explain` cannot work.' },
-        listen: {
-          type: ['object', 'null'],
-          default: null,
-          additionalProperties: false,
-          description:
-            'A listener of its own for /debug/* (e.g. `{address: 127.0.0.1, port: 8081}`, reached with `kubectl port-forward`); /debug/* on `http.listen` is then 404. null: /debug/* is served on `http.listen`.',
-          properties: {
-            address: { ...ip('Address to bind.'), default: '127.0.0.1' },
-            port: { type: 'integer', minimum: 0, maximum: 65535, default: 8081, description: 'Port to bind; 0 picks a free port.' },
+    http: block(
+      'The ops HTTP server: /healthz, /readyz, /metrics and, unless `http.debug` moves or disables them, /debug/*. The limits apply to every HTTP listener (ops and debug) separately.',
+      {
+        listen: listen('Address of the ops HTTP server.', '127.0.0.1', 8080),
+        debug: block(
+          'The /debug/* endpoints: the inventory of every cluster, answer explanations (`/debug/resolve` forwards names outside the zones) and the self-test trigger.',
+          {
+            enabled: {
+              type: 'boolean',
+              default: true,
+              description: 'Serve /debug/* at all. false: /debug/* is 404 everywhere and `gsdns explain` cannot work.',
+            },
+            listen: {
+              type: ['object', 'null'],
+              default: null,
+              additionalProperties: false,
+              description:
+                'A listener of its own for /debug/* (e.g. `{address: 127.0.0.1, port: 8081}`, reached with `kubectl port-forward`); /debug/* on `http.listen` is then 404. null: /debug/* is served on `http.listen`.',
+              properties: {
+                address: { ...ip('Address to bind.'), default: '127.0.0.1' },
+                port: { type: 'integer', minimum: 0, maximum: 65535, default: 8081, description: 'Port to bind; 0 picks a free port.' },
+              },
+            },
           },
-        },
-      }),
-      maxConnections: int(
-        'Most open connections on each HTTP listener. At the cap a new connection closes the one idle longest (no request in progress: silent, or between keep-alive requests); it is refused only when every connection has a request in progress. Probes and scrapes need a few; 512 is above the accept backlog (511), so a probe accepted in one burst with a flood is not the oldest idle connection before its request is read.',
-        512,
-        1,
-      ),
-      idleTimeoutMs: int(
-        'Close a connection with no request in progress after this long: one that has not sent a byte since it opened, or a keep-alive connection since its last response. 5000 is Node\'s keep-alive default; Prometheus scrapes every 15 s or more and kubelet probes open a connection per probe, so neither keeps one longer.',
-        5000,
-        100,
-      ),
-      headersTimeoutMs: int(
-        'A request (line, headers and any body) must arrive within this long of its first byte (of the connection opening, for the first one), else the connection is closed with 408. Checked every min(1 s, a quarter of this). A probe or scrape sends its request in one packet; 5000 leaves room for a loaded node.',
-        5000,
-        100,
-      ),
-    }),
+        ),
+        maxConnections: int(
+          'Most open connections on each HTTP listener. At the cap a new connection closes the one idle longest (no request in progress: silent, or between keep-alive requests); it is refused only when every connection has a request in progress. Probes and scrapes need a few; 512 is above the accept backlog (511), so a probe accepted in one burst with a flood is not the oldest idle connection before its request is read.',
+          512,
+          1,
+        ),
+        idleTimeoutMs: int(
+          "Close a connection with no request in progress after this long: one that has not sent a byte since it opened, or a keep-alive connection since its last response. 5000 is Node's keep-alive default; Prometheus scrapes every 15 s or more and kubelet probes open a connection per probe, so neither keeps one longer.",
+          5000,
+          100,
+        ),
+        headersTimeoutMs: int(
+          'A request (line, headers and any body) must arrive within this long of its first byte (of the connection opening, for the first one), else the connection is closed with 408. Checked every min(1 s, a quarter of this). A probe or scrape sends its request in one packet; 5000 leaves room for a loaded node.',
+          5000,
+          100,
+        ),
+      },
+    ),
     selfTest: block(
       'The stub-wiring self-test: a unique name in the first zone is resolved through the cluster resolver (as a pod would) and must reach this server. The result is `gsdns_stub_wiring_ok`, `/readyz` detail (never failing readiness) and `/debug/selftest`.',
       {
@@ -496,10 +521,11 @@ export const configSchema: JsonSchema = {
           type: ['string', 'null'],
           format: 'upstream',
           default: null,
-          description: 'Resolver to query, `host[:port]`. Default (null): the first `nameserver` of /etc/resolv.conf, i.e. the cluster DNS (CoreDNS).',
+          description:
+            'Resolver to query, `host[:port]`. Default (null): the first `nameserver` of /etc/resolv.conf, i.e. the cluster DNS (CoreDNS).',
         },
         intervalSeconds: int('Seconds between self-tests.', 30, 1),
-        timeoutMs: int('How long one self-test waits for the resolver\'s reply and for the query to arrive here.', 5000, 100),
+        timeoutMs: int("How long one self-test waits for the resolver's reply and for the query to arrive here.", 5000, 100),
       },
     ),
     shutdown: block('Graceful shutdown on SIGTERM/SIGINT.', {
@@ -523,10 +549,16 @@ export const configSchema: JsonSchema = {
         type: 'string',
         enum: ['auto', 'json', 'pretty'],
         default: 'auto',
-        description: 'json: one JSON object per line (for log collectors); pretty: one readable line per entry (pino-pretty); auto: pretty when stdout is a terminal, else json (a container keeps JSON, `npm start` in a terminal is readable).',
+        description:
+          'json: one JSON object per line (for log collectors); pretty: one readable line per entry (pino-pretty); auto: pretty when stdout is a terminal, else json (a container keeps JSON, `npm start` in a terminal is readable).',
       },
       queries: block('The query log.', {
-        enabled: { type: 'boolean', default: false, description: 'Log one line per query, with the fields of CoreDNS\'s `log` plugin plus the answer source and cluster (docs/operations.md "Query log").' },
+        enabled: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Log one line per query, with the fields of CoreDNS\'s `log` plugin plus the answer source and cluster (docs/operations.md "Query log").',
+        },
         sampleRate: {
           type: 'number',
           minimum: 0,

@@ -16,7 +16,17 @@
  */
 import { Packet } from 'dns2';
 import { edgeVerdict, FAILURE_RCODE } from '../route/route.js';
-import type { ClientAddress, DnsHandler, DnsRequest, EdgeCounters, EdgeLogger, HandlerResult, QueryEvent, QueryObserver, Transport } from './types.js';
+import type {
+  ClientAddress,
+  DnsHandler,
+  DnsRequest,
+  EdgeCounters,
+  EdgeLogger,
+  HandlerResult,
+  QueryEvent,
+  QueryObserver,
+  Transport,
+} from './types.js';
 import { decodeQuery, type DecodedQuery, type DecodeFailure } from '../wire/decode.js';
 import { encodeResponse, replyContextOf, responseSizeLimit } from '../wire/encode.js';
 
@@ -131,8 +141,14 @@ export class MessageHandler {
     }
     const rejection = decoded;
     this.counters[rejection.action]++;
-    this.log.debug({ transport: ex.transport, client: ex.client.address, rcode: rejection.action, reason: rejection.reason }, 'query rejected');
-    const reply = encodeResponse(replyContextOf(rejection), { rcode: verdict, maxSize: responseSizeLimit(ex.transport, rejection.edns) }).message;
+    this.log.debug(
+      { transport: ex.transport, client: ex.client.address, rcode: rejection.action, reason: rejection.reason },
+      'query rejected',
+    );
+    const reply = encodeResponse(replyContextOf(rejection), {
+      rcode: verdict,
+      maxSize: responseSizeLimit(ex.transport, rejection.edns),
+    }).message;
     if (this.observer) {
       this.emit({ ...this.eventBase(ex), id: rejection.id, edns: rejection.edns, outcome: rejection.action, reply });
     }
@@ -143,7 +159,10 @@ export class MessageHandler {
   private rejectGeneralPath(ex: Exchange, query: DecodedQuery, reason: string): Buffer {
     this.counters.formerr++;
     this.log.debug({ transport: ex.transport, client: ex.client.address, rcode: 'formerr', reason }, 'query rejected');
-    const reply = encodeResponse(replyContextOf(query), { rcode: edgeVerdict('formerr') as number, maxSize: responseSizeLimit(ex.transport, query.edns) }).message;
+    const reply = encodeResponse(replyContextOf(query), {
+      rcode: edgeVerdict('formerr') as number,
+      maxSize: responseSizeLimit(ex.transport, query.edns),
+    }).message;
     if (this.observer) this.reportQuery(ex, query, 'formerr', reply);
     return reply;
   }
@@ -187,7 +206,10 @@ export class MessageHandler {
       { ...errorFields(err), qname: query.question.name, qtype: query.question.type, transport: ex.transport },
       'query handling failed; answered SERVFAIL',
     );
-    const reply = encodeResponse(replyContextOf(query), { rcode: FAILURE_RCODE, maxSize: responseSizeLimit(ex.transport, query.edns) }).message;
+    const reply = encodeResponse(replyContextOf(query), {
+      rcode: FAILURE_RCODE,
+      maxSize: responseSizeLimit(ex.transport, query.edns),
+    }).message;
     if (this.observer) this.reportQuery(ex, query, 'servfail', reply);
     return reply;
   }

@@ -113,8 +113,7 @@ export const DNS_EDGE_SNAPSHOTS: readonly SnapshotFamily<DnsEdgeStats>[] = [
     help: 'TCP connections the server destroyed, by reason.',
     labels: ['reason'],
     labelValues: { reason: code(TCP_CLOSE_REASONS) },
-    note:
-      'Idle for `dns.tcp.idleTimeoutMs`, a message not whole within `dns.tcp.messageTimeoutMs` of its first octet, closed at a cap to admit a new connection (between messages, or mid-message), or a peer that sent what no DNS client sends.',
+    note: 'Idle for `dns.tcp.idleTimeoutMs`, a message not whole within `dns.tcp.messageTimeoutMs` of its first octet, closed at a cap to admit a new connection (between messages, or mid-message), or a peer that sent what no DNS client sends.',
     collect: (s) => {
       const counts = [s.tcpIdleTimeouts, s.tcpMessageTimeouts, s.tcpEvictedIdle, s.tcpEvictedIncomplete, s.tcpClosedMalformed];
       return TCP_CLOSE_REASONS.map((reason, i) => [{ reason }, counts[i]!] as const);
@@ -132,4 +131,12 @@ export const DNS_FAIL_OPEN: SnapshotFamily<number> = {
 };
 
 /** Every DNS family, in the order docs/metrics.md lists them. */
-export const DNS_METRICS: readonly MetricFamily[] = [DNS_REQUESTS, DNS_RESPONSES, DNS_DURATION, DNS_REQUEST_SIZE, DNS_RESPONSE_SIZE, ...DNS_EDGE_SNAPSHOTS, DNS_FAIL_OPEN];
+export const DNS_METRICS: readonly MetricFamily[] = [
+  DNS_REQUESTS,
+  DNS_RESPONSES,
+  DNS_DURATION,
+  DNS_REQUEST_SIZE,
+  DNS_RESPONSE_SIZE,
+  ...DNS_EDGE_SNAPSHOTS,
+  DNS_FAIL_OPEN,
+];

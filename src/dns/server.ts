@@ -335,7 +335,10 @@ class DnsEdge implements DnsServer {
       onRemoved: (address) => log.warn({ listen: wildcard, address, port }, 'DNS UDP socket closed: the address is no longer local'),
       onBindFailed: (address, err) => {
         this.counters.udpBindFailures++;
-        log.warn({ ...errorFields(err), listen: wildcard, address, port }, 'DNS UDP bind of a local address failed; retried at the next interface rescan');
+        log.warn(
+          { ...errorFields(err), listen: wildcard, address, port },
+          'DNS UDP bind of a local address failed; retried at the next interface rescan',
+        );
       },
     });
   }

@@ -59,7 +59,11 @@ export function connectionHandler(ctx: ConnectionContext, isClosing: () => boole
       return;
     }
     if (decision.kind === 'evict') decision.victim.evict();
-    const client: ClientAddress = { address: clientKey, port: socket.remotePort ?? 0, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
+    const client: ClientAddress = {
+      address: clientKey,
+      port: socket.remotePort ?? 0,
+      family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+    };
     const connection = new TcpConnection(socket, client, ctx);
     ctx.admission.add(connection, clientKey);
     ctx.counters.tcpConnectionsAccepted++;

@@ -248,7 +248,13 @@ export class Forwarder {
 
   // -------------------------------------------------------------------------------------------
 
-  private finish(request: DnsRequest, key: string, outcome: ExchangeOutcome, options: RenderOptions, source: 'upstream' | 'coalesced'): ForwardResult {
+  private finish(
+    request: DnsRequest,
+    key: string,
+    outcome: ExchangeOutcome,
+    options: RenderOptions,
+    source: 'upstream' | 'coalesced',
+  ): ForwardResult {
     if (outcome.answer) {
       return this.render(request, outcome.answer, options, 0, false, { source, upstream: outcome.upstream, tries: outcome.tries });
     }
@@ -256,7 +262,11 @@ export class Forwarder {
     if (stale) return stale;
     this.counters.servfail++;
     if (outcome.servfail) {
-      return this.render(request, outcome.servfail, options, 0, false, { source: 'servfail', upstream: outcome.upstream, tries: outcome.tries });
+      return this.render(request, outcome.servfail, options, 0, false, {
+        source: 'servfail',
+        upstream: outcome.upstream,
+        tries: outcome.tries,
+      });
     }
     return this.servfailReply(request, { source: 'servfail', tries: outcome.tries });
   }
@@ -340,7 +350,14 @@ export class Forwarder {
       let remaining = deadline - this.now();
       if (remaining <= 0) break;
       const id = randomInt(0, 0x10000);
-      const query = buildUpstreamQuery({ id, rawQuestion: request.rawQuestion, rd: request.flags.rd, cd: request.flags.cd, dnssecOk, options });
+      const query = buildUpstreamQuery({
+        id,
+        rawQuestion: request.rawQuestion,
+        rd: request.flags.rd,
+        cd: request.flags.cd,
+        dnssecOk,
+        options,
+      });
       state.requests++;
       let started = this.now();
       let transport: 'udp' | 'tcp' = 'udp';
@@ -363,7 +380,13 @@ export class Forwarder {
         if (attempt.kind === 'timeout') state.timeouts++;
         else state.errors++;
         this.markFailure(state, attempt.kind === 'timeout' ? `timeout after ${ms} ms` : attempt.message);
-        tries.push({ upstream: label, transport, outcome: attempt.kind, ms, detail: attempt.kind === 'error' ? attempt.message : undefined });
+        tries.push({
+          upstream: label,
+          transport,
+          outcome: attempt.kind,
+          ms,
+          detail: attempt.kind === 'error' ? attempt.message : undefined,
+        });
         continue;
       }
       const reply = attempt.reply;

@@ -14,7 +14,13 @@ export const UPSTREAM_TRY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.
 const UPSTREAM = 'position in `forward.upstreams`';
 
 export const FORWARD_SNAPSHOTS: readonly SnapshotFamily<ForwardStats>[] = [
-  { name: 'gsdns_forward_requests_total', type: 'counter', help: 'Out-of-zone queries from allowed clients.', labels: [], collect: (s) => single(s.queries) },
+  {
+    name: 'gsdns_forward_requests_total',
+    type: 'counter',
+    help: 'Out-of-zone queries from allowed clients.',
+    labels: [],
+    collect: (s) => single(s.queries),
+  },
   {
     name: 'gsdns_forward_refused_total',
     type: 'counter',
@@ -22,10 +28,34 @@ export const FORWARD_SNAPSHOTS: readonly SnapshotFamily<ForwardStats>[] = [
     labels: [],
     collect: (s) => single(s.refused),
   },
-  { name: 'gsdns_forward_cache_hits_total', type: 'counter', help: 'Forwarded queries answered from the cache (fresh).', labels: [], collect: (s) => single(s.cacheHits) },
-  { name: 'gsdns_forward_cache_misses_total', type: 'counter', help: 'Forwarded queries not in the cache.', labels: [], collect: (s) => single(s.cacheMisses) },
-  { name: 'gsdns_forward_cache_entries', type: 'gauge', help: 'Entries in the forwarding cache.', labels: [], collect: (s) => single(s.cacheEntries) },
-  { name: 'gsdns_forward_cache_size_bytes', type: 'gauge', help: 'Octets held by the forwarding cache.', labels: [], collect: (s) => single(s.cacheBytes) },
+  {
+    name: 'gsdns_forward_cache_hits_total',
+    type: 'counter',
+    help: 'Forwarded queries answered from the cache (fresh).',
+    labels: [],
+    collect: (s) => single(s.cacheHits),
+  },
+  {
+    name: 'gsdns_forward_cache_misses_total',
+    type: 'counter',
+    help: 'Forwarded queries not in the cache.',
+    labels: [],
+    collect: (s) => single(s.cacheMisses),
+  },
+  {
+    name: 'gsdns_forward_cache_entries',
+    type: 'gauge',
+    help: 'Entries in the forwarding cache.',
+    labels: [],
+    collect: (s) => single(s.cacheEntries),
+  },
+  {
+    name: 'gsdns_forward_cache_size_bytes',
+    type: 'gauge',
+    help: 'Octets held by the forwarding cache.',
+    labels: [],
+    collect: (s) => single(s.cacheBytes),
+  },
   {
     name: 'gsdns_forward_stale_served_total',
     type: 'counter',

@@ -20,7 +20,8 @@ import { jittered } from '../util/backoff.js';
 import { MAX_TIMER_MS, settleOnce } from '../util/settle-once.js';
 import { GatewayState, type GatewayStateSnapshot, type ProbeResult } from './gateway-state.js';
 
-export type ProbeSpec = { readonly type: 'tcp'; readonly port?: number | undefined } | { readonly type: 'http'; readonly port: number; readonly path: string };
+export type ProbeSpec =
+  { readonly type: 'tcp'; readonly port?: number | undefined } | { readonly type: 'http'; readonly port: number; readonly path: string };
 
 export interface ProberOptions {
   readonly intervalMs: number;
@@ -119,7 +120,14 @@ export class GatewayProber implements GatewayHealth {
         for (const c of w.clusters) existing.clusters.add(c);
         continue;
       }
-      const t: Target = { address: w.address, port: w.port, state: new GatewayState(this.opts.fall, this.opts.rise), clusters: w.clusters, timer: undefined, inflight: undefined };
+      const t: Target = {
+        address: w.address,
+        port: w.port,
+        state: new GatewayState(this.opts.fall, this.opts.rise),
+        clusters: w.clusters,
+        timer: undefined,
+        inflight: undefined,
+      };
       this.targets.set(key, t);
       // First probe at a random point of the first interval: many targets never fire together.
       this.schedule(t, Math.random() * this.opts.intervalMs);

@@ -96,7 +96,9 @@ export class LazyGeoip implements GeoLookup {
       this.loadMs = Math.round(performance.now() - started);
       this.logger.info(
         { loadMs: this.loadMs },
-        why === 'preload' ? 'geoip-lite loaded (locality.geoipPreload)' : 'geoip-lite loaded (first remote ranking for an ECS client, or an unlocated cluster)',
+        why === 'preload'
+          ? 'geoip-lite loaded (locality.geoipPreload)'
+          : 'geoip-lite loaded (first remote ranking for an ECS client, or an unlocated cluster)',
       );
     } catch (err) {
       this.failed = true;

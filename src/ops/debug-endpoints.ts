@@ -74,7 +74,10 @@ function debugRequest(question: DnsRequest['question'], client: string, rawQuest
   };
 }
 
-export function createDebugEndpoints(s: DebugSources, encodeQuestion: (name: string, type: number, klass: number) => Buffer): DebugEndpoints {
+export function createDebugEndpoints(
+  s: DebugSources,
+  encodeQuestion: (name: string, type: number, klass: number) => Buffer,
+): DebugEndpoints {
   return {
     services: () => ({
       serial: s.registry.serial(),

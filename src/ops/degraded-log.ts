@@ -26,6 +26,9 @@ export class DegradedLog {
     if (last !== undefined && t - last < this.intervalMs) return;
     if (this.lastLogged.size >= this.maxNames) this.lastLogged.clear();
     this.lastLogged.set(name, t);
-    this.logger.warn({ name, failOpenAnswers: this.count }, 'no healthy candidate: answered with every known gateway (fail open, degraded TTL)');
+    this.logger.warn(
+      { name, failOpenAnswers: this.count },
+      'no healthy candidate: answered with every known gateway (fail open, degraded TTL)',
+    );
   }
 }

@@ -17,7 +17,9 @@ export function describeDecision(question: { name: string; type: number }, d: De
     ...d.explanation.steps.map((s) => `;; ${s}`),
   ];
   for (const c of d.explanation.candidates) {
-    const gw = c.gateways.map((g) => `${g.address}:${g.port} ${g.healthy ? 'healthy' : 'UNHEALTHY'}${g.rttMs !== undefined ? ` rtt=${g.rttMs}ms` : ''}`).join(', ');
+    const gw = c.gateways
+      .map((g) => `${g.address}:${g.port} ${g.healthy ? 'healthy' : 'UNHEALTHY'}${g.rttMs !== undefined ? ` rtt=${g.rttMs}ms` : ''}`)
+      .join(', ');
     lines.push(
       `;;   ${c.kept ? `#${c.order ?? '-'} kept   ` : '  dropped'} ${c.cluster} tier=${c.tier}${c.distanceKm !== undefined ? ` distance=${Math.round(c.distanceKm)}km` : ''} ready=${c.ready} fresh=${c.fresh} [${gw}] — ${c.reason}`,
     );
@@ -38,7 +40,6 @@ export function describeDecision(question: { name: string; type: number }, d: De
     text: lines.join('\n'),
   };
 }
-
 
 /** What /debug shows of each upstream (src/forward `UpstreamStats` has these fields). */
 export interface UpstreamView {
@@ -71,7 +72,8 @@ export function describeForward(
     `;; outside every zone → forwarded; ${via}`,
     ...result.tries.map((t) => `;;   try ${t.upstream} over ${t.transport}: ${t.outcome} in ${t.ms} ms${t.detail ? ` (${t.detail})` : ''}`),
     ...upstreams.map(
-      (u) => `;;   upstream ${u.upstream}: ${u.healthy ? 'up' : `DOWN (${u.lastError ?? 'failing'})`}, ${u.requests} queries, ${u.timeouts} timeouts`,
+      (u) =>
+        `;;   upstream ${u.upstream}: ${u.healthy ? 'up' : `DOWN (${u.lastError ?? 'failing'})`}, ${u.requests} queries, ${u.timeouts} timeouts`,
     ),
   ];
   if (summary?.answers.length) lines.push(';; ANSWER', ...summary.answers);

@@ -22,6 +22,7 @@ export const HTTP_METRICS: readonly SnapshotFamily<readonly HttpListenerStats[]>
     labels: ['listener', 'reason'],
     labelValues: { reason: HTTP_CLOSE_REASONS.map((r) => `\`${r}\``).join(', ') },
     note: '`silent` and `idle` are timed by `http.idleTimeoutMs`, `headers` by `http.headersTimeoutMs`.',
-    collect: (listeners) => listeners.flatMap((l) => HTTP_CLOSE_REASONS.map((reason) => [{ listener: l.listener, reason }, l.closed[reason]] as const)),
+    collect: (listeners) =>
+      listeners.flatMap((l) => HTTP_CLOSE_REASONS.map((reason) => [{ listener: l.listener, reason }, l.closed[reason]] as const)),
   },
 ];

@@ -84,7 +84,8 @@ export interface OpsServerOptions {
    * The /debug/* endpoints and where they are served: `listen` null on the ops listener, else on
    * a listener of their own. Undefined: /debug/* is served nowhere (`http.debug.enabled: false`).
    */
-  readonly debug?: { readonly endpoints: DebugEndpoints; readonly listen: { readonly address: string; readonly port: number } | null } | undefined;
+  readonly debug?:
+    { readonly endpoints: DebugEndpoints; readonly listen: { readonly address: string; readonly port: number } | null } | undefined;
   readonly limits: HttpLimits;
   readonly logger: Logger;
   /** Extra GET routes on the ops listener (e.g. /metrics from a later module): path → handler. */
@@ -304,7 +305,9 @@ export class OpsServer {
     if (opts.debug) this.addDebugRoutes(opts.debug.endpoints, opts.debug.listen === null ? this.opsRoutes : this.debugRoutes);
     this.ops = new GuardedListener('ops', opts.limits, (req, res) => this.serve(this.opsRoutes, req, res), log);
     this.debugListener =
-      opts.debug && opts.debug.listen !== null ? new GuardedListener('debug', opts.limits, (req, res) => this.serve(this.debugRoutes, req, res), log) : undefined;
+      opts.debug && opts.debug.listen !== null
+        ? new GuardedListener('debug', opts.limits, (req, res) => this.serve(this.debugRoutes, req, res), log)
+        : undefined;
   }
 
   /** Starts the ops listener (and the debug listener, when /debug has its own); returns the ops address. */
@@ -380,7 +383,9 @@ export class OpsServer {
         // It used to run one; a GET never has side effects now (SPEC §6), and a script still
         // asking for a run gets told how instead of a stale verdict.
         if (url.searchParams.has('run')) {
-          sendJson(res, 400, { error: 'GET never runs the self-test; run one with POST /debug/selftest/run (GET /debug/selftest reads the last verdict)' });
+          sendJson(res, 400, {
+            error: 'GET never runs the self-test; run one with POST /debug/selftest/run (GET /debug/selftest reads the last verdict)',
+          });
           return;
         }
         sendJson(res, 200, debug.selfTest());

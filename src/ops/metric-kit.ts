@@ -43,7 +43,13 @@ export function registerSnapshots<S>(registry: Registry, families: readonly Snap
 
 /** A histogram observed as events happen (an upstream try, a probe). */
 export function registerHistogram(registry: Registry, family: MetricFamily): Histogram<string> {
-  return new Histogram({ name: family.name, help: family.help, labelNames: [...family.labels], buckets: [...(family.buckets ?? [])], registers: [registry] });
+  return new Histogram({
+    name: family.name,
+    help: family.help,
+    labelNames: [...family.labels],
+    buckets: [...(family.buckets ?? [])],
+    registers: [registry],
+  });
 }
 
 /** A counter incremented as events happen. */
@@ -65,7 +71,11 @@ interface Exposition {
   readonly help: string;
   readonly type: 'counter' | 'histogram';
   readonly aggregator: 'sum';
-  readonly values: readonly { readonly metricName?: string; readonly labels: Readonly<Record<string, string | number>>; readonly value: number }[];
+  readonly values: readonly {
+    readonly metricName?: string;
+    readonly labels: Readonly<Record<string, string | number>>;
+    readonly value: number;
+  }[];
 }
 
 interface CounterCell {

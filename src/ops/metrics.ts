@@ -27,7 +27,7 @@ export { replyRcode, responseSource, typeLabel, type ResponseSource } from '../w
 export type { BuildInfo } from './process-metrics.js';
 
 /** Families whose samples a module's stats give at scrape time, and the getter of those stats. */
-export interface SnapshotGroup<S = never> {
+export interface SnapshotGroup<S = unknown> {
   readonly families: readonly SnapshotFamily<S>[];
   /** undefined while the module is absent: no samples. */
   readonly read: () => S | undefined;
@@ -46,7 +46,7 @@ export interface QueryFamilies {
 export interface MetricsPlan {
   readonly query: QueryFamilies;
   /** Registered in this order (it is the order of /metrics). */
-  readonly snapshots: readonly SnapshotGroup<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each group pairs its own stats type
+  readonly snapshots: readonly SnapshotGroup[];
   /** Histograms and counters observed by events: present only when their module runs. */
   readonly upstreamTry: MetricFamily;
   readonly probe?: { readonly duration: MetricFamily; readonly failures: MetricFamily } | undefined;

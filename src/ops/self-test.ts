@@ -61,7 +61,10 @@ export interface SelfTestStatus {
   readonly failures: number;
 }
 
-type Exchange = { readonly kind: 'reply'; readonly message: Buffer } | { readonly kind: 'timeout' } | { readonly kind: 'error'; readonly message: string };
+type Exchange =
+  | { readonly kind: 'reply'; readonly message: Buffer }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'error'; readonly message: string };
 
 const fqdn = (name: string): string => (name.endsWith('.') ? name : `${name}.`);
 const sameName = (a: string, b: string): boolean => fqdn(a.toLowerCase()) === fqdn(b.toLowerCase());
@@ -119,7 +122,13 @@ export class SelfTest {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.runOnce().then((status) => this.schedule(status.ok === false ? Math.min(this.opts.intervalMs, this.opts.retryAfterFailureMs ?? RETRY_AFTER_FAILURE_MS) : this.opts.intervalMs));
+      void this.runOnce().then((status) =>
+        this.schedule(
+          status.ok === false
+            ? Math.min(this.opts.intervalMs, this.opts.retryAfterFailureMs ?? RETRY_AFTER_FAILURE_MS)
+            : this.opts.intervalMs,
+        ),
+      );
     }, delayMs);
     this.timer.unref();
   }
@@ -145,7 +154,11 @@ export class SelfTest {
     };
     if (verdict.ok !== previous) {
       if (verdict.ok) this.opts.logger.info({ resolver: this.resolverLabel(), reason: verdict.reason }, 'stub-wiring self-test passed');
-      else this.opts.logger.warn({ resolver: this.resolverLabel(), reason: verdict.reason }, 'stub-wiring self-test FAILED: pods cannot reach gsdns through the cluster resolver');
+      else
+        this.opts.logger.warn(
+          { resolver: this.resolverLabel(), reason: verdict.reason },
+          'stub-wiring self-test FAILED: pods cannot reach gsdns through the cluster resolver',
+        );
     }
     this.opts.onResult?.(verdict.ok);
     return this.current;
@@ -155,7 +168,8 @@ export class SelfTest {
   private judge(name: string, exchange: Exchange, reachedFrom: string | undefined): { ok: boolean; reason: string } {
     const via = this.resolverLabel();
     const zone = this.opts.zone;
-    if (reachedFrom !== undefined) return { ok: true, reason: `resolver ${via} forwarded ${name} to this gsdns (query from ${reachedFrom})` };
+    if (reachedFrom !== undefined)
+      return { ok: true, reason: `resolver ${via} forwarded ${name} to this gsdns (query from ${reachedFrom})` };
     if (exchange.kind === 'timeout') {
       return {
         ok: false,
@@ -171,9 +185,20 @@ export class SelfTest {
     }
     const rcode = packet.header.rcode;
     const expected = this.opts.expected(name);
-    const soa = packet.authorities.find((rr) => rr.type === Packet.TYPE.SOA) as { name: string; primary?: string; admin?: string } | undefined;
-    if (rcode === expected.rcode && expected.soa && soa && sameName(soa.name, zone) && sameName(soa.primary ?? '', expected.soa.mname) && sameName(soa.admin ?? '', expected.soa.rname)) {
-      return { ok: true, reason: `resolver ${via} answered ${name} as gsdns does (${rcodeName(rcode)}, SOA ${fqdn(expected.soa.mname)}): another gsdns replica got the query` };
+    const soa = packet.authorities.find((rr) => rr.type === Packet.TYPE.SOA) as
+      { name: string; primary?: string; admin?: string } | undefined;
+    if (
+      rcode === expected.rcode &&
+      expected.soa &&
+      soa &&
+      sameName(soa.name, zone) &&
+      sameName(soa.primary ?? '', expected.soa.mname) &&
+      sameName(soa.admin ?? '', expected.soa.rname)
+    ) {
+      return {
+        ok: true,
+        reason: `resolver ${via} answered ${name} as gsdns does (${rcodeName(rcode)}, SOA ${fqdn(expected.soa.mname)}): another gsdns replica got the query`,
+      };
     }
     if (rcode === 2) {
       return {

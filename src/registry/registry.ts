@@ -362,10 +362,22 @@ export class Registry implements RegistryReader, RegistryWriter {
     if (this.withdrawRemote(cluster, origin)) this.changed(false, true);
   }
 
-  patchRemote(origin: string, base: ClusterCatalog, catalog: ClusterCatalog, removed: readonly RemoteService[], upserts: readonly RemoteService[]): void {
+  patchRemote(
+    origin: string,
+    base: ClusterCatalog,
+    catalog: ClusterCatalog,
+    removed: readonly RemoteService[],
+    upserts: readonly RemoteService[],
+  ): void {
     const cluster = catalog.cluster;
     const e = this.remotes.get(cluster);
-    if (e === undefined || e.origin !== origin || e.catalog !== base || base.cluster !== cluster || !this.patchFits(e, catalog, removed, upserts)) {
+    if (
+      e === undefined ||
+      e.origin !== origin ||
+      e.catalog !== base ||
+      base.cluster !== cluster ||
+      !this.patchFits(e, catalog, removed, upserts)
+    ) {
       this.putRemote(origin, catalog);
       return;
     }
@@ -534,7 +546,12 @@ export class Registry implements RegistryReader, RegistryWriter {
    * and the counts add up to `catalog`. Sync's catalogs always fit (its decoder refuses duplicate
    * keys); anything else takes the full diff, which has the documented last-wins rule.
    */
-  private patchFits(e: RemoteEntry, catalog: ClusterCatalog, removed: readonly RemoteService[], upserts: readonly RemoteService[]): boolean {
+  private patchFits(
+    e: RemoteEntry,
+    catalog: ClusterCatalog,
+    removed: readonly RemoteService[],
+    upserts: readonly RemoteService[],
+  ): boolean {
     if (e.services.size !== e.catalog.services.length) return false;
     if (catalog.services.length !== e.catalog.services.length - removed.length + upserts.length) return false;
     const gone = new Set<string>();

@@ -162,5 +162,11 @@ export interface RegistryWriter {
    * services of `catalog` not in `base`. O(changes) when `origin` owns the cluster and the registry
    * holds `base`; otherwise the same as `putRemote`.
    */
-  patchRemote(origin: string, base: ClusterCatalog, catalog: ClusterCatalog, removed: readonly RemoteService[], upserts: readonly RemoteService[]): void;
+  patchRemote(
+    origin: string,
+    base: ClusterCatalog,
+    catalog: ClusterCatalog,
+    removed: readonly RemoteService[],
+    upserts: readonly RemoteService[],
+  ): void;
 }

@@ -19,5 +19,7 @@ function readAndDecode(req: FileReadRequest): FileReadResult {
 }
 
 void serveOffThread<FileReadRequest, FileReadResult>(readAndDecode, (r) =>
-  r.kind === 'catalog' ? [r.fingerprints.buffer as ArrayBuffer, r.freshFingerprints.buffer as ArrayBuffer, r.removed.buffer as ArrayBuffer] : [],
+  r.kind === 'catalog'
+    ? [r.fingerprints.buffer as ArrayBuffer, r.freshFingerprints.buffer as ArrayBuffer, r.removed.buffer as ArrayBuffer]
+    : [],
 );

@@ -26,8 +26,7 @@ export interface ParsedCatalog {
 }
 
 export type CatalogParseResult =
-  | { readonly ok: true; readonly catalog: ParsedCatalog }
-  | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
+  { readonly ok: true; readonly catalog: ParsedCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
 
 const localServiceSchema = {
   type: 'object',
@@ -91,7 +90,10 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
   // truncates and then writes (as `cp` does) is halfway: refused like any invalid edit, so the last
   // good catalog stays. An intentionally empty catalog says so: `services: []`.
   if (parsed.data === null || parsed.data === undefined) {
-    return { ok: false, issues: [{ path: '(root)', message: 'the catalog is empty (no YAML document); write `services: []` for a catalog with no services' }] };
+    return {
+      ok: false,
+      issues: [{ path: '(root)', message: 'the catalog is empty (no YAML document); write `services: []` for a catalog with no services' }],
+    };
   }
   const data = parsed.data as Record<string, unknown>;
   const issues: CatalogIssue[] = [];
@@ -130,7 +132,8 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
         readyEndpoints: Number(s['readyEndpoints'] ?? 0),
       });
     } else if (s['headless'] === true) {
-      if (s['readyEndpoints'] !== undefined) issue(['services', i, 'readyEndpoints'], 'belongs to clusterIP services only; list endpoints instead');
+      if (s['readyEndpoints'] !== undefined)
+        issue(['services', i, 'readyEndpoints'], 'belongs to clusterIP services only; list endpoints instead');
       const endpoints: Endpoint[] = ((s['endpoints'] as { address: string; ready: boolean }[]) ?? []).map((e) => ({
         address: canonicalIp(e.address),
         ready: e.ready,
@@ -148,7 +151,10 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
     const catalog = toClusterCatalog(r, (segments, message) => issue(['remotes', i, ...segments], message));
     if (clusters.has(catalog.cluster)) issue(['remotes', i, 'cluster'], `duplicate cluster ${catalog.cluster}`);
     if (options.localCluster !== undefined && catalog.cluster === options.localCluster) {
-      issue(['remotes', i, 'cluster'], `'${catalog.cluster}' is this cluster's own name (cluster.name); its services belong in services: (or come from Kubernetes), not remotes:`);
+      issue(
+        ['remotes', i, 'cluster'],
+        `'${catalog.cluster}' is this cluster's own name (cluster.name); its services belong in services: (or come from Kubernetes), not remotes:`,
+      );
     }
     clusters.add(catalog.cluster);
     remotes.push(catalog);

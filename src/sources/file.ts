@@ -157,9 +157,7 @@ export class FileSource {
       this.lastMtimeMs = s.mtimeMs;
       this.st = { ...this.st, decoding: true };
       // The worker reads the file itself: its octets never reach this thread's heap.
-      decoded = this.decoder
-        ? await this.decoder.run({ ...base, path })
-        : decodeCatalogFileBytes({ ...base, bytes: await readFile(path) });
+      decoded = this.decoder ? await this.decoder.run({ ...base, path }) : decodeCatalogFileBytes({ ...base, bytes: await readFile(path) });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // stat or readFile failed (a missing file), or the worker died or was closed: nothing was
@@ -214,17 +212,18 @@ export class FileSource {
       lastChanged: decoded.fresh.length,
     };
     this.opts.readiness.set(this.component, { ready: true, sinceMs: this.now() });
-    logger.info(
-      { path, trigger, services, remotes: decoded.remotes.length },
-      'catalog loaded',
-    );
+    logger.info({ path, trigger, services, remotes: decoded.remotes.length }, 'catalog loaded');
   }
 
   private reject(message: string, issues: readonly CatalogIssue[], trigger: string): void {
     this.st = { ...this.st, lastError: message, lastIssues: issues, rejected: this.st.rejected + 1 };
     if (this.st.loaded) {
       // Keep serving the last good catalog; stay ready but say why in /readyz detail.
-      this.opts.readiness.set(this.component, { ready: true, detail: `last edit rejected, serving last good catalog: ${message}`, sinceMs: this.now() });
+      this.opts.readiness.set(this.component, {
+        ready: true,
+        detail: `last edit rejected, serving last good catalog: ${message}`,
+        sinceMs: this.now(),
+      });
       this.opts.logger.error({ path: this.opts.path, trigger, issues }, `catalog edit rejected, keeping last good catalog: ${message}`);
     } else {
       this.opts.readiness.set(this.component, { ready: false, detail: message, sinceMs: this.now() });

@@ -335,7 +335,9 @@ function decodeDelta(req: DecodeRequest, baseEtag: string): DecodeResult {
     }
   }
   // A listed service must not repeat a kept one (the base's keys are distinct already).
-  if (freshKeys.size > 0) for (let i = 0; i < n; i++) if (refs[i]! >= 0 && freshKeys.has(keys[i]!)) return badDelta('a listed service is also kept from the base');
+  if (freshKeys.size > 0)
+    for (let i = 0; i < n; i++)
+      if (refs[i]! >= 0 && freshKeys.has(keys[i]!)) return badDelta('a listed service is also kept from the base');
   const sameServices = fresh.length === 0 && n === req.baseFingerprints.length;
   return { kind: 'catalog', meta, fingerprints, keys, refs, fresh, sameServices };
 }
@@ -351,7 +353,12 @@ function decodeWhole(req: DecodeRequest, octets: Float64Array | undefined): Deco
   const listed = (value as { services?: unknown } | null)?.services;
   if (Array.isArray(listed) && listed.length > req.maxServices) return tooMany(listed.length, req.maxServices);
   const parsed = parseCatalog(value);
-  if (!parsed.ok) return { kind: 'refused', reason: 'invalid-catalog', message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}` };
+  if (!parsed.ok)
+    return {
+      kind: 'refused',
+      reason: 'invalid-catalog',
+      message: `invalid catalog (last good one kept): ${formatCatalogIssues(parsed.issues)}`,
+    };
   const { services, ...meta } = parsed.catalog;
   // Octet fingerprints when the scan agrees with the parse; otherwise content fingerprints (they
   // never match a later octet fingerprint: the next catalog then takes this way again, nothing worse).
@@ -394,7 +401,11 @@ export function rebuildCatalog(held: ClusterCatalog | undefined, r: Extract<Deco
 }
 
 /** The held services a result decoded against `held` does not keep (PURE; in `held`'s order). */
-export function removedServices(held: ClusterCatalog, r: Extract<DecodeResult, { kind: 'catalog' }>, scratch?: Uint8Array): RemoteService[] {
+export function removedServices(
+  held: ClusterCatalog,
+  r: Extract<DecodeResult, { kind: 'catalog' }>,
+  scratch?: Uint8Array,
+): RemoteService[] {
   // The caller's scratch when it has room (zeroed here), so a delta allocates no backing store.
   const n = held.services.length;
   const kept = scratch !== undefined && scratch.length >= n ? scratch.subarray(0, n).fill(0) : new Uint8Array(n);

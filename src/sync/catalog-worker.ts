@@ -5,4 +5,6 @@
 import { serveOffThread } from '../util/off-thread.js';
 import { decodeCatalog, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
 
-void serveOffThread<DecodeRequest, DecodeResult>(decodeCatalog, (r) => (r.kind === 'catalog' ? [r.refs.buffer as ArrayBuffer, r.fingerprints.buffer as ArrayBuffer, r.keys.buffer as ArrayBuffer] : []));
+void serveOffThread<DecodeRequest, DecodeResult>(decodeCatalog, (r) =>
+  r.kind === 'catalog' ? [r.refs.buffer as ArrayBuffer, r.fingerprints.buffer as ArrayBuffer, r.keys.buffer as ArrayBuffer] : [],
+);

@@ -120,7 +120,10 @@ export async function initCa(options: InitCaOptions): Promise<CaFiles> {
     const existing = [];
     for (const path of [files.cert, files.key]) if (await exists(path)) existing.push(path);
     if (existing.length > 0) {
-      throw new CertsError('exists', `a CA already exists (${existing.join(', ')}); pass force (--force) to replace it, which invalidates every certificate it signed`);
+      throw new CertsError(
+        'exists',
+        `a CA already exists (${existing.join(', ')}); pass force (--force) to replace it, which invalidates every certificate it signed`,
+      );
     }
   }
   const openssl = options.openssl ?? 'openssl';
@@ -128,21 +131,35 @@ export async function initCa(options: InitCaOptions): Promise<CaFiles> {
     const key = join(tmp, 'ca.key');
     const cert = join(tmp, 'ca.crt');
     const config = join(tmp, 'openssl.cnf');
-    await writeTemp(
-      config,
-      [
-        ...REQ_SECTION,
-        '[gsdns_ca]',
-        // pathlen:0: this CA signs cluster certificates only, never another CA.
-        'basicConstraints = critical,CA:TRUE,pathlen:0',
-        'keyUsage = critical,keyCertSign,cRLSign',
-        'subjectKeyIdentifier = hash',
-      ],
-    );
+    await writeTemp(config, [
+      ...REQ_SECTION,
+      '[gsdns_ca]',
+      // pathlen:0: this CA signs cluster certificates only, never another CA.
+      'basicConstraints = critical,CA:TRUE,pathlen:0',
+      'keyUsage = critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier = hash',
+    ]);
     await generateKey(openssl, key);
     await runOpenssl(openssl, [
-      'req', '-new', '-x509', '-utf8', '-config', config, '-extensions', 'gsdns_ca', '-key', key,
-      '-subj', subject(commonName), '-days', String(days), '-sha256', '-set_serial', randomSerial(), '-out', cert,
+      'req',
+      '-new',
+      '-x509',
+      '-utf8',
+      '-config',
+      config,
+      '-extensions',
+      'gsdns_ca',
+      '-key',
+      key,
+      '-subj',
+      subject(commonName),
+      '-days',
+      String(days),
+      '-sha256',
+      '-set_serial',
+      randomSerial(),
+      '-out',
+      cert,
     ]);
     await publish(outDir, [
       { path: files.key, data: await readTemp(key), mode: KEY_MODE },
@@ -161,14 +178,23 @@ export async function issueClusterCert(options: IssueClusterCertOptions): Promis
   const trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const { cluster } = options;
   if (!isDnsLabel(cluster)) {
-    throw new CertsError('invalid-argument', `cluster ${JSON.stringify(cluster)} must be a lowercase DNS label (RFC 1123: a-z, 0-9 and "-", at most 63, alphanumeric at both ends)`);
+    throw new CertsError(
+      'invalid-argument',
+      `cluster ${JSON.stringify(cluster)} must be a lowercase DNS label (RFC 1123: a-z, 0-9 and "-", at most 63, alphanumeric at both ends)`,
+    );
   }
   if (!isDomainName(trustDomain)) {
-    throw new CertsError('invalid-argument', `trust domain ${JSON.stringify(trustDomain)} must be a lowercase domain name without a trailing dot`);
+    throw new CertsError(
+      'invalid-argument',
+      `trust domain ${JSON.stringify(trustDomain)} must be a lowercase domain name without a trailing dot`,
+    );
   }
   const names = clusterIdentityNames(cluster, trustDomain);
   if (!isDomainName(names.dnsName)) {
-    throw new CertsError('invalid-argument', `${names.dnsName} is longer than a domain name may be (253 characters); use a shorter cluster name or trust domain`);
+    throw new CertsError(
+      'invalid-argument',
+      `${names.dnsName} is longer than a domain name may be (253 characters); use a shorter cluster name or trust domain`,
+    );
   }
   const files = await issueCertificate({
     caDir: options.caDir,
@@ -191,7 +217,10 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   const days = checkDays(options.days ?? 365);
   const { name } = options;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) {
-    throw new CertsError('invalid-argument', `file name ${JSON.stringify(name)} must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    throw new CertsError(
+      'invalid-argument',
+      `file name ${JSON.stringify(name)} must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
   }
   const commonName = checkCommonName(options.commonName ?? name);
   if (options.subjectAltNames.length === 0) throw new CertsError('invalid-argument', 'a certificate needs at least one subjectAltName');
@@ -225,13 +254,43 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
       ...sanLines,
     ]);
     await generateKey(openssl, key);
-    await runOpenssl(openssl, ['req', '-new', '-utf8', '-config', config, '-key', key, '-subj', subject(commonName), '-sha256', '-out', csr]);
+    await runOpenssl(openssl, [
+      'req',
+      '-new',
+      '-utf8',
+      '-config',
+      config,
+      '-key',
+      key,
+      '-subj',
+      subject(commonName),
+      '-sha256',
+      '-out',
+      csr,
+    ]);
     // -set_serial: a random serial, and no `ca.srl` file written next to the CA (-CAcreateserial).
     // -extfile/-extensions rather than -addext or -copy_extensions, whose behaviour varies across
     // OpenSSL versions; x509 -req copies no extension from the request unless told to.
     await runOpenssl(openssl, [
-      'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', randomSerial(),
-      '-days', String(days), '-sha256', '-extfile', config, '-extensions', 'gsdns_leaf', '-out', cert,
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      randomSerial(),
+      '-days',
+      String(days),
+      '-sha256',
+      '-extfile',
+      config,
+      '-extensions',
+      'gsdns_leaf',
+      '-out',
+      cert,
     ]);
     await publish(outDir, [
       { path: files.key, data: await readTemp(key), mode: KEY_MODE },
@@ -254,7 +313,8 @@ function hasControlCharacter(text: string): boolean {
 const REQ_SECTION = ['[req]', 'distinguished_name = gsdns_dn', 'prompt = no', '[gsdns_dn]'];
 
 function checkDays(days: number): number {
-  if (!Number.isSafeInteger(days) || days < 1) throw new CertsError('invalid-argument', `days must be a positive integer (got ${String(days)})`);
+  if (!Number.isSafeInteger(days) || days < 1)
+    throw new CertsError('invalid-argument', `days must be a positive integer (got ${String(days)})`);
   return days;
 }
 
@@ -281,7 +341,10 @@ function sanSection(sans: readonly string[]): string[] {
   return sans.map((san) => {
     const m = /^(DNS|URI|IP|email):([A-Za-z0-9._~:/?@!&()*+=%[\]-]+)$/.exec(san);
     if (m === null) {
-      throw new CertsError('invalid-argument', `subjectAltName ${JSON.stringify(san)} must be DNS:, URI:, IP: or email: followed by a value without spaces, quotes, "$", "#", "," or "\\"`);
+      throw new CertsError(
+        'invalid-argument',
+        `subjectAltName ${JSON.stringify(san)} must be DNS:, URI:, IP: or email: followed by a value without spaces, quotes, "$", "#", "," or "\\"`,
+      );
     }
     const n = (counts.get(m[1]!) ?? 0) + 1;
     counts.set(m[1]!, n);
@@ -316,12 +379,28 @@ function runOpenssl(openssl: string, args: readonly string[]): Promise<string> {
       }
       const e = err as ExecFailure;
       if (e.code === 'ENOENT' || e.code === 'EACCES') {
-        reject(new CertsError('openssl-missing', `cannot run ${JSON.stringify(openssl)} (${e.code}): the openssl command-line tool is required; install OpenSSL 3 (Debian/Ubuntu: apt-get install openssl)`, { cause: err }));
+        reject(
+          new CertsError(
+            'openssl-missing',
+            `cannot run ${JSON.stringify(openssl)} (${e.code}): the openssl command-line tool is required; install OpenSSL 3 (Debian/Ubuntu: apt-get install openssl)`,
+            { cause: err },
+          ),
+        );
         return;
       }
-      const how = e.killed === true ? `timed out after ${OPENSSL_TIMEOUT_MS} ms` : typeof e.code === 'number' ? `exit ${e.code}` : `signal ${String(e.signal)}`;
+      const how =
+        e.killed === true
+          ? `timed out after ${OPENSSL_TIMEOUT_MS} ms`
+          : typeof e.code === 'number'
+            ? `exit ${e.code}`
+            : `signal ${String(e.signal)}`;
       const text = stderr.trim();
-      reject(new CertsError('openssl-failed', `openssl ${args[0]!} failed (${how})${text === '' ? '' : `:\n${text}`}`, { cause: err, stderr: text }));
+      reject(
+        new CertsError('openssl-failed', `openssl ${args[0]!} failed (${how})${text === '' ? '' : `:\n${text}`}`, {
+          cause: err,
+          stderr: text,
+        }),
+      );
     });
   });
 }
@@ -359,7 +438,8 @@ async function publish(dir: string, files: readonly OutputFile[]): Promise<void>
   await io(`create ${dir}`, () => mkdir(dir, { recursive: true, mode: 0o700 }));
   const suffix = `.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    for (const f of files) await io(`write ${f.path}${suffix}`, () => writeFile(`${f.path}${suffix}`, f.data, { mode: f.mode, flag: 'wx' }));
+    for (const f of files)
+      await io(`write ${f.path}${suffix}`, () => writeFile(`${f.path}${suffix}`, f.data, { mode: f.mode, flag: 'wx' }));
     for (const f of files) await io(`rename ${f.path}${suffix} to ${f.path}`, () => rename(`${f.path}${suffix}`, f.path));
   } finally {
     await Promise.all(files.map((f) => rm(`${f.path}${suffix}`, { force: true })));

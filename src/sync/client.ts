@@ -29,7 +29,15 @@ import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
 import { recordsEqual } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
 import type { OffThread } from '../util/off-thread.js';
-import { decodeCatalog, deltaScratch, rebuildCatalog, removedServices, type DecodeRequest, type DecodeResult, type DeltaScratch } from './catalog-decoder.js';
+import {
+  decodeCatalog,
+  deltaScratch,
+  rebuildCatalog,
+  removedServices,
+  type DecodeRequest,
+  type DecodeResult,
+  type DeltaScratch,
+} from './catalog-decoder.js';
 import { DELTA_IM, IM_USED, namesDelta } from './delta.js';
 import { checkPeerIdentity } from './identity.js';
 import type { TlsFiles } from './tls-files.js';
@@ -196,7 +204,10 @@ export class PeerClient {
     this.sinceMs = this.now();
     const log = state === 'synced' ? this.opts.logger.info.bind(this.opts.logger) : this.opts.logger.warn.bind(this.opts.logger);
     // The child logger already carries `peer`.
-    log({ from, to: state, lastError: state === 'synced' ? undefined : this.lastError, services: this.held?.services.length ?? 0 }, `sync peer ${state}`);
+    log(
+      { from, to: state, lastError: state === 'synced' ? undefined : this.lastError, services: this.held?.services.length ?? 0 },
+      `sync peer ${state}`,
+    );
   }
 
   private async loop(): Promise<void> {
@@ -222,7 +233,11 @@ export class PeerClient {
         // A 200 without an ETag cannot be long-polled (no If-None-Match): asking again at once
         // would loop as fast as the peer answers. Poll at the long-poll interval instead.
         if (result.kind === 'catalog' && result.etag === undefined) {
-          if (!this.warnedNoEtag) this.opts.logger.warn({ pollSeconds: this.waitSeconds }, 'sync: the peer sends no ETag, so its catalog cannot be long-polled; polling instead');
+          if (!this.warnedNoEtag)
+            this.opts.logger.warn(
+              { pollSeconds: this.waitSeconds },
+              'sync: the peer sends no ETag, so its catalog cannot be long-polled; polling instead',
+            );
           this.warnedNoEtag = true;
           await this.sleep(this.waitSeconds * 1000);
         }
@@ -233,7 +248,10 @@ export class PeerClient {
         // The peer's delta did not fit what we hold: ask for the full catalog at once, and only
         // for full catalogs for a while (so a peer whose deltas never fit costs one request per
         // change, as before deltas). Nothing we hold changed, so neither does the state.
-        this.opts.logger.warn({ error: result.message, fullForSeconds: DELTA_PAUSE_MS / 1000 }, 'sync: a catalog delta was refused; fetching the full catalog');
+        this.opts.logger.warn(
+          { error: result.message, fullForSeconds: DELTA_PAUSE_MS / 1000 },
+          'sync: a catalog delta was refused; fetching the full catalog',
+        );
         this.noDeltaUntilMs = this.now() + DELTA_PAUSE_MS;
         continue;
       }
@@ -275,8 +293,7 @@ export class PeerClient {
     if (base !== undefined) {
       if (this.keptScratch.length < base.services.length) this.keptScratch = new Uint8Array(withHeadroom(base.services.length));
       this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removedServices(base, decoded, this.keptScratch), decoded.fresh);
-    }
-    else this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
+    } else this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
   }
 
   /** Withdraw the peer's services once it has been silent for staleAfterSeconds. */
@@ -362,7 +379,11 @@ export class PeerClient {
       const req = request(url, {
         method: 'GET',
         agent: this.currentAgent(),
-        headers: { accept: 'application/json', ...(this.etag ? { 'if-none-match': this.etag } : {}), ...(deltaBase !== undefined ? { 'a-im': DELTA_IM } : {}) },
+        headers: {
+          accept: 'application/json',
+          ...(this.etag ? { 'if-none-match': this.etag } : {}),
+          ...(deltaBase !== undefined ? { 'a-im': DELTA_IM } : {}),
+        },
         timeout: this.requestTimeoutMs(),
       });
       this.inflight = req;
@@ -373,7 +394,11 @@ export class PeerClient {
         if (/CERT|SELF_SIGNED|UNABLE_TO|SSL|TLS|ERR_SSL/.test(code) || /certificate|handshake|alert/i.test(err.message)) {
           return done({ kind: 'refused', reason: 'tls', message: `TLS: ${err.message}${code ? ` (${code})` : ''}` });
         }
-        done({ kind: 'failed', reason: 'unreachable', message: `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}` });
+        done({
+          kind: 'failed',
+          reason: 'unreachable',
+          message: `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}`,
+        });
       });
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
@@ -404,7 +429,10 @@ export class PeerClient {
         res.on('end', () => {
           // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
           const budget = this.opts.budget;
-          const run = (): void => void this.finishBody(res, chunks, status, deltaBase).then(done, (err: unknown) => done({ kind: 'failed', reason: 'internal', message: (err as Error).message }));
+          const run = (): void =>
+            void this.finishBody(res, chunks, status, deltaBase).then(done, (err: unknown) =>
+              done({ kind: 'failed', reason: 'internal', message: (err as Error).message }),
+            );
           if (budget) budget.acquire().then(run, run);
           else run();
         });
@@ -420,7 +448,11 @@ export class PeerClient {
   private async finishBody(res: IncomingMessage, chunks: Buffer[], status: number, deltaBase: string | undefined): Promise<FetchResult> {
     const delta = status === IM_USED;
     if (delta && (deltaBase === undefined || this.held === undefined || !namesDelta(res.headers['im']))) {
-      return { kind: 'refused', reason: 'invalid-delta', message: `HTTP 226 without a ${DELTA_IM} delta we asked for (IM: ${String(res.headers['im'] ?? 'none')})` };
+      return {
+        kind: 'refused',
+        reason: 'invalid-delta',
+        message: `HTTP 226 without a ${DELTA_IM} delta we asked for (IM: ${String(res.headers['im'] ?? 'none')})`,
+      };
     }
     if (status !== 200 && !delta) {
       const reason = status === 403 ? 'forbidden' : `http-${status}`;
@@ -450,7 +482,8 @@ export class PeerClient {
     if (decoder === undefined) {
       const held = this.heldFingerprints.length;
       // Room for the held services and then some; a delta that adds more allocates (and the spare grows next time).
-      if (this.spareScratch === undefined || this.spareScratch.fingerprints.length < held + 1) this.spareScratch = deltaScratch(withHeadroom(held));
+      if (this.spareScratch === undefined || this.spareScratch.fingerprints.length < held + 1)
+        this.spareScratch = deltaScratch(withHeadroom(held));
     }
     const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog({ ...request, scratch: this.spareScratch });
     if (decoded.kind === 'refused') return decoded;
@@ -463,7 +496,11 @@ export class PeerClient {
       };
     }
     if (cluster !== this.opts.name) {
-      return { kind: 'refused', reason: 'cluster-mismatch', message: `catalog claims cluster ${cluster}, but this peer is ${this.opts.name}; refused` };
+      return {
+        kind: 'refused',
+        reason: 'cluster-mismatch',
+        message: `catalog claims cluster ${cluster}, but this peer is ${this.opts.name}; refused`,
+      };
     }
     const etag = res.headers['etag'];
     return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined, delta };

@@ -147,10 +147,18 @@ function indices(v: unknown, limit: number): v is number[] {
  * `baseEtag`) and the number of services the body lists; the refs of the new catalog (per
  * service: its index in the base, or -1 for the next listed one), or a reason.
  */
-export function deltaRefs(header: unknown, baseEtag: string, baseCount: number, listed: number, maxServices: number, into?: Int32Array): Int32Array | string {
+export function deltaRefs(
+  header: unknown,
+  baseEtag: string,
+  baseCount: number,
+  listed: number,
+  maxServices: number,
+  into?: Int32Array,
+): Int32Array | string {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) return 'delta must be an object';
   const h = header as Record<string, unknown>;
-  for (const k of Object.keys(h)) if (k !== 'base' && k !== 'count' && k !== 'removed' && k !== 'at') return `delta has an unknown member ${JSON.stringify(k)}`;
+  for (const k of Object.keys(h))
+    if (k !== 'base' && k !== 'count' && k !== 'removed' && k !== 'at') return `delta has an unknown member ${JSON.stringify(k)}`;
   if (h['base'] !== baseEtag) return `delta is against ${JSON.stringify(h['base'])}, but we hold ${baseEtag}`;
   const count = h['count'];
   if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) return 'delta.count must be a whole number';
@@ -160,7 +168,8 @@ export function deltaRefs(header: unknown, baseEtag: string, baseCount: number, 
   const removed = h['removed'];
   const at = h['at'];
   if (at.length !== listed) return `delta.at has ${at.length} indices for ${listed} listed services`;
-  if (count !== baseCount - removed.length + at.length) return `delta.count ${count} is not ${baseCount} - ${removed.length} removed + ${at.length} listed`;
+  if (count !== baseCount - removed.length + at.length)
+    return `delta.count ${count} is not ${baseCount} - ${removed.length} removed + ${at.length} listed`;
   // Into the caller's scratch when it is large enough: a view, so no new backing store.
   const refs = into !== undefined && into.length >= count ? into.subarray(0, count) : new Int32Array(count);
   let j = 0;

@@ -65,7 +65,10 @@ export function clusterIdentity(subjectAltName: string | undefined, trustDomain:
   }
   if (names.size === 1) return { ok: true, cluster: [...names][0]! };
   if (names.size === 0) {
-    return { ok: false, reason: `certificate names no cluster in trust domain ${td} (want DNS:<cluster>.${td} or URI:${spiffePrefix}<cluster>; has ${subjectAltName || 'no subjectAltName'})` };
+    return {
+      ok: false,
+      reason: `certificate names no cluster in trust domain ${td} (want DNS:<cluster>.${td} or URI:${spiffePrefix}<cluster>; has ${subjectAltName || 'no subjectAltName'})`,
+    };
   }
   return { ok: false, reason: `certificate names several clusters (${[...names].sort().join(', ')}); ambiguous` };
 }

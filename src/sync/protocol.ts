@@ -29,10 +29,16 @@ export interface CatalogIssue {
   readonly message: string;
 }
 
-export type CatalogParseResult = { readonly ok: true; readonly catalog: ClusterCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
+export type CatalogParseResult =
+  { readonly ok: true; readonly catalog: ClusterCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
 
 /** This cluster's catalog: what peers learn about us. */
-export function buildCatalog(identity: ClusterLocality, gateways: readonly Gateway[], locals: readonly LocalService[], sourceStale = false): ClusterCatalog {
+export function buildCatalog(
+  identity: ClusterLocality,
+  gateways: readonly Gateway[],
+  locals: readonly LocalService[],
+  sourceStale = false,
+): ClusterCatalog {
   const services: RemoteService[] = [];
   for (const s of locals) {
     if (s.kind === 'externalName') continue;
@@ -115,9 +121,12 @@ export function parseCatalog(value: unknown): CatalogParseResult {
   }
   const data = value as Record<string, unknown>;
   const problems = validate(data);
-  if (problems.length > 0) return { ok: false, issues: problems.map((p) => ({ path: formatPath(p.segments) || '(root)', message: p.message })) };
+  if (problems.length > 0)
+    return { ok: false, issues: problems.map((p) => ({ path: formatPath(p.segments) || '(root)', message: p.message })) };
   const issues: CatalogIssue[] = [];
-  const catalog = toClusterCatalog(data, (segments: readonly Segment[], message: string) => issues.push({ path: formatPath(segments), message }));
+  const catalog = toClusterCatalog(data, (segments: readonly Segment[], message: string) =>
+    issues.push({ path: formatPath(segments), message }),
+  );
   return issues.length > 0 ? { ok: false, issues } : { ok: true, catalog };
 }
 

@@ -76,9 +76,19 @@ export interface SyncServerOptions {
  * expired or missing, or not TLS at all); after it `identity` (no cluster in the certificate) and
  * `connections` (maxConnectionsPerPeer).
  */
-export type SyncRefusal = 'evicted' | 'max_connections' | 'per_source' | 'descriptors' | 'handshake_timeout' | 'handshake' | 'identity' | 'connections';
+export type SyncRefusal =
+  'evicted' | 'max_connections' | 'per_source' | 'descriptors' | 'handshake_timeout' | 'handshake' | 'identity' | 'connections';
 
-export const SYNC_REFUSALS: readonly SyncRefusal[] = ['evicted', 'max_connections', 'per_source', 'descriptors', 'handshake_timeout', 'handshake', 'identity', 'connections'];
+export const SYNC_REFUSALS: readonly SyncRefusal[] = [
+  'evicted',
+  'max_connections',
+  'per_source',
+  'descriptors',
+  'handshake_timeout',
+  'handshake',
+  'identity',
+  'connections',
+];
 
 export interface SyncServerStats {
   /** Catalog responses (200 and 304) by requesting cluster. */
@@ -204,14 +214,26 @@ export class SyncServer {
         return;
       }
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
-        return this.refuse('handshake_timeout', { timeoutMs: this.handshakeTimeoutMs }, 'sync: TLS handshake not finished in time (sync.handshakeTimeoutMs); connection closed');
+        return this.refuse(
+          'handshake_timeout',
+          { timeoutMs: this.handshakeTimeoutMs },
+          'sync: TLS handshake not finished in time (sync.handshakeTimeoutMs); connection closed',
+        );
       }
       // The verification failure is on the socket (err says only "socket hang up").
-      const authError = (socket).authorizationError;
+      const authError = socket.authorizationError;
       if (authError) {
-        this.refuse('handshake', { reason: String(authError), remote: socket.remoteAddress }, 'sync: TLS handshake refused: the client certificate is not from sync.tls.ca, expired, or missing');
+        this.refuse(
+          'handshake',
+          { reason: String(authError), remote: socket.remoteAddress },
+          'sync: TLS handshake refused: the client certificate is not from sync.tls.ca, expired, or missing',
+        );
       } else {
-        this.refuse('handshake', { reason: err.message, remote: socket.remoteAddress }, 'sync: TLS handshake did not complete (not TLS, or the client refused our certificate)');
+        this.refuse(
+          'handshake',
+          { reason: err.message, remote: socket.remoteAddress },
+          'sync: TLS handshake did not complete (not TLS, or the client refused our certificate)',
+        );
       }
     });
     server.on('clientError', (_err, socket) => socket.destroy());
@@ -273,7 +295,12 @@ export class SyncServer {
       waiting: this.waiters.size,
       lastFetchMs: { ...this.lastFetchMs },
       refused: { ...this.refused },
-      connections: { open: this.connections.size, unauthenticated: this.pending.size, max: this.maxConnections, maxPerSource: this.maxConnectionsPerSource },
+      connections: {
+        open: this.connections.size,
+        unauthenticated: this.pending.size,
+        max: this.maxConnections,
+        maxPerSource: this.maxConnectionsPerSource,
+      },
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       descriptors: this.opts.descriptors?.status(),
     };
@@ -292,22 +319,41 @@ export class SyncServer {
     const source = socket.remoteAddress ?? '';
     const key = `${source}|${socket.remotePort ?? ''}`;
     if ((this.unauthenticatedBySource.get(source) ?? 0) >= this.maxConnectionsPerSource) {
-      return this.reset(socket, 'per_source', { max: this.maxConnectionsPerSource }, 'sync: connection refused: sync.maxConnectionsPerSource unauthenticated connections from one address');
+      return this.reset(
+        socket,
+        'per_source',
+        { max: this.maxConnectionsPerSource },
+        'sync: connection refused: sync.maxConnectionsPerSource unauthenticated connections from one address',
+      );
     }
     const descriptors = this.opts.descriptors;
     if (descriptors && !descriptors.tryAcquire()) {
-      return this.reset(socket, 'descriptors', { ...descriptors.status() }, 'sync: connection refused: descriptors in use at the budget (soft limit minus the reserve for DNS, forwarding and HTTP)');
+      return this.reset(
+        socket,
+        'descriptors',
+        { ...descriptors.status() },
+        'sync: connection refused: descriptors in use at the budget (soft limit minus the reserve for DNS, forwarding and HTTP)',
+      );
     }
     if (this.connections.size >= this.maxConnections) {
       const oldest = this.pending.values().next();
       if (oldest.done === true) {
         descriptors?.release();
-        return this.reset(socket, 'max_connections', { max: this.maxConnections }, 'sync: connection refused: sync.maxConnections reached, every connection authenticated');
+        return this.reset(
+          socket,
+          'max_connections',
+          { max: this.maxConnections },
+          'sync: connection refused: sync.maxConnections reached, every connection authenticated',
+        );
       }
       this.forget(oldest.value);
       this.evictionResets++;
       oldest.value.socket.destroy();
-      this.refuse('evicted', { max: this.maxConnections }, 'sync: sync.maxConnections reached: closed the oldest unauthenticated connection to admit a new one');
+      this.refuse(
+        'evicted',
+        { max: this.maxConnections },
+        'sync: sync.maxConnections reached: closed the oldest unauthenticated connection to admit a new one',
+      );
     }
     const conn: Connection = { key, source, socket, authenticated: false };
     this.connections.set(key, conn);
@@ -379,7 +425,11 @@ export class SyncServer {
     const socket = req.socket as TLSSocket;
     const id = clusterIdentity(socket.getPeerCertificate()?.subjectaltname, this.opts.trustDomain);
     if (!id.ok) {
-      this.refuse('identity', { remote: socket.remoteAddress, reason: id.reason }, 'sync: refused a client certificate without a cluster identity');
+      this.refuse(
+        'identity',
+        { remote: socket.remoteAddress, reason: id.reason },
+        'sync: refused a client certificate without a cluster identity',
+      );
       return this.error(res, 403, id.reason);
     }
     const url = new URL(req.url ?? '/', 'https://sync.invalid');
@@ -476,7 +526,8 @@ export class SyncServer {
     this.history.push({ ...v, size: versionSize(v) });
     let total = 0;
     for (const h of this.history) total += h.size;
-    while (this.history.length > DELTA_HISTORY || (this.history.length > 1 && total > DELTA_HISTORY_BYTES)) total -= this.history.shift()!.size;
+    while (this.history.length > DELTA_HISTORY || (this.history.length > 1 && total > DELTA_HISTORY_BYTES))
+      total -= this.history.shift()!.size;
   }
 
   private notModifiedReply(res: ServerResponse, peer: string, etag: string): void {

@@ -36,11 +36,18 @@ export const DESCRIPTOR_MARGIN = 64;
  * on every DNS listener, one socket per upstream exchange, every HTTP listener's connections, and
  * DESCRIPTOR_MARGIN.
  */
-export function syncDescriptorReserve(config: Pick<Config, 'dns' | 'forward' | 'http'> & { readonly sync?: Pick<SyncConfig, 'descriptorReserve'> | undefined }): number {
+export function syncDescriptorReserve(
+  config: Pick<Config, 'dns' | 'forward' | 'http'> & { readonly sync?: Pick<SyncConfig, 'descriptorReserve'> | undefined },
+): number {
   const explicit = config.sync?.descriptorReserve;
   if (explicit !== null && explicit !== undefined) return explicit;
   const httpListeners = config.http.debug.enabled && config.http.debug.listen !== null ? 2 : 1;
-  return config.dns.tcp.maxConnections * config.dns.listen.length + config.forward.maxInFlight + config.http.maxConnections * httpListeners + DESCRIPTOR_MARGIN;
+  return (
+    config.dns.tcp.maxConnections * config.dns.listen.length +
+    config.forward.maxInFlight +
+    config.http.maxConnections * httpListeners +
+    DESCRIPTOR_MARGIN
+  );
 }
 
 export interface SyncServiceOptions {
@@ -147,7 +154,10 @@ export class SyncService {
     this.address = await this.server.start();
     this.tls.start();
     for (const c of this.clients) c.start();
-    this.opts.logger.info({ listen: `${this.address.address}:${this.address.port}`, peers: this.clients.length, etag: this.snapshot().etag }, 'sync started');
+    this.opts.logger.info(
+      { listen: `${this.address.address}:${this.address.port}`, peers: this.clients.length, etag: this.snapshot().etag },
+      'sync started',
+    );
     return this.address;
   }
 
@@ -177,7 +187,12 @@ export class SyncService {
 
   snapshot(): CatalogSnapshot {
     if (this.dirty || !this.snap) {
-      const catalog = buildCatalog(this.opts.identity, this.opts.gateways(), this.opts.registry.localServices(), this.opts.localSourceStale?.() === true);
+      const catalog = buildCatalog(
+        this.opts.identity,
+        this.opts.gateways(),
+        this.opts.registry.localServices(),
+        this.opts.localSourceStale?.() === true,
+      );
       const version = catalogVersion(catalog, this.snap?.version);
       this.snap = { json: version.json, etag: version.etag, services: catalog.services.length, version };
       this.dirty = false;

@@ -97,10 +97,12 @@ export class TlsFiles {
   }
 
   private mtimes(): string {
-    return [this.paths.ca, this.paths.cert, this.paths.key].map((p) => {
-      const s = statSync(p);
-      return `${s.mtimeMs}:${s.size}:${s.ino}`;
-    }).join('|');
+    return [this.paths.ca, this.paths.cert, this.paths.key]
+      .map((p) => {
+        const s = statSync(p);
+        return `${s.mtimeMs}:${s.size}:${s.ino}`;
+      })
+      .join('|');
   }
 
   private read(version: number): TlsMaterial {
@@ -112,12 +114,17 @@ export class TlsFiles {
       cert = readFileSync(this.paths.cert);
       key = readFileSync(this.paths.key);
     } catch (err) {
-      throw new GsdnsError(`sync.tls: cannot read ${(err as { path?: string }).path ?? 'a TLS file'}: ${(err as Error).message}`, { cause: err });
+      throw new GsdnsError(`sync.tls: cannot read ${(err as { path?: string }).path ?? 'a TLS file'}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     try {
       createSecureContext({ ca, cert, key });
     } catch (err) {
-      throw new GsdnsError(`sync.tls: ${this.paths.cert} and ${this.paths.key} are not a usable certificate and key: ${(err as Error).message}`, { cause: err });
+      throw new GsdnsError(
+        `sync.tls: ${this.paths.cert} and ${this.paths.key} are not a usable certificate and key: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const x509 = new X509Certificate(cert);
     const material = { ca, cert, key, subjectAltName: x509.subjectAltName, notAfter: x509.validTo, version };

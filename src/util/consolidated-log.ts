@@ -78,7 +78,10 @@ export class ConsolidatedLog {
     if (p.count === 0) return;
     const [level, msg] = key.split('\u0000') as ['error' | 'warn', string];
     const seconds = this.windowMs / 1000;
-    this.logger[level]({ ...p.first, consolidated: p.count, windowSeconds: seconds }, `${p.count} more like "${msg}" in the last ${seconds} s`);
+    this.logger[level](
+      { ...p.first, consolidated: p.count, windowSeconds: seconds },
+      `${p.count} more like "${msg}" in the last ${seconds} s`,
+    );
     if (!reopen) return;
     const timer = setTimeout(() => this.flush(key), this.windowMs);
     timer.unref();

@@ -14,4 +14,3 @@ export function fingerprint(s: string): number {
   }
   return (b >>> 11) * 0x100000000 + (a >>> 0);
 }
-

@@ -102,7 +102,7 @@ export const formats = {
   'http-path': { validate: (v: string) => v.startsWith('/'), phrase: 'an absolute URL path starting with "/"' },
   'file-path': {
     validate: (v: string) => v.length > 0 && !v.includes('\0'),
-    phrase: 'a file path (relative paths resolve against the config file\'s folder)',
+    phrase: "a file path (relative paths resolve against the config file's folder)",
   },
 } as const satisfies Record<string, StringFormat>;
 

@@ -52,8 +52,7 @@ export interface LabelSelector {
 }
 
 export type LabelSelectorParseResult =
-  | { readonly ok: true; readonly selector: LabelSelector }
-  | { readonly ok: false; readonly error: string };
+  { readonly ok: true; readonly selector: LabelSelector } | { readonly ok: false; readonly error: string };
 
 // ---------------------------------------------------------------------------------------------
 // label key and value syntax (apimachinery util/validation)

@@ -31,7 +31,8 @@ export interface OffThreadRequest<T> {
   readonly id: number;
   readonly body: T;
 }
-export type OffThreadReply<R> = { readonly id: number; readonly ok: true; readonly body: R } | { readonly id: number; readonly ok: false; readonly error: string };
+export type OffThreadReply<R> =
+  { readonly id: number; readonly ok: true; readonly body: R } | { readonly id: number; readonly ok: false; readonly error: string };
 
 /**
  * The sibling of `import.meta.url` named `name` (without extension): `.ts` while running from
@@ -73,7 +74,9 @@ export class OffThread<Req, Res> {
     // From source under tsx (tests), the worker registers tsx's loader before importing the .ts
     // module (an inherited --import does not cover a worker's entry point on Node 20).
     const w = this.opts.url.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(this.opts.url.href)}); })`, { eval: true })
+      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(this.opts.url.href)}); })`, {
+          eval: true,
+        })
       : new Worker(this.opts.url);
     w.unref();
     w.on('message', (m: OffThreadReply<Res>) => {
@@ -112,7 +115,10 @@ export class OffThread<Req, Res> {
  * removed: on a machine busy with other processes the decoder starved, and the first catalog load,
  * which the server waits for at start, took longer than 10 s in CI.
  */
-export async function serveOffThread<Req, Res>(handle: (body: Req) => Res, transferOf?: (result: Res) => TransferListItem[]): Promise<void> {
+export async function serveOffThread<Req, Res>(
+  handle: (body: Req) => Res,
+  transferOf?: (result: Res) => TransferListItem[],
+): Promise<void> {
   const { parentPort } = await import('node:worker_threads');
   if (!parentPort) throw new Error('serveOffThread: not in a worker thread');
   const port = parentPort;

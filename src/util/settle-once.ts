@@ -73,16 +73,19 @@ export function settleOnce<T>(options: SettleOnceOptions<T>): SettleOnce<T> {
     }
   };
 
-  const timer = setTimeout(() => {
-    let value: T;
-    try {
-      value = options.onTimeout();
-    } catch (reason) {
-      finish({ reason });
-      return;
-    }
-    finish({ value });
-  }, Math.min(options.timeoutMs, MAX_TIMER_MS));
+  const timer = setTimeout(
+    () => {
+      let value: T;
+      try {
+        value = options.onTimeout();
+      } catch (reason) {
+        finish({ reason });
+        return;
+      }
+      finish({ value });
+    },
+    Math.min(options.timeoutMs, MAX_TIMER_MS),
+  );
 
   return {
     promise,

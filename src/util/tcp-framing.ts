@@ -20,7 +20,8 @@ export const MAX_MESSAGE_BYTES = 0xffff;
 
 /** `message` preceded by its two-octet length; a message over 65535 octets is a programming error. */
 export function frameMessage(message: Uint8Array): Buffer {
-  if (message.length > MAX_MESSAGE_BYTES) throw new RangeError(`a DNS message over TCP is at most ${MAX_MESSAGE_BYTES} octets, not ${message.length}`);
+  if (message.length > MAX_MESSAGE_BYTES)
+    throw new RangeError(`a DNS message over TCP is at most ${MAX_MESSAGE_BYTES} octets, not ${message.length}`);
   const framed = Buffer.allocUnsafe(2 + message.length);
   framed.writeUInt16BE(message.length, 0);
   framed.set(message, 2);

@@ -118,8 +118,7 @@ export function decodeQuery(buf: Buffer, transport: Transport, decodeOptions: De
   const header = readHeader(buf);
   // D1: every question needs ≥5 octets and every RR ≥11, so counts the length cannot hold are
   // rejected before anything is walked.
-  const minimum =
-    header.qdcount * MIN_QUESTION_SIZE + (header.ancount + header.nscount + header.arcount) * MIN_RR_SIZE;
+  const minimum = header.qdcount * MIN_QUESTION_SIZE + (header.ancount + header.nscount + header.arcount) * MIN_RR_SIZE;
   if (minimum > buf.length - HEADER_SIZE) {
     return reject('formerr', header, `section counts need ≥${minimum} octets, message has ${buf.length - HEADER_SIZE}`);
   }
@@ -182,7 +181,12 @@ export function decodeQuery(buf: Buffer, transport: Transport, decodeOptions: De
 /** The fixed fields of a located OPT (payload size, version, DO), with no options; undefined without OPT. */
 function optFields(buf: Buffer, opt: OptLocation | undefined): EdnsInfo | undefined {
   if (opt === undefined) return undefined;
-  return { udpPayloadSize: opt.udpPayloadSize, version: buf[opt.ttlOffset + 1]!, dnssecOk: (buf[opt.ttlOffset + 2]! & 0x80) !== 0, options: [] };
+  return {
+    udpPayloadSize: opt.udpPayloadSize,
+    version: buf[opt.ttlOffset + 1]!,
+    dnssecOk: (buf[opt.ttlOffset + 2]! & 0x80) !== 0,
+    options: [],
+  };
 }
 
 function drop(reason: string, id?: number): DecodeDrop {
@@ -354,7 +358,7 @@ export function decodeEcs(data: Buffer): ClientSubnet {
     throw new WalkError(`ECS address has ${addressBytes.length} octets, source prefix ${sourcePrefix} needs ${expected}`);
   }
   if (sourcePrefix % 8 !== 0 && expected > 0) {
-    const mask = 0xff >> sourcePrefix % 8;
+    const mask = 0xff >> (sourcePrefix % 8);
     if ((addressBytes[expected - 1]! & mask) !== 0) throw new WalkError('ECS address has bits set beyond the source prefix');
   }
   const full = new Uint8Array(bits / 8);

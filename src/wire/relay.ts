@@ -105,10 +105,7 @@ export interface UpstreamQuerySpec {
  */
 export function upstreamOptions(options: readonly EdnsOption[], forwardClientSubnet: boolean): EdnsOption[] {
   return options.filter(
-    (o) =>
-      o.code !== EDNS_OPTION_TCP_KEEPALIVE &&
-      o.code !== EDNS_OPTION_PADDING &&
-      (o.code !== EDNS_OPTION_ECS || forwardClientSubnet),
+    (o) => o.code !== EDNS_OPTION_TCP_KEEPALIVE && o.code !== EDNS_OPTION_PADDING && (o.code !== EDNS_OPTION_ECS || forwardClientSubnet),
   );
 }
 
@@ -257,7 +254,7 @@ function checkNamesAvoidTtls(buf: Buffer, records: readonly RecordSpan[]): void 
   const check = (start: number, directEnd = buf.length): void => {
     let pos = start;
     // Bounded like skipName (127 pointer hops, RFC 1035 §4.1.4), which accepted every owner name.
-    for (let hops = 0; hops <= 127 && pos < buf.length; ) {
+    for (let hops = 0; hops <= 127 && pos < buf.length;) {
       if (hops === 0 && pos >= directEnd) return;
       const len = buf[pos]!;
       if (ttlByte[pos] === 1) throw new WalkError(`a name at ${start} runs through a TTL field at ${pos}`);
@@ -591,12 +588,11 @@ function formatWireRecord(buf: Buffer, r: RecordSpan): string {
   return `${owner}\t${ttl}\t${cls === 1 ? 'IN' : `CLASS${cls}`}\t${typeText}\t${text}`;
 }
 
-
 /** A possibly compressed name in presentation form with a trailing dot; bounded like skipName. */
 function readName(buf: Buffer, start: number): string {
   const labels: string[] = [];
   let pos = start;
-  for (let hops = 0; hops <= 127 && pos < buf.length; ) {
+  for (let hops = 0; hops <= 127 && pos < buf.length;) {
     const len = buf[pos]!;
     if (len === 0) return `${labels.join('.')}.`;
     if ((len & 0xc0) === 0xc0) {

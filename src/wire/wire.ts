@@ -13,14 +13,7 @@
  * (the presentation format is injective).
  */
 export { formatIPv4, formatIPv6, ipv4Word, parseIPv4, parseIPv6 } from '../util/ip.js';
-export {
-  ADVERTISED_UDP_PAYLOAD,
-  EDNS_OPTION_ECS,
-  HEADER_SIZE,
-  MAX_TCP_MESSAGE,
-  MAX_UDP_QUERY,
-  MIN_UDP_PAYLOAD,
-} from './limits.js';
+export { ADVERTISED_UDP_PAYLOAD, EDNS_OPTION_ECS, HEADER_SIZE, MAX_TCP_MESSAGE, MAX_UDP_QUERY, MIN_UDP_PAYLOAD } from './limits.js';
 export { WalkError, labelToPresentation, presentationToLabels, skipName } from './names.js';
 export {
   decodeEcs,

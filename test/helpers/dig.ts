@@ -34,7 +34,12 @@ function record(line: string): DigRecord {
 }
 
 /** `dig -p PORT @SERVER ARGS… +yaml +time=2 +tries=1`; returns the response message. */
-export async function dig(t: ExecutionContext, port: number, args: readonly string[], server = '127.0.0.1'): Promise<DigResult | undefined> {
+export async function dig(
+  t: ExecutionContext,
+  port: number,
+  args: readonly string[],
+  server = '127.0.0.1',
+): Promise<DigResult | undefined> {
   if (!(await requireTool(t, 'dig'))) return undefined;
   const { stdout } = await run('dig', ['-p', String(port), `@${server}`, '+yaml', '+time=2', '+tries=1', ...args], { timeout: 15_000 });
   const docs = parse(stdout) as { type: string; message?: Record<string, unknown> }[] | null;

@@ -116,7 +116,12 @@ export interface KdigMessage {
 }
 
 /** Run kdig and split its output into one entry per response message. */
-export async function kdig(t: ExecutionContext, port: number, args: readonly string[], server = '127.0.0.1'): Promise<KdigMessage[] | undefined> {
+export async function kdig(
+  t: ExecutionContext,
+  port: number,
+  args: readonly string[],
+  server = '127.0.0.1',
+): Promise<KdigMessage[] | undefined> {
   if (!(await requireTool(t, 'kdig'))) return undefined;
   const { stdout } = await run('kdig', ['-p', String(port), `@${server}`, '+time=2', '+retry=0', ...args], { timeout: 15_000 });
   return parseKdig(stdout);
@@ -200,7 +205,17 @@ export function ednsOptions(options: readonly EdnsOptionSpec[]): Buffer {
 }
 
 /** An OPT pseudo-RR (RFC 6891 §6.1.2). */
-export function optRR(opts: { udp?: number; version?: number; dnssecOk?: boolean; extRcode?: number; options?: readonly EdnsOptionSpec[]; owner?: Buffer; rdata?: Buffer } = {}): Buffer {
+export function optRR(
+  opts: {
+    udp?: number;
+    version?: number;
+    dnssecOk?: boolean;
+    extRcode?: number;
+    options?: readonly EdnsOptionSpec[];
+    owner?: Buffer;
+    rdata?: Buffer;
+  } = {},
+): Buffer {
   const ttl = (((opts.extRcode ?? 0) & 0xff) << 24) | (((opts.version ?? 0) & 0xff) << 16) | (opts.dnssecOk ? 0x8000 : 0);
   return rawRR({
     owner: opts.owner ?? Buffer.from([0]),
@@ -273,13 +288,15 @@ export interface ParsedReply {
   readonly rawQuestion: Buffer;
   readonly answers: ReadonlyArray<Record<string, unknown>>;
   readonly authority: ReadonlyArray<Record<string, unknown>>;
-  readonly opt?: {
-    readonly udp: number;
-    readonly extRcode: number;
-    readonly version: number;
-    readonly dnssecOk: boolean;
-    readonly options: readonly EdnsOptionSpec[];
-  } | undefined;
+  readonly opt?:
+    | {
+        readonly udp: number;
+        readonly extRcode: number;
+        readonly version: number;
+        readonly dnssecOk: boolean;
+        readonly options: readonly EdnsOptionSpec[];
+      }
+    | undefined;
   readonly size: number;
 }
 
@@ -309,7 +326,7 @@ export function parseReply(buf: Buffer): ParsedReply {
     const rdlen = buf.readUInt16BE(pos + 8);
     if (type === 41 && i >= an + ns && buf[ownerAt] === 0) {
       const options: EdnsOptionSpec[] = [];
-      for (let p = pos + 10; p < pos + 10 + rdlen; ) {
+      for (let p = pos + 10; p < pos + 10 + rdlen;) {
         const code = buf.readUInt16BE(p);
         const len = buf.readUInt16BE(p + 2);
         options.push({ code, data: Buffer.from(buf.subarray(p + 4, p + 4 + len)) });
@@ -351,7 +368,11 @@ export function parseReply(buf: Buffer): ParsedReply {
 // ---------------------------------------------------------------------------------------------
 
 /** Send one datagram and wait for one reply; null when none arrives within timeoutMs. */
-export async function udpExchange(port: number, message: Buffer, opts: { timeoutMs?: number; address?: string } = {}): Promise<Buffer | null> {
+export async function udpExchange(
+  port: number,
+  message: Buffer,
+  opts: { timeoutMs?: number; address?: string } = {},
+): Promise<Buffer | null> {
   const address = opts.address ?? '127.0.0.1';
   const socket = createSocket(address.includes(':') ? 'udp6' : 'udp4');
   try {
@@ -475,7 +496,11 @@ export class TcpDnsClient {
 }
 
 /** Connect, send every message, and collect `expect` replies (default: one per message). */
-export async function tcpExchange(port: number, messages: readonly Buffer[], opts: { expect?: number; timeoutMs?: number } = {}): Promise<Buffer[]> {
+export async function tcpExchange(
+  port: number,
+  messages: readonly Buffer[],
+  opts: { expect?: number; timeoutMs?: number } = {},
+): Promise<Buffer[]> {
   const client = await TcpDnsClient.connect(port);
   try {
     for (const m of messages) client.send(m);

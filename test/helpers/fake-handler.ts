@@ -32,7 +32,11 @@ function a(name: string, address: string, ttl = 5): ResourceRecord {
   return { name, ttl, data: { type: 1, address } };
 }
 
-function decision(kind: DecisionKind, rcode: number, parts: Partial<Pick<Decision, 'answers' | 'authority' | 'additional' | 'ecsScopePrefix'>> = {}): Decision {
+function decision(
+  kind: DecisionKind,
+  rcode: number,
+  parts: Partial<Pick<Decision, 'answers' | 'authority' | 'additional' | 'ecsScopePrefix'>> = {},
+): Decision {
   return {
     kind,
     rcode,
@@ -165,4 +169,3 @@ export async function startEdge(
   const [bound] = await server.start();
   return { server, port: bound!.port, zone, log };
 }
-

@@ -86,7 +86,14 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceDef>> = {
     prefix: '/apis/discovery.k8s.io/v1',
     namespaced: true,
   },
-  namespaces: { resource: 'namespaces', kind: 'Namespace', listKind: 'NamespaceList', apiVersion: 'v1', prefix: '/api/v1', namespaced: false },
+  namespaces: {
+    resource: 'namespaces',
+    kind: 'Namespace',
+    listKind: 'NamespaceList',
+    apiVersion: 'v1',
+    prefix: '/api/v1',
+    namespaced: false,
+  },
 };
 
 export interface FakeObjectMeta {
@@ -321,7 +328,15 @@ const REASONS: Readonly<Record<number, string>> = {
 };
 
 export function statusObject(code: number, message: string, details?: StatusJson['details']): StatusJson {
-  const st: StatusJson = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: REASONS[code] ?? 'Unknown', code };
+  const st: StatusJson = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason: REASONS[code] ?? 'Unknown',
+    code,
+  };
   if (details) st.details = details;
   return st;
 }
@@ -588,7 +603,13 @@ export class FakeKubeApiServer {
   private readonly history = new Map<ResourceName, HistoryEvent[]>();
   private readonly watches = new Set<OpenWatch>();
   private readonly sockets = new Set<Socket>();
-  private readonly failures: { resource: ResourceName | '*'; status: number; remaining: number; on: NonNullable<FailSpec['on']>; message?: string | undefined }[] = [];
+  private readonly failures: {
+    resource: ResourceName | '*';
+    status: number;
+    remaining: number;
+    on: NonNullable<FailSpec['on']>;
+    message?: string | undefined;
+  }[] = [];
   private readonly stalls = new Map<ResourceName | '*', StallOptions>();
   private readonly holds = new Set<ResourceName | '*'>();
   private readonly parked = new Set<{ readonly resource: ResourceName; readonly res: ServerResponse; readonly proceed: () => void }>();
@@ -739,7 +760,9 @@ export class FakeKubeApiServer {
   /** Creates or replaces. */
   apply<T extends FakeObject>(resource: ResourceName, obj: T): T {
     const def = RESOURCES[resource];
-    return this.store(resource).has(keyOf(def, obj.metadata.namespace, obj.metadata.name)) ? this.update(resource, obj) : this.create(resource, obj);
+    return this.store(resource).has(keyOf(def, obj.metadata.namespace, obj.metadata.name))
+      ? this.update(resource, obj)
+      : this.create(resource, obj);
   }
 
   /** Read-modify-write: `fn` gets a copy and may mutate it or return a replacement. */
@@ -857,7 +880,11 @@ export class FakeKubeApiServer {
   /** Moves the compaction point to the current RV: older watch RVs and continue tokens get 410 Expired. */
   compact(): void {
     this.compactedRv = this.rv;
-    for (const [r, events] of this.history) this.history.set(r, events.filter((e) => e.rv > this.compactedRv));
+    for (const [r, events] of this.history)
+      this.history.set(
+        r,
+        events.filter((e) => e.rv > this.compactedRv),
+      );
   }
 
   /** While down, every connection is destroyed on arrival; going down destroys every open socket too. */
@@ -895,7 +922,8 @@ export class FakeKubeApiServer {
   private normalize(def: ResourceDef, obj: FakeObject): FakeObject {
     // A JSON round trip stores what the API would: no undefined, no class instances, dates as strings.
     const o = JSON.parse(JSON.stringify(obj)) as FakeObject;
-    if (!o.metadata || typeof o.metadata.name !== 'string' || o.metadata.name === '') throw new Error(`${def.resource}: metadata.name is required`);
+    if (!o.metadata || typeof o.metadata.name !== 'string' || o.metadata.name === '')
+      throw new Error(`${def.resource}: metadata.name is required`);
     if (def.namespaced && !o.metadata.namespace) throw new Error(`${def.resource} "${o.metadata.name}": metadata.namespace is required`);
     if (!def.namespaced) delete o.metadata.namespace;
     o.apiVersion = def.apiVersion;
@@ -935,7 +963,15 @@ export class FakeKubeApiServer {
     for (const [k, v] of url.searchParams) query[k] = v;
     const watch = query.watch === 'true' || query.watch === '1';
     const route = matchRoute(url.pathname);
-    const record: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query, status: 0, watch, resource: route?.def.resource, at: Date.now() };
+    const record: RequestRecord = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query,
+      status: 0,
+      watch,
+      resource: route?.def.resource,
+      at: Date.now(),
+    };
     this.requests.push(record);
     if (this.down || this.stopped) {
       req.socket.destroy();
@@ -947,7 +983,8 @@ export class FakeKubeApiServer {
       res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Audit-Id': randomUUID() });
       res.end(text);
     };
-    const fail = (code: number, message: string, details?: StatusJson['details']): void => reply(code, statusObject(code, message, details));
+    const fail = (code: number, message: string, details?: StatusJson['details']): void =>
+      reply(code, statusObject(code, message, details));
 
     if (this.requireAuth && req.headers.authorization !== `Bearer ${this.token}`) return fail(401, 'Unauthorized');
     if (!route) return fail(404, 'the server could not find the requested resource');
@@ -1013,7 +1050,10 @@ export class FakeKubeApiServer {
     return reply(200, { kind: def.listKind, apiVersion: def.apiVersion, metadata, items: page.map(([, o]) => o) });
   }
 
-  private takeFailure(resource: ResourceName, kind: 'list' | 'watch' | 'get'): { status: number; message?: string | undefined } | undefined {
+  private takeFailure(
+    resource: ResourceName,
+    kind: 'list' | 'watch' | 'get',
+  ): { status: number; message?: string | undefined } | undefined {
     const i = this.failures.findIndex((f) => (f.resource === '*' || f.resource === resource) && (f.on === 'any' || f.on === kind));
     if (i < 0) return undefined;
     const f = this.failures[i]!;
@@ -1046,7 +1086,12 @@ export class FakeKubeApiServer {
     const rawRv = query.resourceVersion ?? '';
     const fromNow = rawRv === '' || rawRv === '0';
     const sinceRv = fromNow ? this.rv : Number(rawRv);
-    const headers = { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private', 'Audit-Id': randomUUID() };
+    const headers = {
+      'Content-Type': 'application/json',
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache, private',
+      'Audit-Id': randomUUID(),
+    };
     if (!Number.isInteger(sinceRv)) {
       record.status = 400;
       res.writeHead(400, { 'Content-Type': 'application/json' });
@@ -1144,7 +1189,11 @@ export class FakeKubeApiServer {
   private sendBookmark(w: OpenWatch): void {
     if (w.stalled) return;
     const def = RESOURCES[w.resource];
-    this.write(w, 'BOOKMARK', { kind: def.kind, apiVersion: def.apiVersion, metadata: { resourceVersion: String(this.rv) } } as unknown as FakeObject);
+    this.write(w, 'BOOKMARK', {
+      kind: def.kind,
+      apiVersion: def.apiVersion,
+      metadata: { resourceVersion: String(this.rv) },
+    } as unknown as FakeObject);
   }
 
   private write(w: OpenWatch, type: WatchEventType, object: FakeObject): void {
@@ -1173,7 +1222,10 @@ const SEGMENT = '([a-z0-9]([-a-z0-9.]*[a-z0-9])?)';
 const ROUTES: readonly { re: RegExp; make: (m: RegExpExecArray) => Route }[] = [
   { re: /^\/api\/v1\/services$/, make: () => ({ def: RESOURCES.services }) },
   { re: new RegExp(`^/api/v1/namespaces/${SEGMENT}/services$`), make: (m) => ({ def: RESOURCES.services, namespace: m[1] }) },
-  { re: new RegExp(`^/api/v1/namespaces/${SEGMENT}/services/${SEGMENT}$`), make: (m) => ({ def: RESOURCES.services, namespace: m[1], name: m[3] }) },
+  {
+    re: new RegExp(`^/api/v1/namespaces/${SEGMENT}/services/${SEGMENT}$`),
+    make: (m) => ({ def: RESOURCES.services, namespace: m[1], name: m[3] }),
+  },
   { re: /^\/apis\/discovery\.k8s\.io\/v1\/endpointslices$/, make: () => ({ def: RESOURCES.endpointslices }) },
   {
     re: new RegExp(`^/apis/discovery\\.k8s\\.io/v1/namespaces/${SEGMENT}/endpointslices$`),
@@ -1303,17 +1355,53 @@ export async function listAllPages<L extends { metadata?: { _continue?: string |
 export async function generateServingCert(dir: string): Promise<void> {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await execFileAsync('openssl', [
-    'req', '-x509', ...ec, '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', '2',
-    '-subj', '/CN=fake-kube-apiserver-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    join(dir, 'ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=fake-kube-apiserver-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  await execFileAsync('openssl', ['req', '-new', ...ec, '-keyout', join(dir, 'server.key'), '-out', join(dir, 'server.csr'), '-subj', '/CN=kube-apiserver']);
+  await execFileAsync('openssl', [
+    'req',
+    '-new',
+    ...ec,
+    '-keyout',
+    join(dir, 'server.key'),
+    '-out',
+    join(dir, 'server.csr'),
+    '-subj',
+    '/CN=kube-apiserver',
+  ]);
   writeFileSync(
     join(dir, 'server.ext'),
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
   );
   await execFileAsync('openssl', [
-    'x509', '-req', '-in', join(dir, 'server.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
-    '-set_serial', `0x${randomUUID().replace(/-/g, '').slice(0, 16)}`, '-days', '2', '-extfile', join(dir, 'server.ext'), '-out', join(dir, 'server.crt'),
+    'x509',
+    '-req',
+    '-in',
+    join(dir, 'server.csr'),
+    '-CA',
+    join(dir, 'ca.crt'),
+    '-CAkey',
+    join(dir, 'ca.key'),
+    '-set_serial',
+    `0x${randomUUID().replace(/-/g, '').slice(0, 16)}`,
+    '-days',
+    '2',
+    '-extfile',
+    join(dir, 'server.ext'),
+    '-out',
+    join(dir, 'server.crt'),
   ]);
 }

@@ -138,7 +138,11 @@ export async function spawnGsdns(
         clearTimeout(timer);
         child.stdout.off('data', onData);
         const debugPort = /:(\d+)$/.exec(rec.debug ?? '')?.[1];
-        resolve({ dnsPort: rec.dns[0]!.port, httpPort: Number(rec.http.split(':').pop()), debugHttpPort: debugPort === undefined ? undefined : Number(debugPort) });
+        resolve({
+          dnsPort: rec.dns[0]!.port,
+          httpPort: Number(rec.http.split(':').pop()),
+          debugHttpPort: debugPort === undefined ? undefined : Number(debugPort),
+        });
         return;
       }
     };

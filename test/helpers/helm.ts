@@ -47,7 +47,12 @@ const NOTES_CONFIGMAP = 'gsdns-test-rendered-notes';
 export interface Manifest {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string>; readonly annotations?: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+  };
   readonly [key: string]: unknown;
 }
 
@@ -225,7 +230,8 @@ export async function lintChart(binary: string, opts: RenderOptions = {}): Promi
     return stdout;
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string; code?: unknown };
-    if (typeof e.code === 'number') throw new HelmRenderError(`helm lint failed: ${`${e.stdout ?? ''}${e.stderr ?? ''}`.trim()}`, `${e.stdout ?? ''}${e.stderr ?? ''}`);
+    if (typeof e.code === 'number')
+      throw new HelmRenderError(`helm lint failed: ${`${e.stdout ?? ''}${e.stderr ?? ''}`.trim()}`, `${e.stdout ?? ''}${e.stderr ?? ''}`);
     throw err;
   }
 }

@@ -133,7 +133,14 @@ export async function startKnot(t: ExecutionContext, opts: KnotOptions): Promise
 
 type Launch = { ok: true; knot: Knot } | { ok: false; addressInUse: boolean; error: Error };
 
-async function launch(t: ExecutionContext, knotd: string, dir: string, port: number, opts: KnotOptions, timeoutMs: number): Promise<Launch> {
+async function launch(
+  t: ExecutionContext,
+  knotd: string,
+  dir: string,
+  port: number,
+  opts: KnotOptions,
+  timeoutMs: number,
+): Promise<Launch> {
   const conf = join(dir, 'knot.conf');
   writeFileSync(conf, knotConfig(dir, port, opts.zones, opts.workers ?? 1));
   const child = spawn(knotd, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -160,7 +167,8 @@ async function launch(t: ExecutionContext, knotd: string, dir: string, port: num
   const zones = opts.zones.map((z) => apex(z.name));
   const soaAnswered = async (zone: string, transport: 'udp' | 'tcp'): Promise<boolean> => {
     const query = craftQuery({ id: 0x6b6e, rd: false, questions: [rawQuestion(zone, 6)] });
-    const reply = transport === 'udp' ? await udpExchange(port, query, { timeoutMs: 200 }) : (await tcpExchange(port, [query], { timeoutMs: 500 }))[0];
+    const reply =
+      transport === 'udp' ? await udpExchange(port, query, { timeoutMs: 200 }) : (await tcpExchange(port, [query], { timeoutMs: 500 }))[0];
     if (!reply) return false;
     const r = parseReply(reply);
     return r.rcode === 0 && r.aa && r.counts.an >= 1;
@@ -200,7 +208,11 @@ async function launch(t: ExecutionContext, knotd: string, dir: string, port: num
     await new Promise((r) => setTimeout(r, 50));
   }
   await stop();
-  return { ok: false, addressInUse: false, error: new Error(`knotd did not answer SOA for ${pendingZones.join(', ') || zones[0]} within ${timeoutMs} ms:\n${out}`) };
+  return {
+    ok: false,
+    addressInUse: false,
+    error: new Error(`knotd did not answer SOA for ${pendingZones.join(', ') || zones[0]} within ${timeoutMs} ms:\n${out}`),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -99,13 +99,37 @@ export async function makePki(t: ExecutionContext, options: PkiOptions): Promise
       return pick(await issueClusterCert({ caDir: foreignDir, outDir: foreignDir, cluster, trustDomain, days: 2 }));
     },
     async wrongClusterCert(cluster, claims) {
-      return pick(await issueCertificate({ caDir, outDir: nextDir('wrong-cluster'), name: cluster, subjectAltNames: bothNames(claims, trustDomain), days: 2 }));
+      return pick(
+        await issueCertificate({
+          caDir,
+          outDir: nextDir('wrong-cluster'),
+          name: cluster,
+          subjectAltNames: bothNames(claims, trustDomain),
+          days: 2,
+        }),
+      );
     },
     async noIdentityCert() {
-      return pick(await issueCertificate({ caDir, outDir: nextDir('no-identity'), name: 'localhost', subjectAltNames: ['DNS:localhost', 'IP:127.0.0.1'], days: 2 }));
+      return pick(
+        await issueCertificate({
+          caDir,
+          outDir: nextDir('no-identity'),
+          name: 'localhost',
+          subjectAltNames: ['DNS:localhost', 'IP:127.0.0.1'],
+          days: 2,
+        }),
+      );
     },
     async otherTrustDomainCert(cluster, otherDomain = 'other.example') {
-      return pick(await issueCertificate({ caDir, outDir: nextDir('other-domain'), name: cluster, subjectAltNames: bothNames(cluster, otherDomain), days: 2 }));
+      return pick(
+        await issueCertificate({
+          caDir,
+          outDir: nextDir('other-domain'),
+          name: cluster,
+          subjectAltNames: bothNames(cluster, otherDomain),
+          days: 2,
+        }),
+      );
     },
     async expiredCert(cluster) {
       return signExpired(caDir, nextDir('expired'), cluster, bothNames(cluster, trustDomain));
@@ -160,8 +184,25 @@ async function signExpired(caDir: string, outDir: string, cluster: string, sans:
   await execFileAsync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
   await execFileAsync('openssl', ['req', '-new', '-config', config, '-key', key, '-subj', `/CN=${cluster}`, '-out', csr]);
   await execFileAsync('openssl', [
-    'ca', '-batch', '-notext', '-config', config, '-cert', ca, '-keyfile', join(caDir, CA_KEY_FILE), '-in', csr, '-out', cert,
-    '-extensions', 'gsdns_leaf', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z',
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    config,
+    '-cert',
+    ca,
+    '-keyfile',
+    join(caDir, CA_KEY_FILE),
+    '-in',
+    csr,
+    '-out',
+    cert,
+    '-extensions',
+    'gsdns_leaf',
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
   ]);
   return { ca, cert, key };
 }

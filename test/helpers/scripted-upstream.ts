@@ -68,7 +68,8 @@ export interface RecordedQuery {
  * What to do about one query. A Buffer is sent at once; `{ send, delayMs }` after the delay;
  * `{ close: true }` destroys the TCP connection the query came on (nothing happens over UDP).
  */
-export type UpstreamAction = Buffer | { readonly send: Buffer; readonly delayMs?: number } | { readonly close: true; readonly delayMs?: number };
+export type UpstreamAction =
+  Buffer | { readonly send: Buffer; readonly delayMs?: number } | { readonly close: true; readonly delayMs?: number };
 
 /** null, undefined or [] means "never answer". Several actions run independently (each its own delay). */
 export type ScriptResult = UpstreamAction | readonly UpstreamAction[] | null | undefined;
@@ -136,7 +137,11 @@ class RawTcpServer extends TCPServer {
 }
 
 /** Start a scripted upstream on loopback; it is stopped in t.teardown. */
-export async function startScriptedUpstream(t: ExecutionContext, script: UpstreamScript = defaultScript, opts: ScriptedUpstreamOptions = {}): Promise<ScriptedUpstream> {
+export async function startScriptedUpstream(
+  t: ExecutionContext,
+  script: UpstreamScript = defaultScript,
+  opts: ScriptedUpstreamOptions = {},
+): Promise<ScriptedUpstream> {
   const address = opts.address ?? '127.0.0.1';
   let current = script;
   const queries: RecordedQuery[] = [];
@@ -182,7 +187,11 @@ export async function startScriptedUpstream(t: ExecutionContext, script: Upstrea
         return;
       }
       if (result == null) return;
-      const actions: readonly UpstreamAction[] = Buffer.isBuffer(result) ? [result] : Array.isArray(result) ? result : [result as UpstreamAction];
+      const actions: readonly UpstreamAction[] = Buffer.isBuffer(result)
+        ? [result]
+        : Array.isArray(result)
+          ? result
+          : [result as UpstreamAction];
       for (const action of actions) {
         if (Buffer.isBuffer(action)) later(0, () => send(action));
         else if ('send' in action) later(action.delayMs, () => send(action.send));
@@ -415,7 +424,7 @@ export function recordQuery(transport: UpstreamTransport, raw: Buffer, address: 
       const rdlen = raw.readUInt16BE(pos + 8);
       if (rrType === 41 && owner.labels.length === 0) {
         const options: EdnsOptionSpec[] = [];
-        for (let p = pos + 10; p + 4 <= pos + 10 + rdlen; ) {
+        for (let p = pos + 10; p + 4 <= pos + 10 + rdlen;) {
           const len = raw.readUInt16BE(p + 2);
           options.push({ code: raw.readUInt16BE(p), data: Buffer.from(raw.subarray(p + 4, p + 4 + len)) });
           p += 4 + len;
@@ -557,9 +566,7 @@ export function buildReply(query: RecordedQuery, spec: ReplySpec = {}): Buffer {
   if (edns === 'auto' ? query.opt !== undefined : edns !== false) {
     const o = typeof edns === 'object' ? edns : {};
     const options = [...(o.echoQueryOptions ? (query.opt?.options ?? []) : []), ...(o.options ?? [])];
-    additional.push(
-      optRR({ udp: o.udp ?? 1232, version: o.version ?? 0, dnssecOk: o.dnssecOk ?? false, extRcode: rcode >> 4, options }),
-    );
+    additional.push(optRR({ udp: o.udp ?? 1232, version: o.version ?? 0, dnssecOk: o.dnssecOk ?? false, extRcode: rcode >> 4, options }));
   } else if (rcode > 15) {
     throw new Error(`RCODE ${rcode} needs an OPT record (RFC 6891 §6.1.3)`);
   }
@@ -595,7 +602,11 @@ export function refused(query: RecordedQuery, spec: ReplySpec = {}): Buffer {
  */
 export function nxdomain(query: RecordedQuery, opts: { soaMinimum: number; soaTtl?: number; zone?: string }, spec: ReplySpec = {}): Buffer {
   const zone = opts.zone ?? query.name.split('.').slice(1).join('.');
-  return buildReply(query, { ...spec, rcode: Rcodes.NXDOMAIN, authority: [soaRecord(zone, { ttl: opts.soaTtl ?? opts.soaMinimum, minimum: opts.soaMinimum })] });
+  return buildReply(query, {
+    ...spec,
+    rcode: Rcodes.NXDOMAIN,
+    authority: [soaRecord(zone, { ttl: opts.soaTtl ?? opts.soaMinimum, minimum: opts.soaMinimum })],
+  });
 }
 
 /** NOERROR, no answer, SOA in authority (RFC 2308 §2.2 NODATA). */

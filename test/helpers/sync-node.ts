@@ -89,11 +89,19 @@ export interface SyncServerView {
   readonly refused: Record<string, number>;
   readonly connections: { readonly open: number; readonly unauthenticated: number; readonly max: number; readonly maxPerSource: number };
   readonly handshakeTimeoutMs: number;
-  readonly descriptors?: { readonly limit?: number; readonly reserve: number; readonly budget?: number; readonly inUse?: number; readonly refused: number };
+  readonly descriptors?: {
+    readonly limit?: number;
+    readonly reserve: number;
+    readonly budget?: number;
+    readonly inUse?: number;
+    readonly refused: number;
+  };
 }
 
 export async function syncStatus(httpPort: number): Promise<{ peers: PeerView[]; server: SyncServerView }> {
-  const body = (await (await fetch(`http://127.0.0.1:${httpPort}/debug/clusters`)).json()) as { sync: { peers: PeerView[]; server: SyncServerView } };
+  const body = (await (await fetch(`http://127.0.0.1:${httpPort}/debug/clusters`)).json()) as {
+    sync: { peers: PeerView[]; server: SyncServerView };
+  };
   return body.sync;
 }
 
@@ -109,7 +117,12 @@ export function memoryKiB(pid: number): { rss: number; hwm: number } {
 }
 
 /** Poll `check` every 25 ms until true; fails the test (and returns false) after `timeoutMs`. */
-export async function until(t: ExecutionContext, what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+export async function until(
+  t: ExecutionContext,
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+): Promise<boolean> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     if (await check()) return true;

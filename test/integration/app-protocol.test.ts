@@ -54,7 +54,18 @@ test('kdig +tcp +keepopen pipelines several queries on one connection', async (t
   const dir = tempDir(t);
   writeFileSync(join(dir, 'catalog.yaml'), bigCatalog());
   const s = await startInProcess(t, config, dir);
-  const msgs = await kdig(t, s.dnsPort, ['+tcp', '+keepopen', 'small.data.global', 'A', 'small.data.global', 'AAAA', 'nosuch.data.global', 'A', 'global', 'SOA']);
+  const msgs = await kdig(t, s.dnsPort, [
+    '+tcp',
+    '+keepopen',
+    'small.data.global',
+    'A',
+    'small.data.global',
+    'AAAA',
+    'nosuch.data.global',
+    'A',
+    'global',
+    'SOA',
+  ]);
   if (!msgs) return;
   t.is(msgs.length, 4);
   t.true(msgs.every((m) => m.transport === 'TCP'));

@@ -28,7 +28,12 @@ test('--help for certs, certs init and certs issue; the top-level help lists bot
   const top = await gsdns(['--help']);
   t.regex(top.stdout, /gsdns certs init --out DIR/);
   t.regex(top.stdout, /gsdns certs issue --cluster NAME --out DIR/);
-  for (const args of [['certs', '--help'], ['certs', 'init', '--help'], ['certs', 'issue', '--help'], ['certs', 'issue', '-h']]) {
+  for (const args of [
+    ['certs', '--help'],
+    ['certs', 'init', '--help'],
+    ['certs', 'issue', '--help'],
+    ['certs', 'issue', '-h'],
+  ]) {
     const r = await gsdns(args);
     t.is(r.code, 0, args.join(' '));
     t.regex(r.stdout, /^Usage: gsdns certs/, args.join(' '));
@@ -40,7 +45,10 @@ test('certs init writes the CA; a second init is refused (exit 1) unless --force
   const dir = join(tempDir(t), 'pki');
   const r = await gsdns(['certs', 'init', '--out', dir, '--days', '30']);
   t.is(r.code, 0, r.stderr);
-  t.is(r.stdout, `wrote ${join(dir, 'ca.pem')}\nwrote ${join(dir, 'ca-key.pem')} (mode 0600; keep it secret)\nnext: gsdns certs issue --cluster NAME --ca-dir ${dir} --out DIR\n`);
+  t.is(
+    r.stdout,
+    `wrote ${join(dir, 'ca.pem')}\nwrote ${join(dir, 'ca-key.pem')} (mode 0600; keep it secret)\nnext: gsdns certs issue --cluster NAME --ca-dir ${dir} --out DIR\n`,
+  );
   t.deepEqual(readdirSync(dir).sort(), ['ca-key.pem', 'ca.pem']);
   t.is(statSync(join(dir, 'ca-key.pem')).mode & 0o777, 0o600);
   const ca = new X509Certificate(readFileSync(join(dir, 'ca.pem')));
@@ -64,13 +72,29 @@ test('certs issue writes the cluster pair and prints a sync block that check-con
   const out = join(dir, 'certs');
   t.is((await gsdns(['certs', 'init', '-o', caDir])).code, 0);
 
-  const r = await gsdns(['certs', 'issue', '--cluster', 'cluster-a', '--out', out, '--ca-dir', caDir, '--trust-domain', 'mesh.example', '--days', '10']);
+  const r = await gsdns([
+    'certs',
+    'issue',
+    '--cluster',
+    'cluster-a',
+    '--out',
+    out,
+    '--ca-dir',
+    caDir,
+    '--trust-domain',
+    'mesh.example',
+    '--days',
+    '10',
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, new RegExp(`^# wrote ${join(out, 'cluster-a.crt')}\n# wrote ${join(out, 'cluster-a.key')} \\(mode 0600\\)\n`));
   t.regex(r.stdout, /# identity: DNS:cluster-a\.mesh\.example, URI:spiffe:\/\/mesh\.example\/cluster\/cluster-a\n/);
   const snippet = parseYaml(r.stdout) as Snippet;
   t.deepEqual(snippet, {
-    sync: { trustDomain: 'mesh.example', tls: { ca: join(caDir, 'ca.pem'), cert: join(out, 'cluster-a.crt'), key: join(out, 'cluster-a.key') } },
+    sync: {
+      trustDomain: 'mesh.example',
+      tls: { ca: join(caDir, 'ca.pem'), cert: join(out, 'cluster-a.crt'), key: join(out, 'cluster-a.key') },
+    },
   });
   t.deepEqual(readdirSync(out).sort(), ['cluster-a.crt', 'cluster-a.key']);
   t.is(statSync(join(out, 'cluster-a.key')).mode & 0o777, 0o600);
@@ -112,7 +136,10 @@ test('certs exit codes: 2 for usage errors and bad names, 1 with no CA to sign w
     [['certs', 'issue', '--out', dir], /certs issue needs --cluster NAME/],
     [['certs', 'issue', '--cluster', 'a'], /certs issue needs --out DIR/],
     [['certs', 'issue', '--cluster', 'Cluster_A', '--out', dir], /cluster "Cluster_A" must be a lowercase DNS label/],
-    [['certs', 'issue', '--cluster', 'a', '--out', dir, '--trust-domain', 'Mesh.Example.'], /trust domain "Mesh\.Example\." must be a lowercase domain name/],
+    [
+      ['certs', 'issue', '--cluster', 'a', '--out', dir, '--trust-domain', 'Mesh.Example.'],
+      /trust domain "Mesh\.Example\." must be a lowercase domain name/,
+    ],
   ];
   for (const [args, message] of usage) {
     const r = await gsdns(args);

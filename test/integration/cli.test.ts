@@ -40,13 +40,16 @@ test('check-config: ok for the demo, every error with its key path otherwise', a
 
   const dir = tempDir(t);
   const bad = join(dir, 'bad.yaml');
-  writeFileSync(bad, `cluster: {name: Not_A_Label}
+  writeFileSync(
+    bad,
+    `cluster: {name: Not_A_Label}
 dns:
   ttll: 5
   listen: [{address: 127.0.0.1, port: 70000}]
   policy: nearest
 source: {type: file, file: {path: c.yaml}}
-`);
+`,
+  );
   const r = await gsdns(['check-config', bad]);
   t.is(r.code, 1);
   for (const path of ['cluster.name', 'dns.ttll', 'dns.listen[0].port', 'dns.policy']) {

@@ -7,7 +7,14 @@ import test, { type ExecutionContext } from 'ava';
 import { createSocket } from 'node:dgram';
 import { startInProcess, tempDir, demoCatalog } from '../helpers/gsdns-process.js';
 
-const DEBUG_GETS = ['/debug/services', '/debug/clusters', '/debug/forward', '/debug/source', '/debug/selftest', '/debug/resolve?name=reviews.bookinfo.global&type=A'];
+const DEBUG_GETS = [
+  '/debug/services',
+  '/debug/clusters',
+  '/debug/forward',
+  '/debug/source',
+  '/debug/selftest',
+  '/debug/resolve?name=reviews.bookinfo.global&type=A',
+];
 const OPS_GETS = ['/healthz', '/readyz', '/metrics'];
 
 function config(http: string, extra = ''): string {
@@ -64,7 +71,10 @@ test('split: /debug/* is 404 on the ops listener and served on its own; /healthz
   }
   // The ops listener's 404 does not advertise /debug.
   const notFound = await json<{ endpoints: string[] }>(s.httpPort, '/debug/clusters');
-  t.false(notFound.body.endpoints.some((e) => e.includes('/debug')), notFound.body.endpoints.join(' '));
+  t.false(
+    notFound.body.endpoints.some((e) => e.includes('/debug')),
+    notFound.body.endpoints.join(' '),
+  );
   const resolved = await json<{ kind: string }>(debugPort, '/debug/resolve?name=reviews.bookinfo.global&type=A');
   t.is(resolved.body.kind, 'remote');
   // Both listeners are counted.
@@ -95,7 +105,10 @@ test('the self-test runs on POST /debug/selftest/run only; GET /debug/selftest?r
   const dir = tempDir(t);
   const s = await startInProcess(
     t,
-    config('  debug: {listen: {address: 127.0.0.1, port: 0}}', `selfTest: {enabled: true, resolver: "127.0.0.1:${resolver.port}", intervalSeconds: 3600, timeoutMs: 2000}`),
+    config(
+      '  debug: {listen: {address: 127.0.0.1, port: 0}}',
+      `selfTest: {enabled: true, resolver: "127.0.0.1:${resolver.port}", intervalSeconds: 3600, timeoutMs: 2000}`,
+    ),
     dir,
   );
   const debugPort = s.debugHttpPort!;
@@ -154,7 +167,11 @@ test('config: http.debug.listen on the ops address and port is an error', async 
     sets: [],
   });
   t.false(r.ok);
-  if (!r.ok) t.true(r.errors.some((e) => e.path === 'http.debug.listen' && /conflicts with http\.listen/.test(e.message)), JSON.stringify(r.errors));
+  if (!r.ok)
+    t.true(
+      r.errors.some((e) => e.path === 'http.debug.listen' && /conflicts with http\.listen/.test(e.message)),
+      JSON.stringify(r.errors),
+    );
   const off = loadConfig({ text: 'cluster: {name: a}\nsource: {file: {path: c.yaml}}\nhttp: {debug: {listen: {}}}\n', env: {}, sets: [] });
   t.true(off.ok);
   if (off.ok) t.deepEqual(off.config.http.debug, { enabled: true, listen: { address: '127.0.0.1', port: 8081 } }, 'loopback by default');

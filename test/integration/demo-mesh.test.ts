@@ -65,7 +65,9 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let dir: string | undefined;
   t.teardown(() => {
     if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
@@ -107,7 +109,7 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
       ['ap', 'productpage.bookinfo.global', '127.0.0.10'],
       ['ap', 'ratings.bookinfo.global', '127.0.0.10'],
     ],
-    'local ClusterIP in eu, eu\'s gateway from us and ap; ap takes ratings from eu, the nearer of eu and us',
+    "local ClusterIP in eu, eu's gateway from us and ap; ap takes ratings from eu, the nearer of eu and us",
   );
   for (const c of commands) {
     const r = await dig(t, c.port, [c.name, 'A']);
@@ -118,7 +120,7 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
 
   // The gateways are probed for real: every peer has seen eu's listener answer.
   const euGateway = /^ {2}eu +eu-west-1 +(127\.0\.0\.10:\d+) /m.exec(out)?.[1];
-  t.truthy(euGateway, 'the guide lists eu\'s gateway with its port');
+  t.truthy(euGateway, "the guide lists eu's gateway with its port");
   const httpPort = (cluster: string): number => Number(new RegExp(`^ {2}${cluster} .* http://127\\.0\\.0\\.1:(\\d+) `, 'm').exec(out)?.[1]);
   const gatewayStatus = async (cluster: string): Promise<string | undefined> => {
     const body = (await (await fetch(`http://127.0.0.1:${httpPort(cluster)}/debug/clusters`)).json()) as {
@@ -126,7 +128,12 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
     };
     return body.health.gateways?.find((g) => `${g.address}:${g.port}` === euGateway)?.status;
   };
-  await until(t, 'us and ap see eu\'s gateway healthy', async () => (await gatewayStatus('us')) === 'healthy' && (await gatewayStatus('ap')) === 'healthy', 5000);
+  await until(
+    t,
+    "us and ap see eu's gateway healthy",
+    async () => (await gatewayStatus('us')) === 'healthy' && (await gatewayStatus('ap')) === 'healthy',
+    5000,
+  );
 
   // "Try this" 1: type eu. Its gateway listener closes; probes fail; ap's ratings fail over to us,
   // and productpage (eu only) fails open with eu's gateway and TTL 1.
@@ -135,33 +142,63 @@ test('demo:mesh starts eu, us and ap, its dig commands give the promised answers
     return r === undefined ? '' : r.answer.map((a) => `${a.ttl} ${a.data}`).join(',');
   };
   child.stdin.write('eu\n');
-  await until(t, 'ap fails ratings over to us when eu\'s gateway is down', async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.20', 5000);
+  await until(
+    t,
+    "ap fails ratings over to us when eu's gateway is down",
+    async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.20',
+    5000,
+  );
   t.regex(out, /\[demo\] eu's gateway 127\.0\.0\.10:\d+ is DOWN/);
   t.regex(out, /\[(us|ap)\] WARN gateway unhealthy gateway=127\.0\.0\.10:\d+/, 'peers log the probe failure');
   t.is(await gatewayStatus('ap'), 'unhealthy');
-  await until(t, 'us fails productpage open (no healthy candidate): eu\'s gateway, TTL 1', async () => (await aRecords('us', 'productpage.bookinfo.global')) === '1 127.0.0.10', 3000);
+  await until(
+    t,
+    "us fails productpage open (no healthy candidate): eu's gateway, TTL 1",
+    async () => (await aRecords('us', 'productpage.bookinfo.global')) === '1 127.0.0.10',
+    3000,
+  );
   t.is(await aRecords('eu', 'productpage.bookinfo.global'), '5 10.96.0.20', 'eu itself answers locally');
   child.stdin.write('eu\n');
-  await until(t, 'ap is back on eu\'s gateway once it is up again', async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.10', 5000);
+  await until(
+    t,
+    "ap is back on eu's gateway once it is up again",
+    async () => (await aRecords('ap', 'ratings.bookinfo.global')) === '5 127.0.0.10',
+    5000,
+  );
   t.regex(out, /\[demo\] eu's gateway 127\.0\.0\.10:\d+ is UP again/);
-  await until(t, 'us answers productpage normally again', async () => (await aRecords('us', 'productpage.bookinfo.global')) === '5 127.0.0.10', 3000);
+  await until(
+    t,
+    'us answers productpage normally again',
+    async () => (await aRecords('us', 'productpage.bookinfo.global')) === '5 127.0.0.10',
+    3000,
+  );
 
   // "Try this" 2 and 3: edit eu's catalog; eu fails over to us, then us and ap lose productpage.
   const catalog = join(dir!, 'eu', 'catalog.yaml');
   const text = readFileSync(catalog, 'utf8');
-  t.regex(out, new RegExp(`In ${catalog.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'the guide names eu\'s catalog file');
+  t.regex(out, new RegExp(`In ${catalog.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), "the guide names eu's catalog file");
   const reviewsDown = text.replace(/(name: reviews\n(?: {4}.*\n)*? {4}readyEndpoints: )1/, '$10');
   t.not(reviewsDown, text);
   replaceFile(catalog, reviewsDown);
-  await until(t, 'eu fails over reviews to us', async () => {
-    const r = await dig(t, port('eu'), ['reviews.bookinfo.global', 'A']);
-    return r !== undefined && JSON.stringify(answers(r, 'A')) === JSON.stringify(['127.0.0.20']);
-  }, 5000);
+  await until(
+    t,
+    'eu fails over reviews to us',
+    async () => {
+      const r = await dig(t, port('eu'), ['reviews.bookinfo.global', 'A']);
+      return r !== undefined && JSON.stringify(answers(r, 'A')) === JSON.stringify(['127.0.0.20']);
+    },
+    5000,
+  );
   const withoutProductpage = reviewsDown.replace(/ {2}- namespace: bookinfo\n {4}name: productpage\n(?: {4}.*\n)*/, '');
   t.notRegex(withoutProductpage, /productpage/);
   replaceFile(catalog, withoutProductpage);
   for (const cluster of ['us', 'ap']) {
-    await until(t, `${cluster} answers NXDOMAIN for productpage`, async () => (await dig(t, port(cluster), ['productpage.bookinfo.global', 'A']))?.status === 'NXDOMAIN', 5000);
+    await until(
+      t,
+      `${cluster} answers NXDOMAIN for productpage`,
+      async () => (await dig(t, port(cluster), ['productpage.bookinfo.global', 'A']))?.status === 'NXDOMAIN',
+      5000,
+    );
   }
 
   // Ctrl-C: SIGINT to the script alone; it stops its children itself.

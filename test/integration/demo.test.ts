@@ -44,7 +44,10 @@ test('README dig examples give the documented answers (UDP and TCP)', async (t) 
 
     const srv = await dig(t, s.dnsPort, ['_http._tcp.productpage.bookinfo.global', 'SRV', ...transport]);
     t.deepEqual(answers(srv!, 'SRV'), ['0 0 9080 productpage.bookinfo.global.']);
-    t.deepEqual(srv!.additional.filter((r) => r.type === 'A').map((r) => r.data), ['10.96.0.20']);
+    t.deepEqual(
+      srv!.additional.filter((r) => r.type === 'A').map((r) => r.data),
+      ['10.96.0.20'],
+    );
 
     const soa = await dig(t, s.dnsPort, ['global', 'SOA', ...transport]);
     t.is(soa!.answer[0]?.type, 'SOA');
@@ -52,7 +55,10 @@ test('README dig examples give the documented answers (UDP and TCP)', async (t) 
 
     const ns = await dig(t, s.dnsPort, ['global', 'NS', ...transport]);
     t.deepEqual(answers(ns!, 'NS'), ['ns.global.']);
-    t.deepEqual(ns!.additional.filter((r) => r.type === 'A').map((r) => `${r.name} ${r.data}`), ['ns.global. 127.0.0.1']);
+    t.deepEqual(
+      ns!.additional.filter((r) => r.type === 'A').map((r) => `${r.name} ${r.data}`),
+      ['ns.global. 127.0.0.1'],
+    );
 
     // Outside every zone: forwarded (tests point forwarding at a closed loopback port, so SERVFAIL).
     const outside = await dig(t, s.dnsPort, ['example.com', 'A', ...transport]);
@@ -75,7 +81,12 @@ test('ops endpoints: /healthz, /readyz and /debug/resolve explain the demo answe
 
   const res = await fetch(`${base}/debug/resolve?name=reviews.bookinfo.global&type=A`);
   t.is(res.status, 200);
-  const body = (await res.json()) as { rcode: string; kind: string; clusters: string[]; explanation: { candidates: { cluster: string; kept: boolean }[] } };
+  const body = (await res.json()) as {
+    rcode: string;
+    kind: string;
+    clusters: string[];
+    explanation: { candidates: { cluster: string; kept: boolean }[] };
+  };
   t.is(body.rcode, 'NOERROR');
   t.is(body.kind, 'remote');
   t.deepEqual(body.clusters, ['cluster-west']);
@@ -95,9 +106,13 @@ test('SIGTERM stops the server with exit code 0', async (t) => {
 
 test('gsdns explain asks the running server and prints the candidates', async (t) => {
   const s = await spawnGsdns(t);
-  const { stdout } = await promisify(execFile)(process.execPath, [binPath, 'explain', 'reviews.bookinfo.global', '--server', `http://127.0.0.1:${s.httpPort}`], {
-    timeout: 10_000,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [binPath, 'explain', 'reviews.bookinfo.global', '--server', `http://127.0.0.1:${s.httpPort}`],
+    {
+      timeout: 10_000,
+    },
+  );
   t.regex(stdout, /reviews\.bookinfo\.global\. A → NOERROR \(remote\) via cluster-west/);
   t.regex(stdout, /#1 kept +cluster-west/);
   t.regex(stdout, /dropped cluster-east/);

@@ -41,7 +41,10 @@ test.serial('D1: headers with all counts 0xFFFF get FORMERR at once, over UDP an
   const started = process.hrtime.bigint();
   // five of them, as in the original report, over each transport
   const udp = await Promise.all(Array.from({ length: 5 }, () => udpExchange(port, attack, { timeoutMs: 1000 })));
-  const tcp = await tcpExchange(port, Array.from({ length: 5 }, () => attack));
+  const tcp = await tcpExchange(
+    port,
+    Array.from({ length: 5 }, () => attack),
+  );
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   for (const reply of [...udp, ...tcp]) {
     t.like(parseReply(reply!), { id: 0xd1d1, qr: true, rcode: 1, counts: { qd: 0, an: 0, ns: 0, ar: 0 } });
@@ -73,7 +76,10 @@ test.serial('D2: a 65 KB TCP query with a huge unknown EDNS option is answered q
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const r = parseReply(client.replies[0]!);
   t.like(r, { id: 0xd2, rcode: 0 });
-  t.deepEqual(r.answers.map((a) => a['address']), ['10.0.0.1']);
+  t.deepEqual(
+    r.answers.map((a) => a['address']),
+    ['10.0.0.1'],
+  );
   t.truthy(r.opt, 'unknown option ignored, OPT answered');
   t.true(elapsedMs < 1000, `answered in ${elapsedMs.toFixed(0)} ms`);
   t.is(zone.calls.length, 2);
@@ -113,7 +119,7 @@ test.serial('D3: a message with QR=1 gets no reply over UDP, and closes a TCP co
   await assertStillAnswers(t, port);
 });
 
-test.serial('D3: a response spoofed from the server\'s own address and port does not start a self-loop', async (t) => {
+test.serial("D3: a response spoofed from the server's own address and port does not start a self-loop", async (t) => {
   if (!(await requireRawUdp(t))) return;
   const { port, zone, server } = await startEdge(t);
   // Source = destination = the server's socket: if it answered, it would answer itself forever.
@@ -288,14 +294,21 @@ test.serial('D6: at the total cap the oldest idle connection makes room; when al
   t.is(refused.replies.length, 0);
   t.like(server.stats(), { tcpConnectionsRejected: 1, tcpEvictedIdle: 1 });
   // the busy connections were untouched and get their answers
-  for (const [c, expected] of [[oldest, 3], [third, 2], [extra, 2]] as const) {
+  for (const [c, expected] of [
+    [oldest, 3],
+    [third, 2],
+    [extra, 2],
+  ] as const) {
     t.true(await c.waitFor(() => c.replies.length === expected, 10_000), 'the slow answer arrived');
   }
   await assertStillAnswers(t, port);
 });
 
-test.serial('D6: at the per-client cap the client\'s own oldest idle connection makes room; other clients are unaffected', async (t) => {
-  const { port, server, zone } = await startEdge(t, { limits: { maxTcpConnectionsPerClient: 2, maxTcpConnections: 10 }, zone: { slowMs: 3000 } });
+test.serial("D6: at the per-client cap the client's own oldest idle connection makes room; other clients are unaffected", async (t) => {
+  const { port, server, zone } = await startEdge(t, {
+    limits: { maxTcpConnectionsPerClient: 2, maxTcpConnections: 10 },
+    zone: { slowMs: 3000 },
+  });
   const clients: TcpDnsClient[] = [];
   t.teardown(() => clients.forEach((c) => c.destroy()));
   // 127.0.0.2 is another client (all of 127/8 is loopback on Linux); its connection is the oldest
@@ -304,8 +317,8 @@ test.serial('D6: at the per-client cap the client\'s own oldest idle connection 
   const mine2 = await answeredConnection(port, 3);
   const mine3 = await answeredConnection(port, 4);
   clients.push(other, mine1, mine2, mine3);
-  t.true(await mine1.waitFor(() => mine1.closed, 5000), 'the client\'s own oldest connection made room');
-  t.false(other.closed, 'another client\'s older connection was not touched');
+  t.true(await mine1.waitFor(() => mine1.closed, 5000), "the client's own oldest connection made room");
+  t.false(other.closed, "another client's older connection was not touched");
   other.send(craftQuery({ id: 5 }));
   t.true(await other.waitFor(() => other.replies.length === 2, 5000), 'another client is served');
   t.like(server.stats(), { tcpEvictedIdle: 1, tcpConnectionsRejected: 0 });
@@ -316,7 +329,7 @@ test.serial('D6: at the per-client cap the client\'s own oldest idle connection 
   t.true(await until(() => zone.pending() === 2, 5000), 'two queries in flight');
   const refused = await TcpDnsClient.connect(port);
   clients.push(refused);
-  t.true(await refused.waitFor(() => refused.closed || refused.ended, 5000), 'the client\'s third connection was refused');
+  t.true(await refused.waitFor(() => refused.closed || refused.ended, 5000), "the client's third connection was refused");
   const another = await answeredConnection(port, 8, '127.0.0.3');
   clients.push(another);
   t.like(server.stats(), { tcpConnectionsRejected: 1, tcpEvictedIdle: 1 });
@@ -400,7 +413,10 @@ test.serial('D8: a label containing "." is echoed byte for byte and does not res
   t.is(zone.calls[0]?.question.name, 'a\\.b.test.global');
   // the real two-label name does resolve
   const two = parseReply((await udpExchange(port, craftQuery({ questions: [rawQuestion('a.b.test.global')] })))!);
-  t.deepEqual(two.answers.map((a) => a['address']), ['10.0.0.2']);
+  t.deepEqual(
+    two.answers.map((a) => a['address']),
+    ['10.0.0.2'],
+  );
   await assertStillAnswers(t, port);
 });
 
@@ -463,7 +479,9 @@ test.serial('D9: the general path — a record dns2 cannot decode (A with 3-octe
 
 test.serial('D10: a truncated UDP reply carries the OPT record', async (t) => {
   const { port } = await startEdge(t);
-  const r = parseReply((await udpExchange(port, craftQuery({ questions: [rawQuestion('big.test.global')], additional: [optRR({ udp: 1232 })] })))!);
+  const r = parseReply(
+    (await udpExchange(port, craftQuery({ questions: [rawQuestion('big.test.global')], additional: [optRR({ udp: 1232 })] })))!,
+  );
   t.true(r.tc);
   t.true(r.counts.an > 0);
   t.like(r.opt, { udp: 1232, version: 0 });
@@ -472,7 +490,9 @@ test.serial('D10: a truncated UDP reply carries the OPT record', async (t) => {
 
 test.serial('D11: a client advertising 65000 octets gets UDP replies of at most 1232', async (t) => {
   const { port } = await startEdge(t);
-  const r = parseReply((await udpExchange(port, craftQuery({ questions: [rawQuestion('big.test.global')], additional: [optRR({ udp: 65000 })] })))!);
+  const r = parseReply(
+    (await udpExchange(port, craftQuery({ questions: [rawQuestion('big.test.global')], additional: [optRR({ udp: 65000 })] })))!,
+  );
   t.true(r.size <= 1232, `reply is ${r.size} octets`);
   t.true(r.size > 1100, 'and uses the room it has');
   t.true(r.tc);

@@ -33,7 +33,10 @@ test('dig over UDP: authoritative answer, NXDOMAIN with SOA', async (t) => {
   t.regex(r.raw, /socket_protocol: UDP/);
   const nx = await dig(t, port, ['nope.test.global', 'A']);
   t.is(nx?.status, 'NXDOMAIN');
-  t.deepEqual(nx?.authority.map((a) => a.type), ['SOA']);
+  t.deepEqual(
+    nx?.authority.map((a) => a.type),
+    ['SOA'],
+  );
   t.is(server.stats().queries.udp, 2);
 });
 
@@ -48,7 +51,10 @@ test('dig over TCP on the same port', async (t) => {
   t.is(server.stats().tcpConnectionsAccepted, 1);
   const srv = await dig(t, port, ['+tcp', '_http._tcp.svc.test.global', 'SRV']);
   t.deepEqual(answers(srv!, 'SRV'), ['0 0 8080 svc.test.global.']);
-  t.deepEqual(srv!.additional.map((a) => a.data), ['10.0.0.4']);
+  t.deepEqual(
+    srv!.additional.map((a) => a.data),
+    ['10.0.0.4'],
+  );
 });
 
 test('an IPv6 listen address (::1) serves UDP and TCP on one port', async (t) => {
@@ -66,7 +72,10 @@ test('kdig +keepopen sends several queries over one TCP connection', async (t) =
   const names = ['a.test.global', 'svc.test.global', 'big.test.global', 'nope.test.global'];
   const kept = await kdig(t, port, ['+tcp', '+keepopen', ...names]);
   if (!kept) return;
-  t.deepEqual(kept.map((m) => m.status), ['NOERROR', 'NOERROR', 'NOERROR', 'NXDOMAIN']);
+  t.deepEqual(
+    kept.map((m) => m.status),
+    ['NOERROR', 'NOERROR', 'NOERROR', 'NXDOMAIN'],
+  );
   t.true(kept.every((m) => m.transport === 'TCP'));
   t.is(kept[2]!.answer.length, 100);
   t.is(server.stats().tcpConnectionsAccepted, 1, 'one connection for four queries');
@@ -82,8 +91,14 @@ test('TCP pipelining: replies come back out of order, matched by ID (RFC 7766 §
   const slow = craftQuery({ id: 1, questions: [rawQuestion('slow.test.global')] });
   const fast = craftQuery({ id: 2, questions: [rawQuestion('a.test.global')] });
   const replies = await tcpExchange(port, [slow, fast]);
-  t.deepEqual(replies.map((r) => parseReply(r).id), [2, 1]);
-  t.deepEqual(parseReply(replies[1]!).answers.map((a) => a['address']), ['10.0.0.5']);
+  t.deepEqual(
+    replies.map((r) => parseReply(r).id),
+    [2, 1],
+  );
+  t.deepEqual(
+    parseReply(replies[1]!).answers.map((a) => a['address']),
+    ['10.0.0.5'],
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

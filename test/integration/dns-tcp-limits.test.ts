@@ -166,10 +166,7 @@ async function pipelinedQueries(t: ExecutionContext, port: number, n: number): P
     const sent = Array.from({ length: n }, (_, i) => query(i % 2 ? 'small.data.global' : 'cassandra.data.global'));
     client.socket.write(Buffer.concat(sent.map(frame)));
     t.true(await client.waitFor(() => client.replies.length === n, 5000), `${client.replies.length} of ${n} pipelined queries answered`);
-    t.deepEqual(
-      new Set(client.replies.map((r) => parseReply(r).id)),
-      new Set(sent.map((m) => m.readUInt16BE(0))),
-    );
+    t.deepEqual(new Set(client.replies.map((r) => parseReply(r).id)), new Set(sent.map((m) => m.readUInt16BE(0))));
   } finally {
     client.destroy();
   }
@@ -195,46 +192,55 @@ async function healthz(t: ExecutionContext, httpPort: number): Promise<void> {
 // Tests
 // ---------------------------------------------------------------------------------------------
 
-test.serial('1,000 slow clients from 25 addresses, one octet every 5 s: TCP, the TC fallback and /healthz keep working; the server closes every slow connection', async (t) => {
-  const s = await gsdns(t);
-  const flood = new SlowFlood(s.dnsPort, 5000, 20_000);
-  t.teardown(() => flood.stop());
-  await flood.start(1000);
-  t.log(`1000 slow connections open from ${SLOW_SOURCES.length} addresses`);
+test.serial(
+  '1,000 slow clients from 25 addresses, one octet every 5 s: TCP, the TC fallback and /healthz keep working; the server closes every slow connection',
+  async (t) => {
+    const s = await gsdns(t);
+    const flood = new SlowFlood(s.dnsPort, 5000, 20_000);
+    t.teardown(() => flood.stop());
+    await flood.start(1000);
+    t.log(`1000 slow connections open from ${SLOW_SOURCES.length} addresses`);
 
-  // While they run (and reopen as they are closed), everyone else is served. A round is a handful
-  // of operations; each has a failure guard, none a deadline on how fast it must be.
-  const rounds = 5;
-  for (let round = 0; round < rounds; round++) {
-    await freshConnectionQuery(t, s.dnsPort);
-    await pipelinedQueries(t, s.dnsPort, 10);
-    if (!(await truncatedThenTcp(t, s.dnsPort))) return;
+    // While they run (and reopen as they are closed), everyone else is served. A round is a handful
+    // of operations; each has a failure guard, none a deadline on how fast it must be.
+    const rounds = 5;
+    for (let round = 0; round < rounds; round++) {
+      await freshConnectionQuery(t, s.dnsPort);
+      await pipelinedQueries(t, s.dnsPort, 10);
+      if (!(await truncatedThenTcp(t, s.dnsPort))) return;
+      await healthz(t, s.httpPort);
+    }
+
+    // Every connection of the first wave is closed by the server, not by us: await each 'close'.
+    const allClosed = Promise.all(flood.firstWave).then(() => true);
+    const guard = new Promise<false>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 60_000);
+      void allClosed.then(() => clearTimeout(timer));
+    });
+    t.true(await Promise.race([allClosed, guard]), `${flood.firstWaveClosedByServer} of 1000 slow connections closed by the server`);
+    t.is(flood.firstWaveClosedByServer, 1000);
+    t.log(`reopened ${flood.reopened} times during the test`);
+
+    // …and the metrics say why: no message of theirs arrived whole within dns.tcp.messageTimeoutMs
+    // (or one was closed at the cap to admit a good client); none survived to an idle timeout.
+    const m = await scrape(s.httpPort);
+    const byReason = (reason: string): number => m.sum('gsdns_dns_tcp_connections_closed_total', { reason });
+    t.true(
+      byReason('message_timeout') + byReason('evicted_incomplete') >= 1000,
+      `message_timeout ${byReason('message_timeout')}, evicted_incomplete ${byReason('evicted_incomplete')}`,
+    );
+    t.is(byReason('malformed'), 0);
+    t.is(m.sum('gsdns_dns_tcp_connections_rejected_total'), 0, 'no one was refused: slow connections are never busy');
+    flood.stop();
     await healthz(t, s.httpPort);
-  }
-
-  // Every connection of the first wave is closed by the server, not by us: await each 'close'.
-  const allClosed = Promise.all(flood.firstWave).then(() => true);
-  const guard = new Promise<false>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 60_000);
-    void allClosed.then(() => clearTimeout(timer));
-  });
-  t.true(await Promise.race([allClosed, guard]), `${flood.firstWaveClosedByServer} of 1000 slow connections closed by the server`);
-  t.is(flood.firstWaveClosedByServer, 1000);
-  t.log(`reopened ${flood.reopened} times during the test`);
-
-  // …and the metrics say why: no message of theirs arrived whole within dns.tcp.messageTimeoutMs
-  // (or one was closed at the cap to admit a good client); none survived to an idle timeout.
-  const m = await scrape(s.httpPort);
-  const byReason = (reason: string): number => m.sum('gsdns_dns_tcp_connections_closed_total', { reason });
-  t.true(byReason('message_timeout') + byReason('evicted_incomplete') >= 1000, `message_timeout ${byReason('message_timeout')}, evicted_incomplete ${byReason('evicted_incomplete')}`);
-  t.is(byReason('malformed'), 0);
-  t.is(m.sum('gsdns_dns_tcp_connections_rejected_total'), 0, 'no one was refused: slow connections are never busy');
-  flood.stop();
-  await healthz(t, s.httpPort);
-});
+  },
+);
 
 test.serial('at dns.tcp.maxConnections the least recently active idle or incomplete connection makes room for a new client', async (t) => {
-  const s = await gsdns(t, 'dns: {tcp: {maxConnections: 50, maxConnectionsPerClient: 50, idleTimeoutMs: 600000, messageTimeoutMs: 60000}}\n');
+  const s = await gsdns(
+    t,
+    'dns: {tcp: {maxConnections: 50, maxConnectionsPerClient: 50, idleTimeoutMs: 600000, messageTimeoutMs: 60000}}\n',
+  );
   const held: TcpDnsClient[] = [];
   t.teardown(() => held.forEach((c) => c.destroy()));
   // 50 connections from five other addresses, admitted in order; every second one then sends the
@@ -296,9 +302,14 @@ test.serial('at dns.tcp.maxConnections with every connection busy (a query in fl
 });
 
 test.serial('a trickle never restarts the idle clock, and a query in flight is not idleness', async (t) => {
-  const up = await startScriptedUpstream(t, (q) => (q.name.startsWith('late') ? { send: answerA(q, ['192.0.2.9'], 60), delayMs: 2500 } : answerA(q, ['192.0.2.1'], 60)));
+  const up = await startScriptedUpstream(t, (q) =>
+    q.name.startsWith('late') ? { send: answerA(q, ['192.0.2.9'], 60), delayMs: 2500 } : answerA(q, ['192.0.2.1'], 60),
+  );
   // the message clock is out of the way (60 s), so only the idle clock can close the trickler
-  const s = await gsdns(t, `dns: {tcp: {idleTimeoutMs: 1500, messageTimeoutMs: 60000}}\nforward: {upstreams: ["${up.endpoint}"], timeoutMs: 10000, budgetMs: 10000}\n`);
+  const s = await gsdns(
+    t,
+    `dns: {tcp: {idleTimeoutMs: 1500, messageTimeoutMs: 60000}}\nforward: {upstreams: ["${up.endpoint}"], timeoutMs: 10000, budgetMs: 10000}\n`,
+  );
 
   // one octet every 300 ms: if octets restarted the idle clock this connection would never close
   const trickler = await TcpDnsClient.connect(s.dnsPort);
@@ -321,7 +332,11 @@ test.serial('a trickle never restarts the idle clock, and a query in flight is n
   // have been answered and gone idle too)
   const m = await scrape(s.httpPort);
   t.true(m.sum('gsdns_dns_tcp_connections_closed_total', { reason: 'idle' }) >= 1);
-  t.is(m.sum('gsdns_dns_tcp_connections_closed_total') - m.sum('gsdns_dns_tcp_connections_closed_total', { reason: 'idle' }), 0, 'no other reason');
+  t.is(
+    m.sum('gsdns_dns_tcp_connections_closed_total') - m.sum('gsdns_dns_tcp_connections_closed_total', { reason: 'idle' }),
+    0,
+    'no other reason',
+  );
   t.true(await waiting.waitFor(() => waiting.replies.length === 1 || waiting.closed, 20_000));
   t.is(waiting.replies.length, 1, 'the slow forwarded answer arrived: in flight is not idle');
   t.deepEqual(

@@ -90,11 +90,14 @@ function logicalLines(text: string): { text: string; line: number }[] {
 
 /** `$VAR`, `${VAR}`, `${VAR:-default}` from `vars`; unknown variables expand to "" (as Docker does). */
 function expand(value: string, vars: ReadonlyMap<string, string>): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, braced?: string, def?: string, bare?: string) => {
-    const name = (braced ?? bare)!;
-    const v = vars.get(name);
-    return v !== undefined && v !== '' ? v : (def ?? '');
-  });
+  return value.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (_m, braced?: string, def?: string, bare?: string) => {
+      const name = (braced ?? bare)!;
+      const v = vars.get(name);
+      return v !== undefined && v !== '' ? v : (def ?? '');
+    },
+  );
 }
 
 function parseInstruction(text: string, line: number): Instruction {
@@ -209,7 +212,8 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
 
   for (const s of stages) {
     const image = baseImage(s);
-    if (!PINNED_NODE_22.test(image)) add('pinned-from', `stage ${s.name ?? s.index}: FROM ${image} is not node:22.x.y[-variant] (no latest, no bare major)`);
+    if (!PINNED_NODE_22.test(image))
+      add('pinned-from', `stage ${s.name ?? s.index}: FROM ${image} is not node:22.x.y[-variant] (no latest, no bare major)`);
   }
   const final = stages.at(-1)!;
   if (!/slim/.test(baseImage(final))) add('slim-runtime', `runtime stage FROM ${baseImage(final)} is not a slim image`);
@@ -218,7 +222,9 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
   let sawCi = false;
   for (const s of stages) {
     const lockCopied = (at: number): boolean =>
-      s.instructions.slice(0, at).some((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && copySources(i).some((p) => /package-lock\.json$|^\.\/?$/.test(p)));
+      s.instructions
+        .slice(0, at)
+        .some((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && copySources(i).some((p) => /package-lock\.json$|^\.\/?$/.test(p)));
     s.instructions.forEach((ins, at) => {
       if (ins.keyword !== 'RUN') return;
       const cmd = runText(ins);
@@ -243,7 +249,10 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
       const rel = posix.relative(root, abs);
       const segments = rel.split('/').filter(Boolean);
       if (rel === '' || p === '*' || segments.some((seg) => FORBIDDEN_IN_RUNTIME.has(seg))) {
-        add('runtime-contents', `line ${ins.line}: the runtime stage copies ${p}${from ? ` from ${from}` : ''} (sources, tests, benches or a whole tree)`);
+        add(
+          'runtime-contents',
+          `line ${ins.line}: the runtime stage copies ${p}${from ? ` from ${from}` : ''} (sources, tests, benches or a whole tree)`,
+        );
       }
       if (!segments.includes('node_modules')) continue;
       modulesCopied = true;
@@ -255,12 +264,16 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
       const lastInstall = Math.max(-1, ...runs.filter(({ i }) => installsDev(runText(i))).map(({ at }) => at));
       const lastPrune = Math.max(-1, ...runs.filter(({ i }) => prunesDev(runText(i))).map(({ at }) => at));
       if (lastPrune < 0 || lastPrune < lastInstall) {
-        add('prune-dev', `line ${ins.line}: node_modules comes from stage ${from}, which does not prune dev dependencies (npm prune --omit=dev) after its last install`);
+        add(
+          'prune-dev',
+          `line ${ins.line}: node_modules comes from stage ${from}, which does not prune dev dependencies (npm prune --omit=dev) after its last install`,
+        );
       }
     }
   }
   for (const ins of final.instructions) {
-    if (ins.keyword === 'RUN' && installsDev(runText(ins))) add('prune-dev', `line ${ins.line}: the runtime stage installs dev dependencies`);
+    if (ins.keyword === 'RUN' && installsDev(runText(ins)))
+      add('prune-dev', `line ${ins.line}: the runtime stage installs dev dependencies`);
   }
   if (!modulesCopied && !final.instructions.some((i) => i.keyword === 'RUN' && prunesDev(runText(i)))) {
     add('prune-dev', 'the runtime stage gets no production node_modules');
@@ -274,7 +287,11 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
     for (const ins of s.instructions) {
       if (ins.keyword !== 'RUN') continue;
       for (const m of runText(ins).matchAll(/\b(?:useradd|adduser)\b([^;&|]*)/g)) {
-        const name = m[1]!.trim().split(/\s+/).filter((w) => !w.startsWith('-')).at(-1);
+        const name = m[1]!
+          .trim()
+          .split(/\s+/)
+          .filter((w) => !w.startsWith('-'))
+          .at(-1);
         const uid = /(?:-u|--uid)[ =](\d+)/.exec(m[1]!)?.[1];
         if (name && uid !== '0') created.add(name);
       }
@@ -298,17 +315,20 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
       const [prog, script, sub] = cmd.exec;
       if (prog === undefined || posix.basename(prog) !== 'node') add('cmd', `CMD runs ${prog}, not node`);
       if (cmd.exec.some((a) => /^(?:npm|npx|yarn|pnpm)$/.test(posix.basename(a)))) add('cmd', 'CMD starts through a package manager');
-      if (script === undefined || !/(?:^|\/)bin\/gsdns$/.test(script) || sub !== 'serve') add('cmd', `CMD is not node bin/gsdns serve: ${cmd.rest}`);
+      if (script === undefined || !/(?:^|\/)bin\/gsdns$/.test(script) || sub !== 'serve')
+        add('cmd', `CMD is not node bin/gsdns serve: ${cmd.rest}`);
     }
   }
-  if (final.instructions.some((i) => i.keyword === 'ENTRYPOINT')) add('cmd', 'the runtime stage sets an ENTRYPOINT; CMD alone must start node');
+  if (final.instructions.some((i) => i.keyword === 'ENTRYPOINT'))
+    add('cmd', 'the runtime stage sets an ENTRYPOINT; CMD alone must start node');
 
   // HEALTHCHECK on /healthz of the http port, with a tool the slim image has.
   const hc = final.instructions[lastIndex(final.instructions, 'HEALTHCHECK')];
   if (!hc || /^NONE\b/i.test(hc.rest)) add('healthcheck', 'the runtime stage has no HEALTHCHECK');
   else {
     const body = hc.exec ? hc.exec.join(' ') : hc.rest;
-    if (!new RegExp(`127\\.0\\.0\\.1:${ports.http}/healthz\\b`).test(body)) add('healthcheck', `HEALTHCHECK does not hit http://127.0.0.1:${ports.http}/healthz`);
+    if (!new RegExp(`127\\.0\\.0\\.1:${ports.http}/healthz\\b`).test(body))
+      add('healthcheck', `HEALTHCHECK does not hit http://127.0.0.1:${ports.http}/healthz`);
     if (/\b(?:curl|wget)\b/.test(body)) add('healthcheck', 'HEALTHCHECK uses curl/wget, which the slim image lacks');
   }
 
@@ -322,7 +342,10 @@ export function checkDockerfile(text: string, ports: ContainerPorts): Violation[
   const missingPorts = [...want].filter((p) => !exposed.has(p));
   const extra = [...exposed].filter((p) => !want.has(p));
   if (missingPorts.length > 0 || extra.length > 0) {
-    add('expose', `EXPOSE ${[...exposed].sort().join(' ')} ≠ containerPorts ${[...want].sort().join(' ')} (missing: ${missingPorts.join(' ') || '-'}; extra: ${extra.join(' ') || '-'})`);
+    add(
+      'expose',
+      `EXPOSE ${[...exposed].sort().join(' ')} ≠ containerPorts ${[...want].sort().join(' ')} (missing: ${missingPorts.join(' ') || '-'}; extra: ${extra.join(' ') || '-'})`,
+    );
   }
   return v;
 }
@@ -333,7 +356,11 @@ export function checkDockerignore(text: string): Violation[] {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
-  const norm = (p: string): string => p.replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\*\*\//, '');
+  const norm = (p: string): string =>
+    p
+      .replace(/^\/+/, '')
+      .replace(/\/+$/, '')
+      .replace(/^\*\*\//, '');
   const v: Violation[] = [];
   for (const dir of ['node_modules', 'dist', '.git']) {
     // The last pattern matching the folder decides, as in Docker's matcher.
@@ -357,15 +384,23 @@ export interface SchemaPorts {
 export function checkPortDefaults(ports: ContainerPorts, defaults: SchemaPorts): Violation[] {
   return (['dns', 'http', 'sync'] as const)
     .filter((k) => ports[k] !== defaults[k])
-    .map((k) => ({ rule: 'port-defaults', message: `containerPorts.${k} is ${ports[k]} but the config schema's default is ${defaults[k]}` }));
+    .map((k) => ({
+      rule: 'port-defaults',
+      message: `containerPorts.${k} is ${ports[k]} but the config schema's default is ${defaults[k]}`,
+    }));
 }
 
 /**
  * `npm ci --ignore-scripts` is only safe while no production dependency has an install script
  * (a native addon would then be left unbuilt, and fail at run time, not at build time).
  */
-export function checkIgnoreScripts(text: string, lock: { packages?: Record<string, { dev?: boolean; hasInstallScript?: boolean }> }): Violation[] {
-  const ignoring = parseDockerfile(text).stages.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && /\bnpm\s+ci\b[^;&|]*--ignore-scripts/.test(runText(i))));
+export function checkIgnoreScripts(
+  text: string,
+  lock: { packages?: Record<string, { dev?: boolean; hasInstallScript?: boolean }> },
+): Violation[] {
+  const ignoring = parseDockerfile(text).stages.some((s) =>
+    s.instructions.some((i) => i.keyword === 'RUN' && /\bnpm\s+ci\b[^;&|]*--ignore-scripts/.test(runText(i))),
+  );
   if (!ignoring) return [];
   return Object.entries(lock.packages ?? {})
     .filter(([key, p]) => key !== '' && p.hasInstallScript === true && p.dev !== true)
@@ -388,12 +423,17 @@ export function checkChartAgreement(text: string, chart: ChartFacts): Violation[
   if (!final) return [{ rule: 'chart', message: 'no stage' }];
   const userAt = lastIndex(final.instructions, 'USER');
   const [uid, gid] = userAt < 0 ? [] : final.instructions[userAt]!.rest.split(':').map((x) => x.trim());
-  for (const u of chart.runAsUser) if (uid !== String(u)) v.push({ rule: 'chart', message: `USER ${uid ?? '(none)'} ≠ the chart's runAsUser ${u}` });
-  for (const g of chart.runAsGroup) if (gid !== String(g)) v.push({ rule: 'chart', message: `USER group ${gid ?? '(none)'} ≠ the chart's runAsGroup ${g}` });
+  for (const u of chart.runAsUser)
+    if (uid !== String(u)) v.push({ rule: 'chart', message: `USER ${uid ?? '(none)'} ≠ the chart's runAsUser ${u}` });
+  for (const g of chart.runAsGroup)
+    if (gid !== String(g)) v.push({ rule: 'chart', message: `USER group ${gid ?? '(none)'} ≠ the chart's runAsGroup ${g}` });
   const cmd = final.instructions[lastIndex(final.instructions, 'CMD')];
   const script = cmd?.exec?.[1];
   if (chart.binPath !== undefined && (script === undefined || posix.resolve(workdirAt(final), script) !== chart.binPath)) {
-    v.push({ rule: 'chart', message: `the chart runs ${chart.binPath}, but the image's CMD script is ${script} in WORKDIR ${workdirAt(final)}` });
+    v.push({
+      rule: 'chart',
+      message: `the chart runs ${chart.binPath}, but the image's CMD script is ${script} in WORKDIR ${workdirAt(final)}`,
+    });
   }
   return v;
 }
@@ -411,19 +451,22 @@ function readChartFacts(): ChartFacts {
   if (!existsSync(valuesPath)) throw new Error(`${valuesPath} is missing`);
   const values = parseYaml(readFileSync(valuesPath, 'utf8')) as Record<string, { runAsUser?: unknown; runAsGroup?: unknown } | undefined>;
   const contexts = [values['podSecurityContext'], values['securityContext']];
-  const numbers = (key: 'runAsUser' | 'runAsGroup'): number[] => contexts.map((c) => c?.[key]).filter((x): x is number => typeof x === 'number');
+  const numbers = (key: 'runAsUser' | 'runAsGroup'): number[] =>
+    contexts.map((c) => c?.[key]).filter((x): x is number => typeof x === 'number');
   const deployment = existsSync(deploymentPath) ? readFileSync(deploymentPath, 'utf8') : '';
   const binPath = /(\/[\w./-]*\/bin\/gsdns)\b/.exec(deployment)?.[1];
   return { runAsUser: numbers('runAsUser'), runAsGroup: numbers('runAsGroup'), binPath };
 }
 
 function readContainerPorts(): ContainerPorts {
-  if (!existsSync(valuesPath)) throw new Error(`${valuesPath} is missing: the Dockerfile's EXPOSE is checked against the chart's containerPorts`);
+  if (!existsSync(valuesPath))
+    throw new Error(`${valuesPath} is missing: the Dockerfile's EXPOSE is checked against the chart's containerPorts`);
   const values = parseYaml(readFileSync(valuesPath, 'utf8')) as { containerPorts?: Record<string, unknown> } | null;
   const cp = values?.containerPorts;
   const port = (k: string): number => {
     const p = cp?.[k];
-    if (typeof p !== 'number' || !Number.isInteger(p)) throw new Error(`helm/gsdns/values.yaml containerPorts.${k} is not an integer: ${JSON.stringify(p)}`);
+    if (typeof p !== 'number' || !Number.isInteger(p))
+      throw new Error(`helm/gsdns/values.yaml containerPorts.${k} is not an integer: ${JSON.stringify(p)}`);
     return p;
   };
   return { dns: port('dns'), http: port('http'), sync: port('sync') };
@@ -461,7 +504,7 @@ test('the chart containerPorts are the config schema default ports (dns 5353, ht
   t.deepEqual(violations, [], fmt(violations));
 });
 
-test('the image runs as the chart\'s runAsUser/runAsGroup, with bin/gsdns where the chart\'s command expects it', (t) => {
+test("the image runs as the chart's runAsUser/runAsGroup, with bin/gsdns where the chart's command expects it", (t) => {
   const facts = readChartFacts();
   t.true(facts.runAsUser.length > 0, 'values.yaml sets runAsUser');
   const violations = checkChartAgreement(dockerfile, facts);
@@ -473,7 +516,9 @@ test('npm ci --ignore-scripts skips no production install script (package-lock.j
   const violations = checkIgnoreScripts(dockerfile, lock);
   t.deepEqual(violations, [], fmt(violations));
   // …and the check can fail: a production addon with an install script, unless scripts run.
-  const addon = { packages: { '': {}, 'node_modules/addon': { hasInstallScript: true }, 'node_modules/devtool': { hasInstallScript: true, dev: true } } };
+  const addon = {
+    packages: { '': {}, 'node_modules/addon': { hasInstallScript: true }, 'node_modules/devtool': { hasInstallScript: true, dev: true } },
+  };
   t.deepEqual(
     checkIgnoreScripts(dockerfile, addon).map((x) => x.message),
     ['npm ci --ignore-scripts, but node_modules/addon has an install script'],
@@ -536,7 +581,10 @@ const swap =
     return out;
   };
 const RUNTIME_FROM = /^FROM .* AS runtime$/m;
-const append = (line: string) => (text: string): string => `${text.trimEnd()}\n${line}\n`;
+const append =
+  (line: string) =>
+  (text: string): string =>
+    `${text.trimEnd()}\n${line}\n`;
 
 const mutations: Mutation[] = [
   { name: 'one stage', mutate: swap(RUNTIME_FROM, ''), rule: 'multi-stage' },
@@ -547,7 +595,11 @@ const mutations: Mutation[] = [
   { name: 'undefined ARG', mutate: swap(/^ARG NODE_VERSION=.*$/m, ''), rule: 'pinned-from' },
   { name: 'full runtime image', mutate: swap(RUNTIME_FROM, 'FROM node:${NODE_VERSION}-bookworm AS runtime'), rule: 'slim-runtime' },
   { name: 'npm install', mutate: swap(/npm ci --ignore-scripts/, 'npm install --ignore-scripts'), rule: 'npm-ci' },
-  { name: 'npm ci without the lockfile', mutate: swap(/^COPY package\.json package-lock\.json \.npmrc \.\/$/m, 'COPY package.json .npmrc ./'), rule: 'npm-ci' },
+  {
+    name: 'npm ci without the lockfile',
+    mutate: swap(/^COPY package\.json package-lock\.json \.npmrc \.\/$/m, 'COPY package.json .npmrc ./'),
+    rule: 'npm-ci',
+  },
   { name: 'no prune', mutate: swap(/^RUN npm prune --omit=dev.*$/m, ''), rule: 'prune-dev' },
   { name: 'install after prune', mutate: swap(/^(RUN npm prune --omit=dev.*)$/m, '$1\nRUN npm ci'), rule: 'prune-dev' },
   { name: 'node_modules from the context', mutate: swap(/COPY --from=build \/app\/node_modules/, 'COPY node_modules'), rule: 'prune-dev' },
@@ -564,7 +616,11 @@ const mutations: Mutation[] = [
   { name: 'no CMD', mutate: swap(/^CMD .*$/m, ''), rule: 'cmd' },
   { name: 'ENTRYPOINT npm', mutate: append('ENTRYPOINT ["npm", "start"]'), rule: 'cmd' },
   { name: 'healthcheck on /readyz', mutate: swap(/\/healthz'/, "/readyz'"), rule: 'healthcheck' },
-  { name: 'healthcheck with curl', mutate: swap(/^HEALTHCHECK [\s\S]*?\n(?=\S)/m, 'HEALTHCHECK CMD curl -f http://127.0.0.1:8080/healthz\n'), rule: 'healthcheck' },
+  {
+    name: 'healthcheck with curl',
+    mutate: swap(/^HEALTHCHECK [\s\S]*?\n(?=\S)/m, 'HEALTHCHECK CMD curl -f http://127.0.0.1:8080/healthz\n'),
+    rule: 'healthcheck',
+  },
   { name: 'HEALTHCHECK NONE', mutate: swap(/^HEALTHCHECK [\s\S]*?\n(?=\S)/m, 'HEALTHCHECK NONE\n'), rule: 'healthcheck' },
   { name: 'dns only over udp', mutate: swap(/ 5353\/tcp/, ''), rule: 'expose' },
   { name: 'dns only over tcp', mutate: swap(/ 5353\/udp/, ''), rule: 'expose' },

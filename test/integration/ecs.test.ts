@@ -99,7 +99,7 @@ test('geoip-lite 1.4.10 places the networks this file relies on where it says', 
   t.true(geo.loaded);
 });
 
-test('a British subnet gets london\'s gateway, an Ashburn subnet virginia\'s, scoped to the source prefix', async (t) => {
+test("a British subnet gets london's gateway, an Ashburn subnet virginia's, scoped to the source prefix", async (t) => {
   const s = await serve(t, catalog);
   const plain = await ask(t, s.dnsPort, 'web.shop.global');
   if (!plain) return;

@@ -60,7 +60,9 @@ function harness<T extends KubernetesObject>(
   const informer = new ListWatch<T>(path, new Watch(kc), listFn, false, labelSelector);
   const h: Harness<T> = { informer, seen: [], errors: [], connects: [] };
   for (const verb of ['add', 'update', 'delete'] as const) {
-    informer.on(verb, (o) => h.seen.push({ verb, key: `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`, rv: o.metadata?.resourceVersion }));
+    informer.on(verb, (o) =>
+      h.seen.push({ verb, key: `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`, rv: o.metadata?.resourceVersion }),
+    );
   }
   informer.on('error', (err) => h.errors.push(err));
   informer.on('connect', () => h.connects.push(Date.now()));
@@ -146,10 +148,24 @@ test('generated APIs list and read services, endpoint slices and namespaces; err
   fake.create('services', service({ namespace: 'bookinfo', name: 'productpage', clusterIP: '10.96.0.20', labels: { app: 'productpage' } }));
   fake.create('services', service({ namespace: 'bookinfo', name: 'details', clusterIP: 'None' }));
   fake.create('services', service({ namespace: 'bookinfo', name: 'dual', clusterIPs: ['10.96.0.30', 'fd00::30'] }));
-  fake.create('services', service({ namespace: 'istio-system', name: 'eastwest', loadBalancerIngress: [{ ip: '192.0.2.10' }, { hostname: 'gw.example.com' }] }));
+  fake.create(
+    'services',
+    service({ namespace: 'istio-system', name: 'eastwest', loadBalancerIngress: [{ ip: '192.0.2.10' }, { hostname: 'gw.example.com' }] }),
+  );
   fake.create('services', service({ namespace: 'other', name: 'ext', externalName: 'db.example.com' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'bookinfo', name: 'details-abc', service: 'details', endpoints: [{ addresses: ['10.244.1.5'] }, { addresses: ['10.244.3.9'], ready: false }] }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'bookinfo', name: 'dual-v6', service: 'dual', addressType: 'IPv6', endpoints: [] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({
+      namespace: 'bookinfo',
+      name: 'details-abc',
+      service: 'details',
+      endpoints: [{ addresses: ['10.244.1.5'] }, { addresses: ['10.244.3.9'], ready: false }],
+    }),
+  );
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'bookinfo', name: 'dual-v6', service: 'dual', addressType: 'IPv6', endpoints: [] }),
+  );
 
   const kc = loadKubeConfig(t, fake);
   const core = kc.makeApiClient(CoreV1Api);
@@ -164,10 +180,17 @@ test('generated APIs list and read services, endpoint slices and namespaces; err
     ['bookinfo/details', 'bookinfo/dual', 'bookinfo/productpage', 'istio-system/eastwest', 'other/ext'],
     'sorted by the etcd key, namespace then name',
   );
-  t.true(all.items.every((s) => s.kind === 'Service' && s.apiVersion === 'v1' && /^\d+$/.test(s.metadata?.resourceVersion ?? '') && !!s.metadata?.uid));
+  t.true(
+    all.items.every(
+      (s) => s.kind === 'Service' && s.apiVersion === 'v1' && /^\d+$/.test(s.metadata?.resourceVersion ?? '') && !!s.metadata?.uid,
+    ),
+  );
 
   const inNs = await core.listNamespacedService({ namespace: 'bookinfo' });
-  t.deepEqual(inNs.items.map((s) => s.metadata?.name), ['details', 'dual', 'productpage']);
+  t.deepEqual(
+    inNs.items.map((s) => s.metadata?.name),
+    ['details', 'dual', 'productpage'],
+  );
   const dual = inNs.items[1]!;
   t.deepEqual(dual.spec?.clusterIPs, ['10.96.0.30', 'fd00::30']);
   t.deepEqual(dual.spec?.ipFamilies, ['IPv4', 'IPv6']);
@@ -180,7 +203,10 @@ test('generated APIs list and read services, endpoint slices and namespaces; err
   t.true(pp.metadata?.creationTimestamp instanceof Date, 'client-node deserializes timestamps of API results into Date');
   const gw = await core.readNamespacedService({ namespace: 'istio-system', name: 'eastwest' });
   t.is(gw.spec?.type, 'LoadBalancer');
-  t.deepEqual(gw.status?.loadBalancer?.ingress?.map((i) => i.ip ?? i.hostname), ['192.0.2.10', 'gw.example.com']);
+  t.deepEqual(
+    gw.status?.loadBalancer?.ingress?.map((i) => i.ip ?? i.hostname),
+    ['192.0.2.10', 'gw.example.com'],
+  );
   const ext = await core.readNamespacedService({ namespace: 'other', name: 'ext' });
   t.is(ext.spec?.type, 'ExternalName');
   t.is(ext.spec?.externalName, 'db.example.com');
@@ -190,24 +216,43 @@ test('generated APIs list and read services, endpoint slices and namespaces; err
   t.is(slices.kind, 'EndpointSliceList');
   t.is(slices.apiVersion, 'discovery.k8s.io/v1');
   t.is(slices.items.length, 2);
-  const nsSlices = await discovery.listNamespacedEndpointSlice({ namespace: 'bookinfo', labelSelector: 'kubernetes.io/service-name=details' });
+  const nsSlices = await discovery.listNamespacedEndpointSlice({
+    namespace: 'bookinfo',
+    labelSelector: 'kubernetes.io/service-name=details',
+  });
   t.is(nsSlices.items.length, 1);
   const details = nsSlices.items[0]!;
   t.is(details.addressType, 'IPv4');
-  t.deepEqual(details.endpoints.map((e) => [e.addresses[0], e.conditions?.ready, e.conditions?.serving, e.conditions?.terminating]), [
-    ['10.244.1.5', true, true, false],
-    ['10.244.3.9', false, false, false],
-  ]);
+  t.deepEqual(
+    details.endpoints.map((e) => [e.addresses[0], e.conditions?.ready, e.conditions?.serving, e.conditions?.terminating]),
+    [
+      ['10.244.1.5', true, true, false],
+      ['10.244.3.9', false, false, false],
+    ],
+  );
   const empty = await discovery.listNamespacedEndpointSlice({ namespace: 'bookinfo', fieldSelector: 'metadata.name=dual-v6' });
-  t.is(empty.items[0]!.endpoints, null as unknown as V1EndpointSlice['endpoints'], 'an empty slice has endpoints: null, as real servers send it');
+  t.is(
+    empty.items[0]!.endpoints,
+    null as unknown as V1EndpointSlice['endpoints'],
+    'an empty slice has endpoints: null, as real servers send it',
+  );
 
   const nss = await core.listNamespace();
   t.is(nss.kind, 'NamespaceList');
-  t.deepEqual(nss.items.map((n) => [n.metadata?.name, n.metadata?.labels?.['kubernetes.io/metadata.name'], n.status?.phase]), [['bookinfo', 'bookinfo', 'Active']]);
+  t.deepEqual(
+    nss.items.map((n) => [n.metadata?.name, n.metadata?.labels?.['kubernetes.io/metadata.name'], n.status?.phase]),
+    [['bookinfo', 'bookinfo', 'Active']],
+  );
 
   t.is((await core.readNamespace({ name: 'bookinfo' })).metadata?.labels?.team, 'books');
-  const oneSlice = await fetch(`${fake.url}/apis/discovery.k8s.io/v1/namespaces/bookinfo/endpointslices/details-abc`, { headers: { Authorization: `Bearer ${fake.token}` } });
-  t.like(await oneSlice.json(), { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', metadata: { name: 'details-abc', labels: { 'kubernetes.io/service-name': 'details' } } });
+  const oneSlice = await fetch(`${fake.url}/apis/discovery.k8s.io/v1/namespaces/bookinfo/endpointslices/details-abc`, {
+    headers: { Authorization: `Bearer ${fake.token}` },
+  });
+  t.like(await oneSlice.json(), {
+    kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    metadata: { name: 'details-abc', labels: { 'kubernetes.io/service-name': 'details' } },
+  });
 
   const missing = await t.throwsAsync(core.readNamespacedService({ namespace: 'bookinfo', name: 'nosuch' }));
   t.true(missing instanceof ApiException);
@@ -232,7 +277,10 @@ test('LIST pages over a consistent snapshot; a continue token older than the com
 
   const p1 = await api.listNamespacedService({ namespace: 'ns', limit: 2 });
   const snapshot = p1.metadata?.resourceVersion;
-  t.deepEqual(p1.items.map((s) => s.metadata?.name), ['b', 'c']);
+  t.deepEqual(
+    p1.items.map((s) => s.metadata?.name),
+    ['b', 'c'],
+  );
   t.is(p1.metadata?.remainingItemCount, 3);
   t.truthy(p1.metadata?._continue);
   const token = JSON.parse(Buffer.from(p1.metadata!._continue!, 'base64url').toString()) as { v: string; rv: number; start: string };
@@ -245,11 +293,17 @@ test('LIST pages over a consistent snapshot; a continue token older than the com
     o.metadata.labels = { changed: 'yes' };
   });
   const p2 = await api.listNamespacedService({ namespace: 'ns', limit: 2, _continue: p1.metadata?._continue });
-  t.deepEqual(p2.items.map((s) => s.metadata?.name), ['d', 'e']);
+  t.deepEqual(
+    p2.items.map((s) => s.metadata?.name),
+    ['d', 'e'],
+  );
   t.is(p2.items[0]!.metadata?.labels, undefined, 'd as of the snapshot');
   t.is(p2.metadata?.resourceVersion, snapshot);
   const p3 = await api.listNamespacedService({ namespace: 'ns', limit: 2, _continue: p2.metadata?._continue });
-  t.deepEqual(p3.items.map((s) => s.metadata?.name), ['f']);
+  t.deepEqual(
+    p3.items.map((s) => s.metadata?.name),
+    ['f'],
+  );
   t.is(p3.metadata?._continue, undefined);
   t.is(p3.metadata?.remainingItemCount, undefined);
 
@@ -285,13 +339,20 @@ test('failNext counts requests per resource and kind', async (t) => {
   const core = loadKubeConfig(t, fake).makeApiClient(CoreV1Api);
   fake.failNext('*', { status: 503, count: 2, on: 'list' });
   fake.failNext('services', { status: 403, on: 'get' });
-  const codes = async (p: Promise<unknown>): Promise<number> => p.then(() => 200, (e: unknown) => (e as ApiException<unknown>).code);
+  const codes = async (p: Promise<unknown>): Promise<number> =>
+    p.then(
+      () => 200,
+      (e: unknown) => (e as ApiException<unknown>).code,
+    );
   t.is(await codes(core.readNamespacedService({ namespace: 'ns', name: 'x' })), 403);
   t.is(await codes(core.listNamespace()), 503);
   t.is(await codes(core.listServiceForAllNamespaces()), 503);
   t.is(await codes(core.listServiceForAllNamespaces()), 200);
   t.is(await codes(core.readNamespacedService({ namespace: 'ns', name: 'x' })), 404);
-  t.deepEqual(fake.requests.map((r) => r.status), [403, 503, 503, 200, 404]);
+  t.deepEqual(
+    fake.requests.map((r) => r.status),
+    [403, 503, 503, 200, 404],
+  );
 });
 
 test('label selectors take the full syntax and field selectors metadata.name/namespace', async (t) => {
@@ -349,7 +410,10 @@ test('raw watch: chunked NDJSON, replay from an RV, "" and "0" start now, compac
   t.is(headers['transfer-encoding'], 'chunked');
   t.is(headers['content-type'], 'application/json');
   await waitUntil(() => replay.events.length === 1);
-  t.deepEqual(replay.events.map((e) => [e.type, e.object.metadata?.name]), [['ADDED', 'two']]);
+  t.deepEqual(
+    replay.events.map((e) => [e.type, e.object.metadata?.name]),
+    [['ADDED', 'two']],
+  );
   t.like(replay.events[0]!.object, { kind: 'Service', apiVersion: 'v1' });
 
   const fromEmpty = rawWatch(t, fake, '/api/v1/services', { resourceVersion: '' });
@@ -357,7 +421,11 @@ test('raw watch: chunked NDJSON, replay from an RV, "" and "0" start now, compac
   await fake.waitFor(() => fake.openWatches('services') === 3);
   const three = fake.create('services', service({ namespace: 'ns', name: 'three' }));
   await waitUntil(() => fromEmpty.events.length >= 1 && fromZero.events.length >= 1 && replay.events.length >= 2);
-  for (const w of [fromEmpty, fromZero]) t.deepEqual(w.events.map((e) => [e.type, e.object.metadata?.name, e.object.metadata?.resourceVersion]), [['ADDED', 'three', three.metadata.resourceVersion]]);
+  for (const w of [fromEmpty, fromZero])
+    t.deepEqual(
+      w.events.map((e) => [e.type, e.object.metadata?.name, e.object.metadata?.resourceVersion]),
+      [['ADDED', 'three', three.metadata.resourceVersion]],
+    );
 
   fake.remove('services', 'ns', 'one');
   await waitUntil(() => replay.events.length === 3);
@@ -385,7 +453,10 @@ test('raw watch: chunked NDJSON, replay from an RV, "" and "0" start now, compac
   realistic.create('services', service({ namespace: 'ns', name: 'existing' }));
   const initial = rawWatch(t, realistic, '/api/v1/namespaces/ns/services', { resourceVersion: '0' });
   await waitUntil(() => initial.events.length === 1);
-  t.deepEqual(initial.events.map((e) => [e.type, e.object.metadata?.name]), [['ADDED', 'existing']]);
+  t.deepEqual(
+    initial.events.map((e) => [e.type, e.object.metadata?.name]),
+    [['ADDED', 'existing']],
+  );
 
   const timed = rawWatch(t, fake, '/api/v1/services', { resourceVersion: fake.resourceVersion, timeoutSeconds: '1' });
   t.is(await timed.status, 200);
@@ -395,13 +466,16 @@ test('raw watch: chunked NDJSON, replay from an RV, "" and "0" start now, compac
   t.true(tookMs >= 900 && tookMs < 3000, `ended after ${tookMs} ms`);
 });
 
-test('bookmarks arrive on the raw stream when allowed; client-node\'s ListWatch never asks for them', async (t) => {
+test("bookmarks arrive on the raw stream when allowed; client-node's ListWatch never asks for them", async (t) => {
   const fake = await startFakeKubeApiServer(t, { bookmarkIntervalMs: 30 });
   fake.create('services', service({ namespace: 'ns', name: 'one' }));
   const w = rawWatch(t, fake, '/api/v1/services', { resourceVersion: fake.resourceVersion, allowWatchBookmarks: 'true' });
   const noBookmarks = rawWatch(t, fake, '/api/v1/services', { resourceVersion: fake.resourceVersion });
   await waitUntil(() => w.events.filter((e) => e.type === 'BOOKMARK').length >= 2);
-  t.deepEqual(w.events[0], { type: 'BOOKMARK', object: { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: fake.resourceVersion } } });
+  t.deepEqual(w.events[0], {
+    type: 'BOOKMARK',
+    object: { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: fake.resourceVersion } },
+  });
   fake.create('services', service({ namespace: 'ns', name: 'two' }));
   await waitUntil(() => w.events.some((e) => e.type === 'BOOKMARK' && e.object.metadata?.resourceVersion === fake.resourceVersion));
   t.true(noBookmarks.events.every((e) => e.type !== 'BOOKMARK'));
@@ -409,7 +483,12 @@ test('bookmarks arrive on the raw stream when allowed; client-node\'s ListWatch 
   // client-node's Watch passes BOOKMARK events to the callback...
   const kc = loadKubeConfig(t, fake);
   const types: string[] = [];
-  const controller = await new Watch(kc).watch('/api/v1/services', { allowWatchBookmarks: true, resourceVersion: fake.resourceVersion }, (type) => types.push(type), () => {});
+  const controller = await new Watch(kc).watch(
+    '/api/v1/services',
+    { allowWatchBookmarks: true, resourceVersion: fake.resourceVersion },
+    (type) => types.push(type),
+    () => {},
+  );
   t.teardown(() => controller.abort());
   await waitUntil(() => types.includes('BOOKMARK'));
   // ...but ListWatch sends only resourceVersion (and selectors), so an informer never gets one.
@@ -456,11 +535,16 @@ test('informer: ADDED, MODIFIED and DELETED reach the callbacks (ListWatch and m
   const fake = await startFakeKubeApiServer(t);
   fake.create('services', service({ namespace: 'ns', name: 'before' }));
   const h = await startServices(t, fake);
-  t.deepEqual(h.seen.map((s) => [s.verb, s.key]), [['add', 'ns/before']]);
+  t.deepEqual(
+    h.seen.map((s) => [s.verb, s.key]),
+    [['add', 'ns/before']],
+  );
 
   const kc = loadKubeConfig(t, fake);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const slices = makeInformer<V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
+  const slices = makeInformer<V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices', () =>
+    discovery.listEndpointSliceForAllNamespaces(),
+  );
   const sliceEvents: string[] = [];
   slices.on('add', (s) => sliceEvents.push(`add ${s.metadata?.name} ${s.endpoints?.length ?? 'null'}`));
   slices.on('update', (s) => sliceEvents.push(`update ${s.metadata?.name} ${s.endpoints?.length ?? 'null'}`));
@@ -514,16 +598,24 @@ test('informer: a watch the server closes cleanly is reopened at once from the l
   const watches = fake.requestsFor('services', 'watch');
   gapsMs.sort((a, b) => a - b);
   const medianMs = gapsMs[gapsMs.length >> 1]!;
-  t.log(`client-node 1.4.0: ${closes} clean closes → ${watches.length} watch requests; close→reopen median ${medianMs} ms, max ${gapsMs.at(-1)} ms`);
+  t.log(
+    `client-node 1.4.0: ${closes} clean closes → ${watches.length} watch requests; close→reopen median ${medianMs} ms, max ${gapsMs.at(-1)} ms`,
+  );
   // Any backoff (client-go's starts at 800 ms and doubles) puts the median of 20 reconnects in
   // seconds; an immediate reopen is a few milliseconds, with a wide margin for a loaded machine.
   t.true(medianMs < 500, `reopened without backoff: median close→reopen ${medianMs} ms`);
   t.is(watches.length, closes + 1);
-  t.true(watches.every((w) => w.query.resourceVersion === rvBefore), 'every reopen resumes from the last RV');
+  t.true(
+    watches.every((w) => w.query.resourceVersion === rvBefore),
+    'every reopen resumes from the last RV',
+  );
   t.is(fake.requestsFor('services', 'list').length, 1, 'no relist');
   t.is(h.connects.length, closes + 1, 'a connect event per (re)connect');
   t.is(h.errors.length, 0);
-  t.deepEqual(h.seen.map((s) => s.verb), ['add']);
+  t.deepEqual(
+    h.seen.map((s) => s.verb),
+    ['add'],
+  );
 });
 
 for (const mode of ['event', 'http'] as const) {
@@ -552,9 +644,18 @@ for (const mode of ['event', 'http'] as const) {
       after.slice(after.indexOf(expiredWatch) + 1).map((r) => (r.watch ? `watch ${r.query.resourceVersion}` : 'list')),
       ['list', `watch ${fake.resourceVersion}`],
     );
-    t.deepEqual(h.seen.map((s) => `${s.verb} ${s.key}`), ['add ns/goes', 'add ns/stays', 'delete ns/goes', 'add ns/new']);
+    t.deepEqual(
+      h.seen.map((s) => `${s.verb} ${s.key}`),
+      ['add ns/goes', 'add ns/stays', 'delete ns/goes', 'add ns/new'],
+    );
     t.is(h.errors.length, 0, '410 is the one failure client-node recovers from');
-    t.deepEqual(h.informer.list().map((s) => s.metadata?.name).sort(), ['new', 'stays']);
+    t.deepEqual(
+      h.informer
+        .list()
+        .map((s) => s.metadata?.name)
+        .sort(),
+      ['new', 'stays'],
+    );
 
     // An event proves the new watch is connected on the client side too (see the next tests: a
     // stop() while the watch request is in flight would not reach it).
@@ -606,11 +707,17 @@ test('informer: a failed watch (HTTP 500/403/503), a dropped watch and an API se
   const dropped = await startServices(t, fake);
   const watchesBeforeDrop = fake.requestsFor('services', 'watch').length;
   fake.dropWatches('services');
-  await waitUntil(() => dropped.errors.length > 0 || fake.requestsFor('services', 'watch').length > watchesBeforeDrop, 5000, 'error or reconnect');
+  await waitUntil(
+    () => dropped.errors.length > 0 || fake.requestsFor('services', 'watch').length > watchesBeforeDrop,
+    5000,
+    'error or reconnect',
+  );
   await delay(100);
   const dropErr = dropped.errors[0] as (Error & { code?: string }) | undefined;
   const reconnects = fake.requestsFor('services', 'watch').length - watchesBeforeDrop;
-  outcomes.push(`dropped watch socket: ${dropErr ? `error ${dropErr.constructor.name} code=${dropErr.code} message=${JSON.stringify(dropErr.message)}` : 'no error'}; reconnects=${reconnects}`);
+  outcomes.push(
+    `dropped watch socket: ${dropErr ? `error ${dropErr.constructor.name} code=${dropErr.code} message=${JSON.stringify(dropErr.message)}` : 'no error'}; reconnects=${reconnects}`,
+  );
   t.is(reconnects, 0);
   t.truthy(dropErr, 'a dropped connection is an error, not a clean close');
   t.is(fake.openWatches('services'), 0);
@@ -622,7 +729,9 @@ test('informer: a failed watch (HTTP 500/403/503), a dropped watch and an API se
   await waitUntil(() => gone.errors.length > 0, 5000, 'an error');
   await delay(100);
   const goneErr = gone.errors[0] as Error & { code?: string };
-  outcomes.push(`server went away: error ${goneErr.constructor.name} code=${goneErr.code} message=${JSON.stringify(goneErr.message)}; requests after=${fake.requests.length - requestsBefore}`);
+  outcomes.push(
+    `server went away: error ${goneErr.constructor.name} code=${goneErr.code} message=${JSON.stringify(goneErr.message)}; requests after=${fake.requests.length - requestsBefore}`,
+  );
   t.is(fake.requests.length, requestsBefore, 'no reconnect attempt');
   t.is(gone.errors.length, 1);
   fake.setDown(false);
@@ -637,7 +746,11 @@ test('informer: a stalled (half-open) watch delivers nothing and raises no error
   fake.create('services', service({ namespace: 'ns', name: 'unheard' }));
   fake.remove('services', 'ns', 'one');
   await delay(400);
-  t.deepEqual(h.seen.map((s) => `${s.verb} ${s.key}`), ['add ns/one'], 'nothing after the stall');
+  t.deepEqual(
+    h.seen.map((s) => `${s.verb} ${s.key}`),
+    ['add ns/one'],
+    'nothing after the stall',
+  );
   t.is(h.errors.length, 0, 'and no error: 1.4.0 has no working inactivity timeout');
   t.is(fake.openWatches('services'), 1);
   t.is(fake.requestsFor('services').length, 2);
@@ -677,7 +790,7 @@ test('informer: stop() while a watch request is in flight does not abort it; the
   fake.create('services', service({ namespace: 'ns', name: 'after-stop' }));
   await waitUntil(() => has(h.seen, 'add', 'ns/after-stop'), 2000, 'the event on the leaked watch');
   t.is(fake.openWatches('services'), 1, 'the watch opened after stop() is live');
-  t.is(h.informer.get('after-stop', 'ns')?.metadata?.name, 'after-stop', 'and feeds the stopped informer\'s cache');
+  t.is(h.informer.get('after-stop', 'ns')?.metadata?.name, 'after-stop', "and feeds the stopped informer's cache");
   await h.informer.stop();
   await fake.waitFor(() => fake.openWatches('services') === 0, 2000, 'a second stop() to close it');
   t.pass();
@@ -690,7 +803,10 @@ test('informer: with a label selector, an object that stops matching is DELETED 
   const selector = 'gsdns.io/export=true';
   const h = await startServices(t, fake, selector);
   t.is(fake.requestsFor('services', 'watch')[0]!.query.labelSelector, selector);
-  t.deepEqual(h.seen.map((s) => `${s.verb} ${s.key}`), ['add ns/exported']);
+  t.deepEqual(
+    h.seen.map((s) => `${s.verb} ${s.key}`),
+    ['add ns/exported'],
+  );
 
   const raw = rawWatch(t, fake, '/api/v1/services', { resourceVersion: fake.resourceVersion, labelSelector: selector });
   await fake.waitFor(() => fake.openWatches('services') === 2);
@@ -698,16 +814,23 @@ test('informer: with a label selector, an object that stops matching is DELETED 
   fake.patchLabels('services', 'ns', 'exported', { note: 'still private' });
   const rematched = fake.patchLabels('services', 'ns', 'private', { 'gsdns.io/export': 'true' });
   await waitUntil(() => h.seen.length === 3 && raw.events.length === 2);
-  t.deepEqual(h.seen.slice(1).map((s) => `${s.verb} ${s.key} ${s.rv}`), [
-    `delete ns/exported ${unmatched.metadata.resourceVersion}`,
-    `add ns/private ${rematched.metadata.resourceVersion}`,
-  ]);
+  t.deepEqual(
+    h.seen.slice(1).map((s) => `${s.verb} ${s.key} ${s.rv}`),
+    [`delete ns/exported ${unmatched.metadata.resourceVersion}`, `add ns/private ${rematched.metadata.resourceVersion}`],
+  );
   const del = raw.events[0]!;
   t.is(del.type, 'DELETED');
-  t.deepEqual((del.object.metadata as { labels?: unknown }).labels, { 'gsdns.io/export': 'true' }, 'the previous content (as the watch cache sends it)');
+  t.deepEqual(
+    (del.object.metadata as { labels?: unknown }).labels,
+    { 'gsdns.io/export': 'true' },
+    'the previous content (as the watch cache sends it)',
+  );
   t.is(del.object.metadata?.resourceVersion, unmatched.metadata.resourceVersion, 'with the event RV');
   t.is(raw.events[1]!.type, 'ADDED');
-  t.deepEqual(h.informer.list().map((s) => s.metadata?.name), ['private']);
+  t.deepEqual(
+    h.informer.list().map((s) => s.metadata?.name),
+    ['private'],
+  );
   t.is(h.errors.length, 0);
 });
 
@@ -717,7 +840,10 @@ test('HTTPS: the informer works with the generated CA; without it TLS fails; pla
   t.regex(fake.caPem ?? '', /BEGIN CERTIFICATE/);
   fake.create('services', service({ namespace: 'ns', name: 'secure' }));
   const h = await startServices(t, fake);
-  t.deepEqual(h.seen.map((s) => `${s.verb} ${s.key}`), ['add ns/secure']);
+  t.deepEqual(
+    h.seen.map((s) => `${s.verb} ${s.key}`),
+    ['add ns/secure'],
+  );
   fake.create('services', service({ namespace: 'ns', name: 'later' }));
   await waitUntil(() => has(h.seen, 'add', 'ns/later'));
   t.is(h.errors.length, 0);

@@ -84,7 +84,10 @@ async function pair(t: ExecutionContext, skew?: string, staleAfterSeconds = 2) {
   const usCertDir = tempDir(t, 'gsdns-fault-us-cert-');
   const usTls = await issueClusterCert({ caDir: dirname(pki.ca), outDir: usCertDir, cluster: 'us', trustDomain: TD, days: 2 });
   const eu = await startInProcess(t, configText('eu', euPort, pki.clusters['eu']!, { name: 'us', port: usPort }, staleAfterSeconds), euDir);
-  writeFileSync(join(usDir, 'gsdns.yaml'), configText('us', usPort, { ca: usTls.ca, cert: usTls.cert, key: usTls.key }, { name: 'eu', port: euPort }, staleAfterSeconds));
+  writeFileSync(
+    join(usDir, 'gsdns.yaml'),
+    configText('us', usPort, { ca: usTls.ca, cert: usTls.cert, key: usTls.key }, { name: 'eu', port: euPort }, staleAfterSeconds),
+  );
   const env = skew === undefined ? {} : { LD_PRELOAD: FAKETIME_LIB, FAKETIME: skew, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
   const us: SpawnedServer = await spawnGsdns(t, ['--config', join(usDir, 'gsdns.yaml')], env);
   return { pki, eu, us, euDir, usDir, usCertDir };
@@ -97,22 +100,27 @@ function faketimeAvailable(t: ExecutionContext): boolean {
 test('a peer whose clock is 10 minutes ahead: both catalogs answered, changes converge, its death noticed on our clock', async (t) => {
   if (!faketimeAvailable(t)) return;
   const { eu, us, euDir } = await pair(t, '+10m');
-  const skewed = ((await fetch(`http://127.0.0.1:${us.httpPort}/healthz`)).headers.get('date')) ?? '';
+  const skewed = (await fetch(`http://127.0.0.1:${us.httpPort}/healthz`)).headers.get('date') ?? '';
   t.true(new Date(skewed).getTime() - Date.now() > 9 * 60_000, `us runs 10 minutes ahead (its Date header: ${skewed})`);
-  await until(t, 'eu answers us\'s service', answers(eu.dnsPort, 'pay.shop.global', [US_GW]));
-  await until(t, 'us answers eu\'s service', answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
+  await until(t, "eu answers us's service", answers(eu.dnsPort, 'pay.shop.global', [US_GW]));
+  await until(t, "us answers eu's service", answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
   writeCatalog(euDir, ['cart', 'extra']);
   await until(t, 'a change in eu reaches the skewed peer', answers(us.dnsPort, 'extra.shop.global', [EU_GW]));
   // us dies: eu withdraws it after staleAfterSeconds of eu's own clock (not at once, not never).
   await us.stop('SIGKILL');
   await until(t, 'eu withdraws the dead peer', async () => (await resolve(eu.dnsPort, 'pay.shop.global')).rcode === 3);
-  t.like((await syncView(eu.httpPort)).peers.find((p) => p.peer === 'us'), { state: 'withdrawn' });
+  t.like(
+    (await syncView(eu.httpPort)).peers.find((p) => p.peer === 'us'),
+    { state: 'withdrawn' },
+  );
 });
 
 test('a peer whose clock is 10 minutes behind: fresh certificates are not yet valid there; the refusal says so and both keep answering', async (t) => {
   if (!faketimeAvailable(t)) return;
   const { eu, us } = await pair(t, '-10m');
-  await until(t, 'us reports that eu\'s certificate is not yet valid', async () => /not yet valid/i.test((await syncView(us.httpPort)).peers.find((p) => p.peer === 'eu')?.lastError ?? ''));
+  await until(t, "us reports that eu's certificate is not yet valid", async () =>
+    /not yet valid/i.test((await syncView(us.httpPort)).peers.find((p) => p.peer === 'eu')?.lastError ?? ''),
+  );
   t.deepEqual(await resolve(us.dnsPort, 'pay.shop.global'), { rcode: 0, addresses: ['10.96.1.1'] }, 'us answers its own service');
   t.deepEqual(await resolve(eu.dnsPort, 'cart.shop.global'), { rcode: 0, addresses: ['10.96.1.1'] }, 'eu answers its own service');
   t.is((await resolve(eu.dnsPort, 'pay.shop.global')).rcode, 3, 'nothing from a peer whose handshake failed');
@@ -124,7 +132,7 @@ test('SIGHUP and a certificate rotation while a long poll is held: still running
   // margin), a poll answered late on a machine busy with two CPU hogs timed out by itself, which
   // this test then read as a poll broken by the SIGHUP.
   const { eu, us, euDir, pki, usCertDir } = await pair(t, undefined, 30);
-  await until(t, 'us answers eu\'s service', answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
+  await until(t, "us answers eu's service", answers(us.dnsPort, 'cart.shop.global', [EU_GW]));
   await until(t, 'us holds a long poll at eu', () => eu.sync!.status().server.waiting >= 1);
   const before = (await syncView(us.httpPort)).peers.find((p) => p.peer === 'eu')!;
   await issueClusterCert({ caDir: dirname(pki.ca), outDir: usCertDir, cluster: 'us', trustDomain: TD, days: 2 });

@@ -65,7 +65,10 @@ test('a peer that accepts TCP but never speaks TLS: marked failing with a timeou
   const mutePort = (mute.address() as { port: number }).port;
   const [euPort, usPort] = [await freePort(), await freePort()];
   const euDir = tempDir(t);
-  writeFileSync(join(euDir, 'catalog.yaml'), 'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.0.4], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+  writeFileSync(
+    join(euDir, 'catalog.yaml'),
+    'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.0.4], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
   const cfg = (name: string, port: number, peers: string) => {
     const tls = pki.clusters[name]!;
     return `cluster: {name: ${name}, gateways: [{address: ${name === 'eu' ? '203.0.113.10' : '198.51.100.20'}, port: 15443}]}
@@ -83,13 +86,26 @@ sync:
   await startInProcess(t, cfg('eu', euPort, `{name: us, url: "https://127.0.0.1:${usPort}"}`), euDir);
   const usDir = tempDir(t);
   writeFileSync(join(usDir, 'catalog.yaml'), 'services: []\n');
-  const us = await startInProcess(t, cfg('us', usPort, `{name: eu, url: "https://127.0.0.1:${euPort}"}, {name: ap, url: "https://127.0.0.1:${mutePort}"}`), usDir);
+  const us = await startInProcess(
+    t,
+    cfg('us', usPort, `{name: eu, url: "https://127.0.0.1:${euPort}"}, {name: ap, url: "https://127.0.0.1:${mutePort}"}`),
+    usDir,
+  );
   await until(t, 'us answers cart via eu', async () => (await resolve(us.dnsPort, 'cart.shop.global')).addresses[0] === '203.0.113.10');
   const loop = queryLoop(us.dnsPort, 'cart.shop.global');
   const peers = async () =>
-    ((await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/clusters`)).json()) as { sync: { peers: { peer: string; state: string; lastError?: string; errors: Record<string, number> }[] } }).sync.peers;
+    (
+      (await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/clusters`)).json()) as {
+        sync: { peers: { peer: string; state: string; lastError?: string; errors: Record<string, number> }[] };
+      }
+    ).sync.peers;
   // The mute peer's request times out (long-poll wait + a margin), again and again with backoff.
-  await until(t, 'the mute peer has failed twice', async () => Object.values((await peers()).find((p) => p.peer === 'ap')?.errors ?? {}).reduce((a, b) => a + b, 0) >= 2, 60_000);
+  await until(
+    t,
+    'the mute peer has failed twice',
+    async () => Object.values((await peers()).find((p) => p.peer === 'ap')?.errors ?? {}).reduce((a, b) => a + b, 0) >= 2,
+    60_000,
+  );
   const seen = await loop.stop();
   const ap = (await peers()).find((p) => p.peer === 'ap')!;
   t.not(ap.state, 'synced');
@@ -104,28 +120,38 @@ test('a peer that serves garbage, then a valid catalog: refused and counted, the
   const eu = pki.clusters['eu']!;
   let mode: 'garbage' | 'valid' = 'garbage';
   const json = canonicalCatalogJson(
-    buildCatalog({ cluster: 'eu' }, [{ address: '203.0.113.10', port: 15443 }], [{ kind: 'clusterIP', namespace: 'shop', name: 'cart', clusterIPs: ['10.96.0.4'], readyEndpoints: 1, ports: [] }]),
+    buildCatalog(
+      { cluster: 'eu' },
+      [{ address: '203.0.113.10', port: 15443 }],
+      [{ kind: 'clusterIP', namespace: 'shop', name: 'cart', clusterIPs: ['10.96.0.4'], readyEndpoints: 1, ports: [] }],
+    ),
   );
-  const server = createHttpsServer({ key: readFileSync(eu.key), cert: readFileSync(eu.cert), ca: readFileSync(eu.ca), requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    if (mode === 'garbage') {
-      res.writeHead(200, { 'content-type': 'application/json', etag: '"g"' });
-      res.end('{"cluster": "eu", "gateways": [{"address": "not an ip"}], "services": 7');
-      return;
-    }
-    const etag = catalogEtag(json);
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { etag });
-      res.end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json', etag });
-    res.end(json);
-  });
+  const server = createHttpsServer(
+    { key: readFileSync(eu.key), cert: readFileSync(eu.cert), ca: readFileSync(eu.ca), requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      if (mode === 'garbage') {
+        res.writeHead(200, { 'content-type': 'application/json', etag: '"g"' });
+        res.end('{"cluster": "eu", "gateways": [{"address": "not an ip"}], "services": 7');
+        return;
+      }
+      const etag = catalogEtag(json);
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { etag });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', etag });
+      res.end(json);
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
   const usDir = tempDir(t);
-  writeFileSync(join(usDir, 'catalog.yaml'), 'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+  writeFileSync(
+    join(usDir, 'catalog.yaml'),
+    'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
   const tls = pki.clusters['us']!;
   const us = await startInProcess(
     t,
@@ -143,12 +169,21 @@ sync:
   );
   const loop = queryLoop(us.dnsPort, 'home.shop.global');
   const eu1 = async () =>
-    ((await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/clusters`)).json()) as { sync: { peers: { peer: string; state: string; errors: Record<string, number> }[] } }).sync.peers.find((p) => p.peer === 'eu');
+    (
+      (await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/clusters`)).json()) as {
+        sync: { peers: { peer: string; state: string; errors: Record<string, number> }[] };
+      }
+    ).sync.peers.find((p) => p.peer === 'eu');
   await until(t, 'the garbage is refused', async () => ((await eu1())?.errors['invalid-catalog'] ?? 0) >= 1);
   t.is((await eu1())?.state, 'rejected');
   t.is((await resolve(us.dnsPort, 'cart.shop.global')).rcode, 3, 'nothing from the garbage');
   mode = 'valid';
-  await until(t, 'the valid catalog is applied', async () => (await resolve(us.dnsPort, 'cart.shop.global')).addresses[0] === '203.0.113.10', 60_000);
+  await until(
+    t,
+    'the valid catalog is applied',
+    async () => (await resolve(us.dnsPort, 'cart.shop.global')).addresses[0] === '203.0.113.10',
+    60_000,
+  );
   t.is((await eu1())?.state, 'synced');
   const seen = await loop.stop();
   t.deepEqual(rcodes(seen), [0], 'local answers never failed');
@@ -156,10 +191,19 @@ sync:
 
 test('an upstream that returns garbage: SERVFAIL, never a crash or a poisoned cache; a good reply is then served', async (t) => {
   let garbage = true;
-  const upstream = await startScriptedUpstream(t, (q) => (garbage ? Buffer.from('\x12\x34garbage that is no DNS message at all') : answerA(q, ['192.0.2.44'], 60)));
+  const upstream = await startScriptedUpstream(t, (q) =>
+    garbage ? Buffer.from('\x12\x34garbage that is no DNS message at all') : answerA(q, ['192.0.2.44'], 60),
+  );
   const dir = tempDir(t);
-  writeFileSync(join(dir, 'catalog.yaml'), 'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
-  const s = await startInProcess(t, `cluster: {name: local}\ndns: {zones: [global]}\nsource: {type: file, file: {path: catalog.yaml}}\nforward: {upstreams: ["${upstream.endpoint}"], timeoutMs: 500}\n`, dir);
+  writeFileSync(
+    join(dir, 'catalog.yaml'),
+    'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
+  const s = await startInProcess(
+    t,
+    `cluster: {name: local}\ndns: {zones: [global]}\nsource: {type: file, file: {path: catalog.yaml}}\nforward: {upstreams: ["${upstream.endpoint}"], timeoutMs: 500}\n`,
+    dir,
+  );
   const loop = queryLoop(s.dnsPort, 'home.shop.global');
   const bad = await resolve(s.dnsPort, 'example.org');
   t.is(bad.rcode, 2, 'SERVFAIL when the only upstream sends garbage');
@@ -173,9 +217,21 @@ test('an upstream that returns garbage: SERVFAIL, never a crash or a poisoned ca
 test('the catalog file deleted, then recreated: the last good catalog meanwhile, the new content after', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'catalog.yaml');
-  writeFileSync(path, 'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
-  const s = await startInProcess(t, `cluster: {name: local}\ndns: {zones: [global]}\nsource: {type: file, file: {path: catalog.yaml}}\n`, dir);
-  const source = async () => (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { rejected: number; reloads: number; lastError?: string };
+  writeFileSync(
+    path,
+    'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
+  const s = await startInProcess(
+    t,
+    `cluster: {name: local}\ndns: {zones: [global]}\nsource: {type: file, file: {path: catalog.yaml}}\n`,
+    dir,
+  );
+  const source = async () =>
+    (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as {
+      rejected: number;
+      reloads: number;
+      lastError?: string;
+    };
   const loop = queryLoop(s.dnsPort, 'home.shop.global');
   const rejected = (await source()).rejected;
   rmSync(path);
@@ -183,7 +239,10 @@ test('the catalog file deleted, then recreated: the last good catalog meanwhile,
   t.regex((await source()).lastError ?? '', /cannot read/);
   t.is((await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).status, 200, 'still ready on the last good catalog');
   const reloads = (await source()).reloads;
-  writeFileSync(path + '.tmp', 'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.10], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+  writeFileSync(
+    path + '.tmp',
+    'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.10], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
   renameSync(path + '.tmp', path);
   await until(t, 'the recreated file is loaded', async () => (await source()).reloads > reloads);
   const seen = await loop.stop();
@@ -197,7 +256,10 @@ test('the catalog file deleted, then recreated: the last good catalog meanwhile,
 for (const destination of ['closed', 'full'] as const) {
   test(`the log destination fails (stdout ${destination === 'closed' ? 'closed by the reader' : 'is /dev/full'}): DNS keeps answering and the process stays up`, async (t) => {
     const dir = tempDir(t);
-    writeFileSync(join(dir, 'catalog.yaml'), 'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+    writeFileSync(
+      join(dir, 'catalog.yaml'),
+      'services:\n  - {namespace: shop, name: home, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+    );
     const dnsPort = await freePort();
     const httpPort = await freePort();
     writeFileSync(
@@ -205,7 +267,9 @@ for (const destination of ['closed', 'full'] as const) {
       `cluster: {name: local}\ndns: {zones: [global], listen: [{address: 127.0.0.1, port: ${dnsPort}}]}\nhttp: {listen: {address: 127.0.0.1, port: ${httpPort}}}\nsource: {type: file, file: {path: catalog.yaml}}\nforward: {upstreams: ["127.0.0.1:9"]}\nlog: {level: debug, queries: {enabled: true}}\nshutdown: {lameDuckSeconds: 0}\n`,
     );
     const full = destination === 'full' ? openSync('/dev/full', 'w') : undefined;
-    const child = spawn(process.execPath, [binPath, 'serve', '--config', join(dir, 'gsdns.yaml')], { stdio: ['ignore', full ?? 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [binPath, 'serve', '--config', join(dir, 'gsdns.yaml')], {
+      stdio: ['ignore', full ?? 'pipe', 'pipe'],
+    });
     if (full !== undefined) closeSync(full);
     let exited: number | null | undefined;
     child.on('exit', (code) => (exited = code));
@@ -213,7 +277,11 @@ for (const destination of ['closed', 'full'] as const) {
       if (exited === undefined) child.kill('SIGKILL');
     });
     child.stderr!.resume();
-    await until(t, 'serving', async () => (await resolve(dnsPort, 'home.shop.global').catch(() => ({ rcode: -1, addresses: [] }))).rcode === 0);
+    await until(
+      t,
+      'serving',
+      async () => (await resolve(dnsPort, 'home.shop.global').catch(() => ({ rcode: -1, addresses: [] }))).rcode === 0,
+    );
     if (destination === 'closed') child.stdout!.destroy(); // the reader goes away: writes now fail (EPIPE)
     // Every query is logged (query log on, debug): hundreds of failing writes.
     const results: number[] = [];

@@ -17,7 +17,8 @@ function catalogText(version: number): string {
   const lines = ['services:'];
   for (let i = 0; i < SERVICES; i++) {
     // Every 1,000th service moves its ClusterIP with each version: 20 changed services per reload.
-    const ip = i % 1000 === 0 ? `10.${100 + (version % 100)}.${(i >> 8) & 255}.${i & 255}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const ip =
+      i % 1000 === 0 ? `10.${100 + (version % 100)}.${(i >> 8) & 255}.${i & 255}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
     lines.push(`  - {namespace: ns${i % 100}, name: svc${i}, clusterIPs: [${ip}], readyEndpoints: 1, ports: [{name: http, port: 80}]}`);
   }
   return lines.join('\n') + '\n';
@@ -42,7 +43,11 @@ test('a 20,000-service reload: queries are answered while it decodes, then the 2
   const dir = tempDir(t);
   const path = join(dir, 'catalog.yaml');
   writeFileSync(path, catalogText(0));
-  const s = await startInProcess(t, `cluster: {name: test-local}\ndns: {zones: [global]}\nsource: {type: file, file: {path: catalog.yaml}}\n`, dir);
+  const s = await startInProcess(
+    t,
+    `cluster: {name: test-local}\ndns: {zones: [global]}\nsource: {type: file, file: {path: catalog.yaml}}\n`,
+    dir,
+  );
   const view = async () => (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as SourceView;
   t.is(await a(s.dnsPort, 'svc0.ns0.global'), '10.100.0.0');
   const before = await view();
@@ -57,7 +62,8 @@ test('a 20,000-service reload: queries are answered while it decodes, then the 2
     writeFileSync(path + '.tmp', catalogText(version));
     renameSync(path + '.tmp', path);
     // Wait for the decode to start (an event the server reports), bounded.
-    for (let i = 0; i < 2000 && !(await view()).decoding && (await view()).reloads === reloads; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2000 && !(await view()).decoding && (await view()).reloads === reloads; i++)
+      await new Promise((r) => setTimeout(r, 5));
     let answered = 0;
     for (let q = 0; q < 20; q++) if ((await a(s.dnsPort, `svc${q + 1}.ns${(q + 1) % 100}.global`)).startsWith('10.')) answered++;
     // Count them only if the decode was still going after the 20th answer.

@@ -38,7 +38,10 @@ test('an edit reaches answers; a corrupt edit keeps the last good catalog', asyn
   t.deepEqual(answers(first, 'A'), ['10.0.0.1']);
 
   writeFileSync(path, catalog('10.0.0.2'));
-  const changed = await until(() => dig(t, s.dnsPort, ['web.ns1.global', 'A']), (r) => answers(r!, 'A')[0] === '10.0.0.2');
+  const changed = await until(
+    () => dig(t, s.dnsPort, ['web.ns1.global', 'A']),
+    (r) => answers(r!, 'A')[0] === '10.0.0.2',
+  );
   t.deepEqual(answers(changed.value!, 'A'), ['10.0.0.2']);
   // How fast is the benchmarks' business (pollMs is 250 ms); here only that it arrives.
   t.log(`reload reached answers after ${changed.elapsedMs} ms`);
@@ -46,23 +49,34 @@ test('an edit reaches answers; a corrupt edit keeps the last good catalog', asyn
   // Atomic replace by rename, as editors and ConfigMap updates do.
   writeFileSync(join(dir, 'next.yaml'), catalog('10.0.0.3'));
   renameSync(join(dir, 'next.yaml'), path);
-  const renamed = await until(() => dig(t, s.dnsPort, ['web.ns1.global', 'A']), (r) => answers(r!, 'A')[0] === '10.0.0.3');
+  const renamed = await until(
+    () => dig(t, s.dnsPort, ['web.ns1.global', 'A']),
+    (r) => answers(r!, 'A')[0] === '10.0.0.3',
+  );
   t.deepEqual(answers(renamed.value!, 'A'), ['10.0.0.3']);
 
   writeFileSync(path, 'services:\n  - {namespace: ns1, name: web, clusterIPs: [not-an-ip], readyEndpoints: 1}\n');
   const detail = await until(
-    async () => (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as { ready: boolean; components: Record<string, { detail?: string }> },
+    async () =>
+      (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as {
+        ready: boolean;
+        components: Record<string, { detail?: string }>;
+      },
     (r) => (r.components['source']?.detail ?? '').includes('rejected'),
   );
   t.true(detail.value.ready, 'still ready: serving the last good catalog');
-  t.regex(detail.value.components['source']!.detail!, /catalog\.yaml:2:\d+: services\[0\]\.clusterIPs\[0\]: must be an IPv4 or IPv6 address, got 'not-an-ip'/);
+  t.regex(
+    detail.value.components['source']!.detail!,
+    /catalog\.yaml:2:\d+: services\[0\]\.clusterIPs\[0\]: must be an IPv4 or IPv6 address, got 'not-an-ip'/,
+  );
   const still = await dig(t, s.dnsPort, ['web.ns1.global', 'A']);
   t.deepEqual(answers(still!, 'A'), ['10.0.0.3'], 'last good answer still served');
 
   writeFileSync(path, 'services: [\n');
   // Event, not sleep: the source reports the YAML error of this edit, and only then is it checked.
   const yamlError = await until(
-    async () => (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as { components: Record<string, { detail?: string }> },
+    async () =>
+      (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as { components: Record<string, { detail?: string }> },
     (r) => /\(yaml\)/.test(r.components['source']?.detail ?? ''),
   );
   t.regex(yamlError.value.components['source']?.detail ?? '', /\(yaml\)/, 'the YAML error of this edit was reported');
@@ -81,10 +95,16 @@ test('invalid catalog at start: server starts, SERVFAIL in-zone, /readyz 503 wit
   const ready = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`);
   t.is(ready.status, 503);
   const body = (await ready.json()) as { reasons: string[] };
-  t.true(body.reasons.some((x) => x.includes("unknown key 'color'")), JSON.stringify(body.reasons));
+  t.true(
+    body.reasons.some((x) => x.includes("unknown key 'color'")),
+    JSON.stringify(body.reasons),
+  );
 
   writeFileSync(path, catalog('10.0.0.9'));
-  const fixed = await until(() => dig(t, s.dnsPort, ['web.ns1.global', 'A']), (x) => x!.status === 'NOERROR');
+  const fixed = await until(
+    () => dig(t, s.dnsPort, ['web.ns1.global', 'A']),
+    (x) => x!.status === 'NOERROR',
+  );
   t.deepEqual(answers(fixed.value!, 'A'), ['10.0.0.9'], 'fixing the file makes it ready');
   t.is((await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).status, 200);
 });
@@ -94,7 +114,10 @@ test('a missing catalog file at start is not ready, and recovers when the file a
   const s = await startInProcess(t, config, dir);
   t.is((await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).status, 503);
   writeFileSync(join(dir, 'catalog.yaml'), catalog('10.0.0.7'));
-  const r = await until(() => dig(t, s.dnsPort, ['web.ns1.global', 'A']), (x) => x!.status === 'NOERROR');
+  const r = await until(
+    () => dig(t, s.dnsPort, ['web.ns1.global', 'A']),
+    (x) => x!.status === 'NOERROR',
+  );
   if (!r.value) return;
   t.deepEqual(answers(r.value, 'A'), ['10.0.0.7']);
 });

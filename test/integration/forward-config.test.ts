@@ -15,9 +15,15 @@ import { silentLogger } from '../../src/log.js';
 test('resolv.conf nameservers (IPv4 and IPv6) become upstreams in place of the word, in order', (t) => {
   const dir = tempDir(t);
   const resolvConf = join(dir, 'resolv.conf');
-  writeFile(resolvConf, '# generated\nsearch default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::a ; second\nnameserver fe80::1%eth0\noptions ndots:5\n');
+  writeFile(
+    resolvConf,
+    '# generated\nsearch default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::a ; second\nnameserver fe80::1%eth0\noptions ndots:5\n',
+  );
   const file = join(dir, 'gsdns.yaml');
-  writeFile(file, 'cluster: {name: c}\nforward: {upstreams: ["192.0.2.53:5300", resolv.conf, "[2001:db8::53]:53"]}\nsource: {type: file, file: {path: x.yaml}}\n');
+  writeFile(
+    file,
+    'cluster: {name: c}\nforward: {upstreams: ["192.0.2.53:5300", resolv.conf, "[2001:db8::53]:53"]}\nsource: {type: file, file: {path: x.yaml}}\n',
+  );
   const loaded = loadConfig({ file, env: {} });
   if (!loaded.ok) return t.fail(JSON.stringify(loaded.errors));
   const ups = upstreamsFromConfig(loaded.config, silentLogger(), resolvConf);

@@ -84,13 +84,20 @@ async function getJson(
     const sockets = spawnSync('ss', ['-tanoi', `( sport = :${s.httpPort} or dport = :${s.httpPort} )`], { encoding: 'utf8' });
     t.log(`ss: ${sockets.stdout || sockets.error?.message || sockets.stderr}`);
     const { body } = await s.metrics.render();
-    t.log(body.split('\n').filter((l) => l.startsWith('gsdns_http_')).join('; '));
+    t.log(
+      body
+        .split('\n')
+        .filter((l) => l.startsWith('gsdns_http_'))
+        .join('; '),
+    );
     const health = await fetch(`http://127.0.0.1:${s.httpPort}/healthz`, { signal: AbortSignal.timeout(10_000) }).then(
       (r) => `${r.status}`,
       (e: unknown) => String(e),
     );
     const dnsReply = await udpExchange(s.dnsPort, query('web.ns1.global'), { timeoutMs: 5000 });
-    t.log(`then: /healthz ${health}; DNS ${dnsReply === null ? 'no reply' : `rcode ${parseReply(dnsReply).rcode}`}; forwarder ${JSON.stringify(s.forwarder.stats())}`);
+    t.log(
+      `then: /healthz ${health}; DNS ${dnsReply === null ? 'no reply' : `rcode ${parseReply(dnsReply).rcode}`}; forwarder ${JSON.stringify(s.forwarder.stats())}`,
+    );
     throw err;
   }
 }
@@ -170,8 +177,7 @@ test('an upstream that only sends mismatching replies counts as a timeout and th
 const bigTxt = (q: RecordedQuery): Buffer =>
   buildReply(q, { answers: Array.from({ length: 30 }, (_, i) => txtRecord([`${String(i).padStart(2, '0')}-${'y'.repeat(90)}`], 60)) });
 
-const tcScript: UpstreamScript = (q) =>
-  q.transport === 'udp' ? truncatedOverUdp(q, {}) : bigTxt(q);
+const tcScript: UpstreamScript = (q) => (q.transport === 'udp' ? truncatedOverUdp(q, {}) : bigTxt(q));
 
 test('a TC reply is retried over TCP; a TCP client gets everything, a UDP client a fitted reply with TC', async (t) => {
   const up = await startScriptedUpstream(t, tcScript);
@@ -296,7 +302,10 @@ test('a failing upstream is marked down, skipped, and revived by the background 
   // The check's answer marks it up: wait for that state, not for a fixed time.
   await until(t, 'the revived upstream is marked healthy', () => s.forwarder.stats().upstreams[0]!.healthy, 15_000);
   await ask(s.dnsPort, query('h4.example.test'));
-  t.true(flaky.queries.some((q) => q.name === 'h4.example.test'), 'used again once revived');
+  t.true(
+    flaky.queries.some((q) => q.name === 'h4.example.test'),
+    'used again once revived',
+  );
 });
 
 test('cached TTLs count down and the cache answers without asking upstream', async (t) => {
@@ -355,7 +364,10 @@ test('in-flight exchanges are bounded; beyond the bound SERVFAIL at once, counte
   const rejected = results.filter((r) => r.rcode === 2);
   t.is(ok.length, 2);
   t.is(rejected.length, 3);
-  t.true(rejected.every((r) => r.ms < 3000), 'rejected at once (accepted ones take 4000 ms)');
+  t.true(
+    rejected.every((r) => r.ms < 3000),
+    'rejected at once (accepted ones take 4000 ms)',
+  );
   t.is(s.forwarder.stats().overloadRejected, 3);
   t.is(up.queries.length, 2);
 });
@@ -454,7 +466,7 @@ function ecsOf(r: ReturnType<typeof parseReply>): string | undefined {
 
 /** Wait (bounded) until the forwarder counts `n` coalesced clients: the query reached it and joined. */
 async function coalescedReaches(s: { forwarder: { stats(): { coalesced: number } } }, n: number, timeoutMs = 5000): Promise<boolean> {
-  for (const started = Date.now(); Date.now() - started < timeoutMs; ) {
+  for (const started = Date.now(); Date.now() - started < timeoutMs;) {
     if (s.forwarder.stats().coalesced >= n) return true;
     await sleep(10);
   }
@@ -471,7 +483,7 @@ test('forwardClientSubnet: clients of different subnets never share an exchange;
   const ecsQuery = (o: typeof X): Buffer => query('geo.example.test', 1, { options: { options: [o] } });
 
   const first = ask(s.dnsPort, ecsQuery(X), 12000);
-  t.true(await up.waitForQueries(1, 5000), 'the first client\'s query is upstream, its reply held');
+  t.true(await up.waitForQueries(1, 5000), "the first client's query is upstream, its reply held");
   // Another subnet while the first exchange is in flight: an exchange of its own.
   const other = ask(s.dnsPort, ecsQuery(Y), 12000);
   t.true(await up.waitForQueries(2, 5000), 'the second subnet went upstream instead of joining the first exchange');
@@ -485,11 +497,16 @@ test('forwardClientSubnet: clients of different subnets never share an exchange;
   t.is(ecsOf(a), '198.51.100.0/24/24');
   t.deepEqual(addressesOf(b), ['192.0.2.203'], 'the second subnet gets the answer for its own subnet');
   t.is(ecsOf(b), '203.0.113.0/24/24', 'with its own subnet and scope');
-  t.deepEqual(addressesOf(c), ['192.0.2.51'], 'the coalesced client of the same subnet gets that subnet\'s answer');
-  t.is(ecsOf(c), '198.51.100.0/24/24', 'and the upstream\'s scope for it');
+  t.deepEqual(addressesOf(c), ['192.0.2.51'], "the coalesced client of the same subnet gets that subnet's answer");
+  t.is(ecsOf(c), '198.51.100.0/24/24', "and the upstream's scope for it");
   t.is(up.queries.length, 2);
   t.deepEqual(
-    up.queries.map((q) => q.opt?.options.find((o) => o.code === 8)?.data.subarray(4).join('.')),
+    up.queries.map((q) =>
+      q.opt?.options
+        .find((o) => o.code === 8)
+        ?.data.subarray(4)
+        .join('.'),
+    ),
     ['198.51.100', '203.0.113'],
   );
   t.is(s.forwarder.stats().coalesced, 1);
@@ -504,9 +521,17 @@ test('without forwardClientSubnet the subnet goes nowhere, so clients of any sub
   t.teardown(release);
   const up = await startScriptedUpstream(t, script);
   const s = await gsdns(t, { upstreams: [up], timeoutMs: 8000, budgetMs: 10000 });
-  const first = ask(s.dnsPort, query('geo.example.test', 1, { options: { options: [ecsOption(1, 24, Buffer.from([198, 51, 100]))] } }), 12000);
+  const first = ask(
+    s.dnsPort,
+    query('geo.example.test', 1, { options: { options: [ecsOption(1, 24, Buffer.from([198, 51, 100]))] } }),
+    12000,
+  );
   t.true(await up.waitForQueries(1, 5000));
-  const other = ask(s.dnsPort, query('geo.example.test', 1, { options: { options: [ecsOption(1, 24, Buffer.from([203, 0, 113]))] } }), 12000);
+  const other = ask(
+    s.dnsPort,
+    query('geo.example.test', 1, { options: { options: [ecsOption(1, 24, Buffer.from([203, 0, 113]))] } }),
+    12000,
+  );
   t.true(await coalescedReaches(s, 1), 'the other subnet joined: the upstream is not told about subnets');
   release();
   const [a, b] = await Promise.all([first, other]);

@@ -115,7 +115,12 @@ test('/debug/resolve?subnet= shows where the subnet placed the client, and which
   const res = await fetch(`http://127.0.0.1:${s.httpPort}/debug/resolve?name=web.shop.global&type=A&subnet=${encodeURIComponent(BRITAIN)}`);
   t.is(res.status, 200);
   const body = (await res.json()) as { explanation: { client: Record<string, unknown> } };
-  const client = body.explanation.client as { location?: { lat: number; lon: number }; ecsSourcePrefix?: number; ecsSubnet?: string; placedBy?: string };
+  const client = body.explanation.client as {
+    location?: { lat: number; lon: number };
+    ecsSourcePrefix?: number;
+    ecsSubnet?: string;
+    placedBy?: string;
+  };
   t.is(client.ecsSubnet, BRITAIN);
   t.is(client.ecsSourcePrefix, 24);
   t.is(client.placedBy, 'geoip-lite');

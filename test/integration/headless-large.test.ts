@@ -16,11 +16,23 @@ const v6 = (i: number): string => `fd00::1:${i.toString(16)}`;
 /** One endpoint in ten is not ready; those must never be answered. */
 const ready = (i: number): boolean => i % 10 !== 9;
 
-const READY_V4 = new Set(Array.from({ length: V4_COUNT }, (_, i) => i).filter(ready).map(v4));
-const READY_V6 = new Set(Array.from({ length: V6_COUNT }, (_, i) => i).filter(ready).map(v6));
+const READY_V4 = new Set(
+  Array.from({ length: V4_COUNT }, (_, i) => i)
+    .filter(ready)
+    .map(v4),
+);
+const READY_V6 = new Set(
+  Array.from({ length: V6_COUNT }, (_, i) => i)
+    .filter(ready)
+    .map(v6),
+);
 const NOT_READY = new Set([
-  ...Array.from({ length: V4_COUNT }, (_, i) => i).filter((i) => !ready(i)).map(v4),
-  ...Array.from({ length: V6_COUNT }, (_, i) => i).filter((i) => !ready(i)).map(v6),
+  ...Array.from({ length: V4_COUNT }, (_, i) => i)
+    .filter((i) => !ready(i))
+    .map(v4),
+  ...Array.from({ length: V6_COUNT }, (_, i) => i)
+    .filter((i) => !ready(i))
+    .map(v6),
 ]);
 
 const NAME = 'large.bench.global';
@@ -31,10 +43,14 @@ const OPT = 11;
 /** An A record whose owner is a pointer to the question: 2 + 10 + 4 octets; AAAA: 2 + 10 + 16. */
 const A_RR = 16;
 const AAAA_RR = 28;
-const fitting = (limit: number, edns: boolean, rrSize: number): number => Math.floor((limit - HEADER - QUESTION_OCTETS - (edns ? OPT : 0)) / rrSize);
+const fitting = (limit: number, edns: boolean, rrSize: number): number =>
+  Math.floor((limit - HEADER - QUESTION_OCTETS - (edns ? OPT : 0)) / rrSize);
 
 function catalog(): string {
-  const lines = ['services:', `  - {namespace: bench, name: large, headless: true, ports: [{name: http, port: 8080, protocol: TCP}], endpoints: [`];
+  const lines = [
+    'services:',
+    `  - {namespace: bench, name: large, headless: true, ports: [{name: http, port: 8080, protocol: TCP}], endpoints: [`,
+  ];
   // interleave the families, as a dual-stack EndpointSlice pair would arrive
   for (let i = 0; i < V4_COUNT; i++) {
     lines.push(`      {address: ${v4(i)}, ready: ${ready(i)}},`);
@@ -47,7 +63,11 @@ function catalog(): string {
 async function start(t: import('ava').ExecutionContext, dnsExtra = ''): Promise<number> {
   const dir = tempDir(t);
   writeFile(join(dir, 'catalog.yaml'), catalog());
-  const s = await startInProcess(t, `cluster: {name: test-local}\ndns: {zones: [global]${dnsExtra}}\nsource: {type: file, file: {path: catalog.yaml}}\n`, dir);
+  const s = await startInProcess(
+    t,
+    `cluster: {name: test-local}\ndns: {zones: [global]${dnsExtra}}\nsource: {type: file, file: {path: catalog.yaml}}\n`,
+    dir,
+  );
   return s.dnsPort;
 }
 
@@ -71,7 +91,10 @@ test('UDP: TC=1 with the A records that fit, within 512 octets without EDNS and 
     t.is(r.opt !== undefined, edns, `${label}: OPT iff the query had one`);
     const got = addressesOf(r.answers);
     t.is(new Set(got).size, got.length, `${label}: distinct`);
-    t.true(got.every((a) => READY_V4.has(a)), `${label}: only ready endpoints`);
+    t.true(
+      got.every((a) => READY_V4.has(a)),
+      `${label}: only ready endpoints`,
+    );
   }
 });
 
@@ -93,10 +116,16 @@ test('TCP (kdig +tcp): every A record that fits in 65535 octets and every AAAA r
     t.is(r.status, 'NOERROR', type);
     t.is(got.length, expected, `${type}: ${got.length} records`);
     t.is(new Set(got).size, got.length, `${type}: distinct`);
-    t.true(got.every((a) => all.has(a) && !NOT_READY.has(a)), `${type}: only ready endpoints`);
+    t.true(
+      got.every((a) => all.has(a) && !NOT_READY.has(a)),
+      `${type}: only ready endpoints`,
+    );
     // 7,200 ready A records cannot fit (TC: the client learns the answer is partial); 1,800 AAAA can.
     t.is(r.flags.includes('tc'), all.size > expected, `${type}: TC iff records were left out`);
-    t.true(records.every((f) => f[0] === `${NAME}.` && f[1] === '5' && f[3] === type), type);
+    t.true(
+      records.every((f) => f[0] === `${NAME}.` && f[1] === '5' && f[3] === type),
+      type,
+    );
   }
   // The two families together: 4093 A records already fill the message.
   t.is(fitting(65535, true, A_RR), 4093);
@@ -108,12 +137,21 @@ test('dns.maxLocalAnswers caps the answer on both transports, without TC: a comp
   if (reply === null) return t.fail('no UDP reply');
   const r = parseReply(reply);
   t.false(r.tc);
-  t.deepEqual(addressesOf(r.answers), Array.from({ length: 22 }, (_, i) => i).filter(ready).map(v4).slice(0, 20));
+  t.deepEqual(
+    addressesOf(r.answers),
+    Array.from({ length: 22 }, (_, i) => i)
+      .filter(ready)
+      .map(v4)
+      .slice(0, 20),
+  );
   const replies = await kdig(t, port, ['+tcp', NAME, 'AAAA']);
   if (!replies) return;
   t.false(replies[0]!.flags.includes('tc'));
   t.deepEqual(
     replies[0]!.answer.map((line) => line.split(/\s+/)[4]),
-    Array.from({ length: 22 }, (_, i) => i).filter(ready).map(v6).slice(0, 20),
+    Array.from({ length: 22 }, (_, i) => i)
+      .filter(ready)
+      .map(v6)
+      .slice(0, 20),
   );
 });

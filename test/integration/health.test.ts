@@ -267,7 +267,13 @@ async function gatewayHealth(httpPort: number, address: string): Promise<Gateway
 }
 
 /** Wait until /debug/clusters shows the gateway at `address` in `status`. */
-async function untilStatus(t: ExecutionContext, httpPort: number, address: string, status: GatewayHealthJson['status'], timeoutMs = 15_000): Promise<GatewayHealthJson> {
+async function untilStatus(
+  t: ExecutionContext,
+  httpPort: number,
+  address: string,
+  status: GatewayHealthJson['status'],
+  timeoutMs = 15_000,
+): Promise<GatewayHealthJson> {
   const started = Date.now();
   let g: GatewayHealthJson | undefined;
   while (Date.now() - started < timeoutMs) {
@@ -406,10 +412,10 @@ test('a new gateway counts as healthy before its first probe (a closed port is a
   t.deepEqual(a.addresses, [closed.address]);
   t.deepEqual(a.ttls, [TTL], 'answered as healthy, not failed open');
   t.is((await getJson<ClustersJson>(s.httpPort, '/debug/clusters')).health.failOpenAnswers, 0);
-  const resolved = await getJson<{ kind: string; explanation: { candidates: { cluster: string; kept: boolean; gateways: { healthy: boolean }[] }[] } }>(
-    s.httpPort,
-    `/debug/resolve?name=${CART}&type=A`,
-  );
+  const resolved = await getJson<{
+    kind: string;
+    explanation: { candidates: { cluster: string; kept: boolean; gateways: { healthy: boolean }[] }[] };
+  }>(s.httpPort, `/debug/resolve?name=${CART}&type=A`);
   t.is(resolved.kind, 'remote');
   t.like(resolved.explanation.candidates[0], { cluster: 'fresh', kept: true, gateways: [{ healthy: true }] });
 });
@@ -475,7 +481,10 @@ test('HTTP probe: a gateway answering 503 is unhealthy, then healthy after `rise
   // The far gateway's first probe may still be in flight (answers use it meanwhile): wait for its verdict.
   t.like(await untilStatus(t, s.httpPort, farAddress, 'healthy'), { status: 'healthy', port: P });
   t.true(nearHttp.paths.length >= 1 && farHttp.paths.length >= 1);
-  t.true([...nearHttp.paths, ...farHttp.paths].every((p) => p === '/healthz/ready'), `paths: ${[...new Set(nearHttp.paths)].join(' ')}`);
+  t.true(
+    [...nearHttp.paths, ...farHttp.paths].every((p) => p === '/healthz/ready'),
+    `paths: ${[...new Set(nearHttp.paths)].join(' ')}`,
+  );
   // Stays out while it keeps answering 503.
   await sleep(INTERVAL_MS * 3);
   t.deepEqual((await query(s.dnsPort, CART)).addresses, [farAddress]);
@@ -572,7 +581,11 @@ test('/debug/resolve and gsdns explain show each dropped cluster with its reason
   t.deepEqual(r.clusters, ['far']);
   const by = new Map(r.explanation.candidates.map((c) => [c.cluster, c]));
   t.deepEqual([...by.keys()].sort(), ['far', 'lazy', 'near', 'other'], 'one entry per remote cluster');
-  t.like(by.get('near'), { kept: false, reason: 'no healthy gateway', gateways: [{ address: near.address, port: near.port, healthy: false }] });
+  t.like(by.get('near'), {
+    kept: false,
+    reason: 'no healthy gateway',
+    gateways: [{ address: near.address, port: near.port, healthy: false }],
+  });
   t.like(by.get('lazy'), { kept: false, reason: 'catalog says ready: false', gateways: [{ healthy: true }] });
   t.like(by.get('other'), { kept: false, reason: 'does not export this service' });
   t.like(by.get('far'), { kept: true, order: 1, gateways: [{ address: far.address, healthy: true }] });
@@ -659,7 +672,10 @@ test('every gateway of the best cluster flapping once a second: answers stay val
       const k = key(r);
       seen.set(k, (seen.get(k) ?? 0) + 1);
       const set = [...r.addresses].sort().join(',');
-      const valid = r.rcode === 0 && r.ttls.every((ttl) => ttl === TTL) && (set === nearSet || set === a.address || set === b.address || set === far.address);
+      const valid =
+        r.rcode === 0 &&
+        r.ttls.every((ttl) => ttl === TTL) &&
+        (set === nearSet || set === a.address || set === b.address || set === far.address);
       if (!valid && bad.length < 20) bad.push(`${k} ttl ${r.ttls.join(',')}`);
       await sleep(10);
     }
@@ -677,7 +693,14 @@ test('every gateway of the best cluster flapping once a second: answers stay val
   }
   const flappedMs = Date.now() - started;
   try {
-    await until(t, s.dnsPort, CART, (r) => r.rcode === 0 && [...r.addresses].sort().join(',') === nearSet, 'answers converge to both reopened gateways', 10_000);
+    await until(
+      t,
+      s.dnsPort,
+      CART,
+      (r) => r.rcode === 0 && [...r.addresses].sort().join(',') === nearSet,
+      'answers converge to both reopened gateways',
+      10_000,
+    );
   } finally {
     running = false;
     await loop;
@@ -689,5 +712,7 @@ test('every gateway of the best cluster flapping once a second: answers stay val
   const probes = a.accepted() + b.accepted() - acceptedBefore;
   const ceiling = 2 * Math.ceil(flappedMs / (INTERVAL_MS * 0.9)) + 4;
   t.true(probes <= ceiling, `${probes} probes accepted over ${flappedMs} ms (ceiling ${ceiling})`);
-  t.log(`${cycles} flaps over ${flappedMs} ms; answers seen: ${[...seen.entries()].map(([k, n]) => `${k} ×${n}`).join('; ')}; ${probes} probes accepted`);
+  t.log(
+    `${cycles} flaps over ${flappedMs} ms; answers seen: ${[...seen.entries()].map(([k, n]) => `${k} ×${n}`).join('; ')}; ${probes} probes accepted`,
+  );
 });

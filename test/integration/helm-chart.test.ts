@@ -31,7 +31,17 @@ import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitorin
 import { formatIssues, loadConfig, type Config } from '../../src/config/index.js';
 import { clusterIdentity } from '../../src/sync/identity.js';
 import { tempDir } from '../helpers/gsdns-process.js';
-import { chartDir, helmRender, HelmRenderError, lintChart, renderChart, repoRoot, type Manifest, type RenderOptions, type Rendered } from '../helpers/helm.js';
+import {
+  chartDir,
+  helmRender,
+  HelmRenderError,
+  lintChart,
+  renderChart,
+  repoRoot,
+  type Manifest,
+  type RenderOptions,
+  type Rendered,
+} from '../helpers/helm.js';
 
 // --- fixtures ------------------------------------------------------------------------------------
 
@@ -77,7 +87,11 @@ interface PodSpec {
   volumes?: { name: string; configMap?: { name: string }; secret?: { secretName: string }; emptyDir?: Obj }[];
 }
 interface DeploymentShape extends Manifest {
-  spec: { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec } };
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
+  };
 }
 interface ServicePort {
   name?: string;
@@ -86,7 +100,14 @@ interface ServicePort {
   protocol?: string;
 }
 interface ServiceShape extends Manifest {
-  spec: { type?: string; clusterIP?: string; ipFamilyPolicy?: string; ipFamilies?: string[]; selector?: Record<string, string>; ports: ServicePort[] };
+  spec: {
+    type?: string;
+    clusterIP?: string;
+    ipFamilyPolicy?: string;
+    ipFamilies?: string[];
+    selector?: Record<string, string>;
+    ports: ServicePort[];
+  };
 }
 interface Rule {
   apiGroups?: string[];
@@ -135,7 +156,11 @@ function all(r: Rendered, kind: string): Manifest[] {
 }
 function one<T extends Manifest = Manifest>(t: ExecutionContext, r: Rendered, kind: string, name?: string): T {
   const found = all(r, kind).filter((m) => name === undefined || m.metadata.name === name);
-  t.is(found.length, 1, `exactly one ${kind}${name === undefined ? '' : ` ${name}`}; rendered: ${r.manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')}`);
+  t.is(
+    found.length,
+    1,
+    `exactly one ${kind}${name === undefined ? '' : ` ${name}`}; rendered: ${r.manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')}`,
+  );
   if (found.length !== 1) throw new Error(`no single ${kind}`);
   return found[0] as T;
 }
@@ -164,7 +189,9 @@ function renderedConfig(t: ExecutionContext, r: Rendered): { text: string; raw: 
 
 /** The container port a Service/probe port reference (name or number) resolves to. */
 function resolvePort(container: Container, ref: string | number | undefined, protocol = 'TCP'): ContainerPort | undefined {
-  return (container.ports ?? []).find((p) => (p.protocol ?? 'TCP') === protocol && (typeof ref === 'number' ? p.containerPort === ref : p.name === ref));
+  return (container.ports ?? []).find(
+    (p) => (p.protocol ?? 'TCP') === protocol && (typeof ref === 'number' ? p.containerPort === ref : p.name === ref),
+  );
 }
 
 // --- schema validation of the rendered objects ------------------------------------------------------
@@ -203,16 +230,29 @@ function assertValidObjects(t: ExecutionContext, r: Rendered): void {
   for (const m of r.manifests) t.is(schemaProblem(m), '', `${m.kind}/${m.metadata.name} violates its schema`);
   // Names are unique per kind and namespace (a clash is an apply error, not a schema error).
   const keys = r.manifests.map((m) => `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`);
-  t.deepEqual(keys.filter((k, i) => keys.indexOf(k) !== i), []);
-  for (const m of r.manifests) t.true(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(m.metadata.name) && m.metadata.name.length <= 63, m.metadata.name);
+  t.deepEqual(
+    keys.filter((k, i) => keys.indexOf(k) !== i),
+    [],
+  );
+  for (const m of r.manifests)
+    t.true(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(m.metadata.name) && m.metadata.name.length <= 63, m.metadata.name);
 }
 
 test('the default render (only cluster.name set) is valid Kubernetes and has the expected objects', async (t) => {
   const r = await render(t, MINIMAL);
   if (!r) return;
   assertValidObjects(t, r);
-  t.deepEqual(r.manifests.map((m) => m.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
-  for (const m of r.manifests.filter((x) => !x.kind.startsWith('Cluster'))) t.is(m.metadata.namespace, NS, `${m.kind} is in the release namespace`);
+  t.deepEqual(r.manifests.map((m) => m.kind).sort(), [
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'ConfigMap',
+    'Deployment',
+    'PodDisruptionBudget',
+    'Service',
+    'ServiceAccount',
+  ]);
+  for (const m of r.manifests.filter((x) => !x.kind.startsWith('Cluster')))
+    t.is(m.metadata.namespace, NS, `${m.kind} is in the release namespace`);
   const d = deploymentOf(t, r);
   t.is(d.spec.replicas, 2);
   t.is(gsdnsContainer(t, d).image, 'gsdns:0.1.0', 'the tag defaults to the appVersion');
@@ -234,7 +274,8 @@ test('the production values render valid Kubernetes, cert-manager and Prometheus
   if (!r) return;
   assertValidObjects(t, r);
   const kinds = new Set(r.manifests.map((m) => m.kind));
-  for (const kind of ['Certificate', 'ServiceMonitor', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ClusterRole', 'Deployment']) t.true(kinds.has(kind), kind);
+  for (const kind of ['Certificate', 'ServiceMonitor', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ClusterRole', 'Deployment'])
+    t.true(kinds.has(kind), kind);
   t.is(all(r, 'Service').length, 3, 'DNS, metrics and sync Services');
   t.is(deploymentOf(t, r).spec.replicas, undefined, 'with the HPA on, the Deployment leaves replicas to it');
 });
@@ -243,7 +284,11 @@ test('schema validation is real: a broken object of each kind the chart renders 
   const r = await render(t, PRODUCTION);
   if (!r) return;
   const breakers: Record<string, (m: Obj) => void> = {
-    Deployment: (m) => (((m['spec'] as Obj)['template'] as Obj)['spec'] as PodSpec).containers[0]!.ports!.push({ name: 'x', containerPort: 'five' as unknown as number }),
+    Deployment: (m) =>
+      (((m['spec'] as Obj)['template'] as Obj)['spec'] as PodSpec).containers[0]!.ports!.push({
+        name: 'x',
+        containerPort: 'five' as unknown as number,
+      }),
     Service: (m) => ((m['spec'] as ServiceShape['spec']).ports[0]!.port = 'fifty-three' as unknown as number),
     ConfigMap: (m) => (m['data'] = { 'config.yaml': 7 }),
     ServiceAccount: (m) => (m['automountServiceAccountToken'] = 'yes'),
@@ -293,9 +338,15 @@ function assertMinimalRules(t: ExecutionContext, rules: readonly Rule[], where: 
   t.true(rules.length > 0, `${where} has rules`);
   for (const rule of rules) {
     const everything = [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? [])];
-    t.false(everything.some((x) => x.includes('*')), `${where}: no wildcards (${JSON.stringify(rule)})`);
+    t.false(
+      everything.some((x) => x.includes('*')),
+      `${where}: no wildcards (${JSON.stringify(rule)})`,
+    );
     t.is(rule.nonResourceURLs, undefined, `${where}: no non-resource URLs`);
-    t.false((rule.resources ?? []).some((res) => /secret/i.test(res)), `${where}: never secrets`);
+    t.false(
+      (rule.resources ?? []).some((res) => /secret/i.test(res)),
+      `${where}: never secrets`,
+    );
     t.true((rule.apiGroups ?? []).length > 0 && (rule.resources ?? []).length > 0, `${where}: explicit groups and resources`);
     for (const group of rule.apiGroups ?? []) {
       for (const resource of rule.resources ?? []) {
@@ -313,7 +364,7 @@ test('RBAC: one ClusterRole with exactly the README minimal rules, bound to the 
     if (!r) return;
     const role = one<Manifest & { rules: Rule[] }>(t, r, 'ClusterRole');
     assertMinimalRules(t, role.rules, 'ClusterRole');
-    t.deepEqual(role.rules, readmeClusterRoleRules(), 'the chart installs the README\'s minimal role');
+    t.deepEqual(role.rules, readmeClusterRoleRules(), "the chart installs the README's minimal role");
     const binding = one<Manifest & { roleRef: Obj; subjects: Obj[] }>(t, r, 'ClusterRoleBinding');
     t.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
     const sa = one(t, r, 'ServiceAccount');
@@ -351,7 +402,10 @@ test('RBAC: with source.kubernetes.namespaces, namespaced Roles only (plus servi
 test('RBAC: rbac.create=false renders no roles or bindings', async (t) => {
   const r = await render(t, { sets: ['cluster.name=cluster-a', 'rbac.create=false'] });
   if (!r) return;
-  t.deepEqual(r.manifests.filter((m) => /Role/.test(m.kind)), []);
+  t.deepEqual(
+    r.manifests.filter((m) => /Role/.test(m.kind)),
+    [],
+  );
 });
 
 // --- the pod -------------------------------------------------------------------------------------
@@ -386,7 +440,10 @@ test('every container runs non-root with a read-only root filesystem, no capabil
       if (volume?.emptyDir !== undefined) t.is(mount.mountPath, '/tmp');
       else t.true(mount.readOnly, `${mount.mountPath} is read-only`);
     }
-    t.true((c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && volumes.get(m.name)?.emptyDir !== undefined), 'a writable /tmp');
+    t.true(
+      (c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && volumes.get(m.name)?.emptyDir !== undefined),
+      'a writable /tmp',
+    );
   }
 });
 
@@ -416,7 +473,7 @@ test('probes: liveness GETs /healthz and readiness /readyz on the http port', as
   }
 });
 
-test('container ports equal the rendered config\'s listeners, which gsdns accepts; sync only when enabled', async (t) => {
+test("container ports equal the rendered config's listeners, which gsdns accepts; sync only when enabled", async (t) => {
   for (const [opts, syncOn] of [
     [MINIMAL, false],
     [PRODUCTION, true],
@@ -427,7 +484,11 @@ test('container ports equal the rendered config\'s listeners, which gsdns accept
     const c = gsdnsContainer(t, deploymentOf(t, r));
     const ports = c.ports ?? [];
     const names = ports.map((p) => p.name ?? '');
-    t.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), [], 'container port names are unique (the API server rejects duplicates)');
+    t.deepEqual(
+      names.filter((n, i) => names.indexOf(n) !== i),
+      [],
+      'container port names are unique (the API server rejects duplicates)',
+    );
     for (const n of names) t.regex(n, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'an IANA_SVC_NAME');
     for (const n of names) t.true(n.length <= 15, n);
 
@@ -443,7 +504,10 @@ test('container ports equal the rendered config\'s listeners, which gsdns accept
     t.is(config.http.listen.address, '0.0.0.0');
     t.is(config.source.type, 'kubernetes');
     t.true(config.selfTest.enabled, 'the stub-wiring self-test is on in the chart');
-    t.deepEqual(config.forward.allowFrom.filter((cidr) => ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'].includes(cidr)).sort(), ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']);
+    t.deepEqual(
+      config.forward.allowFrom.filter((cidr) => ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'].includes(cidr)).sort(),
+      ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+    );
     if (syncOn) {
       t.is(config.sync?.listen.port, containerPorts.sync);
       t.is(resolvePort(c, 'sync')?.containerPort, containerPorts.sync);
@@ -452,7 +516,11 @@ test('container ports equal the rendered config\'s listeners, which gsdns accept
       t.is(resolvePort(c, 'sync'), undefined, 'no sync port without sync');
     }
     // Every container port is something gsdns listens on.
-    const listening = new Set([...config.dns.listen.map((l) => l.port), config.http.listen.port, ...(config.sync ? [config.sync.listen.port] : [])]);
+    const listening = new Set([
+      ...config.dns.listen.map((l) => l.port),
+      config.http.listen.port,
+      ...(config.sync ? [config.sync.listen.port] : []),
+    ]);
     for (const p of ports) t.true(listening.has(p.containerPort), `container port ${p.name} ${p.containerPort} is a gsdns listener`);
   }
 });
@@ -478,7 +546,9 @@ test('terminationGracePeriodSeconds exceeds the lame-duck period, and a too-shor
   }
   const binary = await helmRender(t);
   if (!binary) return;
-  const err = await t.throwsAsync(renderChart(binary, { sets: ['cluster.name=cluster-a', 'terminationGracePeriodSeconds=8'] }), { instanceOf: HelmRenderError });
+  const err = await t.throwsAsync(renderChart(binary, { sets: ['cluster.name=cluster-a', 'terminationGracePeriodSeconds=8'] }), {
+    instanceOf: HelmRenderError,
+  });
   t.regex(err?.stderr ?? '', /terminationGracePeriodSeconds \(8\) must be at least config\.shutdown\.lameDuckSeconds \(5\) \+ 5/);
 });
 
@@ -527,9 +597,11 @@ test('the DNS Service exposes 53/UDP and 53/TCP onto the container dns port; the
     t.is(svc.spec.type, 'ClusterIP');
     t.is(svc.spec.clusterIP, clusterIP);
     t.deepEqual(svc.spec.ports.map((p) => `${p.port}/${p.protocol}`).sort(), ['53/TCP', '53/UDP']);
-    for (const p of svc.spec.ports) t.is(resolvePort(c, p.targetPort, p.protocol)?.containerPort, containerPorts.dns, `${p.protocol} reaches the dns port`);
+    for (const p of svc.spec.ports)
+      t.is(resolvePort(c, p.targetPort, p.protocol)?.containerPort, containerPorts.dns, `${p.protocol} reaches the dns port`);
     t.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
-    for (const [k, v] of Object.entries(d.spec.selector.matchLabels)) t.is(d.spec.template.metadata.labels[k], v, 'the pods carry the selector labels');
+    for (const [k, v] of Object.entries(d.spec.selector.matchLabels))
+      t.is(d.spec.template.metadata.labels[k], v, 'the pods carry the selector labels');
   }
 });
 
@@ -539,7 +611,10 @@ test('NOTES print the CoreDNS stub-domain block per zone, with the pinned Cluste
   const zones = renderedConfig(t, prod).config.dns.zones;
   t.deepEqual([...zones], ['global', 'mesh.internal']);
   for (const zone of zones) {
-    t.true(prod.notes.includes(`${zone}:53 {\n    errors\n    cache 5\n    forward . 10.96.0.53\n}\n`), `block for ${zone}:\n${prod.notes}`);
+    t.true(
+      prod.notes.includes(`${zone}:53 {\n    errors\n    cache 5\n    forward . 10.96.0.53\n}\n`),
+      `block for ${zone}:\n${prod.notes}`,
+    );
   }
   t.false(prod.notes.includes('<CLUSTER_IP>'));
 
@@ -565,12 +640,19 @@ test('sync: a LoadBalancer Service on the sync port, TLS from the cert-manager S
   t.is(svc.spec.type, 'LoadBalancer');
   const d = deploymentOf(t, r);
   const c = gsdnsContainer(t, d);
-  t.deepEqual(svc.spec.ports.map((p) => resolvePort(c, p.targetPort, p.protocol)?.containerPort), [containerPorts.sync]);
+  t.deepEqual(
+    svc.spec.ports.map((p) => resolvePort(c, p.targetPort, p.protocol)?.containerPort),
+    [containerPorts.sync],
+  );
   t.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
 
-  const cert = one<Manifest & { spec: { secretName: string; dnsNames?: string[]; uris?: string[]; usages?: string[]; issuerRef: Obj } }>(t, r, 'Certificate');
+  const cert = one<Manifest & { spec: { secretName: string; dnsNames?: string[]; uris?: string[]; usages?: string[]; issuerRef: Obj } }>(
+    t,
+    r,
+    'Certificate',
+  );
   const volume = d.spec.template.spec.volumes?.find((v) => v.secret?.secretName === cert.spec.secretName);
-  t.truthy(volume, 'the Certificate\'s Secret is a pod volume');
+  t.truthy(volume, "the Certificate's Secret is a pod volume");
   const mount = (c.volumeMounts ?? []).find((m) => m.name === volume?.name);
   t.true(mount?.readOnly, 'mounted read-only');
   const dir = mount?.mountPath ?? '?';
@@ -624,26 +706,43 @@ test('prometheus: a metrics Service on the http port and a ServiceMonitor that s
   const metrics = one<ServiceShape>(t, r, 'Service', `${RELEASE}-metrics`);
   const c = gsdnsContainer(t, deploymentOf(t, r));
   t.is(metrics.spec.type, 'ClusterIP');
-  t.deepEqual(metrics.spec.ports.map((p) => resolvePort(c, p.targetPort, p.protocol)?.containerPort), [containerPorts.http]);
-  const sm = one<Manifest & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string; path: string; interval?: string }[] } }>(t, r, 'ServiceMonitor');
+  t.deepEqual(
+    metrics.spec.ports.map((p) => resolvePort(c, p.targetPort, p.protocol)?.containerPort),
+    [containerPorts.http],
+  );
+  const sm = one<
+    Manifest & {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        namespaceSelector: { matchNames: string[] };
+        endpoints: { port: string; path: string; interval?: string }[];
+      };
+    }
+  >(t, r, 'ServiceMonitor');
   t.is(sm.metadata.namespace, 'monitoring');
   t.is(sm.metadata.labels?.['release'], 'kube-prometheus-stack');
   t.deepEqual(sm.spec.namespaceSelector.matchNames, [NS]);
-  for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) t.is(metrics.metadata.labels?.[k], v, `the metrics Service carries ${k}`);
+  for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
+    t.is(metrics.metadata.labels?.[k], v, `the metrics Service carries ${k}`);
   const dns = one<ServiceShape>(t, r, 'Service', RELEASE);
-  t.false(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => dns.metadata.labels?.[k] === v), 'the DNS Service is not scraped');
+  t.false(
+    Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => dns.metadata.labels?.[k] === v),
+    'the DNS Service is not scraped',
+  );
   t.deepEqual(sm.spec.endpoints, [{ port: 'http', path: '/metrics', scheme: 'http', interval: '15s' }]);
   t.true(metrics.spec.ports.some((p) => p.name === 'http'));
 });
 
-test('HPA and PDB target the Deployment\'s pods', async (t) => {
+test("HPA and PDB target the Deployment's pods", async (t) => {
   const r = await render(t, PRODUCTION);
   if (!r) return;
   const d = deploymentOf(t, r);
   const hpa = one<Manifest & { spec: { scaleTargetRef: Obj; minReplicas: number; maxReplicas: number } }>(t, r, 'HorizontalPodAutoscaler');
   t.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name });
   t.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [3, 10]);
-  const pdb = one<Manifest & { spec: { minAvailable?: number; maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } }>(t, r, 'PodDisruptionBudget');
+  const pdb = one<
+    Manifest & { spec: { minAvailable?: number; maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } }
+  >(t, r, 'PodDisruptionBudget');
   t.is(pdb.spec.minAvailable, 2);
   t.is(pdb.spec.maxUnavailable, undefined, 'never both');
   for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) t.is(d.spec.template.metadata.labels[k], v);
@@ -652,12 +751,18 @@ test('HPA and PDB target the Deployment\'s pods', async (t) => {
 });
 
 test('IPv6 in service.ipFamilies: gsdns binds [::] (dual-stack) and the config still loads', async (t) => {
-  const file = valuesFile(t, { cluster: { name: 'cluster-a' }, service: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] } });
+  const file = valuesFile(t, {
+    cluster: { name: 'cluster-a' },
+    service: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] },
+  });
   const r = await render(t, { valuesFiles: [file] });
   if (!r) return;
   assertValidObjects(t, r);
   const { config } = renderedConfig(t, r);
-  t.deepEqual(config.dns.listen.map((l) => l.address), ['::']);
+  t.deepEqual(
+    config.dns.listen.map((l) => l.address),
+    ['::'],
+  );
   t.is(config.http.listen.address, '::');
   const svc = one<ServiceShape>(t, r, 'Service', RELEASE);
   t.deepEqual([svc.spec.ipFamilyPolicy, svc.spec.ipFamilies], ['PreferDualStack', ['IPv4', 'IPv6']]);
@@ -711,7 +816,25 @@ test('values.schema.json rejects bad values', (t) => {
 test('every .Values path the templates use exists in values.yaml (free-form maps excepted)', (t) => {
   const values = chartValues();
   // Maps whose keys are the user's (or gsdns's config keys): paths below them need not pre-exist.
-  const freeForm = ['config', 'podAnnotations', 'podLabels', 'resources', 'affinity', 'nodeSelector', 'podSecurityContext', 'securityContext', 'service.annotations', 'sync.service.annotations', 'serviceAccount.annotations', 'prometheus.service.annotations', 'prometheus.monitor.additionalLabels', 'hpa.behavior', 'sync.tls.certManager.privateKey', 'cluster.location', 'cluster.gatewayService'];
+  const freeForm = [
+    'config',
+    'podAnnotations',
+    'podLabels',
+    'resources',
+    'affinity',
+    'nodeSelector',
+    'podSecurityContext',
+    'securityContext',
+    'service.annotations',
+    'sync.service.annotations',
+    'serviceAccount.annotations',
+    'prometheus.service.annotations',
+    'prometheus.monitor.additionalLabels',
+    'hpa.behavior',
+    'sync.tls.certManager.privateKey',
+    'cluster.location',
+    'cluster.gatewayService',
+  ];
   const templatesDir = join(chartDir, 'templates');
   const seen = new Set<string>();
   for (const file of readdirSync(templatesDir)) {
@@ -734,7 +857,19 @@ test('every .Values path the templates use exists in values.yaml (free-form maps
   }
   // The other direction: every leaf-level value key is used somewhere (no dead values).
   const used = [...seen].join('\n');
-  for (const key of ['replicaCount', 'image.pullPolicy', 'imagePullSecrets', 'priorityClassName', 'topologySpreadConstraints', 'tolerations', 'service.ipFamilyPolicy', 'hpa.metrics', 'prometheus.monitor.interval', 'sync.service.loadBalancerSourceRanges', 'serviceAccount.annotations']) {
+  for (const key of [
+    'replicaCount',
+    'image.pullPolicy',
+    'imagePullSecrets',
+    'priorityClassName',
+    'topologySpreadConstraints',
+    'tolerations',
+    'service.ipFamilyPolicy',
+    'hpa.metrics',
+    'prometheus.monitor.interval',
+    'sync.service.loadBalancerSourceRanges',
+    'serviceAccount.annotations',
+  ]) {
     t.true(used.includes(key), `${key} is used by a template`);
   }
   t.deepEqual(Object.keys(containerPorts).sort(), ['dns', 'http', 'sync'], 'containerPorts keys (the Dockerfile test reads them)');
@@ -746,7 +881,10 @@ interface PolicyShape extends Manifest {
   spec: {
     podSelector: { matchLabels?: Record<string, string> };
     policyTypes?: string[];
-    ingress?: { from?: { namespaceSelector?: Obj; podSelector?: Obj; ipBlock?: { cidr: string } }[]; ports?: { port?: string | number; protocol?: string }[] }[];
+    ingress?: {
+      from?: { namespaceSelector?: Obj; podSelector?: Obj; ipBlock?: { cidr: string } }[];
+      ports?: { port?: string | number; protocol?: string }[];
+    }[];
   };
 }
 
@@ -765,15 +903,22 @@ test('networkPolicy: off by default; when on, DNS and ops from every pod, sync o
   t.deepEqual(policy.spec.policyTypes, ['Ingress']);
   const rules = policy.spec.ingress ?? [];
   t.is(rules.length, 2);
-  const ports = (rule: (typeof rules)[number]): number[] => (rule.ports ?? []).map((p) => resolvePort(c, p.port, p.protocol)?.containerPort ?? -1);
+  const ports = (rule: (typeof rules)[number]): number[] =>
+    (rule.ports ?? []).map((p) => resolvePort(c, p.port, p.protocol)?.containerPort ?? -1);
   // Rule 1: every namespace's pods (CoreDNS, Prometheus) reach DNS over UDP and TCP, and the ops port.
   t.deepEqual(rules[0]!.from, [{ namespaceSelector: {} }]);
   t.deepEqual(ports(rules[0]!), [containerPorts.dns, containerPorts.dns, containerPorts.http]);
-  t.deepEqual((rules[0]!.ports ?? []).map((p) => p.protocol), ['UDP', 'TCP', 'TCP']);
+  t.deepEqual(
+    (rules[0]!.ports ?? []).map((p) => p.protocol),
+    ['UDP', 'TCP', 'TCP'],
+  );
   // Rule 2: the sync port from the peers' CIDRs only, nothing else.
   t.deepEqual(rules[1]!.from, [{ ipBlock: { cidr: '198.51.100.0/24' } }, { ipBlock: { cidr: '203.0.113.0/24' } }]);
   t.deepEqual(ports(rules[1]!), [containerPorts.sync]);
-  t.false(rules.some((rule, i) => i !== 1 && ports(rule).includes(containerPorts.sync)), 'no other rule opens the sync port');
+  t.false(
+    rules.some((rule, i) => i !== 1 && ports(rule).includes(containerPorts.sync)),
+    'no other rule opens the sync port',
+  );
 
   // With sync on, an empty allowedSources would admit no peer: refused at render time.
   const values = mergeValues(readYaml(PRODUCTION_FILE), { sync: { allowedSources: [] } });
@@ -798,8 +943,14 @@ test('sync exposure: allowedSources become loadBalancerSourceRanges; NOTES warn 
   // The Service's own list wins over allowedSources; a ClusterIP sync Service draws no warning.
   const own = mergeValues(readYaml(PRODUCTION_FILE), { sync: { service: { loadBalancerSourceRanges: ['192.0.2.0/24'] } } });
   const w = await renderChart((await helmRender(t))!, { valuesFiles: [valuesFile(t, own)] });
-  t.deepEqual(one<ServiceShape & { spec: { loadBalancerSourceRanges?: string[] } }>(t, w, 'Service', `${RELEASE}-sync`).spec.loadBalancerSourceRanges, ['192.0.2.0/24']);
-  const internal = mergeValues(readYaml(PRODUCTION_FILE), { sync: { allowedSources: [], service: { type: 'ClusterIP' } }, networkPolicy: { enabled: false } });
+  t.deepEqual(
+    one<ServiceShape & { spec: { loadBalancerSourceRanges?: string[] } }>(t, w, 'Service', `${RELEASE}-sync`).spec.loadBalancerSourceRanges,
+    ['192.0.2.0/24'],
+  );
+  const internal = mergeValues(readYaml(PRODUCTION_FILE), {
+    sync: { allowedSources: [], service: { type: 'ClusterIP' } },
+    networkPolicy: { enabled: false },
+  });
   const i = await renderChart((await helmRender(t))!, { valuesFiles: [valuesFile(t, internal)] });
   t.notRegex(i.notes, /WARNING: the sync Service is a LoadBalancer/);
 });
@@ -809,14 +960,24 @@ test('/debug is on the pod loopback only (port-forward), or off; geoip-lite is p
   if (!r) return;
   const { config } = renderedConfig(t, r);
   const debugPort = (chartValues()['debug'] as { port: number }).port;
-  t.deepEqual({ ...config.http.debug, listen: { ...config.http.debug.listen } }, { enabled: true, listen: { address: '127.0.0.1', port: debugPort } });
+  t.deepEqual(
+    { ...config.http.debug, listen: { ...config.http.debug.listen } },
+    { enabled: true, listen: { address: '127.0.0.1', port: debugPort } },
+  );
   t.notDeepEqual(config.http.listen.port, debugPort);
   const c = gsdnsContainer(t, deploymentOf(t, r));
-  t.false((c.ports ?? []).some((p) => p.containerPort === debugPort), 'the debug port is not a container port');
+  t.false(
+    (c.ports ?? []).some((p) => p.containerPort === debugPort),
+    'the debug port is not a container port',
+  );
   t.regex(r.notes, new RegExp(`kubectl port-forward -n ${NS} deploy/${RELEASE} ${debugPort}:${debugPort}`));
   t.true(config.locality.geoipPreload, 'the chart preloads geoip-lite, so the memory limit is met from the start');
 
-  const v6 = await render(t, { valuesFiles: [valuesFile(t, { cluster: { name: 'cluster-a' }, service: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] } })] });
+  const v6 = await render(t, {
+    valuesFiles: [
+      valuesFile(t, { cluster: { name: 'cluster-a' }, service: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] } }),
+    ],
+  });
   if (!v6) return;
   t.is(renderedConfig(t, v6).config.http.debug.listen?.address, '::1');
 

@@ -19,7 +19,10 @@ interface HeldLookup {
 
 test('a slow hostname lookup that finishes after a newer resolution does not bring back old gateways', async (t) => {
   const fake = await startFakeKubeApiServer(t);
-  fake.create('services', service({ namespace: 'istio-system', name: 'eastwest', loadBalancerIngress: [{ hostname: 'slow-elb.example.test' }] }));
+  fake.create(
+    'services',
+    service({ namespace: 'istio-system', name: 'eastwest', loadBalancerIngress: [{ hostname: 'slow-elb.example.test' }] }),
+  );
   const held: HeldLookup[] = [];
   let lookupStarted: (() => void) | undefined;
   const published: (readonly Gateway[])[] = [];

@@ -29,7 +29,10 @@ async function resolve(port: number, name: string): Promise<{ rcode: number; add
 
 function cart(fake: FakeKubeApiServer): void {
   fake.create('services', service({ namespace: 'shop', name: 'cart', clusterIP: '10.96.5.5' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'cart-abc', service: 'cart', endpoints: [{ addresses: ['10.244.0.1'], ready: true }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'cart-abc', service: 'cart', endpoints: [{ addresses: ['10.244.0.1'], ready: true }] }),
+  );
 }
 
 function k8sConfig(kubeconfig: string, sync?: { port: number; tls: TlsFiles; peer: { name: string; port: number } }): string {
@@ -76,11 +79,18 @@ test('API server gone for staleAfterSeconds: last-known local answers with the d
   fake.setDown(true);
   await until(t, 'the source turns stale', async () => (await sourceView(s.httpPort)).stale);
   t.true((await sourceView(s.httpPort)).outOfSyncSeconds >= 1);
-  t.deepEqual(await resolve(s.dnsPort, 'cart.shop.global'), { rcode: 0, addresses: ['10.96.5.5'], ttls: [1] }, 'last-known data, degraded TTL');
+  t.deepEqual(
+    await resolve(s.dnsPort, 'cart.shop.global'),
+    { rcode: 0, addresses: ['10.96.5.5'], ttls: [1] },
+    'last-known data, degraded TTL',
+  );
   const ready = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`);
   t.is(ready.status, 200, 'stale stays ready');
   const report = (await ready.json()) as { components: Record<string, { ready: boolean; detail?: string }> };
-  t.regex(report.components['source']?.detail ?? '', /STALE: not in sync with the API server for \d+ s \(source\.kubernetes\.staleAfterSeconds 1\)/);
+  t.regex(
+    report.components['source']?.detail ?? '',
+    /STALE: not in sync with the API server for \d+ s \(source\.kubernetes\.staleAfterSeconds 1\)/,
+  );
   t.is(await metric(s.httpPort, 'gsdns_kubernetes_stale'), 1);
   t.true((await metric(s.httpPort, 'gsdns_kubernetes_out_of_sync_seconds')) >= 1);
 
@@ -88,7 +98,9 @@ test('API server gone for staleAfterSeconds: last-known local answers with the d
   await until(t, 'fresh again after a complete list', async () => !(await sourceView(s.httpPort)).stale, 60_000);
   t.deepEqual(await resolve(s.dnsPort, 'cart.shop.global'), { rcode: 0, addresses: ['10.96.5.5'], ttls: [5] });
   t.is(await metric(s.httpPort, 'gsdns_kubernetes_stale'), 0);
-  const after = (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as { components: Record<string, { detail?: string }> };
+  const after = (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as {
+    components: Record<string, { detail?: string }>;
+  };
   t.notRegex(after.components['source']?.detail ?? '', /STALE/);
 });
 
@@ -98,7 +110,11 @@ test('a peer is told sourceStale: it answers the stale cluster only by failing o
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   const [euPort, usPort] = [await freePort(), await freePort()];
   const euDir = tempDir(t, 'gsdns-stale-eu-');
-  const eu = await startInProcess(t, k8sConfig(writeKubeconfig(euDir, fake), { port: euPort, tls: pki.clusters['eu']!, peer: { name: 'us', port: usPort } }), euDir);
+  const eu = await startInProcess(
+    t,
+    k8sConfig(writeKubeconfig(euDir, fake), { port: euPort, tls: pki.clusters['eu']!, peer: { name: 'us', port: usPort } }),
+    euDir,
+  );
   const usDir = tempDir(t, 'gsdns-stale-us-');
   writeFileSync(join(usDir, 'catalog.tmp'), 'services: []\n');
   copyFileSync(join(usDir, 'catalog.tmp'), join(usDir, 'catalog.yaml'));
@@ -118,7 +134,9 @@ sync:
     usDir,
   );
   const remoteEu = async () => {
-    const body = (await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/clusters`)).json()) as { remote: { cluster: string; fresh: boolean; sourceStale: boolean }[] };
+    const body = (await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/clusters`)).json()) as {
+      remote: { cluster: string; fresh: boolean; sourceStale: boolean }[];
+    };
     return body.remote.find((r) => r.cluster === 'eu');
   };
   await until(t, 'us answers cart through eu', async () => {
@@ -132,7 +150,10 @@ sync:
   t.like(await remoteEu(), { fresh: false });
   // Known but not healthy anywhere: fail open (SPEC §1 row 3), with the degraded TTL.
   t.deepEqual(await resolve(us.dnsPort, 'cart.shop.global'), { rcode: 0, addresses: [K8S_GW], ttls: [1] });
-  const resolveDebug = (await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/resolve?name=cart.shop.global&type=A`)).json()) as { kind?: string; decision?: { kind?: string } };
+  const resolveDebug = (await (await fetch(`http://127.0.0.1:${us.httpPort}/debug/resolve?name=cart.shop.global&type=A`)).json()) as {
+    kind?: string;
+    decision?: { kind?: string };
+  };
   t.is(resolveDebug.kind ?? resolveDebug.decision?.kind, 'degraded');
 
   fake.setDown(false);
@@ -151,7 +172,10 @@ test('an API server outage with changes made during it: answered throughout from
   const fake = await startFakeKubeApiServer(t);
   cart(fake);
   fake.create('services', service({ namespace: 'shop', name: 'old', clusterIP: '10.96.5.6' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'old-abc', service: 'old', endpoints: [{ addresses: ['10.244.0.2'], ready: true }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'old-abc', service: 'old', endpoints: [{ addresses: ['10.244.0.2'], ready: true }] }),
+  );
   const dir = tempDir(t);
   const s = await startInProcess(t, k8sConfig(writeKubeconfig(dir, fake)), dir);
   await until(t, 'old answered locally', async () => (await resolve(s.dnsPort, 'old.shop.global')).rcode === 0);
@@ -164,7 +188,10 @@ test('an API server outage with changes made during it: answered throughout from
   fake.remove('services', 'shop', 'old');
   fake.remove('endpointslices', 'shop', 'old-abc');
   fake.create('services', service({ namespace: 'shop', name: 'pay', clusterIP: '10.96.5.7' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'pay-abc', service: 'pay', endpoints: [{ addresses: ['10.244.0.3'], ready: true }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'pay-abc', service: 'pay', endpoints: [{ addresses: ['10.244.0.3'], ready: true }] }),
+  );
   fake.modify('services', 'shop', 'cart', (svc) => {
     const spec = (svc as unknown as { spec: { clusterIP: string; clusterIPs: string[] } }).spec;
     spec.clusterIP = '10.96.5.9';
@@ -181,9 +208,24 @@ test('an API server outage with changes made during it: answered throughout from
 
   fake.setDown(false);
   await until(t, 'relisted after the outage', () => fake.requestsFor('services', 'list').length > lists, 60_000);
-  await until(t, 'the service created during the outage answers', async () => JSON.stringify((await resolve(s.dnsPort, 'pay.shop.global')).addresses) === '["10.96.5.7"]', 60_000);
-  await until(t, 'the service deleted during the outage is gone', async () => (await resolve(s.dnsPort, 'old.shop.global')).rcode === 3, 60_000);
-  await until(t, 'the changed ClusterIP is answered', async () => JSON.stringify((await resolve(s.dnsPort, 'cart.shop.global')).addresses) === '["10.96.5.9"]', 60_000);
+  await until(
+    t,
+    'the service created during the outage answers',
+    async () => JSON.stringify((await resolve(s.dnsPort, 'pay.shop.global')).addresses) === '["10.96.5.7"]',
+    60_000,
+  );
+  await until(
+    t,
+    'the service deleted during the outage is gone',
+    async () => (await resolve(s.dnsPort, 'old.shop.global')).rcode === 3,
+    60_000,
+  );
+  await until(
+    t,
+    'the changed ClusterIP is answered',
+    async () => JSON.stringify((await resolve(s.dnsPort, 'cart.shop.global')).addresses) === '["10.96.5.9"]',
+    60_000,
+  );
   // Each informer relists on its own: fresh once the last of them has.
   await until(t, 'fresh again', async () => !(await sourceView(s.httpPort)).stale, 60_000);
 });

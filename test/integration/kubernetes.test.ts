@@ -53,10 +53,13 @@ async function resolve(port: number, name: string, type = 1): Promise<{ rcode: n
   const reply = await udpExchange(port, craftQuery({ id: nextId++ & 0xffff, questions: [rawQuestion(name, type)] }), { timeoutMs: 5000 });
   if (reply === null) throw new Error(`no reply for ${name}`);
   const r = parseReply(reply);
-  return { rcode: r.rcode, addresses: r.answers.map((a) => {
-    const v = a['address'] ?? a['domain'];
-    return typeof v === 'string' ? v : '';
-  }) };
+  return {
+    rcode: r.rcode,
+    addresses: r.answers.map((a) => {
+      const v = a['address'] ?? a['domain'];
+      return typeof v === 'string' ? v : '';
+    }),
+  };
 }
 
 /** Poll DNS until the answer satisfies `ok`; returns the elapsed time. Fails the test on timeout. */
@@ -115,7 +118,10 @@ test('a service appears, resolves locally, fails over when not ready, and goes a
   await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'local again');
   // Deleted: the remote export remains; a name only known locally becomes NXDOMAIN.
   fake.create('services', service({ namespace: 'shop', name: 'solo', clusterIP: '10.96.5.6' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'solo-1', service: 'solo', endpoints: [{ addresses: ['10.244.1.1'] }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'solo-1', service: 'solo', endpoints: [{ addresses: ['10.244.1.1'] }] }),
+  );
   await until(t, s.dnsPort, 'solo.shop.global', is(NOERROR, ['10.96.5.6']), 'solo local');
   fake.remove('services', 'shop', 'solo');
   fake.remove('services', 'shop', 'cart');
@@ -126,10 +132,24 @@ test('a service appears, resolves locally, fails over when not ready, and goes a
 test('headless (both families), dual-stack ClusterIP and ExternalName through dig', async (t) => {
   const { fake, s } = await setup(t);
   fake.create('services', service({ namespace: 'db', name: 'pg', clusterIP: 'None' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'db', name: 'pg-v4', service: 'pg', endpoints: [{ addresses: ['10.244.2.1'] }, { addresses: ['10.244.2.2'], ready: false }] }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'db', name: 'pg-v6', service: 'pg', addressType: 'IPv6', endpoints: [{ addresses: ['fd00::21'] }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({
+      namespace: 'db',
+      name: 'pg-v4',
+      service: 'pg',
+      endpoints: [{ addresses: ['10.244.2.1'] }, { addresses: ['10.244.2.2'], ready: false }],
+    }),
+  );
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'db', name: 'pg-v6', service: 'pg', addressType: 'IPv6', endpoints: [{ addresses: ['fd00::21'] }] }),
+  );
   fake.create('services', service({ namespace: 'db', name: 'api', clusterIPs: ['10.96.9.9', 'fd00::99'] }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'db', name: 'api-1', service: 'api', endpoints: [{ addresses: ['10.244.3.1'] }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'db', name: 'api-1', service: 'api', endpoints: [{ addresses: ['10.244.3.1'] }] }),
+  );
   fake.create('services', service({ namespace: 'db', name: 'ext', externalName: 'Backend.Example.COM.' }));
   await until(t, s.dnsPort, 'pg.db.global', is(NOERROR, ['10.244.2.1']), 'headless A');
   const aaaa = await dig(t, s.dnsPort, ['pg.db.global', 'AAAA']);
@@ -150,7 +170,10 @@ test('export selection: label selector, namespace list, and kube-system only whe
   const { fake, s } = await setup(t, { namespaces: ['shop', 'kube-system'], exportSelector: 'gsdns.io/export notin (false)' });
   const mk = (ns: string, name: string, labels: Record<string, string> = {}) => {
     fake.create('services', service({ namespace: ns, name, clusterIP: `10.96.7.${name.length}`, labels }));
-    fake.create('endpointslices', endpointSlice({ namespace: ns, name: `${name}-1`, service: name, endpoints: [{ addresses: ['10.244.9.9'] }] }));
+    fake.create(
+      'endpointslices',
+      endpointSlice({ namespace: ns, name: `${name}-1`, service: name, endpoints: [{ addresses: ['10.244.9.9'] }] }),
+    );
   };
   mk('shop', 'shown');
   mk('shop', 'hidden', { 'gsdns.io/export': 'false' });
@@ -171,7 +194,10 @@ test('kube-system is not exported when every namespace is watched', async (t) =>
   const { fake, s } = await setup(t);
   fake.create('services', service({ namespace: 'kube-system', name: 'kube-dns', clusterIP: '10.96.0.10' }));
   fake.create('services', service({ namespace: 'shop', name: 'web', clusterIP: '10.96.0.11' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'web-1', service: 'web', endpoints: [{ addresses: ['10.244.0.9'] }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'web-1', service: 'web', endpoints: [{ addresses: ['10.244.0.9'] }] }),
+  );
   await until(t, s.dnsPort, 'web.shop.global', is(NOERROR), 'web');
   t.is((await resolve(s.dnsPort, 'kube-dns.kube-system.global')).rcode, NXDOMAIN);
 });
@@ -195,7 +221,9 @@ test('SERVFAIL and /readyz 503 before the first list; 200 and answers once it su
   // Generous: a slow observation above means several failed restarts, and backoff doubles (≤ 30 s).
   await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'after the restart', 45_000);
   t.is((await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).status, 200);
-  const source = (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { informers: { resource: string; restarts: number; lastError?: string }[] };
+  const source = (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as {
+    informers: { resource: string; restarts: number; lastError?: string }[];
+  };
   const svcInformer = source.informers.find((i) => i.resource === 'services')!;
   t.true(svcInformer.restarts >= 1, `restarted after the 500 (${svcInformer.restarts} restarts)`);
   t.regex(svcInformer.lastError ?? '', /500/);
@@ -215,7 +243,10 @@ test('410 Gone after deletions during the outage: relist replaces wholesale, no 
   const { fake, s } = await setup(t);
   cart(fake, [true]);
   fake.create('services', service({ namespace: 'shop', name: 'gone', clusterIP: '10.96.5.7' }));
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'gone-1', service: 'gone', endpoints: [{ addresses: ['10.244.4.1'] }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'gone-1', service: 'gone', endpoints: [{ addresses: ['10.244.4.1'] }] }),
+  );
   await until(t, s.dnsPort, 'gone.shop.global', is(NOERROR), 'initial');
   // Make watches hang on, mutate behind them, compact the history, then let them reconnect.
   fake.stallWatches(undefined, true);
@@ -247,7 +278,9 @@ test('a stalled (half-open) watch is restarted by the watchdog and converges', a
   cart(fake, [true]);
   await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'initial');
   const restarts = async () =>
-    ((await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { informers: { watchdogRestarts: number }[] }).informers.reduce((n, i) => n + i.watchdogRestarts, 0);
+    (
+      (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { informers: { watchdogRestarts: number }[] }
+    ).informers.reduce((n, i) => n + i.watchdogRestarts, 0);
   const restartsBefore = await restarts();
   const watchesBefore = fake.requestsFor('endpointslices', 'watch').length;
   fake.stallWatches(undefined, true, { headers: true });
@@ -266,7 +299,9 @@ test('a black-holed watch (no response headers) is abandoned by the watchdog too
   cart(fake, [true]);
   await until(t, s.dnsPort, 'cart.shop.global', is(NOERROR, ['10.96.5.5']), 'initial');
   const restarts = async () =>
-    ((await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { informers: { watchdogRestarts: number }[] }).informers.reduce((n, i) => n + i.watchdogRestarts, 0);
+    (
+      (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { informers: { watchdogRestarts: number }[] }
+    ).informers.reduce((n, i) => n + i.watchdogRestarts, 0);
   const restartsBefore = await restarts();
   const watchesBefore = fake.requestsFor('endpointslices', 'watch').length;
   fake.stallWatches(undefined, true, { headers: false });
@@ -300,14 +335,24 @@ test('watches closed in a loop are reopened at a bounded rate, and data still co
 
 test('cluster.gatewayService: LoadBalancer ingress IPs become the local gateways and follow changes', async (t) => {
   const fake = await startFakeKubeApiServer(t);
-  fake.create('services', service({ namespace: 'istio-system', name: 'eastwest', loadBalancerIngress: [{ ip: '203.0.113.10' }, { hostname: 'localhost' }] }));
+  fake.create(
+    'services',
+    service({ namespace: 'istio-system', name: 'eastwest', loadBalancerIngress: [{ ip: '203.0.113.10' }, { hostname: 'localhost' }] }),
+  );
   const { s } = await setup(t, { gatewayService: '{namespace: istio-system, name: eastwest, port: 15443}' }, fake);
   const gateways = async () =>
-    ((await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/clusters`)).json()) as { local: { gateways: { address: string; port: number }[] } }).local.gateways
+    (
+      (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/clusters`)).json()) as {
+        local: { gateways: { address: string; port: number }[] };
+      }
+    ).local.gateways
       .map((g) => `${g.address}:${g.port}`)
       .sort();
   await fake.waitFor(() => s.localGateways().length >= 2, 5000, 'gateways resolved');
-  t.deepEqual((await gateways()).filter((g) => !g.startsWith('::1')), ['127.0.0.1:15443', '203.0.113.10:15443']);
+  t.deepEqual(
+    (await gateways()).filter((g) => !g.startsWith('::1')),
+    ['127.0.0.1:15443', '203.0.113.10:15443'],
+  );
   fake.modify('services', 'istio-system', 'eastwest', (o) => {
     (o as unknown as { status: { loadBalancer: { ingress: { ip: string }[] } } }).status.loadBalancer.ingress = [{ ip: '203.0.113.20' }];
   });
@@ -323,8 +368,11 @@ test('an unreadable kubeconfig, or no in-cluster credentials, stops the start wi
       const env = { ...process.env };
       delete env['KUBERNETES_SERVICE_HOST'];
       delete env['KUBERNETES_SERVICE_PORT'];
-      execFile(process.execPath, [binPath, 'serve', ...[...loopbackSets, CLOSED_UPSTREAM_SET, 'source.type=kubernetes', ...sets].flatMap((s) => ['--set', s])], { env, timeout: 15_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
+      execFile(
+        process.execPath,
+        [binPath, 'serve', ...[...loopbackSets, CLOSED_UPSTREAM_SET, 'source.type=kubernetes', ...sets].flatMap((s) => ['--set', s])],
+        { env, timeout: 15_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
       );
     });
   const missing = await run(['source.kubernetes.kubeconfig=/nonexistent/kubeconfig']);

@@ -82,7 +82,9 @@ test('each DNS and forwarding family moves by what a known query mix implies', a
   const tcp = await dig(t, g.dnsPort, ['+tcp', 'productpage.bookinfo.global', 'A']);
   t.is(tcp?.status, 'NOERROR');
   // Two questions: FORMERR from the edge. A response (QR=1): dropped, nothing sent.
-  const formerr = await udpExchange(g.dnsPort, craftQuery({ questions: [rawQuestion('a.global'), rawQuestion('b.global')] }), { timeoutMs: 2000 });
+  const formerr = await udpExchange(g.dnsPort, craftQuery({ questions: [rawQuestion('a.global'), rawQuestion('b.global')] }), {
+    timeoutMs: 2000,
+  });
   t.is(formerr && parseReply(formerr).rcode, 1);
   t.is(await udpExchange(g.dnsPort, craftQuery({ qr: true }), { timeoutMs: 300 }), null);
 
@@ -126,7 +128,11 @@ test('each DNS and forwarding family moves by what a known query mix implies', a
   t.is(after.sum('gsdns_forward_cache_entries'), 1);
   t.is(delta(before, after, 'gsdns_forward_upstream_requests_total', { upstream: '0', rcode: 'NOERROR' }), 1);
   t.is(delta(before, after, 'gsdns_forward_upstream_request_duration_seconds_count', { upstream: '0' }), 1);
-  t.is(after.sum('gsdns_forward_upstream_healthy', { upstream: '0' }), 1, 'upstream is the position in forward.upstreams, never the address');
+  t.is(
+    after.sum('gsdns_forward_upstream_healthy', { upstream: '0' }),
+    1,
+    'upstream is the position in forward.upstreams, never the address',
+  );
   t.is(after.sum('gsdns_forward_stale_served_total'), 0);
 
   t.is(after.sum('gsdns_registry_services', { origin: 'local' }), 3);
@@ -192,7 +198,13 @@ sync:
       dir,
     );
   };
-  const eu = await node('eu', euPort, 'us', usPort, 'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.0.1], readyEndpoints: 1}\n');
+  const eu = await node(
+    'eu',
+    euPort,
+    'us',
+    usPort,
+    'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.0.1], readyEndpoints: 1}\n',
+  );
   const us = await node('us', usPort, 'eu', euPort, 'services: []\n');
   let s = await scrape(us.httpPort);
   for (let i = 0; i < 200 && s.sum('gsdns_sync_peer_state', { peer: 'eu', state: 'synced' }) !== 1; i++) {
@@ -203,20 +215,28 @@ sync:
   t.is(s.sum('gsdns_sync_peer_state', { peer: 'eu' }), 1, 'exactly one state is 1');
   t.is(s.samples.filter((x) => x.name === 'gsdns_sync_peer_state' && x.labels['peer'] === 'eu').length, 5, 'every state is listed');
   t.true(s.sum('gsdns_sync_catalog_updates_total', { peer: 'eu' }) >= 1);
-  t.true(s.samples.some((x) => x.name === 'gsdns_sync_catalog_deltas_total' && x.labels['peer'] === 'eu'), 'deltas received are counted per peer');
+  t.true(
+    s.samples.some((x) => x.name === 'gsdns_sync_catalog_deltas_total' && x.labels['peer'] === 'eu'),
+    'deltas received are counted per peer',
+  );
   const changed = s.sum('gsdns_sync_last_change_timestamp_seconds', { peer: 'eu' });
   t.true(Math.abs(changed - Date.now() / 1000) < 60, `last change ${changed} is recent`);
   t.is(s.sum('gsdns_registry_services', { origin: 'remote' }), 1);
   const e = await scrape(eu.httpPort);
   t.true(e.sum('gsdns_sync_server_fetches_total', { peer: 'us' }) >= 1, 'eu served its catalog to the us identity');
-  t.true(e.samples.some((x) => x.name === 'gsdns_sync_server_deltas_total'), 'deltas served are counted');
+  t.true(
+    e.samples.some((x) => x.name === 'gsdns_sync_server_deltas_total'),
+    'deltas served are counted',
+  );
   // eu goes away: us counts errors by reason and leaves "synced" (within staleAfterSeconds it is stale or connecting).
   await eu.close();
   for (let i = 0; i < 200 && s.sum('gsdns_sync_errors_total', { peer: 'eu' }) === 0; i++) {
     await new Promise((r) => setTimeout(r, 50));
     s = await scrape(us.httpPort);
   }
-  const reasons = s.samples.filter((x) => x.name === 'gsdns_sync_errors_total' && x.labels['peer'] === 'eu' && x.value > 0).map((x) => x.labels['reason']);
+  const reasons = s.samples
+    .filter((x) => x.name === 'gsdns_sync_errors_total' && x.labels['peer'] === 'eu' && x.value > 0)
+    .map((x) => x.labels['reason']);
   t.true(reasons.length > 0, `errors counted by reason: ${reasons.join(', ')}`);
   assertBoundedLabels(t, s, ['shop', 'cart']);
 });
@@ -250,7 +270,13 @@ health: {intervalMs: 100, timeoutMs: 200, fall: 2, rise: 1, probe: {type: tcp}}
     dir,
   );
   let m = await scrape(s.httpPort);
-  for (let i = 0; i < 100 && (m.sum('gsdns_gateway_healthy', { cluster: 'down-cluster' }) !== 0 || m.sum('gsdns_gateway_probe_failures_total', { cluster: 'down-cluster' }) < 2); i++) {
+  for (
+    let i = 0;
+    i < 100 &&
+    (m.sum('gsdns_gateway_healthy', { cluster: 'down-cluster' }) !== 0 ||
+      m.sum('gsdns_gateway_probe_failures_total', { cluster: 'down-cluster' }) < 2);
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 50));
     m = await scrape(s.httpPort);
   }
@@ -289,7 +315,10 @@ source: {type: kubernetes, kubernetes: {kubeconfig: ${JSON.stringify(kubeconfig)
   };
   fake.create('endpointslices', slice);
   // One without the annotation is not measured.
-  fake.create('endpointslices', endpointSlice({ namespace: 'shop', name: 'cart-2', service: 'cart', endpoints: [{ addresses: ['10.244.0.2'] }] }));
+  fake.create(
+    'endpointslices',
+    endpointSlice({ namespace: 'shop', name: 'cart-2', service: 'cart', endpoints: [{ addresses: ['10.244.0.2'] }] }),
+  );
   for (let i = 0; i < 200 && m.sum('gsdns_kubernetes_events_total', { resource: 'endpointslices' }) < 2; i++) {
     await new Promise((r) => setTimeout(r, 25));
     m = await scrape(s.httpPort);

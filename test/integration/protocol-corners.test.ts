@@ -14,7 +14,17 @@ import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { answers, dig, type DigResult } from '../helpers/dig.js';
-import { craftQuery, kdig, optRR, ecsOption, parseReply, rawQuestion, requireTool, tcpExchange, udpExchange } from '../helpers/dns-tools.js';
+import {
+  craftQuery,
+  kdig,
+  optRR,
+  ecsOption,
+  parseReply,
+  rawQuestion,
+  requireTool,
+  tcpExchange,
+  udpExchange,
+} from '../helpers/dns-tools.js';
 import { startInProcess, tempDir, writeFile } from '../helpers/gsdns-process.js';
 import { answerA, buildReply, startScriptedUpstream, txtRecord, type ScriptedUpstream } from '../helpers/scripted-upstream.js';
 
@@ -31,7 +41,11 @@ async function leakyUpstream(t: ExecutionContext): Promise<ScriptedUpstream> {
   );
 }
 
-async function serve(t: ExecutionContext, up: ScriptedUpstream, chaos = `{version: "${VERSION}"}`): Promise<Awaited<ReturnType<typeof startInProcess>>> {
+async function serve(
+  t: ExecutionContext,
+  up: ScriptedUpstream,
+  chaos = `{version: "${VERSION}"}`,
+): Promise<Awaited<ReturnType<typeof startInProcess>>> {
   const dir = tempDir(t);
   writeFile(join(dir, 'catalog.yaml'), CATALOG);
   return startInProcess(
@@ -114,20 +128,24 @@ test('CHAOS version.bind and version.server come from dns.chaos.version; id.serv
       t.is(r.status, 'NOERROR', `${name} ${type}`);
       t.true(r.flags.includes('aa'), 'answered by gsdns itself, as BIND does');
       t.deepEqual(answers(r, 'TXT'), [`"${VERSION}"`]);
-      t.regex(r.raw, new RegExp(`${name}\\.\\s+0\\s+CH\\s+TXT\\s+"${VERSION}"`), 'TXT class CH, TTL 0, in the client\'s case');
+      t.regex(r.raw, new RegExp(`${name}\\.\\s+0\\s+CH\\s+TXT\\s+"${VERSION}"`), "TXT class CH, TTL 0, in the client's case");
       t.notRegex(r.raw, /malformed|WARNING/i);
     }
   }
-  for (const name of ['id.server', 'hostname.bind', 'authors.bind']) assertRefused(t, (await dig(t, s.dnsPort, ['-c', 'CH', '-t', 'TXT', name]))!, `CH ${name}`);
+  for (const name of ['id.server', 'hostname.bind', 'authors.bind'])
+    assertRefused(t, (await dig(t, s.dnsPort, ['-c', 'CH', '-t', 'TXT', name]))!, `CH ${name}`);
   assertRefused(t, (await dig(t, s.dnsPort, ['-c', 'CH', '-t', 'A', 'version.bind']))!, 'CH version.bind A');
   // The same names in class IN are ordinary names outside the zones: forwarded (not our concern).
   const k = (await kdig(t, s.dnsPort, ['-c', 'CH', '-t', 'TXT', 'version.server']))!;
   t.is(k[0]!.status, 'NOERROR');
-  t.true(k[0]!.answer.some((line) => line.includes(`"${VERSION}"`) && /\bCH\b/.test(line)), k[0]!.answer.join('\n'));
+  t.true(
+    k[0]!.answer.some((line) => line.includes(`"${VERSION}"`) && /\bCH\b/.test(line)),
+    k[0]!.answer.join('\n'),
+  );
   t.is(up.queries.length, 0, 'no CHAOS query reached the upstream');
 });
 
-test('CHAOS with dns.chaos unset (the default): every server-identity name REFUSED, the upstream\'s version never shown', async (t) => {
+test("CHAOS with dns.chaos unset (the default): every server-identity name REFUSED, the upstream's version never shown", async (t) => {
   const up = await leakyUpstream(t);
   const s = await serve(t, up, '{}');
   for (const name of ['version.bind', 'version.server', 'id.server', 'hostname.bind']) {
@@ -194,17 +212,26 @@ test('FORMERR for a malformed ECS or EDNS option carries an OPT (RFC 6891 §6.1.
     [ecsOption(1, 24, Buffer.from([192, 0, 2])), ecsOption(1, 24, Buffer.from([192, 0, 2]))], // two ECS
   ]) {
     for (const name of ['web.ns1.global', 'www.example.org']) {
-      const reply = parseReply((await udpExchange(s.dnsPort, craftQuery({ id: 0x0f0f, questions: [rawQuestion(name)], additional: [optRR({ dnssecOk: true, options })] })))!);
+      const reply = parseReply(
+        (await udpExchange(
+          s.dnsPort,
+          craftQuery({ id: 0x0f0f, questions: [rawQuestion(name)], additional: [optRR({ dnssecOk: true, options })] }),
+        ))!,
+      );
       t.like(reply, { id: 0x0f0f, rcode: 1, counts: { qd: 1, an: 0, ar: 1 } });
       t.like(reply.opt, { udp: 1232, version: 0, dnssecOk: true });
       t.deepEqual(reply.opt?.options, [], 'the malformed option is not echoed');
     }
   }
   // An option that overruns the OPT's RDATA: the OPT header was read, so it comes back too.
-  const overrun = parseReply((await udpExchange(s.dnsPort, craftQuery({ additional: [optRR({ rdata: Buffer.from([0, 10, 0, 9, 1]) })] })))!);
+  const overrun = parseReply(
+    (await udpExchange(s.dnsPort, craftQuery({ additional: [optRR({ rdata: Buffer.from([0, 10, 0, 9, 1]) })] })))!,
+  );
   t.like(overrun, { rcode: 1, counts: { ar: 1 } });
   // Without an OPT, none comes back.
-  const plain = parseReply((await udpExchange(s.dnsPort, craftQuery({ questions: [rawQuestion('a.b.global')], trailing: Buffer.from([1, 2]) })))!);
+  const plain = parseReply(
+    (await udpExchange(s.dnsPort, craftQuery({ questions: [rawQuestion('a.b.global')], trailing: Buffer.from([1, 2]) })))!,
+  );
   t.like(plain, { rcode: 1, counts: { ar: 0 } });
   t.is(up.queries.length, 0);
 });

@@ -46,7 +46,12 @@ function queryLines(gs: SpawnedServer): QueryLine[] {
  * One datagram from a socket of its own. With `held`, the socket stays open (the caller closes
  * those), so the kernel cannot give its port to the next case: lines are told apart by port.
  */
-async function udpFrom(port: number, message: Buffer, timeoutMs = 3000, held?: Socket[]): Promise<{ localPort: number; reply: Buffer | null }> {
+async function udpFrom(
+  port: number,
+  message: Buffer,
+  timeoutMs = 3000,
+  held?: Socket[],
+): Promise<{ localPort: number; reply: Buffer | null }> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
   const localPort = socket.address().port;
@@ -94,7 +99,16 @@ const udpCases: UdpCase[] = [
   {
     title: 'A, local',
     message: craftQuery({ id: 0x1001, questions: [rawQuestion('productpage.bookinfo.global')] }),
-    expect: { type: 'A', class: 'IN', name: 'productpage.bookinfo.global.', do: false, bufsize: 512, rcode: 'NOERROR', source: 'local', cluster: 'demo-local' },
+    expect: {
+      type: 'A',
+      class: 'IN',
+      name: 'productpage.bookinfo.global.',
+      do: false,
+      bufsize: 512,
+      rcode: 'NOERROR',
+      source: 'local',
+      cluster: 'demo-local',
+    },
     replied: true,
     question: true,
   },
@@ -212,7 +226,15 @@ test('one line per message, with the CoreDNS log fields plus source and cluster'
 
   const dnssecLines = lines.filter((l) => l.name === 'legacy.bookinfo.global.');
   t.is(dnssecLines.length, 1);
-  t.like(dnssecLines[0], { proto: 'udp', type: 'A', do: true, bufsize: 1400, rcode: 'NOERROR', source: 'degraded', cluster: 'cluster-east' });
+  t.like(dnssecLines[0], {
+    proto: 'udp',
+    type: 'A',
+    do: true,
+    bufsize: 1400,
+    rcode: 'NOERROR',
+    source: 'degraded',
+    cluster: 'cluster-east',
+  });
   if (dnssecLines[0]) assertCommonFields(t, dnssecLines[0], 'dig +dnssec');
 });
 
@@ -221,9 +243,15 @@ for (const [title, sets] of [
   ['enabled false logs no query', ['log.queries.enabled=false', 'log.queries.sampleRate=1']],
 ] as const) {
   test(title, async (t) => {
-    const gs = await spawnGsdns(t, sets.flatMap((s) => ['--set', s]));
+    const gs = await spawnGsdns(
+      t,
+      sets.flatMap((s) => ['--set', s]),
+    );
     for (let i = 0; i < 20; i++) {
-      const { reply } = await udpFrom(gs.dnsPort, craftQuery({ id: 0x2000 + i, questions: [rawQuestion(i % 2 ? 'productpage.bookinfo.global' : 'nope.bookinfo.global')] }));
+      const { reply } = await udpFrom(
+        gs.dnsPort,
+        craftQuery({ id: 0x2000 + i, questions: [rawQuestion(i % 2 ? 'productpage.bookinfo.global' : 'nope.bookinfo.global')] }),
+      );
       t.truthy(reply, `query ${i} answered`);
     }
     await udpFrom(gs.dnsPort, craftQuery({ id: 0x2100, qr: true }), 200);

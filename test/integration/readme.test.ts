@@ -22,7 +22,14 @@ function examples(): Example[] {
   const block = /## Try it with dig\s+```console\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
   const out: Example[] = [];
   for (const line of block.split('\n')) {
-    if (line.startsWith('$ ')) out.push({ command: line.slice(2).replace(/\s+#.*$/, '').trim(), expected: [] });
+    if (line.startsWith('$ '))
+      out.push({
+        command: line
+          .slice(2)
+          .replace(/\s+#.*$/, '')
+          .trim(),
+        expected: [],
+      });
     else if (line.trim() !== '' && out.length > 0) out[out.length - 1]!.expected.push(line);
   }
   return out;
@@ -36,7 +43,10 @@ test('README "Try it with dig" examples match the demo output', async (t) => {
   for (const ex of list) {
     t.regex(ex.command, /^dig @127\.0\.0\.1 -p 5353 /, 'examples target the demo');
     const [digPart, grepPart] = ex.command.split(' | grep ');
-    const args = digPart!.split(/\s+/).slice(1).map((a) => (a === '5353' ? String(s.dnsPort) : a));
+    const args = digPart!
+      .split(/\s+/)
+      .slice(1)
+      .map((a) => (a === '5353' ? String(s.dnsPort) : a));
     let { stdout } = await run('dig', [...args, '+time=2', '+tries=1'], { timeout: 10_000 });
     if (grepPart) {
       const [flag, pattern] = grepPart.startsWith('-A1 ') ? ['-A1', grepPart.slice(4)] : ['', grepPart];

@@ -53,11 +53,18 @@ function assertNoKeyMaterial(t: ExecutionContext, log: string, keyFiles: readonl
 /** A GET of /v1/catalog with the given client TLS material; resolves with the status or the error text. */
 function getCatalog(port: number, tls: Partial<TlsFiles> & { ca: string }): Promise<string> {
   return new Promise((resolve) => {
-    const m = { ca: readFileSync(tls.ca), cert: tls.cert ? readFileSync(tls.cert) : undefined, key: tls.key ? readFileSync(tls.key) : undefined };
-    const req = request({ host: '127.0.0.1', port, path: '/v1/catalog', ...m, checkServerIdentity: () => undefined, agent: false, timeout: 10_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(String(res.statusCode)));
-    });
+    const m = {
+      ca: readFileSync(tls.ca),
+      cert: tls.cert ? readFileSync(tls.cert) : undefined,
+      key: tls.key ? readFileSync(tls.key) : undefined,
+    };
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/catalog', ...m, checkServerIdentity: () => undefined, agent: false, timeout: 10_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.statusCode)));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err) => resolve(err.message));
     req.end();
@@ -79,7 +86,10 @@ test('no key material in the logs of refused handshakes, refused peers, and a ke
   const pki = await makePki(t, { clusters: ['alpha', 'beta'], trustDomain: TD });
   const dir = tempDir(t);
   const own = pki.clusters['alpha']!;
-  writeFileSync(join(dir, 'catalog.yaml'), 'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n');
+  writeFileSync(
+    join(dir, 'catalog.yaml'),
+    'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.0.9], readyEndpoints: 1, ports: [{name: http, port: 80}]}\n',
+  );
 
   // The peer "beta" answers with a certificate from a foreign CA: our client must refuse it.
   const foreignBeta = loadTls(await pki.foreignCert('beta'));
@@ -127,7 +137,20 @@ sync:
   // A key that does not belong to the certificate: start fails, naming the file, not its content.
   const mismatched = join(dir, 'gsdns-bad-key.yaml');
   writeFileSync(mismatched, readFileSync(config, 'utf8').replace(JSON.stringify(own.key), JSON.stringify(pki.clusters['beta']!.key)));
-  const child = spawn(process.execPath, [binPath, 'serve', '--config', mismatched, '--set', 'dns.listen=[{address: 127.0.0.1, port: 0}]', '--set', 'http.listen={address: 127.0.0.1, port: 0}'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      binPath,
+      'serve',
+      '--config',
+      mismatched,
+      '--set',
+      'dns.listen=[{address: 127.0.0.1, port: 0}]',
+      '--set',
+      'http.listen={address: 127.0.0.1, port: 0}',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   t.teardown(() => void child.kill('SIGKILL'));
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -142,11 +165,22 @@ function handshake(port: number, files: TlsFiles, min: SecureVersion, max: Secur
   const m = loadTls(files);
   return new Promise((resolve) => {
     // SECLEVEL=0 lets this client offer the old versions at all (OpenSSL 3 refuses them locally).
-    const s = tlsConnect({ host: '127.0.0.1', port, ...m, minVersion: min, maxVersion: max, ciphers: 'DEFAULT@SECLEVEL=0', checkServerIdentity: () => undefined }, () => {
-      const version = s.getProtocol() ?? '?';
-      s.destroy();
-      resolve(version);
-    });
+    const s = tlsConnect(
+      {
+        host: '127.0.0.1',
+        port,
+        ...m,
+        minVersion: min,
+        maxVersion: max,
+        ciphers: 'DEFAULT@SECLEVEL=0',
+        checkServerIdentity: () => undefined,
+      },
+      () => {
+        const version = s.getProtocol() ?? '?';
+        s.destroy();
+        resolve(version);
+      },
+    );
     s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
 }

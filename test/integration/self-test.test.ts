@@ -132,133 +132,167 @@ async function assertFailingVerdict(t: ExecutionContext, gs: SpawnedServer, reas
   return body;
 }
 
-test('wired: unbound with a stub zone for global reaches this gsdns', limited(async (t) => {
-  if (!(await requireTool(t, 'unbound'))) return;
-  const [gsPort, ubPort] = await twoPorts();
-  // The resolver first (it does not need gsdns up to start), then gsdns on the port it points at.
-  const ub = await startCustomUnbound(t, {
-    port: ubPort,
-    serverLines: ['domain-insecure: "global"'],
-    clauses: `stub-zone:\n  name: "global"\n  stub-addr: 127.0.0.1@${gsPort}\n`,
-  });
-  if (!ub) return;
-  const gs = await spawnOnPort(t, gsPort, selfTestArgs(`127.0.0.1:${ubPort}`));
+test(
+  'wired: unbound with a stub zone for global reaches this gsdns',
+  limited(async (t) => {
+    if (!(await requireTool(t, 'unbound'))) return;
+    const [gsPort, ubPort] = await twoPorts();
+    // The resolver first (it does not need gsdns up to start), then gsdns on the port it points at.
+    const ub = await startCustomUnbound(t, {
+      port: ubPort,
+      serverLines: ['domain-insecure: "global"'],
+      clauses: `stub-zone:\n  name: "global"\n  stub-addr: 127.0.0.1@${gsPort}\n`,
+    });
+    if (!ub) return;
+    const gs = await spawnOnPort(t, gsPort, selfTestArgs(`127.0.0.1:${ubPort}`));
 
-  const { status, body } = await runSelfTest(gs.httpPort);
-  t.is(status, 200);
-  t.true(body.enabled);
-  t.true(body.ok, `verdict: ${JSON.stringify(body)}\nunbound:\n${ub.logs()}`);
-  t.true(body.reachedThisReplica);
-  t.is(body.resolver, `127.0.0.1:${ubPort}`);
-  t.regex(body.reason ?? '', new RegExp(`resolver 127\\.0\\.0\\.1:${ubPort} forwarded _selftest-[0-9a-f]+\\.global`));
-  t.regex(body.lastName ?? '', /^_selftest-[0-9a-f]+\.global$/);
-  t.true((body.runs ?? 0) >= 1);
+    const { status, body } = await runSelfTest(gs.httpPort);
+    t.is(status, 200);
+    t.true(body.enabled);
+    t.true(body.ok, `verdict: ${JSON.stringify(body)}\nunbound:\n${ub.logs()}`);
+    t.true(body.reachedThisReplica);
+    t.is(body.resolver, `127.0.0.1:${ubPort}`);
+    t.regex(body.reason ?? '', new RegExp(`resolver 127\\.0\\.0\\.1:${ubPort} forwarded _selftest-[0-9a-f]+\\.global`));
+    t.regex(body.lastName ?? '', /^_selftest-[0-9a-f]+\.global$/);
+    t.true((body.runs ?? 0) >= 1);
 
-  const metrics = await metricsText(gs.httpPort);
-  t.is(metricValue(metrics, 'gsdns_stub_wiring_ok'), 1);
-  t.true((metricValue(metrics, 'gsdns_stub_wiring_checks_total', '{result="ok"}') ?? 0) >= 1);
+    const metrics = await metricsText(gs.httpPort);
+    t.is(metricValue(metrics, 'gsdns_stub_wiring_ok'), 1);
+    t.true((metricValue(metrics, 'gsdns_stub_wiring_checks_total', '{result="ok"}') ?? 0) >= 1);
 
-  const ready = await getJson<ReadyBody>(gs.httpPort, '/readyz');
-  t.is(ready.status, 200);
-  t.regex(ready.body.components['stubWiring']?.detail ?? '', /^ok: /);
-}));
+    const ready = await getJson<ReadyBody>(gs.httpPort, '/readyz');
+    t.is(ready.status, 200);
+    t.regex(ready.body.components['stubWiring']?.detail ?? '', /^ok: /);
+  }),
+);
 
-test('not wired: unbound serves global itself (static zone, its own SOA)', limited(async (t) => {
-  const ub = await startCustomUnbound(t, {
-    serverLines: ['local-zone: "global." static', 'local-data: "global. 3600 IN SOA ns.example.net. admin.example.net. 1 3600 900 86400 300"'],
-  });
-  if (!ub) return;
-  const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${ub.port}`));
-  const body = await assertFailingVerdict(t, gs, /NXDOMAIN .*SOA global\. ns\.example\.net\., which is not gsdns.*no stub domain for 'global'/);
-  t.regex(body.reason ?? '', new RegExp(`^resolver 127\\.0\\.0\\.1:${ub.port} `));
-}));
+test(
+  'not wired: unbound serves global itself (static zone, its own SOA)',
+  limited(async (t) => {
+    const ub = await startCustomUnbound(t, {
+      serverLines: [
+        'local-zone: "global." static',
+        'local-data: "global. 3600 IN SOA ns.example.net. admin.example.net. 1 3600 900 86400 300"',
+      ],
+    });
+    if (!ub) return;
+    const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${ub.port}`));
+    const body = await assertFailingVerdict(
+      t,
+      gs,
+      /NXDOMAIN .*SOA global\. ns\.example\.net\., which is not gsdns.*no stub domain for 'global'/,
+    );
+    t.regex(body.reason ?? '', new RegExp(`^resolver 127\\.0\\.0\\.1:${ub.port} `));
+  }),
+);
 
-test('not wired: unbound answers NXDOMAIN without any SOA', limited(async (t) => {
-  const ub = await startCustomUnbound(t, { serverLines: ['local-zone: "global." static'] });
-  if (!ub) return;
-  const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${ub.port}`));
-  await assertFailingVerdict(t, gs, /NXDOMAIN .*without gsdns's SOA .*stub domain for 'global' is missing or points elsewhere/);
-}));
+test(
+  'not wired: unbound answers NXDOMAIN without any SOA',
+  limited(async (t) => {
+    const ub = await startCustomUnbound(t, { serverLines: ['local-zone: "global." static'] });
+    if (!ub) return;
+    const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${ub.port}`));
+    await assertFailingVerdict(t, gs, /NXDOMAIN .*without gsdns's SOA .*stub domain for 'global' is missing or points elsewhere/);
+  }),
+);
 
-test('not wired: the stub domain points at a server that fails (unbound SERVFAILs)', limited(async (t) => {
-  // Where the zone is sent, a broken server answers SERVFAIL (a dead port would make unbound try
-  // for longer than any sensible timeout; the "did not answer" verdict has its own test).
-  const broken = await fakeResolver(t, 2);
-  const ub = await startCustomUnbound(t, {
-    serverLines: ['domain-insecure: "global"'],
-    clauses: `forward-zone:\n  name: "global"\n  forward-addr: 127.0.0.1@${broken.port}\n`,
-  });
-  if (!ub) return;
-  const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${ub.port}`));
-  await assertFailingVerdict(t, gs, /answered SERVFAIL for _selftest-[0-9a-f]+\.global: its stub domain for 'global'/);
-  t.true(broken.received() >= 1, 'unbound did send the name to the configured address');
-}));
+test(
+  'not wired: the stub domain points at a server that fails (unbound SERVFAILs)',
+  limited(async (t) => {
+    // Where the zone is sent, a broken server answers SERVFAIL (a dead port would make unbound try
+    // for longer than any sensible timeout; the "did not answer" verdict has its own test).
+    const broken = await fakeResolver(t, 2);
+    const ub = await startCustomUnbound(t, {
+      serverLines: ['domain-insecure: "global"'],
+      clauses: `forward-zone:\n  name: "global"\n  forward-addr: 127.0.0.1@${broken.port}\n`,
+    });
+    if (!ub) return;
+    const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${ub.port}`));
+    await assertFailingVerdict(t, gs, /answered SERVFAIL for _selftest-[0-9a-f]+\.global: its stub domain for 'global'/);
+    t.true(broken.received() >= 1, 'unbound did send the name to the configured address');
+  }),
+);
 
-test('another replica answered: a second gsdns with the same config matches by SOA', limited(async (t) => {
-  const other = await spawnGsdns(t);
-  const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${other.dnsPort}`));
-  const { body } = await runSelfTest(gs.httpPort);
-  t.true(body.ok, `verdict: ${JSON.stringify(body)}`);
-  t.false(body.reachedThisReplica);
-  t.regex(body.reason ?? '', /answered _selftest-[0-9a-f]+\.global as gsdns does \(NXDOMAIN, SOA ns\.global\.\): another gsdns replica/);
-  const metrics = await metricsText(gs.httpPort);
-  t.is(metricValue(metrics, 'gsdns_stub_wiring_ok'), 1);
-}));
+test(
+  'another replica answered: a second gsdns with the same config matches by SOA',
+  limited(async (t) => {
+    const other = await spawnGsdns(t);
+    const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${other.dnsPort}`));
+    const { body } = await runSelfTest(gs.httpPort);
+    t.true(body.ok, `verdict: ${JSON.stringify(body)}`);
+    t.false(body.reachedThisReplica);
+    t.regex(body.reason ?? '', /answered _selftest-[0-9a-f]+\.global as gsdns does \(NXDOMAIN, SOA ns\.global\.\): another gsdns replica/);
+    const metrics = await metricsText(gs.httpPort);
+    t.is(metricValue(metrics, 'gsdns_stub_wiring_ok'), 1);
+  }),
+);
 
-test('no reply: a resolver that never answers fails after timeoutMs', limited(async (t) => {
-  const silent = await fakeResolver(t, undefined);
-  const timeoutMs = 600;
-  const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${silent.port}`, { timeoutMs }));
-  // Let the automatic first run (1 s after start) finish, so the POST times a run of its own.
-  const deadline = Date.now() + 10_000;
-  while (((await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest')).body.runs ?? 0) < 1 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const started = performance.now();
-  const { body } = await runSelfTest(gs.httpPort);
-  const elapsed = performance.now() - started;
-  t.false(body.ok);
-  t.false(body.reachedThisReplica);
-  t.regex(body.reason ?? '', new RegExp(`resolver 127\\.0\\.0\\.1:${silent.port} did not answer _selftest-[0-9a-f]+\\.global within ${timeoutMs} ms`));
-  t.true(elapsed >= timeoutMs - 50, `the run waited for the timeout (${elapsed.toFixed(0)} ms)`);
-  t.true(elapsed < timeoutMs + 2000, `the run ended soon after the timeout (${elapsed.toFixed(0)} ms)`);
-  t.true(silent.received() >= 2, 'one query per run reached the resolver');
-  t.is(metricValue(await metricsText(gs.httpPort), 'gsdns_stub_wiring_ok'), 0);
-}));
+test(
+  'no reply: a resolver that never answers fails after timeoutMs',
+  limited(async (t) => {
+    const silent = await fakeResolver(t, undefined);
+    const timeoutMs = 600;
+    const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${silent.port}`, { timeoutMs }));
+    // Let the automatic first run (1 s after start) finish, so the POST times a run of its own.
+    const deadline = Date.now() + 10_000;
+    while (((await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest')).body.runs ?? 0) < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const started = performance.now();
+    const { body } = await runSelfTest(gs.httpPort);
+    const elapsed = performance.now() - started;
+    t.false(body.ok);
+    t.false(body.reachedThisReplica);
+    t.regex(
+      body.reason ?? '',
+      new RegExp(`resolver 127\\.0\\.0\\.1:${silent.port} did not answer _selftest-[0-9a-f]+\\.global within ${timeoutMs} ms`),
+    );
+    t.true(elapsed >= timeoutMs - 50, `the run waited for the timeout (${elapsed.toFixed(0)} ms)`);
+    t.true(elapsed < timeoutMs + 2000, `the run ended soon after the timeout (${elapsed.toFixed(0)} ms)`);
+    t.true(silent.received() >= 2, 'one query per run reached the resolver');
+    t.is(metricValue(await metricsText(gs.httpPort), 'gsdns_stub_wiring_ok'), 0);
+  }),
+);
 
-test('the periodic run happens by itself', limited(async (t) => {
-  const resolver = await fakeResolver(t, undefined);
-  const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${resolver.port}`, { intervalSeconds: 1, timeoutMs: 200 }));
-  const deadline = Date.now() + 8000;
-  let body: SelfTestBody = { enabled: true };
-  while (Date.now() < deadline) {
-    body = (await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest')).body;
-    if ((body.runs ?? 0) >= 2) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.true((body.runs ?? 0) >= 2, `runs without a POST: ${JSON.stringify(body)}`);
-  t.is(body.failures, body.runs);
-  t.true(resolver.received() >= 2, 'each run sent a query to the resolver');
-  const metrics = await metricsText(gs.httpPort);
-  t.true((metricValue(metrics, 'gsdns_stub_wiring_checks_total', '{result="failed"}') ?? 0) >= 2);
-}));
+test(
+  'the periodic run happens by itself',
+  limited(async (t) => {
+    const resolver = await fakeResolver(t, undefined);
+    const gs = await spawnGsdns(t, selfTestArgs(`127.0.0.1:${resolver.port}`, { intervalSeconds: 1, timeoutMs: 200 }));
+    const deadline = Date.now() + 8000;
+    let body: SelfTestBody = { enabled: true };
+    while (Date.now() < deadline) {
+      body = (await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest')).body;
+      if ((body.runs ?? 0) >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.true((body.runs ?? 0) >= 2, `runs without a POST: ${JSON.stringify(body)}`);
+    t.is(body.failures, body.runs);
+    t.true(resolver.received() >= 2, 'each run sent a query to the resolver');
+    const metrics = await metricsText(gs.httpPort);
+    t.true((metricValue(metrics, 'gsdns_stub_wiring_checks_total', '{result="failed"}') ?? 0) >= 2);
+  }),
+);
 
-test('disabled by default: /debug/selftest says so and no gsdns_stub_wiring_ok', limited(async (t) => {
-  const gs = await spawnGsdns(t);
-  const { status, body } = await runSelfTest(gs.httpPort);
-  t.is(status, 409, 'nothing to run');
-  t.false(body.enabled);
-  t.regex(body.hint ?? '', /selfTest\.enabled/);
-  const read = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest');
-  t.is(read.status, 200);
-  t.false(read.body.enabled);
-  const metrics = await metricsText(gs.httpPort);
-  t.true(metrics.includes('gsdns_build_info'), 'the exposition itself is there');
-  t.false(/^gsdns_stub_wiring_ok /m.test(metrics));
-  t.false(/^gsdns_stub_wiring_checks_total/m.test(metrics));
-  const ready = await getJson<ReadyBody>(gs.httpPort, '/readyz');
-  t.false('stubWiring' in ready.body.components, 'no stubWiring component');
-}));
+test(
+  'disabled by default: /debug/selftest says so and no gsdns_stub_wiring_ok',
+  limited(async (t) => {
+    const gs = await spawnGsdns(t);
+    const { status, body } = await runSelfTest(gs.httpPort);
+    t.is(status, 409, 'nothing to run');
+    t.false(body.enabled);
+    t.regex(body.hint ?? '', /selfTest\.enabled/);
+    const read = await getJson<SelfTestBody>(gs.httpPort, '/debug/selftest');
+    t.is(read.status, 200);
+    t.false(read.body.enabled);
+    const metrics = await metricsText(gs.httpPort);
+    t.true(metrics.includes('gsdns_build_info'), 'the exposition itself is there');
+    t.false(/^gsdns_stub_wiring_ok /m.test(metrics));
+    t.false(/^gsdns_stub_wiring_checks_total/m.test(metrics));
+    const ready = await getJson<ReadyBody>(gs.httpPort, '/readyz');
+    t.false('stubWiring' in ready.body.components, 'no stubWiring component');
+  }),
+);
 
 test('schedule: a failed run is retried soon, a passing one waits for the interval', async (t) => {
   const { SelfTest } = await import('../../src/ops/self-test.js');
@@ -279,7 +313,10 @@ test('schedule: a failed run is retried soon, a passing one waits for the interv
   t.teardown(() => failing.stop());
   failing.start(10);
   await new Promise((r) => setTimeout(r, 1500));
-  t.true(failing.status().runs >= 3, `failed runs are retried within retryAfterFailureMs, not the 60 s interval: ${failing.status().runs} runs`);
+  t.true(
+    failing.status().runs >= 3,
+    `failed runs are retried within retryAfterFailureMs, not the 60 s interval: ${failing.status().runs} runs`,
+  );
   t.is(failing.status().failures, failing.status().runs);
   t.false(failing.status().ok);
   // A passing run: the query reaches "us" (noteQuery) before the reply comes.

@@ -165,7 +165,9 @@ test('SIGTERM under load: not ready at once, every query answered through the la
   const during = sent.filter((s) => s.atMs >= signalAt && s.atMs <= signalAt + lameDuckMs - 200);
   t.true(before.length >= 10, `${before.length} queries before the signal`);
   t.true(during.length >= 40, `${during.length} queries during the lame duck`);
-  t.log(`503 after ${notReady ? (notReady.atMs - signalAt).toFixed(0) : '-'} ms; exit after ${took.toFixed(0)} ms; ${before.length} queries before, ${during.length} during`);
+  t.log(
+    `503 after ${notReady ? (notReady.atMs - signalAt).toFixed(0) : '-'} ms; exit after ${took.toFixed(0)} ms; ${before.length} queries before, ${during.length} during`,
+  );
   const failed = [...before, ...during].filter((s) => s.outcome !== 'ok');
   t.deepEqual(
     failed.map((s) => `#${s.id} at +${(s.atMs - signalAt).toFixed(0)} ms: ${s.outcome} ${s.detail ?? ''}`),
@@ -239,7 +241,12 @@ test('fatalHandler logs at fatal with the error and exits 70, for both kinds', (
     handler(what, err);
     t.deepEqual(exits, [70], what);
     t.is(lines.length, 1, what);
-    const rec = JSON.parse(lines[0]!) as { level: number; msg: string; event: string; err: { type: string; message: string; stack: string } };
+    const rec = JSON.parse(lines[0]!) as {
+      level: number;
+      msg: string;
+      event: string;
+      err: { type: string; message: string; stack: string };
+    };
     t.is(rec.level, 60, 'pino fatal');
     t.is(rec.event, what);
     t.true(rec.msg.startsWith(text), rec.msg);

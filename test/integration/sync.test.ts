@@ -39,7 +39,13 @@ function writeCatalog(dir: string, services: readonly string[]): void {
   copyFileSync(join(dir, 'catalog.tmp'), join(dir, 'catalog.yaml'));
 }
 
-function configText(name: string, syncPort: number, tls: TlsFiles, peers: readonly { name: string; port: number }[], staleAfterSeconds: number): string {
+function configText(
+  name: string,
+  syncPort: number,
+  tls: TlsFiles,
+  peers: readonly { name: string; port: number }[],
+  staleAfterSeconds: number,
+): string {
   return `cluster: {name: ${name}, region: ${REGION[name] ?? 'r'}, gateways: [{address: ${GATEWAY[name] ?? '192.0.2.99'}, port: 15443}]}
 dns: {zones: [global]}
 source: {type: file, file: {path: catalog.yaml}}
@@ -52,11 +58,20 @@ sync:
 `;
 }
 
-async function startNode(t: ExecutionContext, node: { name: string; dir: string; syncPort: number }, tls: TlsFiles, peers: readonly { name: string; port: number }[], staleAfterSeconds = 30) {
+async function startNode(
+  t: ExecutionContext,
+  node: { name: string; dir: string; syncPort: number },
+  tls: TlsFiles,
+  peers: readonly { name: string; port: number }[],
+  staleAfterSeconds = 30,
+) {
   return startInProcess(t, configText(node.name, node.syncPort, tls, peers, staleAfterSeconds), node.dir);
 }
 
-async function mesh(t: ExecutionContext, opts: { staleAfterSeconds?: number; names?: readonly string[] } = {}): Promise<{ pki: Pki; nodes: Record<string, Node> }> {
+async function mesh(
+  t: ExecutionContext,
+  opts: { staleAfterSeconds?: number; names?: readonly string[] } = {},
+): Promise<{ pki: Pki; nodes: Record<string, Node> }> {
   const names = opts.names ?? ['eu', 'us', 'ap'];
   const pki = await makePki(t, { trustDomain: TD, clusters: [...names] });
   const ports = await Promise.all(names.map(() => freePort()));
@@ -105,7 +120,7 @@ async function peers(node: Node): Promise<PeerView[]> {
 }
 const peerState = async (node: Node, peer: string) => (await peers(node)).find((p) => p.peer === peer);
 
-test('three clusters: a service added in eu is answered by us and ap with eu\'s gateway, and withdrawn when removed', async (t) => {
+test("three clusters: a service added in eu is answered by us and ap with eu's gateway, and withdrawn when removed", async (t) => {
   // staleAfterSeconds 180: long polls wait 30 s, so a change seen within 10 s was pushed.
   const { nodes } = await mesh(t, { staleAfterSeconds: 180 });
   const { eu, us, ap } = nodes as Record<'eu' | 'us' | 'ap', Node>;
@@ -116,13 +131,13 @@ test('three clusters: a service added in eu is answered by us and ap with eu\'s 
   // Added: pushed to the others through their held long polls. 10 s on a loaded machine still
   // tells a push from a long poll that ran out (its wait is 30 s here).
   writeCatalog(eu.dir, ['cart', 'basket']);
-  const added = await until(t, 'basket reaches us', answersWith(us, 'basket.shop.global', [GATEWAY['eu']!]),10_000);
-  await until(t, 'basket reaches ap', answersWith(ap, 'basket.shop.global', [GATEWAY['eu']!]),10_000);
+  const added = await until(t, 'basket reaches us', answersWith(us, 'basket.shop.global', [GATEWAY['eu']!]), 10_000);
+  await until(t, 'basket reaches ap', answersWith(ap, 'basket.shop.global', [GATEWAY['eu']!]), 10_000);
   t.log(`added service answered remotely after ${added} ms`);
   // Removed: withdrawn the same way.
   writeCatalog(eu.dir, ['cart']);
-  await until(t, 'basket withdrawn in us', nxdomain(us, 'basket.shop.global'),10_000);
-  await until(t, 'basket withdrawn in ap', nxdomain(ap, 'basket.shop.global'),10_000);
+  await until(t, 'basket withdrawn in us', nxdomain(us, 'basket.shop.global'), 10_000);
+  await until(t, 'basket withdrawn in ap', nxdomain(ap, 'basket.shop.global'), 10_000);
   // Two more one-service changes (a delta only when smaller than the catalog): the client decodes
   // deltas into two sets of arrays it reuses in turn (DecodeRequest.scratch), so the third and
   // fourth deltas land in arrays used before.
@@ -162,7 +177,10 @@ test('deltas: a client holding an ETag and asking (A-IM: gsdns-delta) gets 226 w
   t.is(delta.status, 226);
   t.is(delta.im, 'gsdns-delta');
   t.is(delta.etag, second.etag);
-  const body = JSON.parse(delta.body) as { delta: { base: string; count: number; removed: number[]; at: number[] }; services: { name: string }[] };
+  const body = JSON.parse(delta.body) as {
+    delta: { base: string; count: number; removed: number[]; at: number[] };
+    services: { name: string }[];
+  };
   t.deepEqual(body.delta, { base: first.etag, count: 3, removed: [], at: [2] });
   t.deepEqual(
     body.services.map((s) => s.name),
@@ -234,7 +252,12 @@ test('identity: a peer with a certificate from another CA, and one naming anothe
   const usNode = { name: 'us', dir: dirs.us, syncPort: usPort, server: us };
   await until(t, 'eu rejects us (foreign CA)', async () => (await peerState(euNode, 'us'))?.state === 'rejected', 30_000);
   t.regex((await peerState(euNode, 'us'))?.lastError ?? '', /TLS/);
-  await until(t, 'eu rejects "mallory" (certificate names ap)', async () => (await peerState(euNode, 'mallory'))?.state === 'rejected', 30_000);
+  await until(
+    t,
+    'eu rejects "mallory" (certificate names ap)',
+    async () => (await peerState(euNode, 'mallory'))?.state === 'rejected',
+    30_000,
+  );
   t.regex((await peerState(euNode, 'mallory'))?.lastError ?? '', /names cluster ap, but this peer is configured as mallory/);
   // us's own fetches of eu are refused by eu's TLS handshake: us never gets eu's catalog. Event,
   // not sleep: once eu has refused a handshake and us has recorded the failure, nothing came in.
@@ -261,7 +284,11 @@ async function fakePeer(t: ExecutionContext, files: TlsFiles, body: () => string
 
 test('a catalog claiming another cluster is refused; a malformed catalog keeps the last good one', async (t) => {
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
-  let served = JSON.stringify({ cluster: 'us', gateways: [{ address: '198.51.100.20', port: 15443 }], services: [{ namespace: 'shop', name: 'orders', ready: true, ports: [] }] });
+  let served = JSON.stringify({
+    cluster: 'us',
+    gateways: [{ address: '198.51.100.20', port: 15443 }],
+    services: [{ namespace: 'shop', name: 'orders', ready: true, ports: [] }],
+  });
   const usPort = await fakePeer(t, pki.clusters['us']!, () => served);
   const dir = tempDir(t);
   writeCatalog(dir, []);
@@ -290,12 +317,29 @@ function getCatalog(
   const m = loadTls(tls);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'GET', headers, ca: m.ca, cert: m.cert, key: m.key, checkServerIdentity: () => undefined, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'GET',
+        headers,
+        ca: m.ca,
+        cert: m.cert,
+        key: m.key,
+        checkServerIdentity: () => undefined,
+        agent: false,
+      },
       (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, etag: res.headers['etag'], im: res.headers['im'] as string | undefined, body, ms: Date.now() - started }),
+          resolve({
+            status: res.statusCode ?? 0,
+            etag: res.headers['etag'],
+            im: res.headers['im'] as string | undefined,
+            body,
+            ms: Date.now() - started,
+          }),
         );
       },
     );
@@ -319,7 +363,10 @@ test('the ETag is the same for two replicas of one catalog and across a restart;
   t.truthy(first.etag);
   t.is(first.etag, second.etag, 'two replicas, one ETag');
   t.is(first.body, second.body);
-  t.deepEqual((JSON.parse(first.body) as { services: { name: string }[] }).services.map((s) => s.name), ['basket', 'cart']);
+  t.deepEqual(
+    (JSON.parse(first.body) as { services: { name: string }[] }).services.map((s) => s.name),
+    ['basket', 'cart'],
+  );
   // Restart replica a: same ETag.
   await ra.close();
   const ra2 = await startNode(t, { name: 'eu', dir: a, syncPort: pa }, pki.clusters['eu']!, []);
@@ -375,10 +422,22 @@ test('rotated certificate files are used by new connections without a restart', 
   const serialOf = () =>
     new Promise<string>((resolve, reject) => {
       const m = loadTls(pki.clusters['us']!);
-      const req = request({ host: '127.0.0.1', port, path: '/v1/catalog', ca: m.ca, cert: m.cert, key: m.key, checkServerIdentity: () => undefined, agent: false }, (res) => {
-        resolve((res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber);
-        res.resume();
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/catalog',
+          ca: m.ca,
+          cert: m.cert,
+          key: m.key,
+          checkServerIdentity: () => undefined,
+          agent: false,
+        },
+        (res) => {
+          resolve((res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber);
+          res.resume();
+        },
+      );
       req.on('error', reject);
       req.end();
     });

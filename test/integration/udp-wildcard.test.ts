@@ -23,7 +23,12 @@ async function addLoopback(t: ExecutionContext, address: string): Promise<boolea
   } catch (err) {
     return missing(t, `cannot add ${address} to lo (needs root and iproute2): ${(err as Error).message.split('\n')[0]}`);
   }
-  t.teardown(() => run('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo']).then(() => undefined, () => undefined));
+  t.teardown(() =>
+    run('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo']).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   return true;
 }
 
@@ -58,25 +63,40 @@ async function until(t: ExecutionContext, what: string, check: () => Promise<boo
 
 const OK = 'NOERROR 192.0.2.10'; // the embedded demo's reviews.bookinfo.global
 
-test.serial('0.0.0.0: every local address answers from itself; a new address is bound and a vanished one closed while running', async (t) => {
-  if (!(await addLoopback(t, '127.53.0.2'))) return;
-  const server = await spawnGsdns(t, ['--set', 'dns.listen=[{address: 0.0.0.0, port: 0}]', '--set', 'dns.interfaceRescanMs=100', '--set', 'log.level=debug']);
-  t.is(await ask(t, server, '127.53.0.2'), OK, 'a query to the second address is answered from it');
-  t.is(await ask(t, server, '127.0.0.1'), OK);
+test.serial(
+  '0.0.0.0: every local address answers from itself; a new address is bound and a vanished one closed while running',
+  async (t) => {
+    if (!(await addLoopback(t, '127.53.0.2'))) return;
+    const server = await spawnGsdns(t, [
+      '--set',
+      'dns.listen=[{address: 0.0.0.0, port: 0}]',
+      '--set',
+      'dns.interfaceRescanMs=100',
+      '--set',
+      'log.level=debug',
+    ]);
+    t.is(await ask(t, server, '127.53.0.2'), OK, 'a query to the second address is answered from it');
+    t.is(await ask(t, server, '127.0.0.1'), OK);
 
-  // An address that appears while running gets its socket at the next rescan.
-  if (!(await addLoopback(t, '127.53.0.3'))) return;
-  await until(t, 'the new address answers', async () => (await ask(t, server, '127.53.0.3')) === OK);
+    // An address that appears while running gets its socket at the next rescan.
+    if (!(await addLoopback(t, '127.53.0.3'))) return;
+    await until(t, 'the new address answers', async () => (await ask(t, server, '127.53.0.3')) === OK);
 
-  // A vanished address: its socket is closed (logged), the others keep answering.
-  await removeLoopback('127.53.0.2');
-  const closedLine = (l: string) => l.includes('DNS UDP socket closed') && l.includes('"127.53.0.2"');
-  await until(t, 'the socket of the removed address is closed', () => Promise.resolve(server.logs().split('\n').some(closedLine)));
-  t.is(await ask(t, server, '127.53.0.3'), OK);
-  t.is(await ask(t, server, '127.0.0.1'), OK);
-  const serving = JSON.parse(server.logs().split('\n').find((l) => l.includes('gsdns serving'))!) as { dnsUdp: { listen: string; addresses: string[] }[] };
-  t.true(serving.dnsUdp[0]!.addresses.includes('127.53.0.2'), 'the serving line lists the per-address sockets');
-});
+    // A vanished address: its socket is closed (logged), the others keep answering.
+    await removeLoopback('127.53.0.2');
+    const closedLine = (l: string) => l.includes('DNS UDP socket closed') && l.includes('"127.53.0.2"');
+    await until(t, 'the socket of the removed address is closed', () => Promise.resolve(server.logs().split('\n').some(closedLine)));
+    t.is(await ask(t, server, '127.53.0.3'), OK);
+    t.is(await ask(t, server, '127.0.0.1'), OK);
+    const serving = JSON.parse(
+      server
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('gsdns serving'))!,
+    ) as { dnsUdp: { listen: string; addresses: string[] }[] };
+    t.true(serving.dnsUdp[0]!.addresses.includes('127.53.0.2'), 'the serving line lists the per-address sockets');
+  },
+);
 
 test.serial('::: dual-stack like the TCP socket: IPv4 and IPv6 addresses answer from themselves', async (t) => {
   if (!(await addLoopback(t, '127.53.0.4'))) return;

@@ -5,7 +5,17 @@
  */
 import test from 'ava';
 import { answers, dig } from '../helpers/dig.js';
-import { TcpDnsClient, craftQuery, kdig, optRR, parseReply, rawQuestion, tcpExchange, udpCollect, udpExchange } from '../helpers/dns-tools.js';
+import {
+  TcpDnsClient,
+  craftQuery,
+  kdig,
+  optRR,
+  parseReply,
+  rawQuestion,
+  tcpExchange,
+  udpCollect,
+  udpExchange,
+} from '../helpers/dns-tools.js';
 import { EXAMPLE_ZONE, bigTxtString, exampleZone, startKnot } from '../helpers/knot.js';
 import {
   answerA,
@@ -70,7 +80,8 @@ test('knot: A, AAAA, CNAME, HTTPS, short TTL, and NXDOMAIN with the SOA minimum 
 test('knot: the big TXT RRset is truncated over UDP and whole over TCP', async (t) => {
   const knot = await startKnot(t, { zones: [{ name: zone, text: exampleZone() }] });
   if (!knot) return;
-  const q = (edns: boolean): Buffer => craftQuery({ id: 0x1234, questions: [rawQuestion(`big.${zone}`, 16)], additional: edns ? [optRR({ udp: 1232 })] : [] });
+  const q = (edns: boolean): Buffer =>
+    craftQuery({ id: 0x1234, questions: [rawQuestion(`big.${zone}`, 16)], additional: edns ? [optRR({ udp: 1232 })] : [] });
 
   const plain = parseReply((await udpExchange(knot.port, q(false)))!);
   t.true(plain.tc, 'TC=1 without EDNS');
@@ -85,7 +96,10 @@ test('knot: the big TXT RRset is truncated over UDP and whole over TCP', async (
   t.true(r.size > 1232, `whole answer is ${r.size} octets`);
   t.is(r.counts.an, EXAMPLE_ZONE.bigTxtCount);
   const strings = r.answers.map((a) => (a['data'] as string[] | string).toString()).sort();
-  t.deepEqual(strings, Array.from({ length: EXAMPLE_ZONE.bigTxtCount }, (_, i) => bigTxtString(i)));
+  t.deepEqual(
+    strings,
+    Array.from({ length: EXAMPLE_ZONE.bigTxtCount }, (_, i) => bigTxtString(i)),
+  );
 
   // The same through a real client: kdig sees TC over UDP (+ignore: no fallback), all 24 over TCP.
   const udp = await kdig(t, knot.port, [`big.${zone}`, 'TXT', '+bufsize=1232', '+ignore']);
@@ -95,7 +109,7 @@ test('knot: the big TXT RRset is truncated over UDP and whole over TCP', async (
   t.is(tcp![0]!.transport, 'TCP');
 });
 
-test('knot: several zones, and a broken zone fails start-up with knotd\'s error', async (t) => {
+test("knot: several zones, and a broken zone fails start-up with knotd's error", async (t) => {
   const knot = await startKnot(t, {
     zones: [
       { name: 'one.test', text: exampleZone({ origin: 'one.test' }) },
@@ -108,7 +122,9 @@ test('knot: several zones, and a broken zone fails start-up with knotd\'s error'
   const two = await dig(t, knot.port, ['nosuch.two.test', 'A']);
   t.is(two!.authority.find((r) => r.type === 'SOA')!.ttl, 3);
 
-  const error = await t.throwsAsync(startKnot(t, { zones: [{ name: 'bad.test', text: '@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\nx IN BOGUS 1\n' }] }));
+  const error = await t.throwsAsync(
+    startKnot(t, { zones: [{ name: 'bad.test', text: '@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\nx IN BOGUS 1\n' }] }),
+  );
   t.regex(error.message, /\[bad\.test\.\].*line 3/);
 });
 
@@ -217,7 +233,10 @@ test('scripted: wrong ID, wrong question, and several replies to one query', asy
     got.map((m) => m.readUInt16BE(0)),
     [0x201, 0x200],
   );
-  t.deepEqual(parseReply(got[1]!).answers.map((a) => a['address']), ['192.0.2.9']);
+  t.deepEqual(
+    parseReply(got[1]!).answers.map((a) => a['address']),
+    ['192.0.2.9'],
+  );
 });
 
 test('scripted: TC=1 over UDP, the full answer over TCP (dig retries over TCP)', async (t) => {
@@ -236,19 +255,25 @@ test('scripted: TC=1 over UDP, the full answer over TCP (dig retries over TCP)',
   t.is(udp.counts.an, 0);
 });
 
-test('scripted: reply OPT with an unknown option code and the query\'s options echoed; extended RCODE', async (t) => {
+test("scripted: reply OPT with an unknown option code and the query's options echoed; extended RCODE", async (t) => {
   const up = await startScriptedUpstream(t, (q) =>
     q.name === 'badvers.test'
       ? buildReply(q, { rcode: 16 })
       : answerA(q, ['192.0.2.1'], 60, { edns: { echoQueryOptions: true, options: [{ code: 65001, data: Buffer.from('hi') }] } }),
   );
-  const query = craftQuery({ questions: [rawQuestion('opt.test')], additional: [optRR({ options: [{ code: 65002, data: Buffer.from([1, 2, 3]) }] })] });
+  const query = craftQuery({
+    questions: [rawQuestion('opt.test')],
+    additional: [optRR({ options: [{ code: 65002, data: Buffer.from([1, 2, 3]) }] })],
+  });
   const r = parseReply((await udpExchange(up.port, query))!);
   t.deepEqual(r.opt?.options, [
     { code: 65002, data: Buffer.from([1, 2, 3]) },
     { code: 65001, data: Buffer.from('hi') },
   ]);
-  t.deepEqual(r.answers.map((a) => a['address']), ['192.0.2.1']);
+  t.deepEqual(
+    r.answers.map((a) => a['address']),
+    ['192.0.2.1'],
+  );
 
   const bv = parseReply((await udpExchange(up.port, craftQuery({ questions: [rawQuestion('badvers.test')], additional: [optRR()] })))!);
   t.is(bv.rcode, 0, 'BADVERS = 16: header RCODE 0 …');
@@ -288,7 +313,13 @@ test('scripted: down() and up() on the same port', async (t) => {
   t.is(up.port, port);
   up.setScript((q) => answerA(q, ['192.0.2.5'], 60));
   const back = parseReply((await udpExchange(port, query))!);
-  t.deepEqual(back.answers.map((a) => a['address']), ['192.0.2.5']);
+  t.deepEqual(
+    back.answers.map((a) => a['address']),
+    ['192.0.2.5'],
+  );
   const [overTcp] = await tcpExchange(port, [query]);
-  t.deepEqual(parseReply(overTcp!).answers.map((a) => a['address']), ['192.0.2.5']);
+  t.deepEqual(
+    parseReply(overTcp!).answers.map((a) => a['address']),
+    ['192.0.2.5'],
+  );
 });

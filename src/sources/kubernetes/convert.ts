@@ -57,7 +57,11 @@ export interface KubeService extends KubeObject {
       }
     | undefined;
   readonly status?:
-    | { readonly loadBalancer?: { readonly ingress?: readonly { readonly ip?: string | undefined; readonly hostname?: string | undefined }[] | undefined } | undefined }
+    | {
+        readonly loadBalancer?:
+          | { readonly ingress?: readonly { readonly ip?: string | undefined; readonly hostname?: string | undefined }[] | undefined }
+          | undefined;
+      }
     | undefined;
 }
 
@@ -66,7 +70,13 @@ export interface KubeEndpointSlice extends KubeObject {
   readonly endpoints?:
     | readonly {
         readonly addresses?: readonly string[] | undefined;
-        readonly conditions?: { readonly ready?: boolean | null | undefined; readonly serving?: boolean | null | undefined; readonly terminating?: boolean | null | undefined } | undefined;
+        readonly conditions?:
+          | {
+              readonly ready?: boolean | null | undefined;
+              readonly serving?: boolean | null | undefined;
+              readonly terminating?: boolean | null | undefined;
+            }
+          | undefined;
         readonly targetRef?: { readonly uid?: string | undefined; readonly name?: string | undefined } | undefined;
       }[]
     | undefined;

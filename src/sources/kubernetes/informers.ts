@@ -47,7 +47,14 @@ import {
   type KubeObject,
   type KubeService,
 } from './convert.js';
-import { describeError, ManagedInformer, type InformerSpec, type InformerStatus, type ListResult, type ManagedInformerOptions } from './managed-informer.js';
+import {
+  describeError,
+  ManagedInformer,
+  type InformerSpec,
+  type InformerStatus,
+  type ListResult,
+  type ManagedInformerOptions,
+} from './managed-informer.js';
 import { isExportedNamespace, parseLabelSelector } from './selector.js';
 import { KubeState } from './state.js';
 
@@ -215,7 +222,9 @@ export class KubernetesSource {
       listPage: (token) =>
         (namespace
           ? discovery.listNamespacedEndpointSlice({ namespace, limit: PAGE_SIZE, _continue: token })
-          : discovery.listEndpointSliceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeEndpointSlice>>,
+          : discovery.listEndpointSliceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<
+          ListResult<KubeEndpointSlice>
+        >,
       trim: trimSlice,
       onList: (items) => this.state.replaceSlices(namespace, items.map(toSliceRecord).filter(isDefined)),
       onUpsert: (obj) => {
@@ -309,7 +318,9 @@ export class KubernetesSource {
     for (const informer of [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])]) {
       const silence = informer.silenceMs(nowMs);
       if (watchdogMs > 0 && silence >= watchdogMs) {
-        informer.restartNow(`no event, bookmark or connect for ${Math.round(silence / 1000)} s (source.kubernetes.watchdogSeconds): a half-open watch`);
+        informer.restartNow(
+          `no event, bookmark or connect for ${Math.round(silence / 1000)} s (source.kubernetes.watchdogSeconds): a half-open watch`,
+        );
       }
     }
     this.updateReadiness();
@@ -341,7 +352,10 @@ export class KubernetesSource {
       : '';
     this.opts.readiness.set(COMPONENT, {
       ready: true,
-      detail: troubled.length > 0 || this.stale ? `kubernetes: ${stale}degraded, serving last-known data; ${troubled.map(describe).join('; ')}` : undefined,
+      detail:
+        troubled.length > 0 || this.stale
+          ? `kubernetes: ${stale}degraded, serving last-known data; ${troubled.map(describe).join('; ')}`
+          : undefined,
       sinceMs: this.now(),
     });
   }
@@ -374,7 +388,10 @@ export class KubernetesSource {
     const next = [...new Set(addresses)].sort().map((address) => ({ address, port: gw.port }));
     if (JSON.stringify(next) === JSON.stringify(this.gateways)) return;
     this.gateways = next;
-    this.opts.logger.info({ gateways: next.map((g) => `${g.address}:${g.port}`), service: `${gw.namespace}/${gw.name}` }, 'local gateways changed');
+    this.opts.logger.info(
+      { gateways: next.map((g) => `${g.address}:${g.port}`), service: `${gw.namespace}/${gw.name}` },
+      'local gateways changed',
+    );
     this.opts.onGateways?.(next);
   }
 }

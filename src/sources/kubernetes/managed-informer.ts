@@ -40,7 +40,11 @@ export interface InformerStatus {
 
 export interface ListResult<T> {
   readonly items: T[];
-  readonly metadata: { readonly resourceVersion?: string | undefined; readonly _continue?: string | undefined; readonly continue?: string | undefined };
+  readonly metadata: {
+    readonly resourceVersion?: string | undefined;
+    readonly _continue?: string | undefined;
+    readonly continue?: string | undefined;
+  };
 }
 
 export interface InformerSpec<T extends KubeObject> {
@@ -83,7 +87,14 @@ function statusOf(err: unknown): number | undefined {
 export function describeError(err: unknown): string {
   if (err === undefined || err === null) return 'unknown error';
   const status = statusOf(err);
-  const message = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err).slice(0, 300) : typeof err === 'string' ? err : inspect(err);
+  const message =
+    err instanceof Error
+      ? err.message
+      : typeof err === 'object'
+        ? JSON.stringify(err).slice(0, 300)
+        : typeof err === 'string'
+          ? err
+          : inspect(err);
   return status !== undefined ? `HTTP ${status}: ${message.split('\n')[0]}` : message;
 }
 
@@ -231,7 +242,10 @@ export class ManagedInformer<T extends KubeObject> {
     const delay = this.restartBackoff.next();
     this.phase = 'backoff';
     this.markOutOfSync();
-    this.opts.logger.warn({ informer: this.label, err: this.lastError, retryInMs: delay, restarts: this.restarts }, 'informer stopped on an error; restarting with backoff (serving last-known data)');
+    this.opts.logger.warn(
+      { informer: this.label, err: this.lastError, retryInMs: delay, restarts: this.restarts },
+      'informer stopped on an error; restarting with backoff (serving last-known data)',
+    );
     this.opts.onChange();
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -245,7 +259,7 @@ export class ManagedInformer<T extends KubeObject> {
     const items: T[] = [];
     let token: string | undefined;
     let resourceVersion: string | undefined;
-    for (let restarted = false; ; ) {
+    for (let restarted = false; ;) {
       let page: ListResult<T>;
       try {
         page = await this.spec.listPage(token);

@@ -10,7 +10,10 @@ import type { MetricFamily, SnapshotFamily } from '../../util/metric-family.js';
 export const PROGRAMMING_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 32];
 
 /** Informer counters summed per resource (several informers may watch one resource). */
-function byResource(s: KubernetesSourceStatus, count: (i: KubernetesSourceStatus['informers'][number]) => number): [Record<string, string>, number][] {
+function byResource(
+  s: KubernetesSourceStatus,
+  count: (i: KubernetesSourceStatus['informers'][number]) => number,
+): [Record<string, string>, number][] {
   const sums = new Map<string, number>();
   for (const i of s.informers) sums.set(i.resource, (sums.get(i.resource) ?? 0) + count(i));
   return [...sums].map(([resource, n]) => [{ resource }, n]);

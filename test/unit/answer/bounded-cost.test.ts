@@ -80,8 +80,15 @@ test('the answer is the leading distinct ready addresses, A before AAAA, cut at 
   const eps: Endpoint[] = [{ address: v4(9), ready: true }, { address: v4(0), ready: true }, ...dual];
   const registry = new Registry({ initialSerial: INITIAL_SERIAL });
   registry.replaceLocal([headless('large', eps)]);
-  const readyV4 = [v4(9), ...Array.from({ length: 10_000 }, (_, i) => i).filter((i) => i !== 9 && isReady(i)).map(v4)];
-  const readyV6 = Array.from({ length: 10_000 }, (_, i) => i).filter(isReady).map(v6);
+  const readyV4 = [
+    v4(9),
+    ...Array.from({ length: 10_000 }, (_, i) => i)
+      .filter((i) => i !== 9 && isReady(i))
+      .map(v4),
+  ];
+  const readyV6 = Array.from({ length: 10_000 }, (_, i) => i)
+    .filter(isReady)
+    .map(v6);
   t.is(readyV4.length, 9_001);
 
   const cases: Array<{ type: number; budget?: number; cap?: number | null; want: string[] }> = [
@@ -104,7 +111,10 @@ test('the answer is the leading distinct ready addresses, A before AAAA, cut at 
       c.want,
       label,
     );
-    t.true(d.answers.every((a) => a.name === 'large.bench.global' && a.ttl === BASE_OPTIONS.ttlSeconds), label);
+    t.true(
+      d.answers.every((a) => a.name === 'large.bench.global' && a.ttl === BASE_OPTIONS.ttlSeconds),
+      label,
+    );
   }
 });
 
@@ -119,7 +129,11 @@ test('SRV of a large headless service: one SRV, and the additional section bound
     const d = ask(ctxOf(registry, { maxLocalAnswers: cap }), '_http._tcp.large.bench.global', RRType.SRV, budget);
     t.deepEqual(d.answers.map(rr), ['_http._tcp.large.bench.global 5 SRV 0 0 9080 large.bench.global']);
     t.is(d.additional.length, want, `budget ${budget} cap ${cap}`);
-    t.true(d.additional.every((a) => a.data.type === RRType.A && isReady(Number(a.data.address.split('.')[3]) + 256 * Number(a.data.address.split('.')[2]))));
+    t.true(
+      d.additional.every(
+        (a) => a.data.type === RRType.A && isReady(Number(a.data.address.split('.')[3]) + 256 * Number(a.data.address.split('.')[2])),
+      ),
+    );
   }
 });
 
@@ -128,7 +142,10 @@ test('the budget changes how many records, never which answer: same decision as 
   const locals: LocalService[] = [
     headless('large', endpoints(2_000)),
     headless('small', endpoints(3)),
-    headless('idle', endpoints(9).map((e) => ({ ...e, ready: false }))),
+    headless(
+      'idle',
+      endpoints(9).map((e) => ({ ...e, ready: false })),
+    ),
     { kind: 'clusterIP', namespace: 'bench', name: 'cip', clusterIPs: ['10.96.0.1', 'fd00::1'], readyEndpoints: 1, ports: [HTTP] },
   ];
   const registry = new Registry({ initialSerial: INITIAL_SERIAL });
@@ -173,8 +190,17 @@ test('a reader without precomputed ready addresses gets the same decisions; read
     }
   }
   // 3 ready endpoints (one address twice) meet localMinReady 3, not 4 (then: no remote, answered locally anyway)
-  t.deepEqual(ask(ctxOf(registry, { localMinReady: 3 }), 'dup.bench.global', RRType.A, 31, true).explanation.steps.some((s) => s.includes('fewer than dns.localMinReady')), false);
-  t.true(ask(ctxOf(registry, { localMinReady: 4 }), 'dup.bench.global', RRType.A, 31, true).explanation.steps.some((s) => s.includes('fewer than dns.localMinReady')));
+  t.deepEqual(
+    ask(ctxOf(registry, { localMinReady: 3 }), 'dup.bench.global', RRType.A, 31, true).explanation.steps.some((s) =>
+      s.includes('fewer than dns.localMinReady'),
+    ),
+    false,
+  );
+  t.true(
+    ask(ctxOf(registry, { localMinReady: 4 }), 'dup.bench.global', RRType.A, 31, true).explanation.steps.some((s) =>
+      s.includes('fewer than dns.localMinReady'),
+    ),
+  );
 });
 
 test('the registry keeps the ready addresses in step with every write of a local service', (t) => {
@@ -197,9 +223,15 @@ test('the explanation says when and why a local answer was cut', (t) => {
   const registry = new Registry({ initialSerial: INITIAL_SERIAL });
   registry.replaceLocal([headless('large', endpoints(1_000))]);
   const byBudget = ask(ctxOf(registry), 'large.bench.global', RRType.A, 31, true);
-  t.true(byBudget.explanation.steps.some((s) => s.includes('31 of the ready A addresses kept') && s.includes('what the reply can hold')), byBudget.explanation.steps.join('\n'));
+  t.true(
+    byBudget.explanation.steps.some((s) => s.includes('31 of the ready A addresses kept') && s.includes('what the reply can hold')),
+    byBudget.explanation.steps.join('\n'),
+  );
   const byCap = ask(ctxOf(registry, { maxLocalAnswers: 4 }), 'large.bench.global', RRType.A, 31, true);
-  t.true(byCap.explanation.steps.some((s) => s.includes('4 of the ready A addresses kept') && s.includes('dns.maxLocalAnswers (4)')), byCap.explanation.steps.join('\n'));
+  t.true(
+    byCap.explanation.steps.some((s) => s.includes('4 of the ready A addresses kept') && s.includes('dns.maxLocalAnswers (4)')),
+    byCap.explanation.steps.join('\n'),
+  );
   const whole = ask(ctxOf(registry), 'large.bench.global', RRType.A, 4094, true);
   t.false(whole.explanation.steps.some((s) => s.includes('addresses kept')));
   t.is(whole.answers.length, 900);

@@ -8,7 +8,8 @@ import { RRClass, RRType, type AnswerContext, type ClientLocality, type Decision
 import type { GeoLocation } from '../../../src/registry/types.js';
 import { ask, context, summarize, type CtxOverrides } from './fixture.js';
 
-const ask3 = (name: string, type: number, klass: number, o: CtxOverrides = {}): Decision => answer({ name, type, class: klass }, context(o));
+const ask3 = (name: string, type: number, klass: number, o: CtxOverrides = {}): Decision =>
+  answer({ name, type, class: klass }, context(o));
 
 const REFUSED = { kind: 'refused', rcode: 5, aa: false, answers: [], authority: [], additional: [], clusters: [], ecs: 0 };
 
@@ -71,7 +72,16 @@ for (const [name, which] of [
     for (const type of [RRType.TXT, RRType.ANY]) {
       const d = ask3(name, type, RRClass.CH, { options: { chaos: CHAOS } });
       const owner = name.toLowerCase().replace(/\.$/, '');
-      t.deepEqual(summarize(d), { kind: 'chaos', rcode: 0, aa: true, answers: [`${owner} 0 CH TXT "${CHAOS[which]}"`], authority: [], additional: [], clusters: [], ecs: 0 });
+      t.deepEqual(summarize(d), {
+        kind: 'chaos',
+        rcode: 0,
+        aa: true,
+        answers: [`${owner} 0 CH TXT "${CHAOS[which]}"`],
+        authority: [],
+        additional: [],
+        clusters: [],
+        ecs: 0,
+      });
       t.deepEqual(summarize(ask3(name, type, RRClass.CH)), REFUSED, 'dns.chaos unset (the default): REFUSED');
       t.deepEqual(summarize(ask3(name, type, RRClass.CH, { options: { chaos: { version: null, id: null } } })), REFUSED, 'null: REFUSED');
       // The other key alone does not answer this name.

@@ -193,4 +193,6 @@ export function ask(name: string, type: number | keyof typeof RRType, o: CtxOver
 }
 
 /** The negative-answer authority section for a zone (RFC 2308 §3). */
-export const soaAuthority = (zone = 'global', ttl = 5): string[] => [`${zone} ${ttl} SOA ns.${zone} hostmaster.${zone} S 7200 1800 86400 ${ttl}`];
+export const soaAuthority = (zone = 'global', ttl = 5): string[] => [
+  `${zone} ${ttl} SOA ns.${zone} hostmaster.${zone} S 7200 1800 86400 ${ttl}`,
+];

@@ -121,7 +121,10 @@ for (const row of rows) {
     ...(row.minReady === undefined ? {} : { localMinReady: row.minReady }),
     ...(row.failover === undefined ? {} : { localFailover: row.failover }),
   };
-  const label = [row.minReady !== undefined ? `localMinReady ${row.minReady}` : '', row.failover !== undefined ? `localFailover ${row.failover}` : '']
+  const label = [
+    row.minReady !== undefined ? `localMinReady ${row.minReady}` : '',
+    row.failover !== undefined ? `localFailover ${row.failover}` : '',
+  ]
     .filter(Boolean)
     .join(', ');
   test(`${row.name}.ns.global A${label ? ` with ${label}` : ' (defaults)'} → ${row.expected.kind} ${row.expected.answers.join(' ') || '(none)'}`, (t) => {
@@ -186,8 +189,14 @@ test('explanation: why a service spilled over, or stayed local', (t) => {
   const reg = registry();
   const spilled = ask('cip1.ns.global', 'A', { registry: reg, options: { localMinReady: 2 } }).explanation;
   t.like(spilled.local, { kind: 'clusterIP', healthy: false, reason: 'has 1 ready endpoint(s)' });
-  t.true(spilled.steps.includes('fewer than dns.localMinReady (2) ready endpoints: spill over to remote clusters'), spilled.steps.join('\n'));
-  t.like(spilled.candidates.find((c) => c.cluster === 'peer'), { kept: true, order: 1 });
+  t.true(
+    spilled.steps.includes('fewer than dns.localMinReady (2) ready endpoints: spill over to remote clusters'),
+    spilled.steps.join('\n'),
+  );
+  t.like(
+    spilled.candidates.find((c) => c.cluster === 'peer'),
+    { kept: true, order: 1 },
+  );
 
   const pinned = ask('cip0.ns.global', 'A', { registry: reg, options: { localFailover: false } }).explanation;
   t.like(pinned.local, { kind: 'clusterIP', healthy: true, reason: 'has 0 ready endpoint(s)' });
@@ -195,7 +204,10 @@ test('explanation: why a service spilled over, or stayed local', (t) => {
   t.regex(pinned.candidates.find((c) => c.cluster === 'peer')!.reason, /not needed/);
 
   const plain = ask('cip1.ns.global', 'A', { registry: reg }).explanation;
-  t.false(plain.steps.some((s) => s.includes('localMinReady') || s.includes('localFailover')), 'no knob is mentioned when none applied');
+  t.false(
+    plain.steps.some((s) => s.includes('localMinReady') || s.includes('localFailover')),
+    'no knob is mentioned when none applied',
+  );
 });
 
 // ---- known defects (see the report on issue 6) ------------------------------------------------
@@ -212,7 +224,7 @@ test('below localMinReady but ready, nowhere healthy to spill to: still answered
   t.like(d, { kind: 'local', answers: ['cip1.ns.global 5 A 10.96.0.11'] });
 });
 
-test('below localMinReady but ready, the only exporter\'s gateway down: the ready local endpoints, not the dead gateway', (t) => {
+test("below localMinReady but ready, the only exporter's gateway down: the ready local endpoints, not the dead gateway", (t) => {
   const health = new FakeHealth().set('peer', GW, 15443, { healthy: false });
   const d = summarize(ask('hl.ns.global', 'A', { registry: registry(), health, options: { localMinReady: 3 } }));
   t.like(d, { kind: 'local', answers: ['hl.ns.global 5 A 10.244.0.1', 'hl.ns.global 5 A 10.244.0.2'] });

@@ -20,7 +20,11 @@ const ADDRS4 = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '198.51.100.1'];
 const ADDRS6 = ['2001:db8::1', '2001:db8::2'];
 
 const ports = fc.uniqueArray(
-  fc.record({ name: fc.constantFrom('http', 'grpc', 'dns'), port: fc.integer({ min: 1, max: 65535 }), protocol: fc.constantFrom<Protocol>('TCP', 'UDP') }),
+  fc.record({
+    name: fc.constantFrom('http', 'grpc', 'dns'),
+    port: fc.integer({ min: 1, max: 65535 }),
+    protocol: fc.constantFrom<Protocol>('TCP', 'UDP'),
+  }),
   { maxLength: 3, selector: (p) => p.name },
 );
 
@@ -54,11 +58,14 @@ const catalog = (cluster: string): fc.Arbitrary<ClusterCatalog> =>
     cluster: fc.constant(cluster),
     region: fc.constantFrom(...REGIONS),
     zone: fc.constantFrom(...ZONES),
-    location: fc.option(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { nil: undefined }),
-    gateways: fc.uniqueArray(
-      fc.record({ address: fc.constantFrom(...ADDRS4, ...ADDRS6), port: fc.constantFrom(15443, 15444) }),
-      { maxLength: 3, selector: (g) => g.address },
+    location: fc.option(
+      fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }),
+      { nil: undefined },
     ),
+    gateways: fc.uniqueArray(fc.record({ address: fc.constantFrom(...ADDRS4, ...ADDRS6), port: fc.constantFrom(15443, 15444) }), {
+      maxLength: 3,
+      selector: (g) => g.address,
+    }),
     services: fc.array(
       fc.record({ namespace: fc.constantFrom(...NAMESPACES), name: fc.constantFrom(...NAMES), ready: fc.boolean(), ports }),
       { maxLength: 4 },
@@ -86,7 +93,10 @@ const world: fc.Arbitrary<World> = fc.record({
   client: fc.record({
     region: fc.constantFrom(...REGIONS),
     zone: fc.constantFrom(...ZONES),
-    location: fc.option(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { nil: undefined }),
+    location: fc.option(
+      fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }),
+      { nil: undefined },
+    ),
     ecsSourcePrefix: fc.option(fc.integer({ min: 0, max: 32 }), { nil: undefined }),
   }),
   policy: fc.constantFrom('failover' as const, 'spread' as const),
@@ -105,7 +115,10 @@ function build(w: World): AnswerContext {
   const registry = new Registry({ initialSerial: 42 });
   registry.replaceLocal(w.locals);
   // A stale cluster is one whose catalog says its own source is stale (sourceStale).
-  registry.replaceRemotes('sync', w.remotes.map((c) => (w.stale.includes(c.cluster) ? { ...c, sourceStale: true } : c)));
+  registry.replaceRemotes(
+    'sync',
+    w.remotes.map((c) => (w.stale.includes(c.cluster) ? { ...c, sourceStale: true } : c)),
+  );
   const health: GatewayHealth = {
     isHealthy: (_c, a) => w.health[a]?.healthy,
     rttMs: (_c, a) => w.health[a]?.rttMs,
@@ -184,26 +197,33 @@ test('a known service is never NXDOMAIN, whatever its health', (t) => {
 
 test('remote answers come only from healthy, fresh, ready peers; failover stays in one tier', (t) => {
   fc.assert(
-    fc.property(world, fc.constantFrom(...NAMES), fc.constantFrom(...NAMESPACES), fc.constantFrom(RRType.A, RRType.AAAA), (w, s, n, type) => {
-      const ctx = build(w);
-      const d = answer({ name: `${s}.${n}.global`, type, class: 1 }, ctx);
-      if (d.kind !== 'remote') return true;
-      const exports = ctx.registry.remoteExports(n, s);
-      const tiers = new Set<number>();
-      for (const cluster of d.clusters) {
-        const ex = exports.find((e) => e.catalog.cluster === cluster);
-        if (ex === undefined || !ex.fresh || !ex.service.ready) return false;
-        tiers.add(localityOf(w.client, ex.catalog).tier);
-      }
-      for (const r of d.answers) {
-        const address = r.data.type === RRType.A || r.data.type === RRType.AAAA ? r.data.address : '';
-        if (w.health[address]?.healthy === false) return false;
-        if (!d.clusters.some((c) => exports.find((e) => e.catalog.cluster === c)!.catalog.gateways.some((g) => g.address === address))) return false;
-      }
-      if (w.policy === 'failover' && tiers.size > 1) return false;
-      if (w.policy === 'failover' && [...tiers].some((tier) => tier >= 2) && d.clusters.length !== 1) return false;
-      return true;
-    }),
+    fc.property(
+      world,
+      fc.constantFrom(...NAMES),
+      fc.constantFrom(...NAMESPACES),
+      fc.constantFrom(RRType.A, RRType.AAAA),
+      (w, s, n, type) => {
+        const ctx = build(w);
+        const d = answer({ name: `${s}.${n}.global`, type, class: 1 }, ctx);
+        if (d.kind !== 'remote') return true;
+        const exports = ctx.registry.remoteExports(n, s);
+        const tiers = new Set<number>();
+        for (const cluster of d.clusters) {
+          const ex = exports.find((e) => e.catalog.cluster === cluster);
+          if (ex === undefined || !ex.fresh || !ex.service.ready) return false;
+          tiers.add(localityOf(w.client, ex.catalog).tier);
+        }
+        for (const r of d.answers) {
+          const address = r.data.type === RRType.A || r.data.type === RRType.AAAA ? r.data.address : '';
+          if (w.health[address]?.healthy === false) return false;
+          if (!d.clusters.some((c) => exports.find((e) => e.catalog.cluster === c)!.catalog.gateways.some((g) => g.address === address)))
+            return false;
+        }
+        if (w.policy === 'failover' && tiers.size > 1) return false;
+        if (w.policy === 'failover' && [...tiers].some((tier) => tier >= 2) && d.clusters.length !== 1) return false;
+        return true;
+      },
+    ),
     { numRuns: 2000 },
   );
   t.pass();
@@ -229,7 +249,14 @@ test('every remote catalog appears once in the explanation, kept ones numbered i
       const d = answer({ name: `${s}.${n}.global`, type: RRType.A, class: 1 }, ctx);
       if (d.kind !== 'remote' && d.kind !== 'degraded') return true;
       const c = d.explanation.candidates;
-      if (c.map((x) => x.cluster).join() !== ctx.registry.remoteCatalogs().map((x) => x.cluster).join()) return false;
+      if (
+        c.map((x) => x.cluster).join() !==
+        ctx.registry
+          .remoteCatalogs()
+          .map((x) => x.cluster)
+          .join()
+      )
+        return false;
       const kept = c.filter((x) => x.kept).sort((a, b) => a.order! - b.order!);
       return kept.map((x) => x.cluster).join() === d.clusters.join() && c.every((x) => x.kept === (x.order !== undefined));
     }),

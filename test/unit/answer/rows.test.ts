@@ -52,12 +52,27 @@ const rows: readonly Row[] = [
   // Row 1: local service with ≥1 ready endpoint.
   { row: 'local ClusterIP', name: PP, types: ['A', 'ANY'], expect: ok('local', [A(PP, '10.96.0.20')]) },
   { row: 'local ClusterIP, family absent → NODATA, no failover', name: PP, types: ['AAAA'], expect: nodata() },
-  { row: 'local headless: ready endpoints only, all of them', name: DET, types: ['A', 'ANY'], expect: ok('local', [A(DET, '10.244.1.5'), A(DET, '10.244.2.7')]) },
+  {
+    row: 'local headless: ready endpoints only, all of them',
+    name: DET,
+    types: ['A', 'ANY'],
+    expect: ok('local', [A(DET, '10.244.1.5'), A(DET, '10.244.2.7')]),
+  },
   { row: 'local headless, family absent', name: DET, types: ['AAAA'], expect: nodata() },
   { row: 'dual-stack ClusterIPs: A', name: DUAL, types: ['A'], expect: ok('local', [A(DUAL, '10.96.0.40')]) },
   { row: 'dual-stack ClusterIPs: AAAA', name: DUAL, types: ['AAAA'], expect: ok('local', [AAAA(DUAL, 'fd00::40')]) },
-  { row: 'dual-stack ClusterIPs: ANY (RFC 8482)', name: DUAL, types: ['ANY'], expect: ok('local', [A(DUAL, '10.96.0.40'), AAAA(DUAL, 'fd00::40')]) },
-  { row: 'ExternalName → CNAME for every type (RFC 1034 §3.6.2)', name: EXT, types: ['A', 'AAAA', 'ANY', 'CNAME', 'TXT'], expect: ok('local', [`${EXT} 5 CNAME api.example.com`]) },
+  {
+    row: 'dual-stack ClusterIPs: ANY (RFC 8482)',
+    name: DUAL,
+    types: ['ANY'],
+    expect: ok('local', [A(DUAL, '10.96.0.40'), AAAA(DUAL, 'fd00::40')]),
+  },
+  {
+    row: 'ExternalName → CNAME for every type (RFC 1034 §3.6.2)',
+    name: EXT,
+    types: ['A', 'AAAA', 'ANY', 'CNAME', 'TXT'],
+    expect: ok('local', [`${EXT} 5 CNAME api.example.com`]),
+  },
 
   // Row 2: not healthy locally, healthy fresh peers; ordered by locality.
   {
@@ -82,7 +97,12 @@ const rows: readonly Row[] = [
   { row: 'remote, no gateway of the family → NODATA', name: REV, types: ['AAAA'], expect: nodata() },
 
   // Row 3: known, nothing healthy → fail open.
-  { row: 'fail open: every known gateway, TTL ≤ degradedTtl', name: LEG, types: ['A', 'ANY'], expect: ok('degraded', [A(LEG, '198.51.100.10', 1)], { clusters: ['cluster-east'] }) },
+  {
+    row: 'fail open: every known gateway, TTL ≤ degradedTtl',
+    name: LEG,
+    types: ['A', 'ANY'],
+    expect: ok('degraded', [A(LEG, '198.51.100.10', 1)], { clusters: ['cluster-east'] }),
+  },
   { row: 'fail open, family absent → NODATA, never NXDOMAIN', name: LEG, types: ['AAAA'], expect: nodata() },
 
   // Row 4: no such service.
@@ -134,7 +154,10 @@ const rows: readonly Row[] = [
     row: 'SRV, fail open',
     name: `_http._tcp.${LEG}`,
     types: ['SRV'],
-    expect: ok('degraded', [SRV(`_http._tcp.${LEG}`, 15443, LEG, 1)], { additional: [A(LEG, '198.51.100.10', 1)], clusters: ['cluster-east'] }),
+    expect: ok('degraded', [SRV(`_http._tcp.${LEG}`, 15443, LEG, 1)], {
+      additional: [A(LEG, '198.51.100.10', 1)],
+      clusters: ['cluster-east'],
+    }),
   },
   { row: 'SRV name, other type → NODATA', name: `_http._tcp.${PP}`, types: ['A', 'AAAA', 'TXT'], expect: nodata() },
   { row: 'SRV, unknown port name → NXDOMAIN', name: `_grpc._tcp.${PP}`, types: ['SRV', 'A'], expect: nxdomain() },
@@ -173,7 +196,13 @@ const rows: readonly Row[] = [
   { row: 'nameserver AAAA', name: 'ns.global', types: ['AAAA'], expect: ok('apex', [AAAA('ns.global', '::1')]) },
   { row: 'nameserver ANY', name: 'ns.global', types: ['ANY'], expect: ok('apex', [A('ns.global', '127.0.0.1'), AAAA('ns.global', '::1')]) },
   { row: 'nameserver, other types', name: 'ns.global', types: ['TXT', 'NS', 'SOA'], expect: nodata() },
-  { row: 'nameserver without IPv6 glue', name: 'ns.global', types: ['AAAA'], expect: nodata(), ctx: { options: { nameservers: ['127.0.0.1'] } } },
+  {
+    row: 'nameserver without IPv6 glue',
+    name: 'ns.global',
+    types: ['AAAA'],
+    expect: nodata(),
+    ctx: { options: { nameservers: ['127.0.0.1'] } },
+  },
 
   // Row 9: anything else under Z.
   { row: 'deeper than a service', name: `a.${PP}`, types: ['A', 'TXT'], expect: nxdomain() },
@@ -186,14 +215,21 @@ const rows: readonly Row[] = [
   { row: 'empty label', name: 'a..global', types: ['A'], expect: nxdomain() },
 
   // Row 10: before the local source has synced.
-  ...['global', 'ns.global', PP, REV, 'nothing.global', `_http._tcp.${PP}`, 'a.b.c.d.e.global'].map(
-    (name): Row => ({ row: 'not synced → SERVFAIL for any in-zone name', name, types: ['A', 'SOA', 'SRV'], expect: servfail, ctx: { sourceReady: false } }),
-  ),
+  ...['global', 'ns.global', PP, REV, 'nothing.global', `_http._tcp.${PP}`, 'a.b.c.d.e.global'].map((name): Row => ({
+    row: 'not synced → SERVFAIL for any in-zone name',
+    name,
+    types: ['A', 'SOA', 'SRV'],
+    expect: servfail,
+    ctx: { sourceReady: false },
+  })),
 
   // Rows 12/13: names outside every zone are not ours (the edge forwards or REFUSES).
-  ...['example.com', '', 'xglobal', 'global.example', 'com'].map(
-    (name): Row => ({ row: 'outside every zone → REFUSED here', name, types: ['A', 'NS', 'SOA'], expect: refused }),
-  ),
+  ...['example.com', '', 'xglobal', 'global.example', 'com'].map((name): Row => ({
+    row: 'outside every zone → REFUSED here',
+    name,
+    types: ['A', 'NS', 'SOA'],
+    expect: refused,
+  })),
   { row: 'outside every zone, even before sync', name: 'example.com', types: ['A'], expect: refused, ctx: { sourceReady: false } },
 
   // Protocol rule: matching is case-insensitive; owners come back lowercase.

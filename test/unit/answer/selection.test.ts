@@ -47,7 +47,12 @@ test('zone tier: failover keeps only same-zone clusters; spread puts them first'
   const failover = ask(SVC, 'A', { registry, client });
   t.deepEqual(order(failover), ['192.0.2.1', '192.0.2.2']);
   t.deepEqual([...failover.clusters], ['c-zone-a', 'c-zone-a2']);
-  t.deepEqual(order(ask(SVC, 'A', { registry, client, options: { policy: 'spread' } })), ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']);
+  t.deepEqual(order(ask(SVC, 'A', { registry, client, options: { policy: 'spread' } })), [
+    '192.0.2.1',
+    '192.0.2.2',
+    '192.0.2.3',
+    '192.0.2.4',
+  ]);
 });
 
 test('a zone name shared across regions is not "same zone"', (t) => {
@@ -140,19 +145,30 @@ test('cluster name breaks the remaining ties, independent of insertion order', (
 
 test('unhealthy gateways are filtered; a cluster with none left is not a candidate', (t) => {
   const registry = registryOf([
-    { ...remote('west', { region: 'eu-west-1' }), gateways: [{ address: '192.0.2.10', port: 15443 }, { address: '192.0.2.11', port: 15443 }] },
+    {
+      ...remote('west', { region: 'eu-west-1' }),
+      gateways: [
+        { address: '192.0.2.10', port: 15443 },
+        { address: '192.0.2.11', port: 15443 },
+      ],
+    },
     remote('east', { region: 'us-east-1', address: '198.51.100.10' }),
   ]);
   const client = { region: 'eu-west-1' };
   const oneDown = new FakeHealth().set('west', '192.0.2.10', 15443, { healthy: false });
   t.deepEqual(order(ask(SVC, 'A', { registry, client, health: oneDown })), ['192.0.2.11']);
-  const allDown = new FakeHealth().set('west', '192.0.2.10', 15443, { healthy: false }).set('west', '192.0.2.11', 15443, { healthy: false });
+  const allDown = new FakeHealth()
+    .set('west', '192.0.2.10', 15443, { healthy: false })
+    .set('west', '192.0.2.11', 15443, { healthy: false });
   const d = ask(SVC, 'A', { registry, client, health: allDown });
   t.is(d.kind, 'remote');
   t.deepEqual(order(d), ['198.51.100.10']);
   const west = d.explanation.candidates.find((c) => c.cluster === 'west')!;
   t.false(west.kept);
-  t.deepEqual(west.gateways.map((g) => g.healthy), [false, false]);
+  t.deepEqual(
+    west.gateways.map((g) => g.healthy),
+    [false, false],
+  );
   t.regex(west.reason, /no healthy gateway/);
 });
 
@@ -190,7 +206,13 @@ test('withdrawn catalogs are gone: the name becomes unknown', (t) => {
 
 test('fail open uses every gateway, unhealthy and not-ready alike, in rank order', (t) => {
   const registry = registryOf([
-    { ...remote('west', { region: 'eu-west-1', ready: false }), gateways: [{ address: '192.0.2.10', port: 15443 }, { address: '2001:db8::10', port: 15443 }] },
+    {
+      ...remote('west', { region: 'eu-west-1', ready: false }),
+      gateways: [
+        { address: '192.0.2.10', port: 15443 },
+        { address: '2001:db8::10', port: 15443 },
+      ],
+    },
     remote('east', { region: 'us-east-1', address: '198.51.100.10' }),
   ]);
   const health = new FakeHealth().set('east', '198.51.100.10', 15443, { healthy: false });
@@ -211,7 +233,10 @@ test('a stale local source: local answers keep their addresses with TTL min(ttl,
   const stale = ask('productpage.bookinfo.global', 'A', { options: { ttlSeconds: 30, degradedTtlSeconds: 3 }, localStale: true });
   t.is(fresh.kind, 'local');
   t.is(stale.kind, 'local');
-  t.deepEqual(stale.answers.map((r) => r.data), fresh.answers.map((r) => r.data));
+  t.deepEqual(
+    stale.answers.map((r) => r.data),
+    fresh.answers.map((r) => r.data),
+  );
   t.true(fresh.answers.every((r) => r.ttl === 30));
   t.true(stale.answers.every((r) => r.ttl === 3));
   t.regex(stale.explanation.steps.join('\n'), /local source is stale/);
@@ -227,14 +252,29 @@ test('fail-open TTL is min(ttl, degradedTtl)', (t) => {
 });
 
 test('local service without ready endpoints and no exporter → fail open to its ClusterIP', (t) => {
-  const registry = registryOf([], [{ kind: 'clusterIP', namespace: 'ns', name: 'svc', clusterIPs: ['10.96.1.1', 'fd00::1'], readyEndpoints: 0, ports: [HTTP] }]);
+  const registry = registryOf(
+    [],
+    [{ kind: 'clusterIP', namespace: 'ns', name: 'svc', clusterIPs: ['10.96.1.1', 'fd00::1'], readyEndpoints: 0, ports: [HTTP] }],
+  );
   const d = ask(SVC, 'A', { registry });
-  t.deepEqual(summarize(d), { kind: 'degraded', rcode: 0, aa: true, answers: [`${SVC} 1 A 10.96.1.1`], authority: [], additional: [], clusters: [], ecs: 0 });
+  t.deepEqual(summarize(d), {
+    kind: 'degraded',
+    rcode: 0,
+    aa: true,
+    answers: [`${SVC} 1 A 10.96.1.1`],
+    authority: [],
+    additional: [],
+    clusters: [],
+    ecs: 0,
+  });
   t.deepEqual(summarize(ask(SVC, 'AAAA', { registry })).answers, [`${SVC} 1 AAAA fd00::1`]);
 });
 
 test('headless service with no ready endpoint and no exporter → NODATA, never NXDOMAIN', (t) => {
-  const registry = registryOf([], [{ kind: 'headless', namespace: 'ns', name: 'svc', endpoints: [{ address: '10.1.1.1', ready: false }], ports: [HTTP] }]);
+  const registry = registryOf(
+    [],
+    [{ kind: 'headless', namespace: 'ns', name: 'svc', endpoints: [{ address: '10.1.1.1', ready: false }], ports: [HTTP] }],
+  );
   for (const type of ['A', 'AAAA', 'ANY'] as const) {
     const d = ask(SVC, type, { registry });
     t.is(d.kind, 'nodata');
@@ -294,7 +334,14 @@ test('duplicate addresses across clusters and endpoints are returned once', (t) 
 
 test('SRV over several gateway ports: one SRV per distinct port', (t) => {
   const registry = registryOf([
-    { ...remote('a', { region: 'r' }), gateways: [{ address: '192.0.2.1', port: 15443 }, { address: '192.0.2.2', port: 15444 }, { address: '2001:db8::1', port: 15443 }] },
+    {
+      ...remote('a', { region: 'r' }),
+      gateways: [
+        { address: '192.0.2.1', port: 15443 },
+        { address: '192.0.2.2', port: 15444 },
+        { address: '2001:db8::1', port: 15443 },
+      ],
+    },
   ]);
   const d = ask('_http._tcp.svc.ns.global', 'SRV', { registry, client: { region: 'r' } });
   t.deepEqual(summarize(d).answers, [
@@ -306,7 +353,12 @@ test('SRV over several gateway ports: one SRV per distinct port', (t) => {
 
 test('SRV: a healthy local service without that port → NODATA (no failover by port)', (t) => {
   const registry = registryOf(
-    [{ ...remote('a', {}), services: [{ namespace: 'ns', name: 'svc', ready: true, ports: [{ name: 'grpc', port: 9090, protocol: 'TCP' }] }] }],
+    [
+      {
+        ...remote('a', {}),
+        services: [{ namespace: 'ns', name: 'svc', ready: true, ports: [{ name: 'grpc', port: 9090, protocol: 'TCP' }] }],
+      },
+    ],
     [{ kind: 'clusterIP', namespace: 'ns', name: 'svc', clusterIPs: ['10.96.1.1'], readyEndpoints: 1, ports: [HTTP] }],
   );
   const d = ask('_grpc._tcp.svc.ns.global', 'SRV', { registry });
@@ -327,7 +379,7 @@ test('ECS: remote and fail-open answers are scoped to the source prefix; local a
   t.is(ask('reviews.bookinfo.global', 'AAAA', { client }).ecsScopePrefix, 24);
 });
 
-test('the local cluster\'s own catalog is never a remote candidate', (t) => {
+test("the local cluster's own catalog is never a remote candidate", (t) => {
   const registry = registryOf([
     remote('demo-local', { region: 'eu-west-1', address: '203.0.113.10' }),
     remote('cluster-east', { region: 'us-east-1', address: '198.51.100.10' }),
@@ -345,7 +397,9 @@ test('multi-label zones: the longest zone wins, and its SOA is the one returned'
   const options = { zones: ['global', 'mesh.example.org', 'svc.global'] };
   const d = ask('reviews.bookinfo.mesh.example.org', 'A', { options });
   t.deepEqual(summarize(d).answers, ['reviews.bookinfo.mesh.example.org 5 A 192.0.2.10']);
-  t.deepEqual(summarize(ask('Reviews.BookInfo.Mesh.Example.ORG', 'A', { options })).answers, ['reviews.bookinfo.mesh.example.org 5 A 192.0.2.10']);
+  t.deepEqual(summarize(ask('Reviews.BookInfo.Mesh.Example.ORG', 'A', { options })).answers, [
+    'reviews.bookinfo.mesh.example.org 5 A 192.0.2.10',
+  ]);
   t.deepEqual(summarize(ask('mesh.example.org', 'SOA', { options })).answers, [
     'mesh.example.org 5 SOA ns.mesh.example.org hostmaster.mesh.example.org S 7200 1800 86400 5',
   ]);

@@ -18,7 +18,10 @@ test('every class has a stable GSDNS_ERR_* code and a name, and keeps its cause'
     t.true(isGsdnsError(err, code));
     t.true(String(err.stack).startsWith(`${name}:`), String(err.stack).split('\n')[0]);
   }
-  t.deepEqual(Object.values(ErrorCode).filter((c) => !c.startsWith('GSDNS_ERR')), []);
+  t.deepEqual(
+    Object.values(ErrorCode).filter((c) => !c.startsWith('GSDNS_ERR')),
+    [],
+  );
   t.false(isGsdnsError(new Error('x')));
   t.false(isGsdnsError(new GsdnsError('x'), ErrorCode.CONFIG));
 });
@@ -34,7 +37,10 @@ test('ConfigError lists every issue in its message and keeps them frozen', (t) =
 });
 
 test('CatalogError names where the problem is', (t) => {
-  t.is(new CatalogError('must be an integer', { file: 'c.yaml', path: 'services[0].ports[0].port', line: 7, col: 5 }).message, 'c.yaml:7:5: services[0].ports[0].port: must be an integer');
+  t.is(
+    new CatalogError('must be an integer', { file: 'c.yaml', path: 'services[0].ports[0].port', line: 7, col: 5 }).message,
+    'c.yaml:7:5: services[0].ports[0].port: must be an integer',
+  );
   t.is(new CatalogError('unexpected end', { line: 2 }).message, '2:1: unexpected end');
   t.is(new CatalogError('empty').message, 'empty');
   t.deepEqual(new CatalogError('x', { path: 'cluster' }).location, { path: 'cluster' });

@@ -106,7 +106,9 @@ test('defaults: every key with a schema default is present in the loaded config'
 });
 
 test('defaults: items of lists get their defaults (gateway port 15443)', (t) => {
-  const c = ok(t, { text: 'cluster: {name: a, gateways: [{address: 192.0.2.1}, {address: "2001:db8::1", port: 443}]}\nsource: {file: {path: c.yaml}}\n' });
+  const c = ok(t, {
+    text: 'cluster: {name: a, gateways: [{address: 192.0.2.1}, {address: "2001:db8::1", port: 443}]}\nsource: {file: {path: c.yaml}}\n',
+  });
   t.deepEqual(c.cluster.gateways, [
     { address: '192.0.2.1', port: 15443 },
     { address: '2001:db8::1', port: 443 },
@@ -286,7 +288,12 @@ const envCases: [name: string, value: string, path: (c: Config) => unknown, expe
   ['GSDNS_FORWARD__UPSTREAMS', '[192.0.2.53, "[2001:db8::53]:5300"]', (c) => c.forward.upstreams, ['192.0.2.53', '[2001:db8::53]:5300']],
   ['GSDNS_CLUSTER__REGION', '1', (c) => c.cluster.region, '1'], // a string key keeps the text
   ['GSDNS_SOURCE__KUBERNETES__EXPORT_SELECTOR', '', (c) => c.source.kubernetes.exportSelector, ''],
-  ['GSDNS_SOURCE__KUBERNETES__EXPORT_SELECTOR', 'gsdns.io/export in (true, yes)', (c) => c.source.kubernetes.exportSelector, 'gsdns.io/export in (true, yes)'],
+  [
+    'GSDNS_SOURCE__KUBERNETES__EXPORT_SELECTOR',
+    'gsdns.io/export in (true, yes)',
+    (c) => c.source.kubernetes.exportSelector,
+    'gsdns.io/export in (true, yes)',
+  ],
   ['GSDNS_DNS__LISTEN__0__PORT', '5300', (c) => c.dns.listen, [{ address: '127.0.0.1', port: 5300 }]],
   ['GSDNS_LOCALITY__ECS', 'false', (c) => c.locality.ecs, false],
   ['GSDNS_LOCALITY__GEOIP_PRELOAD', 'true', (c) => c.locality.geoipPreload, true],
@@ -462,14 +469,47 @@ test('relative paths: text without a file name resolves against cwd; a relative 
 
 test('the result is deeply frozen: mutation throws in strict mode', (t) => {
   const c = ok(t, { file: fixture('with-sync.yaml') });
-  const mutable = c as unknown as { dns: { ttl: number; listen: { port: number }[]; zones: string[] }; sync: { peers: { name: string }[] } } & Record<string, unknown>;
+  const mutable = c as unknown as {
+    dns: { ttl: number; listen: { port: number }[]; zones: string[] };
+    sync: { peers: { name: string }[] };
+  } & Record<string, unknown>;
   t.true(Object.isFrozen(c));
-  t.throws(() => { (mutable as Record<string, unknown>)['dns'] = {}; }, { instanceOf: TypeError });
-  t.throws(() => { mutable['dns'].ttl = 99; }, { instanceOf: TypeError });
-  t.throws(() => { mutable['dns'].listen[0]!.port = 1; }, { instanceOf: TypeError });
-  t.throws(() => { mutable['dns'].zones.push('evil'); }, { instanceOf: TypeError });
-  t.throws(() => { mutable['sync'].peers[0]!.name = 'x'; }, { instanceOf: TypeError });
-  t.throws(() => { (mutable as Record<string, unknown>)['newKey'] = 1; }, { instanceOf: TypeError });
+  t.throws(
+    () => {
+      (mutable as Record<string, unknown>)['dns'] = {};
+    },
+    { instanceOf: TypeError },
+  );
+  t.throws(
+    () => {
+      mutable['dns'].ttl = 99;
+    },
+    { instanceOf: TypeError },
+  );
+  t.throws(
+    () => {
+      mutable['dns'].listen[0]!.port = 1;
+    },
+    { instanceOf: TypeError },
+  );
+  t.throws(
+    () => {
+      mutable['dns'].zones.push('evil');
+    },
+    { instanceOf: TypeError },
+  );
+  t.throws(
+    () => {
+      mutable['sync'].peers[0]!.name = 'x';
+    },
+    { instanceOf: TypeError },
+  );
+  t.throws(
+    () => {
+      (mutable as Record<string, unknown>)['newKey'] = 1;
+    },
+    { instanceOf: TypeError },
+  );
   t.is(c.dns.ttl, 5);
 });
 
@@ -514,9 +554,18 @@ test('sync, when present, gets its defaults and requires trustDomain and tls', (
 // --- source -----------------------------------------------------------------------------------------
 
 test('source.type kubernetes needs nothing more; file needs file.path', (t) => {
-  const k = ok(t, { text: 'cluster: {name: a}\nsource: {type: kubernetes, kubernetes: {namespaces: [bookinfo], kubeconfig: kube.yaml}}\n', file: '/etc/gsdns/c.yaml' });
+  const k = ok(t, {
+    text: 'cluster: {name: a}\nsource: {type: kubernetes, kubernetes: {namespaces: [bookinfo], kubeconfig: kube.yaml}}\n',
+    file: '/etc/gsdns/c.yaml',
+  });
   t.is(k.source.type, 'kubernetes');
-  t.deepEqual(k.source.kubernetes, { kubeconfig: '/etc/gsdns/kube.yaml', namespaces: ['bookinfo'], exportSelector: '', watchdogSeconds: 300, staleAfterSeconds: 300 });
+  t.deepEqual(k.source.kubernetes, {
+    kubeconfig: '/etc/gsdns/kube.yaml',
+    namespaces: ['bookinfo'],
+    exportSelector: '',
+    watchdogSeconds: 300,
+    staleAfterSeconds: 300,
+  });
   const issues = errors(t, { text: 'cluster: {name: a}\n' });
   t.deepEqual(
     issues.map((i) => `${i.path}: ${i.message}`),
@@ -535,7 +584,12 @@ const semantic: [title: string, yaml: string, path: string, message: RegExp][] =
   ['duplicate zones after normalisation', 'dns: {zones: [global, Global.]}\n', 'dns.zones[1]', /duplicates dns\.zones\[0\]/],
   ['nested zones', 'dns: {zones: [b.global, global]}\n', 'dns.zones[0]', /'b\.global' is inside zone 'global'/],
   ['degradedTtl above ttl', 'dns: {ttl: 2, degradedTtl: 3}\n', 'dns.degradedTtl', /must be <= dns\.ttl \(2\)/],
-  ['per-client TCP limit above the total', 'dns: {tcp: {maxConnections: 10, maxConnectionsPerClient: 20}}\n', 'dns.tcp.maxConnectionsPerClient', /must be <= dns\.tcp\.maxConnections \(10\)/],
+  [
+    'per-client TCP limit above the total',
+    'dns: {tcp: {maxConnections: 10, maxConnectionsPerClient: 20}}\n',
+    'dns.tcp.maxConnectionsPerClient',
+    /must be <= dns\.tcp\.maxConnections \(10\)/,
+  ],
   ['per-try timeout above the budget', 'forward: {timeoutMs: 6000}\n', 'forward.timeoutMs', /must be <= forward\.budgetMs \(5000\)/],
   [
     'duplicate peer names',
@@ -556,8 +610,18 @@ const semantic: [title: string, yaml: string, path: string, message: RegExp][] =
     /duplicates sync\.peers\[0\]\.url/,
   ],
   ['a path on a tcp probe', 'health: {probe: {type: tcp, path: /healthz}}\n', 'health.probe.path', /only used by 'http' probes/],
-  ['two DNS listeners on one socket', 'dns: {listen: [{address: 127.0.0.1, port: 53}, {address: 127.0.0.1, port: 53}]}\n', 'dns.listen[1]', /conflicts with dns\.listen\[0\]/],
-  ['HTTP on the DNS port of a wildcard', 'dns: {listen: [{address: 0.0.0.0, port: 53}]}\nhttp: {listen: {address: 127.0.0.1, port: 53}}\n', 'http.listen', /conflicts with dns\.listen\[0\]/],
+  [
+    'two DNS listeners on one socket',
+    'dns: {listen: [{address: 127.0.0.1, port: 53}, {address: 127.0.0.1, port: 53}]}\n',
+    'dns.listen[1]',
+    /conflicts with dns\.listen\[0\]/,
+  ],
+  [
+    'HTTP on the DNS port of a wildcard',
+    'dns: {listen: [{address: 0.0.0.0, port: 53}]}\nhttp: {listen: {address: 127.0.0.1, port: 53}}\n',
+    'http.listen',
+    /conflicts with dns\.listen\[0\]/,
+  ],
 ];
 for (const [title, yaml, path, message] of semantic) {
   test(`semantic check: ${title}`, (t) => {
@@ -590,7 +654,9 @@ test('the SPEC example fixture is the YAML block of SPEC §5', (t) => {
 });
 
 test('a single-address listener may give only the port (or only the address)', (t) => {
-  const c = ok(t, { text: `${MINIMAL}http: {listen: {port: 9090}}\nsync: {listen: {address: "::"}, trustDomain: m.x, tls: {ca: /a, cert: /b, key: /c}}\n` });
+  const c = ok(t, {
+    text: `${MINIMAL}http: {listen: {port: 9090}}\nsync: {listen: {address: "::"}, trustDomain: m.x, tls: {ca: /a, cert: /b, key: /c}}\n`,
+  });
   t.deepEqual(c.http.listen, { address: '127.0.0.1', port: 9090 });
   t.deepEqual(c.sync?.listen, { address: '::', port: 7443 });
 });
@@ -617,7 +683,10 @@ test('dns.ttl: 0 alone loads: the unset degradedTtl follows it down; set above i
   t.is(ok(t, { text: `${MINIMAL}dns: {ttl: 3}\n` }).dns.degradedTtl, 1, 'the default is kept when it fits');
   t.is(ok(t, { text: MINIMAL, sets: ['dns.ttl=0'] }).dns.degradedTtl, 0, 'from a flag too');
   const issues = errors(t, { text: `${MINIMAL}dns: {ttl: 0, degradedTtl: 1}\n` });
-  t.deepEqual(issues.map((i) => i.path), ['dns.degradedTtl']);
+  t.deepEqual(
+    issues.map((i) => i.path),
+    ['dns.degradedTtl'],
+  );
 });
 
 test('YAML merge keys (<<) share blocks instead of being rejected as unknown keys', (t) => {
@@ -630,8 +699,11 @@ test('YAML merge keys (<<) share blocks instead of being rejected as unknown key
 source: {file: {path: catalog.yaml}}
 `,
   });
-  t.deepEqual(merged.cluster.gateways.map((g) => ({ ...g })), [
-    { address: '203.0.113.10', port: 15000 },
-    { address: '203.0.113.11', port: 15000 },
-  ]);
+  t.deepEqual(
+    merged.cluster.gateways.map((g) => ({ ...g })),
+    [
+      { address: '203.0.113.10', port: 15000 },
+      { address: '203.0.113.11', port: 15000 },
+    ],
+  );
 });

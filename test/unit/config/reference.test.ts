@@ -17,7 +17,13 @@ test('docs/configuration.md equals the reference rendered from the schema (npx t
 
 test('the reference has a row for every key, nested objects and list items included', (t) => {
   const table = renderConfigReference(configSchema);
-  for (const key of ['cluster.name', 'dns.listen[].port', 'dns.tcp.maxInFlightPerConnection', 'sync.peers[].url', 'log.queries.sampleRate']) {
+  for (const key of [
+    'cluster.name',
+    'dns.listen[].port',
+    'dns.tcp.maxInFlightPerConnection',
+    'sync.peers[].url',
+    'log.queries.sampleRate',
+  ]) {
     t.true(table.includes(`| \`${key}\` |`), key);
   }
   t.regex(table, /\| `dns\.policy` \| `failover` \\\| `spread` \| `failover` \|/);

@@ -77,7 +77,8 @@ const labels: [string, boolean][] = [
   ['', false],
 ];
 for (const [input, expected] of labels) {
-  test(`isDnsLabel(${JSON.stringify(input.length > 20 ? `${input.slice(0, 5)}…(${input.length})` : input)}) is ${expected}`, (t) => t.is(isDnsLabel(input), expected));
+  test(`isDnsLabel(${JSON.stringify(input.length > 20 ? `${input.slice(0, 5)}…(${input.length})` : input)}) is ${expected}`, (t) =>
+    t.is(isDnsLabel(input), expected));
 }
 
 const domains: [string, boolean][] = [
@@ -93,7 +94,8 @@ const domains: [string, boolean][] = [
   [`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`, false],
 ];
 for (const [input, expected] of domains) {
-  test(`isDomainName(${input.length > 20 ? `…(${input.length})` : JSON.stringify(input)}) is ${expected}`, (t) => t.is(isDomainName(input), expected));
+  test(`isDomainName(${input.length > 20 ? `…(${input.length})` : JSON.stringify(input)}) is ${expected}`, (t) =>
+    t.is(isDomainName(input), expected));
 }
 
 test('https-url and ip formats', (t) => {
@@ -135,13 +137,52 @@ test('the SPEC §5 keys are all in the schema', (t) => {
   const paths = new Set<string>();
   nodes(configSchema, '', (_node, path) => paths.add(path));
   for (const key of [
-    'cluster.name', 'cluster.region', 'cluster.zone', 'cluster.location.lat', 'cluster.location.lon', 'cluster.gateways[].address', 'cluster.gateways[].port',
-    'dns.zones', 'dns.listen[].address', 'dns.listen[].port', 'dns.nameservers[].address', 'dns.ttl', 'dns.negativeTtl', 'dns.degradedTtl', 'dns.maxAnswers', 'dns.policy',
-    'source.type', 'source.file.path', 'source.kubernetes.kubeconfig', 'source.kubernetes.namespaces', 'source.kubernetes.exportSelector',
-    'forward.upstreams', 'forward.allowFrom', 'forward.cache.maxEntries',
-    'sync.listen.address', 'sync.listen.port', 'sync.trustDomain', 'sync.tls.ca', 'sync.tls.cert', 'sync.tls.key', 'sync.peers[].name', 'sync.peers[].url', 'sync.staleAfterSeconds',
-    'health.intervalMs', 'health.timeoutMs', 'health.fall', 'health.rise', 'health.probe.type', 'health.probe.port', 'health.probe.path',
-    'locality.ecs', 'http.listen.address', 'http.listen.port', 'log.level', 'log.queries.enabled', 'log.queries.sampleRate',
+    'cluster.name',
+    'cluster.region',
+    'cluster.zone',
+    'cluster.location.lat',
+    'cluster.location.lon',
+    'cluster.gateways[].address',
+    'cluster.gateways[].port',
+    'dns.zones',
+    'dns.listen[].address',
+    'dns.listen[].port',
+    'dns.nameservers[].address',
+    'dns.ttl',
+    'dns.negativeTtl',
+    'dns.degradedTtl',
+    'dns.maxAnswers',
+    'dns.policy',
+    'source.type',
+    'source.file.path',
+    'source.kubernetes.kubeconfig',
+    'source.kubernetes.namespaces',
+    'source.kubernetes.exportSelector',
+    'forward.upstreams',
+    'forward.allowFrom',
+    'forward.cache.maxEntries',
+    'sync.listen.address',
+    'sync.listen.port',
+    'sync.trustDomain',
+    'sync.tls.ca',
+    'sync.tls.cert',
+    'sync.tls.key',
+    'sync.peers[].name',
+    'sync.peers[].url',
+    'sync.staleAfterSeconds',
+    'health.intervalMs',
+    'health.timeoutMs',
+    'health.fall',
+    'health.rise',
+    'health.probe.type',
+    'health.probe.port',
+    'health.probe.path',
+    'locality.ecs',
+    'http.listen.address',
+    'http.listen.port',
+    'log.level',
+    'log.queries.enabled',
+    'log.queries.sampleRate',
   ]) {
     t.true(paths.has(key), key);
   }

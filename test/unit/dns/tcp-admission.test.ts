@@ -26,7 +26,12 @@ test('below both caps every connection is admitted', (t) => {
 
 test('at the total cap the least recently active evictable connection makes room', (t) => {
   const table = new TcpAdmission<Conn>({ maxConnections: 3, maxPerClient: 3 });
-  for (const [c, k] of [['a', 'A'], ['b', 'B'], ['c', 'C']] as const) connect(table, c, k);
+  for (const [c, k] of [
+    ['a', 'A'],
+    ['b', 'B'],
+    ['c', 'C'],
+  ] as const)
+    connect(table, c, k);
   t.deepEqual(connect(table, 'd', 'D'), { kind: 'evict', victim: 'a', cap: 'total' });
   // b made progress: c is now the least recently active
   table.touch('b');
@@ -59,7 +64,7 @@ test('touch does not make a busy connection evictable', (t) => {
   t.deepEqual(table.decide('B'), { kind: 'refuse', cap: 'total' });
 });
 
-test('at the per-client cap only that client\'s own connections make room', (t) => {
+test("at the per-client cap only that client's own connections make room", (t) => {
   const table = new TcpAdmission<Conn>({ maxConnections: 10, maxPerClient: 2 });
   connect(table, 'b1', 'B'); // oldest overall, but another client's
   connect(table, 'a1', 'A');
@@ -80,7 +85,7 @@ test('per-client cap is checked before the total cap, so the client displaces it
   t.deepEqual(table.decide('C'), { kind: 'evict', victim: 'b1', cap: 'total' });
 });
 
-test('remove is idempotent and frees the client\'s slot', (t) => {
+test("remove is idempotent and frees the client's slot", (t) => {
   const table = new TcpAdmission<Conn>({ maxConnections: 5, maxPerClient: 1 });
   connect(table, 'a1', 'A');
   table.remove('a1');
@@ -106,6 +111,9 @@ test('eviction order follows activity, not connection order, over many connectio
     const d = connect(table, `new${i}`, '192.0.2.1');
     if (d.kind === 'evict') victims.push(d.victim);
   }
-  t.deepEqual(victims, Array.from({ length: n / 2 }, (_, i) => `c${2 * i + 1}`));
+  t.deepEqual(
+    victims,
+    Array.from({ length: n / 2 }, (_, i) => `c${2 * i + 1}`),
+  );
   t.is(table.size, n);
 });

@@ -7,8 +7,23 @@ import test from 'ava';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { UdpBindingSet, wildcardAddresses } from '../../../src/dns/udp-bindings.js';
 
-const v4 = (address: string): NetworkInterfaceInfo => ({ address, family: 'IPv4', netmask: '255.255.255.255', mac: '00:00:00:00:00:00', internal: false, cidr: `${address}/32` });
-const v6 = (address: string): NetworkInterfaceInfo => ({ address, family: 'IPv6', netmask: 'ffff::', mac: '00:00:00:00:00:00', internal: false, cidr: `${address}/64`, scopeid: 2 });
+const v4 = (address: string): NetworkInterfaceInfo => ({
+  address,
+  family: 'IPv4',
+  netmask: '255.255.255.255',
+  mac: '00:00:00:00:00:00',
+  internal: false,
+  cidr: `${address}/32`,
+});
+const v6 = (address: string): NetworkInterfaceInfo => ({
+  address,
+  family: 'IPv6',
+  netmask: 'ffff::',
+  mac: '00:00:00:00:00:00',
+  internal: false,
+  cidr: `${address}/64`,
+  scopeid: 2,
+});
 
 const HOST = { lo: [v4('127.0.0.1'), v6('::1')], eth0: [v4('10.0.0.5'), v6('fd00::5'), v6('fe80::1')], eth1: [v4('10.0.0.5')] };
 
@@ -28,7 +43,8 @@ function fakeHost(initial: Record<string, NetworkInterfaceInfo[]>) {
     port: 5300,
     interfaces: () => ifaces,
     bind: (address, port) => {
-      if (refuse.has(address)) return Promise.reject(Object.assign(new Error(`bind ${address}:${port}: EADDRINUSE`), { code: 'EADDRINUSE' }));
+      if (refuse.has(address))
+        return Promise.reject(Object.assign(new Error(`bind ${address}:${port}: EADDRINUSE`), { code: 'EADDRINUSE' }));
       open.add(address);
       return Promise.resolve({
         close: () => {

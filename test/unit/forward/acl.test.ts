@@ -69,47 +69,219 @@ for (const [client, expected] of DEFAULT_CASES) {
 }
 
 const RULE_CASES: ReadonlyArray<readonly [string, readonly string[], ReadonlyArray<readonly [string, boolean]>]> = [
-  ['an empty list allows nothing', [], [['127.0.0.1', false], ['::1', false], ['::ffff:127.0.0.1', false]]],
+  [
+    'an empty list allows nothing',
+    [],
+    [
+      ['127.0.0.1', false],
+      ['::1', false],
+      ['::ffff:127.0.0.1', false],
+    ],
+  ],
   [
     'IPv4 /0 allows every IPv4 client (mapped too) and no IPv6 one',
     ['0.0.0.0/0'],
-    [['0.0.0.0', true], ['1.2.3.4', true], ['255.255.255.255', true], ['::ffff:1.2.3.4', true], ['::1', false], ['2001:db8::1', false], ['::', false]],
+    [
+      ['0.0.0.0', true],
+      ['1.2.3.4', true],
+      ['255.255.255.255', true],
+      ['::ffff:1.2.3.4', true],
+      ['::1', false],
+      ['2001:db8::1', false],
+      ['::', false],
+    ],
   ],
   [
     'IPv6 /0 allows every IPv6 client but not IPv4 or IPv4-mapped ones',
     ['::/0'],
-    [['::', true], ['::1', true], ['2001:db8::1', true], ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true], ['1.2.3.4', false], ['::ffff:1.2.3.4', false]],
+    [
+      ['::', true],
+      ['::1', true],
+      ['2001:db8::1', true],
+      ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true],
+      ['1.2.3.4', false],
+      ['::ffff:1.2.3.4', false],
+    ],
   ],
-  ['IPv4 /32 is one address', ['192.0.2.1/32'], [['192.0.2.1', true], ['192.0.2.0', false], ['192.0.2.2', false], ['::ffff:192.0.2.1', true], ['::ffff:192.0.2.2', false]]],
-  ['IPv6 /128 is one address', ['2001:db8::1/128'], [['2001:db8::1', true], ['2001:DB8:0:0:0:0:0:1', true], ['2001:db8::', false], ['2001:db8::2', false], ['2001:db8::1:1', false]]],
-  ['/12 (odd prefix)', ['172.16.0.0/12'], [['172.16.0.0', true], ['172.31.255.255', true], ['172.15.255.255', false], ['172.32.0.0', false]]],
-  ['/7 IPv4', ['10.0.0.0/7'], [['9.255.255.255', false], ['10.0.0.0', true], ['11.255.255.255', true], ['12.0.0.0', false]]],
-  ['/7 IPv6', ['fc00::/7'], [['fbff:ffff::', false], ['fc00::', true], ['fdff:ffff::1', true], ['fe00::', false]]],
-  ['/1 IPv4', ['128.0.0.0/1'], [['127.255.255.255', false], ['128.0.0.0', true], ['255.0.0.1', true]]],
-  ['/31 IPv4', ['192.0.2.4/31'], [['192.0.2.3', false], ['192.0.2.4', true], ['192.0.2.5', true], ['192.0.2.6', false]]],
-  ['/10 IPv6', ['fe80::/10'], [['fe7f:ffff::', false], ['fe80::1', true], ['febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true], ['fec0::', false]]],
-  ['/127 IPv6', ['2001:db8::2/127'], [['2001:db8::1', false], ['2001:db8::2', true], ['2001:db8::3', true], ['2001:db8::4', false]]],
+  [
+    'IPv4 /32 is one address',
+    ['192.0.2.1/32'],
+    [
+      ['192.0.2.1', true],
+      ['192.0.2.0', false],
+      ['192.0.2.2', false],
+      ['::ffff:192.0.2.1', true],
+      ['::ffff:192.0.2.2', false],
+    ],
+  ],
+  [
+    'IPv6 /128 is one address',
+    ['2001:db8::1/128'],
+    [
+      ['2001:db8::1', true],
+      ['2001:DB8:0:0:0:0:0:1', true],
+      ['2001:db8::', false],
+      ['2001:db8::2', false],
+      ['2001:db8::1:1', false],
+    ],
+  ],
+  [
+    '/12 (odd prefix)',
+    ['172.16.0.0/12'],
+    [
+      ['172.16.0.0', true],
+      ['172.31.255.255', true],
+      ['172.15.255.255', false],
+      ['172.32.0.0', false],
+    ],
+  ],
+  [
+    '/7 IPv4',
+    ['10.0.0.0/7'],
+    [
+      ['9.255.255.255', false],
+      ['10.0.0.0', true],
+      ['11.255.255.255', true],
+      ['12.0.0.0', false],
+    ],
+  ],
+  [
+    '/7 IPv6',
+    ['fc00::/7'],
+    [
+      ['fbff:ffff::', false],
+      ['fc00::', true],
+      ['fdff:ffff::1', true],
+      ['fe00::', false],
+    ],
+  ],
+  [
+    '/1 IPv4',
+    ['128.0.0.0/1'],
+    [
+      ['127.255.255.255', false],
+      ['128.0.0.0', true],
+      ['255.0.0.1', true],
+    ],
+  ],
+  [
+    '/31 IPv4',
+    ['192.0.2.4/31'],
+    [
+      ['192.0.2.3', false],
+      ['192.0.2.4', true],
+      ['192.0.2.5', true],
+      ['192.0.2.6', false],
+    ],
+  ],
+  [
+    '/10 IPv6',
+    ['fe80::/10'],
+    [
+      ['fe7f:ffff::', false],
+      ['fe80::1', true],
+      ['febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true],
+      ['fec0::', false],
+    ],
+  ],
+  [
+    '/127 IPv6',
+    ['2001:db8::2/127'],
+    [
+      ['2001:db8::1', false],
+      ['2001:db8::2', true],
+      ['2001:db8::3', true],
+      ['2001:db8::4', false],
+    ],
+  ],
   [
     '/52 IPv6 with host bits set in the rule',
     ['2001:db8:abcd:12ff::1/52'],
-    [['2001:db8:abcd:1000::', true], ['2001:db8:abcd:1fff:ffff:ffff:ffff:ffff', true], ['2001:db8:abcd:fff::', false], ['2001:db8:abcd:2000::', false]],
+    [
+      ['2001:db8:abcd:1000::', true],
+      ['2001:db8:abcd:1fff:ffff:ffff:ffff:ffff', true],
+      ['2001:db8:abcd:fff::', false],
+      ['2001:db8:abcd:2000::', false],
+    ],
   ],
-  ['host bits set in an IPv4 rule are ignored', ['192.168.1.77/24'], [['192.168.1.0', true], ['192.168.1.255', true], ['192.168.0.255', false], ['192.168.2.0', false]]],
-  ['host bits set in a /12 rule are ignored', ['172.31.255.255/12'], [['172.16.0.0', true], ['172.15.255.255', false]]],
+  [
+    'host bits set in an IPv4 rule are ignored',
+    ['192.168.1.77/24'],
+    [
+      ['192.168.1.0', true],
+      ['192.168.1.255', true],
+      ['192.168.0.255', false],
+      ['192.168.2.0', false],
+    ],
+  ],
+  [
+    'host bits set in a /12 rule are ignored',
+    ['172.31.255.255/12'],
+    [
+      ['172.16.0.0', true],
+      ['172.15.255.255', false],
+    ],
+  ],
   [
     '::ffff:0:0/96 is every IPv4 address',
     ['::ffff:0:0/96'],
-    [['1.2.3.4', true], ['::ffff:1.2.3.4', true], ['255.255.255.255', true], ['::1', false], ['2001:db8::1', false], ['::fffe:1.2.3.4', false]],
+    [
+      ['1.2.3.4', true],
+      ['::ffff:1.2.3.4', true],
+      ['255.255.255.255', true],
+      ['::1', false],
+      ['2001:db8::1', false],
+      ['::fffe:1.2.3.4', false],
+    ],
   ],
-  ['::ffff:10.0.0.0/104 is 10.0.0.0/8', ['::ffff:10.0.0.0/104'], [['10.1.2.3', true], ['::ffff:10.1.2.3', true], ['11.0.0.0', false], ['9.255.255.255', false]]],
-  ['::ffff:a01:203/128 (hex form) is 10.1.2.3/32', ['::ffff:a01:203/128'], [['10.1.2.3', true], ['::ffff:10.1.2.3', true], ['10.1.2.4', false]]],
-  ['::ffff:172.16.0.0/108 is 172.16.0.0/12', ['::ffff:172.16.0.0/108'], [['172.31.255.255', true], ['172.32.0.0', false]]],
+  [
+    '::ffff:10.0.0.0/104 is 10.0.0.0/8',
+    ['::ffff:10.0.0.0/104'],
+    [
+      ['10.1.2.3', true],
+      ['::ffff:10.1.2.3', true],
+      ['11.0.0.0', false],
+      ['9.255.255.255', false],
+    ],
+  ],
+  [
+    '::ffff:a01:203/128 (hex form) is 10.1.2.3/32',
+    ['::ffff:a01:203/128'],
+    [
+      ['10.1.2.3', true],
+      ['::ffff:10.1.2.3', true],
+      ['10.1.2.4', false],
+    ],
+  ],
+  [
+    '::ffff:172.16.0.0/108 is 172.16.0.0/12',
+    ['::ffff:172.16.0.0/108'],
+    [
+      ['172.31.255.255', true],
+      ['172.32.0.0', false],
+    ],
+  ],
   // Mapped clients match exactly the IPv4 rules, so a wider IPv6 rule does not cover them.
-  ['::ffff:0:0/95 is an IPv6 rule', ['::ffff:0:0/95'], [['::fffe:1.2.3.4', true], ['::fffe:0:0', true], ['::ffff:1.2.3.4', false], ['1.2.3.4', false]]],
+  [
+    '::ffff:0:0/95 is an IPv6 rule',
+    ['::ffff:0:0/95'],
+    [
+      ['::fffe:1.2.3.4', true],
+      ['::fffe:0:0', true],
+      ['::ffff:1.2.3.4', false],
+      ['1.2.3.4', false],
+    ],
+  ],
   [
     'IPv4 and IPv6 rules together',
     ['10.0.0.0/8', '2001:db8::/32'],
-    [['10.9.9.9', true], ['::ffff:10.9.9.9', true], ['2001:db8:ffff::1', true], ['2001:db9::1', false], ['11.0.0.1', false]],
+    [
+      ['10.9.9.9', true],
+      ['::ffff:10.9.9.9', true],
+      ['2001:db8:ffff::1', true],
+      ['2001:db9::1', false],
+      ['11.0.0.1', false],
+    ],
   ],
 ];
 
@@ -239,20 +411,26 @@ const isMapped = (n: bigint): boolean => n >> 32n === 0xffffn;
 
 test('property: IPv4 rules agree with BlockList for IPv4 and IPv4-mapped clients, host bits and near misses included', (t) => {
   fc.assert(
-    fc.property(fc.ipV4(), fc.integer({ min: 0, max: 32 }), fc.oneof(fc.ipV4(), fc.integer({ min: 0, max: 31 })), fc.boolean(), (rule, prefix, clientOrBit, mapped) => {
-      // a client from anywhere, or the rule's address with one bit flipped (inside or outside the prefix)
-      const clientInt = typeof clientOrBit === 'string' ? v4ToInt(clientOrBit) : v4ToInt(rule) ^ (1n << BigInt(clientOrBit));
-      const client = intToV4(clientInt);
-      const oracle = new BlockList();
-      oracle.addSubnet(rule, prefix, 'ipv4');
-      const expected = oracle.check(client, 'ipv4');
-      const acl = new AllowList([`${rule}/${prefix}`]);
-      const text = mapped ? `::ffff:${client}` : client;
-      if (acl.allows(text) !== expected) throw new Error(`${rule}/${prefix} vs ${text}: expected ${expected}`);
-      // the same rule written as an IPv4-mapped IPv6 CIDR
-      const asV6 = new AllowList([`::ffff:${rule}/${prefix + 96}`]);
-      if (asV6.allows(text) !== expected) throw new Error(`::ffff:${rule}/${prefix + 96} vs ${text}: expected ${expected}`);
-    }),
+    fc.property(
+      fc.ipV4(),
+      fc.integer({ min: 0, max: 32 }),
+      fc.oneof(fc.ipV4(), fc.integer({ min: 0, max: 31 })),
+      fc.boolean(),
+      (rule, prefix, clientOrBit, mapped) => {
+        // a client from anywhere, or the rule's address with one bit flipped (inside or outside the prefix)
+        const clientInt = typeof clientOrBit === 'string' ? v4ToInt(clientOrBit) : v4ToInt(rule) ^ (1n << BigInt(clientOrBit));
+        const client = intToV4(clientInt);
+        const oracle = new BlockList();
+        oracle.addSubnet(rule, prefix, 'ipv4');
+        const expected = oracle.check(client, 'ipv4');
+        const acl = new AllowList([`${rule}/${prefix}`]);
+        const text = mapped ? `::ffff:${client}` : client;
+        if (acl.allows(text) !== expected) throw new Error(`${rule}/${prefix} vs ${text}: expected ${expected}`);
+        // the same rule written as an IPv4-mapped IPv6 CIDR
+        const asV6 = new AllowList([`::ffff:${rule}/${prefix + 96}`]);
+        if (asV6.allows(text) !== expected) throw new Error(`::ffff:${rule}/${prefix + 96} vs ${text}: expected ${expected}`);
+      },
+    ),
     { numRuns: 5000 },
   );
   t.pass();
@@ -260,16 +438,22 @@ test('property: IPv4 rules agree with BlockList for IPv4 and IPv4-mapped clients
 
 test('property: IPv6 rules agree with BlockList for non-mapped IPv6 clients, host bits and near misses included', (t) => {
   fc.assert(
-    fc.property(fc.ipV6(), fc.integer({ min: 0, max: 128 }), fc.oneof(fc.ipV6(), fc.integer({ min: 0, max: 127 })), (rule, prefix, clientOrBit) => {
-      const ruleInt = v6ToInt(rule);
-      const clientInt = typeof clientOrBit === 'string' ? v6ToInt(clientOrBit) : ruleInt ^ (1n << BigInt(clientOrBit));
-      if (isMapped(clientInt) || (isMapped(ruleInt) && prefix >= 96)) return;
-      const client = typeof clientOrBit === 'string' ? clientOrBit : intToV6(clientInt);
-      const oracle = new BlockList();
-      oracle.addSubnet(intToV6(ruleInt), prefix, 'ipv6');
-      const expected = oracle.check(intToV6(clientInt), 'ipv6');
-      if (new AllowList([`${rule}/${prefix}`]).allows(client) !== expected) throw new Error(`${rule}/${prefix} vs ${client}: expected ${expected}`);
-    }),
+    fc.property(
+      fc.ipV6(),
+      fc.integer({ min: 0, max: 128 }),
+      fc.oneof(fc.ipV6(), fc.integer({ min: 0, max: 127 })),
+      (rule, prefix, clientOrBit) => {
+        const ruleInt = v6ToInt(rule);
+        const clientInt = typeof clientOrBit === 'string' ? v6ToInt(clientOrBit) : ruleInt ^ (1n << BigInt(clientOrBit));
+        if (isMapped(clientInt) || (isMapped(ruleInt) && prefix >= 96)) return;
+        const client = typeof clientOrBit === 'string' ? clientOrBit : intToV6(clientInt);
+        const oracle = new BlockList();
+        oracle.addSubnet(intToV6(ruleInt), prefix, 'ipv6');
+        const expected = oracle.check(intToV6(clientInt), 'ipv6');
+        if (new AllowList([`${rule}/${prefix}`]).allows(client) !== expected)
+          throw new Error(`${rule}/${prefix} vs ${client}: expected ${expected}`);
+      },
+    ),
     { numRuns: 5000 },
   );
   t.pass();

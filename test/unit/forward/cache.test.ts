@@ -17,7 +17,11 @@ function base(): StoredAnswer {
 }
 
 /** A StoredAnswer of the given class and lifetime; the body's first octet tells answers apart. */
-function answer(answerClass: AnswerClass, ttlSeconds: number, opts: { tag?: number; bodyLength?: number; records?: number } = {}): StoredAnswer {
+function answer(
+  answerClass: AnswerClass,
+  ttlSeconds: number,
+  opts: { tag?: number; bodyLength?: number; records?: number } = {},
+): StoredAnswer {
   const records = opts.records ?? 1;
   return {
     ...base(),
@@ -31,7 +35,8 @@ function answer(answerClass: AnswerClass, ttlSeconds: number, opts: { tag?: numb
   };
 }
 
-const cache = (o: Partial<CacheOptions> = {}): AnswerCache => new AnswerCache({ maxEntries: 100, maxBytes: 1 << 20, serveStaleSeconds: 60, ...o });
+const cache = (o: Partial<CacheOptions> = {}): AnswerCache =>
+  new AnswerCache({ maxEntries: 100, maxBytes: 1 << 20, serveStaleSeconds: 60, ...o });
 
 const T0 = 1_700_000_000_000;
 const s = (seconds: number): number => T0 + seconds * 1000;
@@ -53,7 +58,11 @@ test('fresh from storing until just before the TTL, with age and remaining secon
     [T0 + 9999, 9, 1],
   ] as const) {
     const hit = c.lookup('k', at);
-    t.deepEqual(hit, { state: 'fresh', entry: { stored: a, storedAtMs: T0 }, ageSeconds: age, remainingSeconds: remaining }, `at +${at - T0} ms`);
+    t.deepEqual(
+      hit,
+      { state: 'fresh', entry: { stored: a, storedAtMs: T0 }, ageSeconds: age, remainingSeconds: remaining },
+      `at +${at - T0} ms`,
+    );
     t.is(hit?.entry.stored, a);
   }
 });

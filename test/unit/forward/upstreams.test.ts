@@ -4,7 +4,14 @@
  * spotting an upstream that is one of our own listeners.
  */
 import test from 'ava';
-import { isSelf, parseResolvConf, resolveUpstreams, upstreamLabel, type ResolvConfNameservers, type Upstream } from '../../../src/forward/upstreams.js';
+import {
+  isSelf,
+  parseResolvConf,
+  resolveUpstreams,
+  upstreamLabel,
+  type ResolvConfNameservers,
+  type Upstream,
+} from '../../../src/forward/upstreams.js';
 
 // ---------------------------------------------------------------------------------------------
 // parseResolvConf
@@ -38,7 +45,13 @@ test('parseResolvConf: nameserver lines in order, comments, IPv6, other directiv
 });
 
 test('parseResolvConf: a scoped link-local address and hostnames are ignored with a reason', (t) => {
-  const text = ['nameserver fe80::1%eth0', 'nameserver dns.example.com', 'nameserver 192.0.2.1:5353', 'nameserver 192.0.2.7', 'nameserver'].join('\n');
+  const text = [
+    'nameserver fe80::1%eth0',
+    'nameserver dns.example.com',
+    'nameserver 192.0.2.1:5353',
+    'nameserver 192.0.2.7',
+    'nameserver',
+  ].join('\n');
   t.deepEqual(parseResolvConf(text), {
     nameservers: [{ address: '192.0.2.7', port: 53 }],
     ignored: [
@@ -121,7 +134,11 @@ test('resolveUpstreams: the same address on another port is another upstream; th
 
 test('resolveUpstreams: RFC 5952 text for IPv6 (longest zero run, lowercase), including IPv4-mapped', (t) => {
   t.deepEqual(
-    resolveUpstreams(['2001:DB8:0:0:1:0:0:1', '0:0:0:0:0:0:0:1', '::ffff:192.0.2.1', 'FE80:0:0:0:0:0:0:1'], undefined).map((u) => [u.address, u.family, u.label]),
+    resolveUpstreams(['2001:DB8:0:0:1:0:0:1', '0:0:0:0:0:0:0:1', '::ffff:192.0.2.1', 'FE80:0:0:0:0:0:0:1'], undefined).map((u) => [
+      u.address,
+      u.family,
+      u.label,
+    ]),
     [
       ['2001:db8::1:0:0:1', 6, '[2001:db8::1:0:0:1]:53'],
       ['::1', 6, '[::1]:53'],
@@ -134,18 +151,26 @@ test('resolveUpstreams: RFC 5952 text for IPv6 (longest zero run, lowercase), in
 test('resolveUpstreams: resolv.conf without its text contributes nothing; named twice, it is spliced once', (t) => {
   t.deepEqual(resolveUpstreams(['resolv.conf', '192.0.2.9'], undefined), [up('192.0.2.9', 53, 4, '192.0.2.9:53')]);
   const resolv: ResolvConfNameservers = { nameservers: [{ address: '10.0.0.10', port: 53 }], ignored: ['nameserver fe80::1%eth0: scoped'] };
-  t.deepEqual(resolveUpstreams(['resolv.conf', '192.0.2.9', 'resolv.conf'], resolv), [up('10.0.0.10', 53, 4, '10.0.0.10:53'), up('192.0.2.9', 53, 4, '192.0.2.9:53')]);
+  t.deepEqual(resolveUpstreams(['resolv.conf', '192.0.2.9', 'resolv.conf'], resolv), [
+    up('10.0.0.10', 53, 4, '10.0.0.10:53'),
+    up('192.0.2.9', 53, 4, '192.0.2.9:53'),
+  ]);
   t.deepEqual(resolveUpstreams(['resolv.conf'], { nameservers: [], ignored: [] }), []);
   t.deepEqual(resolveUpstreams([], undefined), []);
 });
 
 test('resolveUpstreams: entries that are not upstreams (hostnames, bad ports) are skipped', (t) => {
-  t.deepEqual(resolveUpstreams(['dns.example.com', '192.0.2.1:0', '192.0.2.1:65536', '[::1]:99999', '::1:53x', '192.0.2.2'], undefined), [up('192.0.2.2', 53, 4, '192.0.2.2:53')]);
+  t.deepEqual(resolveUpstreams(['dns.example.com', '192.0.2.1:0', '192.0.2.1:65536', '[::1]:99999', '::1:53x', '192.0.2.2'], undefined), [
+    up('192.0.2.2', 53, 4, '192.0.2.2:53'),
+  ]);
 });
 
 test('resolveUpstreams: parseResolvConf output feeds straight in', (t) => {
   const resolv = parseResolvConf('nameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver 2001:db8::0:35\n');
-  t.deepEqual(resolveUpstreams(['resolv.conf'], resolv), [up('127.0.0.53', 53, 4, '127.0.0.53:53'), up('2001:db8::35', 53, 6, '[2001:db8::35]:53')]);
+  t.deepEqual(resolveUpstreams(['resolv.conf'], resolv), [
+    up('127.0.0.53', 53, 4, '127.0.0.53:53'),
+    up('2001:db8::35', 53, 6, '[2001:db8::35]:53'),
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +192,15 @@ const SELF_CASES: ReadonlyArray<readonly [string, string, ReadonlyArray<{ addres
   [':: listener, ::1 upstream', '[::1]:53', [{ address: '::', port: 53 }], true],
   [':: listener, 127.0.0.1 upstream (dual stack)', '127.0.0.1:53', [{ address: '::', port: 53 }], true],
   ['0:0:0:0:0:0:0:0 listener is the IPv6 wildcard', '[::1]:53', [{ address: '0:0:0:0:0:0:0:0', port: 53 }], true],
-  ['one of several listeners matches', '127.0.0.1:1053', [{ address: '192.0.2.1', port: 53 }, { address: '0.0.0.0', port: 1053 }], true],
+  [
+    'one of several listeners matches',
+    '127.0.0.1:1053',
+    [
+      { address: '192.0.2.1', port: 53 },
+      { address: '0.0.0.0', port: 1053 },
+    ],
+    true,
+  ],
   ['same address, different port', '127.0.0.1:53', [{ address: '127.0.0.1', port: 5353 }], false],
   ['wildcard listener on a different port', '127.0.0.1:53', [{ address: '0.0.0.0', port: 1053 }], false],
   ['wildcard listener, non-loopback upstream', '192.0.2.1:53', [{ address: '0.0.0.0', port: 53 }], false],

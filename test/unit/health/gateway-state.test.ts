@@ -93,22 +93,38 @@ test('the EWMA weight is 0.3', (t) => {
   t.is(RTT_EWMA_ALPHA, 0.3);
 });
 
-const ewmaRows: readonly { title: string; results: readonly ({ ok: true; rttMs?: number } | { ok: false })[]; rtt: number | undefined }[] = [
-  { title: 'no probe: no RTT', results: [], rtt: undefined },
-  { title: 'a failure alone gives no RTT', results: [{ ok: false }], rtt: undefined },
-  { title: 'a success without an RTT gives no RTT', results: [{ ok: true }], rtt: undefined },
-  { title: 'the first sample is taken as is', results: [{ ok: true, rttMs: 10 }], rtt: 10 },
-  { title: 'second sample: 0.3 new + 0.7 old', results: [{ ok: true, rttMs: 10 }, { ok: true, rttMs: 20 }], rtt: 0.3 * 20 + 0.7 * 10 },
-  {
-    title: 'three samples',
-    results: [{ ok: true, rttMs: 10 }, { ok: true, rttMs: 20 }, { ok: true, rttMs: 40 }],
-    rtt: 0.3 * 40 + 0.7 * (0.3 * 20 + 0.7 * 10),
-  },
-  { title: 'failures leave the average alone', results: [{ ok: true, rttMs: 10 }, { ok: false }, { ok: false }, { ok: true, rttMs: 20 }], rtt: 13 },
-  { title: 'a success without an RTT leaves the average alone', results: [{ ok: true, rttMs: 10 }, { ok: true }], rtt: 10 },
-  { title: 'first sample after failures is taken as is', results: [{ ok: false }, { ok: true, rttMs: 7 }], rtt: 7 },
-  { title: 'a steady RTT stays put', results: Array.from({ length: 20 }, () => ({ ok: true as const, rttMs: 5 })), rtt: 5 },
-];
+const ewmaRows: readonly { title: string; results: readonly ({ ok: true; rttMs?: number } | { ok: false })[]; rtt: number | undefined }[] =
+  [
+    { title: 'no probe: no RTT', results: [], rtt: undefined },
+    { title: 'a failure alone gives no RTT', results: [{ ok: false }], rtt: undefined },
+    { title: 'a success without an RTT gives no RTT', results: [{ ok: true }], rtt: undefined },
+    { title: 'the first sample is taken as is', results: [{ ok: true, rttMs: 10 }], rtt: 10 },
+    {
+      title: 'second sample: 0.3 new + 0.7 old',
+      results: [
+        { ok: true, rttMs: 10 },
+        { ok: true, rttMs: 20 },
+      ],
+      rtt: 0.3 * 20 + 0.7 * 10,
+    },
+    {
+      title: 'three samples',
+      results: [
+        { ok: true, rttMs: 10 },
+        { ok: true, rttMs: 20 },
+        { ok: true, rttMs: 40 },
+      ],
+      rtt: 0.3 * 40 + 0.7 * (0.3 * 20 + 0.7 * 10),
+    },
+    {
+      title: 'failures leave the average alone',
+      results: [{ ok: true, rttMs: 10 }, { ok: false }, { ok: false }, { ok: true, rttMs: 20 }],
+      rtt: 13,
+    },
+    { title: 'a success without an RTT leaves the average alone', results: [{ ok: true, rttMs: 10 }, { ok: true }], rtt: 10 },
+    { title: 'first sample after failures is taken as is', results: [{ ok: false }, { ok: true, rttMs: 7 }], rtt: 7 },
+    { title: 'a steady RTT stays put', results: Array.from({ length: 20 }, () => ({ ok: true as const, rttMs: 5 })), rtt: 5 },
+  ];
 
 for (const row of ewmaRows) {
   test(`RTT EWMA: ${row.title}`, (t) => {
@@ -171,10 +187,27 @@ test('snapshot fields through a fall and a rise: times, last error, totals, RTT 
   });
 
   s.record({ ok: false, error: 'no TCP connect within 500 ms' }, 3000);
-  t.like(s.snapshot(), { status: 'unhealthy', consecutiveFailures: 2, lastProbeMs: 3000, lastChangeMs: 3000, lastError: 'no TCP connect within 500 ms', probes: 3, failures: 2 });
+  t.like(s.snapshot(), {
+    status: 'unhealthy',
+    consecutiveFailures: 2,
+    lastProbeMs: 3000,
+    lastChangeMs: 3000,
+    lastError: 'no TCP connect within 500 ms',
+    probes: 3,
+    failures: 2,
+  });
 
   s.record({ ok: true, rttMs: 3 }, 4000);
-  t.like(s.snapshot(), { status: 'unhealthy', consecutiveSuccesses: 1, consecutiveFailures: 0, lastProbeMs: 4000, lastChangeMs: 3000, lastError: undefined, probes: 4, failures: 2 });
+  t.like(s.snapshot(), {
+    status: 'unhealthy',
+    consecutiveSuccesses: 1,
+    consecutiveFailures: 0,
+    lastProbeMs: 4000,
+    lastChangeMs: 3000,
+    lastError: undefined,
+    probes: 4,
+    failures: 2,
+  });
   // 0.3 × 3 + 0.7 × 1.23456 = 1.764192 → 1.76
   t.is(s.snapshot().rttMs, 1.76);
 

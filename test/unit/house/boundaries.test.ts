@@ -71,7 +71,11 @@ function edgesOf(file: string): Edge[] {
   const found: { spec: string; typeOnly: boolean }[] = [];
   for (const m of text.matchAll(STATIC)) {
     const clause = m[3] ?? '';
-    const names = clause.replace(/[{}]/g, '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const names = clause
+      .replace(/[{}]/g, '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const typeOnly = m[2] !== undefined || (clause.includes('{') && names.length > 0 && names.every((n) => n.startsWith('type ')));
     found.push({ spec: m[4] as string, typeOnly });
   }
@@ -146,7 +150,10 @@ test('no adapter imports another adapter, and the core imports no adapter', (t) 
 
 test('every allowlisted violation still occurs (remove the entry when its import goes)', (t) => {
   const current = new Set(edges.filter((e) => violationOf(e) !== undefined).map(key));
-  t.deepEqual([...ALLOWED.keys()].filter((k) => !current.has(k)), []);
+  t.deepEqual(
+    [...ALLOWED.keys()].filter((k) => !current.has(k)),
+    [],
+  );
 });
 
 test('the layers of STYLE.md hold for known modules', (t) => {
@@ -157,7 +164,10 @@ test('the layers of STYLE.md hold for known modules', (t) => {
   t.deepEqual(layerOf('catalog/codec.ts'), { kind: 'core' });
   t.deepEqual(layerOf('main.ts'), { kind: 'root' });
   t.is(violationOf({ from: 'sync/protocol.ts', to: 'sources/catalog-file.ts', typeOnly: false }), 'adapter sync imports adapter sources');
-  t.is(violationOf({ from: 'config/load.ts', to: 'sources/kubernetes/selector.ts', typeOnly: false }), 'adapter config imports adapter sources');
+  t.is(
+    violationOf({ from: 'config/load.ts', to: 'sources/kubernetes/selector.ts', typeOnly: false }),
+    'adapter config imports adapter sources',
+  );
   t.is(violationOf({ from: 'registry/registry.ts', to: 'health/readiness.ts', typeOnly: true }), 'the core imports the health adapter');
   t.is(violationOf({ from: 'answer/answer.ts', to: 'main.ts', typeOnly: false }), 'imports the composition root');
   t.is(violationOf({ from: 'sync/protocol.ts', to: 'answer/answer.ts', typeOnly: false }), undefined);

@@ -25,7 +25,7 @@ test('nothing is looked up until a locality field is read; then exactly once', (
   t.false(c.lookedUp);
   t.deepEqual(geo.asked, [], 'reading the scope prefix does not look anything up');
   t.deepEqual(c.location, { lat: 51.75, lon: -0.33 });
-  t.is(c.region, undefined, 'a placed subnet has a point, not this cluster\'s region');
+  t.is(c.region, undefined, "a placed subnet has a point, not this cluster's region");
   t.is(c.zone, undefined);
   t.true(c.lookedUp);
   t.deepEqual(geo.asked, ['81.2.69.0']);
@@ -48,7 +48,10 @@ test('toJSON (explanations) shows the placement and the subnet', (t) => {
     ecsSubnet: '81.2.69.0/24',
     placedBy: 'geoip-lite',
   });
-  const fallback = JSON.parse(JSON.stringify(new EcsClient(geo, { address: '2001:db8::', sourcePrefix: 48 }, HERE))) as Record<string, unknown>;
+  const fallback = JSON.parse(JSON.stringify(new EcsClient(geo, { address: '2001:db8::', sourcePrefix: 48 }, HERE))) as Record<
+    string,
+    unknown
+  >;
   t.like(fallback, { region: 'ap-south-1', zone: 'ap-south-1a', ecsSubnet: '2001:db8::/48' });
   t.regex(String(fallback['placedBy']), /this cluster/);
 });

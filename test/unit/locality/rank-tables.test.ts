@@ -182,7 +182,11 @@ const rows: readonly Row[] = [
   {
     title: 'ECS client, only unplaced clusters: unknown, by RTT then name',
     client: { location: ST_ALBANS, ecsSourcePrefix: 24 },
-    clusters: [{ cluster: 'b', region: 'eu-west-2' }, { cluster: 'a', region: 'eu-west-2' }, { cluster: 'c', rttMs: 5 }],
+    clusters: [
+      { cluster: 'b', region: 'eu-west-2' },
+      { cluster: 'a', region: 'eu-west-2' },
+      { cluster: 'c', rttMs: 5 },
+    ],
     spread: ['c:3', 'a:3', 'b:3'],
     failover: ['c'],
   },

@@ -32,7 +32,12 @@ const tierCases: readonly { title: string; client: ClientLocality; cluster: Omit
   { title: 'cluster not located', client: { location: DUBLIN }, cluster: { region: 'r2' }, tier: 3 },
   { title: 'client not located', client: { region: 'r1' }, cluster: { location: LONDON }, tier: 3 },
   { title: 'empty strings are unknown', client: { region: '', zone: '' }, cluster: { region: '', zone: '' }, tier: 3 },
-  { title: 'non-finite coordinates are unknown', client: { location: DUBLIN }, cluster: { location: { lat: Number.NaN, lon: 0 } }, tier: 3 },
+  {
+    title: 'non-finite coordinates are unknown',
+    client: { location: DUBLIN },
+    cluster: { location: { lat: Number.NaN, lon: 0 } },
+    tier: 3,
+  },
 ];
 
 for (const c of tierCases) {
@@ -63,7 +68,17 @@ test('rank: zone, region, distance, unknown; RTT then name inside a tier', (t) =
     { cluster: 'zone', region: 'eu-west-1', zone: 'eu-west-1a' },
     { cluster: 'unknown-rtt', rttMs: 50 },
   ]);
-  t.deepEqual(names(ranked), ['zone', 'region-fast', 'region-slow', 'region-nortt', 'frankfurt', 'virginia', 'unknown-rtt', 'unknown-a', 'unknown-b']);
+  t.deepEqual(names(ranked), [
+    'zone',
+    'region-fast',
+    'region-slow',
+    'region-nortt',
+    'frankfurt',
+    'virginia',
+    'unknown-rtt',
+    'unknown-a',
+    'unknown-b',
+  ]);
   t.deepEqual(
     ranked.map((r) => r.tier),
     [0, 1, 1, 1, 2, 2, 3, 3, 3],
@@ -90,12 +105,22 @@ test('rank does not mutate its input', (t) => {
 const ranked = (client: ClientLocality, ...cs: RankInput[]) => rankClusters(client, cs);
 
 test('selectTier failover: the whole zone tier', (t) => {
-  const r = ranked({ region: 'r', zone: 'z' }, { cluster: 'a', region: 'r', zone: 'z' }, { cluster: 'b', region: 'r', zone: 'z' }, { cluster: 'c', region: 'r' });
+  const r = ranked(
+    { region: 'r', zone: 'z' },
+    { cluster: 'a', region: 'r', zone: 'z' },
+    { cluster: 'b', region: 'r', zone: 'z' },
+    { cluster: 'c', region: 'r' },
+  );
   t.deepEqual(names(selectTier('failover', r)), ['a', 'b']);
 });
 
 test('selectTier failover: the whole region tier when no zone match', (t) => {
-  const r = ranked({ region: 'r', zone: 'z' }, { cluster: 'a', region: 'r' }, { cluster: 'b', region: 'r', zone: 'y' }, { cluster: 'c', region: 'q' });
+  const r = ranked(
+    { region: 'r', zone: 'z' },
+    { cluster: 'a', region: 'r' },
+    { cluster: 'b', region: 'r', zone: 'y' },
+    { cluster: 'c', region: 'q' },
+  );
   t.deepEqual(names(selectTier('failover', r)), ['a', 'b']);
 });
 
@@ -118,13 +143,19 @@ const clusterArb = fc.record({
   cluster: fc.string({ minLength: 1, maxLength: 4 }),
   region: fc.option(fc.constantFrom('r1', 'r2'), { nil: undefined }),
   zone: fc.option(fc.constantFrom('z1', 'z2'), { nil: undefined }),
-  location: fc.option(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { nil: undefined }),
+  location: fc.option(
+    fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }),
+    { nil: undefined },
+  ),
   rttMs: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
 });
 const clientArb = fc.record({
   region: fc.option(fc.constantFrom('r1', 'r2'), { nil: undefined }),
   zone: fc.option(fc.constantFrom('z1', 'z2'), { nil: undefined }),
-  location: fc.option(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { nil: undefined }),
+  location: fc.option(
+    fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }),
+    { nil: undefined },
+  ),
 });
 
 test('rank is a deterministic permutation, sorted by tier, independent of input order', (t) => {
@@ -133,7 +164,14 @@ test('rank is a deterministic permutation, sorted by tier, independent of input 
       const a = rankClusters(client, cs);
       const b = rankClusters(client, [...cs].reverse());
       if (names(a).join('\0') !== names(b).join('\0')) return false;
-      if ([...names(a)].sort().join('\0') !== cs.map((c) => c.cluster).sort().join('\0')) return false;
+      if (
+        [...names(a)].sort().join('\0') !==
+        cs
+          .map((c) => c.cluster)
+          .sort()
+          .join('\0')
+      )
+        return false;
       for (let i = 1; i < a.length; i++) if (a[i - 1]!.tier > a[i]!.tier) return false;
       const f = selectTier('failover', a);
       if (a.length > 0 && (f.length === 0 || f[0] !== a[0] || f.some((x) => x.tier !== a[0]!.tier))) return false;

@@ -103,8 +103,14 @@ test('close() flushes pending summaries at once', (t) => {
   t.is(lines.length, 3);
   log.close();
   t.is(lines.length, 5);
-  t.like(lines.find((l) => /more like "a"/.test(l.msg)), { level: 'error', obj: { consolidated: 2 } });
-  t.like(lines.find((l) => /more like "b"/.test(l.msg)), { level: 'warn', obj: { consolidated: 1 } });
+  t.like(
+    lines.find((l) => /more like "a"/.test(l.msg)),
+    { level: 'error', obj: { consolidated: 2 } },
+  );
+  t.like(
+    lines.find((l) => /more like "b"/.test(l.msg)),
+    { level: 'warn', obj: { consolidated: 1 } },
+  );
   t.false(lines.some((l) => /more like "c"/.test(l.msg)));
   log.close();
   t.is(lines.length, 5, 'a second close logs nothing more');

@@ -48,5 +48,9 @@ test('log.format defaults to auto and refuses other values with its key path', (
   if (ok.ok) t.is(ok.config.log.format, 'auto');
   const bad = loadConfig({ env: {}, sets: ['cluster.name=a', 'source.file.path=/tmp/catalog.yaml', 'log.format=xml'] });
   t.false(bad.ok);
-  if (!bad.ok) t.true(bad.errors.some((e) => JSON.stringify(e).includes('log.format')), JSON.stringify(bad.errors));
+  if (!bad.ok)
+    t.true(
+      bad.errors.some((e) => JSON.stringify(e).includes('log.format')),
+      JSON.stringify(bad.errors),
+    );
 });

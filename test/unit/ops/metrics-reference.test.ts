@@ -67,13 +67,21 @@ test('renderMetricsTable: label values, help then note, pipes escaped', (t) => {
       { name: 'gsdns_a_total', type: 'counter', help: 'As | counted.', labels: ['x', 'y'], labelValues: { x: 'p, q' }, note: 'See `k`.' },
       { name: 'gsdns_b', type: 'gauge', help: 'B.', labels: [] },
     ]),
-    ['| metric | type | labels | meaning |', '|---|---|---|---|', '| `gsdns_a_total` | counter | `x` (p, q), `y` | As \\| counted. See `k`. |', '| `gsdns_b` | gauge |  | B. |'].join('\n'),
+    [
+      '| metric | type | labels | meaning |',
+      '|---|---|---|---|',
+      '| `gsdns_a_total` | counter | `x` (p, q), `y` | As \\| counted. See `k`. |',
+      '| `gsdns_b` | gauge |  | B. |',
+    ].join('\n'),
   );
 });
 
 test('updateMetricsReference rewrites only between the markers, and refuses a page without them', (t) => {
   const groups = [{ id: 'g', families: [{ name: 'gsdns_b', type: 'gauge', help: 'B.', labels: [] }] }] as const;
   const before = `# Title\n\nprose\n\n${startMarker('g')}\nold table\n${endMarker('g')}\n\nmore prose\n`;
-  t.is(updateMetricsReference(before, groups), `# Title\n\nprose\n\n${startMarker('g')}\n${renderMetricsTable(groups[0].families)}\n${endMarker('g')}\n\nmore prose\n`);
+  t.is(
+    updateMetricsReference(before, groups),
+    `# Title\n\nprose\n\n${startMarker('g')}\n${renderMetricsTable(groups[0].families)}\n${endMarker('g')}\n\nmore prose\n`,
+  );
   t.throws(() => updateMetricsReference('# Title\n', groups), { message: /markers/ });
 });

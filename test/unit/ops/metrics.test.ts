@@ -14,8 +14,25 @@ import type { QueryEvent } from '../../../src/wire/types.js';
 import { parseExposition } from '../../helpers/metrics.js';
 
 const decision = (kind: DecisionKind): Decision =>
-  ({ kind, rcode: 0, authoritative: true, answers: [], authority: [], additional: [], clusters: [], ecsScopePrefix: 0, explanation: {} }) as unknown as Decision;
-const relay = (source: ForwardResult['source']): ForwardResult => ({ kind: 'relay', message: Buffer.alloc(12), truncated: false, source, rcode: 0, tries: [] });
+  ({
+    kind,
+    rcode: 0,
+    authoritative: true,
+    answers: [],
+    authority: [],
+    additional: [],
+    clusters: [],
+    ecsScopePrefix: 0,
+    explanation: {},
+  }) as unknown as Decision;
+const relay = (source: ForwardResult['source']): ForwardResult => ({
+  kind: 'relay',
+  message: Buffer.alloc(12),
+  truncated: false,
+  source,
+  rcode: 0,
+  tries: [],
+});
 
 test('every decision kind and forward source maps to one documented source', (t) => {
   const kinds: Record<DecisionKind, ResponseSource> = {
@@ -39,8 +56,10 @@ test('every decision kind and forward source maps to one documented source', (t)
     servfail: 'error',
     overload: 'error',
   };
-  for (const [src, source] of Object.entries(forwards)) t.is(responseSource('answered', relay(src as ForwardResult['source'])), source, src);
-  for (const outcome of ['formerr', 'notimp', 'badvers', 'servfail', 'dropped'] as const) t.is(responseSource(outcome, decision('local')), 'error', outcome);
+  for (const [src, source] of Object.entries(forwards))
+    t.is(responseSource('answered', relay(src as ForwardResult['source'])), source, src);
+  for (const outcome of ['formerr', 'notimp', 'badvers', 'servfail', 'dropped'] as const)
+    t.is(responseSource(outcome, decision('local')), 'error', outcome);
 });
 
 test('the RCODE label is read from the reply header; BADVERS from the outcome', (t) => {
@@ -74,8 +93,44 @@ function metrics(): Metrics {
   const none = () => undefined;
   return createMetrics(
     {
-      dnsEdge: () => ({ queries: { udp: 0, tcp: 0 }, dropped: 0, formerr: 0, notimp: 0, badvers: 0, servfailOnException: 0, truncated: 0, sendErrors: 0, udpBindFailures: 0, tcpConnectionsAccepted: 0, tcpConnectionsRejected: 0, tcpConnectionsOpen: 0, tcpIdleTimeouts: 0, tcpMessageTimeouts: 0, tcpEvictedIdle: 0, tcpEvictedIncomplete: 0, tcpClosedMalformed: 0, tcpReadPauses: 0, tcpInFlightHighWater: 0, tcpWriteBacklogHighWater: 0, tcpReadBacklogHighWater: 0 }),
-      forward: () => ({ queries: 0, refused: 0, cacheHits: 0, cacheMisses: 0, coalesced: 0, staleServed: 0, servfail: 0, overloadRejected: 0, cacheEntries: 0, cacheBytes: 0, inFlight: 0, inFlightHighWater: 0, upstreams: [] }),
+      dnsEdge: () => ({
+        queries: { udp: 0, tcp: 0 },
+        dropped: 0,
+        formerr: 0,
+        notimp: 0,
+        badvers: 0,
+        servfailOnException: 0,
+        truncated: 0,
+        sendErrors: 0,
+        udpBindFailures: 0,
+        tcpConnectionsAccepted: 0,
+        tcpConnectionsRejected: 0,
+        tcpConnectionsOpen: 0,
+        tcpIdleTimeouts: 0,
+        tcpMessageTimeouts: 0,
+        tcpEvictedIdle: 0,
+        tcpEvictedIncomplete: 0,
+        tcpClosedMalformed: 0,
+        tcpReadPauses: 0,
+        tcpInFlightHighWater: 0,
+        tcpWriteBacklogHighWater: 0,
+        tcpReadBacklogHighWater: 0,
+      }),
+      forward: () => ({
+        queries: 0,
+        refused: 0,
+        cacheHits: 0,
+        cacheMisses: 0,
+        coalesced: 0,
+        staleServed: 0,
+        servfail: 0,
+        overloadRejected: 0,
+        cacheEntries: 0,
+        cacheBytes: 0,
+        inFlight: 0,
+        inFlightHighWater: 0,
+        upstreams: [],
+      }),
       registry: () => ({ local: 0, remote: 0 }),
       sync: none,
       health: none,
@@ -105,7 +160,14 @@ test('hot-path families: cumulative buckets, +Inf, sum and count, per label', as
   m.observeQuery(event({ durationSeconds: 0.0001 }));
   m.observeQuery(event({ durationSeconds: 0.0003 }));
   m.observeQuery(event({ durationSeconds: 100 })); // beyond the last bucket: only +Inf
-  m.observeQuery(event({ transport: 'tcp', client: { address: '::1', port: 1, family: 'IPv6' }, question: { name: 'x', type: 28, class: 1 }, result: decision('nxdomain') }));
+  m.observeQuery(
+    event({
+      transport: 'tcp',
+      client: { address: '::1', port: 1, family: 'IPv6' },
+      question: { name: 'x', type: 28, class: 1 },
+      result: decision('nxdomain'),
+    }),
+  );
   t.is(m.observeQuery(event({ reply: null, outcome: 'dropped', result: undefined, question: undefined })), undefined);
   const s = parseExposition((await m.render()).body);
   t.is(s.sum('gsdns_dns_requests_total'), 5);

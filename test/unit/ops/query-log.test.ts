@@ -28,7 +28,16 @@ function header(hi: number, lo: number): Buffer {
 }
 
 function decision(kind: string, clusters: string[] = []): HandlerResult {
-  return { kind, rcode: 0, authoritative: true, answers: [], authority: [], additional: [], clusters, ecsScopePrefix: 0 } as unknown as HandlerResult;
+  return {
+    kind,
+    rcode: 0,
+    authoritative: true,
+    answers: [],
+    authority: [],
+    additional: [],
+    clusters,
+    ecsScopePrefix: 0,
+  } as unknown as HandlerResult;
 }
 
 function event(id: number, overrides: Partial<QueryEvent> = {}): QueryEvent {
@@ -86,7 +95,14 @@ test('one line: fields of a local, remote, negative and dropped query', (t) => {
   const { logger, lines } = capture();
   const log = new QueryLog({ sampleRate: 1, logger, localCluster: 'here' });
   log.log(event(1), 'local');
-  log.log(event(2, { result: decision('remote', ['west', 'east']), transport: 'tcp', edns: { udpPayloadSize: 1400, version: 0, dnssecOk: true, options: [] } }), 'remote');
+  log.log(
+    event(2, {
+      result: decision('remote', ['west', 'east']),
+      transport: 'tcp',
+      edns: { udpPayloadSize: 1400, version: 0, dnssecOk: true, options: [] },
+    }),
+    'remote',
+  );
   log.log(event(3, { question: { name: '', type: 2, class: 3 }, result: decision('nxdomain'), reply: header(0x84, 0x03) }), 'negative');
   log.log(event(4, { question: undefined, outcome: 'dropped', result: undefined, reply: null }), undefined);
   t.like(lines[0]!.obj, {

@@ -144,7 +144,7 @@ test('replaceLocal leaves no leftovers', (t) => {
   t.is((r.localService('a', 'y') as { readyEndpoints: number }).readyEndpoints, 0);
 });
 
-test('replaceRemotes(origin) removes only that origin\'s catalogs; a cluster both list stays with sync', (t) => {
+test("replaceRemotes(origin) removes only that origin's catalogs; a cluster both list stays with sync", (t) => {
   const r = new Registry({ initialSerial: 1 });
   r.replaceRemotes('file', [cat('f1', [rsvc('a', 'x')]), cat('f2', [rsvc('a', 'y')])]);
   r.putRemote('sync', cat('s1', [rsvc('a', 'x')]));
@@ -159,7 +159,10 @@ test('replaceRemotes(origin) removes only that origin\'s catalogs; a cluster bot
   t.is(r.remoteOrigin('s1'), 'sync');
   t.deepEqual(exportsOf(r, 'a', 'x'), [['s1', true]]);
   t.deepEqual(exportsOf(r, 'a', 'z'), []);
-  t.deepEqual(r.remoteShadows('s1').map((x) => x.origin), ['file']);
+  t.deepEqual(
+    r.remoteShadows('s1').map((x) => x.origin),
+    ['file'],
+  );
   t.deepEqual(
     r.remoteCatalogs().map((c) => c.cluster),
     ['s1'],
@@ -253,7 +256,11 @@ test('serial moves by one per changing write, and never on a no-op', (t) => {
     ['putRemote equal, other origin (kept aside)', () => r.putRemote('file', cat('c1', [rsvc('a', 'x')])), false],
     ['putRemote region changed', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
     ['putRemote another service', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x'), rsvc('a', 'y')], { region: 'r' })), true],
-    ['putRemote service order (a different record)', () => r.putRemote('sync', cat('c1', [rsvc('a', 'y'), rsvc('a', 'x')], { region: 'r' })), true],
+    [
+      'putRemote service order (a different record)',
+      () => r.putRemote('sync', cat('c1', [rsvc('a', 'y'), rsvc('a', 'x')], { region: 'r' })),
+      true,
+    ],
     ['putRemote back to one service', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r' })), true],
     ['putRemote sourceStale', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r', sourceStale: true })), true],
     ['putRemote sourceStale again', () => r.putRemote('sync', cat('c1', [rsvc('a', 'x')], { region: 'r', sourceStale: true })), false],
@@ -263,7 +270,7 @@ test('serial moves by one per changing write, and never on a no-op', (t) => {
     ['removeRemote unknown', () => r.removeRemote('nope', 'sync'), false],
     ['removeRemote by the owner: the kept-aside catalog takes over', () => r.removeRemote('c1', 'sync'), true],
     ['removeRemote by a non-owner', () => r.removeRemote('c1', 'sync'), false],
-    ['putRemote from sync, equal to the file\'s: takes over, same content', () => r.putRemote('sync', cat('c1', [rsvc('a', 'q')])), false],
+    ["putRemote from sync, equal to the file's: takes over, same content", () => r.putRemote('sync', cat('c1', [rsvc('a', 'q')])), false],
     ['replaceRemotes(sync, []): back to the file, same content', () => r.replaceRemotes('sync', []), false],
     ['removeRemote', () => r.removeRemote('c1', 'file'), true],
     ['removeLocal', () => r.removeLocal('a', 'x'), true],
@@ -361,7 +368,10 @@ test('patchRemote: only changed keys lose their cached lookups; a meta change re
   // From an origin that does not own the cluster: shadowed, as putRemote does.
   r.patchRemote('file', c6, cat('c1', []), [x, z], []);
   t.deepEqual(exportsOf(r, 'a', 'x'), [['c1', true]]);
-  t.deepEqual(r.remoteShadows('c1').map((s) => s.origin), ['file']);
+  t.deepEqual(
+    r.remoteShadows('c1').map((s) => s.origin),
+    ['file'],
+  );
 });
 
 test('recordsEqual: structural, order-sensitive for arrays, undefined ≡ missing', (t) => {
@@ -424,11 +434,28 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: localArb.map((s) => ({ op: 'putLocal' as const, s })) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('removeLocal' as const), ns: fc.constantFrom(...NS), name: fc.constantFrom(...NAMES) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('removeLocal' as const), ns: fc.constantFrom(...NS), name: fc.constantFrom(...NAMES) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceLocal' as const), list: fc.array(localArb, { maxLength: 5 }) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('putRemote' as const), origin: fc.constantFrom(...ORIGINS), c: catalogArb }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('removeRemote' as const), cluster: fc.constantFrom(...CLUSTERS), origin: fc.constantFrom(...ORIGINS) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('replaceRemotes' as const), origin: fc.constantFrom(...ORIGINS), list: fc.array(catalogArb, { maxLength: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('removeRemote' as const),
+      cluster: fc.constantFrom(...CLUSTERS),
+      origin: fc.constantFrom(...ORIGINS),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('replaceRemotes' as const),
+      origin: fc.constantFrom(...ORIGINS),
+      list: fc.array(catalogArb, { maxLength: 3 }),
+    }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -651,7 +678,7 @@ test('patchLocal(removed, upserts) = replaceLocal(next), starting from any list'
       if (!isDeepStrictEqual(observe(patched), observe(replaced))) return false;
       if (!isDeepStrictEqual(patched.indexSnapshot(), replaced.indexSnapshot())) return false;
       // The serial moves exactly when something changed.
-      return (patched.serial() !== serial) === (removed.length + upserts.length > 0);
+      return (patched.serial() !== serial) === removed.length + upserts.length > 0;
     }),
     { numRuns: 1000 },
   );

@@ -60,7 +60,10 @@ test('SECURITY.md lists advisories, and every production copy of each package is
 
 test('the pins KNOWN-DEFECTS demands: dns2 exactly 3.1.1, @kubernetes/client-node 1.x', (t) => {
   t.is(manifest.dependencies['dns2'], '3.1.1');
-  t.deepEqual(installed('dns2').map((c) => c.version), ['3.1.1']);
+  t.deepEqual(
+    installed('dns2').map((c) => c.version),
+    ['3.1.1'],
+  );
   t.regex(manifest.dependencies['@kubernetes/client-node'] ?? '', /^1\./);
   t.true(installed('@kubernetes/client-node').every((c) => c.version.startsWith('1.')));
 });

@@ -12,9 +12,19 @@ test('the demo catalog parses into the documented services', (t) => {
     r.catalog.services.map((s) => `${s.kind} ${s.namespace}/${s.name}`),
     ['clusterIP bookinfo/productpage', 'headless bookinfo/details', 'clusterIP bookinfo/reviews'],
   );
-  t.deepEqual(r.catalog.remotes.map((c) => c.cluster), ['cluster-west', 'cluster-east']);
+  t.deepEqual(
+    r.catalog.remotes.map((c) => c.cluster),
+    ['cluster-west', 'cluster-east'],
+  );
   const east = r.catalog.remotes[1]!;
-  t.deepEqual(east.services.map((s) => [s.name, s.ready]), [['reviews', true], ['ratings', true], ['legacy', false]]);
+  t.deepEqual(
+    east.services.map((s) => [s.name, s.ready]),
+    [
+      ['reviews', true],
+      ['ratings', true],
+      ['legacy', false],
+    ],
+  );
   t.deepEqual(east.gateways, [{ address: '198.51.100.10', port: 15443 }]);
 });
 
@@ -34,16 +44,51 @@ remotes:
 });
 
 const bad: [string, string, RegExp[]][] = [
-  ['unknown key with line', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, colour: x}\n', [/^f:2:\d+: services\[0\]\.colour: unknown key 'colour'$/]],
-  ['bad IP and bad label together', 'services:\n  - namespace: A_B\n    name: b\n    clusterIPs: [300.1.1.1]\n    readyEndpoints: 1\n', [/services\[0\]\.namespace: must be a lowercase DNS label/, /^f:4:\d+: services\[0\]\.clusterIPs\[0\]: must be an IPv4 or IPv6 address, got '300\.1\.1\.1'$/]],
-  ['two shapes', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, headless: true}\n', [/needs exactly one of/]],
-  ['clusterIP without readyEndpoints', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1]}\n', [/services\[0\]\.readyEndpoints: is required with clusterIPs/]],
-  ['duplicate service', 'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1}\n  - {namespace: a, name: b, clusterIPs: [10.0.0.2], readyEndpoints: 1}\n', [/services\[1\]: duplicate service a\/b/]],
-  ['duplicate cluster', 'remotes:\n  - {cluster: x, gateways: []}\n  - {cluster: x, gateways: []}\n', [/remotes\[1\]\.cluster: duplicate cluster x/]],
+  [
+    'unknown key with line',
+    'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, colour: x}\n',
+    [/^f:2:\d+: services\[0\]\.colour: unknown key 'colour'$/],
+  ],
+  [
+    'bad IP and bad label together',
+    'services:\n  - namespace: A_B\n    name: b\n    clusterIPs: [300.1.1.1]\n    readyEndpoints: 1\n',
+    [
+      /services\[0\]\.namespace: must be a lowercase DNS label/,
+      /^f:4:\d+: services\[0\]\.clusterIPs\[0\]: must be an IPv4 or IPv6 address, got '300\.1\.1\.1'$/,
+    ],
+  ],
+  [
+    'two shapes',
+    'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, headless: true}\n',
+    [/needs exactly one of/],
+  ],
+  [
+    'clusterIP without readyEndpoints',
+    'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1]}\n',
+    [/services\[0\]\.readyEndpoints: is required with clusterIPs/],
+  ],
+  [
+    'duplicate service',
+    'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1}\n  - {namespace: a, name: b, clusterIPs: [10.0.0.2], readyEndpoints: 1}\n',
+    [/services\[1\]: duplicate service a\/b/],
+  ],
+  [
+    'duplicate cluster',
+    'remotes:\n  - {cluster: x, gateways: []}\n  - {cluster: x, gateways: []}\n',
+    [/remotes\[1\]\.cluster: duplicate cluster x/],
+  ],
   ['missing gateways', 'remotes:\n  - {cluster: x}\n', [/remotes\[0\]\.gateways: is required/]],
-  ['port out of range', 'remotes:\n  - {cluster: x, gateways: [{address: 192.0.2.1, port: 70000}]}\n', [/remotes\[0\]\.gateways\[0\]\.port: must be <= 65535/]],
+  [
+    'port out of range',
+    'remotes:\n  - {cluster: x, gateways: [{address: 192.0.2.1, port: 70000}]}\n',
+    [/remotes\[0\]\.gateways\[0\]\.port: must be <= 65535/],
+  ],
   ['yaml syntax', 'services: [\n', [/^f:\d+:\d+: \(yaml\): /]],
-  ['endpoints in a remote catalog are refused', 'remotes:\n  - {cluster: x, gateways: [], services: [{namespace: a, name: b, endpoints: []}]}\n', [/remotes\[0\]\.services\[0\]\.endpoints: unknown key 'endpoints'/]],
+  [
+    'endpoints in a remote catalog are refused',
+    'remotes:\n  - {cluster: x, gateways: [], services: [{namespace: a, name: b, endpoints: []}]}\n',
+    [/remotes\[0\]\.services\[0\]\.endpoints: unknown key 'endpoints'/],
+  ],
 ];
 
 for (const [title, text, expected] of bad) {
@@ -52,7 +97,11 @@ for (const [title, text, expected] of bad) {
     t.false(r.ok);
     if (r.ok) return;
     const lines = r.issues.map((i) => formatCatalogIssue('f', i));
-    for (const re of expected) t.true(lines.some((l) => re.test(l)), `${re} not in:\n${lines.join('\n')}`);
+    for (const re of expected)
+      t.true(
+        lines.some((l) => re.test(l)),
+        `${re} not in:\n${lines.join('\n')}`,
+      );
   });
 }
 

@@ -26,7 +26,9 @@ test('parseCatalogFile: a remotes: entry named like cluster.name is an error at 
   if (r.ok) return t.fail('accepted a remote named like this cluster');
   t.deepEqual(
     r.issues.map((i) => `${i.path}: ${i.message}`),
-    ["remotes[1].cluster: 'eu' is this cluster's own name (cluster.name); its services belong in services: (or come from Kubernetes), not remotes:"],
+    [
+      "remotes[1].cluster: 'eu' is this cluster's own name (cluster.name); its services belong in services: (or come from Kubernetes), not remotes:",
+    ],
   );
   t.is(r.issues[0]!.line, 5);
   // Another cluster's name, or no local name given, is fine.
@@ -44,23 +46,40 @@ test('FileSource: an edit adding a remote named like this cluster is rejected, t
   const source = new FileSource({ path, registry, readiness, logger: silentLogger(), localCluster: 'eu', pollMs: 60_000 });
   t.teardown(() => source.stop());
   await source.start();
-  t.deepEqual(registry.remoteCatalogs().map((c) => c.cluster), ['us']);
+  t.deepEqual(
+    registry.remoteCatalogs().map((c) => c.cluster),
+    ['us'],
+  );
   const serial = registry.serial();
   writeFileSync(path, WITH_LOCAL);
   await source.reload('test');
   const st = source.status();
   t.is(st.rejected, 1);
   t.regex(st.lastError ?? '', /remotes\[1\]\.cluster: 'eu' is this cluster's own name/);
-  t.deepEqual(registry.remoteCatalogs().map((c) => c.cluster), ['us'], 'the last good remotes stay');
+  t.deepEqual(
+    registry.remoteCatalogs().map((c) => c.cluster),
+    ['us'],
+    'the last good remotes stay',
+  );
   t.truthy(registry.localService('shop', 'cart'), 'and the last good local services');
   t.is(registry.serial(), serial, 'nothing changed');
 });
 
 test('Registry: a remote catalog named like localCluster is never stored, by putRemote or replaceRemotes', (t) => {
   const registry = new Registry({ initialSerial: 1, localCluster: 'eu' });
-  const catalog = (cluster: string) => ({ cluster, gateways: [{ address: '192.0.2.1', port: 15443 }], services: [{ namespace: 'shop', name: 'x', ready: true, ports: [] }] });
+  const catalog = (cluster: string) => ({
+    cluster,
+    gateways: [{ address: '192.0.2.1', port: 15443 }],
+    services: [{ namespace: 'shop', name: 'x', ready: true, ports: [] }],
+  });
   registry.putRemote('sync', catalog('eu'));
   registry.replaceRemotes('file', [catalog('eu'), catalog('us')]);
-  t.deepEqual(registry.remoteCatalogs().map((c) => c.cluster), ['us']);
-  t.deepEqual(registry.remoteExports('shop', 'x').map((e) => e.catalog.cluster), ['us']);
+  t.deepEqual(
+    registry.remoteCatalogs().map((c) => c.cluster),
+    ['us'],
+  );
+  t.deepEqual(
+    registry.remoteExports('shop', 'x').map((e) => e.catalog.cluster),
+    ['us'],
+  );
 });

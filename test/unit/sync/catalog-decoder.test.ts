@@ -35,7 +35,10 @@ const svcArb = fc.record({
   namespace: fc.constantFrom('a', 'b'),
   name: fc.constantFrom('x', 'y', 'z', 'w'),
   ready: fc.boolean(),
-  ports: fc.array(fc.record({ name: fc.constantFrom('http', 'grpc'), port: fc.integer({ min: 1, max: 3 }), protocol: fc.constant('TCP') }), { maxLength: 2 }),
+  ports: fc.array(
+    fc.record({ name: fc.constantFrom('http', 'grpc'), port: fc.integer({ min: 1, max: 3 }), protocol: fc.constant('TCP') }),
+    { maxLength: 2 },
+  ),
 });
 const catArb = fc.record({
   cluster: fc.constant('eu'),
@@ -53,7 +56,10 @@ const parsed = (c: object): ClusterCatalog => {
 
 test('refused: not JSON, over the service limit (before validating), schema errors', (t) => {
   t.like(decodeCatalog(req('{nope')), { kind: 'refused', reason: 'invalid-catalog' });
-  t.like(decodeCatalog(req({ cluster: 'eu', gateways: [], services: [{}, {}, {}] }, undefined, 2)), { kind: 'refused', reason: 'too-many-services' });
+  t.like(decodeCatalog(req({ cluster: 'eu', gateways: [], services: [{}, {}, {}] }, undefined, 2)), {
+    kind: 'refused',
+    reason: 'too-many-services',
+  });
   t.like(decodeCatalog(req({ cluster: 'EU!', gateways: [] })), { kind: 'refused', reason: 'invalid-catalog' });
 });
 
@@ -69,7 +75,10 @@ test('rebuilt from the held catalog plus the difference = the decoded catalog; u
       let reused = 0;
       for (const s of rebuilt.services) if (held?.catalog.services.includes(s)) reused++;
       if (reused + r.fresh.length !== rebuilt.services.length) return false;
-      const same = isDeepStrictEqual(JSON.parse(JSON.stringify(held?.catalog.services ?? [])), JSON.parse(JSON.stringify(rebuilt.services)));
+      const same = isDeepStrictEqual(
+        JSON.parse(JSON.stringify(held?.catalog.services ?? [])),
+        JSON.parse(JSON.stringify(rebuilt.services)),
+      );
       return r.sameServices === same;
     }),
     { numRuns: 500 },
@@ -102,7 +111,10 @@ test('with a held catalog (the fast path) and without it, every body decodes to 
       const whole = decodeCatalog(req(body));
       if (fast.kind !== whole.kind) return false;
       if (fast.kind === 'refused' || whole.kind === 'refused') return isDeepStrictEqual(fast, whole);
-      return isDeepStrictEqual(JSON.parse(JSON.stringify(rebuildCatalog(held?.catalog, fast))), JSON.parse(JSON.stringify(rebuildCatalog(undefined, whole))));
+      return isDeepStrictEqual(
+        JSON.parse(JSON.stringify(rebuildCatalog(held?.catalog, fast))),
+        JSON.parse(JSON.stringify(rebuildCatalog(undefined, whole))),
+      );
     }),
     { numRuns: 2000 },
   );
@@ -127,9 +139,15 @@ test('the scanner finds the elements of the top-level services array only, past 
 });
 
 test('the worker thread decodes the same, and moves the body instead of copying it', async (t) => {
-  const decoder = new OffThread<DecodeRequest, DecodeResult>({ url: siblingModule(new URL('../../../src/sync/service.ts', import.meta.url).href, 'catalog-worker') });
+  const decoder = new OffThread<DecodeRequest, DecodeResult>({
+    url: siblingModule(new URL('../../../src/sync/service.ts', import.meta.url).href, 'catalog-worker'),
+  });
   t.teardown(() => decoder.close());
-  const catalog = { cluster: 'eu', gateways: [{ address: '192.0.2.1', port: 15443 }], services: [{ namespace: 'a', name: 'x', ready: true, ports: [] }] };
+  const catalog = {
+    cluster: 'eu',
+    gateways: [{ address: '192.0.2.1', port: 15443 }],
+    services: [{ namespace: 'a', name: 'x', ready: true, ports: [] }],
+  };
   const request = req(catalog);
   const inline = decodeCatalog(req(catalog));
   const r = await decoder.run(request, [request.body.buffer as ArrayBuffer]);

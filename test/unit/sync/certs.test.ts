@@ -33,7 +33,12 @@ async function extensions(path: string, names: string): Promise<string> {
   return (await execFileAsync('openssl', ['x509', '-in', path, '-noout', '-ext', names])).stdout;
 }
 
-async function rejectsWith(t: ExecutionContext, promise: Promise<unknown>, reason: CertsError['reason'], message?: RegExp): Promise<CertsError> {
+async function rejectsWith(
+  t: ExecutionContext,
+  promise: Promise<unknown>,
+  reason: CertsError['reason'],
+  message?: RegExp,
+): Promise<CertsError> {
   const err = await t.throwsAsync(promise);
   t.true(err instanceof CertsError, String(err));
   const e = err as CertsError;
@@ -170,14 +175,37 @@ test('bad cluster names, trust domains, day counts and SANs are rejected before 
   for (const cluster of ['Cluster-A', '-a', 'a-', 'a_b', 'a.b', '', 'c'.repeat(64), 'ünï', 'a b', '../a']) {
     await rejectsWith(t, issueClusterCert({ caDir, outDir: out, cluster }), 'invalid-argument', /must be a lowercase DNS label/);
   }
-  for (const trustDomain of ['Gsdns.local', 'gsdns.local.', 'a..b', 'has space', '', 'x_y.local', `${'d'.repeat(63)}.`.repeat(4).slice(0, 254)]) {
-    await rejectsWith(t, issueClusterCert({ caDir, outDir: out, cluster: 'a', trustDomain }), 'invalid-argument', /trust domain .* must be a lowercase domain name/);
+  for (const trustDomain of [
+    'Gsdns.local',
+    'gsdns.local.',
+    'a..b',
+    'has space',
+    '',
+    'x_y.local',
+    `${'d'.repeat(63)}.`.repeat(4).slice(0, 254),
+  ]) {
+    await rejectsWith(
+      t,
+      issueClusterCert({ caDir, outDir: out, cluster: 'a', trustDomain }),
+      'invalid-argument',
+      /trust domain .* must be a lowercase domain name/,
+    );
   }
   // Each part valid, together longer than a domain name may be.
   const longDomain = Array.from({ length: 4 }, () => 'd'.repeat(61)).join('.');
-  await rejectsWith(t, issueClusterCert({ caDir, outDir: out, cluster: 'c'.repeat(10), trustDomain: longDomain }), 'invalid-argument', /longer than a domain name/);
+  await rejectsWith(
+    t,
+    issueClusterCert({ caDir, outDir: out, cluster: 'c'.repeat(10), trustDomain: longDomain }),
+    'invalid-argument',
+    /longer than a domain name/,
+  );
   for (const days of [0, -1, 1.5, Number.NaN]) {
-    await rejectsWith(t, issueClusterCert({ caDir, outDir: out, cluster: 'a', days }), 'invalid-argument', /days must be a positive integer/);
+    await rejectsWith(
+      t,
+      issueClusterCert({ caDir, outDir: out, cluster: 'a', days }),
+      'invalid-argument',
+      /days must be a positive integer/,
+    );
     await rejectsWith(t, initCa({ outDir: join(dir, 'ca2'), days }), 'invalid-argument', /days must be a positive integer/);
   }
   for (const san of ['DNS:a b', 'DNS:$HOME', 'DNS:a,DNS:b', 'DNS:a#b', 'dirName:x', 'localhost']) {
@@ -191,16 +219,31 @@ test('bad cluster names, trust domains, day counts and SANs are rejected before 
 
 test('no CA in the CA folder, a missing openssl, and openssl failures are CertsErrors that say what to do', async (t) => {
   const dir = tempDir(t);
-  await rejectsWith(t, issueClusterCert({ caDir: join(dir, 'none'), outDir: dir, cluster: 'a' }), 'no-ca', /no CA in .*gsdns certs init --out/);
+  await rejectsWith(
+    t,
+    issueClusterCert({ caDir: join(dir, 'none'), outDir: dir, cluster: 'a' }),
+    'no-ca',
+    /no CA in .*gsdns certs init --out/,
+  );
 
-  const missing = await rejectsWith(t, initCa({ outDir: join(dir, 'ca'), openssl: join(dir, 'no-such-openssl') }), 'openssl-missing', /openssl command-line tool is required; install/);
+  const missing = await rejectsWith(
+    t,
+    initCa({ outDir: join(dir, 'ca'), openssl: join(dir, 'no-such-openssl') }),
+    'openssl-missing',
+    /openssl command-line tool is required; install/,
+  );
   t.is((missing.cause as NodeJS.ErrnoException).code, 'ENOENT');
 
   // A CA certificate that is not PEM: openssl itself fails, and its stderr comes along.
   const caDir = join(dir, 'ca');
   await initCa({ outDir: caDir });
   writeFileSync(join(caDir, CA_CERT_FILE), 'not a certificate\n');
-  const failed = await rejectsWith(t, issueClusterCert({ caDir, outDir: join(dir, 'out'), cluster: 'a' }), 'openssl-failed', /^openssl x509 failed \(exit \d+\):\n/);
+  const failed = await rejectsWith(
+    t,
+    issueClusterCert({ caDir, outDir: join(dir, 'out'), cluster: 'a' }),
+    'openssl-failed',
+    /^openssl x509 failed \(exit \d+\):\n/,
+  );
   t.truthy(failed.stderr);
   t.true(failed.message.includes(failed.stderr!));
   t.regex(failed.stderr!, /certificate/i);
@@ -245,7 +288,9 @@ async function handshake(t: ExecutionContext, server: TlsFiles, client: TlsFiles
     socket.on('error', (err: NodeJS.ErrnoException) => (clientError = err.code ?? err.message));
     socket.on('close', () => {
       // The server's tlsClientError may follow the client's close by a tick.
-      setImmediate(() => resolve({ received, ...(clientError === undefined ? {} : { clientError }), ...(serverError === undefined ? {} : { serverError }) }));
+      setImmediate(() =>
+        resolve({ received, ...(clientError === undefined ? {} : { clientError }), ...(serverError === undefined ? {} : { serverError }) }),
+      );
     });
   });
 }
@@ -266,7 +311,11 @@ test('mutual TLS on loopback: A serves, B connects, both verify against the shar
 test('a certificate from another CA fails the handshake, in either direction', async (t) => {
   const pki = await makePki(t, { clusters: ['cluster-a', 'cluster-b'] });
   const foreign = await pki.foreignCert('cluster-b');
-  t.is(cert(foreign.cert).subjectAltName, 'DNS:cluster-b.gsdns.local, URI:spiffe://gsdns.local/cluster/cluster-b', 'the right name, the wrong CA');
+  t.is(
+    cert(foreign.cert).subjectAltName,
+    'DNS:cluster-b.gsdns.local, URI:spiffe://gsdns.local/cluster/cluster-b',
+    'the right name, the wrong CA',
+  );
   t.not(foreign.ca, pki.ca);
 
   // Foreign client: the server refuses it (the client presents it with the shared CA as its trust).

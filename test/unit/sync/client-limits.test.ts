@@ -36,7 +36,9 @@ function serveJson(body: string, etag: string): (res: ServerResponse) => void {
 }
 
 async function fakePeer(t: ExecutionContext, pki: Pki, served: Served): Promise<{ port: number; server: Server }> {
-  const server = createServer({ ...loadTls(pki.clusters['us']!), requestCert: true, rejectUnauthorized: true }, (_req, res) => served.handler(res));
+  const server = createServer({ ...loadTls(pki.clusters['us']!), requestCert: true, rejectUnauthorized: true }, (_req, res) =>
+    served.handler(res),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {
     server.closeAllConnections();
@@ -190,7 +192,10 @@ test('a peer that sends no ETag is polled at the long-poll interval, not in a ti
   // previous one. A loaded machine only makes the gaps longer; a tight loop makes them ~1 ms.
   await waitFor(client, 'two more polls', () => requests.length >= 3, 15_000);
   const gaps = requests.slice(1).map((at, i) => at - requests[i]!);
-  t.true(gaps.every((ms) => ms >= 900), `gaps between polls: ${gaps.join(', ')} ms`);
+  t.true(
+    gaps.every((ms) => ms >= 900),
+    `gaps between polls: ${gaps.join(', ')} ms`,
+  );
 });
 
 test('deltas: a valid 226 is applied against what the client holds; one that does not fit is not a rejection: the full catalog is fetched at once, and no delta is asked for a while', async (t) => {
@@ -216,15 +221,28 @@ test('deltas: a valid 226 is applied against what the client holds; one that doe
     res.end(text);
   };
   // svc3 added after svc0..svc2: only svc3 travels.
-  served.handler = peerAt('"four"', 4, { delta: { base: '"good"', count: 4, removed: [], at: [3] }, cluster: 'us', gateways, services: [svc(3)] });
+  served.handler = peerAt('"four"', 4, {
+    delta: { base: '"good"', count: 4, removed: [], at: [3] },
+    cluster: 'us',
+    gateways,
+    services: [svc(3)],
+  });
   let s = await waitFor(client, 'the delta applied', (st) => st.etag === '"four"');
   t.is(s.services, 4);
   t.is(s.deltas, 1);
-  t.deepEqual(registry.held.get('us')?.services.map((x) => x.name), ['svc0', 'svc1', 'svc2', 'svc3']);
+  t.deepEqual(
+    registry.held.get('us')?.services.map((x) => x.name),
+    ['svc0', 'svc1', 'svc2', 'svc3'],
+  );
   t.deepEqual(asks, ['gsdns-delta'], 'a client holding a catalog asks for a delta');
   // A delta against another base: refused as invalid-delta, then the full catalog without A-IM.
   asks.length = 0;
-  served.handler = peerAt('"five"', 5, { delta: { base: '"other"', count: 5, removed: [], at: [4] }, cluster: 'us', gateways, services: [svc(4)] });
+  served.handler = peerAt('"five"', 5, {
+    delta: { base: '"other"', count: 5, removed: [], at: [4] },
+    cluster: 'us',
+    gateways,
+    services: [svc(4)],
+  });
   s = await waitFor(client, 'the full catalog after a delta that did not fit', (st) => st.etag === '"five"');
   t.is(s.state, 'synced');
   t.is(s.services, 5);
@@ -232,7 +250,12 @@ test('deltas: a valid 226 is applied against what the client holds; one that doe
   t.deepEqual(asks, ['gsdns-delta', undefined]);
   // For a while after, changes are fetched in full (a peer whose deltas do not fit costs no extra requests).
   asks.length = 0;
-  served.handler = peerAt('"six"', 6, { delta: { base: '"five"', count: 6, removed: [], at: [5] }, cluster: 'us', gateways, services: [svc(5)] });
+  served.handler = peerAt('"six"', 6, {
+    delta: { base: '"five"', count: 6, removed: [], at: [5] },
+    cluster: 'us',
+    gateways,
+    services: [svc(5)],
+  });
   s = await waitFor(client, 'the next change', (st) => st.etag === '"six"');
   t.is(s.services, 6);
   t.deepEqual(asks, [undefined]);

@@ -42,9 +42,12 @@ const localArb: fc.Arbitrary<LocalService> = fc.record({
   kind: fc.constant('clusterIP' as const),
   namespace: fc.constantFrom('a', 'a-b', 'b', 'default'),
   name: fc.constantFrom('x', 'y', 'z', 'w', 'v-1'),
-  ports: fc.array(fc.record({ name: fc.constantFrom('http', 'grpc'), port: fc.integer({ min: 1, max: 3 }), protocol: fc.constant('TCP' as const) }), {
-    maxLength: 2,
-  }),
+  ports: fc.array(
+    fc.record({ name: fc.constantFrom('http', 'grpc'), port: fc.integer({ min: 1, max: 3 }), protocol: fc.constant('TCP' as const) }),
+    {
+      maxLength: 2,
+    },
+  ),
   clusterIPs: fc.constant(['10.0.0.1']),
   readyEndpoints: fc.integer({ min: 0, max: 1 }),
 });
@@ -90,14 +93,19 @@ test('applying encodeDelta(base, next) to the held base gives next exactly: serv
       const again = decodeCatalog({ ...deltaReq(body, held), scratch });
       if (again.kind !== 'catalog') return false;
       const sameArrays = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => isDeepStrictEqual(Array.from(x), Array.from(y));
-      if (!sameArrays(again.fingerprints, r.fingerprints) || !sameArrays(again.keys, r.keys) || !sameArrays(again.refs, r.refs)) return false;
-      if ((again.fingerprints.buffer === scratch.fingerprints.buffer) !== scratch.fingerprints.length >= r.fingerprints.length) return false;
+      if (!sameArrays(again.fingerprints, r.fingerprints) || !sameArrays(again.keys, r.keys) || !sameArrays(again.refs, r.refs))
+        return false;
+      if ((again.fingerprints.buffer === scratch.fingerprints.buffer) !== scratch.fingerprints.length >= r.fingerprints.length)
+        return false;
       const kept = new Uint8Array(smallScratch ? 2 : 64).fill(1);
       if (!isDeepStrictEqual(removedServices(held.catalog, again, kept), removedServices(held.catalog, r))) return false;
       // Only new or changed services were listed; the others are the held objects.
       const heldSet = new Set(held.catalog.services);
       const reused = rebuilt.services.filter((s) => heldSet.has(s)).length;
-      return reused + r.fresh.length === rebuilt.services.length && r.sameServices === (r.fresh.length === 0 && rebuilt.services.length === held.catalog.services.length);
+      return (
+        reused + r.fresh.length === rebuilt.services.length &&
+        r.sameServices === (r.fresh.length === 0 && rebuilt.services.length === held.catalog.services.length)
+      );
     }),
     { numRuns: 1500 },
   );
@@ -106,7 +114,8 @@ test('applying encodeDelta(base, next) to the held base gives next exactly: serv
 
 test('a one-service change to a 10,000-service catalog is a delta of one service', (t) => {
   const locals: LocalService[] = [];
-  for (let i = 0; i < 10_000; i++) locals.push({ kind: 'clusterIP', namespace: `ns${i % 100}`, name: `svc${i}`, ports: [], clusterIPs: ['10.0.0.1'], readyEndpoints: 1 });
+  for (let i = 0; i < 10_000; i++)
+    locals.push({ kind: 'clusterIP', namespace: `ns${i % 100}`, name: `svc${i}`, ports: [], clusterIPs: ['10.0.0.1'], readyEndpoints: 1 });
   const a = buildCatalog({ cluster: 'eu' }, [{ address: '192.0.2.1', port: 15443 }], locals);
   locals[1234] = { ...(locals[1234] as Extract<LocalService, { kind: 'clusterIP' }>), readyEndpoints: 0 };
   const b = buildCatalog({ cluster: 'eu' }, [{ address: '192.0.2.1', port: 15443 }], locals);
@@ -127,7 +136,14 @@ test('a delta that does not add up against what the client holds is refused as i
     buildCatalog(
       { cluster: 'eu' },
       [],
-      names.map((name) => ({ kind: 'clusterIP', namespace: 'a', name, ports: [], clusterIPs: ['10.0.0.1'], readyEndpoints: ready ? 1 : 0 })),
+      names.map((name) => ({
+        kind: 'clusterIP',
+        namespace: 'a',
+        name,
+        ports: [],
+        clusterIPs: ['10.0.0.1'],
+        readyEndpoints: ready ? 1 : 0,
+      })),
     );
   const held = fetchFull(mk(['x', 'y', 'z']));
   const good = encodeDelta(catalogVersion(mk(['x', 'y', 'z'])), catalogVersion(mk(['w', 'x', 'z'])));
@@ -154,7 +170,10 @@ test('a delta that does not add up against what the client holds is refused as i
         (v['services'] as { name: string }[])[0]!.name = 'x';
       }),
     ],
-    ['a service listed twice', tamper((d, v) => ((d['count'] = 4), (d['at'] = [0, 1]), (v['services'] as unknown[]).push((v['services'] as unknown[])[0])))],
+    [
+      'a service listed twice',
+      tamper((d, v) => ((d['count'] = 4), (d['at'] = [0, 1]), (v['services'] as unknown[]).push((v['services'] as unknown[])[0]))),
+    ],
     ['no delta member', JSON.stringify({ cluster: 'eu', gateways: [], services: [] })],
     ['not JSON', '{"delta":'],
   ];

@@ -28,7 +28,16 @@ test('readSoftNofile is the limit a child shell reports (ulimit -n), on Linux', 
   // A child inherits the soft limit; lower it in the child to see that the reading is the live value.
   const ours = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
   t.is(readSoftNofile(), ours);
-  const lowered = execFileSync('sh', ['-c', `ulimit -n 300 && exec "$0" --input-type=module -e "$1"`, process.execPath, `import { readFileSync } from 'node:fs'; const m = /^Max open files\\s+(\\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8')); process.stdout.write(m[1]);`], { encoding: 'utf8' });
+  const lowered = execFileSync(
+    'sh',
+    [
+      '-c',
+      `ulimit -n 300 && exec "$0" --input-type=module -e "$1"`,
+      process.execPath,
+      `import { readFileSync } from 'node:fs'; const m = /^Max open files\\s+(\\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8')); process.stdout.write(m[1]);`,
+    ],
+    { encoding: 'utf8' },
+  );
   t.is(lowered, '300');
 });
 
@@ -64,11 +73,17 @@ test('DescriptorBudget admits up to limit − reserve, refuses beyond, and frees
   t.like(budget.status(), { limit: 200, reserve: 50, budget: 150, inUse: 150, refused: 2 });
 });
 
-test('DescriptorBudget counts at most once per interval under a flood, and follows others\' descriptors at the next count', (t) => {
+test("DescriptorBudget counts at most once per interval under a flood, and follows others' descriptors at the next count", (t) => {
   let counts = 0;
   let open = 10;
   let clock = 0;
-  const budget = new DescriptorBudget({ limit: 1000, reserve: 100, count: () => (counts++, open), sampleIntervalMs: 250, now: () => clock });
+  const budget = new DescriptorBudget({
+    limit: 1000,
+    reserve: 100,
+    count: () => (counts++, open),
+    sampleIntervalMs: 250,
+    now: () => clock,
+  });
   for (let i = 0; i < 10_000; i++) {
     if (budget.tryAcquire()) budget.release();
   }

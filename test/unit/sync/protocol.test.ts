@@ -9,9 +9,28 @@ import { checkPeerIdentity, clusterIdentity, parseSubjectAltName } from '../../.
 import type { LocalService } from '../../../src/registry/types.js';
 
 const locals: LocalService[] = [
-  { kind: 'clusterIP', namespace: 'shop', name: 'cart', clusterIPs: ['10.96.0.1'], readyEndpoints: 2, ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'grpc', port: 9090, protocol: 'TCP' }] },
+  {
+    kind: 'clusterIP',
+    namespace: 'shop',
+    name: 'cart',
+    clusterIPs: ['10.96.0.1'],
+    readyEndpoints: 2,
+    ports: [
+      { name: 'http', port: 80, protocol: 'TCP' },
+      { name: 'grpc', port: 9090, protocol: 'TCP' },
+    ],
+  },
   { kind: 'clusterIP', namespace: 'shop', name: 'api', clusterIPs: ['10.96.0.2'], readyEndpoints: 0, ports: [] },
-  { kind: 'headless', namespace: 'db', name: 'pg', endpoints: [{ address: '10.244.0.1', ready: false }, { address: '10.244.0.2', ready: true }], ports: [] },
+  {
+    kind: 'headless',
+    namespace: 'db',
+    name: 'pg',
+    endpoints: [
+      { address: '10.244.0.1', ready: false },
+      { address: '10.244.0.2', ready: true },
+    ],
+    ports: [],
+  },
   { kind: 'headless', namespace: 'db', name: 'down', endpoints: [{ address: '10.244.0.3', ready: false }], ports: [] },
   { kind: 'externalName', namespace: 'db', name: 'ext', externalName: 'db.example.com', ports: [] },
 ];
@@ -59,10 +78,19 @@ test('canonical JSON and ETag depend only on content: input order and replica do
   );
   const etag = catalogEtag(canonicalCatalogJson(buildCatalog(identity, gateways, locals)));
   t.regex(etag, /^"[A-Za-z0-9_-]{43}"$/);
-  const changed = catalogEtag(canonicalCatalogJson(buildCatalog(identity, gateways, [{ ...locals[1]!, readyEndpoints: 1 } as LocalService, ...locals])));
+  const changed = catalogEtag(
+    canonicalCatalogJson(buildCatalog(identity, gateways, [{ ...locals[1]!, readyEndpoints: 1 } as LocalService, ...locals])),
+  );
   t.not(changed, etag, 'a readiness change changes the ETag');
   // A ClusterIP or endpoint-count change that keeps readiness does not (peers never see those).
-  const same = catalogEtag(canonicalCatalogJson(buildCatalog(identity, gateways, [{ ...locals[0]!, readyEndpoints: 7, clusterIPs: ['10.96.9.9'] } as LocalService, ...locals.slice(1)])));
+  const same = catalogEtag(
+    canonicalCatalogJson(
+      buildCatalog(identity, gateways, [
+        { ...locals[0]!, readyEndpoints: 7, clusterIPs: ['10.96.9.9'] } as LocalService,
+        ...locals.slice(1),
+      ]),
+    ),
+  );
   t.is(same, etag);
 });
 
@@ -79,9 +107,24 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['cluster not a label', { cluster: 'Bad_Name', gateways: [] }, /cluster: must be/],
   ['unknown field', { cluster: 'eu', gateways: [], endpoints: [] }, /unknown key 'endpoints'|endpoints/],
   ['bad gateway address', { cluster: 'eu', gateways: [{ address: '999.1.1.1' }] }, /gateways\[0\]\.address: must be/],
-  ['bad port', { cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'b', ports: [{ port: 70000 }] }] }, /services\[0\]\.ports\[0\]\.port/],
+  [
+    'bad port',
+    { cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'b', ports: [{ port: 70000 }] }] },
+    /services\[0\]\.ports\[0\]\.port/,
+  ],
   ['ready not boolean', { cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'b', ready: 'yes' }] }, /services\[0\]\.ready/],
-  ['duplicate service', { cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'b' }, { namespace: 'a', name: 'b' }] }, /services\[1\]: duplicate service a\/b/],
+  [
+    'duplicate service',
+    {
+      cluster: 'eu',
+      gateways: [],
+      services: [
+        { namespace: 'a', name: 'b' },
+        { namespace: 'a', name: 'b' },
+      ],
+    },
+    /services\[1\]: duplicate service a\/b/,
+  ],
   ['latitude out of range', { cluster: 'eu', gateways: [], location: { lat: 91, lon: 0 } }, /location\.lat/],
 ];
 for (const [title, value, message] of bad) {
@@ -99,7 +142,7 @@ test('parseCatalog never throws on arbitrary JSON values', (t) => {
 
 // --- identity -----------------------------------------------------------------------------------
 
-test('parseSubjectAltName reads Node\'s format, quoted values included', (t) => {
+test("parseSubjectAltName reads Node's format, quoted values included", (t) => {
   t.deepEqual(parseSubjectAltName('DNS:eu.gsdns.local, URI:spiffe://gsdns.local/cluster/eu, IP Address:127.0.0.1'), [
     { type: 'DNS', value: 'eu.gsdns.local' },
     { type: 'URI', value: 'spiffe://gsdns.local/cluster/eu' },
@@ -134,7 +177,7 @@ for (const [title, san, expected] of identities) {
   });
 }
 
-test('checkPeerIdentity: the configured name must be the certificate\'s cluster', (t) => {
+test("checkPeerIdentity: the configured name must be the certificate's cluster", (t) => {
   t.is(checkPeerIdentity('DNS:eu.gsdns.local', 'eu', 'gsdns.local'), undefined);
   t.regex(checkPeerIdentity('DNS:us.gsdns.local', 'eu', 'gsdns.local') ?? '', /names cluster us, but this peer is configured as eu/);
 });

@@ -4,14 +4,28 @@ import fc from 'fast-check';
 import { Backoff, jittered } from '../../../src/util/backoff.js';
 
 test('jittered stays within ±fraction, at both ends of the random source', (t) => {
-  t.is(jittered(1000, 0.2, () => 0), 800);
-  t.is(jittered(1000, 0.2, () => 0.999999), 1200);
-  t.is(jittered(1000, 0.1, () => 0.5), 1000);
+  t.is(
+    jittered(1000, 0.2, () => 0),
+    800,
+  );
+  t.is(
+    jittered(1000, 0.2, () => 0.999999),
+    1200,
+  );
+  t.is(
+    jittered(1000, 0.1, () => 0.5),
+    1000,
+  );
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 10_000_000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 0.99999, noNaN: true }), (ms, f, r) => {
-      const d = jittered(ms, f, () => r);
-      return d >= Math.floor(ms * (1 - f)) && d <= Math.ceil(ms * (1 + f));
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 10_000_000 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 0.99999, noNaN: true }),
+      (ms, f, r) => {
+        const d = jittered(ms, f, () => r);
+        return d >= Math.floor(ms * (1 - f)) && d <= Math.ceil(ms * (1 + f));
+      },
+    ),
   );
 });
 

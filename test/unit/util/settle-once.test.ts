@@ -135,7 +135,11 @@ test('listen(): a listener that settles stops the other listeners of the same em
 test('listen(): the timer removes listeners too, and cleanup sees them gone', async (t) => {
   const emitter = new EventEmitter();
   let listenersAtCleanup = -1;
-  const op = settleOnce<string>({ timeoutMs: 1, onTimeout: () => 'timeout', cleanup: () => (listenersAtCleanup = emitter.listenerCount('message')) });
+  const op = settleOnce<string>({
+    timeoutMs: 1,
+    onTimeout: () => 'timeout',
+    cleanup: () => (listenersAtCleanup = emitter.listenerCount('message')),
+  });
   op.listen(emitter, 'message', () => op.resolve('message'));
   const timedOut = op.promise;
   t.is(await timedOut, 'timeout');
@@ -145,7 +149,10 @@ test('listen(): the timer removes listeners too, and cleanup sees them gone', as
 });
 
 test('any sequence of resolves, rejects and events settles once, with the first outcome, and cleans up once', async (t) => {
-  type Step = { readonly kind: 'resolve'; readonly value: string } | { readonly kind: 'reject'; readonly value: string } | { readonly kind: 'emit'; readonly value: string };
+  type Step =
+    | { readonly kind: 'resolve'; readonly value: string }
+    | { readonly kind: 'reject'; readonly value: string }
+    | { readonly kind: 'emit'; readonly value: string };
   const step: fc.Arbitrary<Step> = fc.oneof(
     fc.record({ kind: fc.constant('resolve' as const), value: fc.string() }),
     fc.record({ kind: fc.constant('reject' as const), value: fc.string() }),
@@ -170,8 +177,17 @@ test('any sequence of resolves, rejects and events settles once, with the first 
         (value) => ({ kind: 'resolved', value }),
         (err: Error) => ({ kind: 'rejected', value: err.message }),
       );
-      const expected = first.kind === 'reject' ? { kind: 'rejected', value: first.value } : { kind: 'resolved', value: first.kind === 'emit' ? `event ${first.value}` : first.value };
-      return cleanups.count === 1 && timerCleared && emitter.listenerCount('message') === 0 && outcome.kind === expected.kind && outcome.value === expected.value;
+      const expected =
+        first.kind === 'reject'
+          ? { kind: 'rejected', value: first.value }
+          : { kind: 'resolved', value: first.kind === 'emit' ? `event ${first.value}` : first.value };
+      return (
+        cleanups.count === 1 &&
+        timerCleared &&
+        emitter.listenerCount('message') === 0 &&
+        outcome.kind === expected.kind &&
+        outcome.value === expected.value
+      );
     }),
   );
   t.pass();

@@ -120,7 +120,15 @@ test('property: any chunking of a framed stream gives back the same messages, in
           if (drainEachPush) out.push(...drain(d));
         }
         out.push(...drain(d));
-        return isDeepStrictEqual(out, messages.map((m) => Buffer.from(m))) && d.buffered === 0 && d.error === undefined && !d.ready();
+        return (
+          isDeepStrictEqual(
+            out,
+            messages.map((m) => Buffer.from(m)),
+          ) &&
+          d.buffered === 0 &&
+          d.error === undefined &&
+          !d.ready()
+        );
       },
     ),
   );
@@ -139,7 +147,12 @@ test('property: a truncated stream holds exactly the octets of the incomplete me
       let whole = 0;
       let octets = 0;
       while (whole < framed.length && octets + framed[whole]!.length <= end) octets += framed[whole++]!.length;
-      return isDeepStrictEqual(out, messages.slice(0, whole).map((m) => Buffer.from(m))) && d.buffered === end - octets;
+      return (
+        isDeepStrictEqual(
+          out,
+          messages.slice(0, whole).map((m) => Buffer.from(m)),
+        ) && d.buffered === end - octets
+      );
     }),
   );
   t.pass();

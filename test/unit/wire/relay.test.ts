@@ -88,7 +88,8 @@ interface Option {
   readonly data: Buffer;
 }
 
-const optionBytes = (options: readonly Option[]): Buffer => Buffer.concat(options.map((o) => Buffer.concat([u16(o.code), u16(o.data.length), o.data])));
+const optionBytes = (options: readonly Option[]): Buffer =>
+  Buffer.concat(options.map((o) => Buffer.concat([u16(o.code), u16(o.data.length), o.data])));
 
 interface OptSpec {
   readonly payload?: number;
@@ -258,7 +259,18 @@ for (const [rd, cd, dnssecOk, byte2, byte3, doByte] of [
   test(`buildUpstreamQuery rd=${rd} cd=${cd} do=${dnssecOk}: flags ${byte2.toString(16)}/${byte3.toString(16)}, no options → empty OPT RDATA`, (t) => {
     const rawQuestion = question('a.test', 28);
     const query = buildUpstreamQuery({ id: 7, rawQuestion, rd, cd, dnssecOk, options: [] });
-    t.deepEqual(query, Buffer.concat([u16(7), bytes(byte2, byte3), hex('0001 0000 0000 0001'), rawQuestion, hex('00 0029 04d0 00 00'), bytes(doByte, 0), hex('0000')]));
+    t.deepEqual(
+      query,
+      Buffer.concat([
+        u16(7),
+        bytes(byte2, byte3),
+        hex('0001 0000 0000 0001'),
+        rawQuestion,
+        hex('00 0029 04d0 00 00'),
+        bytes(doByte, 0),
+        hex('0000'),
+      ]),
+    );
   });
 }
 
@@ -309,7 +321,10 @@ const FULL: Msg = {
     A(ptr(12), [192, 0, 2, 1], 200),
   ],
   authority: [{ owner: ptr(20), type: 2, ttl: 3600, rdata: Buffer.concat([bytes(3), Buffer.from('ns1'), ptr(20)]) }],
-  additional: [A(Buffer.concat([bytes(3), Buffer.from('ns1'), ptr(20)]), [192, 0, 2, 53], 10), opt({ payload: 4096, dnssecOk: true, options: [SERVER_COOKIE, NSID, UNKNOWN] })],
+  additional: [
+    A(Buffer.concat([bytes(3), Buffer.from('ns1'), ptr(20)]), [192, 0, 2, 53], 10),
+    opt({ payload: 4096, dnssecOk: true, options: [SERVER_COOKIE, NSID, UNKNOWN] }),
+  ],
 };
 
 test('parseReply: header fields, question end, every record span in every section, and the OPT', (t) => {
@@ -349,11 +364,26 @@ test('parseReply without OPT: opt undefined, rcode from the header only', (t) =>
 });
 
 for (const [f, expected] of [
-  [{ qr: true, aa: true }, { aa: true, tc: false, ra: false, ad: false, opcode: 0 }],
-  [{ qr: true, tc: true }, { aa: false, tc: true, ra: false, ad: false, opcode: 0 }],
-  [{ qr: true, ra: true, ad: true }, { aa: false, tc: false, ra: true, ad: true, opcode: 0 }],
-  [{ qr: true, opcode: 2 }, { aa: false, tc: false, ra: false, ad: false, opcode: 2 }],
-  [{ qr: true, opcode: 15, aa: true, tc: true, rd: true, ra: true, z: true, ad: true, cd: true, rcode: 15 }, { aa: true, tc: true, ra: true, ad: true, opcode: 15, rcode: 15 }],
+  [
+    { qr: true, aa: true },
+    { aa: true, tc: false, ra: false, ad: false, opcode: 0 },
+  ],
+  [
+    { qr: true, tc: true },
+    { aa: false, tc: true, ra: false, ad: false, opcode: 0 },
+  ],
+  [
+    { qr: true, ra: true, ad: true },
+    { aa: false, tc: false, ra: true, ad: true, opcode: 0 },
+  ],
+  [
+    { qr: true, opcode: 2 },
+    { aa: false, tc: false, ra: false, ad: false, opcode: 2 },
+  ],
+  [
+    { qr: true, opcode: 15, aa: true, tc: true, rd: true, ra: true, z: true, ad: true, cd: true, rcode: 15 },
+    { aa: true, tc: true, ra: true, ad: true, opcode: 15, rcode: 15 },
+  ],
 ] as const) {
   test(`parseReply reads header flags ${JSON.stringify(f)}`, (t) => {
     t.like(parsed(message({ flags: f, answer: [A(ptr(12), [1, 2, 3, 4])] })), expected);
@@ -411,7 +441,13 @@ test('parseReply follows a chain of backward pointers of exactly 127 hops, and r
     const chain = [bytes(0)];
     for (let i = 0; i < hops - 1; i++) chain.push(ptr(i === 0 ? chainStart : chainStart + 1 + (i - 1) * 2));
     const last = chainStart + 1 + (hops - 2) * 2;
-    const m: Msg = { question: question('', 2), answer: [{ type: 99, rdata: Buffer.concat(chain) }, { owner: ptr(last), type: 99 }] };
+    const m: Msg = {
+      question: question('', 2),
+      answer: [
+        { type: 99, rdata: Buffer.concat(chain) },
+        { owner: ptr(last), type: 99 },
+      ],
+    };
     const r = parseReply(message(m));
     t.is(r.ok, ok, `hops=${hops}`);
     if (!r.ok) t.regex(r.reason, /too many compression pointers/);
@@ -432,7 +468,11 @@ const REJECTS: ReadonlyArray<readonly [string, Buffer, RegExp]> = [
   ['ANCOUNT 1 with nothing after a longer question', message({ counts: { an: 1 } }), /name runs past the end/],
   ['ANCOUNT 65535', message({ answer: [A(ptr(12), [1, 2, 3, 4])], counts: { an: 0xffff } }), /section counts/],
   // root question (5) + one root-owner record (11) is the minimum for counts 0/1/0/0; claim two
-  ['counts one record beyond what the length can hold', message({ question: question('', 2), answer: [{ type: 99 }], counts: { an: 2 } }), /section counts/],
+  [
+    'counts one record beyond what the length can hold',
+    message({ question: question('', 2), answer: [{ type: 99 }], counts: { an: 2 } }),
+    /section counts/,
+  ],
   ['question without QTYPE/QCLASS', message({ question: hex('01 61 00 00 01') }), /no room for QTYPE/],
   ['question name running off the end', message({ question: hex('3f 61 61 61 61') }), /label runs past|runs past the end/],
   ['question that is a compression pointer', message({ question: Buffer.concat([ptr(12), hex('0001 0001')]) }), /not backwards/],
@@ -441,21 +481,42 @@ const REJECTS: ReadonlyArray<readonly [string, Buffer, RegExp]> = [
     message({ counts: { an: 1 }, trailing: Buffer.concat([ptr(12), hex('0001 0001 0000')]) }),
     /cut short/,
   ],
-  ['RDATA running past the end', message({ counts: { an: 1 }, trailing: Buffer.concat([ptr(12), hex('0001 0001 0000012c 0064 c0000201')]) }), /runs past the end/],
+  [
+    'RDATA running past the end',
+    message({ counts: { an: 1 }, trailing: Buffer.concat([ptr(12), hex('0001 0001 0000012c 0064 c0000201')]) }),
+    /runs past the end/,
+  ],
   ['RDATA one octet past the end', message({ answer: [A(ptr(12), [1, 2, 3, 4])] }).subarray(0, 29 + 15), /runs past the end/],
   ['a forward compression pointer', message({ answer: [A(ptr(200), [1, 2, 3, 4])], trailing: Buffer.alloc(200) }), /not backwards/],
   ['a pointer to itself', message({ answer: [A(ptr(29), [1, 2, 3, 4])] }), /not backwards/],
   ['a pointer into the header', message({ answer: [A(ptr(4), [1, 2, 3, 4])] }), /not backwards/],
   // Record 1 owner "a" + pointer back to its own start: the only loop a backward pointer allows.
-  ['a looping name (label + pointer to itself)', message({ answer: [{ owner: Buffer.concat([hex('01 61'), ptr(29)]), type: 1, rdata: Buffer.alloc(4) }] }), /exceeds 255/],
-  ['a two-pointer loop (forward then back)', message({ answer: [{ owner: ptr(31), type: 99 }, { owner: ptr(29), type: 99 }] }), /not backwards/],
+  [
+    'a looping name (label + pointer to itself)',
+    message({ answer: [{ owner: Buffer.concat([hex('01 61'), ptr(29)]), type: 1, rdata: Buffer.alloc(4) }] }),
+    /exceeds 255/,
+  ],
+  [
+    'a two-pointer loop (forward then back)',
+    message({
+      answer: [
+        { owner: ptr(31), type: 99 },
+        { owner: ptr(29), type: 99 },
+      ],
+    }),
+    /not backwards/,
+  ],
   ['label type 0x40', message({ answer: [{ owner: hex('41 00'), type: 1, rdata: Buffer.alloc(4) }] }), /unsupported label type 0x41/],
   ['label type 0x80', message({ answer: [{ owner: hex('80 00'), type: 1, rdata: Buffer.alloc(4) }] }), /unsupported label type 0x80/],
   ['a pointer cut short at the end', message({ counts: { an: 1 }, trailing: hex('c0') }), /compression pointer cut short/],
   ['OPT in the answer section', message({ answer: [opt()] }), /OPT record in section 0/],
   ['OPT in the authority section', message({ authority: [opt()] }), /OPT record in section 1/],
   ['OPT with a non-root owner', message({ additional: [opt({ owner: name('a') })] }), /owner is not the root/],
-  ['OPT whose owner is a pointer (even to a root)', message({ question: question('', 2), additional: [opt({ owner: ptr(12) })] }), /owner is not the root/],
+  [
+    'OPT whose owner is a pointer (even to a root)',
+    message({ question: question('', 2), additional: [opt({ owner: ptr(12) })] }),
+    /owner is not the root/,
+  ],
   ['OPT option overrunning its RDATA', message({ additional: [opt({ rdata: hex('fde9 0005 0102') })] }), /overruns the OPT RDATA/],
   ['OPT option header cut short', message({ additional: [opt({ rdata: hex('fde9 00') })] }), /option header cut short/],
 ];
@@ -619,8 +680,14 @@ test('storeReply: body is the reply up to its last record with ID 0, OPT removed
   t.is(s.body.readUInt16BE(10), 1);
   t.is(s.questionLength, 17);
   t.deepEqual(s.sections, [0, 0, 1, 2]);
-  t.deepEqual(s.ends, spans.map((x) => x.end));
-  t.deepEqual(s.ttlOffsets, spans.map((x) => x.ttlOffset));
+  t.deepEqual(
+    s.ends,
+    spans.map((x) => x.end),
+  );
+  t.deepEqual(
+    s.ttlOffsets,
+    spans.map((x) => x.ttlOffset),
+  );
   t.deepEqual(s.options, [SERVER_COOKIE, NSID, UNKNOWN]);
   t.is(s.rcode, 0);
   t.false(s.aa);
@@ -701,7 +768,13 @@ const NEGATIVE_TTLS: ReadonlyArray<readonly [string, number, readonly RR[], read
   ['no SOA: not cached', 3, [{ owner: ptr(20), type: 2, ttl: 900, rdata: name('ns.com') }], [], 0],
   ['SOA only in additional: not cached', 3, [], [SOA(900, 300)], 0],
   ['SOA with RDATA too short to hold the fixed fields', 3, [{ owner: ptr(20), type: 6, ttl: 900, rdata: Buffer.alloc(21) }], [], 0],
-  ['SOA with minimal RDATA (root MNAME and RNAME)', 3, [{ owner: ptr(20), type: 6, ttl: 900, rdata: soaRdata(120, bytes(0), bytes(0)) }], [], 120],
+  [
+    'SOA with minimal RDATA (root MNAME and RNAME)',
+    3,
+    [{ owner: ptr(20), type: 6, ttl: 900, rdata: soaRdata(120, bytes(0), bytes(0)) }],
+    [],
+    120,
+  ],
   ['NODATA: SOA TTL below MINIMUM', 0, [SOA(30, 300)], [], 30],
   ['NODATA: MINIMUM below SOA TTL', 0, [SOA(900, 45)], [], 45],
   ['NODATA without SOA', 0, [], [], 0],
@@ -718,7 +791,12 @@ for (const [what, rcode, ns, ar, expected, policy] of NEGATIVE_TTLS) {
 }
 
 test('storeReply: compressed SOA names do not confuse the MINIMUM offset', (t) => {
-  const soa: RR = { owner: ptr(20), type: 6, ttl: 900, rdata: Buffer.concat([hex('02 6e73'), ptr(20), hex('01 68'), ptr(20), u32(1), u32(2), u32(3), u32(4), u32(77)]) };
+  const soa: RR = {
+    owner: ptr(20),
+    type: 6,
+    ttl: 900,
+    rdata: Buffer.concat([hex('02 6e73'), ptr(20), hex('01 68'), ptr(20), u32(1), u32(2), u32(3), u32(4), u32(77)]),
+  };
   t.is(stored({ flags: { qr: true, rcode: 3 }, authority: [soa] }).ttlSeconds, 77);
 });
 
@@ -770,7 +848,8 @@ const BASE_SPEC: RenderSpec = {
   maxSize: 1232,
 };
 
-const render = (s: StoredAnswer, spec: Partial<RenderSpec> = {}): ReturnType<typeof renderAnswer> => renderAnswer(s, { ...BASE_SPEC, ...spec });
+const render = (s: StoredAnswer, spec: Partial<RenderSpec> = {}): ReturnType<typeof renderAnswer> =>
+  renderAnswer(s, { ...BASE_SPEC, ...spec });
 
 /** The record list with TTLs rewritten. */
 const ttls = (rrs: readonly RR[], f: (ttl: number) => number): RR[] => rrs.map((r) => ({ ...r, ttl: f(r.ttl ?? 0) }));
@@ -807,10 +886,24 @@ test('renderAnswer, fresh for the fetching client: the exact message', (t) => {
   );
 });
 
-test("renderAnswer, shared: COOKIE (and any ECS/padding/keepalive) left out, NSID and unknown options kept in order, no AA", (t) => {
-  const s = stored({ ...FULL, flags: { qr: true, aa: true, ra: true }, additional: [opt({ options: [SERVER_COOKIE, ECS, NSID, PADDING, KEEPALIVE, UNKNOWN] })] });
+test('renderAnswer, shared: COOKIE (and any ECS/padding/keepalive) left out, NSID and unknown options kept in order, no AA', (t) => {
+  const s = stored({
+    ...FULL,
+    flags: { qr: true, aa: true, ra: true },
+    additional: [opt({ options: [SERVER_COOKIE, ECS, NSID, PADDING, KEEPALIVE, UNKNOWN] })],
+  });
   const r = render(s, { options: 'shared', rd: false });
-  t.deepEqual(r.message, message({ id: 0x4321, flags: { qr: true, ra: true }, question: CLIENT_QUESTION, answer: ttls(FULL.answer!, (x) => Math.min(x, 200)), authority: ttls(FULL.authority!, () => 200), additional: [ourOpt(false, [NSID, UNKNOWN])] }));
+  t.deepEqual(
+    r.message,
+    message({
+      id: 0x4321,
+      flags: { qr: true, ra: true },
+      question: CLIENT_QUESTION,
+      answer: ttls(FULL.answer!, (x) => Math.min(x, 200)),
+      authority: ttls(FULL.authority!, () => 200),
+      additional: [ourOpt(false, [NSID, UNKNOWN])],
+    }),
+  );
   const all = render(s, { options: 'all', rd: false });
   t.deepEqual(parsed(all.message).opt?.options, [SERVER_COOKIE, ECS, NSID, PADDING, KEEPALIVE, UNKNOWN]);
   t.false(parsed(all.message).aa);
@@ -871,7 +964,15 @@ test("renderAnswer restores the client's question case; a question of another le
 test('renderAnswer: DO echoed in the OPT; ext-rcode carried in the OPT for rcode > 15', (t) => {
   const s = stored({ flags: { qr: true, rcode: 7 }, additional: [opt({ ext: 1 })] });
   const msg = render(s, { edns: { dnssecOk: true } }).message;
-  t.deepEqual(msg, message({ id: 0x4321, flags: { qr: true, rd: true, ra: true, rcode: 7 }, question: CLIENT_QUESTION, additional: [ourOpt(true, [], 1)] }));
+  t.deepEqual(
+    msg,
+    message({
+      id: 0x4321,
+      flags: { qr: true, rd: true, ra: true, rcode: 7 },
+      question: CLIENT_QUESTION,
+      additional: [ourOpt(true, [], 1)],
+    }),
+  );
   t.is(parsed(msg).rcode, 23);
 });
 
@@ -886,7 +987,10 @@ for (const [age, expected] of [
 ] as const) {
   test(`renderAnswer counts TTLs down by age ${age}, capped at ttlSeconds 200 and floored at 0: ${expected.join(',')}`, (t) => {
     const msg = render(FULL_STORED, { ageSeconds: age }).message;
-    t.deepEqual(parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)), [...expected]);
+    t.deepEqual(
+      parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)),
+      [...expected],
+    );
   });
 }
 
@@ -894,13 +998,19 @@ test('renderAnswer: an answer stored with ttlSeconds 0 is served with its own TT
   const s = stored({ flags: { qr: true, rcode: 5 }, answer: [A(ptr(12), [1, 2, 3, 4], 3000), A(ptr(12), [1, 2, 3, 5], 40)] });
   t.is(s.ttlSeconds, 0);
   const msg = render(s, { ageSeconds: 30 }).message;
-  t.deepEqual(parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)), [2970, 10]);
+  t.deepEqual(
+    parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)),
+    [2970, 10],
+  );
 });
 
 test('renderAnswer: a stored record TTL with the top bit set is served as 0', (t) => {
   const s = stored({ answer: [A(ptr(12), [1, 2, 3, 4], 300)], additional: [A(ptr(12), [1, 2, 3, 5], 0xffffffff)] });
   const msg = render(s).message;
-  t.deepEqual(parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)), [300, 0]);
+  t.deepEqual(
+    parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)),
+    [300, 0],
+  );
 });
 
 test('renderAnswer stale (RFC 8767): every TTL 30, EDE 15 "Stale Answer" (info-code 3) appended after the relayed options', (t) => {
@@ -910,7 +1020,11 @@ test('renderAnswer stale (RFC 8767): every TTL 30, EDE 15 "Stale Answer" (info-c
   t.is(EDE_STALE_ANSWER, 3);
   t.deepEqual(
     r.message,
-    expectedFull({ flags: { qr: true, rd: true, ra: true, ad: true }, ttl: () => 30, opt: ourOpt(true, [SERVER_COOKIE, NSID, UNKNOWN, ede]) }),
+    expectedFull({
+      flags: { qr: true, rd: true, ra: true, ad: true },
+      ttl: () => 30,
+      opt: ourOpt(true, [SERVER_COOKIE, NSID, UNKNOWN, ede]),
+    }),
   );
   const shared = render(FULL_STORED, { stale: true, options: 'shared' });
   t.deepEqual(parsed(shared.message).opt?.options, [NSID, UNKNOWN, ede]);
@@ -924,7 +1038,10 @@ test('renderAnswer stale without client EDNS: TTLs 30, no OPT (so no EDE)', (t) 
 test('renderAnswer stale: TTLs become 30 even when the stored TTL was lower, 0 or had its top bit set', (t) => {
   const s = stored({ answer: [A(ptr(12), [1, 2, 3, 4], 5), A(ptr(12), [1, 2, 3, 5], 0)], additional: [A(ptr(12), [1, 2, 3, 6], TOP)] });
   const msg = render(s, { stale: true }).message;
-  t.deepEqual(parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)), [30, 30, 30]);
+  t.deepEqual(
+    parsed(msg).records.map((x) => msg.readUInt32BE(x.ttlOffset)),
+    [30, 30, 30],
+  );
 });
 
 test('renderAnswer leaves the stored answer untouched (renders are independent)', (t) => {
@@ -949,7 +1066,16 @@ test('size fitting, EDNS client at 512: the longest prefix of answers that leave
   const r = render(s, { maxSize: 512, options: 'shared' });
   // budget 512 - 11 (empty OPT) = 501; 29 + 16k ≤ 501 → k = 29
   t.true(r.truncated);
-  t.deepEqual(r.message, message({ id: 0x4321, flags: { qr: true, tc: true, rd: true, ra: true }, question: CLIENT_QUESTION, answer: manyA(29, 1), additional: [ourOpt(false, [])] }));
+  t.deepEqual(
+    r.message,
+    message({
+      id: 0x4321,
+      flags: { qr: true, tc: true, rd: true, ra: true },
+      question: CLIENT_QUESTION,
+      answer: manyA(29, 1),
+      additional: [ourOpt(false, [])],
+    }),
+  );
   t.is(r.message.length, 504);
 });
 
@@ -978,7 +1104,16 @@ test('size fitting: dropping only additional records does not set TC', (t) => {
   t.false(r.truncated);
   t.is(r.message[2]! & 0x02, 0);
   t.deepEqual(counts(r.message), [3, 0, 27]);
-  t.deepEqual(r.message, message({ id: 0x4321, flags: { qr: true, rd: true, ra: true }, question: CLIENT_QUESTION, answer: manyA(3, 1), additional: [...manyA(26, 2), ourOpt(false, [])] }));
+  t.deepEqual(
+    r.message,
+    message({
+      id: 0x4321,
+      flags: { qr: true, rd: true, ra: true },
+      question: CLIENT_QUESTION,
+      answer: manyA(3, 1),
+      additional: [...manyA(26, 2), ourOpt(false, [])],
+    }),
+  );
 });
 
 test('size fitting: an authority record left out sets TC', (t) => {
@@ -1008,7 +1143,16 @@ test('size fitting: options that would not leave room for the question are dropp
   const s = stored({ answer: manyA(5, 1), additional: [opt({ options: [huge] })] });
   const r = render(s, { maxSize: 512, stale: true });
   t.false(r.truncated);
-  t.deepEqual(r.message, message({ id: 0x4321, flags: { qr: true, rd: true, ra: true }, question: CLIENT_QUESTION, answer: ttls(manyA(5, 1), () => 30), additional: [ourOpt(false, [])] }));
+  t.deepEqual(
+    r.message,
+    message({
+      id: 0x4321,
+      flags: { qr: true, rd: true, ra: true },
+      question: CLIENT_QUESTION,
+      answer: ttls(manyA(5, 1), () => 30),
+      additional: [ourOpt(false, [])],
+    }),
+  );
   // with room, the same option is relayed
   t.deepEqual(parsed(render(s, { maxSize: 1232 }).message).opt?.options, [huge]);
 });
@@ -1042,7 +1186,9 @@ const storedArb = fc
     authority: fc.array(rrArb(1), { maxLength: 6 }),
     additional: fc.array(rrArb(2), { maxLength: 10 }),
     rcode: fc.constantFrom(0, 2, 3, 5),
-    upstreamOptions: fc.array(fc.constantFrom(COOKIE, NSID, UNKNOWN, PADDING, { code: 65002, data: Buffer.alloc(200, 2) }), { maxLength: 4 }),
+    upstreamOptions: fc.array(fc.constantFrom(COOKIE, NSID, UNKNOWN, PADDING, { code: 65002, data: Buffer.alloc(200, 2) }), {
+      maxLength: 4,
+    }),
     withOpt: fc.boolean(),
   })
   .map((x) =>
@@ -1092,7 +1238,8 @@ test('property: renderAnswer fits the size, keeps the longest prefix of records,
       for (let i = 0; i < k; i++) {
         const span = reply.records[i]!;
         const start = i === 0 ? 12 + s.questionLength : s.ends[i - 1]!;
-        if (span.start !== start || span.end !== s.ends[i] || span.section !== s.sections[i]) fail(`record ${i} is not the stored record ${i}`);
+        if (span.start !== start || span.end !== s.ends[i] || span.section !== s.sections[i])
+          fail(`record ${i} is not the stored record ${i}`);
         const a = Buffer.from(msg.subarray(span.start, span.end));
         const b = Buffer.from(s.body.subarray(start, s.ends[i]));
         a.writeUInt32BE(0, span.ttlOffset - span.start);
@@ -1110,7 +1257,8 @@ test('property: renderAnswer fits the size, keeps the longest prefix of records,
       const c = [0, 0, 0];
       for (const span of reply.records) c[span.section]!++;
       const header = counts(msg);
-      if (header[0] !== c[0] || header[1] !== c[1] || header[2] !== c[2]! + (spec.edns ? 1 : 0)) fail(`counts ${header.join(',')} vs ${c.join(',')}`);
+      if (header[0] !== c[0] || header[1] !== c[1] || header[2] !== c[2]! + (spec.edns ? 1 : 0))
+        fail(`counts ${header.join(',')} vs ${c.join(',')}`);
       if (reply.id !== spec.id || reply.rcode !== s.rcode) fail('ID or rcode');
     }),
     { numRuns: 1500 },
@@ -1138,7 +1286,10 @@ test('cacheKey distinguishes DO, CD, type, class and name, and is stable', (t) =
     }
   }
   t.is(keys.size, n);
-  t.is(cacheKey({ name: 'example.com', type: 1, class: 1 }, true, false), cacheKey({ name: 'example.com', type: 1, class: 1 }, true, false));
+  t.is(
+    cacheKey({ name: 'example.com', type: 1, class: 1 }, true, false),
+    cacheKey({ name: 'example.com', type: 1, class: 1 }, true, false),
+  );
 });
 
 test('clientSubnetKey: family, source prefix and address count, scope does not; no ECS → ""', (t) => {
@@ -1162,7 +1313,10 @@ test('clientSubnetKey: family, source prefix and address count, scope does not; 
   const q = { name: 'example.com', type: 1, class: 1 };
   t.is(cacheKey(q, false, false, ''), cacheKey(q, false, false));
   t.not(cacheKey(q, false, false, clientSubnetKey([ecs('00011800c00002')])), cacheKey(q, false, false));
-  t.not(cacheKey(q, false, false, clientSubnetKey([ecs('00011800c00002')])), cacheKey(q, false, false, clientSubnetKey([ecs('00011800c63364')])));
+  t.not(
+    cacheKey(q, false, false, clientSubnetKey([ecs('00011800c00002')])),
+    cacheKey(q, false, false, clientSubnetKey([ecs('00011800c63364')])),
+  );
 });
 
 test('property: cacheKey is injective, even for names containing "|" and digits', (t) => {
@@ -1206,7 +1360,11 @@ test('summarizeMessage: A, AAAA, CNAME, NS, PTR in text; unknown types and odd l
       { owner: ptr(20), type: 2, ttl: 3600, rdata: Buffer.concat([hex('03 6e7331'), ptr(20)]) },
       { owner: ptr(20), type: 6, ttl: 900, rdata: Buffer.concat([ptr(20), ptr(20), u32(1), u32(2), u32(3), u32(4), u32(5)]) },
     ],
-    additional: [A(bytes(0), [10, 0, 0, 1], 10), { owner: Buffer.concat([hex('03 612e62'), bytes(0)]), type: 1, ttl: 11, rdata: hex('0a000002') }, opt({ options: [NSID] })],
+    additional: [
+      A(bytes(0), [10, 0, 0, 1], 10),
+      { owner: Buffer.concat([hex('03 612e62'), bytes(0)]), type: 1, ttl: 11, rdata: hex('0a000002') },
+      opt({ options: [NSID] }),
+    ],
   });
   t.deepEqual(summarizeMessage(buf), {
     rcode: 0,
@@ -1227,7 +1385,13 @@ test('summarizeMessage: A, AAAA, CNAME, NS, PTR in text; unknown types and odd l
 });
 
 test('summarizeMessage: only qr for a bare NXDOMAIN; extended rcode from OPT; undefined for what parseReply refuses', (t) => {
-  t.deepEqual(summarizeMessage(message({ flags: { qr: true, rcode: 3 } })), { rcode: 3, flags: ['qr'], answers: [], authority: [], additional: [] });
+  t.deepEqual(summarizeMessage(message({ flags: { qr: true, rcode: 3 } })), {
+    rcode: 3,
+    flags: ['qr'],
+    answers: [],
+    authority: [],
+    additional: [],
+  });
   t.is(summarizeMessage(message({ flags: { qr: true, rcode: 7 }, additional: [opt({ ext: 1 })] }))?.rcode, 23);
   t.is(summarizeMessage(message({ flags: { rd: true } })), undefined);
   t.is(summarizeMessage(Buffer.alloc(5)), undefined);
@@ -1261,12 +1425,16 @@ for (const [scope, cached] of [
 ] as const) {
   test(`storeReply: an answer with ECS scope /${scope} is ${cached ? '' : 'not '}cacheable`, (t) => {
     const ecs: Option = { code: 8, data: hex(`0001 18 ${scope.toString(16).padStart(2, '0')} c00002`) };
-    const buf = message({ flags: { qr: true, ra: true }, answer: [A(ptr(12), [192, 0, 2, 1], 300)], additional: [opt({ options: [ecs] })] });
+    const buf = message({
+      flags: { qr: true, ra: true },
+      answer: [A(ptr(12), [192, 0, 2, 1], 300)],
+      additional: [opt({ options: [ecs] })],
+    });
     t.is(storeReply(buf, parsed(buf)).ttlSeconds, cached ? 300 : 0);
   });
 }
 
-test('renderAnswer keeps the stored question when the client\'s differs by more than case (records may point into it)', (t) => {
+test("renderAnswer keeps the stored question when the client's differs by more than case (records may point into it)", (t) => {
   // Found by the property above (seed 1069775452): a stored question with a 0 inside its first
   // label, and an answer owner pointing at that 0 (the root). Copying the client's question over
   // it would turn the pointer's target into a letter and break the reply.

@@ -21,16 +21,7 @@ import {
   type DecodeRejection,
   type ReplyContext,
 } from '../../../src/wire/wire.js';
-import {
-  craftQuery,
-  ecsOption,
-  nameOf,
-  optRR,
-  parseReply,
-  rawQuestion,
-  rawRR,
-  wireName,
-} from '../../helpers/dns-tools.js';
+import { craftQuery, ecsOption, nameOf, optRR, parseReply, rawQuestion, rawRR, wireName } from '../../helpers/dns-tools.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -132,7 +123,10 @@ const impossibleCounts: Array<[string, Buffer]> = [
   ['12-octet header with all counts 0xFFFF', craftQuery({ questions: [], counts: { qd: 0xffff, an: 0xffff, ns: 0xffff, ar: 0xffff } })],
   ['QDCOUNT 1 with 4 octets left', craftQuery({ questions: [], counts: { qd: 1 }, trailing: Buffer.alloc(4) })],
   ['ARCOUNT 0xFFFF after a real question', craftQuery({ counts: { ar: 0xffff } })],
-  ['ANCOUNT 2 with room for one minimal RR', craftQuery({ questions: [rawQuestion('')], answers: [rawRR({ type: 1 })], counts: { an: 2 } })],
+  [
+    'ANCOUNT 2 with room for one minimal RR',
+    craftQuery({ questions: [rawQuestion('')], answers: [rawRR({ type: 1 })], counts: { an: 2 } }),
+  ],
 ];
 
 for (const [title, msg] of impossibleCounts) {
@@ -173,7 +167,10 @@ test('D5: QDCOUNT 0 and QDCOUNT 2 get FORMERR without a question', (t) => {
   const none = rejected(decodeQuery(craftQuery({ questions: [] }), 'udp'), 'formerr');
   t.is(none.rawQuestion, undefined);
   t.regex(none.reason, /QDCOUNT is 0/);
-  const two = rejected(decodeQuery(craftQuery({ questions: [rawQuestion('a.test.global'), rawQuestion('b.test.global')] }), 'udp'), 'formerr');
+  const two = rejected(
+    decodeQuery(craftQuery({ questions: [rawQuestion('a.test.global'), rawQuestion('b.test.global')] }), 'udp'),
+    'formerr',
+  );
   t.regex(two.reason, /QDCOUNT is 2/);
 });
 
@@ -269,12 +266,20 @@ test('only the question plus one OPT is the simple shape', (t) => {
 });
 
 const badRecords: Array<[string, Partial<Parameters<typeof craftQuery>[0]>, RegExp]> = [
-  ['a forward compression pointer', { answers: [rawRR({ owner: Buffer.from([0xc0, 40]), type: 1, rdata: Buffer.alloc(4) })] }, /not backwards/],
+  [
+    'a forward compression pointer',
+    { answers: [rawRR({ owner: Buffer.from([0xc0, 40]), type: 1, rdata: Buffer.alloc(4) })] },
+    /not backwards/,
+  ],
   ['a pointer into the header', { answers: [rawRR({ owner: Buffer.from([0xc0, 2]), type: 1, rdata: Buffer.alloc(4) })] }, /not backwards/],
   ['a pointer to itself', { answers: [rawRR({ owner: Buffer.from([0xc0, 31]), type: 1, rdata: Buffer.alloc(4) })] }, /not backwards/],
   ['RDLENGTH past the end', { answers: [Buffer.concat([Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 50]), Buffer.alloc(10)])] }, /RDLENGTH/],
   ['a record cut short', { answers: [Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 0, 0]), Buffer.alloc(2)] }, /cut short|past the end/],
-  ['a reserved label type in an owner', { answers: [rawRR({ owner: Buffer.from([0x80, 0]), type: 1, rdata: Buffer.alloc(4) })] }, /label type/],
+  [
+    'a reserved label type in an owner',
+    { answers: [rawRR({ owner: Buffer.from([0x80, 0]), type: 1, rdata: Buffer.alloc(4) })] },
+    /label type/,
+  ],
 ];
 for (const [title, spec, reason] of badRecords) {
   test(`FORMERR for ${title}`, (t) => {
@@ -302,7 +307,23 @@ test('trailing garbage after the last counted record is FORMERR', (t) => {
 // ---------------------------------------------------------------------------------------------
 
 test('OPT: payload size, version, DO bit and options are decoded; unknown options kept', (t) => {
-  const d = ok(decodeQuery(craftQuery({ additional: [optRR({ udp: 4096, dnssecOk: true, options: [{ code: 10, data: Buffer.from('cookie!!') }, { code: 65001, data: Buffer.alloc(0) }] })] }), 'udp'));
+  const d = ok(
+    decodeQuery(
+      craftQuery({
+        additional: [
+          optRR({
+            udp: 4096,
+            dnssecOk: true,
+            options: [
+              { code: 10, data: Buffer.from('cookie!!') },
+              { code: 65001, data: Buffer.alloc(0) },
+            ],
+          }),
+        ],
+      }),
+      'udp',
+    ),
+  );
   t.deepEqual(d.edns, {
     udpPayloadSize: 4096,
     version: 0,
@@ -336,7 +357,15 @@ const readableOptErrors: Array<[string, Parameters<typeof craftQuery>[0], RegExp
   ['an option longer than the RDATA', { additional: [optRR({ dnssecOk: true, rdata: Buffer.from([0, 10, 0, 9, 1, 2]) })] }, /overruns/],
   ['an option header cut short', { additional: [optRR({ dnssecOk: true, rdata: Buffer.from([0, 10, 0]) })] }, /cut short/],
   ['trailing data after the OPT', { additional: [optRR({ dnssecOk: true })], trailing: Buffer.alloc(3) }, /trailing/],
-  ['two ECS options', { additional: [optRR({ dnssecOk: true, options: [ecsOption(1, 24, Buffer.from([192, 0, 2])), ecsOption(1, 24, Buffer.from([192, 0, 2]))] })] }, /more than one ECS/],
+  [
+    'two ECS options',
+    {
+      additional: [
+        optRR({ dnssecOk: true, options: [ecsOption(1, 24, Buffer.from([192, 0, 2])), ecsOption(1, 24, Buffer.from([192, 0, 2]))] }),
+      ],
+    },
+    /more than one ECS/,
+  ],
 ];
 for (const [title, spec, reason] of readableOptErrors) {
   test(`FORMERR for ${title} carries an OPT (RFC 6891 §6.1.1)`, (t) => {
@@ -351,7 +380,10 @@ for (const [title, spec, reason] of readableOptErrors) {
 }
 
 test('D9: EDNS version 1 is BADVERS, before its options are looked at, and keeps DO for the reply', (t) => {
-  const r = rejected(decodeQuery(craftQuery({ additional: [optRR({ version: 1, dnssecOk: true, rdata: Buffer.from([0xff]) })] }), 'udp'), 'badvers');
+  const r = rejected(
+    decodeQuery(craftQuery({ additional: [optRR({ version: 1, dnssecOk: true, rdata: Buffer.from([0xff]) })] }), 'udp'),
+    'badvers',
+  );
   t.like(r.edns, { version: 1, dnssecOk: true });
   t.deepEqual(r.rawQuestion, rawQuestion('a.test.global'));
 });
@@ -368,7 +400,11 @@ test('ECS: IPv4 /24, IPv6 /56 and /0 decode to family, prefixes and a padded add
     address: '192.0.2.0',
     addressBytes: Buffer.from([192, 0, 2]),
   });
-  t.like(decodeEcs(ecsOption(2, 56, Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 1, 2])).data), { family: 2, sourcePrefix: 56, address: '2001:db8:1:200::' });
+  t.like(decodeEcs(ecsOption(2, 56, Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 1, 2])).data), {
+    family: 2,
+    sourcePrefix: 56,
+    address: '2001:db8:1:200::',
+  });
   t.like(decodeEcs(ecsOption(1, 0, Buffer.alloc(0)).data), { sourcePrefix: 0, address: '0.0.0.0' });
   t.like(decodeEcs(ecsOption(1, 20, Buffer.from([10, 1, 0x10])).data), { address: '10.1.16.0' });
 });
@@ -399,7 +435,10 @@ for (const [title, data, reason] of badEcs) {
 
 test('ECS: two ECS options are FORMERR', (t) => {
   const opt = ecsOption(1, 24, Buffer.from([192, 0, 2]));
-  t.regex(rejected(decodeQuery(craftQuery({ additional: [optRR({ options: [opt, opt] })] }), 'udp'), 'formerr').reason, /more than one ECS/);
+  t.regex(
+    rejected(decodeQuery(craftQuery({ additional: [optRR({ options: [opt, opt] })] }), 'udp'), 'formerr').reason,
+    /more than one ECS/,
+  );
 });
 
 test('ECS: a valid option lands in edns.ecs only when ECS is on', (t) => {
@@ -442,7 +481,20 @@ test('every record type round-trips through an independent parser (dns2), with c
       { name: 'svc.test.global', ttl: 5, data: { type: 5, target: 'real.test.global' } },
     ],
     authority: [
-      { name: 'test.global', ttl: 5, data: { type: 6, mname: 'ns.test.global', rname: 'hostmaster.test.global', serial: 4294967295, refresh: 1, retry: 2, expire: 3, minimum: 4 } },
+      {
+        name: 'test.global',
+        ttl: 5,
+        data: {
+          type: 6,
+          mname: 'ns.test.global',
+          rname: 'hostmaster.test.global',
+          serial: 4294967295,
+          refresh: 1,
+          retry: 2,
+          expire: 3,
+          minimum: 4,
+        },
+      },
       { name: 'test.global', ttl: 5, data: { type: 2, host: 'ns.test.global' } },
     ],
     additional: [A('svc.test.global', '10.0.0.4'), { name: 'svc.test.global', ttl: 5, data: { type: 28, address: '2001:db8::4' } }],
@@ -451,7 +503,14 @@ test('every record type round-trips through an independent parser (dns2), with c
   const r = parseReply(out.message);
   t.like(r.answers[0], { type: 33, ttl: 7, priority: 1, weight: 2, port: 8080, target: 'svc.test.global' });
   t.like(r.answers[1], { type: 5, name: 'svc.test.global', domain: 'real.test.global' });
-  t.like(r.authority[0], { type: 6, name: 'test.global', primary: 'ns.test.global', admin: 'hostmaster.test.global', serial: 4294967295, minimum: 4 });
+  t.like(r.authority[0], {
+    type: 6,
+    name: 'test.global',
+    primary: 'ns.test.global',
+    admin: 'hostmaster.test.global',
+    serial: 4294967295,
+    minimum: 4,
+  });
   t.like(r.authority[1], { type: 2, ns: 'ns.test.global' });
   t.is(r.counts.ar, 2);
   // RFC 2782: the SRV target is written out, never compressed
@@ -465,9 +524,16 @@ test('every record type round-trips through an independent parser (dns2), with c
 
 test('TTLs are clamped to 0..2^31-1 (RFC 2181 §8)', (t) => {
   const ctx = ctxFor(craftQuery());
-  const out = encodeResponse(ctx, { rcode: 0, answers: [A('a.test.global', '1.2.3.4', 2 ** 32), A('a.test.global', '1.2.3.5', -5)], maxSize: 512 });
+  const out = encodeResponse(ctx, {
+    rcode: 0,
+    answers: [A('a.test.global', '1.2.3.4', 2 ** 32), A('a.test.global', '1.2.3.5', -5)],
+    maxSize: 512,
+  });
   const r = parseReply(out.message);
-  t.deepEqual(r.answers.map((a) => a['ttl']), [0x7fffffff, 0]);
+  t.deepEqual(
+    r.answers.map((a) => a['ttl']),
+    [0x7fffffff, 0],
+  );
 });
 
 test('OPT iff the query had one: payload 1232, version 0, DO echoed (RFC 3225)', (t) => {
@@ -510,7 +576,9 @@ test('ECS echo: same family, source prefix and address bytes, our scope; none un
   const clamped = parseReply(encodeResponse(ctx, { rcode: 0, ecsScopePrefix: 99, maxSize: 1232 }).message);
   t.is(clamped.opt?.options[0]?.data[3], 32);
   // no ECS in the query: nothing to echo even if a scope is passed
-  const plain = parseReply(encodeResponse(ctxFor(craftQuery({ additional: [optRR()] })), { rcode: 0, ecsScopePrefix: 24, maxSize: 1232 }).message);
+  const plain = parseReply(
+    encodeResponse(ctxFor(craftQuery({ additional: [optRR()] })), { rcode: 0, ecsScopePrefix: 24, maxSize: 1232 }).message,
+  );
   t.deepEqual(plain.opt?.options, []);
 });
 
@@ -548,14 +616,22 @@ test('D10: a truncated reply sets TC, keeps whole records only, and keeps the OP
 });
 
 test('without EDNS the same answer is cut to 512 octets', (t) => {
-  const out = encodeResponse(ctxFor(craftQuery({ questions: [rawQuestion('big.test.global')] })), { rcode: 0, answers: hundred, maxSize: responseSizeLimit('udp') });
+  const out = encodeResponse(ctxFor(craftQuery({ questions: [rawQuestion('big.test.global')] })), {
+    rcode: 0,
+    answers: hundred,
+    maxSize: responseSizeLimit('udp'),
+  });
   t.true(out.truncated);
   t.true(out.message.length <= 512);
   t.is(parseReply(out.message).opt, undefined);
 });
 
 test('over TCP the whole answer fits, no TC', (t) => {
-  const out = encodeResponse(ctxFor(craftQuery({ questions: [rawQuestion('big.test.global')] }), 'tcp'), { rcode: 0, answers: hundred, maxSize: 65535 });
+  const out = encodeResponse(ctxFor(craftQuery({ questions: [rawQuestion('big.test.global')] }), 'tcp'), {
+    rcode: 0,
+    answers: hundred,
+    maxSize: 65535,
+  });
   t.false(out.truncated);
   t.is(parseReply(out.message).counts.an, 100);
 });
@@ -581,7 +657,13 @@ test('an authority record that does not fit sets TC', (t) => {
   const out = encodeResponse(ctxFor(craftQuery()), {
     rcode: 0,
     answers,
-    authority: [{ name: 'test.global', ttl: 5, data: { type: 6, mname: 'ns.test.global', rname: 'hostmaster.test.global', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 1 } }],
+    authority: [
+      {
+        name: 'test.global',
+        ttl: 5,
+        data: { type: 6, mname: 'ns.test.global', rname: 'hostmaster.test.global', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 1 },
+      },
+    ],
     maxSize: 512,
   });
   const r = parseReply(out.message);
@@ -615,7 +697,9 @@ test('encodeResponse prepares records lazily: 100,000 answers whose every record
   // Work is bounded by the reply: were the records prepared before writing, the invalid ones would
   // throw. The first 30 fill a 512-octet reply exactly (question a.test.global, owners compressed).
   const ctx = ctxFor(craftQuery());
-  const answers: ResourceRecord[] = Array.from({ length: 100_000 }, (_, i) => (i < 30 ? A('a.test.global', `10.2.0.${i}`) : A('a.test.global', 'not an address')));
+  const answers: ResourceRecord[] = Array.from({ length: 100_000 }, (_, i) =>
+    i < 30 ? A('a.test.global', `10.2.0.${i}`) : A('a.test.global', 'not an address'),
+  );
   const out = encodeResponse(ctx, { rcode: 0, answers, maxSize: 512 });
   const r = parseReply(out.message);
   t.true(out.truncated);
@@ -651,7 +735,8 @@ test('answerRecordBudget: one more A record than the reply can hold, for every t
     const limit = responseSizeLimit(c.transport, ctx.edns);
     const budget = answerRecordBudget(c.transport, ctx.edns, rawQuestion(c.name).length);
     const label = `${c.transport} ${c.edns ? `EDNS ${c.edns.udpPayloadSize}` : 'no EDNS'} ${c.name}`;
-    const records = (n: number): ResourceRecord[] => Array.from({ length: n }, (_, i) => A(c.name, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
+    const records = (n: number): ResourceRecord[] =>
+      Array.from({ length: n }, (_, i) => A(c.name, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
     const fits = encodeResponse(ctx, { rcode: 0, answers: records(budget - 1), maxSize: limit });
     t.false(fits.truncated, label);
     t.is(parseReply(fits.message).counts.an, budget - 1, label);
@@ -683,7 +768,19 @@ test('IPv6 parsing handles ::, embedded IPv4, and rejects malformed text', (t) =
   t.is(formatIPv6(parseIPv6('2001:DB8:0:0:1:0:0:1')), '2001:db8::1:0:0:1');
   t.is(formatIPv6(parseIPv6('::ffff:192.0.2.1')), '::ffff:c000:201');
   t.is(formatIPv6(parseIPv6('1:2:3:4:5:6:1.2.3.4')), '1:2:3:4:5:6:102:304');
-  for (const bad of ['', ':', ':::', '1::2::3', '12345::', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', 'g::', '::1.2.3', '1.2.3.4', ':1:2:3:4:5:6:7']) {
+  for (const bad of [
+    '',
+    ':',
+    ':::',
+    '1::2::3',
+    '12345::',
+    '1:2:3:4:5:6:7',
+    '1:2:3:4:5:6:7:8:9',
+    'g::',
+    '::1.2.3',
+    '1.2.3.4',
+    ':1:2:3:4:5:6:7',
+  ]) {
     t.throws(() => parseIPv6(bad), { instanceOf: RangeError }, bad);
   }
 });
@@ -737,9 +834,7 @@ test('property: decodeQuery never throws on mutated and truncated valid queries'
 });
 
 const labelArb = fc.uint8Array({ minLength: 1, maxLength: 63 });
-const nameArb = fc
-  .array(labelArb, { maxLength: 8 })
-  .filter((labels) => labels.reduce((n, l) => n + l.length + 1, 1) <= 255);
+const nameArb = fc.array(labelArb, { maxLength: 8 }).filter((labels) => labels.reduce((n, l) => n + l.length + 1, 1) <= 255);
 const asciiLower = (l: Uint8Array): number[] => [...l].map((c) => (c >= 0x41 && c <= 0x5a ? c + 0x20 : c));
 
 test('property: question names decode to presentation text that parses back to the same (case-folded) labels', (t) => {
@@ -814,7 +909,7 @@ test('property: encoded responses parse cleanly, fit the limit, keep OPT, and se
         const r = parseReply(out.message);
         if (out.message.length > limit) return false;
         if ((r.opt !== undefined) !== edns) return false;
-        if (r.tc !== (r.counts.an < answers.length)) return false;
+        if (r.tc !== r.counts.an < answers.length) return false;
         if (!r.rawQuestion.equals(rawQuestion(qname))) return false;
         return r.answers.every((a) => a['name'] === qname);
       },
@@ -832,7 +927,11 @@ test('encodeResponse: a CHAOS TXT record goes out as class CH with its character
   t.like(r.answers[0], { type: 16, class: 3, ttl: 0, data: ['gsdns 1.2.3'] });
   t.deepEqual(r.rawQuestion, rawQuestion('VERSION.bind', 16, 3), 'the question is echoed as asked, owner compressed against it');
   // Records without a class are IN, as before.
-  t.like(parseReply(encodeResponse(ctxFor(craftQuery()), { rcode: 0, answers: [A('a.test.global', '192.0.2.1')], maxSize: 512 }).message).answers[0], { class: 1 });
+  t.like(
+    parseReply(encodeResponse(ctxFor(craftQuery()), { rcode: 0, answers: [A('a.test.global', '192.0.2.1')], maxSize: 512 }).message)
+      .answers[0],
+    { class: 1 },
+  );
   const long: ResourceRecord = { name: 'version.bind', ttl: 0, class: 3, data: { type: 16, strings: ['x'.repeat(256)] } };
   t.throws(() => encodeResponse(ctx, { rcode: 0, answers: [long], maxSize: 512 }), { instanceOf: RangeError });
 });

@@ -26,7 +26,13 @@ const svc = (spec: NonNullable<KubeService['spec']>, meta: Partial<NonNullable<K
 });
 
 type Ep = { addresses: string[]; ready?: boolean | null; terminating?: boolean; uid?: string };
-const slice = (name: string, addressType: string, endpoints: Ep[], service: string | null = 'web', namespace = 'ns'): KubeEndpointSlice => ({
+const slice = (
+  name: string,
+  addressType: string,
+  endpoints: Ep[],
+  service: string | null = 'web',
+  namespace = 'ns',
+): KubeEndpointSlice => ({
   metadata: { namespace, name, labels: service === null ? {} : { 'kubernetes.io/service-name': service } },
   addressType,
   endpoints: endpoints.map((e) => ({
@@ -39,7 +45,10 @@ const slice = (name: string, addressType: string, endpoints: Ep[], service: stri
 function local(service: KubeService, slices: KubeEndpointSlice[]): LocalService | undefined {
   const record = toServiceRecord(service);
   if (!record) return undefined;
-  return toLocalService(record, slices.map(toSliceRecord).filter((s): s is SliceRecord => s !== undefined));
+  return toLocalService(
+    record,
+    slices.map(toSliceRecord).filter((s): s is SliceRecord => s !== undefined),
+  );
 }
 
 const PORTS = [{ name: 'http', port: 80, protocol: 'TCP' }];
@@ -51,7 +60,14 @@ const cases: Array<[string, KubeService, KubeEndpointSlice[], LocalService | und
     'ClusterIP, two ready endpoints',
     svc({ clusterIP: '10.96.0.10', ports: PORTS }),
     [slice('web-a', 'IPv4', [{ addresses: ['10.1.0.1'] }, { addresses: ['10.1.0.2'], ready: true }])],
-    { namespace: 'ns', name: 'web', kind: 'clusterIP', clusterIPs: ['10.96.0.10'], readyEndpoints: 2, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    {
+      namespace: 'ns',
+      name: 'web',
+      kind: 'clusterIP',
+      clusterIPs: ['10.96.0.10'],
+      readyEndpoints: 2,
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+    },
   ],
   [
     'ClusterIP: ready false, terminating and ready-unset are told apart',
@@ -85,8 +101,14 @@ const cases: Array<[string, KubeService, KubeEndpointSlice[], LocalService | und
     'dual-stack ClusterIP: both ClusterIPs, a pod in the IPv4 and IPv6 slices counts once',
     svc({ clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10', 'fd00:0:0::a'] }),
     [
-      slice('web-v4', 'IPv4', [{ addresses: ['10.1.0.1'], uid: 'p1' }, { addresses: ['10.1.0.2'], uid: 'p2' }]),
-      slice('web-v6', 'IPv6', [{ addresses: ['fd01::1'], uid: 'p1' }, { addresses: ['fd01::2'], uid: 'p2' }]),
+      slice('web-v4', 'IPv4', [
+        { addresses: ['10.1.0.1'], uid: 'p1' },
+        { addresses: ['10.1.0.2'], uid: 'p2' },
+      ]),
+      slice('web-v6', 'IPv6', [
+        { addresses: ['fd01::1'], uid: 'p1' },
+        { addresses: ['fd01::2'], uid: 'p2' },
+      ]),
     ],
     { namespace: 'ns', name: 'web', kind: 'clusterIP', clusterIPs: ['10.96.0.10', 'fd00::a'], readyEndpoints: 2, ports: [] },
   ],
@@ -102,7 +124,11 @@ const cases: Array<[string, KubeService, KubeEndpointSlice[], LocalService | und
     svc({ clusterIP: 'None' }),
     [
       slice('web-v6', 'IPv6', [{ addresses: ['fd01::2'] }]),
-      slice('web-v4', 'IPv4', [{ addresses: ['10.1.0.9'] }, { addresses: ['10.1.0.3'], ready: false }, { addresses: ['10.1.0.4'], terminating: true, ready: false }]),
+      slice('web-v4', 'IPv4', [
+        { addresses: ['10.1.0.9'] },
+        { addresses: ['10.1.0.3'], ready: false },
+        { addresses: ['10.1.0.4'], terminating: true, ready: false },
+      ]),
     ],
     {
       namespace: 'ns',
@@ -120,7 +146,12 @@ const cases: Array<[string, KubeService, KubeEndpointSlice[], LocalService | und
   [
     'headless with publishNotReadyAddresses: not-ready and terminating addresses count',
     svc({ clusterIP: 'None', publishNotReadyAddresses: true }),
-    [slice('web-v4', 'IPv4', [{ addresses: ['10.1.0.3'], ready: false }, { addresses: ['10.1.0.4'], terminating: true }])],
+    [
+      slice('web-v4', 'IPv4', [
+        { addresses: ['10.1.0.3'], ready: false },
+        { addresses: ['10.1.0.4'], terminating: true },
+      ]),
+    ],
     {
       namespace: 'ns',
       name: 'web',
@@ -195,7 +226,10 @@ test('convert: a slice without the service-name label belongs to no service', (t
 
 test('gatewayTargets: LoadBalancer ingress IPs and hostnames, else externalIPs', (t) => {
   t.deepEqual(
-    gatewayTargets({ spec: { externalIPs: ['198.51.100.9'] }, status: { loadBalancer: { ingress: [{ ip: '203.0.113.10' }, { hostname: 'LB.Example.com.' }, { ip: '203.0.113.10' }] } } }),
+    gatewayTargets({
+      spec: { externalIPs: ['198.51.100.9'] },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.10' }, { hostname: 'LB.Example.com.' }, { ip: '203.0.113.10' }] } },
+    }),
     { addresses: ['203.0.113.10'], hostnames: ['lb.example.com'] },
   );
   t.deepEqual(gatewayTargets({ spec: { externalIPs: ['198.51.100.9', 'bogus'] } }), { addresses: ['198.51.100.9'], hostnames: [] });
@@ -204,8 +238,20 @@ test('gatewayTargets: LoadBalancer ingress IPs and hostnames, else externalIPs',
 
 test('trimService keeps only what conversion and the informer need', (t) => {
   const full = {
-    metadata: { namespace: 'ns', name: 'web', resourceVersion: '7', labels: { a: 'b' }, annotations: { big: 'x'.repeat(10_000) }, managedFields: [{}] },
-    spec: { clusterIP: '10.96.0.10', selector: { app: 'web' }, sessionAffinity: 'None', ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    metadata: {
+      namespace: 'ns',
+      name: 'web',
+      resourceVersion: '7',
+      labels: { a: 'b' },
+      annotations: { big: 'x'.repeat(10_000) },
+      managedFields: [{}],
+    },
+    spec: {
+      clusterIP: '10.96.0.10',
+      selector: { app: 'web' },
+      sessionAffinity: 'None',
+      ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+    },
     status: {},
   } as unknown as KubeService;
   const trimmed = trimService(full);
@@ -237,7 +283,15 @@ function stateWithRegistry(exported: (ns: string, labels: Record<string, string>
 const rec = (ns: string, name: string, ip = '10.96.0.10', labels: Record<string, string> = {}) =>
   toServiceRecord({ metadata: { namespace: ns, name, labels }, spec: { clusterIP: ip } })!;
 const srec = (ns: string, name: string, service: string, n: number) =>
-  toSliceRecord(slice(name, 'IPv4', Array.from({ length: n }, (_, i) => ({ addresses: [`10.2.0.${i + 1}`] })), service, ns))!;
+  toSliceRecord(
+    slice(
+      name,
+      'IPv4',
+      Array.from({ length: n }, (_, i) => ({ addresses: [`10.2.0.${i + 1}`] })),
+      service,
+      ns,
+    ),
+  )!;
 
 test('state: a slice change rebuilds only its service', (t) => {
   const { state, writes, registry } = stateWithRegistry();
@@ -281,11 +335,20 @@ test('state: replace is wholesale within its scope and leaves other namespaces a
   // A relist of ns1 in which b and its slice were deleted during an outage.
   state.replaceServices('ns1', [rec('ns1', 'a')]);
   state.replaceSlices('ns1', [srec('ns1', 'a-1', 'a', 4)]);
-  t.deepEqual(registry.localServices().map((s) => `${s.namespace}/${s.name}`).sort(), ['ns1/a', 'ns2/c']);
+  t.deepEqual(
+    registry
+      .localServices()
+      .map((s) => `${s.namespace}/${s.name}`)
+      .sort(),
+    ['ns1/a', 'ns2/c'],
+  );
   t.is((registry.localService('ns1', 'a') as { readyEndpoints: number }).readyEndpoints, 4);
   // A cluster-wide relist replaces everything.
   state.replaceServices(undefined, [rec('ns2', 'd')]);
-  t.deepEqual(registry.localServices().map((s) => `${s.namespace}/${s.name}`), ['ns2/d']);
+  t.deepEqual(
+    registry.localServices().map((s) => `${s.namespace}/${s.name}`),
+    ['ns2/d'],
+  );
 });
 
 test('state: unexported services are never written, and leave when they stop matching', (t) => {
@@ -294,7 +357,10 @@ test('state: unexported services are never written, and leave when they stop mat
   state.upsertService(rec('ns', 'hidden'));
   t.deepEqual(writes, []);
   state.upsertService(rec('ns', 'shown', '10.96.0.11', { export: 'yes' }));
-  t.deepEqual(registry.localServices().map((s) => s.name), ['shown']);
+  t.deepEqual(
+    registry.localServices().map((s) => s.name),
+    ['shown'],
+  );
   state.upsertService(rec('ns', 'shown', '10.96.0.11', { export: 'no' }));
   t.deepEqual(registry.localServices(), []);
   t.deepEqual(writes, ['put ns/shown', 'remove ns/shown']);
@@ -315,9 +381,20 @@ test('state: any sequence of events ends where a fresh replace of the final obje
   const names = ['a', 'b', 'c'];
   const nss = ['n1', 'n2'];
   const op = fc.oneof(
-    fc.record({ k: fc.constant('svc' as const), ns: fc.constantFrom(...nss), name: fc.constantFrom(...names), ip: fc.integer({ min: 1, max: 3 }) }),
+    fc.record({
+      k: fc.constant('svc' as const),
+      ns: fc.constantFrom(...nss),
+      name: fc.constantFrom(...names),
+      ip: fc.integer({ min: 1, max: 3 }),
+    }),
     fc.record({ k: fc.constant('delsvc' as const), ns: fc.constantFrom(...nss), name: fc.constantFrom(...names) }),
-    fc.record({ k: fc.constant('slice' as const), ns: fc.constantFrom(...nss), name: fc.constantFrom('s1', 's2', 's3'), svc: fc.constantFrom(...names), n: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({
+      k: fc.constant('slice' as const),
+      ns: fc.constantFrom(...nss),
+      name: fc.constantFrom('s1', 's2', 's3'),
+      svc: fc.constantFrom(...names),
+      n: fc.integer({ min: 0, max: 3 }),
+    }),
     fc.record({ k: fc.constant('delslice' as const), ns: fc.constantFrom(...nss), name: fc.constantFrom('s1', 's2', 's3') }),
     fc.record({ k: fc.constant('relist' as const), ns: fc.constantFrom(...nss, undefined) }),
   );
@@ -343,14 +420,21 @@ test('state: any sequence of events ends where a fresh replace of the final obje
           state.removeSlice(o.ns, o.name);
         } else {
           const inScope = (ns: string) => o.ns === undefined || ns === o.ns;
-          state.replaceServices(o.ns, [...services.values()].filter((s) => inScope(s.namespace)));
-          state.replaceSlices(o.ns, [...slices.values()].filter((s) => inScope(s.namespace)));
+          state.replaceServices(
+            o.ns,
+            [...services.values()].filter((s) => inScope(s.namespace)),
+          );
+          state.replaceSlices(
+            o.ns,
+            [...slices.values()].filter((s) => inScope(s.namespace)),
+          );
         }
       }
       const fresh = stateWithRegistry();
       fresh.state.replaceServices(undefined, [...services.values()]);
       fresh.state.replaceSlices(undefined, [...slices.values()]);
-      const view = (r: Registry) => JSON.stringify([...r.localServices()].sort((x, y) => `${x.namespace}/${x.name}`.localeCompare(`${y.namespace}/${y.name}`)));
+      const view = (r: Registry) =>
+        JSON.stringify([...r.localServices()].sort((x, y) => `${x.namespace}/${x.name}`.localeCompare(`${y.namespace}/${y.name}`)));
       if (view(registry) !== view(fresh.registry)) throw new Error(`diverged:\n${view(registry)}\n${view(fresh.registry)}`);
     }),
     { numRuns: 500 },
@@ -360,7 +444,11 @@ test('state: any sequence of events ends where a fresh replace of the final obje
 
 test('changeTriggerMs reads the EndpointSlice last-change-trigger-time (RFC 3339), and trimSlice keeps it', (t) => {
   const slice = (value?: string) => ({
-    metadata: { name: 's', namespace: 'n', annotations: value === undefined ? undefined : { 'endpoints.kubernetes.io/last-change-trigger-time': value, other: 'x' } },
+    metadata: {
+      name: 's',
+      namespace: 'n',
+      annotations: value === undefined ? undefined : { 'endpoints.kubernetes.io/last-change-trigger-time': value, other: 'x' },
+    },
   });
   t.is(changeTriggerMs(slice('2026-11-26T06:10:32Z')), Date.UTC(2026, 10, 26, 6, 10, 32));
   t.is(changeTriggerMs(slice('2026-11-26T06:10:32.250Z')), Date.UTC(2026, 10, 26, 6, 10, 32, 250));
@@ -370,6 +458,10 @@ test('changeTriggerMs reads the EndpointSlice last-change-trigger-time (RFC 3339
   t.is(changeTriggerMs(slice('2026-13-45T99:99:99Z')), undefined);
   t.is(changeTriggerMs(slice('1700000000')), undefined);
   const trimmed = trimSlice(slice('2026-11-26T06:10:32Z'));
-  t.deepEqual(trimmed.metadata?.annotations, { 'endpoints.kubernetes.io/last-change-trigger-time': '2026-11-26T06:10:32Z' }, 'only that annotation is kept');
+  t.deepEqual(
+    trimmed.metadata?.annotations,
+    { 'endpoints.kubernetes.io/last-change-trigger-time': '2026-11-26T06:10:32Z' },
+    'only that annotation is kept',
+  );
   t.is(trimSlice(slice(undefined)).metadata?.annotations, undefined);
 });

@@ -265,7 +265,7 @@ test('a non-string from untyped callers is an error value, not a throw', (t) => 
 // apimachinery's own vectors (labels/selector_test.go)
 // ---------------------------------------------------------------------------------------------
 
-test("apimachinery TestSelectorParse: good strings re-string to themselves minus spaces; bad ones fail", (t) => {
+test('apimachinery TestSelectorParse: good strings re-string to themselves minus spaces; bad ones fail', (t) => {
   for (const good of ['x=a,y=b,z=c', '', 'x!=a,y=b', 'x=', 'x= ', 'x=,z= ', 'x= ,z= ', '!x', 'x>1', 'x>1,z<5']) {
     t.is(mustParse(good).toString(), good.replaceAll(' ', ''), good);
   }
@@ -430,8 +430,31 @@ const labelsArb: fc.Arbitrary<Labels> = fc.dictionary(fc.constantFrom(...KEYS), 
 
 /** Symbols the grammar uses, plus words that are keys, values, keywords and junk. */
 const SOUP = [
-  'a', 'b', 'x', 'in', 'notin', 'example.com/', '1', '-', '_', '.', '@', '/',
-  ' ', ' ', '\t', ',', ',', '(', ')', '!', '=', '==', '!=', '>', '<',
+  'a',
+  'b',
+  'x',
+  'in',
+  'notin',
+  'example.com/',
+  '1',
+  '-',
+  '_',
+  '.',
+  '@',
+  '/',
+  ' ',
+  ' ',
+  '\t',
+  ',',
+  ',',
+  '(',
+  ')',
+  '!',
+  '=',
+  '==',
+  '!=',
+  '>',
+  '<',
 ] as const;
 const soupArb = fc.array(fc.constantFrom(...SOUP), { maxLength: 16 }).map((parts) => parts.join(''));
 
@@ -447,8 +470,14 @@ function assertResultShape(text: string): ReturnType<typeof parseLabelSelector> 
 }
 
 test('property: parsing never throws, and every error names a position inside the input', (t) => {
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (s) => void assertResultShape(s)), { numRuns: 3000 });
-  fc.assert(fc.property(soupArb, (s) => void assertResultShape(s)), { numRuns: 5000 });
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (s) => void assertResultShape(s)),
+    { numRuns: 3000 },
+  );
+  fc.assert(
+    fc.property(soupArb, (s) => void assertResultShape(s)),
+    { numRuns: 5000 },
+  );
   t.pass();
 });
 
@@ -562,23 +591,19 @@ function naiveMatches(reqs: readonly ModelRequirement[], labels: Labels): boolea
 
 test('property: a selector written from random requirements matches exactly what a naive evaluator says', (t) => {
   fc.assert(
-    fc.property(
-      fc.array(requirementArb, { maxLength: 5 }),
-      fc.array(labelsArb, { minLength: 1, maxLength: 10 }),
-      (reqs, sets) => {
-        const text = reqs.map((r) => r.text).join(',');
-        const r = parseLabelSelector(text);
-        if (!r.ok) throw new Error(`${JSON.stringify(text)} did not parse: ${r.error}`);
-        const model = reqs.map((x) => x.req);
-        if (r.selector.empty !== (model.length === 0)) throw new Error('empty is wrong');
-        for (const labels of sets) {
-          if (r.selector.matches(labels) !== naiveMatches(model, labels)) {
-            throw new Error(`${JSON.stringify(text)} on ${JSON.stringify(labels)}: model says ${naiveMatches(model, labels)}`);
-          }
+    fc.property(fc.array(requirementArb, { maxLength: 5 }), fc.array(labelsArb, { minLength: 1, maxLength: 10 }), (reqs, sets) => {
+      const text = reqs.map((r) => r.text).join(',');
+      const r = parseLabelSelector(text);
+      if (!r.ok) throw new Error(`${JSON.stringify(text)} did not parse: ${r.error}`);
+      const model = reqs.map((x) => x.req);
+      if (r.selector.empty !== (model.length === 0)) throw new Error('empty is wrong');
+      for (const labels of sets) {
+        if (r.selector.matches(labels) !== naiveMatches(model, labels)) {
+          throw new Error(`${JSON.stringify(text)} on ${JSON.stringify(labels)}: model says ${naiveMatches(model, labels)}`);
         }
-        assertEquivalent(r.selector, sets);
-      },
-    ),
+      }
+      assertEquivalent(r.selector, sets);
+    }),
     { numRuns: 3000 },
   );
   t.pass();
