@@ -10,7 +10,7 @@
  * `maxEntries` entries and `maxBytes` octets of bodies are held (least recently used go first).
  */
 import { LRUCache } from 'lru-cache';
-import type { StoredAnswer } from '../wire/relay.js';
+import type { StoredAnswer } from '../wire/relay-store.js';
 
 export interface CacheOptions {
   readonly maxEntries: number;

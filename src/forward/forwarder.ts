@@ -30,19 +30,17 @@ import { encodeResponse, responseSizeLimit } from '../wire/wire.js';
 import { jittered } from '../util/backoff.js';
 import { AllowList } from './acl.js';
 import { AnswerCache } from './cache.js';
+import { buildHealthQuery, buildUpstreamQuery, upstreamOptions } from '../wire/relay.js';
 import {
-  buildHealthQuery,
-  buildUpstreamQuery,
   cacheKey,
   clientSubnetKey,
   renderAnswer,
   storeReply,
-  upstreamOptions,
   DEFAULT_CACHE_POLICY,
   type CachePolicy,
   type RenderSpec,
   type StoredAnswer,
-} from '../wire/relay.js';
+} from '../wire/relay-store.js';
 import { UpstreamTransport } from './transport.js';
 import type { ForwarderOptions, ForwardLogger, ForwardResult, ForwardSource, ForwardStats, ForwardTry } from './types.js';
 import type { Upstream } from './upstreams.js';

@@ -5,7 +5,7 @@
 import type { ForwardResult, ForwardSource, ForwardTry } from '../wire/types.js';
 
 export type { ForwardResult, ForwardSource, ForwardTry };
-import type { CachePolicy } from '../wire/relay.js';
+import type { CachePolicy } from '../wire/relay-store.js';
 import type { Upstream } from './upstreams.js';
 
 export interface ForwarderOptions {

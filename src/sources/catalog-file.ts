@@ -106,9 +106,20 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
     return { ok: false, issues };
   }
 
+  const services = localServicesOf(data['services'] as Record<string, unknown>[], issue);
+  const remotes = remoteCatalogsOf(data['remotes'] as Record<string, unknown>[], issue, options.localCluster);
+
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, catalog: { services, remotes } };
+}
+
+type IssueAt = (segments: readonly Segment[], message: string) => void;
+
+/** `services:`: each entry of exactly one shape, each namespace/name once. */
+function localServicesOf(entries: readonly Record<string, unknown>[], issue: IssueAt): LocalService[] {
   const services: LocalService[] = [];
   const seen = new Set<string>();
-  (data['services'] as Record<string, unknown>[]).forEach((s, i) => {
+  entries.forEach((s, i) => {
     const namespace = lower(String(s['namespace']));
     const name = lower(String(s['name']));
     const key = `${namespace}/${name}`;
@@ -144,13 +155,17 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
       services.push({ kind: 'externalName', namespace, name, ports, externalName: target });
     }
   });
+  return services;
+}
 
+/** `remotes:`: each cluster once, never this cluster's own name. */
+function remoteCatalogsOf(entries: readonly Record<string, unknown>[], issue: IssueAt, localCluster: string | undefined): ClusterCatalog[] {
   const remotes: ClusterCatalog[] = [];
   const clusters = new Set<string>();
-  (data['remotes'] as Record<string, unknown>[]).forEach((r, i) => {
+  entries.forEach((r, i) => {
     const catalog = toClusterCatalog(r, (segments, message) => issue(['remotes', i, ...segments], message));
     if (clusters.has(catalog.cluster)) issue(['remotes', i, 'cluster'], `duplicate cluster ${catalog.cluster}`);
-    if (options.localCluster !== undefined && catalog.cluster === options.localCluster) {
+    if (localCluster !== undefined && catalog.cluster === localCluster) {
       issue(
         ['remotes', i, 'cluster'],
         `'${catalog.cluster}' is this cluster's own name (cluster.name); its services belong in services: (or come from Kubernetes), not remotes:`,
@@ -159,9 +174,7 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
     clusters.add(catalog.cluster);
     remotes.push(catalog);
   });
-
-  if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, catalog: { services, remotes } };
+  return remotes;
 }
 
 export function formatCatalogIssue(file: string, i: CatalogIssue): string {

@@ -236,62 +236,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   const files: CertFiles = { ca: ca.cert, cert: join(outDir, `${name}.crt`), key: join(outDir, `${name}.key`) };
   const openssl = options.openssl ?? 'openssl';
   await withTempDir(async (tmp) => {
-    const key = join(tmp, 'leaf.key');
-    const csr = join(tmp, 'leaf.csr');
-    const cert = join(tmp, 'leaf.crt');
-    const config = join(tmp, 'openssl.cnf');
-    await writeTemp(config, [
-      ...REQ_SECTION,
-      '[gsdns_leaf]',
-      'basicConstraints = critical,CA:FALSE',
-      // EC keys sign (ECDHE-ECDSA handshakes); keyEncipherment is for RSA key transport.
-      'keyUsage = critical,digitalSignature,keyAgreement',
-      'extendedKeyUsage = serverAuth,clientAuth',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid:always',
-      'subjectAltName = @gsdns_san',
-      '[gsdns_san]',
-      ...sanLines,
-    ]);
-    await generateKey(openssl, key);
-    await runOpenssl(openssl, [
-      'req',
-      '-new',
-      '-utf8',
-      '-config',
-      config,
-      '-key',
-      key,
-      '-subj',
-      subject(commonName),
-      '-sha256',
-      '-out',
-      csr,
-    ]);
-    // -set_serial: a random serial, and no `ca.srl` file written next to the CA (-CAcreateserial).
-    // -extfile/-extensions rather than -addext or -copy_extensions, whose behaviour varies across
-    // OpenSSL versions; x509 -req copies no extension from the request unless told to.
-    await runOpenssl(openssl, [
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      ca.cert,
-      '-CAkey',
-      ca.key,
-      '-set_serial',
-      randomSerial(),
-      '-days',
-      String(days),
-      '-sha256',
-      '-extfile',
-      config,
-      '-extensions',
-      'gsdns_leaf',
-      '-out',
-      cert,
-    ]);
+    const { key, cert } = await signLeaf(openssl, tmp, { ca, days, commonName, sanLines });
     await publish(outDir, [
       { path: files.key, data: await readTemp(key), mode: KEY_MODE },
       { path: files.cert, data: await readTemp(cert), mode: CERT_MODE },
@@ -300,7 +245,55 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   return files;
 }
 
-// A private `req` config: the system openssl.cnf is never read, and -subj supplies the name.
+/** A leaf key and certificate for `commonName` and its SANs, signed by the CA, written under `tmp`. */
+async function signLeaf(
+  openssl: string,
+  tmp: string,
+  leaf: { ca: CaFiles; days: number; commonName: string; sanLines: readonly string[] },
+): Promise<{ key: string; cert: string }> {
+  const key = join(tmp, 'leaf.key');
+  const csr = join(tmp, 'leaf.csr');
+  const cert = join(tmp, 'leaf.crt');
+  const config = join(tmp, 'openssl.cnf');
+  await writeTemp(config, [
+    ...REQ_SECTION,
+    '[gsdns_leaf]',
+    'basicConstraints = critical,CA:FALSE',
+    // EC keys sign (ECDHE-ECDSA handshakes); keyEncipherment is for RSA key transport.
+    'keyUsage = critical,digitalSignature,keyAgreement',
+    'extendedKeyUsage = serverAuth,clientAuth',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+    'subjectAltName = @gsdns_san',
+    '[gsdns_san]',
+    ...leaf.sanLines,
+  ]);
+  await generateKey(openssl, key);
+  await runOpenssl(openssl, [
+    'req',
+    '-new',
+    '-utf8',
+    '-config',
+    config,
+    '-key',
+    key,
+    '-subj',
+    subject(leaf.commonName),
+    '-sha256',
+    '-out',
+    csr,
+  ]);
+  // -set_serial: a random serial, and no `ca.srl` file written next to the CA (-CAcreateserial).
+  // -extfile/-extensions rather than -addext or -copy_extensions, whose behaviour varies across
+  // OpenSSL versions; x509 -req copies no extension from the request unless told to.
+  // prettier-ignore
+  await runOpenssl(openssl, [
+    'x509', '-req', '-in', csr, '-CA', leaf.ca.cert, '-CAkey', leaf.ca.key, '-set_serial', randomSerial(),
+    '-days', String(leaf.days), '-sha256', '-extfile', config, '-extensions', 'gsdns_leaf', '-out', cert,
+  ]);
+  return { key, cert };
+}
+
 /** C0 controls and DEL, which a subject name must not carry. */
 function hasControlCharacter(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
@@ -310,6 +303,7 @@ function hasControlCharacter(text: string): boolean {
   return false;
 }
 
+// A private `req` config: the system openssl.cnf is never read, and -subj supplies the name.
 const REQ_SECTION = ['[req]', 'distinguished_name = gsdns_dn', 'prompt = no', '[gsdns_dn]'];
 
 function checkDays(days: number): number {

@@ -21,7 +21,7 @@
  * - Requests to one peer are never back to back: a long poll waits on the server, an error waits
  *   for backoff, and a 200 without an ETag (nothing to long-poll on) waits one poll interval.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../log.js';
@@ -388,56 +388,53 @@ export class PeerClient {
       });
       this.inflight = req;
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs() / 1000} s`)));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        const code = err.code ?? '';
-        if (code === 'GSDNS_PEER_IDENTITY') return done({ kind: 'refused', reason: 'identity', message: err.message });
-        if (/CERT|SELF_SIGNED|UNABLE_TO|SSL|TLS|ERR_SSL/.test(code) || /certificate|handshake|alert/i.test(err.message)) {
-          return done({ kind: 'refused', reason: 'tls', message: `TLS: ${err.message}${code ? ` (${code})` : ''}` });
-        }
-        done({
-          kind: 'failed',
-          reason: 'unreachable',
-          message: `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}`,
-        });
-      });
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        if (status === 304) {
-          res.resume();
-          return done({ kind: 'not-modified' });
-        }
-        // Refuse an oversize body from its Content-Length before reading any of it, and count the
-        // octets as they stream (a body may be chunked, or lie about its length).
-        const declared = res.headers['content-length'];
-        if (declared !== undefined && Number(declared) > maxBody) {
-          req.destroy();
-          return done(tooLarge(`of ${declared} octets (Content-Length) is larger than`));
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > maxBody) {
-            chunks.length = 0;
-            req.destroy();
-            done(tooLarge(`passed ${size} octets while streaming, more than`));
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
-        res.on('end', () => {
-          // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
-          const budget = this.opts.budget;
-          const run = (): void =>
-            void this.finishBody(res, chunks, status, deltaBase).then(done, (err: unknown) =>
-              done({ kind: 'failed', reason: 'internal', message: (err as Error).message }),
-            );
-          if (budget) budget.acquire().then(run, run);
-          else run();
-        });
-      });
+      req.on('error', (err: NodeJS.ErrnoException) => done(requestFailure(err)));
+      req.on('response', (res) => this.onResponse(req, res, { maxBody, deltaBase, tooLarge, done }));
       req.end();
+    });
+  }
+
+  /** A response to the catalog request: 304, or a body read within maxBody and then decoded. */
+  private onResponse(
+    req: ClientRequest,
+    res: IncomingMessage,
+    ctx: { maxBody: number; deltaBase: string | undefined; tooLarge: (what: string) => FetchResult; done: (r: FetchResult) => void },
+  ): void {
+    const { maxBody, deltaBase, tooLarge, done } = ctx;
+    const status = res.statusCode ?? 0;
+    if (status === 304) {
+      res.resume();
+      return done({ kind: 'not-modified' });
+    }
+    // Refuse an oversize body from its Content-Length before reading any of it, and count the
+    // octets as they stream (a body may be chunked, or lie about its length).
+    const declared = res.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBody) {
+      req.destroy();
+      return done(tooLarge(`of ${declared} octets (Content-Length) is larger than`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBody) {
+        chunks.length = 0;
+        req.destroy();
+        done(tooLarge(`passed ${size} octets while streaming, more than`));
+        return;
+      }
+      chunks.push(c);
+    });
+    res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
+    res.on('end', () => {
+      // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
+      const budget = this.opts.budget;
+      const run = (): void =>
+        void this.finishBody(res, chunks, status, deltaBase).then(done, (err: unknown) =>
+          done({ kind: 'failed', reason: 'internal', message: (err as Error).message }),
+        );
+      if (budget) budget.acquire().then(run, run);
+      else run();
     });
   }
 
@@ -515,4 +512,14 @@ function withHeadroom(n: number): number {
 function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {
   const { services: _services, ...meta } = c;
   return meta;
+}
+
+/** Why a catalog request failed: the peer's identity, TLS, or the network. */
+function requestFailure(err: NodeJS.ErrnoException): FetchResult {
+  const code = err.code ?? '';
+  if (code === 'GSDNS_PEER_IDENTITY') return { kind: 'refused', reason: 'identity', message: err.message };
+  if (/CERT|SELF_SIGNED|UNABLE_TO|SSL|TLS|ERR_SSL/.test(code) || /certificate|handshake|alert/i.test(err.message)) {
+    return { kind: 'refused', reason: 'tls', message: `TLS: ${err.message}${code ? ` (${code})` : ''}` };
+  }
+  return { kind: 'failed', reason: 'unreachable', message: `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}` };
 }

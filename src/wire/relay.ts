@@ -19,13 +19,12 @@
  *   every compression pointer still points at octets that were sent, and sets TC iff an answer or
  *   authority record was left out.
  */
-import { Rcode, RRType, typeName, type Question } from '../answer/types.js';
+import { RRType, typeName } from '../answer/types.js';
 import type { EdnsOption } from './types.js';
 import {
   ADVERTISED_UDP_PAYLOAD,
   EDNS_OPTION_ECS,
   HEADER_SIZE,
-  MIN_UDP_PAYLOAD,
   WalkError,
   formatIPv4,
   formatIPv6,
@@ -48,7 +47,7 @@ export const EDE_STALE_ANSWER = 3;
 export const STALE_TTL_SECONDS = 30;
 
 const MIN_RR_SIZE = 11;
-const OPT_FIXED_SIZE = 11;
+export const OPT_FIXED_SIZE = 11;
 
 export type SectionIndex = 0 | 1 | 2;
 
@@ -136,7 +135,7 @@ export function buildHealthQuery(id: number): Buffer {
 }
 
 /** RFC 6891 §6.1.2: owner root, TYPE 41, CLASS = payload size, TTL = ext-rcode|version|DO|Z. */
-function encodeOpt(payload: number, extendedRcode: number, dnssecOk: boolean, options: readonly EdnsOption[]): Buffer {
+export function encodeOpt(payload: number, extendedRcode: number, dnssecOk: boolean, options: readonly EdnsOption[]): Buffer {
   let rdlength = 0;
   for (const o of options) rdlength += 4 + o.data.length;
   const out = Buffer.alloc(OPT_FIXED_SIZE + rdlength);
@@ -305,7 +304,7 @@ export function replyMatches(buf: Buffer, reply: UpstreamReply, id: number, rawQ
 }
 
 /** True when `raw` is the question at offset 12 of `body`, up to ASCII case in the name. */
-function sameQuestionIgnoringCase(raw: Buffer, body: Buffer, length: number): boolean {
+export function sameQuestionIgnoringCase(raw: Buffer, body: Buffer, length: number): boolean {
   if (raw.length !== length) return false;
   const nameLength = length - 4;
   for (let i = 0; i < length; i++) {
@@ -319,230 +318,6 @@ function sameQuestionIgnoringCase(raw: Buffer, body: Buffer, length: number): bo
 /** ASCII letters only (RFC 4343 §3); applied to name octets only (length octets ≤ 63 are never letters). */
 function foldCase(octet: number): number {
   return octet >= 0x41 && octet <= 0x5a ? octet | 0x20 : octet;
-}
-
-/** How long answers may be cached. */
-export interface CachePolicy {
-  /** Upper bound on any cached answer's lifetime (and on the TTLs we serve). */
-  readonly maxTtlSeconds: number;
-  /** Upper bound on negative answers (RFC 2308 §5). */
-  readonly negativeMaxTtlSeconds: number;
-  /** SERVFAIL is cached this long at most (RFC 2308 §7.1 allows up to 5 minutes; we keep it short). */
-  readonly servfailTtlSeconds: number;
-}
-
-export const DEFAULT_CACHE_POLICY: CachePolicy = Object.freeze({
-  maxTtlSeconds: 86_400,
-  negativeMaxTtlSeconds: 3_600,
-  servfailTtlSeconds: 5,
-});
-
-export type AnswerClass = 'positive' | 'nxdomain' | 'nodata' | 'servfail' | 'other';
-
-/** An upstream answer kept independent of the query that fetched it. */
-export interface StoredAnswer {
-  /** Header (ID 0, counts without OPT), question as fetched, records in wire order; no OPT. */
-  readonly body: Buffer;
-  readonly questionLength: number;
-  /** Sections and ends (offsets in body) of every record, in order. */
-  readonly sections: readonly SectionIndex[];
-  readonly ends: readonly number[];
-  /** Offsets in body of every record's TTL field. */
-  readonly ttlOffsets: readonly number[];
-  readonly rcode: number;
-  readonly aa: boolean;
-  readonly ad: boolean;
-  /** The upstream's EDNS options, as received. */
-  readonly options: readonly EdnsOption[];
-  /** `options` without those tied to one client (COOKIE, ECS, padding, keepalive). */
-  readonly sharedOptions: readonly EdnsOption[];
-  /** `options` without those tied to one client but ECS, which is tied to a subnet (RenderSpec 'sameSubnet'). */
-  readonly subnetOptions: readonly EdnsOption[];
-  readonly answerClass: AnswerClass;
-  /** Cache lifetime; 0 = serve to the clients waiting for it, but do not cache. */
-  readonly ttlSeconds: number;
-}
-
-/** Turn a matched reply (TC=0) into a StoredAnswer, deciding its cache lifetime. */
-export function storeReply(buf: Buffer, reply: UpstreamReply, policy: CachePolicy = DEFAULT_CACHE_POLICY): StoredAnswer {
-  const last = reply.records.length > 0 ? reply.records[reply.records.length - 1]!.end : reply.questionEnd;
-  const body = Buffer.from(buf.subarray(0, last));
-  body.writeUInt16BE(0, 0);
-  const counts = [0, 0, 0];
-  for (const r of reply.records) counts[r.section]!++;
-  body.writeUInt16BE(counts[0]!, 6);
-  body.writeUInt16BE(counts[1]!, 8);
-  body.writeUInt16BE(counts[2]!, 10);
-  const answerClass = classify(reply);
-  const stored: StoredAnswer = {
-    body,
-    questionLength: reply.questionEnd - HEADER_SIZE,
-    sections: reply.records.map((r) => r.section),
-    ends: reply.records.map((r) => r.end),
-    ttlOffsets: reply.records.map((r) => r.ttlOffset),
-    rcode: reply.rcode,
-    aa: reply.aa,
-    ad: reply.ad,
-    options: reply.opt?.options ?? [],
-    sharedOptions: (reply.opt?.options ?? []).filter((o) => !CLIENT_BOUND_OPTIONS.has(o.code)),
-    subnetOptions: (reply.opt?.options ?? []).filter((o) => o.code === EDNS_OPTION_ECS || !CLIENT_BOUND_OPTIONS.has(o.code)),
-    answerClass,
-    ttlSeconds: cacheTtl(buf, reply, answerClass, policy),
-  };
-  return stored;
-}
-
-function classify(reply: UpstreamReply): AnswerClass {
-  if (reply.rcode === Rcode.SERVFAIL) return 'servfail';
-  if (reply.rcode === Rcode.NXDOMAIN) return 'nxdomain';
-  if (reply.rcode !== Rcode.NOERROR) return 'other';
-  return reply.records.some((r) => r.section === 0) ? 'positive' : 'nodata';
-}
-
-function cacheTtl(buf: Buffer, reply: UpstreamReply, answerClass: AnswerClass, policy: CachePolicy): number {
-  // RFC 7871 §7.3.1: an answer tailored to a client subnet (SCOPE PREFIX-LENGTH > 0) is valid for
-  // that subnet only; a cache keyed without the subnet must not keep it.
-  if (reply.opt?.options.some((o) => o.code === EDNS_OPTION_ECS && o.data.length >= 4 && o.data[3]! > 0)) return 0;
-  switch (answerClass) {
-    case 'other':
-      return 0;
-    case 'servfail':
-      return policy.servfailTtlSeconds;
-    case 'positive': {
-      // The answer lives as long as its shortest answer or authority record.
-      let ttl = policy.maxTtlSeconds;
-      for (const r of reply.records) if (r.section !== 2) ttl = Math.min(ttl, ttlOf(buf, r.ttlOffset));
-      return ttl;
-    }
-    case 'nxdomain':
-    case 'nodata': {
-      // RFC 2308 §5: the negative TTL is the SOA's TTL or its MINIMUM, whichever is less; without an
-      // SOA in the authority section the answer is not cached.
-      const soa = reply.records.find((r) => r.section === 1 && r.type === RRType.SOA);
-      if (soa === undefined || soa.end - soa.ttlOffset < 4 + 2 + 22) return 0;
-      const minimum = buf.readUInt32BE(soa.end - 4);
-      return Math.min(ttlOf(buf, soa.ttlOffset), clampTtl(minimum), policy.negativeMaxTtlSeconds);
-    }
-  }
-}
-
-/** RFC 2181 §8: a TTL with the top bit set is treated as zero. */
-function ttlOf(buf: Buffer, offset: number): number {
-  return clampTtl(buf.readUInt32BE(offset));
-}
-
-function clampTtl(ttl: number): number {
-  return ttl > 0x7fffffff ? 0 : ttl;
-}
-
-/** The client a StoredAnswer is rendered for. */
-export interface RenderSpec {
-  readonly id: number;
-  /** The client's question bytes, echoed in its case when they match the stored question's length. */
-  readonly rawQuestion: Buffer;
-  readonly rd: boolean;
-  readonly cd: boolean;
-  /** The client set AD in its query (RFC 6840 §5.8: AD goes back only to clients that set AD or DO). */
-  readonly ad?: boolean | undefined;
-  /** Present iff the client's query had an OPT (RFC 6891 §6.1.1: the reply has one iff so). */
-  readonly edns?: { readonly dnssecOk: boolean } | undefined;
-  /**
-   * 'all': the client whose query fetched this answer just now; every upstream option is relayed.
-   * 'shared': any other client (cache hit, coalesced); options tied to one client are left out:
-   * COOKIE (RFC 7873), ECS (RFC 7871), padding.
-   * 'sameSubnet': a client that joined an exchange keyed by its own ECS subnet (clientSubnetKey):
-   * as 'shared', but the upstream's ECS option is relayed, since it answers this very subnet.
-   */
-  readonly options: 'all' | 'shared' | 'sameSubnet';
-  /** Whole seconds since the answer was stored; TTLs are counted down by this much. */
-  readonly ageSeconds: number;
-  /** RFC 8767: every TTL becomes 30 and an EDE "Stale Answer" is attached. */
-  readonly stale: boolean;
-  /** The size budget (≥ 512), see responseSizeLimit. */
-  readonly maxSize: number;
-}
-
-export interface RenderedAnswer {
-  readonly message: Buffer;
-  readonly truncated: boolean;
-}
-
-const CLIENT_BOUND_OPTIONS = new Set([EDNS_OPTION_COOKIE, EDNS_OPTION_ECS, EDNS_OPTION_PADDING, EDNS_OPTION_TCP_KEEPALIVE]);
-
-export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAnswer {
-  const maxSize = Math.max(MIN_UDP_PAYLOAD, spec.maxSize);
-  let opt: Buffer = Buffer.alloc(0);
-  if (spec.edns) {
-    let options = spec.options === 'all' ? stored.options : spec.options === 'sameSubnet' ? stored.subnetOptions : stored.sharedOptions;
-    if (spec.stale) options = [...options, { code: EDNS_OPTION_EDE, data: Buffer.from([0, EDE_STALE_ANSWER]) }];
-    const questionEnd = HEADER_SIZE + stored.questionLength;
-    // Options that would not leave room for the question are dropped rather than the reply.
-    if (questionEnd + OPT_FIXED_SIZE + options.reduce((n, o) => n + 4 + o.data.length, 0) > maxSize) options = [];
-    opt = encodeOpt(ADVERTISED_UDP_PAYLOAD, stored.rcode >> 4, spec.edns.dnssecOk, options);
-  }
-  const budget = maxSize - opt.length;
-  // Keep the longest prefix of records that fits: a prefix never loses a compression target.
-  let kept = 0;
-  let end = HEADER_SIZE + stored.questionLength;
-  while (kept < stored.ends.length && stored.ends[kept]! <= budget) end = stored.ends[kept++]!;
-  let truncated = false;
-  for (let i = kept; i < stored.sections.length; i++) if (stored.sections[i] !== 2) truncated = true;
-
-  const message = Buffer.allocUnsafe(end + opt.length);
-  stored.body.copy(message, 0, 0, end);
-  opt.copy(message, end);
-  message.writeUInt16BE(spec.id & 0xffff, 0);
-  // QR=1, OPCODE=QUERY, TC from fitting, RD echoed. AA never: a relayed answer is not ours, whatever
-  // the upstream said (RFC 1035 §4.1.1: AA speaks for the responding server; BIND, Unbound and
-  // CoreDNS forward clear it), and the first copy must look like every cached copy.
-  message[2] = 0x80 | (truncated ? 0x02 : 0) | (spec.rd ? 0x01 : 0);
-  // RA=1: we recurse (by forwarding) for this client. AD as the upstream set it, for clients that
-  // asked with AD or DO (RFC 6840 §5.8); CD echoed.
-  const adWanted = spec.ad === true || spec.edns?.dnssecOk === true;
-  message[3] = 0x80 | (stored.ad && adWanted ? 0x20 : 0) | (spec.cd ? 0x10 : 0) | (stored.rcode & 0x0f);
-  const counts = [0, 0, 0];
-  for (let i = 0; i < kept; i++) counts[stored.sections[i]!]!++;
-  message.writeUInt16BE(counts[0]!, 6);
-  message.writeUInt16BE(counts[1]!, 8);
-  message.writeUInt16BE(counts[2]! + (spec.edns ? 1 : 0), 10);
-  // D8: the question is echoed in the client's case. Only a case difference is allowed: records may
-  // point into the question's name, so its label structure must stay byte-identical.
-  if (sameQuestionIgnoringCase(spec.rawQuestion, stored.body, stored.questionLength)) spec.rawQuestion.copy(message, HEADER_SIZE);
-  const cap = stored.ttlSeconds > 0 ? stored.ttlSeconds : Number.MAX_SAFE_INTEGER;
-  for (let i = 0; i < kept; i++) {
-    const offset = stored.ttlOffsets[i]!;
-    const original = ttlOf(stored.body, offset);
-    const ttl = spec.stale ? STALE_TTL_SECONDS : Math.max(0, Math.min(original, cap) - spec.ageSeconds);
-    message.writeUInt32BE(ttl, offset);
-  }
-  return { message, truncated };
-}
-
-/**
- * The cache key: (lower-case name, type, class, DO, CD). CD answers may hold data a validator rejects.
- * `subnet` (clientSubnetKey) is appended for keys that must also tell client subnets apart: the
- * key of an in-flight exchange whose query carries the client's ECS upstream. The answers cached
- * under the plain key are never tailored to a subnet (scope 0, see cacheTtl), so it needs none.
- */
-export function cacheKey(question: Question, dnssecOk: boolean, cd: boolean, subnet = ''): string {
-  const key = `${question.name}|${question.type}|${question.class}|${dnssecOk ? 1 : 0}${cd ? 1 : 0}`;
-  // Hex has no "|", so a key with a subnet never equals one without (names may contain "|").
-  return subnet === '' ? key : `${key}|${subnet}`;
-}
-
-/**
- * The client subnet an upstream query carries, as a key part: FAMILY, SOURCE PREFIX-LENGTH and
- * ADDRESS of its ECS option in hex (RFC 7871 §6), SCOPE left out (a query's is 0 and means
- * nothing); '' without ECS. Works on the raw option, so it holds whether or not ECS was decoded.
- */
-export function clientSubnetKey(options: readonly EdnsOption[]): string {
-  for (const o of options) {
-    if (o.code !== EDNS_OPTION_ECS) continue;
-    // Shorter than the fixed part: malformed, but still a distinct subnet (it goes upstream as is).
-    if (o.data.length < 4) return `x${o.data.toString('hex')}`;
-    return `${o.data.subarray(0, 3).toString('hex')}${o.data.subarray(4).toString('hex')}`;
-  }
-  return '';
 }
 
 /** A relayed message in dig-like text, for /debug/resolve and `gsdns explain` (never on the hot path). */

@@ -4,7 +4,8 @@
  */
 import test from 'ava';
 import { AnswerCache, type CacheOptions } from '../../../src/forward/cache.js';
-import { parseReply, storeReply, type AnswerClass, type StoredAnswer } from '../../../src/wire/relay.js';
+import { parseReply } from '../../../src/wire/relay.js';
+import { storeReply, type AnswerClass, type StoredAnswer } from '../../../src/wire/relay-store.js';
 
 const RCODE: Record<AnswerClass, number> = { positive: 0, nodata: 0, nxdomain: 3, servfail: 2, other: 5 };
 

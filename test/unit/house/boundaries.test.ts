@@ -26,8 +26,8 @@ const ADAPTER_FILES = ['locality/geoip.ts'] as const;
 const CORE_DIRS = ['answer', 'registry', 'locality', 'catalog', 'route', 'util', 'wire'] as const;
 /** config/types.ts holds declarations only: the typed, frozen config every module is handed. */
 const CORE_FILES = ['errors.ts', 'log.ts', 'log-metrics.ts', 'config/types.ts'] as const;
-/** The composition root: builds and wires (main.ts, metrics-plan.ts), runs the process (serve.ts, cli.ts). */
-const ROOT_FILES = ['main.ts', 'cli.ts', 'serve.ts', 'metrics-plan.ts'] as const;
+/** The composition root: builds and wires (main.ts, build.ts, metrics-plan.ts), runs the process (serve.ts, cli.ts). */
+const ROOT_FILES = ['main.ts', 'build.ts', 'cli.ts', 'serve.ts', 'metrics-plan.ts'] as const;
 
 type Layer = { readonly kind: 'root' | 'core' } | { readonly kind: 'adapter'; readonly unit: string };
 

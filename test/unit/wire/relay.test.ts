@@ -10,7 +10,6 @@ import test from 'ava';
 import fc from 'fast-check';
 import { decodeQuery } from '../../../src/wire/wire.js';
 import {
-  DEFAULT_CACHE_POLICY,
   EDE_STALE_ANSWER,
   EDNS_OPTION_COOKIE,
   EDNS_OPTION_EDE,
@@ -19,20 +18,23 @@ import {
   STALE_TTL_SECONDS,
   buildHealthQuery,
   buildUpstreamQuery,
-  cacheKey,
-  clientSubnetKey,
   parseReply,
-  renderAnswer,
   replyMatches,
-  storeReply,
   summarizeMessage,
   upstreamOptions,
-  type CachePolicy,
   type RecordSpan,
-  type RenderSpec,
-  type StoredAnswer,
   type UpstreamReply,
 } from '../../../src/wire/relay.js';
+import {
+  DEFAULT_CACHE_POLICY,
+  cacheKey,
+  clientSubnetKey,
+  renderAnswer,
+  storeReply,
+  type CachePolicy,
+  type RenderSpec,
+  type StoredAnswer,
+} from '../../../src/wire/relay-store.js';
 
 // ---------------------------------------------------------------------------------------------
 // Byte-level builders
