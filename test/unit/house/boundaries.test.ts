@@ -119,7 +119,7 @@ test('the scanner sees multi-line, type-only, re-export and dynamic imports', (t
   // export * from './types.js'
   t.true(has('registry/index.ts', 'registry/types.ts'));
   // await import('./sources/kubernetes/informers.js')
-  t.true(has('main.ts', 'sources/kubernetes/informers.ts', false));
+  t.true(has('build.ts', 'sources/kubernetes/informers.ts', false));
   // import type { GeoLocation } from '../registry/types.js', and two type positions such as
   // readonly registry: import('../registry/types.js').RegistryReader
   t.true(edges.filter((e) => e.from === 'answer/types.ts' && e.to === 'registry/types.ts').length >= 3);
