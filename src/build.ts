@@ -14,6 +14,7 @@ import { answer } from './answer/answer.js';
 import type { AnswerContext, AnswerOptions, ClientLocality, GatewayHealth } from './answer/types.js';
 import { createDnsServer, type DnsServer } from './dns/server.js';
 import { createRouter, type SubnetRef } from './route/route.js';
+import { AnswerCache } from './route/answer-cache.js';
 import { createDebugEndpoints } from './ops/debug-endpoints.js';
 import { FileSource, FILE_ORIGIN } from './sources/file.js';
 // Type only: client-node (about 75 MB of RSS) is imported only when source.type is kubernetes.
@@ -108,6 +109,12 @@ export interface Core {
   readonly context: AnswerContext;
   /** The context of a query with ECS (the subnet, once geolocated, is where the client is). */
   readonly contextFor: (ecs: SubnetRef) => AnswerContext;
+  /**
+   * Bumped by every change that can alter an answer: registry content (catalogs, endpoints,
+   * freshness), source readiness, gateway health and RTT (each probe), local staleness. The answer
+   * cache keeps nothing across a bump.
+   */
+  readonly generation: { value: number; bump(): void };
 }
 
 /** The modules that start after the DNS listeners (or not at all), read through this at call time. */
@@ -128,6 +135,12 @@ export function buildCore(
   onProbe: (clusters: readonly string[], ms: number, ok: boolean) => void,
 ): Core {
   const readiness = new Readiness();
+  const generation = {
+    value: 0,
+    bump(): void {
+      this.value++;
+    },
+  };
   const registry = new Registry({
     initialSerial: Math.floor(Date.now() / 1000),
     localCluster: config.cluster.name,
@@ -148,7 +161,11 @@ export function buildCore(
           rise: config.health.rise,
           probe,
           logger: logger.child({ module: 'health' }),
-          onProbe,
+          onProbe: (clusters, ms, ok) => {
+            generation.bump(); // a probe moves the RTT average, which orders clusters of one tier
+            onProbe(clusters, ms, ok);
+          },
+          onChange: () => generation.bump(),
         });
   const client = localClient(config);
   const context: AnswerContext = {
@@ -169,7 +186,18 @@ export function buildCore(
   // never load geoip-lite. Unplaceable subnets fall back to this cluster's locality (SPEC §3).
   // The spread reads the sourceReady getter once: this context lives for one query.
   const contextFor = (ecs: SubnetRef): AnswerContext => ({ ...context, client: new EcsClient(geoip, ecs, client) });
-  return { readiness, registry, geoip, prober, degraded: new DegradedLog(logger.child({ module: 'dns' })), context, contextFor };
+  registry.subscribe(() => generation.bump());
+  readiness.onChange(() => generation.bump());
+  return {
+    readiness,
+    registry,
+    geoip,
+    prober,
+    degraded: new DegradedLog(logger.child({ module: 'dns' })),
+    context,
+    contextFor,
+    generation,
+  };
 }
 
 export function buildForwarder(config: Config, log: Logger, metrics: Metrics, resolvConfPath: string | undefined): Forwarder {
@@ -213,6 +241,13 @@ export function buildDns(
     selfTest: { prefix: SELF_TEST_LABEL_PREFIX, note: (name, client) => late.selfTest?.noteQuery(name, client) },
     onDegraded: (name) => core.degraded.note(name),
     recordBudget: (req) => answerRecordBudget(req.transport, req.edns, req.rawQuestion.length),
+    answerCache: config.dns.answerCache.enabled
+      ? {
+          cache: new AnswerCache({ maxEntries: config.dns.answerCache.maxEntries, maxBytes: config.dns.answerCache.maxBytes }),
+          generation: () => core.generation.value,
+        }
+      : undefined,
+    ecsEcho: config.locality.ecs,
   });
   const dns = createDnsServer({
     listen: config.dns.listen,
@@ -322,7 +357,10 @@ export async function startSource(config: Config, logger: Logger, core: Core, la
     exportSelector: config.source.kubernetes.exportSelector,
     watchdogSeconds: config.source.kubernetes.watchdogSeconds,
     staleAfterSeconds: config.source.kubernetes.staleAfterSeconds,
-    onStaleChange: () => late.sync?.sourceStaleChanged(),
+    onStaleChange: () => {
+      core.generation.bump(); // localStale is part of every local answer's context
+      late.sync?.sourceStaleChanged();
+    },
     gatewayService: config.cluster.gatewayService,
     onGateways: (gateways) => {
       late.localGateways = gateways;

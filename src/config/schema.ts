@@ -202,6 +202,18 @@ export const configSchema: JsonSchema = {
         5000,
         0,
       ),
+      answerCache: block(
+        'The wire-level answer cache: in-zone replies kept fully encoded, so a repeated question skips the answer core and the encoder. Every change that can alter an answer (catalogs, endpoint readiness, gateway health and RTT, freshness, source readiness) invalidates all entries at once; fail-open answers, SERVFAIL for an unsynced source and names outside the zones are never kept.',
+        {
+          enabled: {
+            type: 'boolean',
+            default: true,
+            description: 'Keep encoded answers. false: every query goes through the answer core (for benchmarks and comparisons).',
+          },
+          maxEntries: int('Most replies kept (least recently used out first).', 10000, 1),
+          maxBytes: int('Most octets of kept replies, keys and bookkeeping.', 16777216, 65536),
+        },
+      ),
       tcp: block('Limits of the DNS-over-TCP listener.', {
         idleTimeoutMs: int(
           'Close a TCP connection with nothing in flight and no complete message or finished answer for this long. Octets of an incomplete message do not count as activity.',

@@ -69,6 +69,8 @@ export interface DnsConfig {
   /** Wildcard listens bind UDP per local address; rescan interval in ms, 0 only at start. */
   readonly interfaceRescanMs: number;
   readonly tcp: DnsTcpConfig;
+  /** The wire-level answer cache (src/route/answer-cache.ts). */
+  readonly answerCache: { readonly enabled: boolean; readonly maxEntries: number; readonly maxBytes: number };
   /** Fail over to remote clusters when the local service is not ready enough. */
   readonly localFailover: boolean;
   /** Ready endpoints a local service needs to be answered locally. */

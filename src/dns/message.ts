@@ -28,7 +28,7 @@ import type {
   Transport,
 } from './types.js';
 import { decodeQuery, type DecodedQuery, type DecodeFailure } from '../wire/decode.js';
-import { encodeResponse, replyContextOf, responseSizeLimit } from '../wire/encode.js';
+import { encodeDecision, encodeResponse, replyContextOf, responseSizeLimit } from '../wire/encode.js';
 
 /**
  * The general path (dns2's Packet.parse) is bounded because dns2 reads bit by bit: about 0.5 µs
@@ -176,25 +176,16 @@ export class MessageHandler {
       // A record the encoder refuses (bad address text, over-long name) is a bug upstream of us.
       return this.failed(ex, query, err);
     }
-    if (this.observer) this.reportQuery(ex, query, 'answered', reply, result);
+    if (this.observer) this.reportQuery(ex, query, 'answered', reply, result.kind === 'encoded' ? result.decision : result);
     return reply;
   }
 
   private encode(transport: Transport, query: DecodedQuery, result: HandlerResult): Buffer {
-    if (result.kind === 'relay') {
+    if (result.kind === 'relay' || result.kind === 'encoded') {
       if (result.truncated) this.counters.truncated++;
       return result.message;
     }
-    const encoded = encodeResponse(replyContextOf(query), {
-      rcode: result.rcode,
-      authoritative: result.authoritative,
-      answers: result.answers,
-      authority: result.authority,
-      additional: result.additional,
-      // RFC 7871 §7.2.1: echo ECS, with the scope the answer depended on, when the query had it.
-      ecsScopePrefix: this.ecsEnabled && query.edns?.ecs ? result.ecsScopePrefix : undefined,
-      maxSize: responseSizeLimit(transport, query.edns),
-    });
+    const encoded = encodeDecision(replyContextOf(query), result, this.ecsEnabled, responseSizeLimit(transport, query.edns));
     if (encoded.truncated) this.counters.truncated++;
     return encoded.message;
   }
@@ -224,7 +215,13 @@ export class MessageHandler {
     if (this.observer) this.emit({ ...this.eventBase(ex), id, outcome, reply });
   }
 
-  private reportQuery(ex: Exchange, query: DecodedQuery, outcome: QueryEvent['outcome'], reply: Buffer, result?: HandlerResult): void {
+  private reportQuery(
+    ex: Exchange,
+    query: DecodedQuery,
+    outcome: QueryEvent['outcome'],
+    reply: Buffer,
+    result?: QueryEvent['result'],
+  ): void {
     this.emit({
       transport: ex.transport,
       client: ex.client,

@@ -106,7 +106,8 @@ const BIND_ATTEMPTS = 5;
 
 const silentLogger: EdgeLogger = { debug() {}, warn() {}, error() {} };
 
-function newCounters(): EdgeCounters {
+/** Zeroed edge counters (exported for tests that drive a MessageHandler without sockets). */
+export function newCounters(): EdgeCounters {
   return {
     queries: { udp: 0, tcp: 0 },
     dropped: 0,

@@ -25,10 +25,19 @@ export interface ReadinessReport {
 /** What sources and servers use to report; the answer path reads `sourceReady()`. */
 export class Readiness {
   private readonly components = new Map<string, ComponentStatus>();
+  private readonly listeners = new Set<(component: string) => void>();
   private stopping = false;
 
   set(component: string, status: ComponentStatus): void {
+    const was = this.components.get(component)?.ready;
     this.components.set(component, status);
+    if (was !== status.ready) for (const listener of this.listeners) listener(component);
+  }
+
+  /** Call `listener` when a component turns ready or not ready (answers depend on the source's). */
+  onChange(listener: (component: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Begin shutdown: not ready from now on. */

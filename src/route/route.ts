@@ -4,6 +4,7 @@
  *
  * | step | what                        | rcodes                                   | decided by                         |
  * |------|-----------------------------|------------------------------------------|------------------------------------|
+ * | 0    | the answer cache            | a reply encoded before, for the same key and generation | `createRouter`, src/route/answer-cache.ts |
  * | 1    | edge rejections             | drop, FORMERR, NOTIMP, BADVERS           | `edgeVerdict` (what the decoder, wire/decode.ts, found) |
  * | 2    | the self-test tap           | none (it only notes the name)            | `route`                            |
  * | 3    | in-zone answer              | NOERROR, NXDOMAIN, SERVFAIL (not ready), REFUSED (other class, transfer, CHAOS) | `answer` (answer/answer.ts), called by `route` |
@@ -24,6 +25,8 @@
  */
 import { answer } from '../answer/answer.js';
 import { Rcode, type AnswerContext, type Decision } from '../answer/types.js';
+import { encodeDecision, responseSizeLimit, type ReplyContext } from '../wire/encode.js';
+import { answerKey, cacheable, type AnswerCache } from './answer-cache.js';
 import type { ClientSubnet, DnsHandler, DnsRequest, HandlerResult } from '../wire/types.js';
 
 /** What locating a client by its subnet needs (ECS, or /debug/resolve?subnet=). */
@@ -70,6 +73,13 @@ export interface RouteEnv {
   readonly onDegraded?: ((name: string) => void) | undefined;
   /** Record budget of a reply (wire/encode.ts `answerRecordBudget`). */
   readonly recordBudget: (request: DnsRequest) => number;
+  /**
+   * The wire-level answer cache (step 0, src/route/answer-cache.ts) and the generation its entries
+   * must match: bumped by every change that can alter an answer. Absent: every query is routed.
+   */
+  readonly answerCache?: { readonly cache: AnswerCache; readonly generation: () => number } | undefined;
+  /** ECS is echoed in replies (locality.ecs), as the edge's encoder does. */
+  readonly ecsEcho?: boolean | undefined;
 }
 
 /** Step 4 said: forward this query. A sentinel, so that routing allocates nothing. */
@@ -94,12 +104,43 @@ export function route(request: DnsRequest, env: RouteEnv): Decision | typeof FOR
   return FORWARD;
 }
 
-/** The DNS edge's handler: the route, with step 4's forwarding run when the route says so. */
+/**
+ * The DNS edge's handler: step 0, the answer cache, then the route, with step 4's forwarding run
+ * when the route says so. An in-zone decision worth caching is encoded here (as the edge would)
+ * and kept; a hit is that reply patched for the asker.
+ */
 export function createRouter(env: RouteEnv): DnsHandler {
-  return (request) => {
+  const answerCache = env.answerCache;
+  if (answerCache === undefined) {
+    return (request) => {
+      const routed = route(request, env);
+      return routed === FORWARD ? env.forward.resolve(request) : routed;
+    };
+  }
+  const { cache, generation } = answerCache;
+  const ecsEcho = env.ecsEcho === true;
+  const selfTestPrefix = env.selfTest?.prefix;
+  return (request): HandlerResult | Promise<HandlerResult> => {
+    const name = request.question.name;
+    // The self-test's names must reach the tap (step 2) every time: never cached.
+    const tapped = selfTestPrefix !== undefined && name.charCodeAt(0) === 0x5f && name.startsWith(selfTestPrefix);
+    const limit = responseSizeLimit(request.transport, request.edns);
+    const key = tapped ? '' : answerKey(request, limit, ecsEcho);
+    const current = generation();
+    const hit = tapped ? undefined : cache.lookup(key, current, request);
+    if (hit !== undefined) return { kind: 'encoded', message: hit.message, truncated: hit.truncated, decision: hit.decision };
     const routed = route(request, env);
-    return routed === FORWARD ? env.forward.resolve(request) : routed;
+    if (routed === FORWARD) return env.forward.resolve(request);
+    if (tapped || !cacheable(routed)) return routed;
+    const encoded = encodeDecision(replyContextOfRequest(request), routed, ecsEcho, limit);
+    cache.store(key, current, encoded.message, encoded.truncated, routed);
+    return { kind: 'encoded', message: encoded.message, truncated: encoded.truncated, decision: routed };
   };
+}
+
+/** The reply context of a decoded query (opcode QUERY: the edge rejects every other). */
+function replyContextOfRequest(request: DnsRequest): ReplyContext {
+  return { id: request.id, opcode: 0, rd: request.flags.rd, cd: request.flags.cd, rawQuestion: request.rawQuestion, edns: request.edns };
 }
 
 /**

@@ -21,7 +21,7 @@
  *   core is told that bound beforehand (answerRecordBudget).
  * - Encoding is synchronous and writes into one module-level scratch buffer; every result is a copy.
  */
-import { Rcode, RRType, type ResourceRecord } from '../answer/types.js';
+import { Rcode, RRType, type Decision, type ResourceRecord } from '../answer/types.js';
 import { ipv4Word, parseIPv6 } from '../util/ip.js';
 import type { DecodedQuery, DecodeRejection } from './decode.js';
 import { ADVERTISED_UDP_PAYLOAD, EDNS_OPTION_ECS, HEADER_SIZE, MAX_TCP_MESSAGE, MIN_UDP_PAYLOAD } from './limits.js';
@@ -490,4 +490,21 @@ export function encodeResponse(ctx: ReplyContext, spec: ResponseSpec): EncodedRe
 
   writeHeader(scratch, ctx, spec, rcode, truncated, [counts[0], counts[1], arcount]);
   return { message: Buffer.from(scratch.subarray(0, w.pos)), truncated, omitted };
+}
+
+/**
+ * The reply for an answer-core Decision: its records and rcode, AA as decided, and the query's ECS
+ * echoed with the scope the answer depended on when `ecsEcho` (RFC 7871 §7.2.1). The DNS edge and
+ * the route's answer cache both encode through here, so their octets agree.
+ */
+export function encodeDecision(ctx: ReplyContext, d: Decision, ecsEcho: boolean, maxSize: number): EncodedResponse {
+  return encodeResponse(ctx, {
+    rcode: d.rcode,
+    authoritative: d.authoritative,
+    answers: d.answers,
+    authority: d.authority,
+    additional: d.additional,
+    ecsScopePrefix: ecsEcho && ctx.edns?.ecs ? d.ecsScopePrefix : undefined,
+    maxSize,
+  });
 }

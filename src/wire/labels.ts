@@ -6,7 +6,7 @@
  * Never: yields a label value outside a fixed, small set (STYLE.md "Metric labels").
  */
 import { rcodeName } from '../answer/types.js';
-import type { HandlerResult, QueryEvent } from './types.js';
+import type { QueryEvent } from './types.js';
 
 /** Where an answer came from: the `source` label of gsdns_dns_responses_total and the duration. */
 export const RESPONSE_SOURCES = ['local', 'remote', 'degraded', 'negative', 'forward', 'cache', 'refused', 'error'] as const;
@@ -52,7 +52,7 @@ const FORWARD_SOURCES: Readonly<Record<string, ResponseSource>> = {
  * (FORMERR, NOTIMP, BADVERS), SERVFAIL from an exception, an unsynced source, or a failed or
  * overloaded forward. Zone data (SOA, NS, glue) counts as `local`.
  */
-export function responseSource(outcome: QueryEvent['outcome'], result: HandlerResult | undefined): ResponseSource {
+export function responseSource(outcome: QueryEvent['outcome'], result: QueryEvent['result']): ResponseSource {
   if (outcome !== 'answered' || result === undefined) return 'error';
   if (result.kind === 'relay') return FORWARD_SOURCES[(result as { source?: string }).source ?? 'upstream'] ?? 'forward';
   switch (result.kind) {

@@ -104,10 +104,22 @@ export interface ForwardResult extends RelayResult {
 }
 
 /**
- * What a handler returns, discriminated by `kind`: an answer-core Decision, which the edge encodes,
- * or a RelayResult, which it sends as is.
+ * An in-zone decision the route already encoded (src/route/route.ts, with its answer cache): the
+ * edge sends `message` as is and reports `decision`.
  */
-export type HandlerResult = Decision | RelayResult;
+export interface EncodedResult {
+  readonly kind: 'encoded';
+  readonly message: Buffer;
+  /** TC was set because answer or authority records did not fit. */
+  readonly truncated: boolean;
+  readonly decision: Decision;
+}
+
+/**
+ * What a handler returns, discriminated by `kind`: an answer-core Decision, which the edge encodes,
+ * or a RelayResult or EncodedResult, which it sends as is.
+ */
+export type HandlerResult = Decision | RelayResult | EncodedResult;
 
 /**
  * Answers one query. May be sync or async. It may throw or reject: the edge turns that into
@@ -130,8 +142,8 @@ export interface QueryEvent {
    * `servfail`: the handler threw or its result could not be encoded; `dropped`: nothing was sent.
    */
   readonly outcome: 'answered' | 'formerr' | 'notimp' | 'badvers' | 'servfail' | 'dropped';
-  /** The handler's result (outcome `answered`). */
-  readonly result?: HandlerResult | undefined;
+  /** The handler's result (outcome `answered`); for an EncodedResult, the decision it encodes. */
+  readonly result?: Decision | RelayResult | undefined;
   /** The reply sent, or null when dropped. */
   readonly reply: Buffer | null;
   /** From receipt to reply ready, in seconds. */

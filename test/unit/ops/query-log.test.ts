@@ -5,7 +5,8 @@
 import test from 'ava';
 import { QueryLog, replyFlags } from '../../../src/ops/query-log.js';
 import type { QueryEvent } from '../../../src/wire/types.js';
-import type { HandlerResult } from '../../../src/wire/types.js';
+
+type HandlerResult = NonNullable<QueryEvent['result']>;
 import type { Logger } from '../../../src/log.js';
 
 interface Line {
