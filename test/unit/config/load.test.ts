@@ -56,6 +56,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
     maxLocalAnswers: null,
     policy: 'failover',
     interfaceRescanMs: 5000,
+    answerCache: { enabled: true, maxEntries: 10000, maxBytes: 16777216 },
     tcp: { idleTimeoutMs: 10000, messageTimeoutMs: 1000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
     localFailover: true,
     localMinReady: 1,
