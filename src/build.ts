@@ -115,6 +115,8 @@ export interface Core {
    * cache keeps nothing across a bump.
    */
   readonly generation: { value: number; bump(): void };
+  /** dns.answerCache: the route's wire-level answer cache, unless disabled. */
+  readonly answerCache: AnswerCache | undefined;
 }
 
 /** The modules that start after the DNS listeners (or not at all), read through this at call time. */
@@ -197,6 +199,9 @@ export function buildCore(
     context,
     contextFor,
     generation,
+    answerCache: config.dns.answerCache.enabled
+      ? new AnswerCache({ maxEntries: config.dns.answerCache.maxEntries, maxBytes: config.dns.answerCache.maxBytes })
+      : undefined,
   };
 }
 
@@ -241,12 +246,7 @@ export function buildDns(
     selfTest: { prefix: SELF_TEST_LABEL_PREFIX, note: (name, client) => late.selfTest?.noteQuery(name, client) },
     onDegraded: (name) => core.degraded.note(name),
     recordBudget: (req) => answerRecordBudget(req.transport, req.edns, req.rawQuestion.length),
-    answerCache: config.dns.answerCache.enabled
-      ? {
-          cache: new AnswerCache({ maxEntries: config.dns.answerCache.maxEntries, maxBytes: config.dns.answerCache.maxBytes }),
-          generation: () => core.generation.value,
-        }
-      : undefined,
+    answerCache: core.answerCache ? { cache: core.answerCache, generation: () => core.generation.value } : undefined,
     ecsEcho: config.locality.ecs,
   });
   const dns = createDnsServer({
@@ -451,7 +451,7 @@ export function buildMetrics(
   edges: { dns?: DnsServer; forwarder?: Forwarder; ops?: OpsServer },
   build: BuildInfo | undefined,
 ): Metrics {
-  const { registry, prober, degraded, geoip } = core;
+  const { registry, prober, degraded, geoip, answerCache } = core;
   // Declared before the modules it observes; every source is read at scrape time.
   return createMetrics(
     {
@@ -468,6 +468,7 @@ export function buildMetrics(
       failOpenAnswers: () => degraded.count,
       http: () => edges.ops!.stats(),
       geoipLoaded: () => geoip.loaded,
+      answerCache: answerCache ? () => answerCache.stats() : undefined,
     },
     {
       sync: config.sync !== undefined,

@@ -24,6 +24,8 @@ import { FORWARD_METRICS, FORWARD_SNAPSHOTS, FORWARD_UPSTREAM_DURATION } from '.
 import { GATEWAY_HEALTHY, HEALTH_METRICS, PROBE_DURATION, PROBE_FAILURES } from './health/metrics.js';
 import type { ProberStats } from './health/prober.js';
 import { LOCALITY_METRICS } from './locality/metrics.js';
+import type { AnswerCacheStats } from './route/answer-cache.js';
+import { ANSWER_CACHE_METRICS } from './route/metrics.js';
 import { logLoss } from './log.js';
 import { LOG_METRICS } from './log-metrics.js';
 import type { HttpListenerStats } from './ops/http.js';
@@ -54,6 +56,8 @@ export interface MetricsSources {
   readonly http?: () => readonly HttpListenerStats[];
   /** Whether geoip-lite (about 150 MB) is in memory; absent reads as not loaded. */
   readonly geoipLoaded?: () => boolean;
+  /** The answer cache's counters; absent (no families) while dns.answerCache.enabled is false. */
+  readonly answerCache?: (() => AnswerCacheStats) | undefined;
 }
 
 /** Which optional modules run. */
@@ -81,6 +85,7 @@ export function metricsPlan(sources: MetricsSources, features: MetricsFeatures):
     group(FORWARD_SNAPSHOTS, sources.forward),
     group(REGISTRY_METRICS, sources.registry),
   ];
+  if (sources.answerCache) snapshots.push(group(ANSWER_CACHE_METRICS, sources.answerCache));
   if (features.sync) snapshots.push(group(SYNC_METRICS, sources.sync));
   if (features.health) snapshots.push(group([GATEWAY_HEALTHY], sources.health));
   if (features.kubernetes) snapshots.push(group(KUBERNETES_SNAPSHOTS, sources.kubernetes));
@@ -109,7 +114,7 @@ export function createMetrics(sources: MetricsSources, features: MetricsFeatures
 
 /** Every gsdns_ family, grouped as docs/metrics.md presents them. */
 export const METRIC_GROUPS: readonly MetricGroup[] = [
-  { id: 'dns', families: [...DNS_METRICS, ...LOG_METRICS, ...LOCALITY_METRICS] },
+  { id: 'dns', families: [...DNS_METRICS, ...ANSWER_CACHE_METRICS, ...LOG_METRICS, ...LOCALITY_METRICS] },
   { id: 'forward', families: FORWARD_METRICS },
   { id: 'registry-sync', families: [...REGISTRY_METRICS, ...SYNC_METRICS] },
   { id: 'health', families: HEALTH_METRICS },

@@ -36,6 +36,14 @@ interface Entry {
   readonly decision: Decision;
 }
 
+/** For metrics (src/route/metrics.ts): size now, and lookups since start. */
+export interface AnswerCacheStats {
+  readonly entries: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly misses: number;
+}
+
 /** What a hit gives: the patched reply, and the decision it came from. */
 export interface CachedReply {
   readonly message: Buffer;
@@ -105,7 +113,7 @@ export class AnswerCache {
     this.entries.set(key, { generation, message, truncated, decision });
   }
 
-  stats(): { readonly entries: number; readonly bytes: number; readonly hits: number; readonly misses: number } {
+  stats(): AnswerCacheStats {
     return { entries: this.entries.size, bytes: this.entries.calculatedSize, hits: this.hitCount, misses: this.missCount };
   }
 }

@@ -45,6 +45,7 @@ test('with every module on, Metrics registers exactly the declared families, wit
       kubernetes: none,
       stubWiring: none,
       failOpenAnswers: () => 0,
+      answerCache: () => ({ entries: 0, bytes: 0, hits: 0, misses: 0 }),
     },
     { sync: true, health: true, kubernetes: true, selfTest: true },
     { version: 'test', nodeVersion: 'v0' },
