@@ -4,8 +4,8 @@
  *
  * | step | what                        | rcodes                                   | decided by                         |
  * |------|-----------------------------|------------------------------------------|------------------------------------|
- * | 0    | the answer cache            | a reply encoded before, for the same key and generation | `createRouter`, src/route/answer-cache.ts |
  * | 1    | edge rejections             | drop, FORMERR, NOTIMP, BADVERS           | `edgeVerdict` (what the decoder, wire/decode.ts, found) |
+ * | 1'   | the answer cache            | a reply encoded before, for the same key and generation | `createRouter`, src/route/answer-cache.ts |
  * | 2    | the self-test tap           | none (it only notes the name)            | `route`                            |
  * | 3    | in-zone answer              | NOERROR, NXDOMAIN, SERVFAIL (not ready), REFUSED (other class, transfer, CHAOS) | `answer` (answer/answer.ts), called by `route` |
  * | 4    | forward or REFUSED          | REFUSED (out of zone, client not allowed) | `route`                           |
@@ -74,7 +74,7 @@ export interface RouteEnv {
   /** Record budget of a reply (wire/encode.ts `answerRecordBudget`). */
   readonly recordBudget: (request: DnsRequest) => number;
   /**
-   * The wire-level answer cache (step 0, src/route/answer-cache.ts) and the generation its entries
+   * The wire-level answer cache (step 1', src/route/answer-cache.ts) and the generation its entries
    * must match: bumped by every change that can alter an answer. Absent: every query is routed.
    */
   readonly answerCache?: { readonly cache: AnswerCache; readonly generation: () => number } | undefined;
@@ -105,7 +105,7 @@ export function route(request: DnsRequest, env: RouteEnv): Decision | typeof FOR
 }
 
 /**
- * The DNS edge's handler: step 0, the answer cache, then the route, with step 4's forwarding run
+ * The DNS edge's handler: step 1', the answer cache, then the route, with step 4's forwarding run
  * when the route says so. An in-zone decision worth caching is encoded here (as the edge would)
  * and kept; a hit is that reply patched for the asker.
  */
