@@ -260,7 +260,12 @@ function checkNamesAvoidTtls(buf: Buffer, records: readonly RecordSpan[]): void 
       if (len === 0) return;
       if ((len & 0xc0) === 0xc0) {
         if (pos + 1 >= buf.length) return;
-        pos = ((len & 0x3f) << 8) | buf[pos + 1]!;
+        const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
+        // The header (ID, flags) is rewritten per client like the TTLs, and what follows the OPT is
+        // cut: a pointer must lead back to an earlier name, as skipName requires of owner names.
+        if (target < HEADER_SIZE || target >= pos)
+          throw new WalkError(`a name at ${start} points to ${target}, not back to an earlier name`);
+        pos = target;
         hops++;
         continue;
       }

@@ -1478,3 +1478,14 @@ test('a pointer in RDATA into a TTL field is refused even when the name it leads
   t.false(r.ok);
   if (!r.ok) t.regex(r.reason, /a name at 75 runs through a TTL field at 69/);
 });
+
+test('a pointer in RDATA into the header is refused: the relay rewrites the ID and flags per client (fast-check seed -1032317433)', (t) => {
+  // The additional A record turned CNAME: its RDATA c0 00 02 35 starts with a pointer to offset 0,
+  // the ID. A client's ID would make that a different name for every client.
+  const buf = Buffer.from(message(SEEDS[0]!));
+  t.is(buf.readUInt16BE(87), 1, 'the additional A record of the seed message');
+  buf.writeUInt16BE(5, 87);
+  const r = parseReply(buf);
+  t.false(r.ok);
+  if (!r.ok) t.regex(r.reason, /points to 0, not back to an earlier name/);
+});
