@@ -8,6 +8,7 @@ import type { Metrics } from '../../../src/ops/metrics.js';
 import { replyRcode, responseSource, typeLabel, type ResponseSource } from '../../../src/wire/labels.js';
 import { DURATION_BUCKETS, SIZE_BUCKETS } from '../../../src/dns/metrics.js';
 import { createMetrics } from '../../../src/metrics-plan.js';
+import { newCounters } from '../../../src/dns/server.js';
 import type { Decision, DecisionKind } from '../../../src/answer/types.js';
 import type { ForwardResult } from '../../../src/forward/forwarder.js';
 import type { QueryEvent } from '../../../src/wire/types.js';
@@ -93,29 +94,7 @@ function metrics(): Metrics {
   const none = () => undefined;
   return createMetrics(
     {
-      dnsEdge: () => ({
-        queries: { udp: 0, tcp: 0 },
-        dropped: 0,
-        formerr: 0,
-        notimp: 0,
-        badvers: 0,
-        servfailOnException: 0,
-        truncated: 0,
-        sendErrors: 0,
-        udpBindFailures: 0,
-        tcpConnectionsAccepted: 0,
-        tcpConnectionsRejected: 0,
-        tcpConnectionsOpen: 0,
-        tcpIdleTimeouts: 0,
-        tcpMessageTimeouts: 0,
-        tcpEvictedIdle: 0,
-        tcpEvictedIncomplete: 0,
-        tcpClosedMalformed: 0,
-        tcpReadPauses: 0,
-        tcpInFlightHighWater: 0,
-        tcpWriteBacklogHighWater: 0,
-        tcpReadBacklogHighWater: 0,
-      }),
+      dnsEdge: newCounters,
       forward: () => ({
         queries: 0,
         refused: 0,
