@@ -5,6 +5,9 @@
 //   global.zone    the same names: local ClusterIPs, remote names with the gateways gsdns answers
 //                  (the remote cluster in the client's region), SRV records of the local services
 //   local.txt remote.txt nxdomain.txt srv.txt   dnsperf query files
+//   ecs.bin        the ECS mix in dnsperf's binary input (-B: each query prefixed by its 2-octet
+//                  length): the remote names, one query in ten carrying an ECS option from one of
+//                  50 different /24s (10.20.0.0/24 … 10.20.49.0/24), the others without EDNS
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -71,3 +74,23 @@ writeFileSync(
 );
 writeFileSync(join(out, 'nxdomain.txt'), pick(1000, 1, (k) => `nosuch${k}.ns${k % 100}.global A`).join('\n') + '\n');
 writeFileSync(join(out, 'srv.txt'), pick(1000, 9, (i) => `_http._tcp.${local(i).name}.${local(i).namespace}.global SRV`).join('\n') + '\n');
+
+// The ECS mix: 5,000 queries over the remote names; every tenth has an OPT record with an ECS
+// option (RFC 7871: FAMILY 1, SOURCE 24, SCOPE 0, three address octets) from one of 50 /24s.
+const wireName = (name) =>
+  Buffer.concat([...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])]);
+const ecsQueries = [];
+for (let k = 0; k < 5000; k++) {
+  const s = remote(k % REMOTE_SERVICES);
+  const withEcs = k % 10 === 0;
+  const header = Buffer.from([0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, withEcs ? 1 : 0]);
+  const question = Buffer.concat([wireName(`${s.name}.${s.namespace}.global`), Buffer.from([0, 1, 0, 1])]);
+  const subnet = (k / 10) % 50;
+  const option = Buffer.from([0, 8, 0, 7, 0, 1, 24, 0, 10, 20, subnet]);
+  const opt = withEcs ? Buffer.concat([Buffer.from([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, option.length]), option]) : Buffer.alloc(0);
+  const message = Buffer.concat([header, question, opt]);
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(message.length);
+  ecsQueries.push(length, message);
+}
+writeFileSync(join(out, 'ecs.bin'), Buffer.concat(ecsQueries));

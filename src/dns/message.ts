@@ -65,7 +65,8 @@ function requestOf(query: DecodedQuery, transport: Transport, client: ClientAddr
     id: query.header.id,
     question: query.question,
     rawQuestion: query.rawQuestion,
-    flags: { rd: query.header.rd, ad: query.header.ad, cd: query.header.cd },
+    // The header carries rd, ad and cd: the request's flags, with no object of their own.
+    flags: query.header,
     edns: query.edns,
     transport,
     client,

@@ -9,7 +9,7 @@
 import type { RemoteInfo } from 'node:dgram';
 import { UDPServer } from 'dns2';
 import { errorFields } from './message.js';
-import type { ClientAddress, EdgeCounters, EdgeLogger, MessageSink } from './types.js';
+import type { EdgeCounters, EdgeLogger, MessageSink } from './types.js';
 
 /**
  * D4: a datagram from source port 0 cannot be answered (send() to port 0 fails) and is never a
@@ -32,26 +32,38 @@ export class EdgeUdpSocket extends UDPServer {
   }
 }
 
-/** The 'message' handler every UDP socket of one server shares. */
+/**
+ * The 'message' handler every UDP socket of one server shares. Per datagram it allocates nothing
+ * of its own on the way to the sink and back: the datagram's RemoteInfo is the client address, and
+ * one completion callback (made here, once) serves every send.
+ */
 export function datagramHandler(
   sink: MessageSink,
   counters: EdgeCounters,
   log: EdgeLogger,
 ): (socket: EdgeUdpSocket, data: Buffer, rinfo: RemoteInfo) => void {
+  const failed = (err: unknown, client?: RemoteInfo): void => {
+    counters.sendErrors++;
+    // An asynchronous failure's error (dgram's ExceptionWithHostPort) names the address and port.
+    log.debug(
+      client === undefined ? errorFields(err) : { ...errorFields(err), client: client.address, port: client.port },
+      'UDP send failed',
+    );
+  };
+  // dgram calls a send's callback on the next tick even when the send finished at once; without
+  // one it drops failures silently, and D4 wants every failure counted.
+  const sent = (err: Error | null): void => {
+    if (err) failed(err);
+  };
   const send = (socket: EdgeUdpSocket, reply: Buffer, rinfo: RemoteInfo): void => {
-    const failed = (err: unknown): void => {
-      counters.sendErrors++;
-      log.debug({ ...errorFields(err), client: rinfo.address, port: rinfo.port }, 'UDP send failed');
-    };
     try {
-      // dgram throws synchronously for a bad port or a closed socket, and reports the rest here.
-      socket.send(reply, rinfo.port, rinfo.address, (err) => {
-        if (err) failed(err);
-      });
+      // dgram throws synchronously for a bad port or a closed socket, and reports the rest to `sent`.
+      socket.send(reply, rinfo.port, rinfo.address, sent);
     } catch (err) {
-      failed(err); // D4
+      failed(err, rinfo); // D4
     }
   };
+  const handleFailure = (err: unknown): void => log.error(errorFields(err), 'UDP message handling failed');
 
   return (socket, data, rinfo) => {
     if (isUnanswerableSource(rinfo)) {
@@ -59,23 +71,20 @@ export function datagramHandler(
       counters.dropped++;
       return;
     }
-    const client: ClientAddress = { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' };
     let out: Buffer | null | Promise<Buffer | null>;
     try {
-      out = sink(data, 'udp', client);
+      // RemoteInfo is a ClientAddress (address, port, and family 'IPv4' | 'IPv6' since Node 18.4).
+      out = sink(data, 'udp', rinfo);
     } catch (err) {
       // Only a bug in the edge gets here; never let it reach the socket's 'message' emitter.
-      log.error(errorFields(err), 'UDP message handling failed');
+      handleFailure(err);
       return;
     }
     if (out === null) return;
     if (out instanceof Promise) {
-      out.then(
-        (reply) => {
-          if (reply !== null) send(socket, reply, rinfo);
-        },
-        (err: unknown) => log.error(errorFields(err), 'UDP message handling failed'),
-      );
+      out.then((reply) => {
+        if (reply !== null) send(socket, reply, rinfo);
+      }, handleFailure);
       return;
     }
     send(socket, out, rinfo);

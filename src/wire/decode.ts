@@ -232,7 +232,11 @@ interface ParsedQuestion {
 function readQuestion(buf: Buffer): ParsedQuestion {
   let pos = HEADER_SIZE;
   let wireLength = 1; // the root label
-  let name = '';
+  // The name in presentation form, lowercased, is written into `nameScratch` while every octet is
+  // plain (most names), and made one string at the end; the first other octet switches to
+  // per-label escaping (labelToPresentation) for the rest of the name.
+  let plain = 0;
+  let name: string | undefined;
   for (;;) {
     if (pos >= buf.length) throw new WalkError('question name runs past the end of the message');
     const len = buf[pos]!;
@@ -246,14 +250,41 @@ function readQuestion(buf: Buffer): ParsedQuestion {
     wireLength += len + 1;
     if (wireLength > MAX_NAME) throw new WalkError(`question name exceeds ${MAX_NAME} octets`);
     if (pos + 1 + len > buf.length) throw new WalkError('question label runs past the end of the message');
-    const label = labelToPresentation(buf, pos + 1, pos + 1 + len);
-    name = name === '' ? label : `${name}.${label}`;
+    if (name === undefined && copyPlainLabel(buf, pos + 1, len, plain)) {
+      plain += plain === 0 ? len : len + 1;
+    } else {
+      if (name === undefined) name = nameScratch.toString('latin1', 0, plain);
+      const label = labelToPresentation(buf, pos + 1, pos + 1 + len);
+      name = name === '' ? label : `${name}.${label}`;
+    }
     pos += 1 + len;
   }
+  if (name === undefined) name = nameScratch.toString('latin1', 0, plain);
   if (pos + 4 > buf.length) throw new WalkError('question has no room for QTYPE and QCLASS');
   const question: Question = { name, type: buf.readUInt16BE(pos), class: buf.readUInt16BE(pos + 2) };
   const end = pos + 4;
-  return { question, raw: Buffer.from(buf.subarray(HEADER_SIZE, end)), end };
+  const raw = Buffer.allocUnsafe(end - HEADER_SIZE);
+  buf.copy(raw, 0, HEADER_SIZE, end);
+  return { question, raw, end };
+}
+
+/** A name of plain octets in presentation form is never longer than its wire form. */
+const nameScratch = Buffer.alloc(MAX_NAME);
+
+/**
+ * Append one label, lowercased, to `nameScratch` at `at` (after a dot unless first), if every
+ * octet is one presentation format writes as itself: printable ASCII other than '.' and '\'.
+ * False, with nothing to show for it, at the first other octet.
+ */
+function copyPlainLabel(buf: Buffer, start: number, len: number, at: number): boolean {
+  let out = at === 0 ? 0 : at + 1;
+  for (let i = start; i < start + len; i++) {
+    const c = buf[i]!;
+    if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c) return false;
+    nameScratch[out++] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+  }
+  if (at !== 0) nameScratch[at] = 0x2e;
+  return true;
 }
 
 function tryReadQuestion(buf: Buffer): ParsedQuestion | undefined {
@@ -272,6 +303,8 @@ interface OptLocation {
   readonly rdataEnd: number;
 }
 
+const SECTIONS = ['answer', 'authority', 'additional'] as const;
+
 interface WalkResult {
   readonly end: number;
   readonly opt?: OptLocation | undefined;
@@ -285,12 +318,9 @@ interface WalkResult {
 function walkRecords(buf: Buffer, start: number, header: QueryHeader): WalkResult {
   let pos = start;
   let opt: OptLocation | undefined;
-  const sections: Array<[string, number]> = [
-    ['answer', header.ancount],
-    ['authority', header.nscount],
-    ['additional', header.arcount],
-  ];
-  for (const [section, count] of sections) {
+  for (let s = 0; s < 3; s++) {
+    const section = SECTIONS[s]!;
+    const count = s === 0 ? header.ancount : s === 1 ? header.nscount : header.arcount;
     for (let i = 0; i < count; i++) {
       const owner = pos;
       pos = skipName(buf, pos);

@@ -851,6 +851,27 @@ test('property: question names decode to presentation text that parses back to t
   );
 });
 
+// Mostly hostname octets (both cases, digits, '-', '_'), sometimes one that needs escaping, so
+// the decoder's plain-name path, its switch to per-label escaping mid-name, and both orders meet.
+const hostOctet = fc.oneof(
+  { weight: 20, arbitrary: fc.constantFrom(...Buffer.from('abcxyzABCXYZ019-_*')) },
+  { weight: 1, arbitrary: fc.constantFrom(0x2e, 0x5c, 0x20, 0x00, 0x7f, 0xff, 0x22, 0x41) },
+);
+const hostNameArb = fc
+  .array(fc.array(hostOctet, { minLength: 1, maxLength: 63 }), { maxLength: 6 })
+  .filter((labels) => labels.reduce((n, l) => n + l.length + 1, 1) <= 255);
+
+test('property: a question name decodes to its labels in presentation form, lowercased, joined by dots', (t) => {
+  fc.assert(
+    fc.property(hostNameArb, (labels) => {
+      const msg = craftQuery({ questions: [rawQuestion(wireName(labels.map((l) => Buffer.from(l))))] });
+      const expected = labels.map((l) => labelToPresentation(Uint8Array.from(asciiLower(Uint8Array.from(l))), 0, l.length)).join('.');
+      t.is(ok(decodeQuery(msg, 'udp')).question.name, expected);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test('property: distinct names (ignoring ASCII case) never share a presentation', (t) => {
   fc.assert(
     fc.property(nameArb, nameArb, (x, y) => {
