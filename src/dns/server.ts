@@ -1,6 +1,7 @@
 /**
- * The DNS edge: UDP and TCP listeners on the same port, built on dns2's server classes. It frames,
- * decodes and sends; what to send is the route's (src/route/route.ts).
+ * The DNS edge: UDP and TCP listeners on the same port (TCP on dns2's server class, UDP on
+ * node:dgram: src/dns/udp.ts says why). It frames, decodes and sends; what to send is the route's
+ * (src/route/route.ts).
  *
  * Layout: this file binds and closes listeners; src/dns/message.ts turns one message into at most
  * one reply; src/dns/udp.ts and src/dns/tcp.ts carry messages over each transport
@@ -18,7 +19,7 @@ import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { MessageHandler, errorFields } from './message.js';
 import { TcpAdmission } from './tcp-admission.js';
 import { EdgeTcpServer, connectionHandler, type ConnectionContext, type TcpConnection } from './tcp.js';
-import { EdgeUdpSocket, datagramHandler } from './udp.js';
+import { createEdgeUdpSocket, datagramHandler, type EdgeUdpSocket } from './udp.js';
 import { UdpBindingSet, isWildcard } from './udp-bindings.js';
 import type { DnsEdgeStats, DnsHandler, EdgeCounters, EdgeLogger, QueryObserver } from './types.js';
 
@@ -262,7 +263,7 @@ class DnsEdge implements DnsServer {
   }
 
   private newUdpSocket(family: 'IPv4' | 'IPv6'): EdgeUdpSocket {
-    return new EdgeUdpSocket(family === 'IPv6' ? 'udp6' : 'udp4', this.onDatagram);
+    return createEdgeUdpSocket(family === 'IPv6' ? 'udp6' : 'udp4', this.onDatagram);
   }
 
   private bindPair(listen: ListenAddress): Promise<BoundAddress> {
