@@ -4,7 +4,8 @@
 # GOMAXPROCS=1 (bench/peers/miekg-server.go), and gsdns with its answer cache on and off.
 # Mixes: local hits, remote answers (20 clusters, probe none), NXDOMAIN, SRV, and ECS (remote names,
 # one query in ten with an ECS option from one of 50 /24s).
-# Usage: bench/authoritative.sh [ROUNDS] [SECONDS]. Loopback only; every server started here is
+# Usage: bench/authoritative.sh [ROUNDS] [SECONDS]; FORWARD=0 skips the forwarded cache-hit
+# comparison (bench/forward.sh) at the end. Loopback only; every server started here is
 # stopped here. Needs: dnsperf nsd golang-go golang-github-miekg-dns-dev (apt-get install -y ...).
 # Prints qps medians per mix and server with ratios to NSD and miekg/dns, and p50/p99 latency of
 # the local mix at half of each server's own saturation rate (dnsperf -Q, -v).
@@ -77,7 +78,10 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 for port in "${ports[@]}"; do secs=2 run "$port" local.txt >/dev/null; done
 
 declare -A med
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 for mix in local remote nxdomain srv ecs; do
+  # geoip-lite is loaded only to place an ECS subnet: the RSS before the ECS mix is without it.
+  [ $mix = ecs ] && rss_nogeo=$(rss_kb "$gs_pid")
   for i in "${!names[@]}"; do
     vals=()
     for _ in $(seq "$rounds"); do
@@ -88,18 +92,21 @@ for mix in local remote nxdomain srv ecs; do
   done
 done
 
-# Latency of the local mix at half of each server's own median saturation rate.
-declare -A p50 p99
+# Latency of the local mix at half of each server's own median saturation rate, and at half of
+# gsdns's (the same offered load for every server: what the machine itself adds to the tail).
+declare -A p50 p99 p50g p99g
+latency() { # port rate file → "p50 p99" in ms
+  dnsperf -s 127.0.0.1 -p "$1" -d "$out/local.txt" -l "$secs" -c 4 -Q "$2" -v 2>/dev/null | awk '/^> / {print $NF}' | sort -g >"$3"
+  awk -v n="$(wc -l <"$3")" 'NR == int(n * 0.50) + 1 {p50 = $1 * 1000} NR == int(n * 0.99) + 1 {p99 = $1 * 1000} END {printf "%.3f %.3f", p50, p99}' "$3"
+}
+gs_half=$(awk -v q="${med[local,gsdns]}" 'BEGIN {printf "%d", q / 2}')
 for i in "${!names[@]}"; do
-  rate=$(awk -v q="${med[local,${names[$i]}]}" 'BEGIN {printf "%d", q / 2}')
-  dnsperf -s 127.0.0.1 -p "${ports[$i]}" -d "$out/local.txt" -l "$secs" -c 4 -Q "$rate" -v 2>/dev/null |
-    awk '/^> / {print $NF}' | sort -g >"$out/lat-${names[$i]}"
-  n=$(wc -l <"$out/lat-${names[$i]}")
-  p50[${names[$i]}]=$(awk -v n="$n" 'NR == int(n * 0.50) + 1 {printf "%.3f", $1 * 1000}' "$out/lat-${names[$i]}")
-  p99[${names[$i]}]=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 {printf "%.3f", $1 * 1000}' "$out/lat-${names[$i]}")
+  n=${names[$i]}
+  read -r p50[$n] p99[$n] <<<"$(latency "${ports[$i]}" "$(awk -v q="${med[local,$n]}" 'BEGIN {printf "%d", q / 2}')" "$out/lat-$n")"
+  read -r p50g[$n] p99g[$n] <<<"$(latency "${ports[$i]}" "$gs_half" "$out/latg-$n")"
 done
 
-rss=$(ps -o rss= -p "$gs_pid" | awk '{printf "%.0f", $1 / 1024}')
+rss=$(( $(rss_kb "$gs_pid") / 1024 ))
 echo
 echo "| mix | server | qps (median of $rounds × ${secs} s) | vs NSD | vs miekg/dns |"
 echo "|---|---|---|---|---|"
@@ -110,8 +117,16 @@ for mix in local remote nxdomain srv ecs; do
   done
 done
 echo
-echo "| server | local mix p50 (ms) | p99 (ms) at half its saturation rate |"
+echo "| server | local mix p50 / p99 (ms) at half its own saturation rate | p50 / p99 (ms) at $gs_half qps (half of gsdns's) |"
 echo "|---|---|---|"
-for n in "${names[@]}"; do echo "| $n | ${p50[$n]} | ${p99[$n]} |"; done
+for n in "${names[@]}"; do echo "| $n | ${p50[$n]} / ${p99[$n]} | ${p50g[$n]} / ${p99g[$n]} |"; done
 echo
-echo "gsdns RSS after the run: ${rss} MB (10,000 local services, 20 × 500 remote; geoip loaded by the ECS mix)"
+echo "gsdns RSS (10,000 local services, 20 × 500 remote): $(( rss_nogeo / 1024 )) MB before the ECS mix (geoip not loaded), ${rss} MB after the run (geoip loaded by the ECS mix)"
+
+# Forwarded cache hits in the same run (issue 15 compares them with a one-thread unbound).
+if [ "${FORWARD:-1}" = 1 ]; then
+  echo
+  echo "forwarded cache hits (bench/forward.sh $rounds $secs: gsdns and a one-thread unbound in front of the same knotd):"
+  cleanup; pids=(); trap - EXIT   # the authoritative servers are done: stop them first
+  bash bench/forward.sh "$rounds" "$secs" | tail -n 1
+fi
