@@ -83,27 +83,40 @@ interface CounterCell {
   value: number;
 }
 
-/** A counter whose cells are looked up by a caller-built key; `get()` is prom-client's metric shape. */
+/** Label values → the labels of a new cell; a function made once (per family), never per call. */
+export type CellLabels = (a: string, b: string, c: string) => Record<string, string>;
+
+/**
+ * A counter whose cells are looked up by up to three label values, one Map level each: the values
+ * are the interned label strings the hot path already holds, so a lookup builds no key string and
+ * allocates nothing (a key joined per query cost a string and a closure each).
+ */
 export class HotCounter {
   readonly type = 'counter';
   readonly aggregator = 'sum';
   readonly name: string;
   readonly help: string;
-  private readonly cells = new Map<string, CounterCell>();
+  private readonly tree = new Map<string, Map<string, Map<string, CounterCell>>>();
+  private readonly cells: CounterCell[] = [];
 
   constructor(family: MetricFamily) {
     this.name = family.name;
     this.help = family.help;
   }
 
-  /** The cell for `key`, made with `labels()` the first time. */
-  cell(key: string, labels: () => Record<string, string>): CounterCell {
-    let c = this.cells.get(key);
-    if (c === undefined) {
-      c = { labels: labels(), value: 0 };
-      this.cells.set(key, c);
+  /** The cell for the values (a, b, c) (pass '' for an unused one), made with `labels` the first time. */
+  cell(a: string, b: string, c: string, labels: CellLabels): CounterCell {
+    let byB = this.tree.get(a);
+    if (byB === undefined) this.tree.set(a, (byB = new Map()));
+    let byC = byB.get(b);
+    if (byC === undefined) byB.set(b, (byC = new Map()));
+    let cell = byC.get(c);
+    if (cell === undefined) {
+      cell = { labels: labels(a, b, c), value: 0 };
+      byC.set(c, cell);
+      this.cells.push(cell);
     }
-    return c;
+    return cell;
   }
 
   get(): Promise<Exposition> {
@@ -112,7 +125,7 @@ export class HotCounter {
       help: this.help,
       type: this.type,
       aggregator: this.aggregator,
-      values: [...this.cells.values()].map((c) => ({ labels: c.labels, value: c.value })),
+      values: this.cells.map((c) => ({ labels: c.labels, value: c.value })),
     });
   }
 }

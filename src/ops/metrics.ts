@@ -20,7 +20,7 @@ import { Registry, type Counter, type Histogram, type Metric } from 'prom-client
 import type { MetricFamily, SnapshotFamily } from '../util/metric-family.js';
 import { replyRcode, responseSource, typeLabel, type ResponseSource } from '../wire/labels.js';
 import type { QueryEvent } from '../wire/types.js';
-import { HotCounter, HotHistogram, registerCounter, registerHistogram, registerSnapshots } from './metric-kit.js';
+import { HotCounter, HotHistogram, registerCounter, type CellLabels, registerHistogram, registerSnapshots } from './metric-kit.js';
 import { registerProcessMetrics, type BuildInfo } from './process-metrics.js';
 
 export { replyRcode, responseSource, typeLabel, type ResponseSource } from '../wire/labels.js';
@@ -53,6 +53,9 @@ export interface MetricsPlan {
   readonly programming?: MetricFamily | undefined;
   readonly selfTest?: MetricFamily | undefined;
 }
+
+const requestLabels: CellLabels = (proto, family, type) => ({ proto, family, type });
+const responseLabels: CellLabels = (rcode, source) => ({ rcode, source });
 
 export class Metrics {
   readonly registry = new Registry();
@@ -93,12 +96,12 @@ export class Metrics {
     const proto = ev.transport;
     const family = ev.client.family === 'IPv6' ? '2' : '1';
     const type = typeLabel(ev.question?.type);
-    this.requests.cell(`${proto}|${family}|${type}`, () => ({ proto, family, type })).value++;
+    this.requests.cell(proto, family, type, requestLabels).value++;
     this.requestSize.observe(proto, ev.size);
     if (ev.reply === null) return undefined;
     const source = responseSource(ev.outcome, ev.result);
     const rcode = replyRcode(ev.outcome, ev.reply);
-    this.responses.cell(`${rcode}|${source}`, () => ({ rcode, source })).value++;
+    this.responses.cell(rcode, source, '', responseLabels).value++;
     this.duration.observe(source, ev.durationSeconds);
     this.responseSize.observe(proto, ev.reply.length);
     return source;
