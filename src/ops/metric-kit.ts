@@ -107,9 +107,9 @@ export class HotCounter {
   /** The cell for the values (a, b, c) (pass '' for an unused one), made with `labels` the first time. */
   cell(a: string, b: string, c: string, labels: CellLabels): CounterCell {
     let byB = this.tree.get(a);
-    if (byB === undefined) this.tree.set(a, (byB = new Map()));
+    if (byB === undefined) this.tree.set(a, (byB = new Map<string, Map<string, CounterCell>>()));
     let byC = byB.get(b);
-    if (byC === undefined) byB.set(b, (byC = new Map()));
+    if (byC === undefined) byB.set(b, (byC = new Map<string, CounterCell>()));
     let cell = byC.get(c);
     if (cell === undefined) {
       cell = { labels: labels(a, b, c), value: 0 };
