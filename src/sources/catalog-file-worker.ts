@@ -1,8 +1,9 @@
 /**
  * The worker thread that reads and decodes the catalog file (edge: worker_threads and the file
  * read; the logic is the pure catalog-file-decoder.ts). Started by the file source through
- * util/off-thread.ts. Reading here keeps the file's octets (megabytes for 50,000 services) and their
- * garbage off the DNS thread's heap.
+ * util/off-thread.ts, one per reload: it exits once it has replied, and its whole heap with it.
+ * Reading here keeps the file's octets (megabytes for 50,000 services) and their garbage off the
+ * DNS thread's heap.
  */
 import { readFileSync } from 'node:fs';
 import { serveOffThread } from '../util/off-thread.js';
@@ -15,7 +16,13 @@ function readAndDecode(req: FileReadRequest): FileReadResult {
   } catch (err) {
     return { kind: 'unreadable', message: (err as Error).message };
   }
-  return decodeCatalogFileBytes({ bytes, lastHash: req.lastHash, baseFingerprints: req.baseFingerprints, localCluster: req.localCluster });
+  return decodeCatalogFileBytes({
+    bytes,
+    lastHash: req.lastHash,
+    baseFingerprints: req.baseFingerprints,
+    localCluster: req.localCluster,
+    freshAsJson: true,
+  });
 }
 
 void serveOffThread<FileReadRequest, FileReadResult>(readAndDecode, (r) =>

@@ -15,7 +15,7 @@
 import { dnsLabel, ipAddress, portSchema, remoteCatalogSchema, toClusterCatalog, toPorts } from '../catalog/codec.js';
 import type { ClusterCatalog, Endpoint, LocalService } from '../registry/types.js';
 import { canonicalIp } from '../util/ip.js';
-import { compileSchema, formatPath, locate, parseYaml, type Segment, type YamlIssue } from '../util/yaml-schema.js';
+import { compileSchema, formatPath, loadYamlFast, locate, parseYaml, type Segment, type YamlIssue } from '../util/yaml-schema.js';
 
 /** A problem with a catalog file; its path is a key path such as `services[2].clusterIPs[0]`. */
 export type CatalogIssue = YamlIssue;
@@ -25,8 +25,16 @@ export interface ParsedCatalog {
   readonly remotes: readonly ClusterCatalog[];
 }
 
+/**
+ * Which reading produced a catalog: `fast` (plain values, no positions), or `positioned` when the
+ * fast one could not vouch for the text (anchors, tags, directives; see `loadYamlFast`). Problems
+ * always come from the positioned reading.
+ */
+export type CatalogReading = 'fast' | 'positioned';
+
 export type CatalogParseResult =
-  { readonly ok: true; readonly catalog: ParsedCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
+  | { readonly ok: true; readonly catalog: ParsedCatalog; readonly reading: CatalogReading }
+  | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
 
 const localServiceSchema = {
   type: 'object',
@@ -80,21 +88,57 @@ export interface ParseCatalogFileOptions {
 /**
  * Parse and validate a catalog file's text. Every problem is reported, each with a key path and,
  * where the YAML has it, a line and column.
+ *
+ * Two passes at most (issue 15): a valid file is read once, as plain values without positions
+ * (`loadYamlFast`), validated and converted. Only when that fails, or cannot tell, is the file read
+ * again with every node's position (`parseYaml`), and the problems come from that second reading,
+ * worded and placed as they always were. At 10,000 services the positioned reading took 1.7 s and
+ * about 130 MB more memory at its peak than the fast one, which took 0.3 s (bench:catalog-load).
  */
 export function parseCatalogFile(text: string, options: ParseCatalogFileOptions = {}): CatalogParseResult {
+  return parseCatalogFileFast(text, options) ?? parseCatalogFileWithPositions(text, options);
+}
+
+// An empty, whitespace-only or comment-only document is what a reader sees while a writer that
+// truncates and then writes (as `cp` does) is halfway: refused like any invalid edit, so the last
+// good catalog stays. An intentionally empty catalog says so: `services: []`.
+const EMPTY: CatalogParseResult = {
+  ok: false,
+  issues: [{ path: '(root)', message: 'the catalog is empty (no YAML document); write `services: []` for a catalog with no services' }],
+};
+
+/**
+ * The fast reading alone: the catalog when it finds no problem at all, or the empty document's
+ * problem (which has no line to find); `undefined` otherwise (never a partial catalog), and then
+ * only `parseCatalogFileWithPositions` can tell what is wrong.
+ */
+export function parseCatalogFileFast(text: string, options: ParseCatalogFileOptions = {}): CatalogParseResult | undefined {
+  const read = loadYamlFast(text);
+  if (read === undefined) return undefined;
+  const data = read.value;
+  if (data === null || data === undefined) return EMPTY;
+  if (typeof data !== 'object' || Array.isArray(data)) return undefined;
+  if (validateCatalog(data).length > 0) return undefined;
+  let clean = true;
+  const issue: IssueAt = () => {
+    clean = false;
+  };
+  const d = data as Record<string, unknown>;
+  const services = localServicesOf(d['services'] as Record<string, unknown>[], issue);
+  const remotes = remoteCatalogsOf(d['remotes'] as Record<string, unknown>[], issue, options.localCluster);
+  return clean ? { ok: true, catalog: { services, remotes }, reading: 'fast' } : undefined;
+}
+
+/**
+ * The positioned reading alone: the catalog, or every problem with its key path and line. What
+ * `parseCatalogFile` falls back to; tests hold the fast reading to it.
+ */
+export function parseCatalogFileWithPositions(text: string, options: ParseCatalogFileOptions = {}): CatalogParseResult {
   const parsed = parseYaml(text);
   if (parsed.issues.length > 0) {
     return { ok: false, issues: parsed.issues.map((e) => ({ ...e, path: '(yaml)' })) };
   }
-  // An empty, whitespace-only or comment-only document is what a reader sees while a writer that
-  // truncates and then writes (as `cp` does) is halfway: refused like any invalid edit, so the last
-  // good catalog stays. An intentionally empty catalog says so: `services: []`.
-  if (parsed.data === null || parsed.data === undefined) {
-    return {
-      ok: false,
-      issues: [{ path: '(root)', message: 'the catalog is empty (no YAML document); write `services: []` for a catalog with no services' }],
-    };
-  }
+  if (parsed.data === null || parsed.data === undefined) return EMPTY;
   const data = parsed.data as Record<string, unknown>;
   const issues: CatalogIssue[] = [];
   const issue = (segments: readonly Segment[], message: string): void => {
@@ -110,7 +154,7 @@ export function parseCatalogFile(text: string, options: ParseCatalogFileOptions 
   const remotes = remoteCatalogsOf(data['remotes'] as Record<string, unknown>[], issue, options.localCluster);
 
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, catalog: { services, remotes } };
+  return { ok: true, catalog: { services, remotes }, reading: 'positioned' };
 }
 
 type IssueAt = (segments: readonly Segment[], message: string) => void;

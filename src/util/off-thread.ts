@@ -1,35 +1,53 @@
 /**
- * One long-lived worker thread answering requests in order (edge: worker_threads).
+ * One long-lived worker thread answering requests in order, or one worker per request (edge:
+ * worker_threads).
  *
  * Owns: starting the worker on first use, matching replies to requests, restarting the worker after
- * a crash, and terminating it on close.
+ * a crash, and terminating it on close; with `workerPerRequest`, a new worker for each request that
+ * exits once it has replied.
  * Why: parsing and validating a large catalog (YAML or JSON, 10,000s of services) costs hundreds of
  * milliseconds to seconds of CPU; on the thread that answers DNS that is a gap with no answers
  * (issue 13 measured 8 s at 50,000 services). A worker does it beside the event loop; only small
  * results (what changed) come back.
- * Never: keeps the process alive by itself (the worker is unref'd); leaves a request unanswered: a
- * crash or close rejects every pending request with an error, and the next request starts a new
- * worker.
+ * Never: keeps the process alive by itself (workers are unref'd); leaves a request unanswered: a
+ * crash rejects the requests its worker held, close rejects every pending request, each with an
+ * error, and the next request starts a new worker.
  * Invariants: requests are answered in the order the worker finishes them, each exactly once.
  */
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 
 export interface OffThreadOptions {
   /** The worker module: a URL next to the caller's module (`.js` when built, `.ts` under tsx). */
   readonly url: URL;
   /** Told when the worker dies unexpectedly (it is restarted on the next request). */
   readonly onCrash?: ((err: Error) => void) | undefined;
+  /**
+   * Each request gets a new worker, which exits as soon as it has posted its reply. For rare,
+   * large requests (a catalog file reload): a worker's isolate, its modules and the heap a large
+   * request grew (tens of MB, which V8 keeps once grown) go back to the system only when the
+   * worker exits, and exiting right after the reply frees them while this thread is still
+   * deserialising it, so the two heaps barely overlap (bench:catalog-load). Costs a worker start
+   * per request: about 1 ms of this thread and 0.1 s of the new one's. Default false: one worker,
+   * kept until `close`.
+   */
+  readonly workerPerRequest?: boolean | undefined;
+  /** Each worker's V8 heap limits (worker_threads `resourceLimits`). Default: V8's. */
+  readonly resourceLimits?: ResourceLimits | undefined;
 }
 
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
+  /** The worker the request went to. */
+  readonly worker: Worker;
 }
 
 /** The message a worker module receives, and what it must post back. */
 export interface OffThreadRequest<T> {
   readonly id: number;
   readonly body: T;
+  /** The worker's last request: it exits once this reply is posted (`workerPerRequest`). */
+  readonly last?: boolean | undefined;
 }
 export type OffThreadReply<R> =
   { readonly id: number; readonly ok: true; readonly body: R } | { readonly id: number; readonly ok: false; readonly error: string };
@@ -43,11 +61,16 @@ export function siblingModule(importMetaUrl: string, name: string): URL {
 }
 
 export class OffThread<Req, Res> {
+  /** The worker the next request goes to; with `workerPerRequest`, none between requests. */
   private worker: Worker | undefined;
+  /** Every worker not yet exited: the current one, and those finishing their last request. */
+  private readonly live = new Set<Worker>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
   crashes = 0;
+  /** Workers started so far: the first, one after each crash, and with `workerPerRequest` one per request. */
+  starts = 0;
 
   constructor(private readonly opts: OffThreadOptions) {}
 
@@ -55,18 +78,26 @@ export class OffThread<Req, Res> {
     if (this.closed) return Promise.reject(new Error('worker closed'));
     const worker = this.ensure();
     const id = this.nextId++;
+    const last = this.opts.workerPerRequest === true;
     return new Promise<Res>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve, reject });
-      worker.postMessage({ id, body } satisfies OffThreadRequest<Req>, [...transfer]);
+      this.pending.set(id, { resolve: resolve, reject, worker });
+      worker.postMessage({ id, body, last } satisfies OffThreadRequest<Req>, [...transfer]);
+      // It exits after this reply: the next request starts another.
+      if (last) this.worker = undefined;
     });
+  }
+
+  /** Workers running now (between requests with `workerPerRequest`: none). */
+  get running(): number {
+    return this.live.size;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const w = this.worker;
     this.worker = undefined;
+    const all = [...this.live];
     this.failAll(new Error('worker closed'));
-    if (w) await w.terminate();
+    await Promise.all(all.map((w) => w.terminate()));
   }
 
   private ensure(): Worker {
@@ -76,8 +107,9 @@ export class OffThread<Req, Res> {
     const w = this.opts.url.pathname.endsWith('.ts')
       ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(this.opts.url.href)}); })`, {
           eval: true,
+          resourceLimits: this.opts.resourceLimits,
         })
-      : new Worker(this.opts.url);
+      : new Worker(this.opts.url, { resourceLimits: this.opts.resourceLimits });
     w.unref();
     w.on('message', (m: OffThreadReply<Res>) => {
       const p = this.pending.get(m.id);
@@ -86,17 +118,29 @@ export class OffThread<Req, Res> {
       if (m.ok) p.resolve(m.body);
       else p.reject(new Error(m.error));
     });
+    let dead = false;
     const died = (err: Error): void => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
+      if (dead) return; // 'error' is followed by 'exit'
+      dead = true;
+      this.live.delete(w);
+      const current = this.worker === w;
+      if (current) this.worker = undefined;
       if (this.closed) return;
+      const held = [...this.pending].filter(([, p]) => p.worker === w);
+      // A worker that was sent its last request and answered it exits normally.
+      if (!current && held.length === 0) return;
       this.crashes++;
-      this.failAll(err);
+      for (const [id, p] of held) {
+        this.pending.delete(id);
+        p.reject(err);
+      }
       this.opts.onCrash?.(err);
     };
     w.on('error', died);
     w.on('exit', (code) => died(new Error(`worker exited with code ${code}`)));
     this.worker = w;
+    this.live.add(w);
+    this.starts++;
     return w;
   }
 
@@ -133,5 +177,7 @@ export async function serveOffThread<Req, Res>(
       reply = { id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) };
     }
     port.postMessage(reply, transfer);
+    // The reply is queued on the parent's side already: it is delivered before the 'exit' event.
+    if (m.last === true) process.exit(0);
   });
 }

@@ -36,6 +36,8 @@ test('an edit reaches answers; a corrupt edit keeps the last good catalog', asyn
   const first = await dig(t, s.dnsPort, ['web.ns1.global', 'A']);
   if (!first) return;
   t.deepEqual(answers(first, 'A'), ['10.0.0.1']);
+  const source = (await (await fetch(`http://127.0.0.1:${s.httpPort}/debug/source`)).json()) as { lastReading?: string };
+  t.is(source.lastReading, 'fast', 'read without positions: positions are only for a file with problems');
 
   writeFileSync(path, catalog('10.0.0.2'));
   const changed = await until(

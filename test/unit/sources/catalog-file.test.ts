@@ -1,6 +1,10 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { parseCatalogFile, formatCatalogIssue } from '../../../src/sources/catalog-file.js';
+import { isDeepStrictEqual } from 'node:util';
+import { parseCatalogFile, parseCatalogFileWithPositions, formatCatalogIssue } from '../../../src/sources/catalog-file.js';
+import { decodeCatalogFileBytes, freshServices, rebuildLocals } from '../../../src/sources/catalog-file-decoder.js';
+import { loadYamlFast } from '../../../src/util/yaml-schema.js';
 import { fileURLToPath } from 'node:url';
 
 const demoCatalog = fileURLToPath(new URL('../../../config/demo-catalog.yaml', import.meta.url));
@@ -128,4 +132,275 @@ test('an empty, whitespace-only or comment-only file is refused (a writer may be
   const r = parseCatalogFile('services: []\n');
   t.true(r.ok);
   if (r.ok) t.deepEqual(r.catalog, { services: [], remotes: [] });
+});
+
+// --- issue 15: the fast reading, and the positioned one it falls back to ----------------------------
+
+/** yaml warns (process.emitWarning) about a collection used as a key, which some texts here do on purpose. */
+function muteYamlWarnings(t: ExecutionContext): void {
+  const original = Object.getOwnPropertyDescriptor(process, 'emitWarning')!;
+  Object.defineProperty(process, 'emitWarning', { ...original, value: () => undefined });
+  t.teardown(() => {
+    Object.defineProperty(process, 'emitWarning', original);
+  });
+}
+
+/** A result without the `reading` that produced it, to compare what the two readings decide. */
+const decision = (r: ReturnType<typeof parseCatalogFile>): unknown => (r.ok ? { ok: true, catalog: r.catalog } : r);
+
+test('an invalid file is read fast, refused by validation, then read again for its lines, worded as before', (t) => {
+  for (const [title, text] of bad) {
+    if (title === 'yaml syntax') {
+      t.is(loadYamlFast(text), undefined, 'a syntax error: the fast reading gives up');
+      continue;
+    }
+    // The fast reading parsed it: the problems below come from the fallback after validation failed.
+    t.true(typeof loadYamlFast(text)?.value === 'object', title);
+    const r = parseCatalogFile(text);
+    t.false(r.ok, title);
+    t.deepEqual(r, parseCatalogFileWithPositions(text), title);
+    if (!r.ok)
+      t.true(
+        r.issues.every((i) => i.line !== undefined || i.path === '(root)'),
+        `${title}: ${JSON.stringify(r.issues)}`,
+      );
+  }
+});
+
+/** `n` ClusterIP services, one per line (line i + 2 holds services[i]); `edit` may rewrite any line. */
+function bigCatalog(n: number, edit: (i: number, line: string) => string = (_i, l) => l): string {
+  const lines = ['services:'];
+  for (let i = 0; i < n; i++) {
+    const line = `  - {namespace: ns${i % 100}, name: svc${i}, clusterIPs: [10.0.${(i >> 8) & 255}.${i & 255}], readyEndpoints: 1, ports: [{name: http, port: 80}]}`;
+    lines.push(edit(i, line));
+  }
+  return lines.join('\n') + '\n';
+}
+
+test('a 10,000-service file: read fast when valid; one bad entry is reported at its line', (t) => {
+  const good = parseCatalogFile(bigCatalog(10_000));
+  t.true(good.ok);
+  if (good.ok) {
+    t.is(good.reading, 'fast');
+    t.is(good.catalog.services.length, 10_000);
+  }
+  // A schema problem (the fast reading validates, fails, and the positioned reading places it).
+  const badIp = parseCatalogFile(
+    bigCatalog(10_000, (i, l) => (i === 6000 ? l.replace(/clusterIPs: \[[^\]]*\]/, 'clusterIPs: [10.0.0.300]') : l)),
+  );
+  t.false(badIp.ok);
+  if (!badIp.ok) {
+    t.deepEqual(
+      badIp.issues.map((i) => formatCatalogIssue('f', i)),
+      ["f:6002:50: services[6000].clusterIPs[0]: must be an IPv4 or IPv6 address, got '10.0.0.300'"],
+    );
+  }
+  // A problem across keys (schema-valid, so only the conversion finds it).
+  const dup = parseCatalogFile(bigCatalog(10_000, (i, l) => (i === 9999 ? l.replace('svc9999', 'svc10').replace('ns99', 'ns10') : l)));
+  t.false(dup.ok);
+  if (!dup.ok)
+    t.deepEqual(
+      dup.issues.map((i) => formatCatalogIssue('f', i)),
+      ['f:10001:5: services[9999]: duplicate service ns10/svc10'],
+    );
+});
+
+test('what the fast reading leaves to the positioned one: anchors and merges, tags, directives, collections as keys', (t) => {
+  muteYamlWarnings(t);
+  const positioned = (text: string) => {
+    const r = parseCatalogFile(text);
+    t.deepEqual(decision(r), decision(parseCatalogFileWithPositions(text)), text);
+    if (r.ok) t.is(r.reading, 'positioned', text);
+    return r;
+  };
+  const merged = positioned(`services:
+  - &web {namespace: a, name: web, clusterIPs: [10.0.0.1], readyEndpoints: 1}
+  - {<<: *web, name: api}
+`);
+  t.deepEqual(merged.ok && merged.catalog.services.map((s) => `${s.namespace}/${s.name}`), ['a/web', 'a/api']);
+  // A merge key without an anchor is an unknown key to the fast reading's schema; the fallback merges.
+  const inline = positioned('services:\n  - {<<: {namespace: a, clusterIPs: [10.0.0.1], readyEndpoints: 1}, name: b}\n');
+  t.true(inline.ok);
+  const tagged = positioned('services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: !!int "3"}\n');
+  t.deepEqual(tagged.ok && tagged.catalog.services[0], {
+    kind: 'clusterIP',
+    namespace: 'a',
+    name: 'b',
+    ports: [],
+    clusterIPs: ['10.0.0.1'],
+    readyEndpoints: 3,
+  });
+  // YAML 1.1 reads 010 as octal: the directive is the positioned reading's business.
+  const v11 = positioned(
+    '%YAML 1.1\n---\nservices:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1, ports: [{port: 010}]}\n',
+  );
+  t.deepEqual(v11.ok && v11.catalog.services[0]!.ports, [{ name: '', port: 8, protocol: 'TCP' }]);
+  // js-yaml would make the key `name` of `[name]`; yaml makes it `[ name ]`, an unknown key.
+  const key = positioned('services:\n  - {namespace: a, [name]: b, clusterIPs: [10.0.0.1], readyEndpoints: 1}\n');
+  t.false(key.ok);
+});
+
+test('comment lines are no reason to give up the fast reading, whatever punctuation they hold', (t) => {
+  const text = `# Generated by catalogd! Do not edit & see https://example.org/?q=1
+#  ? %YAML [x]: y &anchor !tag
+services:
+  # [a]: b !
+  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1}
+`;
+  const r = parseCatalogFile(text);
+  t.true(r.ok && r.reading === 'fast', JSON.stringify(r));
+  t.deepEqual(decision(r), decision(parseCatalogFileWithPositions(text)));
+  // The same characters outside a comment line do send the text to the positioned reading.
+  const tagged = parseCatalogFile(text.replace('readyEndpoints: 1', 'readyEndpoints: !!int 1'));
+  t.true(tagged.ok && tagged.reading === 'positioned');
+});
+
+test('the fast reading resolves scalars as YAML 1.2 and the yaml package do, and refuses what yaml refuses', (t) => {
+  const svc = (ready: string) => `services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: ${ready}}\n`;
+  for (const [ready, want] of [
+    ['0o17', 15],
+    ['0x1F', 31],
+    ['+7', 7],
+    ['012', 12], // YAML 1.2: decimal, not octal
+    ['1e1', 10],
+  ] as const) {
+    const r = parseCatalogFile(svc(ready));
+    t.deepEqual(
+      r.ok && [r.reading, r.catalog.services[0]!.kind === 'clusterIP' && r.catalog.services[0]!.readyEndpoints],
+      ['fast', want],
+      ready,
+    );
+  }
+  // Strings to YAML 1.2 and to yaml (js-yaml's own core schema reads them as numbers).
+  for (const ready of ['1_000', '0b11', '1_0.5', 'yes']) {
+    const r = parseCatalogFile(svc(ready));
+    t.false(r.ok, ready);
+    if (!r.ok)
+      t.regex(
+        formatCatalogIssue('f', r.issues[0]!),
+        new RegExp(`^f:2:\\d+: services\\[0\\]\\.readyEndpoints: must be an integer, got '${ready}'$`),
+      );
+  }
+  // Flow content indented less than its block (yaml refuses it; js-yaml only warns), and a comment
+  // glued to a flow indicator (yaml refuses it; js-yaml reads a comment).
+  for (const text of [
+    'services:\n  - {namespace: a, name: b,\n  clusterIPs: [10.0.0.1], readyEndpoints: 1}\n',
+    'services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1], readyEndpoints: 1}#note\n',
+  ]) {
+    const r = parseCatalogFile(text);
+    t.false(r.ok, text);
+    t.deepEqual(r, parseCatalogFileWithPositions(text));
+  }
+});
+
+// Catalog texts in the shapes operators and generators write (flow and block, quoted and plain,
+// comments, IPv6, YAML 1.2 number spellings), then 0-2 random edits with YAML's own punctuation.
+// Mostly valid values (so that most texts are catalogs), some that only one YAML reading accepts.
+const mostly = (valid: readonly string[], odd: readonly string[]) =>
+  fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: fc.constantFrom(...odd) });
+const scalarArb = mostly(['a', 'ns1', 'svc-2', '"q"', "'s'", '"a\\x62"'], ['NS1', "'a''b'", '0x1f', '1', 'a b', 'x # c', '~', 'true']);
+const ipArb = mostly(['10.0.0.1', '2001:db8::1', '::1', '"10.0.0.2"', "'::2'", '2001:DB8::3'], ['300.1.1.1', '10.0.0.1 # x', '[10.0.0.1]']);
+const intArb = mostly(['1', '0', '0x10', '0o7', '+3', '012', '1.0', '1e1', '80'], ['1_0', '0b1', '"1"', '-1', '~', '.inf']);
+const portArb = mostly(['1', '80', '0x10', '0o7', '+3', '012', '1e1', '65535'], ['0', '1_0', '0b1', '"1"', '70000', '.nan']);
+const serviceArb = fc.record({
+  namespace: scalarArb,
+  name: mostly(['svc'], ['svc0', 'svc1', 'Svc', '"svc"', '1e3']),
+  shape: fc.constantFrom('clusterIP', 'headless', 'externalName'),
+  ip: ipArb,
+  ready: intArb,
+  port: fc.option(portArb),
+  flow: fc.boolean(),
+  comment: fc.boolean(),
+});
+/** One edit of a text: a character deleted, or YAML punctuation inserted or written over one. */
+const editArb = fc.record({
+  at: fc.double({ min: 0, max: 1, noNaN: true }),
+  op: fc.constantFrom('delete', 'insert', 'replace'),
+  with: fc.constantFrom(
+    ...[' ', '\n', '  ', '\n  ', '\t', ':', ',', '[', ']', '{', '}', '-', '#', '"', "'", '?', '|', '>', '&a ', '*a', '!!str ', '<<: '],
+  ),
+});
+const catalogTextArb = fc
+  .record({
+    header: fc.constantFrom('', '# generated! do not edit & see ?\n', '#  [a]: b %x\n', '---\n'),
+    services: fc.array(serviceArb, { minLength: 1, maxLength: 3 }),
+    remote: fc.option(fc.record({ gateway: ipArb, service: scalarArb })),
+    edits: fc.oneof({ weight: 2, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(editArb, { minLength: 1, maxLength: 2 }) }),
+  })
+  .map(({ header, services, remote, edits }) => {
+    const lines = [`${header}services:`];
+    for (const [i, s] of services.entries()) {
+      const fields: [string, string][] = [
+        ['namespace', s.namespace],
+        ['name', s.name === 'svc' ? `svc${i}` : s.name],
+      ];
+      if (s.shape === 'clusterIP') fields.push(['clusterIPs', `[${s.ip}]`], ['readyEndpoints', s.ready]);
+      else if (s.shape === 'headless') fields.push(['headless', 'true'], ['endpoints', `[{address: ${s.ip}}]`]);
+      else fields.push(['externalName', s.namespace]);
+      if (s.port !== null) fields.push(['ports', `[{name: http, port: ${s.port}}]`]);
+      if (s.flow)
+        lines.push(`  - {${fields.map(([k, v]) => `${k}: ${v.replace(/\n\s*/g, ' ')}`).join(', ')}}${s.comment ? ' # note' : ''}`);
+      else lines.push(...fields.map(([k, v], j) => `${j === 0 ? '  - ' : '    '}${k}: ${v}${s.comment && j === 1 ? ' # note' : ''}`));
+    }
+    if (remote !== null)
+      lines.push(
+        'remotes:',
+        '  - cluster: c1',
+        `    gateways: [{address: ${remote.gateway}}]`,
+        `    services: [{namespace: a, name: ${remote.service}}]`,
+      );
+    let text = lines.join('\n') + '\n';
+    for (const e of edits) {
+      const at = Math.floor(e.at * text.length);
+      if (e.op === 'delete') text = text.slice(0, at) + text.slice(at + 1);
+      else if (e.op === 'insert') text = text.slice(0, at) + e.with + text.slice(at);
+      else text = text.slice(0, at) + e.with + text.slice(at + 1);
+    }
+    return text;
+  });
+
+test('property: the fast reading never changes what a file decides (catalog, or problems and their lines)', (t) => {
+  let fast = 0;
+  let valid = 0;
+  muteYamlWarnings(t); // some edits make collections into keys
+  fc.assert(
+    fc.property(catalogTextArb, (text) => {
+      const r = parseCatalogFile(text);
+      if (r.ok) valid++;
+      if (r.ok && r.reading === 'fast') fast++;
+      return isDeepStrictEqual(decision(r), decision(parseCatalogFileWithPositions(text)));
+    }),
+    { numRuns: 3000 },
+  );
+  t.log(`${valid} of 3000 valid, ${fast} of them read fast`);
+  // Not vacuous: a good share of the texts is valid, and most valid ones were read fast.
+  t.true(valid > 300 && fast > valid / 2, `${valid} valid, ${fast} fast`);
+});
+
+test('a reply that crosses threads carries the fresh services as JSON, and they come back the same', (t) => {
+  const text =
+    bigCatalog(50) +
+    '  - {namespace: a, name: h, headless: true, endpoints: [{address: "2001:DB8::1"}, {address: 10.1.1.1, ready: false}]}\n' +
+    '  - {namespace: a, name: e, externalName: Example.COM., ports: [{name: dns, port: 53, protocol: UDP}]}\n';
+  const req = { bytes: new TextEncoder().encode(text), lastHash: undefined, baseFingerprints: new Float64Array(0) };
+  const objects = decodeCatalogFileBytes(req);
+  const json = decodeCatalogFileBytes({ ...req, freshAsJson: true });
+  if (objects.kind !== 'catalog' || json.kind !== 'catalog') return t.fail(`${objects.kind} ${json.kind}`);
+  t.is(json.fresh.length, 0);
+  t.is(typeof json.freshJson, 'string');
+  t.deepEqual(freshServices(json), objects.fresh);
+  t.deepEqual(json.fingerprints, objects.fingerprints);
+  t.deepEqual(rebuildLocals(new Map(), json), rebuildLocals(new Map(), objects));
+  // What is held is sent as the base: only the changed service crosses, as JSON.
+  const edited = decodeCatalogFileBytes({
+    ...req,
+    bytes: new TextEncoder().encode(text.replace('10.0.0.7]', '10.9.9.9]')),
+    baseFingerprints: objects.fingerprints,
+    freshAsJson: true,
+  });
+  if (edited.kind !== 'catalog') return t.fail(edited.kind);
+  t.deepEqual(
+    freshServices(edited).map((s) => s.kind === 'clusterIP' && s.clusterIPs),
+    [['10.9.9.9']],
+  );
 });
