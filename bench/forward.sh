@@ -4,8 +4,11 @@
 # name first, so the rounds measure cache hits: the forwarder's own path, not knotd.
 # Usage: bench/forward.sh [ROUNDS] [SECONDS]. Loopback only; every server started here is stopped here.
 # Env: NAMES (default 200), UNBOUND_THREADS (default 1: gsdns answers on one JS thread),
-#      SKIP_GSDNS=1 (measure the knot+unbound half only, e.g. before the forwarder exists).
-# Prints per-round qps and the medians, plus the gsdns/unbound ratio (the machine is noisy: quote ratios).
+#      SKIP_GSDNS=1 (measure the knot+unbound half only, e.g. before the forwarder exists),
+#      CPU_PROF=DIR (a V8 CPU profile of gsdns, written to DIR when it is stopped with SIGTERM at the end).
+# Prints per-round qps and the medians, plus the gsdns/unbound ratio (the machine is noisy: quote ratios),
+# and each server's CPU time (user + system, from /proc) per answered query: on a shared machine
+# qps moves with whatever else runs, while CPU per query mostly does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -13,6 +16,7 @@ secs=${2:-10}
 names=${NAMES:-200}
 ub_threads=${UNBOUND_THREADS:-1}
 skip_gs=${SKIP_GSDNS:-0}
+cpu_prof=${CPU_PROF:-}
 command -v dnsperf >/dev/null || { echo "dnsperf missing: apt-get install -y dnsperf" >&2; exit 1; }
 command -v unbound >/dev/null || { echo "unbound missing: apt-get install -y unbound" >&2; exit 1; }
 command -v dig >/dev/null || { echo "dig missing: apt-get install -y bind9-dnsutils" >&2; exit 1; }
@@ -113,7 +117,9 @@ pids+=("$ub_pid")
 
 # --- gsdns: forwarding everything outside its zone to knotd -------------------------------------
 if [ "$skip_gs" != 1 ]; then
-  node bin/gsdns serve --config config/demo.yaml \
+  node_args=()
+  if [ -n "$cpu_prof" ]; then mkdir -p "$cpu_prof"; node_args=(--cpu-prof "--cpu-prof-dir=$cpu_prof"); fi
+  node "${node_args[@]}" bin/gsdns serve --config config/demo.yaml \
     --set "dns.listen=[{address: 127.0.0.1, port: $gs_port}]" \
     --set "http.listen={address: 127.0.0.1, port: 0}" \
     --set log.level=warn \
@@ -141,9 +147,14 @@ if [ "$skip_gs" != 1 ]; then
   await $gs_port n1.bench.test A "gsdns's forwarder (→ knotd)" "$out/gsdns.log"
 fi
 
-run() { # run PORT SECONDS → qps (dnsperf output kept in $out/last.txt)
+clk_tck=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system CPU of PID, in clock ticks
+run() { # run PORT SECONDS [PID] → "qps µs-of-PID's-CPU-per-answered-query" (dnsperf output kept in $out/last.txt)
+  local t0=0 t1=0
+  [ -z "${3:-}" ] || t0=$(ticks "$3")
   dnsperf -s 127.0.0.1 -p "$1" -d "$out/queries.txt" -l "$2" -c 8 -q 200 >"$out/last.txt" 2>&1
-  awk '/Queries per second/ {print $4}' "$out/last.txt"
+  [ -z "${3:-}" ] || t1=$(ticks "$3")
+  awk -v t=$((t1 - t0)) -v hz="$clk_tck" '/Queries completed/ {n = $3} /Queries per second/ {q = $4} END {printf "%s %.2f\n", q, n ? t * 1e6 / hz / n : 0}' "$out/last.txt"
 }
 # lost: dnsperf's count of unanswered queries; any rcode other than NOERROR means the qps is not
 # comparable (a fast SERVFAIL or REFUSED is not a forwarded answer), so say so on the round's line.
@@ -159,21 +170,25 @@ for p in "${targets[@]}"; do
   dnsperf -s 127.0.0.1 -p "$p" -d "$out/queries.txt" -n 1 -c 1 -q 10 >/dev/null 2>&1
   run "$p" 2 >/dev/null
 done
-gs=(); ub=()
+gs=(); ub=(); gs_cpu=(); ub_cpu=()
 for r in $(seq "$rounds"); do
   line="round $r:"
   if [ "$skip_gs" != 1 ]; then
-    g=$(run $gs_port "$secs"); gs+=("$g"); line+=" gsdns ${g} qps (lost $(lost)),"
+    read -r g c < <(run $gs_port "$secs" "$gs_pid"); gs+=("$g"); gs_cpu+=("$c")
+    line+=" gsdns ${g} qps, ${c} µs CPU/query (lost $(lost)),"
   fi
-  u=$(run $ub_port "$secs"); ub+=("$u"); line+=" unbound ${u} qps (lost $(lost))"
+  read -r u c < <(run $ub_port "$secs" "$ub_pid"); ub+=("$u"); ub_cpu+=("$c")
+  line+=" unbound ${u} qps, ${c} µs CPU/query (lost $(lost))"
   echo "$line"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 rss() { ps -o rss= -p "$1" | awk '{printf "%.1f", $1/1024}'; }
 mu=$(median "${ub[@]}")
+cu=$(median "${ub_cpu[@]}")
 if [ "$skip_gs" = 1 ]; then
-  echo "median: unbound (${ub_threads} thread) ${mu} qps; unbound RSS $(rss "$ub_pid") MB (gsdns skipped: SKIP_GSDNS=1)"
+  echo "median: unbound (${ub_threads} thread) ${mu} qps, ${cu} µs CPU/query; unbound RSS $(rss "$ub_pid") MB (gsdns skipped: SKIP_GSDNS=1)"
 else
   mg=$(median "${gs[@]}")
-  echo "median: gsdns ${mg} qps, unbound (${ub_threads} thread) ${mu} qps, ratio gsdns/unbound $(awk -v a="$mg" -v b="$mu" 'BEGIN {printf "%.2f", a/b}'); RSS after run: gsdns $(rss "$gs_pid") MB, unbound $(rss "$ub_pid") MB"
+  cg=$(median "${gs_cpu[@]}")
+  echo "median: gsdns ${mg} qps, unbound (${ub_threads} thread) ${mu} qps, ratio gsdns/unbound $(awk -v a="$mg" -v b="$mu" 'BEGIN {printf "%.2f", a/b}'); CPU per query: gsdns ${cg} µs, unbound ${cu} µs (unbound/gsdns $(awk -v a="$cu" -v b="$cg" 'BEGIN {printf "%.2f", a/b}')); RSS after run: gsdns $(rss "$gs_pid") MB, unbound $(rss "$ub_pid") MB"
 fi

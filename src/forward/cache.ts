@@ -2,15 +2,19 @@
  * The forwarding cache (PURE: lru-cache is in-memory; time is passed in).
  *
  * Owns: StoredAnswers by cache key, their freshness (RFC 1035 TTLs, RFC 2308 negative TTLs) and
- * their stale window (RFC 8767), bounded in entries and in octets.
+ * their stale window (RFC 8767), bounded in entries and in octets; and, per entry, the renders its
+ * cache hits are patched from (relay-store.ts HitRender: one per client shape, for the current age).
  * Never: reads the clock, does I/O, or lets a SERVFAIL displace an answer that could still be
  * served stale.
  * Invariants: an entry is fresh while its age is below its TTL, servable stale for
  * `serveStaleSeconds` after that (positive and negative answers only), and gone after; at most
- * `maxEntries` entries and `maxBytes` octets of bodies are held (least recently used go first).
+ * `maxEntries` entries and `maxBytes` octets of bodies and hit renders are held (least recently
+ * used go first); an entry keeps at most HIT_RENDERS_PER_ENTRY renders, counted in its size from the
+ * start, and a render is reused only for its shape and age (the TTLs it carries).
  */
 import { LRUCache } from 'lru-cache';
-import type { StoredAnswer } from '../wire/relay-store.js';
+import { OPT_FIXED_SIZE } from '../wire/relay.js';
+import { renderHit, type HitRender, type StoredAnswer } from '../wire/relay-store.js';
 
 export interface CacheOptions {
   readonly maxEntries: number;
@@ -23,7 +27,15 @@ export interface CacheOptions {
 export interface CacheEntry {
   readonly stored: StoredAnswer;
   readonly storedAtMs: number;
+  /** Renders for cache hits (hitRender), at most HIT_RENDERS_PER_ENTRY, oldest first. */
+  readonly renders: HitRender[];
 }
+
+/**
+ * Renders kept per entry. Clients of more shapes (size limit, OPT, DO) than this for one name take
+ * turns, each re-rendering, which costs what a render per hit costs.
+ */
+export const HIT_RENDERS_PER_ENTRY = 2;
 
 export type CacheLookup =
   | { readonly state: 'fresh'; readonly entry: CacheEntry; readonly ageSeconds: number; readonly remainingSeconds: number }
@@ -32,8 +44,14 @@ export type CacheLookup =
 /** Rough per-entry bookkeeping (key, entry object, arrays), so many tiny answers still count. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
+/** Rough per-render bookkeeping (the HitRender and its Buffer object). */
+const RENDER_OVERHEAD_BYTES = 96;
+
+/** Octets of an entry, with room for its hit renders: none is longer than the body plus an OPT of the shared options. */
 function entrySize(stored: StoredAnswer): number {
-  return stored.body.length + stored.ends.length * 24 + ENTRY_OVERHEAD_BYTES;
+  let render = stored.body.length + OPT_FIXED_SIZE + RENDER_OVERHEAD_BYTES;
+  for (const o of stored.sharedOptions) render += 4 + o.data.length;
+  return stored.body.length + stored.ends.length * 24 + ENTRY_OVERHEAD_BYTES + HIT_RENDERS_PER_ENTRY * render;
 }
 
 export class AnswerCache {
@@ -45,6 +63,43 @@ export class AnswerCache {
       maxSize: options.maxBytes,
       sizeCalculation: (e) => entrySize(e.stored),
     });
+  }
+
+  /**
+   * A fresh entry (refreshing its recency), or undefined: the cache-hit path, which allocates
+   * nothing. Entries that are not fresh are left for lookup() to judge.
+   */
+  fresh(key: string, nowMs: number): CacheEntry | undefined {
+    const entry = this.lru.get(key);
+    if (entry === undefined || nowMs - entry.storedAtMs >= entry.stored.ttlSeconds * 1000) return undefined;
+    return entry;
+  }
+
+  /**
+   * The reply of a fresh entry for clients of `shape` (relay-store hitShape) at `ageSeconds`, to be
+   * patched per client (patchHit): the render kept for that shape if it is of that age, else one
+   * rendered now and kept in its place (or in place of the oldest render, when every slot holds
+   * another shape).
+   */
+  hitRender(entry: CacheEntry, shape: number, ageSeconds: number): HitRender {
+    const renders = entry.renders;
+    let slot = renders.length < HIT_RENDERS_PER_ENTRY ? renders.length : 0;
+    for (let i = 0; i < renders.length; i++) {
+      const r = renders[i]!;
+      if (r.shape !== shape) continue;
+      if (r.ageSeconds === ageSeconds) return r;
+      slot = i;
+      break;
+    }
+    const render = renderHit(entry.stored, shape, ageSeconds);
+    if (slot === renders.length) renders.push(render);
+    else if (renders[slot]!.shape === shape) renders[slot] = render;
+    else {
+      // Every slot holds another shape: the oldest goes.
+      renders.shift();
+      renders.push(render);
+    }
+    return render;
   }
 
   /** A fresh or stale-servable entry; an entry past its stale window is deleted. */
@@ -78,7 +133,7 @@ export class AnswerCache {
     // lru-cache drops an entry larger than maxSize, and with it the key's previous entry; refuse first.
     if (entrySize(stored) > this.options.maxBytes) return false;
     if (stored.answerClass === 'servfail' && this.stale(key, nowMs) !== undefined) return false;
-    this.lru.set(key, { stored, storedAtMs: nowMs });
+    this.lru.set(key, { stored, storedAtMs: nowMs, renders: [] });
     return true;
   }
 

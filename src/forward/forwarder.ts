@@ -16,7 +16,11 @@
  * - Every try uses a fresh UDP socket (a new random source port) and a new random 16-bit ID.
  * - A client never receives an answer fetched for another client subnet: with
  *   `forwardClientSubnet`, exchanges are keyed by subnet and subnet-scoped answers are not cached.
- * - Relayed answers never carry AA (message.ts renderAnswer).
+ * - Relayed answers never carry AA (relay-store.ts renderAnswer).
+ * - A fresh cache hit is answered synchronously (no promise, no microtask): a render kept per
+ *   client shape and answer age (cache.ts hitRender) copied and patched with the client's ID, RD,
+ *   CD, AD and question case (relay-store.ts patchHit), octet for octet what renderAnswer would
+ *   give it. Per hit it allocates the key, the reply and the result, and reads the clock once.
  * - A client waits at most `budgetMs` (plus scheduling) for a reply; every path ends in a reply.
  * - At most `maxInFlight` exchanges run at once and at most MAX_WAITERS clients wait on one;
  *   beyond either the client gets SERVFAIL (or a stale answer) at once, counted. Memory is bounded
@@ -29,11 +33,13 @@ import type { DnsRequest, EdnsOption } from '../wire/types.js';
 import { encodeResponse, responseSizeLimit } from '../wire/wire.js';
 import { jittered } from '../util/backoff.js';
 import { AllowList } from './acl.js';
-import { AnswerCache } from './cache.js';
+import { AnswerCache, type CacheEntry } from './cache.js';
 import { buildHealthQuery, buildUpstreamQuery, upstreamOptions } from '../wire/relay.js';
 import {
   cacheKey,
   clientSubnetKey,
+  hitShape,
+  patchHit,
   renderAnswer,
   storeReply,
   DEFAULT_CACHE_POLICY,
@@ -156,22 +162,43 @@ export class Forwarder {
     for (let i = this.states.length - 1; i >= 0; i--) if (labels.has(this.states[i]!.upstream.label)) this.states.splice(i, 1);
   }
 
-  /** Resolve one out-of-zone query for an allowed client. Never rejects. */
+  /**
+   * Resolve one out-of-zone query for an allowed client. Never rejects. A fresh cache hit is
+   * answered synchronously: its key, one lookup, and a copy of a render kept for the client's shape
+   * and the answer's age, patched with the client's ID, flags and question case (cacheHit).
+   */
   resolve(request: DnsRequest): ForwardResult | Promise<ForwardResult> {
     this.counters.queries++;
-    const dnssecOk = request.edns?.dnssecOk ?? false;
+    const edns = request.edns;
+    const dnssecOk = edns !== undefined && edns.dnssecOk;
     const key = cacheKey(request.question, dnssecOk, request.flags.cd);
     const nowMs = this.now();
+    const fresh = this.cache.fresh(key, nowMs);
+    if (fresh !== undefined) return this.cacheHit(request, fresh, nowMs);
+    return this.resolveMiss(request, key, dnssecOk, nowMs);
+  }
+
+  private cacheHit(request: DnsRequest, entry: CacheEntry, nowMs: number): ForwardResult {
+    this.counters.cacheHits++;
+    const stored = entry.stored;
+    const ageSeconds = nowMs > entry.storedAtMs ? Math.floor((nowMs - entry.storedAtMs) / 1000) : 0;
+    const edns = request.edns;
+    const render = this.cache.hitRender(entry, hitShape(responseSizeLimit(request.transport, edns), edns), ageSeconds);
+    return {
+      kind: 'relay',
+      message: patchHit(render, stored, request),
+      truncated: render.truncated,
+      rcode: stored.rcode,
+      source: 'cache',
+      upstream: undefined,
+      remainingSeconds: Math.max(0, stored.ttlSeconds - ageSeconds),
+      ageSeconds,
+      tries: NO_TRIES,
+    };
+  }
+
+  private resolveMiss(request: DnsRequest, key: string, dnssecOk: boolean, nowMs: number): ForwardResult | Promise<ForwardResult> {
     const hit = this.cache.lookup(key, nowMs);
-    if (hit?.state === 'fresh') {
-      this.counters.cacheHits++;
-      return this.render(request, hit.entry.stored, 'shared', hit.ageSeconds, false, {
-        source: 'cache',
-        remainingSeconds: hit.remainingSeconds,
-        ageSeconds: hit.ageSeconds,
-        tries: NO_TRIES,
-      });
-    }
     this.counters.cacheMisses++;
 
     // Clients join an exchange only when the upstream would be asked the same thing: with the
@@ -289,7 +316,7 @@ export class Forwarder {
     return this.servfailReply(request, { source: 'overload', tries: NO_TRIES });
   }
 
-  /** Render `stored` for this client; one object literal, since this is the cache-hit hot path. */
+  /** Render `stored` for this client: an upstream, coalesced, stale or SERVFAIL reply (a fresh cache hit is cacheHit's). */
   private render(
     request: DnsRequest,
     stored: StoredAnswer,

@@ -120,12 +120,16 @@ export class AnswerCache {
 
 /** A copy of `stored` with this query's ID, RD and CD, and its question octets (their case). */
 function patch(stored: Buffer, request: DnsRequest): Buffer {
+  // TypedArray set, not Buffer copy: the same octets without Buffer.copy's argument checks (this
+  // runs per hit; src/wire/relay-store.ts patchHit does the same for forwarded hits).
   const out = Buffer.allocUnsafe(stored.length);
-  stored.copy(out);
-  out.writeUInt16BE(request.id, 0);
+  out.set(stored);
+  const id = request.id;
+  out[0] = (id >> 8) & 0xff;
+  out[1] = id & 0xff;
   out[2] = (out[2]! & ~0x01) | (request.flags.rd ? 0x01 : 0);
   out[3] = (out[3]! & ~0x10) | (request.flags.cd ? 0x10 : 0);
   // The question is echoed at offset 12, and the key matched it up to case: same length.
-  request.rawQuestion.copy(out, 12);
+  out.set(request.rawQuestion, 12);
   return out;
 }

@@ -172,29 +172,36 @@ export interface RenderedAnswer {
 
 const CLIENT_BOUND_OPTIONS = new Set([EDNS_OPTION_COOKIE, EDNS_OPTION_ECS, EDNS_OPTION_PADDING, EDNS_OPTION_TCP_KEEPALIVE]);
 
+/** renderAnswer's OPT when the client sent none: shared, never written. */
+const NO_OPT = Buffer.alloc(0);
+
 export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAnswer {
   const maxSize = Math.max(MIN_UDP_PAYLOAD, spec.maxSize);
-  let opt: Buffer = Buffer.alloc(0);
+  let opt: Buffer = NO_OPT;
   if (spec.edns) {
     let options = spec.options === 'all' ? stored.options : spec.options === 'sameSubnet' ? stored.subnetOptions : stored.sharedOptions;
     if (spec.stale) options = [...options, { code: EDNS_OPTION_EDE, data: Buffer.from([0, EDE_STALE_ANSWER]) }];
-    const questionEnd = HEADER_SIZE + stored.questionLength;
+    let optionOctets = 0;
+    for (const o of options) optionOctets += 4 + o.data.length;
     // Options that would not leave room for the question are dropped rather than the reply.
-    if (questionEnd + OPT_FIXED_SIZE + options.reduce((n, o) => n + 4 + o.data.length, 0) > maxSize) options = [];
+    if (HEADER_SIZE + stored.questionLength + OPT_FIXED_SIZE + optionOctets > maxSize) options = [];
     opt = encodeOpt(ADVERTISED_UDP_PAYLOAD, stored.rcode >> 4, spec.edns.dnssecOk, options);
   }
   const budget = maxSize - opt.length;
   // Keep the longest prefix of records that fits: a prefix never loses a compression target.
+  const ends = stored.ends;
+  const sections = stored.sections;
   let kept = 0;
   let end = HEADER_SIZE + stored.questionLength;
-  while (kept < stored.ends.length && stored.ends[kept]! <= budget) end = stored.ends[kept++]!;
+  while (kept < ends.length && ends[kept]! <= budget) end = ends[kept++]!;
   let truncated = false;
-  for (let i = kept; i < stored.sections.length; i++) if (stored.sections[i] !== 2) truncated = true;
+  for (let i = kept; i < sections.length; i++) if (sections[i] !== 2) truncated = true;
 
   const message = Buffer.allocUnsafe(end + opt.length);
-  stored.body.copy(message, 0, 0, end);
-  opt.copy(message, end);
-  message.writeUInt16BE(spec.id & 0xffff, 0);
+  message.set(end === stored.body.length ? stored.body : stored.body.subarray(0, end));
+  if (opt.length > 0) message.set(opt, end);
+  message[0] = (spec.id >> 8) & 0xff;
+  message[1] = spec.id & 0xff;
   // QR=1, OPCODE=QUERY, TC from fitting, RD echoed. AA never: a relayed answer is not ours, whatever
   // the upstream said (RFC 1035 §4.1.1: AA speaks for the responding server; BIND, Unbound and
   // CoreDNS forward clear it), and the first copy must look like every cached copy.
@@ -203,14 +210,21 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   // asked with AD or DO (RFC 6840 §5.8); CD echoed.
   const adWanted = spec.ad === true || spec.edns?.dnssecOk === true;
   message[3] = 0x80 | (stored.ad && adWanted ? 0x20 : 0) | (spec.cd ? 0x10 : 0) | (stored.rcode & 0x0f);
-  const counts = [0, 0, 0];
-  for (let i = 0; i < kept; i++) counts[stored.sections[i]!]!++;
-  message.writeUInt16BE(counts[0]!, 6);
-  message.writeUInt16BE(counts[1]!, 8);
-  message.writeUInt16BE(counts[2]! + (spec.edns ? 1 : 0), 10);
+  let answers = 0;
+  let authority = 0;
+  let additional = spec.edns ? 1 : 0;
+  for (let i = 0; i < kept; i++) {
+    const section = sections[i];
+    if (section === 0) answers++;
+    else if (section === 1) authority++;
+    else additional++;
+  }
+  message.writeUInt16BE(answers, 6);
+  message.writeUInt16BE(authority, 8);
+  message.writeUInt16BE(additional, 10);
   // D8: the question is echoed in the client's case. Only a case difference is allowed: records may
   // point into the question's name, so its label structure must stay byte-identical.
-  if (sameQuestionIgnoringCase(spec.rawQuestion, stored.body, stored.questionLength)) spec.rawQuestion.copy(message, HEADER_SIZE);
+  if (sameQuestionIgnoringCase(spec.rawQuestion, stored.body, stored.questionLength)) message.set(spec.rawQuestion, HEADER_SIZE);
   const cap = stored.ttlSeconds > 0 ? stored.ttlSeconds : Number.MAX_SAFE_INTEGER;
   for (let i = 0; i < kept; i++) {
     const offset = stored.ttlOffsets[i]!;
@@ -221,15 +235,93 @@ export function renderAnswer(stored: StoredAnswer, spec: RenderSpec): RenderedAn
   return { message, truncated };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cache hits: rendered once per client shape and age, patched per client
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A cache hit's reply before it is patched for one client: renderAnswer's output for every client
+ * of one shape (hitShape) at one age, rendered with ID 0, RD and CD clear, AD as for a client that
+ * did not set AD (so set only for a shape with DO, when the upstream set it), the stored question's
+ * case, and only the options any client may see ('shared', not stale). patchHit writes the rest;
+ * the pair gives octet for octet what renderAnswer gives that client.
+ */
+export interface HitRender {
+  readonly shape: number;
+  /** Whole seconds since the answer was stored, as the TTLs were counted down. */
+  readonly ageSeconds: number;
+  readonly message: Buffer;
+  readonly truncated: boolean;
+}
+
+/** What a client's cache hit needs of its query. */
+export interface HitClient {
+  readonly id: number;
+  readonly rawQuestion: Buffer;
+  readonly flags: { readonly rd: boolean; readonly ad: boolean; readonly cd: boolean };
+}
+
+/**
+ * Everything of a client that shapes its reply's octets beyond what patchHit writes: its size
+ * limit (responseSizeLimit; below 512 counts as 512), whether it sent an OPT, and DO (the OPT's DO
+ * bit). A small integer, compared rather than hashed.
+ */
+export function hitShape(maxSize: number, edns: { readonly dnssecOk: boolean } | undefined): number {
+  return Math.max(MIN_UDP_PAYLOAD, maxSize) * 4 + (edns === undefined ? 0 : edns.dnssecOk ? 3 : 2);
+}
+
+/** Render `stored` for every client of `shape` at `ageSeconds` (see HitRender). */
+export function renderHit(stored: StoredAnswer, shape: number, ageSeconds: number): HitRender {
+  const edns = shape & 2 ? { dnssecOk: (shape & 1) === 1 } : undefined;
+  const rendered = renderAnswer(stored, {
+    id: 0,
+    rawQuestion: stored.body.subarray(HEADER_SIZE, HEADER_SIZE + stored.questionLength),
+    rd: false,
+    cd: false,
+    ad: false,
+    edns,
+    options: 'shared',
+    ageSeconds,
+    stale: false,
+    maxSize: shape >> 2,
+  });
+  return { shape, ageSeconds, message: rendered.message, truncated: rendered.truncated };
+}
+
+/**
+ * This client's reply from a render of its shape: a copy with its ID, RD and CD echoed, AD as
+ * renderAnswer sets it (the upstream's AD, for clients that asked with AD or DO: the render has it
+ * for DO), and its question's case (D8, as renderAnswer: only when the question differs from the
+ * stored one by case alone).
+ */
+export function patchHit(render: HitRender, stored: StoredAnswer, client: HitClient): Buffer {
+  const template = render.message;
+  const out = Buffer.allocUnsafe(template.length);
+  out.set(template);
+  const id = client.id;
+  out[0] = (id >> 8) & 0xff;
+  out[1] = id & 0xff;
+  const flags = client.flags;
+  if (flags.rd) out[2] = template[2]! | 0x01;
+  const ad = stored.ad && flags.ad;
+  if (flags.cd || ad) out[3] = template[3]! | (flags.cd ? 0x10 : 0) | (ad ? 0x20 : 0);
+  const question = client.rawQuestion;
+  if (sameQuestionIgnoringCase(question, stored.body, stored.questionLength)) out.set(question, HEADER_SIZE);
+  return out;
+}
+
 /**
  * The cache key: (lower-case name, type, class, DO, CD). CD answers may hold data a validator rejects.
- * `subnet` (clientSubnetKey) is appended for keys that must also tell client subnets apart: the
- * key of an in-flight exchange whose query carries the client's ECS upstream. The answers cached
- * under the plain key are never tailored to a subnet (scope 0, see cacheTtl), so it needs none.
+ * The name is followed by three UTF-16 code units, QTYPE, QCLASS and the DO/CD bits (0–3): one
+ * concatenation, no number formatting (this runs on every forwarded query), and a suffix of fixed
+ * length keeps keys apart whatever the name holds.
+ * `subnet` (clientSubnetKey) is appended after a "|" for keys that must also tell client subnets
+ * apart: the key of an in-flight exchange whose query carries the client's ECS upstream. Such a key
+ * never equals one without (its last unit is a hex digit, never a DO/CD unit), and the answers
+ * cached under the plain key are never tailored to a subnet (scope 0, see cacheTtl), so it needs none.
  */
 export function cacheKey(question: Question, dnssecOk: boolean, cd: boolean, subnet = ''): string {
-  const key = `${question.name}|${question.type}|${question.class}|${dnssecOk ? 1 : 0}${cd ? 1 : 0}`;
-  // Hex has no "|", so a key with a subnet never equals one without (names may contain "|").
+  const key = question.name + String.fromCharCode(question.type, question.class, (dnssecOk ? 2 : 0) | (cd ? 1 : 0));
   return subnet === '' ? key : `${key}|${subnet}`;
 }
 

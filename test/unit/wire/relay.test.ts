@@ -29,7 +29,10 @@ import {
   DEFAULT_CACHE_POLICY,
   cacheKey,
   clientSubnetKey,
+  hitShape,
+  patchHit,
   renderAnswer,
+  renderHit,
   storeReply,
   type CachePolicy,
   type RenderSpec,
@@ -1269,6 +1272,63 @@ test('property: renderAnswer fits the size, keeps the longest prefix of records,
 });
 
 // ---------------------------------------------------------------------------------------------
+// Cache hits: renderHit once per shape and age, patchHit per client
+// ---------------------------------------------------------------------------------------------
+
+/** What renderAnswer gives a cache hit's client: shared options, not stale. */
+const hitSpec = (spec: RenderSpec & { ad: boolean }): RenderSpec => ({ ...spec, options: 'shared', stale: false });
+
+test("property: a cache hit (renderHit for the client's shape and age, then patchHit) is octet for octet what renderAnswer gives that client", (t) => {
+  fc.assert(
+    fc.property(storedArb, fc.boolean(), specArb, fc.boolean(), (base, upstreamAd, spec0, ad) => {
+      const s: StoredAnswer = { ...base, ad: upstreamAd };
+      const spec = hitSpec({ ...spec0, ad });
+      const shape = hitShape(spec.maxSize, spec.edns);
+      const render = renderHit(s, shape, spec.ageSeconds);
+      const client = { id: spec.id, rawQuestion: spec.rawQuestion, flags: { rd: spec.rd, ad, cd: spec.cd } };
+      const expected = renderAnswer(s, spec);
+      const got = patchHit(render, s, client);
+      if (!got.equals(expected.message)) throw new Error(`hit ${got.toString('hex')}\n!= ${expected.message.toString('hex')}`);
+      if (render.truncated !== expected.truncated) throw new Error('TC differs');
+      // The render is shared: patching it for one client leaves it as it was for the next.
+      const again = patchHit(render, s, { ...client, id: (spec.id + 1) & 0xffff });
+      if (!again.subarray(2).equals(got.subarray(2))) throw new Error('a patch changed the render');
+    }),
+    { numRuns: 1500 },
+  );
+  t.pass();
+});
+
+test('hitShape tells apart the size limit (below 512 counting as 512), OPT or not, and DO', (t) => {
+  const shapes = new Set<number>();
+  for (const maxSize of [512, 513, 1232, 4096, 65535]) {
+    for (const edns of [undefined, { dnssecOk: false }, { dnssecOk: true }]) shapes.add(hitShape(maxSize, edns));
+  }
+  t.is(shapes.size, 15);
+  t.is(hitShape(0, undefined), hitShape(512, undefined));
+  t.is(hitShape(100, { dnssecOk: true }), hitShape(512, { dnssecOk: true }));
+});
+
+test("patchHit: ID, RD, CD, AD (for AD or DO askers) and the question case; TTLs are the render's", (t) => {
+  const s: StoredAnswer = { ...FULL_STORED, ad: true };
+  const hit = renderHit(s, hitShape(1232, { dnssecOk: false }), 7);
+  for (const [rd, cd, ad] of [
+    [false, false, false],
+    [true, false, false],
+    [false, true, false],
+    [true, true, true],
+  ] as const) {
+    const out = patchHit(hit, s, { id: 0xbeef, rawQuestion: CLIENT_QUESTION, flags: { rd, ad, cd } });
+    t.is(out.readUInt16BE(0), 0xbeef);
+    t.is(out[2], 0x80 | (rd ? 0x01 : 0), 'QR, RD; never AA');
+    t.is(out[3], 0x80 | (ad ? 0x20 : 0) | (cd ? 0x10 : 0), 'RA, AD, CD, NOERROR');
+    t.deepEqual(out.subarray(12, 12 + CLIENT_QUESTION.length), CLIENT_QUESTION);
+    t.deepEqual(out, render(s, { rd, cd, ad, options: 'shared', ageSeconds: 7, id: 0xbeef, edns: { dnssecOk: false } }).message);
+  }
+  t.is(hit.message.readUInt16BE(0), 0, 'the render itself is never patched');
+});
+
+// ---------------------------------------------------------------------------------------------
 // cacheKey
 // ---------------------------------------------------------------------------------------------
 
@@ -1321,22 +1381,30 @@ test('clientSubnetKey: family, source prefix and address count, scope does not; 
   );
 });
 
-test('property: cacheKey is injective, even for names containing "|" and digits', (t) => {
+test('property: cacheKey is injective, even for names containing "|" and digits, types that are "|" or hex digits, and subnet keys', (t) => {
   const q = fc.record({
-    name: fc.string({ unit: fc.constantFrom('a', '1', '|', '.', '0'), maxLength: 8 }),
-    type: fc.constantFrom(1, 11, 111, 65535),
-    class: fc.constantFrom(1, 11),
+    name: fc.string({ unit: fc.constantFrom('a', '1', '|', '.', '0', '\\'), maxLength: 8 }),
+    // 124 is "|", 48 and 97 the hex digits "0" and "a" as code units.
+    type: fc.constantFrom(1, 11, 48, 97, 111, 124, 65535),
+    class: fc.constantFrom(1, 11, 124),
     dnssecOk: fc.boolean(),
     cd: fc.boolean(),
+    subnet: fc.constantFrom('', '0118c0a800', '011800', '02300000000a', 'x01'),
   });
   fc.assert(
     fc.property(q, q, (a, b) => {
-      const same = a.name === b.name && a.type === b.type && a.class === b.class && a.dnssecOk === b.dnssecOk && a.cd === b.cd;
-      const ka = cacheKey({ name: a.name, type: a.type, class: a.class }, a.dnssecOk, a.cd);
-      const kb = cacheKey({ name: b.name, type: b.type, class: b.class }, b.dnssecOk, b.cd);
+      const same =
+        a.name === b.name &&
+        a.type === b.type &&
+        a.class === b.class &&
+        a.dnssecOk === b.dnssecOk &&
+        a.cd === b.cd &&
+        a.subnet === b.subnet;
+      const ka = cacheKey({ name: a.name, type: a.type, class: a.class }, a.dnssecOk, a.cd, a.subnet);
+      const kb = cacheKey({ name: b.name, type: b.type, class: b.class }, b.dnssecOk, b.cd, b.subnet);
       return (ka === kb) === same;
     }),
-    { numRuns: 5000 },
+    { numRuns: 10000 },
   );
   t.pass();
 });
