@@ -83,22 +83,15 @@ export class AnswerCache {
    */
   hitRender(entry: CacheEntry, shape: number, ageSeconds: number): HitRender {
     const renders = entry.renders;
-    let slot = renders.length < HIT_RENDERS_PER_ENTRY ? renders.length : 0;
     for (let i = 0; i < renders.length; i++) {
-      const r = renders[i]!;
-      if (r.shape !== shape) continue;
-      if (r.ageSeconds === ageSeconds) return r;
-      slot = i;
-      break;
+      if (renders[i]!.shape !== shape) continue;
+      if (renders[i]!.ageSeconds === ageSeconds) return renders[i]!;
+      return (renders[i] = renderHit(entry.stored, shape, ageSeconds));
     }
     const render = renderHit(entry.stored, shape, ageSeconds);
-    if (slot === renders.length) renders.push(render);
-    else if (renders[slot]!.shape === shape) renders[slot] = render;
-    else {
-      // Every slot holds another shape: the oldest goes.
-      renders.shift();
-      renders.push(render);
-    }
+    // Every slot holds another shape: the oldest goes.
+    if (renders.length >= HIT_RENDERS_PER_ENTRY) renders.shift();
+    renders.push(render);
     return render;
   }
 

@@ -10,14 +10,21 @@ import test, { type ExecutionContext } from 'ava';
 import { MessageHandler } from '../../../src/dns/message.js';
 import { newCounters } from '../../../src/dns/server.js';
 import { AnswerCache, HIT_RENDERS_PER_ENTRY } from '../../../src/forward/cache.js';
-import { Forwarder } from '../../../src/forward/forwarder.js';
+import { Forwarder, type ForwarderOptions } from '../../../src/forward/forwarder.js';
 import { resolveUpstreams } from '../../../src/forward/upstreams.js';
 import { responseSource } from '../../../src/wire/labels.js';
 import { parseReply as parseRelayed } from '../../../src/wire/relay.js';
 import { hitShape, storeReply } from '../../../src/wire/relay-store.js';
 import type { ForwardResult, QueryEvent } from '../../../src/wire/types.js';
 import { craftQuery, optRR, parseReply, rawQuestion, wireName } from '../../helpers/dns-tools.js';
-import { aRecord, answerA, buildReply, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/scripted-upstream.js';
+import {
+  aRecord,
+  answerA,
+  buildReply,
+  startScriptedUpstream,
+  type ScriptedUpstream,
+  type UpstreamScript,
+} from '../../helpers/scripted-upstream.js';
 
 const T0 = 1_700_000_000_000;
 const CLIENT = { address: '127.0.0.1', port: 40000, family: 'IPv4' as const };
@@ -32,8 +39,14 @@ interface Rig {
   ask(message: Buffer, transport?: 'udp' | 'tcp'): Promise<{ reply: Buffer; sync: boolean; event: QueryEvent }>;
 }
 
-async function rig(t: ExecutionContext, ttl = 60, spec: Parameters<typeof answerA>[3] = {}): Promise<Rig> {
-  const upstream = await startScriptedUpstream(t, (q) => answerA(q, ['192.0.2.1', '192.0.2.2'], ttl, spec));
+/** A forwarder over one scripted upstream (by default two A records of TTL `ttl`), asked through the edge. */
+async function rig(
+  t: ExecutionContext,
+  ttl = 60,
+  spec: Parameters<typeof answerA>[3] = {},
+  options: { readonly script?: UpstreamScript; readonly forwarder?: Partial<ForwarderOptions> } = {},
+): Promise<Rig> {
+  const upstream = await startScriptedUpstream(t, options.script ?? ((q) => answerA(q, ['192.0.2.1', '192.0.2.2'], ttl, spec)));
   const clock = { ms: T0 };
   const forwarder = new Forwarder({
     upstreams: resolveUpstreams([upstream.endpoint], undefined),
@@ -47,6 +60,7 @@ async function rig(t: ExecutionContext, ttl = 60, spec: Parameters<typeof answer
     failsToDown: 1,
     healthCheckIntervalMs: 60_000,
     now: () => clock.ms,
+    ...options.forwarder,
   });
   t.teardown(() => forwarder.close());
   const events: QueryEvent[] = [];
@@ -167,22 +181,16 @@ test('CD and DO are part of the key; AD goes to hits that asked with AD or DO, a
 test('every client shape gets its own fitting (size limit, OPT), also when more shapes than kept renders take turns', async (t) => {
   // 40 A records of 16 octets after 29 of header and question: 512 octets hold 30 of them, 1232 all.
   const addresses = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}`);
-  const upstream = await startScriptedUpstream(t, (q) => buildReply(q, { answers: addresses.map((a) => aRecord(a, 300)) }));
-  const clock = { ms: T0 };
-  const forwarder = new Forwarder({
-    upstreams: resolveUpstreams([upstream.endpoint], undefined),
-    allowFrom: ['127.0.0.0/8'],
-    timeoutMs: 300,
-    budgetMs: 600,
-    serveStaleSeconds: 0,
-    cache: { maxEntries: 10, maxBytes: 1 << 20 },
-    maxInFlight: 4,
-    forwardClientSubnet: false,
-    now: () => clock.ms,
-  });
-  t.teardown(() => forwarder.close());
-  const edge = new MessageHandler({ handler: (req) => forwarder.resolve(req), ecsEnabled: false, counters: newCounters(), log: SILENT });
-  const ask = async (m: Buffer, transport: 'udp' | 'tcp' = 'udp') => (await edge.handle(m, transport, CLIENT))!;
+  const r = await rig(
+    t,
+    300,
+    {},
+    {
+      script: (q) => buildReply(q, { answers: addresses.map((a) => aRecord(a, 300)) }),
+      forwarder: { serveStaleSeconds: 0, cache: { maxEntries: 10, maxBytes: 1 << 20 }, maxInFlight: 4 },
+    },
+  );
+  const ask = async (m: Buffer, transport: 'udp' | 'tcp' = 'udp') => (await r.ask(m, transport)).reply;
   await ask(query('big.example', { edns: { udp: 4096 } }));
   const fit = (limit: number, opt: boolean): number => Math.min(40, Math.floor((limit - 29 - (opt ? 11 : 0)) / 16));
   const shapes = [
@@ -203,7 +211,7 @@ test('every client shape gets its own fitting (size limit, OPT), also when more 
   );
   t.true(shapes.length > HIT_RENDERS_PER_ENTRY);
   for (const round of [1, 2]) {
-    clock.ms = T0 + round * 1000;
+    r.clock.ms = T0 + round * 1000;
     for (const s of shapes) {
       const reply = await ask(s.m(), s.transport);
       const p = parseReply(reply);
@@ -213,7 +221,7 @@ test('every client shape gets its own fitting (size limit, OPT), also when more 
       t.deepEqual(ttls(reply), new Array<number>(s.an).fill(300 - round), s.what);
     }
   }
-  t.is(upstream.queries.length, 1);
+  t.is(r.upstream.queries.length, 1);
 });
 
 test('serve-stale is unchanged: past the TTL with every upstream failing, the stale answer (TTL 30, source stale) is served', async (t) => {

@@ -9,15 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileReadRequest, FileReadResult } from '../../../src/sources/catalog-file-decoder.js';
 import { OffThread, siblingModule } from '../../../src/util/off-thread.js';
+import { until } from '../../helpers/poll.js';
 
 const url = siblingModule(new URL('../../../src/sources/file.ts', import.meta.url).href, 'catalog-file-worker');
 const request = (path: string): FileReadRequest => ({ path, lastHash: undefined, baseFingerprints: new Float64Array(0) });
-
-async function until(ok: () => boolean, ms = 30_000): Promise<boolean> {
-  const start = Date.now();
-  while (!ok() && Date.now() - start < ms) await new Promise((r) => setTimeout(r, 10));
-  return ok();
-}
 
 test('workerPerRequest: each request in a new worker, which exits after its reply (no crash)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'gsdns-off-thread-'));
@@ -35,14 +30,14 @@ test('workerPerRequest: each request in a new worker, which exits after its repl
 
   const first = await decoder.run(request(path));
   t.like(first, { kind: 'catalog', serviceCount: 1, reading: 'fast' });
-  t.true(await until(() => decoder.running === 0), 'the worker exited after replying');
+  await until(t, 'the worker exited after replying', () => decoder.running === 0);
   const second = await decoder.run(request(path));
   t.like(second, { kind: 'catalog', serviceCount: 1 });
   // Two at once: two workers, both answered.
   const both = await Promise.all([decoder.run(request(path)), decoder.run(request(join(dir, 'missing.yaml')))]);
   t.like(both[0], { kind: 'catalog' });
   t.like(both[1], { kind: 'unreadable' });
-  t.true(await until(() => decoder.running === 0));
+  await until(t, 'both workers exited', () => decoder.running === 0);
   t.is(decoder.starts, 4);
   t.is(decoder.crashes, 0);
   t.deepEqual(crashes, []);
