@@ -35,11 +35,18 @@
  * Usage: npm run bench:sync (node --expose-gc --import=tsx bench/sync-scale.ts); env PEERS (50),
  * SERVICES (10000), ROUNDS (3), SECONDS (10), FULL (5), ONE (20), STORM_MS (1000: each peer's interval
  * between storm changes), DELTA (1: peers answer A-IM: gsdns-delta with deltas, as gsdns does; 0: full
- * catalogs only), CPU_PROF (a folder for the instance's V8 CPU profiles), GC_LOG (a file for the instance's --trace-gc output with round markers), INSTANCE_NODE_ARGS (extra node flags for the instance). Needs openssl and dnsperf.
+ * catalogs only), CPU_PROF (a folder for the instance's V8 CPU profiles), GC_LOG (a file for the instance's --trace-gc output with round markers), INSTANCE_NODE_ARGS (extra node flags for the instance), PHASES (which
+ * of memory,full,one,qps run; default all four; `PHASES=memory` stops after phase 1 and needs no
+ * dnsperf), LOCATED (1: the peers' catalogs carry a location, so no geoip-lite; default 0),
+ * INSTANCE_BIN (another build's bin/gsdns to run as the instance, for before/after figures),
+ * SETTLE_S (45: when phase 1 takes its steady-state RSS sample, in s after synced). Needs
+ * openssl and dnsperf.
+ * Phase 1 also prints the instance's V8 heap after two full GCs (bench/lib/heap-report.mjs,
+ * preloaded into the instance and asked over SIGWINCH), beside the run with no peers.
  * Loopback only; every process and server started here is stopped here, also on SIGINT.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -83,10 +90,29 @@ const CPU_PROF = process.env['CPU_PROF'] ?? '';
  * pauses can be lined up with the rounds.
  */
 const GC_LOG = process.env['GC_LOG'] ?? '';
+/**
+ * A folder: once synced (phase 1), the instance writes a V8 heap snapshot there
+ * (--heapsnapshot-signal), for a breakdown of where the remote services' memory goes.
+ */
+const HEAP_SNAPSHOT = process.env['HEAP_SNAPSHOT'] ?? '';
 /** Extra node/V8 flags for the instance (space-separated), e.g. to compare GC settings. */
 const INSTANCE_NODE_ARGS = (process.env['INSTANCE_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
 /** The niceness of the second latency probe (see startProbe). */
 const PROBE_NICE = -10;
+/** Which phases run (1: memory, 2: full, 3: one, 4: qps); memory always does, the others only when named. */
+const PHASES = new Set((process.env['PHASES'] ?? 'memory,full,one,qps').split(',').map((p) => p.trim()));
+for (const p of PHASES)
+  if (!['memory', 'full', 'one', 'qps'].includes(p)) {
+    console.error(`sync-scale: PHASES lists ${p}; known: memory,full,one,qps`);
+    process.exit(2);
+  }
+/**
+ * Phase 1's steady-state sample, in seconds after every peer is synced: after the decoder worker's
+ * idle stop (src/sync/service.ts DECODER_IDLE_MS, 10 s) and V8's memory reducer (about 35 s).
+ */
+const SETTLE_S = envInt('SETTLE_S', 45, 0);
+/** 1: every simulated peer's catalog has a location (default 0: none, so the first remote answer loads geoip-lite). */
+const LOCATED = envInt('LOCATED', 0, 0) !== 0;
 /** 0: the simulated peers never send deltas (as a peer from before deltas), so every change is a full catalog. */
 const DELTA = envInt('DELTA', 1, 0) !== 0;
 if (PEERS > 999) {
@@ -96,7 +122,9 @@ if (PEERS > 999) {
 
 const TD = 'gsdns.local';
 const HUB = 'hub';
-const bin = fileURLToPath(new URL('../bin/gsdns', import.meta.url));
+/** INSTANCE_BIN: another build's bin/gsdns to measure (e.g. a checkout of an earlier commit, built); default this tree's. */
+const bin = process.env['INSTANCE_BIN'] || fileURLToPath(new URL('../bin/gsdns', import.meta.url));
+const HEAP_REPORT_MODULE = new URL('./lib/heap-report.mjs', import.meta.url).href;
 const dir = mkdtempSync(join(tmpdir(), 'gsdns-sync-scale-'));
 const CLK_TCK = (() => {
   try {
@@ -154,6 +182,7 @@ function pct(xs: readonly number[], p: number): number {
 }
 
 const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const mb = (octets: number): string => (octets / 1024 / 1024).toFixed(1);
 const list = (xs: readonly number[]): string => xs.map(ms).join(', ');
 
 function procStatus(pid: number): { rss: number; hwm: number } {
@@ -270,6 +299,12 @@ function startProbe(port: number, name: string, nice?: number): () => Promise<{ 
   };
 }
 
+function heapText(h: HeapReport): string {
+  return `heapUsed ${mb(h.before.heapUsed)} MB of heapTotal ${mb(h.before.heapTotal)} MB; after full GCs: heapUsed ${mb(h.heapUsed)} MB of heapTotal ${mb(h.heapTotal)} MB, external ${mb(h.external)} MB (arrayBuffers ${mb(
+    h.arrayBuffers,
+  )} MB), malloced ${mb(h.mallocedMemory)} MB, RSS ${mb(h.rss)} MB`;
+}
+
 function probeText(p: { latencies: number[]; unanswered: number; sent: number }): string {
   const l = p.latencies;
   if (l.length === 0) return `probe: no answers, ${p.unanswered} unanswered`;
@@ -358,10 +393,13 @@ class SimPeer {
 
   constructor(
     readonly name: string,
+    index: number,
     readonly gateway: string,
     private readonly tls: { ca: Buffer; cert: Buffer; key: Buffer },
   ) {
-    this.identity = { cluster: name };
+    // LOCATED: a location in the catalog, so ranking the peers needs no geoip-lite (it locates an
+    // unlocated cluster by its gateway address, loading about 150 MB on first need).
+    this.identity = LOCATED ? { cluster: name, location: { lat: 40 + (index % 40), lon: -120 + index } } : { cluster: name };
     this.gateways = [{ address: gateway, port: 15443 }];
     const empty = canonicalCatalogJson(buildCatalog(this.identity, this.gateways, []));
     if (!empty.endsWith('"services":[]}')) throw new Error(`unexpected canonical JSON shape: ${empty}`);
@@ -645,7 +683,19 @@ interface Hub {
   readonly startedAt: number;
   readonly startedWall: number;
   readonly output: () => string;
+  /** The V8 heap after two full GCs (bench/lib/heap-report.mjs). */
+  heap(): Promise<HeapReport>;
   stop(): Promise<void>;
+}
+
+interface HeapReport {
+  readonly before: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number };
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+  readonly mallocedMemory: number;
 }
 
 interface PkiFiles {
@@ -697,6 +747,7 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
       '',
     ].join('\n'),
   );
+  const heapFile = join(dir, `${label}-heap.json`);
   const startedAt = nowMs();
   const startedWall = Date.now();
   const child = spawn(
@@ -704,6 +755,9 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
     [
       ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
       ...(GC_LOG ? ['--trace-gc'] : []),
+      '--expose-gc',
+      `--import=${HEAP_REPORT_MODULE}`,
+      ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT}`] : []),
       ...INSTANCE_NODE_ARGS,
       bin,
       'serve',
@@ -712,7 +766,7 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
       '--set',
       'shutdown.lameDuckSeconds=0',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_HEAP_REPORT: heapFile } },
   );
   children.add(child);
   let out = '';
@@ -742,7 +796,19 @@ async function startHub(label: string, pki: PkiFiles, peerList: readonly SimPeer
     if (nowMs() - startedAt > 20_000) throw new Error(`gsdns (${label}) did not answer within 20 s:\n${out}`);
     await sleep(20);
   }
-  return { child, pid: child.pid!, dnsPort, httpPort, startedAt, startedWall, output: () => out, stop };
+  const heap = async (): Promise<HeapReport> => {
+    rmSync(heapFile, { force: true });
+    child.kill('SIGWINCH');
+    for (let waited = 0; ; waited += 50) {
+      try {
+        return JSON.parse(readFileSync(heapFile, 'utf8')) as HeapReport;
+      } catch {
+        if (waited > 60_000) throw new Error(`gsdns (${label}) wrote no heap report within 60 s`);
+        await sleep(50);
+      }
+    }
+  };
+  return { child, pid: child.pid!, dnsPort, httpPort, startedAt, startedWall, output: () => out, heap, stop };
 }
 
 interface PeerView {
@@ -771,13 +837,36 @@ async function eventLoopLag(hub: Hub): Promise<{ p99: number; max: number }> {
   return { p99: read('nodejs_eventloop_lag_p99_seconds'), max: read('nodejs_eventloop_lag_max_seconds') };
 }
 
+/** Signal the instance to write a heap snapshot into HEAP_SNAPSHOT; its path once written. */
+async function heapSnapshot(hub: Hub): Promise<string> {
+  const before = new Set(readdirSync(HEAP_SNAPSHOT));
+  hub.child.kill('SIGUSR2');
+  const started = nowMs();
+  for (;;) {
+    await sleep(500);
+    const file = readdirSync(HEAP_SNAPSHOT).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    // Written when the instance answers again: the snapshot is taken on its main thread.
+    if (
+      file !== undefined &&
+      (await clusters(hub).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return join(HEAP_SNAPSHOT, file);
+    if (nowMs() - started > 300_000) throw new Error('no heap snapshot within 300 s');
+  }
+}
+
 /** A marker line in GC_LOG, timed like --trace-gc's lines (ms since the instance started). */
 function gcMark(hub: Hub, what: string): void {
   if (GC_LOG) appendFileSync(GC_LOG, `# ${Math.round(nowMs() - hub.startedAt)} ${what}\n`);
 }
 
 async function clusters(hub: Hub): Promise<ClustersView> {
-  const res = await fetch(`http://127.0.0.1:${hub.httpPort}/debug/clusters`);
+  const res = await fetch(`http://127.0.0.1:${hub.httpPort}/debug/clusters`).catch((err: Error) => {
+    throw new Error(`/debug/clusters: ${err.message} (${String((err.cause as Error | undefined)?.message ?? err.cause)})`, { cause: err });
+  });
   if (res.status !== 200) throw new Error(`/debug/clusters: HTTP ${res.status}`);
   return (await res.json()) as ClustersView;
 }
@@ -840,11 +929,12 @@ function gatewayOf(i: number): string {
 }
 
 async function main(): Promise<void> {
-  try {
-    execFileSync('dnsperf', ['-h'], { stdio: 'ignore' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('dnsperf missing: apt-get install -y dnsperf', { cause: err });
-  }
+  if (PHASES.has('qps'))
+    try {
+      execFileSync('dnsperf', ['-h'], { stdio: 'ignore' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('dnsperf missing: apt-get install -y dnsperf', { cause: err });
+    }
   console.log(
     `sync-scale: ${PEERS} peers x ${SERVICES} services; ${ROUNDS} rounds of ${SECONDS} s per qps mode, storm: one change per peer every ${STORM_MS} ms; deltas ${DELTA ? 'on' : 'off (DELTA=0)'}; ${FULL} full-catalog and ${ONE} one-service samples`,
   );
@@ -860,7 +950,7 @@ async function main(): Promise<void> {
   const original = originalSpecs();
   for (const [i, name] of names.entries()) {
     const files = pki.certs[name]!;
-    const peer = new SimPeer(name, gatewayOf(i), { ca, cert: readFileSync(files.cert), key: readFileSync(files.key) });
+    const peer = new SimPeer(name, i, gatewayOf(i), { ca, cert: readFileSync(files.cert), key: readFileSync(files.key) });
     peers.push(peer);
     await peer.start();
     peer.replaceAll(original);
@@ -891,8 +981,9 @@ async function main(): Promise<void> {
   const base = await startHub('baseline', pki, []);
   await sleep(3000);
   const baseMem = procStatus(base.pid);
+  const baseHeap = await base.heap();
   await base.stop();
-  console.log(`baseline (sync configured, 0 peers): RSS ${baseMem.rss.toFixed(1)} MB`);
+  console.log(`baseline (sync configured, 0 peers): RSS ${baseMem.rss.toFixed(1)} MB; ${heapText(baseHeap)}`);
 
   const hub = await startHub('hub', pki, peers);
   let view: ClustersView;
@@ -931,227 +1022,260 @@ async function main(): Promise<void> {
       catalogTimes[catalogTimes.length - 1]!,
     )} ms); registry holds ${held} remote services in ${view.remote.length} clusters; gsdns CPU ${syncCpu.toFixed(2)} s`,
   );
+  // The steady state: past the decoder worker's idle stop (src/sync/service.ts DECODER_IDLE_MS)
+  // and V8's memory reducer (a compacting GC some 30 s after the last major GC once allocation has
+  // slowed down, which gives back the heap the initial sync's garbage grew).
+  await sleep(Math.max(0, SETTLE_S * 1000 - (nowMs() - hub.startedAt - syncedMs)));
+  const memSteady = procStatus(hub.pid);
+  const perService = (m: { rss: number }): string => (((m.rss - baseMem.rss) * 1024 * 1024) / Math.max(1, held)).toFixed(0);
+  const geoip = /^gsdns_geoip_loaded (\d)/m.exec(await (await fetch(`http://127.0.0.1:${hub.httpPort}/metrics`)).text())?.[1];
   console.log(
-    `memory: RSS ${memSynced.rss.toFixed(1)} MB when synced, ${memSettled.rss.toFixed(1)} MB 3 s later (peak ${memSettled.hwm.toFixed(1)} MB) vs ${baseMem.rss.toFixed(
+    `memory: RSS ${memSynced.rss.toFixed(1)} MB when synced, ${memSettled.rss.toFixed(1)} MB 3 s later, ${memSteady.rss.toFixed(
       1,
-    )} MB with 0 peers: +${(memSettled.rss - baseMem.rss).toFixed(1)} MB, ${(((memSettled.rss - baseMem.rss) * 1024 * 1024) / Math.max(1, held)).toFixed(0)} B per remote service`,
+    )} MB ${SETTLE_S} s after synced (peak ${memSteady.hwm.toFixed(1)} MB) vs ${baseMem.rss.toFixed(1)} MB with 0 peers: +${(
+      memSettled.rss - baseMem.rss
+    ).toFixed(
+      1,
+    )} MB, ${perService(memSettled)} B per remote service 3 s later; +${(memSteady.rss - baseMem.rss).toFixed(1)} MB, ${perService(
+      memSteady,
+    )} B ${SETTLE_S} s after; geoip-lite (about 150 MB) ${
+      geoip === '1' ? 'loaded (the peers are unlocated: LOCATED=1 gives them a location)' : geoip === '0' ? 'not loaded' : 'unknown'
+    }`,
+  );
+  const hubHeap = await hub.heap();
+  console.log(
+    `heap when synced: ${heapText(hubHeap)}; +${mb(hubHeap.heapUsed - baseHeap.heapUsed)} MB used over 0 peers, ${(
+      (hubHeap.heapUsed - baseHeap.heapUsed) /
+      Math.max(1, held)
+    ).toFixed(0)} B per remote service`,
   );
   console.log(`/debug/clusters with ${PEERS} peers answered in ${ms(clustersMs)} ms`);
+  if (HEAP_SNAPSHOT) console.log(`heap snapshot: ${await heapSnapshot(hub)}`);
+  if (!PHASES.has('full') && !PHASES.has('one') && !PHASES.has('qps')) {
+    await hub.stop();
+    return;
+  }
 
   // -- 2. full-catalog apply --
-  const replaceTimes: number[] = [];
-  const restoreTimes: number[] = [];
-  const renderTimes: number[] = [];
-  for (let k = 1; k <= FULL; k++) {
-    assertAlive(hub);
-    const peer = peers[(k - 1) % PEERS]!;
-    const fresh = Array.from({ length: SERVICES }, (_, i) => ({ namespace: `ns${i % 100}`, name: `r${k}-svc${i}` }));
-    const probe = `r${k}-svc${last}.ns${last % 100}.global`;
-    await sleep(300);
-    const t0 = nowMs();
-    peer.replaceAll(fresh);
-    renderTimes.push(nowMs() - t0);
-    replaceTimes.push(await waitDns(hub.dnsPort, probe, `${peer.gateway} only`, answersOnly(peer.gateway), t0));
-    await sleep(300);
-    const t1 = nowMs();
-    peer.replaceAll(original);
-    restoreTimes.push(await waitDns(hub.dnsPort, probe, 'NXDOMAIN', isNxdomain, t1));
+  if (PHASES.has('full')) {
+    const replaceTimes: number[] = [];
+    const restoreTimes: number[] = [];
+    const renderTimes: number[] = [];
+    for (let k = 1; k <= FULL; k++) {
+      assertAlive(hub);
+      const peer = peers[(k - 1) % PEERS]!;
+      const fresh = Array.from({ length: SERVICES }, (_, i) => ({ namespace: `ns${i % 100}`, name: `r${k}-svc${i}` }));
+      const probe = `r${k}-svc${last}.ns${last % 100}.global`;
+      await sleep(300);
+      const t0 = nowMs();
+      peer.replaceAll(fresh);
+      renderTimes.push(nowMs() - t0);
+      replaceTimes.push(await waitDns(hub.dnsPort, probe, `${peer.gateway} only`, answersOnly(peer.gateway), t0));
+      await sleep(300);
+      const t1 = nowMs();
+      peer.replaceAll(original);
+      restoreTimes.push(await waitDns(hub.dnsPort, probe, 'NXDOMAIN', isNxdomain, t1));
+    }
+    console.log(
+      `full-catalog apply (${SERVICES} services of one peer replaced by ${SERVICES} new ones, change → DNS answer): median ${ms(median(replaceTimes))} ms [${list(
+        replaceTimes,
+      )}]; back to the original set (→ NXDOMAIN): median ${ms(median(restoreTimes))} ms [${list(restoreTimes)}]; of which the peer's own build+hash: median ${ms(
+        median(renderTimes),
+      )} ms`,
+    );
   }
-  console.log(
-    `full-catalog apply (${SERVICES} services of one peer replaced by ${SERVICES} new ones, change → DNS answer): median ${ms(median(replaceTimes))} ms [${list(
-      replaceTimes,
-    )}]; back to the original set (→ NXDOMAIN): median ${ms(median(restoreTimes))} ms [${list(restoreTimes)}]; of which the peer's own build+hash: median ${ms(
-      median(renderTimes),
-    )} ms`,
-  );
 
   // -- 3. one-service change --
-  const addTimes: number[] = [];
-  const removeTimes: number[] = [];
-  for (let k = 1; k <= ONE; k++) {
-    assertAlive(hub);
-    const peer = peers[k % PEERS]!;
-    const spec = { namespace: `ns${k % 100}`, name: `one${k}` };
-    const probe = `one${k}.ns${k % 100}.global`;
-    await sleep(50);
-    const t0 = nowMs();
-    peer.add(spec);
-    addTimes.push(await waitDns(hub.dnsPort, probe, `${peer.gateway} only`, answersOnly(peer.gateway), t0));
-    await sleep(50);
-    const t1 = nowMs();
-    peer.remove(spec);
-    removeTimes.push(await waitDns(hub.dnsPort, probe, 'NXDOMAIN', isNxdomain, t1));
+  if (PHASES.has('one')) {
+    const addTimes: number[] = [];
+    const removeTimes: number[] = [];
+    for (let k = 1; k <= ONE; k++) {
+      assertAlive(hub);
+      const peer = peers[k % PEERS]!;
+      const spec = { namespace: `ns${k % 100}`, name: `one${k}` };
+      const probe = `one${k}.ns${k % 100}.global`;
+      await sleep(50);
+      const t0 = nowMs();
+      peer.add(spec);
+      addTimes.push(await waitDns(hub.dnsPort, probe, `${peer.gateway} only`, answersOnly(peer.gateway), t0));
+      await sleep(50);
+      const t1 = nowMs();
+      peer.remove(spec);
+      removeTimes.push(await waitDns(hub.dnsPort, probe, 'NXDOMAIN', isNxdomain, t1));
+    }
+    console.log(
+      `one-service change (${ONE} samples): added → answered median ${ms(median(addTimes))} ms, p90 ${ms(pct(addTimes, 90))} ms, max ${ms(
+        Math.max(...addTimes),
+      )} ms; removed → NXDOMAIN median ${ms(median(removeTimes))} ms, p90 ${ms(pct(removeTimes, 90))} ms`,
+    );
   }
-  console.log(
-    `one-service change (${ONE} samples): added → answered median ${ms(median(addTimes))} ms, p90 ${ms(pct(addTimes, 90))} ms, max ${ms(
-      Math.max(...addTimes),
-    )} ms; removed → NXDOMAIN median ${ms(median(removeTimes))} ms, p90 ${ms(pct(removeTimes, 90))} ms`,
-  );
 
   // -- 4. qps, quiet vs storm --
-  const queryFile = join(dir, 'queries.txt');
-  const lines: string[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const n = Math.floor(Math.random() * SERVICES);
-    lines.push(`svc${n}.ns${n % 100}.global A`);
-  }
-  writeFileSync(queryFile, `${lines.join('\n')}\n`);
-  await dnsperf(hub.dnsPort, queryFile, 2); // warm-up (JIT)
-  const probeName = `svc${last}.ns${last % 100}.global`;
+  if (PHASES.has('qps')) {
+    const queryFile = join(dir, 'queries.txt');
+    const lines: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const n = Math.floor(Math.random() * SERVICES);
+      lines.push(`svc${n}.ns${n % 100}.global A`);
+    }
+    writeFileSync(queryFile, `${lines.join('\n')}\n`);
+    await dnsperf(hub.dnsPort, queryFile, 2); // warm-up (JIT)
+    const probeName = `svc${last}.ns${last % 100}.global`;
 
-  const quiet: PerfResult[] = [];
-  const storm: PerfResult[] = [];
-  const stormNotes: string[] = [];
-  const quietCpu: number[] = [];
-  const stormCpu: number[] = [];
-  const quietP99: number[] = [];
-  const stormP99: number[] = [];
-  const quietP99Nice: number[] = [];
-  const stormP99Nice: number[] = [];
-  for (let r = 1; r <= ROUNDS; r++) {
-    assertAlive(hub);
-    await sleep(500);
-    let drops0 = udpRcvbufErrors();
-    let c0 = cpuSeconds(hub.pid);
-    let w0 = nowMs();
-    // CPU over the SECONDS dnsperf sends, not its wait for late replies afterwards.
-    const sample = setTimeout(() => quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000)), SECONDS * 1000);
-    stormTimers.add(sample);
-    await eventLoopLag(hub);
-    gcMark(hub, `round ${r} quiet start`);
-    const quietProbe = startProbe(hub.dnsPort, probeName);
-    const quietProbeNice = startProbe(hub.dnsPort, probeName, PROBE_NICE);
-    const q = await dnsperf(hub.dnsPort, queryFile, SECONDS);
-    gcMark(hub, `round ${r} quiet end`);
-    const qp = await quietProbe();
-    const qpn = await quietProbeNice();
-    const quietLag = await eventLoopLag(hub);
-    if (quietCpu.length < r) quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000));
-    const quietDrops = udpRcvbufErrors() - drops0;
-    quiet.push(q);
-    await sleep(500);
+    const quiet: PerfResult[] = [];
+    const storm: PerfResult[] = [];
+    const stormNotes: string[] = [];
+    const quietCpu: number[] = [];
+    const stormCpu: number[] = [];
+    const quietP99: number[] = [];
+    const stormP99: number[] = [];
+    const quietP99Nice: number[] = [];
+    const stormP99Nice: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      assertAlive(hub);
+      await sleep(500);
+      let drops0 = udpRcvbufErrors();
+      let c0 = cpuSeconds(hub.pid);
+      let w0 = nowMs();
+      // CPU over the SECONDS dnsperf sends, not its wait for late replies afterwards.
+      const sample = setTimeout(() => quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000)), SECONDS * 1000);
+      stormTimers.add(sample);
+      await eventLoopLag(hub);
+      gcMark(hub, `round ${r} quiet start`);
+      const quietProbe = startProbe(hub.dnsPort, probeName);
+      const quietProbeNice = startProbe(hub.dnsPort, probeName, PROBE_NICE);
+      const q = await dnsperf(hub.dnsPort, queryFile, SECONDS);
+      gcMark(hub, `round ${r} quiet end`);
+      const qp = await quietProbe();
+      const qpn = await quietProbeNice();
+      const quietLag = await eventLoopLag(hub);
+      if (quietCpu.length < r) quietCpu.push((cpuSeconds(hub.pid) - c0) / ((nowMs() - w0) / 1000));
+      const quietDrops = udpRcvbufErrors() - drops0;
+      quiet.push(q);
+      await sleep(500);
 
-    for (const p of peers) p.full = p.deltas = p.notModified = p.changes = 0;
-    drops0 = udpRcvbufErrors();
-    const bench0 = process.cpuUsage();
-    c0 = cpuSeconds(hub.pid);
-    w0 = nowMs();
-    let running = true;
-    for (const [i, p] of peers.entries()) {
-      // Staggered: peer i changes at i/PEERS of each period.
-      const tick = (): void => {
+      for (const p of peers) p.full = p.deltas = p.notModified = p.changes = 0;
+      drops0 = udpRcvbufErrors();
+      const bench0 = process.cpuUsage();
+      c0 = cpuSeconds(hub.pid);
+      w0 = nowMs();
+      let running = true;
+      for (const [i, p] of peers.entries()) {
+        // Staggered: peer i changes at i/PEERS of each period.
+        const tick = (): void => {
+          if (!running) return;
+          p.stormStep();
+          const timer = setTimeout(tick, STORM_MS);
+          stormTimers.add(timer);
+          timer.unref();
+        };
+        const first = setTimeout(tick, (i * STORM_MS) / PEERS);
+        stormTimers.add(first);
+      }
+      // The storm lasts as long as dnsperf sends (-l SECONDS); dnsperf then waits for late replies.
+      let wall = 0;
+      let bench = { user: 0, system: 0 };
+      let changes = 0;
+      let fulls = 0;
+      let deltas = 0;
+      let stormEnd = 0;
+      let caughtUp: Promise<number> | undefined;
+      const stopStorm = (): void => {
         if (!running) return;
-        p.stormStep();
-        const timer = setTimeout(tick, STORM_MS);
-        stormTimers.add(timer);
-        timer.unref();
+        running = false;
+        for (const timer of stormTimers) clearTimeout(timer);
+        stormTimers.clear();
+        stormEnd = nowMs();
+        wall = (stormEnd - w0) / 1000;
+        stormCpu.push((cpuSeconds(hub.pid) - c0) / wall);
+        bench = process.cpuUsage(bench0);
+        changes = peers.reduce((n, p) => n + p.changes, 0);
+        fulls = peers.reduce((n, p) => n + p.full, 0);
+        deltas = peers.reduce((n, p) => n + p.deltas, 0);
+        caughtUp = catchUp(hub, stormEnd);
+        caughtUp.catch(() => undefined); // awaited below
       };
-      const first = setTimeout(tick, (i * STORM_MS) / PEERS);
-      stormTimers.add(first);
+      const stopTimer = setTimeout(stopStorm, SECONDS * 1000);
+      stormTimers.add(stopTimer);
+      await eventLoopLag(hub);
+      gcMark(hub, `round ${r} storm start`);
+      const stormProbe = startProbe(hub.dnsPort, probeName);
+      const stormProbeNice = startProbe(hub.dnsPort, probeName, PROBE_NICE);
+      let s: PerfResult;
+      try {
+        s = await dnsperf(hub.dnsPort, queryFile, SECONDS);
+      } finally {
+        stopStorm();
+      }
+      gcMark(hub, `round ${r} storm end`);
+      const sp = await stormProbe();
+      const spn = await stormProbeNice();
+      const stormLag = await eventLoopLag(hub);
+      const caughtUpMs = await caughtUp!;
+      const stormDrops = udpRcvbufErrors() - drops0;
+      storm.push(s);
+      stormNotes.push(
+        `${changes} changes, ${fulls} full catalogs (${(fulls / wall).toFixed(1)}/s) and ${deltas} deltas served, bench process CPU ${(
+          (bench.user + bench.system) /
+          1e6 /
+          wall
+        ).toFixed(2)} cores, caught up ${ms(caughtUpMs)} ms after the storm`,
+      );
+      console.log(
+        `round ${r}: quiet ${q.qps.toFixed(0)} qps (lost ${q.lost}, ${quietDrops} UDP receive-buffer drops, gsdns CPU ${quietCpu[r - 1]!.toFixed(2)} cores); storm ${s.qps.toFixed(
+          0,
+        )} qps (lost ${s.lost}, ${stormDrops} UDP receive-buffer drops, gsdns CPU ${stormCpu[r - 1]!.toFixed(
+          2,
+        )} cores; ${stormNotes[r - 1]!})`,
+      );
+      console.log(`         quiet ${probeText(qp)}; storm ${probeText(sp)}`);
+      console.log(`         the same probe at nice ${PROBE_NICE}: quiet ${probeText(qpn)}; storm ${probeText(spn)}`);
+      const lagText = (l: { p99: number; max: number }) => `p99 ${ms(l.p99)} / max ${ms(l.max)} ms`;
+      console.log(`         instance event-loop lag: quiet ${lagText(quietLag)}; storm ${lagText(stormLag)}`);
+      // An unanswered probe counts as its 10 s timeout.
+      const p99 = (p: { latencies: number[]; unanswered: number }) =>
+        pct([...p.latencies, ...new Array<number>(p.unanswered).fill(10_000)], 99);
+      quietP99.push(p99(qp));
+      stormP99.push(p99(sp));
+      quietP99Nice.push(p99(qpn));
+      stormP99Nice.push(p99(spn));
+      // Undo the storm (every peer changes at once), and let the instance catch up before the next
+      // quiet round, so that round measures quiet.
+      await sleep(1000);
+      const calmAt = nowMs();
+      for (const p of peers) p.calm();
+      const calmMs = await catchUp(hub, calmAt);
+      console.log(`         storm undone: ${PEERS} peers changed at once, all applied after ${ms(calmMs)} ms`);
+      await sleep(1000);
     }
-    // The storm lasts as long as dnsperf sends (-l SECONDS); dnsperf then waits for late replies.
-    let wall = 0;
-    let bench = { user: 0, system: 0 };
-    let changes = 0;
-    let fulls = 0;
-    let deltas = 0;
-    let stormEnd = 0;
-    let caughtUp: Promise<number> | undefined;
-    const stopStorm = (): void => {
-      if (!running) return;
-      running = false;
-      for (const timer of stormTimers) clearTimeout(timer);
-      stormTimers.clear();
-      stormEnd = nowMs();
-      wall = (stormEnd - w0) / 1000;
-      stormCpu.push((cpuSeconds(hub.pid) - c0) / wall);
-      bench = process.cpuUsage(bench0);
-      changes = peers.reduce((n, p) => n + p.changes, 0);
-      fulls = peers.reduce((n, p) => n + p.full, 0);
-      deltas = peers.reduce((n, p) => n + p.deltas, 0);
-      caughtUp = catchUp(hub, stormEnd);
-      caughtUp.catch(() => undefined); // awaited below
-    };
-    const stopTimer = setTimeout(stopStorm, SECONDS * 1000);
-    stormTimers.add(stopTimer);
-    await eventLoopLag(hub);
-    gcMark(hub, `round ${r} storm start`);
-    const stormProbe = startProbe(hub.dnsPort, probeName);
-    const stormProbeNice = startProbe(hub.dnsPort, probeName, PROBE_NICE);
-    let s: PerfResult;
-    try {
-      s = await dnsperf(hub.dnsPort, queryFile, SECONDS);
-    } finally {
-      stopStorm();
-    }
-    gcMark(hub, `round ${r} storm end`);
-    const sp = await stormProbe();
-    const spn = await stormProbeNice();
-    const stormLag = await eventLoopLag(hub);
-    const caughtUpMs = await caughtUp!;
-    const stormDrops = udpRcvbufErrors() - drops0;
-    storm.push(s);
-    stormNotes.push(
-      `${changes} changes, ${fulls} full catalogs (${(fulls / wall).toFixed(1)}/s) and ${deltas} deltas served, bench process CPU ${(
-        (bench.user + bench.system) /
-        1e6 /
-        wall
-      ).toFixed(2)} cores, caught up ${ms(caughtUpMs)} ms after the storm`,
+    const mq = median(quiet.map((x) => x.qps));
+    const msq = median(storm.map((x) => x.qps));
+    console.log(
+      `qps median: quiet ${mq.toFixed(0)}, storm ${msq.toFixed(0)} (one change every ${STORM_MS} ms per peer = ${((PEERS * 1000) / STORM_MS).toFixed(1)} changes/s), ratio storm/quiet ${(
+        msq / mq
+      ).toFixed(2)}; gsdns CPU median quiet ${median(quietCpu).toFixed(2)} / storm ${median(stormCpu).toFixed(2)} cores`,
     );
     console.log(
-      `round ${r}: quiet ${q.qps.toFixed(0)} qps (lost ${q.lost}, ${quietDrops} UDP receive-buffer drops, gsdns CPU ${quietCpu[r - 1]!.toFixed(2)} cores); storm ${s.qps.toFixed(
-        0,
-      )} qps (lost ${s.lost}, ${stormDrops} UDP receive-buffer drops, gsdns CPU ${stormCpu[r - 1]!.toFixed(
-        2,
-      )} cores; ${stormNotes[r - 1]!})`,
+      `probe p99 median: quiet ${ms(median(quietP99))} ms, storm ${ms(median(stormP99))} ms (target: storm under 100 ms); at nice ${PROBE_NICE}: quiet ${ms(
+        median(quietP99Nice),
+      )} ms, storm ${ms(median(stormP99Nice))} ms`,
     );
-    console.log(`         quiet ${probeText(qp)}; storm ${probeText(sp)}`);
-    console.log(`         the same probe at nice ${PROBE_NICE}: quiet ${probeText(qpn)}; storm ${probeText(spn)}`);
-    const lagText = (l: { p99: number; max: number }) => `p99 ${ms(l.p99)} / max ${ms(l.max)} ms`;
-    console.log(`         instance event-loop lag: quiet ${lagText(quietLag)}; storm ${lagText(stormLag)}`);
-    // An unanswered probe counts as its 10 s timeout.
-    const p99 = (p: { latencies: number[]; unanswered: number }) =>
-      pct([...p.latencies, ...new Array<number>(p.unanswered).fill(10_000)], 99);
-    quietP99.push(p99(qp));
-    stormP99.push(p99(sp));
-    quietP99Nice.push(p99(qpn));
-    stormP99Nice.push(p99(spn));
-    // Undo the storm (every peer changes at once), and let the instance catch up before the next
-    // quiet round, so that round measures quiet.
-    await sleep(1000);
-    const calmAt = nowMs();
-    for (const p of peers) p.calm();
-    const calmMs = await catchUp(hub, calmAt);
-    console.log(`         storm undone: ${PEERS} peers changed at once, all applied after ${ms(calmMs)} ms`);
-    await sleep(1000);
-  }
-  const mq = median(quiet.map((x) => x.qps));
-  const msq = median(storm.map((x) => x.qps));
-  console.log(
-    `qps median: quiet ${mq.toFixed(0)}, storm ${msq.toFixed(0)} (one change every ${STORM_MS} ms per peer = ${((PEERS * 1000) / STORM_MS).toFixed(1)} changes/s), ratio storm/quiet ${(
-      msq / mq
-    ).toFixed(2)}; gsdns CPU median quiet ${median(quietCpu).toFixed(2)} / storm ${median(stormCpu).toFixed(2)} cores`,
-  );
-  console.log(
-    `probe p99 median: quiet ${ms(median(quietP99))} ms, storm ${ms(median(stormP99))} ms (target: storm under 100 ms); at nice ${PROBE_NICE}: quiet ${ms(
-      median(quietP99Nice),
-    )} ms, storm ${ms(median(stormP99Nice))} ms`,
-  );
 
-  // -- end: memory after the storm, canonical bytes still exact --
-  // 2 s after the last storm, and 20 s after it: V8 returns memory once allocation has slowed down.
-  await sleep(2000);
-  assertAlive(hub);
-  const memEnd = procStatus(hub.pid);
-  await sleep(18_000);
-  assertAlive(hub);
-  const memLater = procStatus(hub.pid);
-  const vs = (m: { rss: number }) => `${((m.rss / memSettled.rss - 1) * 100).toFixed(1)} %`;
-  console.log(
-    `memory after the storm: RSS ${memEnd.rss.toFixed(1)} MB 2 s after (${vs(memEnd)} vs settled when synced), ${memLater.rss.toFixed(1)} MB 20 s after (${vs(
-      memLater,
-    )}; target: within 10 %), peak ${memLater.hwm.toFixed(1)} MB`,
-  );
+    // -- end: memory after the storm, canonical bytes still exact --
+    // 2 s after the last storm, and 20 s after it: V8 returns memory once allocation has slowed down.
+    await sleep(2000);
+    assertAlive(hub);
+    const memEnd = procStatus(hub.pid);
+    await sleep(18_000);
+    assertAlive(hub);
+    const memLater = procStatus(hub.pid);
+    const vs = (m: { rss: number }) => `${((m.rss / memSettled.rss - 1) * 100).toFixed(1)} %`;
+    console.log(
+      `memory after the storm: RSS ${memEnd.rss.toFixed(1)} MB 2 s after (${vs(memEnd)} vs settled when synced), ${memLater.rss.toFixed(1)} MB 20 s after (${vs(
+        memLater,
+      )}; target: within 10 %), peak ${memLater.hwm.toFixed(1)} MB`,
+    );
+  }
   const wrong = peers.filter((p) => !p.verify()).map((p) => p.name);
   if (wrong.length > 0) throw new Error(`served catalogs differ from canonicalCatalogJson(buildCatalog(…)): ${wrong.join(', ')}`);
   const v = await clusters(hub);

@@ -440,7 +440,7 @@ export const configSchema: JsonSchema = {
           1024,
         ),
         maxCatalogServices: int(
-          "Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept). Memory: parsing a catalog at the service limit (10,000 services, 1.5 MiB) raised peak RSS by about 11 MiB, and a held remote service costs about 450 B (bench:sync-flood, bench:sync), so 50 peers at the limit hold about 225 MB: size the memory limit for the mesh (the chart's 384 Mi includes geoip-lite's 150 MB).",
+          "Most services in one peer catalog; a catalog with more is refused (peer state rejected, the last good catalog kept). Memory: parsing a catalog at the service limit (10,000 services, 1.5 MiB) raised peak RSS by about 11 MiB, and a held remote service costs about 50 B of heap when other peers export the same service (one shared object) and a few hundred octets when only its cluster does (bench:sync-flood, bench:sync: 50 peers × 10,000 shared services held 23 MB of heap, 210–240 MB RSS with located peers): size the memory limit for the mesh (the chart's 384 Mi includes geoip-lite's 146 MB).",
           10000,
           1,
         ),

@@ -3,7 +3,10 @@
  *
  * Owns: local services by `ns/name`; remote catalogs by cluster, with their owning origin and
  * freshness, and the catalogs of lower-precedence origins kept aside (shadowed) for each cluster;
- * the index `ns/name → exporting clusters` (sorted by name); a per-namespace reference count of
+ * the index `ns/name → exporting clusters` (sorted by name) with each one's service of that name,
+ * the only place a cluster's services are held by key (a map per cluster besides it, with its key
+ * strings, cost about 80 octets of heap per remote service in bench:sync's 50 clusters × 10,000
+ * services; what a remote service costs in all is now about 50); a per-namespace reference count of
  * local services plus remote exports (empty non-terminals, RFC 8020); the ready addresses of each
  * local headless service, split by family (so a query never walks every endpoint); the SOA serial;
  * `localHealthy`, SPEC §3's readiness predicate on a local service record.
@@ -82,13 +85,18 @@ interface RemoteEntry {
   /** `catalog` without its services: the same object until the meta changes (exports hold it). */
   meta: ClusterMeta;
   fresh: boolean;
-  /** The catalog's services by `ns/name`; on duplicates the last one wins. */
-  services: Map<string, RemoteService>;
+  /**
+   * Distinct `ns/name` keys of `catalog` (its length unless it lists a key twice). The services
+   * themselves are found by key through the export index (serviceIn).
+   */
+  keys: number;
 }
 
 interface ExportSlot {
   /** Exporting clusters, sorted by code unit. */
   readonly clusters: string[];
+  /** Per exporting cluster (same index): its catalog's service of this name; on duplicates the last one. */
+  readonly services: RemoteService[];
   /** Lookup result, built on first read after a change. */
   cache: readonly RemoteExport[] | undefined;
 }
@@ -185,6 +193,7 @@ function metaEqual(meta: ClusterMeta, catalog: ClusterCatalog): boolean {
   return true;
 }
 
+/** A catalog's services by `ns/name`; on duplicates the last one wins. */
 function servicesByKey(catalog: ClusterCatalog): Map<string, RemoteService> {
   const m = new Map<string, RemoteService>();
   for (const s of catalog.services) m.set(keyOf(s.namespace, s.name), s);
@@ -258,7 +267,7 @@ export class Registry implements RegistryReader, RegistryWriter {
   remoteExports(namespace: string, name: string): readonly RemoteExport[] {
     const slot = this.exportIndex.get(keyOf(namespace, name));
     if (slot === undefined) return EMPTY;
-    if (slot.cache === undefined) slot.cache = this.buildExports(keyOf(namespace, name), slot.clusters);
+    if (slot.cache === undefined) slot.cache = this.buildExports(slot);
     return slot.cache;
   }
 
@@ -387,24 +396,24 @@ export class Registry implements RegistryReader, RegistryWriter {
     for (const s of upserts) {
       const k = keyOf(s.namespace, s.name);
       const old = gone.get(k);
-      e.services.set(k, s);
       if (old === undefined) {
         changed = true;
-        this.addExport(k, cluster);
+        this.putExport(k, cluster, s);
         this.refNamespace(s.namespace);
+        e.keys++;
         continue;
       }
       gone.delete(k);
-      if (!recordsEqual(old, s)) {
-        changed = true;
-        this.invalidateKey(k);
-      }
+      // An equal record in a new object: cached lookups keep the old one, which is equal.
+      const differs = !recordsEqual(old, s);
+      this.putExport(k, cluster, s, differs);
+      changed ||= differs;
     }
     for (const [k, s] of gone) {
       changed = true;
-      e.services.delete(k);
       this.removeExport(k, cluster);
       this.unrefNamespace(s.namespace);
+      e.keys--;
     }
     // Same services, same meta: the order is still content (remoteCatalogs shows it).
     if (!changed) changed = !recordsEqual(base.services, catalog.services);
@@ -500,11 +509,11 @@ export class Registry implements RegistryReader, RegistryWriter {
     const cluster = catalog.cluster;
     if (cluster === this.localCluster) return false;
     const e = this.remotes.get(cluster);
+    const services = servicesByKey(catalog);
     if (e === undefined) {
-      const services = servicesByKey(catalog);
-      this.remotes.set(cluster, { origin, catalog, meta: metaOf(catalog), fresh: catalog.sourceStale !== true, services });
+      this.remotes.set(cluster, { origin, catalog, meta: metaOf(catalog), fresh: catalog.sourceStale !== true, keys: services.size });
       for (const [k, s] of services) {
-        this.addExport(k, cluster);
+        this.putExport(k, cluster, s);
         this.refNamespace(s.namespace);
       }
       return true;
@@ -513,9 +522,7 @@ export class Registry implements RegistryReader, RegistryWriter {
     if (e.catalog === catalog) return false;
     let changed = this.setMeta(e, catalog);
     // Diff the keyed service sets: only added, removed or replaced keys touch the export index.
-    const services = servicesByKey(catalog);
-    const old = e.services;
-    for (const [k, s] of old) {
+    for (const [k, s] of servicesByKey(e.catalog)) {
       if (!services.has(k)) {
         changed = true;
         this.removeExport(k, cluster);
@@ -523,20 +530,22 @@ export class Registry implements RegistryReader, RegistryWriter {
       }
     }
     for (const [k, s] of services) {
-      const was = old.get(k);
+      const was = this.serviceIn(k, cluster);
       if (was === undefined) {
         changed = true;
-        this.addExport(k, cluster);
+        this.putExport(k, cluster, s);
         this.refNamespace(s.namespace);
-      } else if (was !== s && !recordsEqual(was, s)) {
-        changed = true;
-        this.invalidateKey(k);
-      } // an equal record in a new object: cached lookups keep the old one, which is equal
+      } else if (was !== s) {
+        // An equal record in a new object: cached lookups keep the old one, which is equal.
+        const differs = !recordsEqual(was, s);
+        this.putExport(k, cluster, s, differs);
+        changed ||= differs;
+      }
     }
     // Same services, same meta: the order is still content (remoteCatalogs shows it).
     if (!changed) changed = !recordsEqual(e.catalog.services, catalog.services);
     e.catalog = catalog;
-    e.services = services;
+    e.keys = services.size;
     return changed;
   }
 
@@ -552,18 +561,18 @@ export class Registry implements RegistryReader, RegistryWriter {
     removed: readonly RemoteService[],
     upserts: readonly RemoteService[],
   ): boolean {
-    if (e.services.size !== e.catalog.services.length) return false;
+    if (e.keys !== e.catalog.services.length) return false;
     if (catalog.services.length !== e.catalog.services.length - removed.length + upserts.length) return false;
     const gone = new Set<string>();
     for (const s of removed) {
       const k = keyOf(s.namespace, s.name);
-      if (e.services.get(k) !== s || gone.has(k)) return false;
+      if (this.serviceIn(k, e.catalog.cluster) !== s || gone.has(k)) return false;
       gone.add(k);
     }
     const added = new Set<string>();
     for (const s of upserts) {
       const k = keyOf(s.namespace, s.name);
-      if (added.has(k) || (e.services.has(k) && !gone.has(k))) return false;
+      if (added.has(k) || (!gone.has(k) && this.serviceIn(k, e.catalog.cluster) !== undefined)) return false;
       added.add(k);
     }
     return true;
@@ -579,7 +588,7 @@ export class Registry implements RegistryReader, RegistryWriter {
     if (fresh === e.fresh && metaEqual(e.meta, catalog)) return false;
     e.meta = metaOf(catalog);
     e.fresh = fresh;
-    for (const k of e.services.keys()) this.invalidateKey(k);
+    for (const s of e.catalog.services) this.invalidateKey(keyOf(s.namespace, s.name));
     return true;
   }
 
@@ -587,29 +596,49 @@ export class Registry implements RegistryReader, RegistryWriter {
     const e = this.remotes.get(cluster);
     if (e === undefined) return false;
     this.remotes.delete(cluster);
-    for (const [k, s] of e.services) {
+    for (const [k, s] of servicesByKey(e.catalog)) {
       this.removeExport(k, cluster);
       this.unrefNamespace(s.namespace);
     }
     return true;
   }
 
-  private addExport(k: string, cluster: string): void {
+  /** `cluster`'s service named by key `k`, through the export index. */
+  private serviceIn(k: string, cluster: string): RemoteService | undefined {
+    const slot = this.exportIndex.get(k);
+    if (slot === undefined) return undefined;
+    const i = lowerBound(slot.clusters, cluster);
+    return slot.clusters[i] === cluster ? slot.services[i] : undefined;
+  }
+
+  /**
+   * `cluster` exports `s` as key `k` (added, or its service replaced). `invalidate` false keeps the
+   * cached lookup (a replacement by an equal record).
+   */
+  private putExport(k: string, cluster: string, s: RemoteService, invalidate = true): void {
     let slot = this.exportIndex.get(k);
     if (slot === undefined) {
-      slot = { clusters: [], cache: undefined };
+      slot = { clusters: [], services: [], cache: undefined };
       this.exportIndex.set(k, slot);
     }
     const i = lowerBound(slot.clusters, cluster);
-    if (slot.clusters[i] !== cluster) slot.clusters.splice(i, 0, cluster);
-    slot.cache = undefined;
+    if (slot.clusters[i] === cluster) slot.services[i] = s;
+    else {
+      slot.clusters.splice(i, 0, cluster);
+      slot.services.splice(i, 0, s);
+      invalidate = true;
+    }
+    if (invalidate) slot.cache = undefined;
   }
 
   private removeExport(k: string, cluster: string): void {
     const slot = this.exportIndex.get(k);
     if (slot === undefined) return;
     const i = lowerBound(slot.clusters, cluster);
-    if (slot.clusters[i] === cluster) slot.clusters.splice(i, 1);
+    if (slot.clusters[i] === cluster) {
+      slot.clusters.splice(i, 1);
+      slot.services.splice(i, 1);
+    }
     if (slot.clusters.length === 0) this.exportIndex.delete(k);
     else slot.cache = undefined;
   }
@@ -629,13 +658,12 @@ export class Registry implements RegistryReader, RegistryWriter {
     else this.namespaceRefs.delete(ns);
   }
 
-  private buildExports(k: string, clusters: readonly string[]): readonly RemoteExport[] {
+  private buildExports(slot: ExportSlot): readonly RemoteExport[] {
     const out: RemoteExport[] = [];
-    for (const cluster of clusters) {
-      const e = this.remotes.get(cluster);
-      const service = e?.services.get(k);
-      if (e === undefined || service === undefined) continue; // unreachable while indexes agree
-      out.push({ catalog: e.meta, service, fresh: e.fresh });
+    for (let i = 0; i < slot.clusters.length; i++) {
+      const e = this.remotes.get(slot.clusters[i]!);
+      if (e === undefined) continue; // unreachable while indexes agree
+      out.push({ catalog: e.meta, service: slot.services[i]!, fresh: e.fresh });
     }
     return Object.freeze(out);
   }

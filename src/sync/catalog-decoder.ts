@@ -20,7 +20,7 @@
  * goes the full way, which gives the exact error. Equal octets are equal services: an element is
  * reused only when its octets hash like a service already validated from this peer's own body.
  */
-import type { ClusterCatalog, RemoteService } from '../registry/types.js';
+import type { ClusterCatalog, RemoteService, ServicePort } from '../registry/types.js';
 import { fingerprint } from '../util/fingerprint.js';
 import { deltaRefs } from './delta.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
@@ -78,10 +78,108 @@ export type DecodeResult =
       readonly keys: Float64Array;
       /** Per service, in order: the index of the same service in the base catalog, or -1 (the next of `fresh`). */
       readonly refs: Int32Array;
+      /** The changed services, in order (empty when they come `packed`). */
       readonly fresh: readonly RemoteService[];
+      /** The changed services packed into a few arrays (packServices), as the worker sends them. */
+      readonly packed?: PackedServices | undefined;
       /** Every service is the base's, at the same index (the meta may still differ). */
       readonly sameServices: boolean;
     };
+
+/**
+ * Services as a few arrays instead of an object (and its strings and port list) each: what the
+ * worker sends back, so that the DNS thread does not rebuild 10,000 objects per full catalog only
+ * to find most of them already held (intern.ts) and drop them (about 4 MB of garbage a catalog:
+ * bench:sync's initial sync of 50 catalogs grew the heap by some 130 MB before a GC gave it back).
+ */
+export interface PackedServices {
+  /** UTF-8: each service's `namespace/name`, back to back. */
+  readonly keys: Uint8Array;
+  /** Per service: where its key ends in `keys`. */
+  readonly ends: Int32Array;
+  /** Per service: the length of its namespace (in UTF-16 code units: where the '/' is in the decoded key). */
+  readonly slash: Int32Array;
+  /** Per service: 1 ready, 0 not. */
+  readonly ready: Uint8Array;
+  /** Per service: its port list, as an index into `portLists`. */
+  readonly ports: Int32Array;
+  /** The distinct port lists. */
+  readonly portLists: readonly (readonly ServicePort[])[];
+}
+
+const utf8 = new TextEncoder();
+
+export function packServices(services: readonly RemoteService[]): PackedServices {
+  const n = services.length;
+  const names = new Array<string>(n);
+  const ends = new Int32Array(n);
+  const slash = new Int32Array(n);
+  const ready = new Uint8Array(n);
+  const ports = new Int32Array(n);
+  const portLists: (readonly ServicePort[])[] = [];
+  const listIndex = new Map<string, number>();
+  let chars = 0;
+  for (let i = 0; i < n; i++) {
+    const s = services[i]!;
+    const name = s.namespace + '/' + s.name;
+    names[i] = name;
+    chars += name.length;
+    ends[i] = chars;
+    slash[i] = s.namespace.length;
+    ready[i] = s.ready ? 1 : 0;
+    let sig = '';
+    for (const p of s.ports) sig += p.name + ':' + p.port + '/' + p.protocol + '|';
+    let at = listIndex.get(sig);
+    if (at === undefined) {
+      at = portLists.push(s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }))) - 1;
+      listIndex.set(sig, at);
+    }
+    ports[i] = at;
+  }
+  // One encoding of them all; names are DNS labels (ASCII), where octet offsets are character offsets.
+  let keys = utf8.encode(names.join(''));
+  if (keys.length !== chars) {
+    const parts = names.map((name) => utf8.encode(name));
+    keys = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+    for (let i = 0, at = 0; i < n; i++) {
+      keys.set(parts[i]!, at);
+      at += parts[i]!.length;
+      ends[i] = at;
+    }
+  }
+  return { keys, ends, slash, ready, ports, portLists };
+}
+
+const utf8Decoder = new TextDecoder();
+
+/** Packed services back as objects (tests, and callers without an interner). */
+export function unpackServices(p: PackedServices): RemoteService[] {
+  const out: RemoteService[] = [];
+  for (let i = 0, at = 0; i < p.ends.length; i++) {
+    const key = utf8Decoder.decode(p.keys.subarray(at, p.ends[i]));
+    at = p.ends[i]!;
+    out.push({
+      namespace: key.slice(0, p.slash[i]),
+      name: key.slice(p.slash[i]! + 1),
+      ready: p.ready[i] === 1,
+      ports: p.portLists[p.ports[i]!]!.map((x) => ({ ...x })),
+    });
+  }
+  return out;
+}
+
+/** A result with its changed services packed (the worker's reply: packServices). */
+export function packResult(r: DecodeResult): DecodeResult {
+  return r.kind === 'catalog' && r.packed === undefined ? { ...r, fresh: [], packed: packServices(r.fresh) } : r;
+}
+
+/** The buffers of a result's arrays, to move to the receiving thread rather than copy. */
+export function resultBuffers(r: DecodeResult): ArrayBuffer[] {
+  if (r.kind !== 'catalog') return [];
+  const arrays: ArrayBufferView[] = [r.refs, r.fingerprints, r.keys];
+  if (r.packed !== undefined) arrays.push(r.packed.keys, r.packed.ends, r.packed.slash, r.packed.ready, r.packed.ports);
+  return arrays.map((a) => a.buffer as ArrayBuffer);
+}
 
 /** Key and content of a remote service, canonically (when the body cannot be scanned). */
 export function serviceFingerprint(s: RemoteService): number {
@@ -384,9 +482,14 @@ function decodeWhole(req: DecodeRequest, octets: Float64Array | undefined): Deco
 
 /**
  * The decoded catalog, from the held one and a result decoded against its fingerprints (PURE).
- * Unchanged services are the held objects.
+ * Unchanged services are the held objects; changed ones are `fresh` (default `r.fresh`: the
+ * caller may pass equal objects of its own, in the same order, e.g. interned ones).
  */
-export function rebuildCatalog(held: ClusterCatalog | undefined, r: Extract<DecodeResult, { kind: 'catalog' }>): ClusterCatalog {
+export function rebuildCatalog(
+  held: ClusterCatalog | undefined,
+  r: Extract<DecodeResult, { kind: 'catalog' }>,
+  fresh: readonly RemoteService[] = r.fresh,
+): ClusterCatalog {
   const services = new Array<RemoteService>(r.refs.length);
   let k = 0;
   for (let i = 0; i < r.refs.length; i++) {
@@ -395,7 +498,7 @@ export function rebuildCatalog(held: ClusterCatalog | undefined, r: Extract<Deco
       const s = held?.services[j];
       if (s === undefined) throw new Error('a delta against a catalog that is not held');
       services[i] = s;
-    } else services[i] = r.fresh[k++]!;
+    } else services[i] = fresh[k++]!;
   }
   return { ...r.meta, services };
 }

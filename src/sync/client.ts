@@ -20,6 +20,9 @@
  *   what it sends, or who it is, is refused); every change records the time and the last error.
  * - Requests to one peer are never back to back: a long poll waits on the server, an error waits
  *   for backoff, and a 200 without an ETag (nothing to long-poll on) waits one poll interval.
+ * - Every service of the catalog held is the interner's object (intern.ts, shared by all peers) and
+ *   one use of it: a changed service is interned when applied, a dropped one released, and a
+ *   withdrawal releases them all.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
@@ -40,6 +43,7 @@ import {
 } from './catalog-decoder.js';
 import { DELTA_IM, IM_USED, namesDelta } from './delta.js';
 import { checkPeerIdentity } from './identity.js';
+import { ServiceInterner } from './intern.js';
 import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
 
@@ -96,6 +100,11 @@ export interface PeerClientOptions {
    * shared by every peer. Absent: decoded on this thread (unit tests).
    */
   readonly decoder?: OffThread<DecodeRequest, DecodeResult> | undefined;
+  /**
+   * The table of distinct remote services, shared by every peer's client (intern.ts), so that a
+   * service held from many peers is one object. Absent: one of the client's own.
+   */
+  readonly interner?: ServiceInterner | undefined;
 }
 
 const NO_FINGERPRINTS = new Float64Array(0);
@@ -154,8 +163,11 @@ export class PeerClient {
   private warnedNoEtag = false;
   private readonly now: () => number;
   private readonly waitSeconds: number;
+  /** Every service of `held` is one use of its entry here. */
+  private readonly interner: ServiceInterner;
 
   constructor(private readonly opts: PeerClientOptions) {
+    this.interner = opts.interner ?? new ServiceInterner();
     this.now = opts.now ?? Date.now;
     this.sinceMs = this.now();
     this.waitSeconds = opts.waitSeconds ?? Math.max(1, Math.min(30, Math.floor(opts.staleAfterSeconds / 3)));
@@ -269,14 +281,26 @@ export class PeerClient {
 
   /**
    * A decoded catalog: rebuilt from what we held plus what changed (unchanged services stay the
-   * same objects, so the registry's diff is cheap), and put into the registry unless nothing changed.
+   * same objects, so the registry's diff is cheap; changed ones are interned, so a service that
+   * every peer exports is one object), and put into the registry unless nothing changed.
    */
   private apply(result: Extract<FetchResult, { kind: 'catalog' }>): void {
     const { decoded, base, etag } = result;
     this.etag = etag;
     if (result.delta) this.deltas++;
     if (base !== undefined && base === this.held && decoded.sameServices && recordsEqual(decoded.meta, metaOf(base))) return;
-    const catalog = rebuildCatalog(base, decoded);
+    const interner = this.interner;
+    // Interned before the released ones go (below): a changed service equal to a released one keeps its entry.
+    const fresh = decoded.packed !== undefined ? interner.internPacked(decoded.packed) : decoded.fresh.map((s) => interner.intern(s));
+    let catalog = rebuildCatalog(base, decoded, fresh);
+    // What we held was withdrawn while this was in flight (its uses are gone): the kept services
+    // are interned again, and the catalog is put whole.
+    const patch = base !== undefined && base === this.held;
+    if (!patch && base !== undefined) {
+      const services = catalog.services.slice();
+      for (let i = 0; i < services.length; i++) if (decoded.refs[i]! >= 0) services[i] = interner.intern(services[i]!);
+      catalog = { ...catalog, services };
+    }
     this.held = catalog;
     this.heldFingerprints = decoded.fingerprints;
     this.heldKeys = decoded.keys;
@@ -287,12 +311,14 @@ export class PeerClient {
     } else this.heldScratch = undefined;
     this.updates++;
     this.lastCatalogMs = this.now();
-    this.opts.logger.debug({ services: catalog.services.length, changed: decoded.fresh.length, etag }, 'sync: peer catalog applied');
+    this.opts.logger.debug({ services: catalog.services.length, changed: fresh.length, etag }, 'sync: peer catalog applied');
     // Only the changed services touch the registry's indexes: as a patch of what we wrote before
     // (O(changes) there), else diffed against what it holds.
-    if (base !== undefined) {
+    if (patch) {
       if (this.keptScratch.length < base.services.length) this.keptScratch = new Uint8Array(withHeadroom(base.services.length));
-      this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removedServices(base, decoded, this.keptScratch), decoded.fresh);
+      const removed = removedServices(base, decoded, this.keptScratch);
+      this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removed, fresh);
+      for (const s of removed) interner.release(s);
     } else this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
   }
 
@@ -302,6 +328,7 @@ export class PeerClient {
     const last = this.lastContactMs ?? this.sinceMs;
     if (this.now() - last < this.opts.staleAfterSeconds * 1000) return;
     this.opts.registry.removeRemote(this.opts.name, SYNC_ORIGIN);
+    for (const s of this.held.services) this.interner.release(s);
     this.held = undefined;
     this.heldFingerprints = NO_FINGERPRINTS;
     this.heldKeys = NO_FINGERPRINTS;

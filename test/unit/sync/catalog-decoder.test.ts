@@ -6,7 +6,15 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import { decodeCatalog, rebuildCatalog, serviceSpans, type DecodeRequest, type DecodeResult } from '../../../src/sync/catalog-decoder.js';
+import {
+  decodeCatalog,
+  packServices,
+  rebuildCatalog,
+  serviceSpans,
+  unpackServices,
+  type DecodeRequest,
+  type DecodeResult,
+} from '../../../src/sync/catalog-decoder.js';
 import { parseCatalog } from '../../../src/sync/protocol.js';
 import type { ClusterCatalog } from '../../../src/registry/types.js';
 import { OffThread, siblingModule } from '../../../src/util/off-thread.js';
@@ -138,7 +146,7 @@ test('the scanner finds the elements of the top-level services array only, past 
   t.is(spans('{"services":["]'), undefined, 'unterminated string');
 });
 
-test('the worker thread decodes the same, and moves the body instead of copying it', async (t) => {
+test('the worker thread decodes the same (its changed services packed), and moves the body instead of copying it', async (t) => {
   const decoder = new OffThread<DecodeRequest, DecodeResult>({
     url: siblingModule(new URL('../../../src/sync/service.ts', import.meta.url).href, 'catalog-worker'),
   });
@@ -146,12 +154,46 @@ test('the worker thread decodes the same, and moves the body instead of copying 
   const catalog = {
     cluster: 'eu',
     gateways: [{ address: '192.0.2.1', port: 15443 }],
-    services: [{ namespace: 'a', name: 'x', ready: true, ports: [] }],
+    services: [
+      { namespace: 'a', name: 'x', ready: true, ports: [] },
+      { namespace: 'a', name: 'y', ready: false, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    ],
   };
   const request = req(catalog);
   const inline = decodeCatalog(req(catalog));
   const r = await decoder.run(request, [request.body.buffer as ArrayBuffer]);
   t.is(request.body.byteLength, 0, 'transferred');
-  t.deepEqual(JSON.parse(JSON.stringify(r)), JSON.parse(JSON.stringify(inline)));
+  if (r.kind !== 'catalog' || r.packed === undefined) return t.fail('a packed catalog');
+  t.deepEqual(r.fresh, []);
+  t.deepEqual(JSON.parse(JSON.stringify({ ...r, fresh: unpackServices(r.packed), packed: undefined })), JSON.parse(JSON.stringify(inline)));
   t.like(await decoder.run(req('{nope')), { kind: 'refused' });
+});
+
+test('the worker stops after idleMs without a request, and the next request starts a new one', async (t) => {
+  const decoder = new OffThread<DecodeRequest, DecodeResult>({
+    url: siblingModule(new URL('../../../src/sync/service.ts', import.meta.url).href, 'catalog-worker'),
+    idleMs: 50,
+  });
+  t.teardown(() => decoder.close());
+  const catalog = { cluster: 'eu', gateways: [{ address: '192.0.2.1', port: 15443 }], services: [] };
+  t.like(await decoder.run(req(catalog)), { kind: 'catalog' });
+  const deadline = Date.now() + 10_000;
+  while (decoder.idleStops === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.is(decoder.idleStops, 1);
+  t.like(await decoder.run(req(catalog)), { kind: 'catalog' });
+  t.is(decoder.crashes, 0, 'an idle stop is not a crash');
+});
+
+test('packed services unpack to the same services, with each distinct port list once', (t) => {
+  const http = { name: 'http', port: 80, protocol: 'TCP' as const };
+  const services = [
+    { namespace: 'shop', name: 'cart', ready: true, ports: [http] },
+    { namespace: 'shop', name: 'pay', ready: false, ports: [http] },
+    { namespace: 'ünï', name: 'çödé', ready: true, ports: [] },
+    { namespace: 'a', name: 'b', ready: true, ports: [http, { name: 'dns', port: 53, protocol: 'UDP' as const }] },
+  ];
+  const packed = packServices(services);
+  t.deepEqual(unpackServices(packed), services);
+  t.is(packed.portLists.length, 3);
+  t.deepEqual(unpackServices(packServices([])), []);
 });
