@@ -30,10 +30,29 @@ export interface Endpoint {
   readonly ready: boolean;
 }
 
+/** How the answers for one service are spread (SPEC §6 "Order of addresses"; issue 16). */
+export type TrafficPolicy = 'failover' | 'spread' | 'weighted';
+
+/**
+ * A service's own traffic settings, overriding the cluster's and dns.*: the Kubernetes annotations
+ * `gsdns.io/policy`, `gsdns.io/weight`, `gsdns.io/local-share`, or the catalog file's `policy`,
+ * `weight`, `localShare` fields. Absent fields mean "the default".
+ */
+export interface TrafficSettings {
+  /** dns.policy for this service. */
+  readonly policy?: TrafficPolicy | undefined;
+  /** This cluster's weight for this service (cluster.weight for it; 0 drains it), 0–1000. */
+  readonly weight?: number | undefined;
+  /** dns.localShare for this service, 0–100 (local services only; not carried by sync). */
+  readonly localShare?: number | undefined;
+}
+
 interface LocalServiceBase {
   readonly namespace: string;
   readonly name: string;
   readonly ports: readonly ServicePort[];
+  /** Per-service overrides (absent: none). */
+  readonly traffic?: TrafficSettings | undefined;
 }
 
 /** A Service with one or more ClusterIPs (dual-stack allowed); healthy when readyEndpoints ≥ 1. */
@@ -63,6 +82,10 @@ export interface RemoteService {
   readonly name: string;
   readonly ready: boolean;
   readonly ports: readonly ServicePort[];
+  /** The exporting cluster's policy for this service, when it overrides its default (sync carries it). */
+  readonly policy?: TrafficPolicy | undefined;
+  /** The exporting cluster's weight for this service, when it overrides the catalog's `weight`. */
+  readonly weight?: number | undefined;
 }
 
 /** Identity and locality of a cluster, as configured (local) or as its catalog says (remote). */
@@ -77,6 +100,10 @@ export interface ClusterLocality {
 export interface ClusterCatalog extends ClusterLocality {
   readonly gateways: readonly Gateway[];
   readonly services: readonly RemoteService[];
+  /** The cluster's weight (cluster.weight, default 100 when absent): its share under policy `weighted`, and SRV weight. */
+  readonly weight?: number | undefined;
+  /** The cluster's dns.policy (absent: failover), so receivers can tell when exporters disagree on a service. */
+  readonly policy?: TrafficPolicy | undefined;
   /**
    * Set by the exporting cluster when its own local source (e.g. the Kubernetes API) has failed
    * for longer than its staleness window: the `ready` flags are unverified. Receivers hold such a
