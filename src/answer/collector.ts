@@ -13,6 +13,8 @@ export interface Target {
   readonly address: string;
   /** Service port (local) or gateway port (remote); -1 when the local service has no such port. */
   readonly port: number;
+  /** The remote cluster it belongs to (undefined: local). */
+  readonly cluster?: string | undefined;
 }
 
 /** Addresses of the asked families; at most `cap` per family and `budget` (the records the reply can hold) in total. */
@@ -44,7 +46,7 @@ export class Collector {
       this.cut = true;
       return;
     }
-    list.push({ address, port });
+    list.push({ address, port, cluster });
     if (this.seen !== undefined) this.seen.add(address);
     if (cluster !== undefined && !this.clusters.includes(cluster)) this.clusters.push(cluster);
   }

@@ -10,11 +10,13 @@
  * the candidate the decision used (same gateway health, same located position).
  */
 import type { Ranked } from '../locality/rank.js';
-import type { ClusterMeta, RemoteExport } from '../registry/types.js';
+import { weightOf } from '../registry/traffic.js';
+import type { ClusterMeta, RemoteExport, TrafficPolicy } from '../registry/types.js';
 import { candidateOf, type Candidate, type Known, type LocalStanding, type Remotes } from './candidates.js';
 import type { Collector } from './collector.js';
 import { freshnessOf, tierText, type CandidateVerdict, type Trace } from './explain.js';
 import { familyOf, familyText } from './families.js';
+import type { Draw, OrderPlan } from './order.js';
 import { NO_CLUSTERS, type Query } from './query.js';
 
 /** The local service's status, and which dns.localFailover / dns.localMinReady variant applies. */
@@ -28,7 +30,7 @@ export function explainLocalStanding(tr: Trace, namespace: string, service: stri
 
 /** A headless answer cut short by dns.maxLocalAnswers or by the reply's record budget. */
 export function explainLocalCut(tr: Trace, out: Collector, capped: number, budget: number, fam: number): void {
-  const n = out.v4.length + out.v6.length;
+  const n = Math.min(out.v4.length + out.v6.length, capped, budget);
   const why = capped <= budget ? `dns.maxLocalAnswers (${capped})` : `what the reply can hold (${budget} record(s))`;
   tr.step(`${n} of the ready ${familyText(fam)} addresses kept: capped by ${why}`);
 }
@@ -61,13 +63,24 @@ export function explainRemoteAnswer(
   chosen: readonly Ranked<Candidate>[],
   out: Collector,
   fam: number,
+  policy: TrafficPolicy,
+  conflict: boolean,
 ): void {
-  const policy = st.o.policy;
   tr.policy = policy;
   tr.step(`${known.exports.length} remote cluster(s) export ${namespace}/${service}, ${remotes.healthy.length} healthy`);
+  if (known.local?.traffic?.policy !== undefined) tr.step(`policy ${policy}: this cluster's Service sets it (gsdns.io/policy)`);
+  else if (conflict) tr.step(`the exporting clusters set different policies for this service: dns.policy (${policy}) applies`);
+  else if (policy !== st.o.policy) tr.step(`policy ${policy}: set by every exporting cluster that sets one (gsdns.io/policy)`);
+  const drained = remotes.healthy.filter((c) => weightOf(c.ex) <= 0).map((c) => c.cluster);
+  if (drained.length > 0 && drained.length < remotes.healthy.length)
+    tr.step(`weight 0 (drained), not used while others are healthy: ${drained.join(', ')}`);
   const names = chosen.map((r) => r.input.cluster).join(', ');
   if (policy === 'failover')
     tr.step(`policy failover: best tier = ${tierText(chosen[0]!.tier, st.ctx.client, chosen[0]!.distanceKm)} (${names})`);
+  else if (policy === 'weighted')
+    tr.step(
+      `policy weighted: every cluster of the best tier (${names}), weights ${chosen.map((r) => `${r.input.cluster}=${weightOf(r.input.ex)}`).join(' ')}`,
+    );
   else tr.step(`policy spread: every healthy cluster in rank order (${names})`);
   explainCandidates(st, tr, known, remotes.all, chosen, out.clusters, 'remote', fam);
 }
@@ -143,4 +156,26 @@ function explainCandidates(
     const location = catalog.location ?? st.ctx.locateCluster?.(catalog);
     tr.noteCandidate(location === catalog.location ? catalog : { ...catalog, location }, exportInfo, fresh, st.ctx, verdict);
   }
+}
+
+/** dns.localShare: which side of the split this query drew. */
+export function explainSplit(tr: Trace, share: number, local: boolean): void {
+  tr.step(
+    `dns.localShare ${share}: ${share}% of answers stay local while a remote cluster is healthy; this query drew the ${local ? 'local' : 'remote'} answer (TTL capped by dns.splitTtl)`,
+  );
+}
+
+/** How the draw ordered what is sent (order.ts), and the order actually sent. */
+export function explainOrder(tr: Trace, plan: OrderPlan, draw: Draw, out: Collector): void {
+  const sent = [...out.v4, ...out.v6].map((t) => (t.cluster === undefined ? t.address : `${t.address} (${t.cluster})`)).join(', ');
+  if (plan.mode === 'weighted') {
+    const total = plan.groups.reduce((a, g) => a + g.weight, 0);
+    const shares = plan.groups.map((g) => `${g.cluster ?? 'local'} ${total > 0 ? ((100 * g.weight) / total).toFixed(1) : '0'}%`).join(', ');
+    tr.step(`weighted draw ${draw.first.toFixed(3)} over ${shares}; addresses within a cluster rotate (draw ${draw.within.toFixed(3)})`);
+  } else if (plan.groups.length > 1) {
+    tr.step(
+      `rotation: clusters of equal rank (runs of ${plan.classes.join(', ')}) rotate (draw ${draw.first.toFixed(3)}), and each cluster's addresses (draw ${draw.within.toFixed(3)})`,
+    );
+  } else tr.step(`rotation: the addresses rotate from query to query (draw ${draw.within.toFixed(3)})`);
+  tr.step(`order sent: ${sent}`);
 }

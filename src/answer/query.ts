@@ -29,6 +29,8 @@ export function budgetOf(maxRecords: number | undefined): number {
 
 export class Query {
   shape = 'other';
+  /** The answer keeps the canonical order whatever the draw (SRV: its order is in priority and weight). */
+  fixedOrder = false;
   namespace: string | undefined;
   service: string | undefined;
 

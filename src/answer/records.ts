@@ -9,7 +9,7 @@
 import { F_A, F_AAAA, isIPv6 } from './families.js';
 import { NS_LABEL } from './names.js';
 import type { Query } from './query.js';
-import type { Pick } from './select.js';
+import type { Pick as SelectPick } from './select.js';
 import { RRClass, RRType, type ResourceRecord } from './types.js';
 
 // SOA timers. We have no secondaries, so they only need to be sane (RFC 1912 §2.2 ranges).
@@ -69,7 +69,7 @@ export function chaosTxtRecord(owner: string, text: string): ResourceRecord {
 }
 
 /** The picked addresses as A then AAAA records. */
-export function addressRecords(owner: string, pick: Pick): ResourceRecord[] {
+export function addressRecords(owner: string, pick: Pick<SelectPick, 'ttl' | 'out'>): ResourceRecord[] {
   const out: ResourceRecord[] = [];
   for (const t of pick.out.v4) out.push({ name: owner, ttl: pick.ttl, data: { type: RRType.A, address: t.address } });
   for (const t of pick.out.v6) out.push({ name: owner, ttl: pick.ttl, data: { type: RRType.AAAA, address: t.address } });
@@ -81,7 +81,7 @@ export function addressRecords(owner: string, pick: Pick): ResourceRecord[] {
  * same name, so the locality order lives in the order of the additional A/AAAA records. Targets
  * without a port (-1: the local service has no port of that name) get none.
  */
-export function srvRecords(owner: string, target: string, pick: Pick): ResourceRecord[] {
+export function srvRecords(owner: string, target: string, pick: SelectPick): ResourceRecord[] {
   const answers: ResourceRecord[] = [];
   const seen: number[] = [];
   for (const list of [pick.out.v4, pick.out.v6]) {

@@ -15,21 +15,41 @@
  * dns.maxAnswers and scoped to the ECS source prefix (RFC 7871 §7.1.1); a family mismatch in a local
  * answer is NODATA, never a failover.
  */
-import { rankClusters, selectTier } from '../locality/rank.js';
+import { equalRank, rankClusters, selectTier, type Ranked } from '../locality/rank.js';
 import { readyAddressesOf } from '../registry/registry.js';
+import { effectivePolicy, weightOf } from '../registry/traffic.js';
 import type { LocalService } from '../registry/types.js';
-import { localStandingOf, remotesOf, type Known, type LocalStanding, type Remotes } from './candidates.js';
+import { localStandingOf, remotesOf, type Candidate, type Known, type LocalStanding, type Remotes } from './candidates.js';
 import { Collector } from './collector.js';
-import { explainFailOpen, explainLocalAnswer, explainLocalCut, explainLocalStanding, explainRemoteAnswer } from './explain-selection.js';
+import {
+  explainFailOpen,
+  explainLocalAnswer,
+  explainLocalCut,
+  explainLocalStanding,
+  explainOrder,
+  explainRemoteAnswer,
+  explainSplit,
+} from './explain-selection.js';
+import { arrange, fixedOrder, NO_DRAW, type Draw, type OrderGroup, type OrderPlan } from './order.js';
 import { budgetOf, type Query } from './query.js';
 
 export interface Pick {
   readonly kind: 'local' | 'remote' | 'degraded';
   readonly ttl: number;
+  /** What is sent, in the order drawn for this query. */
   readonly out: Collector;
   /** ECS scope of a positive answer (RFC 7871 §7.1.1). */
   readonly ecs: number;
+  /** An order drawn per query: the canonical candidates and their plan (order.ts). */
+  readonly order?: { readonly plan: OrderPlan; readonly canonical: Collector } | undefined;
+  /** Chosen by the dns.localShare split. */
+  readonly split?: boolean | undefined;
+  /** The cluster sent first (undefined: the local service). */
+  readonly chosen?: string | undefined;
 }
+
+/** dns.rttMarginMs default (locality.rttMarginMs). */
+const DEFAULT_RTT_MARGIN_MS = 5;
 
 /**
  * The addresses that answer for a known service (SPEC §1 rows 1–3), in the order of the rows.
@@ -38,7 +58,11 @@ export interface Pick {
 export function select(st: Query, namespace: string, service: string, known: Known, fam: number, localPort: number): Pick {
   const here = known.local === undefined ? undefined : localStandingOf(st, namespace, service, known.local);
   if (st.tr !== undefined) explainLocalStanding(st.tr, namespace, service, here);
-  if (here?.answersHere === true) return answerLocal(st, known, here, fam, localPort, undefined);
+  if (here?.answersHere === true) {
+    const share = here.pinned ? 100 : (here.service.traffic?.localShare ?? st.o.localShare ?? 100);
+    if (share >= 100) return answerLocal(st, known, here, fam, localPort, undefined);
+    return splitLocal(st, namespace, service, known, here, share, fam, localPort);
+  }
   const remotes = remotesOf(st, known.exports);
   if (remotes.healthy.length > 0) return answerRemote(st, namespace, service, known, remotes, fam);
   // dns.localMinReady: a local service below the minimum spills over only when a healthy remote
@@ -53,18 +77,136 @@ export function select(st: Query, namespace: string, service: string, known: Kno
  * `spilled` is set for the dns.localMinReady fallback: the remotes that could not take the answer.
  */
 function answerLocal(st: Query, known: Known, here: LocalStanding, fam: number, localPort: number, spilled: Remotes | undefined): Pick {
-  const out = collectLocal(st, here, fam, localPort);
+  const canonical = collectLocal(st, here, fam, localPort);
   if (st.tr !== undefined) explainLocalAnswer(st, st.tr, known, here, spilled, fam);
-  return { kind: 'local', ttl: localTtl(st), out, ecs: 0 };
+  const total = Math.min(st.budget, budgetOf(st.o.maxLocalAnswers ?? undefined));
+  const plan: OrderPlan = {
+    mode: 'rotate',
+    groups: [{ cluster: undefined, weight: 1, v4Start: 0, v4Count: canonical.v4.length, v6Start: 0, v6Count: canonical.v6.length }],
+    classes: [1],
+    cap: Infinity,
+    total,
+  };
+  const order = orderOf(st, canonical, plan);
+  if (order === undefined && !st.fixedOrder) return { kind: 'local', ttl: localTtl(st), out: canonical, ecs: 0 };
+  const { out } = sendOrder(st, canonical, plan, fam, Infinity);
+  if (st.tr !== undefined) explainOrder(st.tr, plan, drawOf(st), out);
+  return { kind: 'local', ttl: localTtl(st), out, ecs: 0, order };
+}
+
+/**
+ * dns.localShare (issue 16): a healthy local service answers `share`% of queries; the others are
+ * answered as if it were not healthy, when a healthy remote cluster can take them. Either answer's
+ * TTL is capped by dns.splitTtl so the split converges in caches.
+ */
+function splitLocal(
+  st: Query,
+  namespace: string,
+  service: string,
+  known: Known,
+  here: LocalStanding,
+  share: number,
+  fam: number,
+  localPort: number,
+): Pick {
+  const remotes = remotesOf(st, known.exports);
+  if (remotes.healthy.length === 0) {
+    st.tr?.step(`dns.localShare ${share}: no healthy remote cluster to send the rest to, so every answer is local`);
+    return answerLocal(st, known, here, fam, localPort, undefined);
+  }
+  const local = (st.o.rotate === false ? NO_DRAW : (st.ctx.draw ?? NO_DRAW)).share * 100 < share;
+  if (st.tr !== undefined) explainSplit(st.tr, share, local);
+  const pick = local ? answerLocal(st, known, here, fam, localPort, undefined) : answerRemote(st, namespace, service, known, remotes, fam);
+  return { ...pick, ttl: Math.min(pick.ttl, st.o.splitTtlSeconds ?? 5), split: true };
+}
+
+/** This query's draws; the canonical order when dns.rotate is off, nothing draws, or the answer keeps a fixed order (SRV). */
+function drawOf(st: Query): Draw {
+  return st.o.rotate === false || st.fixedOrder ? NO_DRAW : (st.ctx.draw ?? NO_DRAW);
+}
+
+/** Weight 0 drains a cluster: it answers only when no cluster with weight is healthy. */
+function undrained(healthy: readonly Candidate[]): readonly Candidate[] {
+  let drained = 0;
+  for (const c of healthy) if (weightOf(c.ex) <= 0) drained++;
+  if (drained === 0 || drained === healthy.length) return healthy;
+  return healthy.filter((c) => weightOf(c.ex) > 0);
 }
 
 /** SPEC §1 row 2: the gateways of healthy, fresh remote clusters, by locality (SPEC §3) and policy. */
 function answerRemote(st: Query, namespace: string, service: string, known: Known, remotes: Remotes, fam: number): Pick {
-  const chosen = selectTier(st.o.policy, rankClusters(st.ctx.client, remotes.healthy));
-  const out = new Collector(fam, answerCap(st), st.budget);
-  for (const r of chosen) for (const g of r.input.up) out.add(g.address, g.port, r.input.cluster);
-  if (st.tr !== undefined) explainRemoteAnswer(st, st.tr, namespace, service, known, remotes, chosen, out, fam);
-  return { kind: 'remote', ttl: st.o.ttlSeconds, out, ecs: ecsScopeOf(st) };
+  const { policy, conflict } = effectivePolicy(known.local, known.exports, st.o.policy);
+  const rotate = st.o.rotate !== false;
+  const margin = st.o.rttMarginMs ?? DEFAULT_RTT_MARGIN_MS;
+  const chosen = selectTier(policy, rankClusters(st.ctx.client, undrained(remotes.healthy)), rotate ? margin : undefined);
+  // Every candidate the reply can hold, in rank order; the draw orders them and dns.maxAnswers cuts.
+  const canonical = new Collector(fam, Infinity, st.budget);
+  const groups: OrderGroup[] = [];
+  const classes: number[] = [];
+  let head: Ranked<Candidate> | undefined;
+  for (const r of chosen) {
+    const a4 = canonical.v4.length;
+    const a6 = canonical.v6.length;
+    for (const g of r.input.up) canonical.add(g.address, g.port, r.input.cluster);
+    const n4 = canonical.v4.length - a4;
+    const n6 = canonical.v6.length - a6;
+    if (n4 + n6 === 0) continue;
+    groups.push({
+      cluster: r.input.cluster,
+      weight: Math.max(0, weightOf(r.input.ex)),
+      v4Start: a4,
+      v4Count: n4,
+      v6Start: a6,
+      v6Count: n6,
+    });
+    if (head !== undefined && equalRank(head, r, margin)) classes[classes.length - 1]!++;
+    else {
+      head = r;
+      classes.push(1);
+    }
+  }
+  const plan: OrderPlan = {
+    mode: policy === 'weighted' && groups.length > 1 ? 'weighted' : 'rotate',
+    groups,
+    classes: policy === 'weighted' || !rotate ? [groups.length] : classes,
+    cap: answerCap(st),
+    total: st.budget,
+  };
+  const { out, chosen: first } = sendOrder(st, canonical, plan, fam, answerCap(st));
+  if (st.tr !== undefined) {
+    explainRemoteAnswer(st, st.tr, namespace, service, known, remotes, chosen, out, fam, policy, conflict);
+    explainOrder(st.tr, plan, drawOf(st), out);
+  }
+  return { kind: 'remote', ttl: st.o.ttlSeconds, out, ecs: ecsScopeOf(st), order: orderOf(st, canonical, plan), chosen: first };
+}
+
+/** The plan, when the order can differ between queries or the cap cuts (else the canonical order is what is sent). */
+function orderOf(st: Query, canonical: Collector, plan: OrderPlan): Pick['order'] {
+  if (st.fixedOrder) return undefined;
+  const n = canonical.v4.length + canonical.v6.length;
+  if (fixedOrder(plan) && canonical.v4.length <= plan.cap && canonical.v6.length <= plan.cap && n <= plan.total) return undefined;
+  return { plan, canonical };
+}
+
+/** The addresses sent for this query's draw: `canonical` arranged by `plan`. */
+function sendOrder(
+  st: Query,
+  canonical: Collector,
+  plan: OrderPlan,
+  fam: number,
+  cap: number,
+): { out: Collector; chosen: string | undefined } {
+  const a = arrange(plan, drawOf(st));
+  const out = new Collector(fam, cap, st.budget);
+  for (let i = 0; i < a.v4Count; i++) pushTarget(out, out.v4, canonical.v4[a.v4[i]!]!);
+  for (let i = 0; i < a.v6Count; i++) pushTarget(out, out.v6, canonical.v6[a.v6[i]!]!);
+  out.cut = canonical.cut || a.v4Count + a.v6Count < canonical.v4.length + canonical.v6.length;
+  return { out, chosen: plan.groups[a.firstGroup]?.cluster };
+}
+
+function pushTarget(out: Collector, list: Collector['v4'], t: Collector['v4'][number]): void {
+  list.push(t);
+  if (t.cluster !== undefined && !out.clusters.includes(t.cluster)) out.clusters.push(t.cluster);
 }
 
 /**
@@ -113,10 +255,11 @@ function collectLocal(st: Query, here: LocalStanding, fam: number, localPort: nu
   }
   const r = here.ready ?? readyAddressesOf(local);
   const capped = budgetOf(st.o.maxLocalAnswers ?? undefined);
-  const out = new Collector(fam, Infinity, Math.min(st.budget, capped));
+  // Every ready address the reply can hold: the draw rotates them, dns.maxLocalAnswers cuts after.
+  const out = new Collector(fam, Infinity, st.budget);
   out.takeDistinct(r.v4, false, localPort);
   out.takeDistinct(r.v6, true, localPort);
-  if (out.cut && st.tr !== undefined) explainLocalCut(st.tr, out, capped, st.budget, fam);
+  if ((out.cut || out.v4.length + out.v6.length > capped) && st.tr !== undefined) explainLocalCut(st.tr, out, capped, st.budget, fam);
   return out;
 }
 

@@ -54,7 +54,24 @@ export function answerService(st: Query, namespace: string, service: string): De
     return noTargets(st, pick);
   }
   st.tr?.step(`answer: ${answers.length} ${familyText(fam)} record(s), ${pick.kind}, TTL ${pick.ttl}`);
-  return st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, pick.ecs);
+  return withOrder(st, st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, pick.ecs), pick);
+}
+
+/** A decision with what its pick drew: the plan and canonical records, the split, the cluster sent first. */
+function withOrder(st: Query, d: Decision, pick: Pick): Decision {
+  const chosen = pick.chosen ?? (pick.kind === 'local' ? st.o.localCluster : undefined);
+  const order = pick.order;
+  if (order === undefined && pick.split !== true && chosen === undefined) return d;
+  return {
+    ...d,
+    order: order && {
+      plan: order.plan,
+      canonical: addressRecords(st.name, { ttl: pick.ttl, out: order.canonical }),
+      v4: order.canonical.v4.length,
+    },
+    split: pick.split,
+    chosen,
+  };
 }
 
 /** `_proto.S.N.Z`: the parent of the SRV names, an empty non-terminal when such ports exist. */
@@ -84,6 +101,7 @@ export function answerSrv(st: Query, namespace: string, service: string, portNam
   }
   // The local answer uses the service port named P; remote answers use each gateway's port.
   const localPort = local === undefined ? -1 : (findPort(local.ports, protocol, portName)?.port ?? -1);
+  st.fixedOrder = true;
   const pick = select(st, namespace, service, known, F_BOTH, localPort);
   const target = `${service}.${namespace}.${st.zone!}`;
   const answers = srvRecords(st.name, target, pick);
@@ -96,7 +114,7 @@ export function answerSrv(st: Query, namespace: string, service: string, portNam
   st.tr?.step(
     `answer: ${answers.length} SRV record(s) → ${target}, ${additional.length} address(es) in additional, ${pick.kind}, TTL ${pick.ttl}`,
   );
-  return st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, additional, pick.out.clusters, pick.ecs);
+  return withOrder(st, st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, additional, pick.out.clusters, pick.ecs), pick);
 }
 
 /** The service exists here or in some peer catalog. */

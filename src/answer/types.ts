@@ -6,7 +6,8 @@
  * header bits, the echoed question and EDNS); records carry owner names in lowercase and the edge
  * may compress them against the question to echo the client's case.
  */
-import type { GeoLocation } from '../registry/types.js';
+import type { GeoLocation, TrafficPolicy } from '../registry/types.js';
+import type { Draw, OrderPlan } from './order.js';
 
 /** RR type codes used by gsdns (RFC 1035, RFC 3596, RFC 2782, RFC 6891, RFC 8482). */
 export const RRType = {
@@ -157,6 +158,17 @@ export interface Decision {
   /** ECS scope prefix the answer depended on (RFC 7871 §7.1.1); 0 when it did not depend on the client. */
   readonly ecsScopePrefix: number;
   readonly explanation: Explanation;
+  /**
+   * An answer whose A/AAAA order is drawn per query (order.ts): `answers` is the order drawn for
+   * this query; `canonical` the same records in canonical order, every candidate the reply can hold
+   * (before dns.maxAnswers), A then AAAA, which `plan` arranges. The answer cache keeps the
+   * canonical reply and arranges it per hit. Absent: the order is fixed.
+   */
+  readonly order?: { readonly plan: OrderPlan; readonly canonical: readonly ResourceRecord[]; readonly v4: number } | undefined;
+  /** Chosen by the dns.localShare split: another query may get the other answer (never cached). */
+  readonly split?: boolean | undefined;
+  /** The cluster sent first (the local cluster's name for a local answer); for the per-cluster answer counter. */
+  readonly chosen?: string | undefined;
 }
 
 /** Gateway health, pluggable so probes can replace the catalog-only default (SPEC §3). */
@@ -173,7 +185,17 @@ export interface AnswerOptions {
   readonly negativeTtlSeconds: number;
   readonly degradedTtlSeconds: number;
   readonly maxAnswers: number;
-  readonly policy: 'failover' | 'spread';
+  readonly policy: TrafficPolicy;
+  /** dns.rotate: addresses of equal rank rotate from query to query (default true). */
+  readonly rotate?: boolean | undefined;
+  /** locality.rttMarginMs: clusters of equal tier within this RTT of each other are equal (default 5). */
+  readonly rttMarginMs?: number | undefined;
+  /** dns.localShare, 0–100: the share of answers kept local while the local service is healthy (default 100). */
+  readonly localShare?: number | undefined;
+  /** dns.splitTtl: the TTL cap of an answer chosen by the local-share split (default 5). */
+  readonly splitTtlSeconds?: number | undefined;
+  /** cluster.weight: this cluster's weight (SRV weight of a local answer; default 100). */
+  readonly clusterWeight?: number | undefined;
   /** Glue for `ns.<zone>` (SPEC §1 apex row). */
   readonly nameservers: readonly string[];
   /** This cluster's name (excluded from remote candidates). */
@@ -212,6 +234,8 @@ export interface AnswerContext {
    * gateway address); undefined when unknown. Optional: without it such clusters rank last.
    */
   readonly locateCluster?: ((catalog: import('../registry/types.js').ClusterMeta) => GeoLocation | undefined) | undefined;
+  /** This query's draws (order.ts `Draws`, stepped per query by the route). Absent: the canonical order. */
+  readonly draw?: Draw | undefined;
 }
 
 // ---- names: the text of types and rcodes, as dig prints them (PURE) ----

@@ -2,7 +2,8 @@
  * Locality ranking of remote clusters (PURE).
  *
  * Owns: the great-circle distance, the rank order of clusters relative to a client (SPEC §3
- * "Rank of a remote cluster") and the tier a policy keeps (SPEC §3 "Tiers").
+ * "Rank of a remote cluster"), the tier a policy keeps (SPEC §3 "Tiers"), and which clusters are
+ * of equal rank (locality.rttMarginMs), the runs that rotate (answer/order.ts).
  * Must never: do I/O, look up geolocation (that is geoip.ts, an adapter), read the clock, or
  * decide health — callers pass only the clusters they want ranked.
  * Invariants: the order is total and deterministic for a given input (tier, then distance, then
@@ -118,15 +119,53 @@ export function rankClusters<T extends RankInput>(client: ClientLocality, cluste
 }
 
 /**
+ * Two ranked clusters are of equal rank (issue 16): the same tier, the same whole km in the distance
+ * tier, and RTTs both unknown or no more than `marginMs` apart, so that a few milliseconds of probe
+ * jitter do not pin every client to one cluster.
+ */
+export function equalRank(a: Ranked, b: Ranked, marginMs: number): boolean {
+  if (a.tier !== b.tier) return false;
+  if (a.tier === TIER_DISTANCE && Math.round(a.distanceKm!) !== Math.round(b.distanceKm!)) return false;
+  const ra = a.input.rttMs;
+  const rb = b.input.rttMs;
+  const ka = ra !== undefined && Number.isFinite(ra);
+  const kb = rb !== undefined && Number.isFinite(rb);
+  if (ka !== kb) return false;
+  return !ka || Math.abs(ra - rb!) <= marginMs;
+}
+
+/**
+ * The sizes of the runs of equal rank in a ranked list (they sum to its length). Each run is
+ * measured against its first member, so a chain of small RTT steps does not make one long run.
+ */
+export function rankClasses(ranked: readonly Ranked[], marginMs: number): number[] {
+  const sizes: number[] = [];
+  let head = 0;
+  for (let i = 1; i <= ranked.length; i++) {
+    if (i < ranked.length && equalRank(ranked[head]!, ranked[i]!, marginMs)) continue;
+    if (i > head) sizes.push(i - head);
+    head = i;
+  }
+  return sizes;
+}
+
+/**
  * The clusters a policy keeps from an already ranked list of healthy clusters (SPEC §3 "Tiers").
  * failover: every cluster in the client's zone if any, else every cluster in the client's region,
  * else the single nearest (unknown location sorts last, so it is chosen only when nothing is
- * located). spread: all of them, in rank order. Returns a new array; the input is not mutated.
+ * located), or with `equalMarginMs` (rotation on) every cluster of equal rank to the nearest.
+ * spread: all of them, in rank order. weighted: every cluster of the best tier (zone, region,
+ * located, unknown), whatever its distance: the weights decide among them. Returns a new array;
+ * the input is not mutated.
  */
-export function selectTier<T extends RankInput>(policy: 'failover' | 'spread', ranked: readonly Ranked<T>[]): Ranked<T>[] {
+export function selectTier<T extends RankInput>(
+  policy: 'failover' | 'spread' | 'weighted',
+  ranked: readonly Ranked<T>[],
+  equalMarginMs?: number,
+): Ranked<T>[] {
   if (policy === 'spread' || ranked.length === 0) return ranked.slice();
   const best = ranked[0]!;
-  if (best.tier === TIER_ZONE || best.tier === TIER_REGION) {
+  if (policy === 'weighted' || best.tier === TIER_ZONE || best.tier === TIER_REGION) {
     const out: Ranked<T>[] = [];
     for (const r of ranked) {
       if (r.tier !== best.tier) break; // ranked is sorted by tier first
@@ -134,5 +173,8 @@ export function selectTier<T extends RankInput>(policy: 'failover' | 'spread', r
     }
     return out;
   }
-  return [best];
+  if (equalMarginMs === undefined) return [best];
+  const out: Ranked<T>[] = [best];
+  for (let i = 1; i < ranked.length && equalRank(best, ranked[i]!, equalMarginMs); i++) out.push(ranked[i]!);
+  return out;
 }

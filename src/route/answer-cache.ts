@@ -17,6 +17,7 @@
  * - cost per lookup: one key string and one Map lookup; a hit copies the reply once.
  */
 import { LRUCache } from 'lru-cache';
+import { arrange, type Draw, type OrderPlan } from '../answer/order.js';
 import type { Decision } from '../answer/types.js';
 import type { DnsRequest } from '../wire/types.js';
 
@@ -29,12 +30,34 @@ export interface AnswerCacheLimits {
 
 interface Entry {
   readonly generation: number;
-  /** The reply as encoded for the first asker; patched per hit. */
+  /** The reply as encoded for the first asker (an ordered answer: its canonical order); patched per hit. */
   readonly message: Buffer;
   readonly truncated: boolean;
   /** The decision it encodes (metrics and the query log label replies by its kind). */
   readonly decision: Decision;
+  /** An answer whose order is drawn per query: where its records are, and the plan. */
+  readonly order: Slots | undefined;
 }
+
+/**
+ * The answer section of an ordered reply, as fixed-size records: A records of 16 octets then AAAA
+ * records of 28, each owned by a pointer to the question name (what wire/encode.ts writes for the
+ * owner of a remote or local answer), so a hit can lay them out in any order.
+ */
+interface Slots {
+  readonly plan: OrderPlan;
+  /** Offset of the answer section (after the question). */
+  readonly start: number;
+  readonly n4: number;
+  readonly n6: number;
+  /** Offset just after the answer section: the authority and additional sections follow. */
+  readonly end: number;
+  /** The decision for each group sent first (its `chosen`), made once at store time. */
+  readonly decisions: readonly Decision[];
+}
+
+const A_SLOT = 16;
+const AAAA_SLOT = 28;
 
 /** For metrics (src/route/metrics.ts): size now, and lookups since start. */
 export interface AnswerCacheStats {
@@ -53,6 +76,8 @@ export interface CachedReply {
 
 /** Decisions whose reply is the same for every asker of the key, and worth keeping. */
 export function cacheable(decision: Decision): boolean {
+  // The dns.localShare split: another query may draw the other answer (issue 16).
+  if (decision.split === true) return false;
   switch (decision.kind) {
     case 'local':
     case 'remote':
@@ -97,20 +122,36 @@ export class AnswerCache {
     });
   }
 
-  /** The reply for `request` at `generation`, patched for it; undefined on a miss. */
-  lookup(key: string, generation: number, request: DnsRequest): CachedReply | undefined {
+  /**
+   * The reply for `request` at `generation`, patched for it, its records in the order `draw` gives
+   * (order.ts); undefined on a miss.
+   */
+  lookup(key: string, generation: number, request: DnsRequest, draw: Draw): CachedReply | undefined {
     const e = this.entries.get(key);
     if (e === undefined || e.generation !== generation) {
       this.missCount++;
       return undefined;
     }
     this.hitCount++;
-    return { message: patch(e.message, request), truncated: e.truncated, decision: e.decision };
+    return e.order === undefined
+      ? { message: patch(e.message, request), truncated: e.truncated, decision: e.decision }
+      : ordered(e, e.order, request, draw);
   }
 
-  /** Keep the reply just encoded for this key (the caller checked `cacheable`). */
-  store(key: string, generation: number, message: Buffer, truncated: boolean, decision: Decision): void {
-    this.entries.set(key, { generation, message, truncated, decision });
+  /**
+   * Keep the reply just encoded for this key (the caller checked `cacheable`); for a decision with
+   * an order, `message` is its canonical order (`decision.order.canonical`). False when an ordered
+   * reply is not laid out as fixed-size records (then it is not kept).
+   */
+  store(key: string, generation: number, message: Buffer, truncated: boolean, decision: Decision): boolean {
+    let order: Slots | undefined;
+    if (decision.order !== undefined) {
+      if (truncated) return false;
+      order = slotsOf(message, decision);
+      if (order === undefined) return false;
+    }
+    this.entries.set(key, { generation, message, truncated, decision, order });
+    return true;
   }
 
   stats(): AnswerCacheStats {
@@ -124,6 +165,60 @@ function patch(stored: Buffer, request: DnsRequest): Buffer {
   // runs per hit; src/wire/relay-store.ts patchHit does the same for forwarded hits).
   const out = Buffer.allocUnsafe(stored.length);
   out.set(stored);
+  patchHeader(out, request);
+  return out;
+}
+
+/** The answer records of a canonical reply as slots, if every one is a 16- or 28-octet record in A-then-AAAA order. */
+function slotsOf(message: Buffer, decision: Decision): Slots | undefined {
+  const order = decision.order!;
+  const n4 = order.v4;
+  const n6 = order.canonical.length - n4;
+  if (message.length < 12 || message.readUInt16BE(6) !== n4 + n6) return undefined;
+  // The question: one name (labels, or a pointer) then type and class.
+  let at = 12;
+  while (at < message.length && message[at] !== 0) {
+    if ((message[at]! & 0xc0) !== 0) return undefined;
+    at += message[at]! + 1;
+  }
+  const start = at + 5;
+  const end = start + n4 * A_SLOT + n6 * AAAA_SLOT;
+  if (end > message.length) return undefined;
+  for (let i = 0; i < n4 + n6; i++) {
+    const r = i < n4 ? start + i * A_SLOT : start + n4 * A_SLOT + (i - n4) * AAAA_SLOT;
+    const type = i < n4 ? 1 : 28;
+    if (message.readUInt16BE(r) !== 0xc00c || message.readUInt16BE(r + 2) !== type || message.readUInt16BE(r + 10) !== (i < n4 ? 4 : 16))
+      return undefined;
+  }
+  const decisions = order.plan.groups.map((g) => ({ ...decision, chosen: g.cluster ?? decision.chosen }));
+  return { plan: order.plan, start, n4, n6, end, decisions };
+}
+
+/** A hit on an ordered entry: the records laid out in the order `draw` gives, at most the plan's caps. */
+function ordered(e: Entry, slots: Slots, request: DnsRequest, draw: Draw): CachedReply {
+  const a = arrange(slots.plan, draw);
+  const stored = e.message;
+  const tail = stored.length - slots.end;
+  const out = Buffer.allocUnsafe(slots.start + a.v4Count * A_SLOT + a.v6Count * AAAA_SLOT + tail);
+  copySlot(stored, 0, out, 0, slots.start);
+  patchHeader(out, request);
+  out.writeUInt16BE(a.v4Count + a.v6Count, 6);
+  let w = slots.start;
+  for (let i = 0; i < a.v4Count; i++) {
+    copySlot(stored, slots.start + a.v4[i]! * A_SLOT, out, w, A_SLOT);
+    w += A_SLOT;
+  }
+  const six = slots.start + slots.n4 * A_SLOT;
+  for (let i = 0; i < a.v6Count; i++) {
+    copySlot(stored, six + a.v6[i]! * AAAA_SLOT, out, w, AAAA_SLOT);
+    w += AAAA_SLOT;
+  }
+  copySlot(stored, slots.end, out, w, tail);
+  return { message: out, truncated: e.truncated, decision: slots.decisions[a.firstGroup] ?? e.decision };
+}
+
+/** This query's ID, RD and CD, and its question octets (their case), into a copy of a stored reply. */
+function patchHeader(out: Buffer, request: DnsRequest): void {
   const id = request.id;
   out[0] = (id >> 8) & 0xff;
   out[1] = id & 0xff;
@@ -131,5 +226,9 @@ function patch(stored: Buffer, request: DnsRequest): Buffer {
   out[3] = (out[3]! & ~0x10) | (request.flags.cd ? 0x10 : 0);
   // The question is echoed at offset 12, and the key matched it up to case: same length.
   out.set(request.rawQuestion, 12);
-  return out;
+}
+
+/** Copy `n` octets (a record slot): a loop, not a subarray view per record. */
+function copySlot(from: Buffer, at: number, to: Buffer, w: number, n: number): void {
+  for (let i = 0; i < n; i++) to[w + i] = from[at + i]!;
 }

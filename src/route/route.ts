@@ -24,6 +24,7 @@
  * - one query costs no allocation here beyond the ECS context of a query that carries ECS.
  */
 import { answer } from '../answer/answer.js';
+import { NO_DRAW, type Draws } from '../answer/order.js';
 import { Rcode, type AnswerContext, type Decision } from '../answer/types.js';
 import { encodeDecision, responseSizeLimit, type ReplyContext } from '../wire/encode.js';
 import { answerKey, cacheable, type AnswerCache } from './answer-cache.js';
@@ -80,6 +81,12 @@ export interface RouteEnv {
   readonly answerCache?: { readonly cache: AnswerCache; readonly generation: () => number } | undefined;
   /** ECS is echoed in replies (locality.ecs), as the edge's encoder does. */
   readonly ecsEcho?: boolean | undefined;
+  /**
+   * The draws of the order of addresses (answer/order.ts), stepped once per query here; the answer
+   * contexts' `draw` is this same object, so the full path and a cache hit of one query draw alike.
+   * Absent (dns.rotate: false): the canonical order.
+   */
+  readonly draws?: Draws | undefined;
 }
 
 /** Step 4 said: forward this query. A sentinel, so that routing allocates nothing. */
@@ -111,8 +118,10 @@ export function route(request: DnsRequest, env: RouteEnv): Decision | typeof FOR
  */
 export function createRouter(env: RouteEnv): DnsHandler {
   const answerCache = env.answerCache;
+  const draws = env.draws;
   if (answerCache === undefined) {
     return (request) => {
+      draws?.next();
       const routed = route(request, env);
       return routed === FORWARD ? env.forward.resolve(request) : routed;
     };
@@ -120,18 +129,26 @@ export function createRouter(env: RouteEnv): DnsHandler {
   const { cache, generation } = answerCache;
   const ecsEcho = env.ecsEcho === true;
   const selfTestPrefix = env.selfTest?.prefix;
+  const draw = draws ?? NO_DRAW;
   return (request): HandlerResult | Promise<HandlerResult> => {
+    draws?.next();
     const name = request.question.name;
     // The self-test's names must reach the tap (step 2) every time: never cached.
     const tapped = selfTestPrefix !== undefined && name.charCodeAt(0) === 0x5f && name.startsWith(selfTestPrefix);
     const limit = responseSizeLimit(request.transport, request.edns);
     const key = tapped ? '' : answerKey(request, limit, ecsEcho);
     const current = generation();
-    const hit = tapped ? undefined : cache.lookup(key, current, request);
+    const hit = tapped ? undefined : cache.lookup(key, current, request, draw);
     if (hit !== undefined) return { kind: 'encoded', message: hit.message, truncated: hit.truncated, decision: hit.decision };
     const routed = route(request, env);
     if (routed === FORWARD) return env.forward.resolve(request);
     if (tapped || !cacheable(routed)) return routed;
+    if (routed.order !== undefined) {
+      // Kept in canonical order, arranged per hit; this query gets the order the answer drew.
+      const canonical = encodeDecision(replyContextOfRequest(request), { ...routed, answers: routed.order.canonical }, ecsEcho, limit);
+      cache.store(key, current, canonical.message, canonical.truncated, routed);
+      return routed;
+    }
     const encoded = encodeDecision(replyContextOfRequest(request), routed, ecsEcho, limit);
     cache.store(key, current, encoded.message, encoded.truncated, routed);
     return { kind: 'encoded', message: encoded.message, truncated: encoded.truncated, decision: routed };

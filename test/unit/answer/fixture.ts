@@ -72,6 +72,8 @@ export const BASE_OPTIONS: AnswerOptions = {
   degradedTtlSeconds: 1,
   maxAnswers: 8,
   policy: 'failover',
+  // SPEC §1's tables are of the canonical order (issue 16: they hold with rotation off).
+  rotate: false,
   nameservers: ['127.0.0.1', '::1'],
   localCluster: 'demo-local',
 };

@@ -8,7 +8,8 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import type { AnswerContext } from '../../../src/answer/types.js';
+import { Draws } from '../../../src/answer/order.js';
+import type { AnswerContext, AnswerOptions } from '../../../src/answer/types.js';
 import { MessageHandler } from '../../../src/dns/message.js';
 import { newCounters } from '../../../src/dns/server.js';
 import { EcsClient, type GeoFix, type GeoLookup } from '../../../src/locality/geoip.js';
@@ -31,6 +32,7 @@ const LOCATED: readonly ClusterCatalog[] = [
     location: { lat: 35.7, lon: 139.7 },
     gateways: [{ address: '203.0.113.1', port: 15443 }],
     services: [svc('ratings'), svc('shipping')],
+    weight: 300,
   },
   {
     cluster: 'paris',
@@ -81,9 +83,16 @@ function world(): World {
   return w;
 }
 
-function context(w: World): AnswerContext {
+/** The order of addresses (issue 16): rotation on unless said otherwise, and the policy. */
+interface Order {
+  readonly rotate?: boolean;
+  readonly policy?: AnswerOptions['policy'];
+}
+
+function context(w: World, o: Order, draws: Draws | undefined): AnswerContext {
   return {
-    options: { ...BASE_OPTIONS, chaos: { id: 'gsdns-1', version: null } },
+    options: { ...BASE_OPTIONS, chaos: { id: 'gsdns-1', version: null }, rotate: o.rotate ?? true, policy: o.policy ?? 'failover' },
+    draw: draws,
     registry: w.registry,
     health: w.health,
     client: DEMO_CLIENT,
@@ -99,8 +108,13 @@ function context(w: World): AnswerContext {
 
 const RELAY: HandlerResult = { kind: 'relay', message: Buffer.from('relayed'), truncated: false };
 
-function handler(w: World, cache: AnswerCache | undefined): MessageHandler {
-  const ctx = context(w);
+/**
+ * The DNS edge's message handler over the route, as src/build.ts wires it. Two handlers given the
+ * same queries in the same order draw alike (each steps its own Draws once per query).
+ */
+function handler(w: World, cache: AnswerCache | undefined, o: Order = {}): MessageHandler {
+  const draws = o.rotate === false ? undefined : new Draws();
+  const ctx = context(w, o, draws);
   const env: RouteEnv = {
     context: ctx,
     contextFor: (ecs) => ({ ...ctx, client: new EcsClient(GEO, ecs, DEMO_CLIENT) }),
@@ -109,6 +123,7 @@ function handler(w: World, cache: AnswerCache | undefined): MessageHandler {
     recordBudget: () => 64,
     answerCache: cache ? { cache, generation: () => w.generation.value } : undefined,
     ecsEcho: true,
+    draws,
   };
   return new MessageHandler({
     handler: createRouter(env),
@@ -192,9 +207,10 @@ async function compare(
   cache: AnswerCache,
   queries: readonly Q[],
   label: string,
+  o: Order = {},
 ): Promise<number> {
-  const cached = handler(w, cache);
-  const full = handler(w, undefined);
+  const cached = handler(w, cache, o);
+  const full = handler(w, undefined, o);
   const hitsBefore = cache.stats().hits;
   for (const q of queries) {
     const a = await reply(cached, q);
@@ -210,15 +226,46 @@ async function compare(
 
 const QUERIES = fc.sample(queryArb, { numRuns: 3000, seed: 15 });
 
-test('differential: 3,000 random queries give the same octets through the cache as through the full path', async (t) => {
-  const w = world();
-  const cache = new AnswerCache({ maxEntries: 10_000, maxBytes: 16 << 20 });
-  const hits = await compare(t, w, cache, QUERIES, 'steady');
-  // Many keys occur once (EDNS sizes, DO, 50 subnets, both transports); a few hundred repeat.
-  t.true(hits > 200, `the cache answered ${hits} of ${QUERIES.length}`);
-  // Asked again, every cacheable query is a hit, and the octets are still the full path's.
-  const again = await compare(t, w, cache, QUERIES, 'again');
-  t.true(again > hits, `${again} hits on the second pass`);
+for (const order of [{ rotate: false }, { policy: 'failover' }, { policy: 'spread' }, { policy: 'weighted' }] as const) {
+  test(`differential (${JSON.stringify(order)}): 3,000 random queries give the same octets through the cache as through the full path`, async (t) => {
+    const w = world();
+    const cache = new AnswerCache({ maxEntries: 10_000, maxBytes: 16 << 20 });
+    const hits = await compare(t, w, cache, QUERIES, 'steady', order);
+    // Many keys occur once (EDNS sizes, DO, 50 subnets, both transports); a few hundred repeat.
+    t.true(hits > 200, `the cache answered ${hits} of ${QUERIES.length}`);
+    // Asked again, every cacheable query is a hit, and the octets are still the full path's.
+    const again = await compare(t, w, cache, QUERIES, 'again', order);
+    t.true(again > hits, `${again} hits on the second pass`);
+  });
+}
+
+test('differential: the drawn order differs from query to query, and a hit is drawn as the full path draws it', async (t) => {
+  // shipping: tokyo (1 IPv4 gateway, weight 300), paris (2), lima (IPv6 only); ANY asks for both
+  // families. Without ECS the client is unlocated: every cluster is of equal rank.
+  const q: Q = {
+    ...QUERIES[0]!,
+    name: 'shipping.bookinfo.global',
+    upper: 0,
+    type: 1,
+    klass: 1,
+    edns: null,
+    subnet: null,
+    transport: 'udp',
+  };
+  for (const policy of ['spread', 'weighted'] as const) {
+    const w = world();
+    const cache = new AnswerCache({ maxEntries: 100, maxBytes: 1 << 20 });
+    const cached = handler(w, cache, { policy });
+    const full = handler(w, undefined, { policy });
+    const seen = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const a = await reply(cached, { ...q, id: i });
+      t.is(a, await reply(full, { ...q, id: i }));
+      seen.add(a.slice(4));
+    }
+    t.true(cache.stats().hits >= 59, `${policy}: hits ${cache.stats().hits}`);
+    t.true(seen.size >= 3, `${policy}: ${seen.size} distinct orders over 60 queries`);
+  }
 });
 
 const CHANGES: readonly { readonly cause: string; readonly change: (w: World) => void }[] = [
@@ -306,7 +353,7 @@ test('a change that does not bump the generation is exactly what the cache canno
     rd: true,
     cd: false,
   };
-  const cached = handler(w, cache);
+  const cached = handler(w, cache, { rotate: false });
   const first = await reply(cached, q);
   // Unranked by distance (the client has no location), lima comes first by name; unhealthy, it
   // gives way to paris or tokyo, whose IPv4 gateways answer A.
@@ -314,7 +361,7 @@ test('a change that does not bump the generation is exactly what the cache canno
   t.is(await reply(cached, q), first, 'without a bump the cached reply stays');
   w.generation.value++;
   t.not(await reply(cached, q), first, 'with the bump it is recomputed');
-  t.is(await reply(cached, q), await reply(handler(w, undefined), q));
+  t.is(await reply(cached, q), await reply(handler(w, undefined, { rotate: false }), q));
 });
 
 test('bounds: entries and octets; the least recently used goes first', async (t) => {
