@@ -27,7 +27,7 @@ import { answerApex, answerChaos, answerNameserver } from './apex.js';
 import { Trace } from './explain.js';
 import { classify, describeShape, matchZone, normalizeName, zonesOf, type Shape } from './names.js';
 import { budgetOf, Query } from './query.js';
-import { answerNamespace, answerProtocol, answerService, answerSrv } from './services.js';
+import { answerClusterService, answerNamespace, answerProtocol, answerService, answerSrv } from './services.js';
 import { Rcode, RRClass, TRANSFER_TYPES, type AnswerContext, type Decision, type Question } from './types.js';
 
 // sync/protocol.ts judges a service's readiness the way the answer does.
@@ -112,6 +112,8 @@ function answerInZone(st: Query, zone: string): Decision {
       return answerService(st, shape.namespace, shape.service);
     case 'protocol':
       return answerProtocol(st, shape.namespace, shape.service, shape.protocol);
+    case 'clusterService':
+      return answerClusterService(st, shape.cluster, shape.namespace, shape.service);
     case 'srv':
       return answerSrv(st, shape.namespace, shape.service, shape.port, shape.protocol);
     case 'other':

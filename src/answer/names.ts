@@ -3,7 +3,7 @@
  *
  * Owns: the internal form of a name (lowercase, no trailing dot), the longest-zone match and the
  * classification of the labels below a zone into apex, nameserver, namespace, service, SRV parent,
- * SRV name or other.
+ * the service in one cluster (`C.S.N.Z`), SRV name or other.
  * Must never: consult the registry; a shape says what a name could be, not whether it exists.
  * Invariants: `matchZone` is allocation-free; a label that is empty makes the shape `other`.
  */
@@ -19,6 +19,7 @@ export type Shape =
   | { readonly kind: 'namespace'; readonly namespace: string }
   | { readonly kind: 'service'; readonly namespace: string; readonly service: string }
   | { readonly kind: 'protocol'; readonly namespace: string; readonly service: string; readonly protocol: Protocol }
+  | { readonly kind: 'clusterService'; readonly cluster: string; readonly namespace: string; readonly service: string }
   | {
       readonly kind: 'srv';
       readonly namespace: string;
@@ -46,7 +47,11 @@ export function classify(labels: readonly string[]): Shape {
     case 3: {
       // `_tcp.S.N.Z`: the parent of SRV names (Kubernetes DNS spec 2.4.2 naming).
       const protocol = protocolOf(labels[0]!);
-      return protocol === undefined ? OTHER : { kind: 'protocol', namespace: labels[2]!, service: labels[1]!, protocol };
+      if (protocol !== undefined) return { kind: 'protocol', namespace: labels[2]!, service: labels[1]!, protocol };
+      // `C.S.N.Z`: the service in cluster C only (the SRV targets of a remote answer; as MCS's
+      // `<clusterid>.<svc>.<ns>.svc.clusterset.local`). Cluster names are DNS labels: no "_".
+      if (labels[0]!.charCodeAt(0) === 95 /* _ */) return OTHER;
+      return { kind: 'clusterService', cluster: labels[0]!, namespace: labels[2]!, service: labels[1]! };
     }
     case 4: {
       // `_P._tcp.S.N.Z` (RFC 2782 naming, P = port name).
@@ -85,6 +90,8 @@ export function describeShape(s: Shape): string {
       return `service ${s.service} in namespace ${s.namespace}`;
     case 'protocol':
       return `${s.protocol} parent of the SRV names of ${s.namespace}/${s.service}`;
+    case 'clusterService':
+      return `service ${s.service} in namespace ${s.namespace}, in cluster ${s.cluster} only`;
     case 'srv':
       return `SRV name of port ${s.port}/${s.protocol} of ${s.namespace}/${s.service}`;
     case 'other':

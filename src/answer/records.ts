@@ -77,9 +77,10 @@ export function addressRecords(owner: string, pick: Pick<SelectPick, 'ttl' | 'ou
 }
 
 /**
- * One SRV per distinct port among the picked targets, all priority 0 weight 0: every target has the
- * same name, so the locality order lives in the order of the additional A/AAAA records. Targets
- * without a port (-1: the local service has no port of that name) get none.
+ * One SRV per distinct port among the picked targets, all priority 0 weight 0 (a local or fail-open
+ * answer): every target has the same name, so the locality order lives in the order of the
+ * additional A/AAAA records. Targets without a port (-1: the local service has no port of that
+ * name) get none.
  */
 export function srvRecords(owner: string, target: string, pick: SelectPick): ResourceRecord[] {
   const answers: ResourceRecord[] = [];
@@ -92,4 +93,42 @@ export function srvRecords(owner: string, target: string, pick: SelectPick): Res
     }
   }
   return answers;
+}
+
+/**
+ * A remote answer's SRV records (issue 16): per cluster in answer order, one per distinct gateway
+ * port, with target `C.<base>` and that cluster's priority and weight.
+ */
+export function clusterSrvRecords(
+  owner: string,
+  base: string,
+  pick: SelectPick,
+  srv: ReadonlyMap<string, { readonly priority: number; readonly weight: number }>,
+): ResourceRecord[] {
+  const answers: ResourceRecord[] = [];
+  for (const cluster of pick.out.clusters) {
+    const p = srv.get(cluster);
+    if (p === undefined) continue;
+    const seen: number[] = [];
+    for (const list of [pick.out.v4, pick.out.v6]) {
+      for (const t of list) {
+        if (t.cluster !== cluster || t.port < 0 || seen.includes(t.port)) continue;
+        seen.push(t.port);
+        answers.push({
+          name: owner,
+          ttl: pick.ttl,
+          data: { type: RRType.SRV, priority: p.priority, weight: p.weight, port: t.port, target: `${cluster}.${base}` },
+        });
+      }
+    }
+  }
+  return answers;
+}
+
+/** The addresses of a remote answer's SRV targets, each owned by its cluster's target `C.<base>`, A then AAAA. */
+export function clusterAddressRecords(base: string, pick: SelectPick): ResourceRecord[] {
+  const out: ResourceRecord[] = [];
+  for (const t of pick.out.v4) out.push({ name: `${t.cluster!}.${base}`, ttl: pick.ttl, data: { type: RRType.A, address: t.address } });
+  for (const t of pick.out.v6) out.push({ name: `${t.cluster!}.${base}`, ttl: pick.ttl, data: { type: RRType.AAAA, address: t.address } });
+  return out;
 }

@@ -19,7 +19,7 @@ import { equalRank, rankClusters, selectTier, type Ranked } from '../locality/ra
 import { readyAddressesOf } from '../registry/registry.js';
 import { effectivePolicy, weightOf } from '../registry/traffic.js';
 import type { LocalService } from '../registry/types.js';
-import { localStandingOf, remotesOf, type Candidate, type Known, type LocalStanding, type Remotes } from './candidates.js';
+import { candidateOf, localStandingOf, remotesOf, type Candidate, type Known, type LocalStanding, type Remotes } from './candidates.js';
 import { Collector } from './collector.js';
 import {
   explainFailOpen,
@@ -46,6 +46,11 @@ export interface Pick {
   readonly split?: boolean | undefined;
   /** The cluster sent first (undefined: the local service). */
   readonly chosen?: string | undefined;
+  /**
+   * SRV priority and weight of each remote cluster in `out` (issue 16): priority is the rank of its
+   * locality tier among the kept clusters (0 for the best), weight its weight (RFC 2782).
+   */
+  readonly srv?: ReadonlyMap<string, { readonly priority: number; readonly weight: number }> | undefined;
 }
 
 /** dns.rttMarginMs default (locality.rttMarginMs). */
@@ -175,9 +180,57 @@ function answerRemote(st: Query, namespace: string, service: string, known: Know
   const { out, chosen: first } = sendOrder(st, canonical, plan, fam, answerCap(st));
   if (st.tr !== undefined) {
     explainRemoteAnswer(st, st.tr, namespace, service, known, remotes, chosen, out, fam, policy, conflict);
-    explainOrder(st.tr, plan, drawOf(st), out);
+    if (!st.fixedOrder) explainOrder(st.tr, plan, drawOf(st), out);
   }
-  return { kind: 'remote', ttl: st.o.ttlSeconds, out, ecs: ecsScopeOf(st), order: orderOf(st, canonical, plan), chosen: first };
+  const srv = st.fixedOrder ? srvOf(chosen) : undefined;
+  return { kind: 'remote', ttl: st.o.ttlSeconds, out, ecs: ecsScopeOf(st), order: orderOf(st, canonical, plan), chosen: first, srv };
+}
+
+/** SRV priority (dense rank of the locality tier) and weight of each kept cluster. */
+function srvOf(chosen: readonly Ranked<Candidate>[]): Map<string, { priority: number; weight: number }> {
+  const m = new Map<string, { priority: number; weight: number }>();
+  let priority = -1;
+  let tier = -1;
+  for (const r of chosen) {
+    if (r.tier !== tier) {
+      tier = r.tier;
+      priority++;
+    }
+    m.set(r.input.cluster, { priority, weight: Math.max(0, Math.min(0xffff, weightOf(r.input.ex))) });
+  }
+  return m;
+}
+
+/**
+ * `C.S.N.Z`: the service in cluster C only. This cluster: its local service, whatever its health
+ * (asked by name, as the SRV target of a local answer would be). A remote cluster exporting it: its
+ * gateways that are up when it is healthy (SPEC §3), else every gateway with the degraded TTL.
+ * Undefined when C does not have the service. The answer does not depend on where the client is.
+ */
+export function selectCluster(st: Query, namespace: string, service: string, known: Known, cluster: string, fam: number): Pick | undefined {
+  st.fixedOrder = true;
+  if (cluster === st.o.localCluster) {
+    if (known.local === undefined) return undefined;
+    const here = localStandingOf(st, namespace, service, known.local);
+    st.tr?.step(`cluster ${cluster} is this cluster: its local service, ready or not`);
+    return answerLocal(st, known, here, fam, -1, undefined);
+  }
+  let ex: Known['exports'][number] | undefined;
+  for (const e of known.exports) if (e.catalog.cluster === cluster) ex = e;
+  if (ex === undefined) return undefined;
+  const c = candidateOf(st, ex);
+  const out = new Collector(fam, answerCap(st), st.budget);
+  if (c.healthy) {
+    for (const g of c.up) out.add(g.address, g.port, cluster);
+    st.tr?.step(`cluster ${cluster} is healthy: its gateways that are up`);
+    return { kind: 'remote', ttl: st.o.ttlSeconds, out, ecs: 0, chosen: cluster };
+  }
+  const ttl = Math.min(st.o.ttlSeconds, st.o.degradedTtlSeconds);
+  for (const g of ex.catalog.gateways) out.add(g.address, g.port, cluster);
+  st.tr?.step(
+    `cluster ${cluster} is not healthy (${!ex.service.ready ? 'ready: false' : !ex.fresh ? 'stale' : 'no healthy gateway'}): every gateway, TTL ${ttl}`,
+  );
+  return { kind: 'degraded', ttl, out, ecs: 0, chosen: cluster };
 }
 
 /** The plan, when the order can differ between queries or the cap cuts (else the canonical order is what is sent). */

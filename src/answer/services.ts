@@ -15,8 +15,8 @@ import { lookup, type Known } from './candidates.js';
 import { F_BOTH, familiesOf, familyText } from './families.js';
 import { normalizeName } from './names.js';
 import { NO_CLUSTERS, NO_RECORDS, type Query } from './query.js';
-import { addressRecords, cnameRecord, srvRecords } from './records.js';
-import { select, type Pick } from './select.js';
+import { addressRecords, clusterAddressRecords, clusterSrvRecords, cnameRecord, srvRecords } from './records.js';
+import { select, selectCluster, type Pick } from './select.js';
 import { Rcode, RRType, type Decision } from './types.js';
 
 /** `N.Z`: RFC 8020, a namespace with services is an empty non-terminal, so NODATA, not NXDOMAIN. */
@@ -74,6 +74,38 @@ function withOrder(st: Query, d: Decision, pick: Pick): Decision {
   };
 }
 
+/** `C.S.N.Z`: the service's addresses in cluster C only (the SRV target of a remote answer). */
+export function answerClusterService(st: Query, cluster: string, namespace: string, service: string): Decision {
+  const known = lookup(st, namespace, service);
+  if (!knownAnywhere(known)) return answerUnknown(st, namespace, service);
+  const fam = familiesOf(st.type);
+  if (cluster === st.o.localCluster && known.local?.kind === 'externalName') {
+    st.tr?.step('an ExternalName service has no addresses of its own → NODATA');
+    return st.negative('nodata');
+  }
+  if (!clusterHas(st, known, cluster)) {
+    st.tr?.step(`cluster ${cluster} does not have ${namespace}/${service} → NXDOMAIN`);
+    return st.negative('nxdomain');
+  }
+  const pick = fam === 0 ? undefined : selectCluster(st, namespace, service, known, cluster, fam);
+  if (pick === undefined) {
+    st.tr?.step(`a service name has only A/AAAA records, not type ${st.type} → NODATA`);
+    return st.negative('nodata');
+  }
+  const answers = addressRecords(st.name, pick);
+  if (answers.length === 0) {
+    st.tr?.step(`no ${familyText(fam)} address in cluster ${cluster} → NODATA`);
+    return st.negative('nodata');
+  }
+  return withOrder(st, st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, 0), pick);
+}
+
+/** Cluster C has the service: the local one (C is this cluster) or C exports it. */
+function clusterHas(st: Query, known: Known, cluster: string): boolean {
+  if (cluster === st.o.localCluster) return known.local !== undefined;
+  return known.exports.some((e) => e.catalog.cluster === cluster);
+}
+
 /** `_proto.S.N.Z`: the parent of the SRV names, an empty non-terminal when such ports exist. */
 export function answerProtocol(st: Query, namespace: string, service: string, protocol: Protocol): Decision {
   const known = lookup(st, namespace, service);
@@ -103,14 +135,18 @@ export function answerSrv(st: Query, namespace: string, service: string, portNam
   const localPort = local === undefined ? -1 : (findPort(local.ports, protocol, portName)?.port ?? -1);
   st.fixedOrder = true;
   const pick = select(st, namespace, service, known, F_BOTH, localPort);
-  const target = `${service}.${namespace}.${st.zone!}`;
-  const answers = srvRecords(st.name, target, pick);
+  const base = `${service}.${namespace}.${st.zone!}`;
+  // A remote answer has one target per cluster, `C.S.N.Z`, so that each carries its cluster's
+  // priority and weight (RFC 2782); local and fail-open answers have the one target `S.N.Z`.
+  const srv = pick.srv;
+  const answers = srv === undefined ? srvRecords(st.name, base, pick) : clusterSrvRecords(st.name, base, pick, srv);
   if (answers.length === 0) {
     st.tr?.step(`no SRV target for port ${portName} in the ${pick.kind} answer → NODATA`);
     return noTargets(st, pick);
   }
   // RFC 2782: the target's addresses go in the additional section.
-  const additional = addressRecords(target, pick);
+  const additional = srv === undefined ? addressRecords(base, pick) : clusterAddressRecords(base, pick);
+  const target = srv === undefined ? base : `<cluster>.${base}`;
   st.tr?.step(
     `answer: ${answers.length} SRV record(s) → ${target}, ${additional.length} address(es) in additional, ${pick.kind}, TTL ${pick.ttl}`,
   );

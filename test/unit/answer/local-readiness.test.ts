@@ -154,8 +154,8 @@ test('SRV: a spilled-over service points at the gateway port, a pinned one at it
   const reg = registry();
   const spilled = summarize(ask('_http._tcp.cip1.ns.global', 'SRV', { registry: reg, options: { localMinReady: 2 } }));
   t.is(spilled.kind, 'remote');
-  t.deepEqual(spilled.answers, ['_http._tcp.cip1.ns.global 5 SRV 0 0 15443 cip1.ns.global']);
-  t.deepEqual(spilled.additional, [`cip1.ns.global 5 A ${GW}`]);
+  t.deepEqual(spilled.answers, [`_http._tcp.cip1.ns.global 5 SRV 0 100 15443 ${PEER.cluster}.cip1.ns.global`]);
+  t.deepEqual(spilled.additional, [`${PEER.cluster}.cip1.ns.global 5 A ${GW}`]);
   const pinned = summarize(ask('_http._tcp.cip0.ns.global', 'SRV', { registry: reg, options: { localFailover: false } }));
   t.is(pinned.kind, 'local');
   t.deepEqual(pinned.answers, ['_http._tcp.cip0.ns.global 5 SRV 0 0 9080 cip0.ns.global']);

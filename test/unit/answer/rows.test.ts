@@ -37,7 +37,8 @@ interface Row {
 
 const A = (owner: string, ip: string, ttl = 5) => `${owner} ${ttl} A ${ip}`;
 const AAAA = (owner: string, ip: string, ttl = 5) => `${owner} ${ttl} AAAA ${ip}`;
-const SRV = (owner: string, port: number, target: string, ttl = 5) => `${owner} ${ttl} SRV 0 0 ${port} ${target}`;
+const SRV = (owner: string, port: number, target: string, ttl = 5, priority = 0, weight = 0) =>
+  `${owner} ${ttl} SRV ${priority} ${weight} ${port} ${target}`;
 
 const PP = 'productpage.bookinfo.global';
 const DET = 'details.bookinfo.global';
@@ -143,11 +144,22 @@ const rows: readonly Row[] = [
     name: `_http._tcp.${REV}`,
     types: ['SRV'],
     expect: {
-      failover: ok('remote', [SRV(`_http._tcp.${REV}`, 15443, REV)], { additional: [A(REV, '192.0.2.10')], clusters: ['cluster-west'] }),
-      spread: ok('remote', [SRV(`_http._tcp.${REV}`, 15443, REV)], {
-        additional: [A(REV, '192.0.2.10'), A(REV, '198.51.100.10')],
-        clusters: ['cluster-west', 'cluster-east'],
+      // One target per cluster, `C.S.N.Z`, with its tier as priority and its weight (issue 16).
+      failover: ok('remote', [SRV(`_http._tcp.${REV}`, 15443, `cluster-west.${REV}`, 5, 0, 100)], {
+        additional: [A(`cluster-west.${REV}`, '192.0.2.10')],
+        clusters: ['cluster-west'],
       }),
+      spread: ok(
+        'remote',
+        [
+          SRV(`_http._tcp.${REV}`, 15443, `cluster-west.${REV}`, 5, 0, 100),
+          SRV(`_http._tcp.${REV}`, 15443, `cluster-east.${REV}`, 5, 1, 100),
+        ],
+        {
+          additional: [A(`cluster-west.${REV}`, '192.0.2.10'), A(`cluster-east.${REV}`, '198.51.100.10')],
+          clusters: ['cluster-west', 'cluster-east'],
+        },
+      ),
     },
   },
   {

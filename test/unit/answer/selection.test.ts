@@ -332,7 +332,7 @@ test('duplicate addresses across clusters and endpoints are returned once', (t) 
   t.deepEqual(order(ask('dup.ns.global', 'A', { registry })), ['10.1.1.1']);
 });
 
-test('SRV over several gateway ports: one SRV per distinct port', (t) => {
+test('SRV over several gateway ports: one SRV per distinct port, with target C.S.N.Z', (t) => {
   const registry = registryOf([
     {
       ...remote('a', { region: 'r' }),
@@ -345,10 +345,14 @@ test('SRV over several gateway ports: one SRV per distinct port', (t) => {
   ]);
   const d = ask('_http._tcp.svc.ns.global', 'SRV', { registry, client: { region: 'r' } });
   t.deepEqual(summarize(d).answers, [
-    '_http._tcp.svc.ns.global 5 SRV 0 0 15443 svc.ns.global',
-    '_http._tcp.svc.ns.global 5 SRV 0 0 15444 svc.ns.global',
+    '_http._tcp.svc.ns.global 5 SRV 0 100 15443 a.svc.ns.global',
+    '_http._tcp.svc.ns.global 5 SRV 0 100 15444 a.svc.ns.global',
   ]);
-  t.deepEqual(summarize(d).additional, ['svc.ns.global 5 A 192.0.2.1', 'svc.ns.global 5 A 192.0.2.2', 'svc.ns.global 5 AAAA 2001:db8::1']);
+  t.deepEqual(summarize(d).additional, [
+    'a.svc.ns.global 5 A 192.0.2.1',
+    'a.svc.ns.global 5 A 192.0.2.2',
+    'a.svc.ns.global 5 AAAA 2001:db8::1',
+  ]);
 });
 
 test('SRV: a healthy local service without that port → NODATA (no failover by port)', (t) => {
