@@ -25,7 +25,7 @@ import { GATEWAY_HEALTHY, HEALTH_METRICS, PROBE_DURATION, PROBE_FAILURES } from 
 import type { ProberStats } from './health/prober.js';
 import { LOCALITY_METRICS } from './locality/metrics.js';
 import type { AnswerCacheStats } from './route/answer-cache.js';
-import { ANSWER_CACHE_METRICS } from './route/metrics.js';
+import { ANSWER_CACHE_METRICS, ANSWERS_BY_CLUSTER } from './route/metrics.js';
 import { logLoss } from './log.js';
 import { LOG_METRICS } from './log-metrics.js';
 import type { HttpListenerStats } from './ops/http.js';
@@ -98,6 +98,7 @@ export function metricsPlan(sources: MetricsSources, features: MetricsFeatures):
       duration: DNS_DURATION,
       requestSize: DNS_REQUEST_SIZE,
       responseSize: DNS_RESPONSE_SIZE,
+      byCluster: ANSWERS_BY_CLUSTER,
     },
     snapshots,
     upstreamTry: FORWARD_UPSTREAM_DURATION,
@@ -114,7 +115,7 @@ export function createMetrics(sources: MetricsSources, features: MetricsFeatures
 
 /** Every gsdns_ family, grouped as docs/metrics.md presents them. */
 export const METRIC_GROUPS: readonly MetricGroup[] = [
-  { id: 'dns', families: [...DNS_METRICS, ...ANSWER_CACHE_METRICS, ...LOG_METRICS, ...LOCALITY_METRICS] },
+  { id: 'dns', families: [...DNS_METRICS, ANSWERS_BY_CLUSTER, ...ANSWER_CACHE_METRICS, ...LOG_METRICS, ...LOCALITY_METRICS] },
   { id: 'forward', families: FORWARD_METRICS },
   { id: 'registry-sync', families: [...REGISTRY_METRICS, ...SYNC_METRICS] },
   { id: 'health', families: HEALTH_METRICS },

@@ -40,6 +40,8 @@ export interface QueryFamilies {
   readonly duration: MetricFamily;
   readonly requestSize: MetricFamily;
   readonly responseSize: MetricFamily;
+  /** Answers by the cluster sent first (src/route/metrics.ts). */
+  readonly byCluster?: MetricFamily | undefined;
 }
 
 /** What to register: built by the composition root from the modules that run. */
@@ -56,6 +58,7 @@ export interface MetricsPlan {
 
 const requestLabels: CellLabels = (proto, family, type) => ({ proto, family, type });
 const responseLabels: CellLabels = (rcode, source) => ({ rcode, source });
+const clusterLabels: CellLabels = (cluster) => ({ cluster });
 
 export class Metrics {
   readonly registry = new Registry();
@@ -64,6 +67,7 @@ export class Metrics {
   private readonly duration: HotHistogram;
   private readonly requestSize: HotHistogram;
   private readonly responseSize: HotHistogram;
+  private readonly byCluster: HotCounter | undefined;
   private readonly upstreamDuration: Histogram<string>;
   private readonly probeDuration: Histogram<string> | undefined;
   private readonly probeFailures: Counter<string> | undefined;
@@ -78,7 +82,9 @@ export class Metrics {
     this.duration = new HotHistogram(q.duration);
     this.requestSize = new HotHistogram(q.requestSize);
     this.responseSize = new HotHistogram(q.responseSize);
-    for (const m of [this.requests, this.responses, this.duration, this.requestSize, this.responseSize]) {
+    this.byCluster = q.byCluster ? new HotCounter(q.byCluster) : undefined;
+    for (const m of [this.requests, this.responses, this.duration, this.requestSize, this.responseSize, this.byCluster]) {
+      if (m === undefined) continue;
       // Hot-path families implement prom-client's metric shape (get/name/help/type) themselves.
       r.registerMetric(m as unknown as Metric);
     }
@@ -104,6 +110,8 @@ export class Metrics {
     this.responses.cell(rcode, source, '', responseLabels).value++;
     this.duration.observe(source, ev.durationSeconds);
     this.responseSize.observe(proto, ev.reply.length);
+    const chosen = ev.result !== undefined && 'chosen' in ev.result ? ev.result.chosen : undefined;
+    if (chosen !== undefined && this.byCluster !== undefined) this.byCluster.cell(chosen, '', '', clusterLabels).value++;
     return source;
   }
 

@@ -1,8 +1,18 @@
 /**
- * Metrics of the route's answer cache (docs/metrics.md, DNS): its size and how often it answers.
- * Read from AnswerCache.stats() at scrape time; absent while `dns.answerCache.enabled` is false.
+ * Metrics of the route (docs/metrics.md, DNS): the answer cache's size and how often it answers,
+ * read from AnswerCache.stats() at scrape time and absent while `dns.answerCache.enabled` is false;
+ * and the answers by the cluster sent first, counted per query by src/ops/metrics.ts observeQuery.
  */
-import { single, type SnapshotFamily } from '../util/metric-family.js';
+import { single, type MetricFamily, type SnapshotFamily } from '../util/metric-family.js';
+
+export const ANSWERS_BY_CLUSTER: MetricFamily = {
+  name: 'gsdns_dns_answers_by_cluster_total',
+  type: 'counter',
+  help: 'Positive answers for services, by the cluster whose address was sent first (this cluster for a local answer).',
+  labels: ['cluster'],
+  labelValues: { cluster: 'a cluster name (bounded by the catalogs held)' },
+  note: 'What a first-address client reaches: the shares that rotation, policy weighted and dns.localShare produce show here.',
+};
 import type { AnswerCacheStats } from './answer-cache.js';
 
 export const ANSWER_CACHE_METRICS: readonly SnapshotFamily<AnswerCacheStats>[] = [
