@@ -30,3 +30,5 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 mg=$(median "${gs[@]}"); mb=$(median "${base[@]}")
 rss=$(ps -o rss= -p $gs_pid | awk '{printf "%.1f", $1/1024}')
 echo "median: gsdns ${mg} qps, dns2-baseline ${mb} qps, ratio $(awk -v a="$mg" -v b="$mb" 'BEGIN {printf "%.2f", a/b}'); gsdns RSS after run ${rss} MB"
+# Traffic policies in the same run (issue 16): weighted against failover. POLICY=0 skips it.
+[ "${POLICY:-1}" = 0 ] || bash bench/policy.sh "$rounds" "$secs"
