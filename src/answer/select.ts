@@ -119,7 +119,8 @@ function splitLocal(
     st.tr?.step(`dns.localShare ${share}: no healthy remote cluster to send the rest to, so every answer is local`);
     return answerLocal(st, known, here, fam, localPort, undefined);
   }
-  const local = (st.o.rotate === false ? NO_DRAW : (st.ctx.draw ?? NO_DRAW)).share * 100 < share;
+  // The split draws whether or not addresses rotate (dns.rotate is about the order only).
+  const local = (st.ctx.draw ?? NO_DRAW).share * 100 < share;
   if (st.tr !== undefined) explainSplit(st.tr, share, local);
   const pick = local ? answerLocal(st, known, here, fam, localPort, undefined) : answerRemote(st, namespace, service, known, remotes, fam);
   return { ...pick, ttl: Math.min(pick.ttl, st.o.splitTtlSeconds ?? 5), split: true };

@@ -84,9 +84,11 @@ export interface RouteEnv {
   /**
    * The draws of the order of addresses (answer/order.ts), stepped once per query here; the answer
    * contexts' `draw` is this same object, so the full path and a cache hit of one query draw alike.
-   * Absent (dns.rotate: false): the canonical order.
+   * Absent: the canonical order, and every local-share split draws the local answer.
    */
   readonly draws?: Draws | undefined;
+  /** dns.rotate (default true); false: cached answers keep the canonical order (the draws still split dns.localShare). */
+  readonly rotate?: boolean | undefined;
 }
 
 /** Step 4 said: forward this query. A sentinel, so that routing allocates nothing. */
@@ -129,7 +131,7 @@ export function createRouter(env: RouteEnv): DnsHandler {
   const { cache, generation } = answerCache;
   const ecsEcho = env.ecsEcho === true;
   const selfTestPrefix = env.selfTest?.prefix;
-  const draw = draws ?? NO_DRAW;
+  const draw = draws === undefined || env.rotate === false ? NO_DRAW : draws;
   return (request): HandlerResult | Promise<HandlerResult> => {
     draws?.next();
     const name = request.question.name;

@@ -292,3 +292,18 @@ test('explain: the weights, the draw and the order actually sent', (t) => {
   t.regex(steps, new RegExp(`order sent: ${first(d).replace(/\./g, '\\.')}`));
   t.is(d.chosen, first(d) === '192.0.2.1' ? 'heavy' : 'light');
 });
+
+test('dns.localShare splits with rotation off too (dns.rotate is about the order only)', (t) => {
+  const local: LocalService = {
+    kind: 'clusterIP',
+    namespace: 'ns',
+    name: 'svc',
+    ports: [HTTP],
+    clusterIPs: ['10.96.0.1'],
+    readyEndpoints: 3,
+  };
+  const { ask } = drawing({ registry: registryOf([cluster('a', ['192.0.2.1'])], [local]), options: { localShare: 50, rotate: false } });
+  let remote = 0;
+  for (let i = 0; i < 1000; i++) if (ask(SVC).kind === 'remote') remote++;
+  within(t, remote, 1000, 0.5, 0.03, 'remote');
+});

@@ -113,7 +113,7 @@ const RELAY: HandlerResult = { kind: 'relay', message: Buffer.from('relayed'), t
  * same queries in the same order draw alike (each steps its own Draws once per query).
  */
 function handler(w: World, cache: AnswerCache | undefined, o: Order = {}): MessageHandler {
-  const draws = o.rotate === false ? undefined : new Draws();
+  const draws = new Draws();
   const ctx = context(w, o, draws);
   const env: RouteEnv = {
     context: ctx,
@@ -124,6 +124,7 @@ function handler(w: World, cache: AnswerCache | undefined, o: Order = {}): Messa
     answerCache: cache ? { cache, generation: () => w.generation.value } : undefined,
     ecsEcho: true,
     draws,
+    rotate: o.rotate ?? true,
   };
   return new MessageHandler({
     handler: createRouter(env),
