@@ -50,7 +50,8 @@ export function answerOptions(config: Config): AnswerOptions {
     negativeTtlSeconds: config.dns.negativeTtl,
     degradedTtlSeconds: config.dns.degradedTtl,
     maxAnswers: config.dns.maxAnswers,
-    policy: config.dns.policy,
+    // Until the answer core draws by weight (issue 16), `weighted` answers as `spread` does: every healthy cluster.
+    policy: config.dns.policy === 'weighted' ? 'spread' : config.dns.policy,
     nameservers: config.dns.nameservers.map((n) => n.address),
     localCluster: config.cluster.name,
     localMinReady: config.dns.localMinReady,
@@ -392,6 +393,7 @@ export async function startSync(config: Config, logger: Logger, core: Core, late
   late.sync = new SyncService({
     config: config.sync,
     identity: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location },
+    traffic: { weight: config.cluster.weight, policy: config.dns.policy },
     registry: core.registry,
     gateways: () => late.localGateways,
     localSourceStale: () => late.kubernetes?.isStale() === true,
