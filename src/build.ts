@@ -11,6 +11,7 @@ import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { Registry } from './registry/registry.js';
 import { answer } from './answer/answer.js';
+import { Draws } from './answer/order.js';
 import type { AnswerContext, AnswerOptions, ClientLocality, GatewayHealth } from './answer/types.js';
 import { createDnsServer, type DnsServer } from './dns/server.js';
 import { createRouter, type SubnetRef } from './route/route.js';
@@ -51,6 +52,11 @@ export function answerOptions(config: Config): AnswerOptions {
     degradedTtlSeconds: config.dns.degradedTtl,
     maxAnswers: config.dns.maxAnswers,
     policy: config.dns.policy,
+    rotate: config.dns.rotate,
+    rttMarginMs: config.locality.rttMarginMs,
+    localShare: config.dns.localShare,
+    splitTtlSeconds: config.dns.splitTtl,
+    clusterWeight: config.cluster.weight,
     nameservers: config.dns.nameservers.map((n) => n.address),
     localCluster: config.cluster.name,
     localMinReady: config.dns.localMinReady,
@@ -117,6 +123,11 @@ export interface Core {
   readonly generation: { value: number; bump(): void };
   /** dns.answerCache: the route's wire-level answer cache, unless disabled. */
   readonly answerCache: AnswerCache | undefined;
+  /**
+   * The draws of the order of addresses and of the local-share split (answer/order.ts): stepped
+   * once per query by the route, read by the answer core through the contexts and by the cache.
+   */
+  readonly draws: Draws;
 }
 
 /** The modules that start after the DNS listeners (or not at all), read through this at call time. */
@@ -170,7 +181,9 @@ export function buildCore(
           onChange: () => generation.bump(),
         });
   const client = localClient(config);
+  const draws = new Draws();
   const context: AnswerContext = {
+    draw: draws,
     options: answerOptions(config),
     registry,
     health: prober ?? catalogOnlyHealth,
@@ -199,6 +212,7 @@ export function buildCore(
     context,
     contextFor,
     generation,
+    draws,
     answerCache: config.dns.answerCache.enabled
       ? new AnswerCache({ maxEntries: config.dns.answerCache.maxEntries, maxBytes: config.dns.answerCache.maxBytes })
       : undefined,
@@ -248,6 +262,8 @@ export function buildDns(
     recordBudget: (req) => answerRecordBudget(req.transport, req.edns, req.rawQuestion.length),
     answerCache: core.answerCache ? { cache: core.answerCache, generation: () => core.generation.value } : undefined,
     ecsEcho: config.locality.ecs,
+    draws: core.draws,
+    rotate: config.dns.rotate,
   });
   const dns = createDnsServer({
     listen: config.dns.listen,
@@ -392,6 +408,7 @@ export async function startSync(config: Config, logger: Logger, core: Core, late
   late.sync = new SyncService({
     config: config.sync,
     identity: { cluster: config.cluster.name, region: config.cluster.region, zone: config.cluster.zone, location: config.cluster.location },
+    traffic: { weight: config.cluster.weight, policy: config.dns.policy },
     registry: core.registry,
     gateways: () => late.localGateways,
     localSourceStale: () => late.kubernetes?.isStale() === true,

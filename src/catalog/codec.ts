@@ -8,10 +8,10 @@
  * Never: does I/O, logs, throws for bad input (duplicates are reported through a callback), or
  * knows which source a catalog came from.
  * Invariants: `toClusterCatalog` yields lowercase clusters, namespaces and names, canonical IP
- * text, and `sourceStale` only when true; the schema rejects every field it does not name
+ * text, `sourceStale` only when true, and `policy`/`weight` (catalog and service) only when present; the schema rejects every field it does not name
  * (additionalProperties: false).
  */
-import type { ClusterCatalog, RemoteService, ServicePort } from '../registry/types.js';
+import type { ClusterCatalog, RemoteService, ServicePort, TrafficPolicy } from '../registry/types.js';
 import { canonicalIp } from '../util/ip.js';
 import type { Segment } from '../util/yaml-schema.js';
 
@@ -32,6 +32,15 @@ export const portSchema = {
     protocol: { enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
   },
 } as const;
+
+/** A traffic policy (issue 16): how the answers for a service are spread. */
+export const policySchema = { enum: ['failover', 'spread', 'weighted'] } as const;
+
+/** A cluster's or service's weight (issue 16): 0 drains, 100 is the default share. */
+export const weightSchema = { type: 'integer', minimum: 0, maximum: 1000 } as const;
+
+/** A service's share of answers that stay local, in percent (issue 16; local services only). */
+export const localShareSchema = { type: 'integer', minimum: 0, maximum: 100 } as const;
 
 const gatewaySchema = {
   type: 'object',
@@ -65,6 +74,9 @@ export const remoteCatalogSchema = {
     // The exporting cluster's own source is stale (source.kubernetes.staleAfterSeconds): its
     // `ready` flags are unverified, so receivers use its services only to fail open.
     sourceStale: { type: 'boolean' },
+    // Traffic policies (issue 16): optional, so catalogs of older peers still decode.
+    weight: weightSchema,
+    policy: policySchema,
     services: {
       type: 'array',
       default: [],
@@ -77,6 +89,9 @@ export const remoteCatalogSchema = {
           name: dnsLabel,
           ready: { type: 'boolean', default: true },
           ports: { type: 'array', items: portSchema, default: [] },
+          // The exporting cluster's own setting for this service, when it overrides the catalog's.
+          policy: policySchema,
+          weight: weightSchema,
         },
       },
     },
@@ -112,6 +127,7 @@ export function toClusterCatalog(
       name: lower(String(s['name'])),
       ready: s['ready'] as boolean,
       ports: toPorts(s['ports']),
+      ...trafficOf(s),
     };
   });
   return {
@@ -121,6 +137,17 @@ export function toClusterCatalog(
     location: r['location'] as { lat: number; lon: number } | undefined,
     gateways: (r['gateways'] as { address: string; port: number }[]).map((g) => ({ address: canonicalIp(g.address), port: g.port })),
     services,
+    ...trafficOf(r),
     ...(r['sourceStale'] === true ? { sourceStale: true } : {}),
   };
+}
+
+/**
+ * The validated `policy` and `weight` of a catalog or one of its services, each only when present
+ * (an absent field means the default, and is left out so equal values compare and serialise alike).
+ */
+export function trafficOf(v: Record<string, unknown>): { policy?: TrafficPolicy; weight?: number } {
+  const policy = v['policy'] as TrafficPolicy | undefined;
+  const weight = v['weight'] as number | undefined;
+  return { ...(policy === undefined ? {} : { policy }), ...(weight === undefined ? {} : { weight }) };
 }

@@ -144,6 +144,12 @@ export const configSchema: JsonSchema = {
             port: port('Port advertised for each gateway address.', 15443),
           },
         },
+        weight: int(
+          "This cluster's weight, advertised to peers in its catalog: under `policy: weighted` each cluster of the best tier is first in answers in proportion to its weight, and it is the SRV weight (RFC 2782). 0 drains the cluster: it is answered only when no other cluster is healthy. A service overrides it with the `gsdns.io/weight` annotation or the catalog file's `weight`.",
+          100,
+          0,
+          1000,
+        ),
       },
     },
     dns: block('The authoritative DNS server for the zones.', {
@@ -193,10 +199,29 @@ export const configSchema: JsonSchema = {
       maxAnswers: int('Most address records in one answer.', 8, 1),
       policy: {
         type: 'string',
-        enum: ['failover', 'spread'],
+        enum: ['failover', 'spread', 'weighted'],
         default: 'failover',
-        description: '`failover` answers with the best locality tier only; `spread` with every healthy cluster, best first.',
+        description:
+          "`failover` answers with the best locality tier only; `spread` with every healthy cluster, best first; `weighted` with every healthy cluster of the best tier, the first address drawn at random in proportion to the clusters' weights (`cluster.weight`). Also advertised to peers in the catalog. A service overrides it with the `gsdns.io/policy` annotation or the catalog file's `policy`.",
       },
+      rotate: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Addresses of equal rank (the gateways of one cluster, clusters of one tier within `locality.rttMarginMs`) rotate from query to query, so clients that use the first address spread evenly. false: a stable order (tier, RTT, name), for tests and operators who want it.',
+      },
+      localShare: int(
+        "Percent of answers that stay local while the local service is healthy; the rest are answered as if it were unhealthy (remote clusters). A migration knob; a service overrides it with the `gsdns.io/local-share` annotation or the catalog file's `localShare`. Resolvers cache per name, so the split a client sees also depends on the TTL (`dns.splitTtl`) and the number of resolver replicas.",
+        100,
+        0,
+        100,
+      ),
+      splitTtl: int(
+        'TTL cap in seconds of an answer chosen by the local-share split (`dns.localShare` below 100), so that cached answers re-draw soon and the observed split converges.',
+        5,
+        0,
+        TTL_MAX,
+      ),
       interfaceRescanMs: int(
         'A wildcard `dns.listen` address (`0.0.0.0`, or `::` for both families) binds UDP on each local address, so a reply leaves from the address the query was sent to (Node has no IP_PKTINFO; clients drop replies from another address). The interfaces are rescanned this often to bind new addresses and close vanished ones; 0 scans only at start. TCP keeps the wildcard.',
         5000,
@@ -471,6 +496,13 @@ export const configSchema: JsonSchema = {
       ),
     }),
     locality: block('Client locality.', {
+      rttMarginMs: {
+        type: 'number',
+        minimum: 0,
+        default: 5,
+        description:
+          'Clusters of equal locality tier whose gateway RTTs differ by no more than this many milliseconds count as equal (and rotate, see `dns.rotate`), so a few milliseconds of probe jitter do not pin every client to one cluster.',
+      },
       ecs: {
         type: 'boolean',
         default: true,

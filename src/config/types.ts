@@ -6,7 +6,7 @@
  * lowercase zones with no trailing dot, and holds absolute file paths. A field is optional only
  * when the schema gives it no default (e.g. `cluster.region`, the whole `sync` block).
  */
-import type { Gateway, GeoLocation } from '../registry/types.js';
+import type { Gateway, GeoLocation, TrafficPolicy } from '../registry/types.js';
 import type { YamlIssue } from '../util/yaml-schema.js';
 
 /** Where a value came from, in override order: file < env < flag. */
@@ -36,6 +36,8 @@ export interface ClusterConfig {
   readonly gateways: readonly Gateway[];
   /** A Service whose LoadBalancer ingress (or externalIPs) are the gateways; kubernetes source only. */
   readonly gatewayService?: { readonly namespace: string; readonly name: string; readonly port: number } | undefined;
+  /** Advertised weight, 0–1000 (0 drains the cluster); a service's own weight overrides it. */
+  readonly weight: number;
 }
 
 export interface DnsTcpConfig {
@@ -51,7 +53,7 @@ export interface NameserverConfig {
   readonly address: string;
 }
 
-export type AnswerPolicy = 'failover' | 'spread';
+export type AnswerPolicy = TrafficPolicy;
 
 export interface DnsConfig {
   /** Lowercase, no trailing dot, neither duplicated nor nested. */
@@ -66,6 +68,12 @@ export interface DnsConfig {
   readonly degradedTtl: number;
   readonly maxAnswers: number;
   readonly policy: AnswerPolicy;
+  /** Addresses of equal rank rotate from query to query; false: stable order. */
+  readonly rotate: boolean;
+  /** Percent (0–100) of answers that stay local while the local service is healthy. */
+  readonly localShare: number;
+  /** Seconds; TTL cap of an answer chosen by the local-share split. */
+  readonly splitTtl: number;
   /** Wildcard listens bind UDP per local address; rescan interval in ms, 0 only at start. */
   readonly interfaceRescanMs: number;
   readonly tcp: DnsTcpConfig;
@@ -182,6 +190,8 @@ export interface HealthConfig {
 }
 
 export interface LocalityConfig {
+  /** Clusters of equal tier whose RTTs differ by at most this many ms count as equal. */
+  readonly rttMarginMs: number;
   readonly ecs: boolean;
   /** Load geoip-lite at start instead of on first need. */
   readonly geoipPreload: boolean;

@@ -2,3 +2,5 @@
 export * from './types.js';
 export { Registry, localHealthy, readyAddressesOf, recordsEqual } from './registry.js';
 export type { RegistryOptions, RegistryIndexSnapshot } from './registry.js';
+export { DEFAULT_WEIGHT, effectivePolicy, localWeightOf, statedPolicy, weightOf } from './traffic.js';
+export type { EffectivePolicy } from './traffic.js';

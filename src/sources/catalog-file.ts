@@ -12,8 +12,19 @@
  * no duplicate service keys and no duplicate clusters, no remote named like `localCluster` when it
  * is given; endpoints only ever appear on local services.
  */
-import { dnsLabel, ipAddress, portSchema, remoteCatalogSchema, toClusterCatalog, toPorts } from '../catalog/codec.js';
-import type { ClusterCatalog, Endpoint, LocalService } from '../registry/types.js';
+import {
+  dnsLabel,
+  ipAddress,
+  localShareSchema,
+  policySchema,
+  portSchema,
+  remoteCatalogSchema,
+  toClusterCatalog,
+  toPorts,
+  trafficOf,
+  weightSchema,
+} from '../catalog/codec.js';
+import type { ClusterCatalog, Endpoint, LocalService, TrafficSettings } from '../registry/types.js';
 import { canonicalIp } from '../util/ip.js';
 import { compileSchema, formatPath, loadYamlFast, locate, parseYaml, type Segment, type YamlIssue } from '../util/yaml-schema.js';
 
@@ -60,6 +71,10 @@ const localServiceSchema = {
       },
     },
     externalName: { type: 'string', minLength: 1, maxLength: 253 },
+    // Traffic settings of this service (issue 16), overriding dns.policy, cluster.weight, dns.localShare.
+    policy: policySchema,
+    weight: weightSchema,
+    localShare: localShareSchema,
   },
 } as const;
 
@@ -170,6 +185,7 @@ function localServicesOf(entries: readonly Record<string, unknown>[], issue: Iss
     if (seen.has(key)) issue(['services', i], `duplicate service ${key}`);
     seen.add(key);
     const ports = toPorts(s['ports']);
+    const traffic = trafficSettingsOf(s);
     const shapes = [s['clusterIPs'] !== undefined, s['headless'] === true, s['externalName'] !== undefined].filter(Boolean).length;
     if (shapes !== 1) {
       issue(['services', i], 'needs exactly one of clusterIPs (with readyEndpoints), headless: true (with endpoints), or externalName');
@@ -185,6 +201,7 @@ function localServicesOf(entries: readonly Record<string, unknown>[], issue: Iss
         ports,
         clusterIPs: (s['clusterIPs'] as string[]).map(canonicalIp),
         readyEndpoints: Number(s['readyEndpoints'] ?? 0),
+        ...traffic,
       });
     } else if (s['headless'] === true) {
       if (s['readyEndpoints'] !== undefined)
@@ -193,13 +210,24 @@ function localServicesOf(entries: readonly Record<string, unknown>[], issue: Iss
         address: canonicalIp(e.address),
         ready: e.ready,
       }));
-      services.push({ kind: 'headless', namespace, name, ports, endpoints });
+      services.push({ kind: 'headless', namespace, name, ports, endpoints, ...traffic });
     } else {
       const target = lower(String(s['externalName'])).replace(/\.$/, '');
-      services.push({ kind: 'externalName', namespace, name, ports, externalName: target });
+      services.push({ kind: 'externalName', namespace, name, ports, externalName: target, ...traffic });
     }
   });
   return services;
+}
+
+/**
+ * A `services:` entry's traffic fields as `{ traffic }`, or nothing when it has none: a service
+ * without overrides has no `traffic` key, so its fingerprint (canonical JSON) is what it was before
+ * issue 16, and a reload with no change to a service keeps its held object.
+ */
+function trafficSettingsOf(s: Record<string, unknown>): { traffic?: TrafficSettings } {
+  const localShare = s['localShare'] as number | undefined;
+  const traffic: TrafficSettings = { ...trafficOf(s), ...(localShare === undefined ? {} : { localShare }) };
+  return Object.keys(traffic).length === 0 ? {} : { traffic };
 }
 
 /** `remotes:`: each cluster once, never this cluster's own name. */

@@ -20,7 +20,7 @@
  * goes the full way, which gives the exact error. Equal octets are equal services: an element is
  * reused only when its octets hash like a service already validated from this peer's own body.
  */
-import type { ClusterCatalog, RemoteService, ServicePort } from '../registry/types.js';
+import type { ClusterCatalog, RemoteService, ServicePort, TrafficPolicy } from '../registry/types.js';
 import { fingerprint } from '../util/fingerprint.js';
 import { deltaRefs } from './delta.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
@@ -105,6 +105,17 @@ export interface PackedServices {
   readonly ports: Int32Array;
   /** The distinct port lists. */
   readonly portLists: readonly (readonly ServicePort[])[];
+  /** Per service: its own policy as an index into POLICY_CODES (0: none, the catalog's applies). */
+  readonly policy: Uint8Array;
+  /** Per service: its own weight, or -1 for none (the catalog's applies). */
+  readonly weight: Int16Array;
+}
+
+/** A packed service's policy: index 0 is "none". */
+export const POLICY_CODES: readonly (TrafficPolicy | undefined)[] = [undefined, 'failover', 'spread', 'weighted'];
+
+function policyCode(p: TrafficPolicy | undefined): number {
+  return p === undefined ? 0 : POLICY_CODES.indexOf(p);
 }
 
 const utf8 = new TextEncoder();
@@ -116,6 +127,8 @@ export function packServices(services: readonly RemoteService[]): PackedServices
   const slash = new Int32Array(n);
   const ready = new Uint8Array(n);
   const ports = new Int32Array(n);
+  const policy = new Uint8Array(n);
+  const weight = new Int16Array(n);
   const portLists: (readonly ServicePort[])[] = [];
   const listIndex = new Map<string, number>();
   let chars = 0;
@@ -127,6 +140,8 @@ export function packServices(services: readonly RemoteService[]): PackedServices
     ends[i] = chars;
     slash[i] = s.namespace.length;
     ready[i] = s.ready ? 1 : 0;
+    policy[i] = policyCode(s.policy);
+    weight[i] = s.weight ?? -1;
     let sig = '';
     for (const p of s.ports) sig += p.name + ':' + p.port + '/' + p.protocol + '|';
     let at = listIndex.get(sig);
@@ -147,7 +162,7 @@ export function packServices(services: readonly RemoteService[]): PackedServices
       ends[i] = at;
     }
   }
-  return { keys, ends, slash, ready, ports, portLists };
+  return { keys, ends, slash, ready, ports, portLists, policy, weight };
 }
 
 const utf8Decoder = new TextDecoder();
@@ -158,11 +173,15 @@ export function unpackServices(p: PackedServices): RemoteService[] {
   for (let i = 0, at = 0; i < p.ends.length; i++) {
     const key = utf8Decoder.decode(p.keys.subarray(at, p.ends[i]));
     at = p.ends[i]!;
+    const policy = POLICY_CODES[p.policy[i]!];
+    const weight = p.weight[i]!;
     out.push({
       namespace: key.slice(0, p.slash[i]),
       name: key.slice(p.slash[i]! + 1),
       ready: p.ready[i] === 1,
       ports: p.portLists[p.ports[i]!]!.map((x) => ({ ...x })),
+      ...(policy === undefined ? {} : { policy }),
+      ...(weight < 0 ? {} : { weight }),
     });
   }
   return out;
@@ -177,7 +196,8 @@ export function packResult(r: DecodeResult): DecodeResult {
 export function resultBuffers(r: DecodeResult): ArrayBuffer[] {
   if (r.kind !== 'catalog') return [];
   const arrays: ArrayBufferView[] = [r.refs, r.fingerprints, r.keys];
-  if (r.packed !== undefined) arrays.push(r.packed.keys, r.packed.ends, r.packed.slash, r.packed.ready, r.packed.ports);
+  if (r.packed !== undefined)
+    arrays.push(r.packed.keys, r.packed.ends, r.packed.slash, r.packed.ready, r.packed.ports, r.packed.policy, r.packed.weight);
   return arrays.map((a) => a.buffer as ArrayBuffer);
 }
 
@@ -185,6 +205,9 @@ export function resultBuffers(r: DecodeResult): ArrayBuffer[] {
 export function serviceFingerprint(s: RemoteService): number {
   let text = s.namespace + '/' + s.name + (s.ready ? '|1' : '|0');
   for (const p of s.ports) text += '|' + p.name + ':' + p.port + '/' + p.protocol;
+  // Traffic overrides (issue 16) only when present, so a service without them keeps its fingerprint.
+  if (s.policy !== undefined) text += '|p=' + s.policy;
+  if (s.weight !== undefined) text += '|w=' + s.weight;
   return fingerprint(text);
 }
 

@@ -9,22 +9,22 @@
  * lists, and how many places in the held catalogs use each, so that an entry leaves when the last
  * catalog that held it lets it go.
  * Never: returns a service that differs from the one asked for (an interned service is equal to it
- * field by field: namespace, name, ready, ports in order), or mutates what it is given. A miscount
+ * field by field: namespace, name, ready, ports in order, policy and weight), or mutates what it is given. A miscount
  * by a caller costs sharing or memory, never an answer: `release` of an object the table does not
  * hold is ignored.
  * Invariants: every service and port list it returns is frozen; `intern` adds one use, `release`
  * takes one away; an entry with no use left is dropped (its port list too, when no
  * other entry uses it).
  */
-import type { RemoteService, ServicePort } from '../registry/types.js';
-import type { PackedServices } from './catalog-decoder.js';
+import type { RemoteService, ServicePort, TrafficPolicy } from '../registry/types.js';
+import { POLICY_CODES, type PackedServices } from './catalog-decoder.js';
 
 const utf8 = new TextDecoder();
 
 interface ServiceEntry {
   readonly service: RemoteService;
   uses: number;
-  /** The next variant of the same namespace/name (another readiness or port list), if any. */
+  /** The next variant of the same namespace/name (another readiness, port list, policy or weight), if any. */
   next: ServiceEntry | undefined;
 }
 
@@ -79,7 +79,7 @@ export class ServiceInterner {
 
   /** The shared object equal to `s`, with one more use. */
   intern(s: RemoteService): RemoteService {
-    return this.internKeyed(flat(s.namespace, '/', s.name), s.namespace.length, s.ready, s.ports);
+    return this.internKeyed(flat(s.namespace, '/', s.name), s.namespace.length, s.ready, s.ports, s.policy, s.weight);
   }
 
   /**
@@ -91,17 +91,35 @@ export class ServiceInterner {
     const out = new Array<RemoteService>(p.ends.length);
     for (let i = 0, at = 0; i < out.length; i++) {
       const end = p.ends[i]!;
-      out[i] = this.internKeyed(utf8.decode(p.keys.subarray(at, end)), p.slash[i]!, p.ready[i] === 1, p.portLists[p.ports[i]!]!);
+      const weight = p.weight[i]!;
+      out[i] = this.internKeyed(
+        utf8.decode(p.keys.subarray(at, end)),
+        p.slash[i]!,
+        p.ready[i] === 1,
+        p.portLists[p.ports[i]!]!,
+        POLICY_CODES[p.policy[i]!],
+        weight < 0 ? undefined : weight,
+      );
       at = end;
     }
     return out;
   }
 
   /** `key` is `namespace/name`, its namespace `slash` code units long. */
-  private internKeyed(key: string, slash: number, ready: boolean, ports: readonly ServicePort[]): RemoteService {
+  private internKeyed(
+    key: string,
+    slash: number,
+    ready: boolean,
+    ports: readonly ServicePort[],
+    policy: TrafficPolicy | undefined,
+    weight: number | undefined,
+  ): RemoteService {
     const head = this.services.get(key);
     for (let e = head; e !== undefined; e = e.next) {
-      if (e.service.ready === ready && samePorts(e.service.ports, ports)) {
+      // Policy and weight are part of a service's identity: two clusters' copies that differ only in
+      // weight are two variants, or one cluster would be answered with the other's weight.
+      const held = e.service;
+      if (held.ready === ready && held.policy === policy && held.weight === weight && samePorts(held.ports, ports)) {
         e.uses++;
         return e.service;
       }
@@ -113,6 +131,8 @@ export class ServiceInterner {
       name: first?.name ?? key.slice(slash + 1),
       ready,
       ports: this.internPorts(ports),
+      ...(policy === undefined ? {} : { policy }),
+      ...(weight === undefined ? {} : { weight }),
     });
     // On a known key the map keeps the string it holds.
     this.services.set(key, { service, uses: 1, next: head });

@@ -9,6 +9,9 @@
  * - The canonical JSON depends only on the catalog's content: keys in a fixed order, services
  *   sorted by namespace/name, ports and gateways sorted, absent optional fields omitted. So every
  *   replica of a cluster, and every restart, gives the same bytes and the same ETag.
+ * - Traffic settings (issue 16) are optional fields, absent from a catalog that does not set them,
+ *   so a catalog without them has the bytes and ETag it had before, and older peers decode ours
+ *   (their schema rejects unknown fields, so they must be upgraded before a cluster sets them).
  * - ExternalName services are not exported: a peer would answer them with our gateway address,
  *   which cannot reach an external name. Headless and ClusterIP services are.
  * - parseCatalog returns every problem with its field path, or a ClusterCatalog.
@@ -16,7 +19,15 @@
 import { createHash } from 'node:crypto';
 import { remoteCatalogSchema, toClusterCatalog } from '../catalog/codec.js';
 import { localHealthy } from '../registry/registry.js';
-import type { ClusterCatalog, ClusterLocality, Gateway, LocalService, RemoteService, ServicePort } from '../registry/types.js';
+import type {
+  ClusterCatalog,
+  ClusterLocality,
+  Gateway,
+  LocalService,
+  RemoteService,
+  ServicePort,
+  TrafficPolicy,
+} from '../registry/types.js';
 import { compileSchema, formatPath, type Segment } from '../util/yaml-schema.js';
 
 /** Media type of /v1/catalog bodies. */
@@ -32,17 +43,38 @@ export interface CatalogIssue {
 export type CatalogParseResult =
   { readonly ok: true; readonly catalog: ClusterCatalog } | { readonly ok: false; readonly issues: readonly CatalogIssue[] };
 
-/** This cluster's catalog: what peers learn about us. */
+/** What this cluster advertises about its traffic (issue 16): `cluster.weight` and `dns.policy`. */
+export interface AdvertisedTraffic {
+  readonly weight: number;
+  readonly policy: TrafficPolicy;
+}
+
+/**
+ * This cluster's catalog: what peers learn about us. With `advertised`, the catalog carries the
+ * cluster's weight and policy, and a service carries its own policy or weight only where its
+ * traffic settings differ from them (equal values say nothing more). `localShare` stays here: it
+ * is this cluster's answer to its own clients.
+ */
 export function buildCatalog(
   identity: ClusterLocality,
   gateways: readonly Gateway[],
   locals: readonly LocalService[],
   sourceStale = false,
+  advertised?: AdvertisedTraffic,
 ): ClusterCatalog {
   const services: RemoteService[] = [];
   for (const s of locals) {
     if (s.kind === 'externalName') continue;
-    services.push({ namespace: s.namespace, name: s.name, ready: localHealthy(s), ports: sortPorts(s.ports) });
+    const policy = s.traffic?.policy;
+    const weight = s.traffic?.weight;
+    services.push({
+      namespace: s.namespace,
+      name: s.name,
+      ready: localHealthy(s),
+      ports: sortPorts(s.ports),
+      ...(policy !== undefined && policy !== advertised?.policy ? { policy } : {}),
+      ...(weight !== undefined && weight !== advertised?.weight ? { weight } : {}),
+    });
   }
   services.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
   return {
@@ -52,6 +84,7 @@ export function buildCatalog(
     location: identity.location,
     gateways: [...gateways].sort((a, b) => compare(a.address, b.address) || a.port - b.port),
     services,
+    ...(advertised === undefined ? {} : { weight: advertised.weight, policy: advertised.policy }),
     ...(sourceStale ? { sourceStale: true } : {}),
   };
 }
@@ -80,15 +113,20 @@ export function catalogParts(c: ClusterCatalog): CatalogParts {
   if (c.zone !== undefined) out['zone'] = c.zone;
   if (c.location !== undefined) out['location'] = { lat: c.location.lat, lon: c.location.lon };
   out['gateways'] = c.gateways.map((g) => ({ address: g.address, port: g.port }));
+  if (c.weight !== undefined) out['weight'] = c.weight;
+  if (c.policy !== undefined) out['policy'] = c.policy;
   if (c.sourceStale === true) out['sourceStale'] = true;
-  const fragments = c.services.map((s) =>
-    JSON.stringify({
+  const fragments = c.services.map((s) => {
+    const o: Record<string, unknown> = {
       namespace: s.namespace,
       name: s.name,
       ready: s.ready,
       ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
-    }),
-  );
+    };
+    if (s.policy !== undefined) o['policy'] = s.policy;
+    if (s.weight !== undefined) o['weight'] = s.weight;
+    return JSON.stringify(o);
+  });
   return { head: JSON.stringify(out), fragments };
 }
 

@@ -20,7 +20,7 @@ import type { ClusterLocality, Gateway } from '../registry/types.js';
 import { PeerClient, type PeerStatus } from './client.js';
 import { clusterIdentity } from './identity.js';
 import { catalogVersion } from './delta.js';
-import { buildCatalog } from './protocol.js';
+import { buildCatalog, type AdvertisedTraffic } from './protocol.js';
 import { SyncServer, type CatalogSnapshot, type SyncServerStats } from './server.js';
 import { TlsFiles } from './tls-files.js';
 import { WorkBudget } from './work-budget.js';
@@ -54,6 +54,8 @@ export function syncDescriptorReserve(
 export interface SyncServiceOptions {
   readonly config: SyncConfig;
   readonly identity: ClusterLocality;
+  /** cluster.weight and dns.policy, carried by the catalog (issue 16); absent: not advertised. */
+  readonly traffic?: AdvertisedTraffic | undefined;
   readonly registry: Registry;
   readonly gateways: () => readonly Gateway[];
   readonly logger: Logger;
@@ -203,6 +205,7 @@ export class SyncService {
         this.opts.gateways(),
         this.opts.registry.localServices(),
         this.opts.localSourceStale?.() === true,
+        this.opts.traffic,
       );
       const version = catalogVersion(catalog, this.snap?.version);
       this.snap = { json: version.json, etag: version.etag, services: catalog.services.length, version };

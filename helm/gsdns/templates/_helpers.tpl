@@ -94,6 +94,8 @@ values (Helm merges them); this adds what must agree with the pod and the other 
 {{- end }}
 {{- if $c.gateways }}{{ $_ := set $cluster "gateways" $c.gateways }}{{ end }}
 {{- if $c.gatewayService }}{{ $_ := set $cluster "gatewayService" $c.gatewayService }}{{ end }}
+{{- /* weight 0 (drain) is a value, so test the key, not its truth */}}
+{{- if and (hasKey $c "weight") (not (kindIs "invalid" $c.weight)) }}{{ $_ := set $cluster "weight" (int $c.weight) }}{{ end }}
 {{- $_ := set $cfg "cluster" $cluster }}
 
 {{- /* dns.listen: the container's dns port, UDP and TCP. */}}

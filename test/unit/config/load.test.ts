@@ -44,7 +44,7 @@ function issueAt(issues: readonly ConfigIssue[], path: string): ConfigIssue | un
 
 test('defaults: a minimal file gets every documented default', (t) => {
   const c = ok(t, { file: fixture('minimal.yaml') });
-  t.deepEqual(c.cluster, { name: 'cluster-a', gateways: [] });
+  t.deepEqual(c.cluster, { name: 'cluster-a', gateways: [], weight: 100 });
   t.deepEqual(c.dns, {
     zones: ['global'],
     listen: [{ address: '127.0.0.1', port: 5353 }],
@@ -55,6 +55,9 @@ test('defaults: a minimal file gets every documented default', (t) => {
     maxAnswers: 8,
     maxLocalAnswers: null,
     policy: 'failover',
+    rotate: true,
+    localShare: 100,
+    splitTtl: 5,
     interfaceRescanMs: 5000,
     answerCache: { enabled: true, maxEntries: 10000, maxBytes: 16777216 },
     tcp: { idleTimeoutMs: 10000, messageTimeoutMs: 1000, maxConnections: 1000, maxConnectionsPerClient: 50, maxInFlightPerConnection: 32 },
@@ -79,7 +82,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
   });
   t.is(c.sync, undefined);
   t.deepEqual(c.health, { intervalMs: 1000, timeoutMs: 500, fall: 3, rise: 2, probe: { type: 'tcp' } });
-  t.deepEqual(c.locality, { ecs: true, geoipPreload: false });
+  t.deepEqual(c.locality, { rttMarginMs: 5, ecs: true, geoipPreload: false });
   t.deepEqual(c.http, {
     listen: { address: '127.0.0.1', port: 8080 },
     debug: { enabled: true, listen: null },
@@ -160,7 +163,7 @@ test('a config with many mistakes reports every one of them, with key paths, fil
     ['cluster.gateways[0].address', /must be an IPv4 or IPv6 address, got '203\.0\.113\.300'/],
     ['dns.ttll', /unknown key 'ttll', did you mean 'ttl'\?/],
     ['dns.listen[0].port', /^must be <= 65535$/],
-    ['dns.policy', /must be one of: failover, spread; got 'nearest'/],
+    ['dns.policy', /must be one of: failover, spread, weighted; got 'nearest'/],
     ['dns.zones[1]', /'svc\.global' is inside zone 'global'/],
     ['dns.degradedTtl', /must be <= dns\.ttl \(5\)/],
     ['source.file', /is required when source\.type is 'file'/],
@@ -707,4 +710,69 @@ source: {file: {path: catalog.yaml}}
       { address: '203.0.113.11', port: 15000 },
     ],
   );
+});
+
+// --- traffic policies (issue 16) -----------------------------------------------------------------
+
+test('traffic keys: set values load, from the file, env and flags', (t) => {
+  const c = ok(t, {
+    text: `cluster: {name: cluster-a, weight: 0}
+source: {file: {path: catalog.yaml}}
+dns: {policy: weighted, rotate: false, localShare: 90, splitTtl: 0}
+locality: {rttMarginMs: 2.5}
+`,
+  });
+  t.is(c.cluster.weight, 0, 'weight 0 drains, and is allowed');
+  t.is(c.dns.policy, 'weighted');
+  t.false(c.dns.rotate);
+  t.is(c.dns.localShare, 90);
+  t.is(c.dns.splitTtl, 0);
+  t.is(c.locality.rttMarginMs, 2.5);
+  const fromEnv = ok(t, { text: MINIMAL, env: { GSDNS_CLUSTER__WEIGHT: '1000', GSDNS_DNS__LOCAL_SHARE: '0' } });
+  t.is(fromEnv.cluster.weight, 1000);
+  t.is(fromEnv.dns.localShare, 0);
+  const fromFlags = ok(t, { text: MINIMAL, sets: ['dns.policy=spread', 'dns.rotate=false', 'locality.rttMarginMs=0'] });
+  t.is(fromFlags.dns.policy, 'spread');
+  t.false(fromFlags.dns.rotate);
+  t.is(fromFlags.locality.rttMarginMs, 0);
+});
+
+test('traffic keys: every bad value is reported at once, at its key path and line', (t) => {
+  const issues = errors(t, {
+    text: `cluster: {name: cluster-a, weight: 1001}
+source: {file: {path: catalog.yaml}}
+dns: {policy: random, rotate: sometimes, localShare: 101, splitTtl: -1}
+locality: {rttMarginMs: -0.5}
+`,
+  });
+  const expected: [path: string, message: RegExp, line: number][] = [
+    ['cluster.weight', /must be <= 1000/, 1],
+    ['dns.policy', /must be one of: failover, spread, weighted; got 'random'/, 3],
+    ['dns.rotate', /must be true or false/, 3],
+    ['dns.localShare', /must be <= 100/, 3],
+    ['dns.splitTtl', /must be >= 0/, 3],
+    ['locality.rttMarginMs', /must be >= 0/, 4],
+  ];
+  for (const [path, message, line] of expected) {
+    const issue = issueAt(issues, path);
+    if (issue === undefined) {
+      t.fail(`no issue at ${path}; got:\n${formatIssues(issues).join('\n')}`);
+      continue;
+    }
+    t.regex(issue.message, message, path);
+    t.is(issue.line, line, path);
+  }
+  t.is(issues.length, expected.length, formatIssues(issues).join('\n'));
+  for (const [text, path] of [
+    ['cluster: {name: cluster-a, weight: 2.5}\nsource: {file: {path: catalog.yaml}}\n', 'cluster.weight'],
+    ['cluster: {name: cluster-a, weight: -1}\nsource: {file: {path: catalog.yaml}}\n', 'cluster.weight'],
+    [`${MINIMAL}dns: {localShare: 50.5}\n`, 'dns.localShare'],
+    [`${MINIMAL}dns: {localShare: -1}\n`, 'dns.localShare'],
+  ] as const) {
+    t.deepEqual(
+      errors(t, { text }).map((i) => i.path),
+      [path],
+      text,
+    );
+  }
 });

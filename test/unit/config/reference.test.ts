@@ -26,7 +26,8 @@ test('the reference has a row for every key, nested objects and list items inclu
   ]) {
     t.true(table.includes(`| \`${key}\` |`), key);
   }
-  t.regex(table, /\| `dns\.policy` \| `failover` \\\| `spread` \| `failover` \|/);
+  t.regex(table, /\| `dns\.policy` \| `failover` \\\| `spread` \\\| `weighted` \| `failover` \|/);
+  t.regex(table, /\| `cluster\.weight` \| integer 0\.\.1000 \| `100` \|/);
   t.regex(table, /\| `dns\.listen` \| list of mapping \| `\[\{address: 127\.0\.0\.1, port: 5353\}\]` \|/);
   t.regex(table, /\| `cluster\.name` \| string \(dns-label\) \| {2}\| \*\*Required\.\*\*/);
 });

@@ -47,6 +47,38 @@ remotes:
   t.true(r.catalog.remotes[0]!.services[0]!.ready);
 });
 
+test('traffic settings: the policy, weight and localShare become its traffic; remotes carry weight and policy', (t) => {
+  const text = `services:
+  - {namespace: a, name: w, clusterIPs: [10.0.0.1], readyEndpoints: 1, policy: weighted, weight: 0, localShare: 90}
+  - {namespace: a, name: h, headless: true, endpoints: [], localShare: 0}
+  - {namespace: a, name: x, externalName: x.example, policy: spread}
+  - {namespace: a, name: plain, clusterIPs: [10.0.0.2], readyEndpoints: 1}
+remotes:
+  - cluster: c1
+    gateways: [{address: 192.0.2.1}]
+    weight: 300
+    policy: spread
+    services: [{namespace: a, name: w, weight: 50, policy: failover}, {namespace: a, name: plain}]
+  - {cluster: c2, gateways: [], services: [{namespace: a, name: w}]}
+`;
+  const r = parseCatalogFile(text);
+  if (!r.ok) return t.fail(JSON.stringify(r.issues));
+  t.is(r.reading, 'fast');
+  const [w, h, x, plain] = r.catalog.services;
+  t.deepEqual(w!.traffic, { policy: 'weighted', weight: 0, localShare: 90 });
+  t.deepEqual(h!.traffic, { localShare: 0 });
+  t.deepEqual(x!.traffic, { policy: 'spread' });
+  t.false('traffic' in plain!, 'no settings, no traffic key (its fingerprint is unchanged)');
+  const [c1, c2] = r.catalog.remotes;
+  t.is(c1!.weight, 300);
+  t.is(c1!.policy, 'spread');
+  t.deepEqual({ ...c1!.services[0]! }, { namespace: 'a', name: 'w', ready: true, ports: [], weight: 50, policy: 'failover' });
+  t.false('weight' in c1!.services[1]! || 'policy' in c1!.services[1]!);
+  t.false('weight' in c2! || 'policy' in c2!, 'absent at catalog level: left out');
+  const positioned = parseCatalogFileWithPositions(text);
+  t.deepEqual(positioned.ok && positioned.catalog, r.catalog, 'both readings agree');
+});
+
 const bad: [string, string, RegExp[]][] = [
   [
     'unknown key with line',
@@ -88,6 +120,35 @@ const bad: [string, string, RegExp[]][] = [
     [/remotes\[0\]\.gateways\[0\]\.port: must be <= 65535/],
   ],
   ['yaml syntax', 'services: [\n', [/^f:\d+:\d+: \(yaml\): /]],
+  [
+    'traffic fields of a local service out of range, each at its line',
+    'services:\n  - namespace: a\n    name: b\n    clusterIPs: [10.0.0.1]\n    readyEndpoints: 1\n    policy: random\n    weight: 1001\n    localShare: 101\n',
+    [
+      /^f:6:\d+: services\[0\]\.policy: must be one of: failover, spread, weighted; got 'random'$/,
+      /^f:7:\d+: services\[0\]\.weight: must be <= 1000$/,
+      /^f:8:\d+: services\[0\]\.localShare: must be <= 100$/,
+    ],
+  ],
+  [
+    'a negative or fractional weight',
+    'services:\n  - {namespace: a, name: b, externalName: x.example, weight: -1}\n  - {namespace: a, name: c, externalName: x.example, weight: 2.5}\n',
+    [/^f:2:\d+: services\[0\]\.weight: must be >= 0$/, /^f:3:\d+: services\[1\]\.weight: must be an integer/],
+  ],
+  [
+    'traffic fields of a remote catalog and its services out of range',
+    'remotes:\n  - cluster: x\n    gateways: []\n    weight: 5000\n    policy: nearest\n    services:\n      - {namespace: a, name: b, weight: -3, policy: Spread}\n',
+    [
+      /^f:4:\d+: remotes\[0\]\.weight: must be <= 1000$/,
+      /^f:5:\d+: remotes\[0\]\.policy: must be one of: failover, spread, weighted; got 'nearest'$/,
+      /^f:7:\d+: remotes\[0\]\.services\[0\]\.weight: must be >= 0$/,
+      /^f:7:\d+: remotes\[0\]\.services\[0\]\.policy: must be one of/,
+    ],
+  ],
+  [
+    'localShare is a local setting: refused in a remote catalog',
+    'remotes:\n  - {cluster: x, gateways: [], services: [{namespace: a, name: b, localShare: 50}]}\n',
+    [/remotes\[0\]\.services\[0\]\.localShare: unknown key 'localShare'/],
+  ],
   [
     'endpoints in a remote catalog are refused',
     'remotes:\n  - {cluster: x, gateways: [], services: [{namespace: a, name: b, endpoints: []}]}\n',
@@ -301,6 +362,9 @@ const mostly = (valid: readonly string[], odd: readonly string[]) =>
 const scalarArb = mostly(['a', 'ns1', 'svc-2', '"q"', "'s'", '"a\\x62"'], ['NS1', "'a''b'", '0x1f', '1', 'a b', 'x # c', '~', 'true']);
 const ipArb = mostly(['10.0.0.1', '2001:db8::1', '::1', '"10.0.0.2"', "'::2'", '2001:DB8::3'], ['300.1.1.1', '10.0.0.1 # x', '[10.0.0.1]']);
 const intArb = mostly(['1', '0', '0x10', '0o7', '+3', '012', '1.0', '1e1', '80'], ['1_0', '0b1', '"1"', '-1', '~', '.inf']);
+const policyArb = mostly(['failover', 'spread', 'weighted', '"weighted"'], ['Weighted', 'random', '1', '~']);
+const weightArb = mostly(['0', '100', '1000', '0x10', '+3', '1e2'], ['1001', '-1', '2.5', '"100"', '.inf']);
+const shareArb = mostly(['0', '90', '100', '0o7'], ['101', '-1', '50.5', '"90"']);
 const portArb = mostly(['1', '80', '0x10', '0o7', '+3', '012', '1e1', '65535'], ['0', '1_0', '0b1', '"1"', '70000', '.nan']);
 const serviceArb = fc.record({
   namespace: scalarArb,
@@ -309,6 +373,9 @@ const serviceArb = fc.record({
   ip: ipArb,
   ready: intArb,
   port: fc.option(portArb),
+  policy: fc.option(policyArb),
+  weight: fc.option(weightArb),
+  localShare: fc.option(shareArb),
   flow: fc.boolean(),
   comment: fc.boolean(),
 });
@@ -324,7 +391,16 @@ const catalogTextArb = fc
   .record({
     header: fc.constantFrom('', '# generated! do not edit & see ?\n', '#  [a]: b %x\n', '---\n'),
     services: fc.array(serviceArb, { minLength: 1, maxLength: 3 }),
-    remote: fc.option(fc.record({ gateway: ipArb, service: scalarArb })),
+    remote: fc.option(
+      fc.record({
+        gateway: ipArb,
+        service: scalarArb,
+        weight: fc.option(weightArb),
+        policy: fc.option(policyArb),
+        serviceWeight: fc.option(weightArb),
+        servicePolicy: fc.option(policyArb),
+      }),
+    ),
     edits: fc.oneof({ weight: 2, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(editArb, { minLength: 1, maxLength: 2 }) }),
   })
   .map(({ header, services, remote, edits }) => {
@@ -338,17 +414,21 @@ const catalogTextArb = fc
       else if (s.shape === 'headless') fields.push(['headless', 'true'], ['endpoints', `[{address: ${s.ip}}]`]);
       else fields.push(['externalName', s.namespace]);
       if (s.port !== null) fields.push(['ports', `[{name: http, port: ${s.port}}]`]);
+      if (s.policy !== null) fields.push(['policy', s.policy]);
+      if (s.weight !== null) fields.push(['weight', s.weight]);
+      if (s.localShare !== null) fields.push(['localShare', s.localShare]);
       if (s.flow)
         lines.push(`  - {${fields.map(([k, v]) => `${k}: ${v.replace(/\n\s*/g, ' ')}`).join(', ')}}${s.comment ? ' # note' : ''}`);
       else lines.push(...fields.map(([k, v], j) => `${j === 0 ? '  - ' : '    '}${k}: ${v}${s.comment && j === 1 ? ' # note' : ''}`));
     }
-    if (remote !== null)
-      lines.push(
-        'remotes:',
-        '  - cluster: c1',
-        `    gateways: [{address: ${remote.gateway}}]`,
-        `    services: [{namespace: a, name: ${remote.service}}]`,
-      );
+    if (remote !== null) {
+      const svc = [`namespace: a`, `name: ${remote.service}`];
+      if (remote.serviceWeight !== null) svc.push(`weight: ${remote.serviceWeight}`);
+      if (remote.servicePolicy !== null) svc.push(`policy: ${remote.servicePolicy}`);
+      lines.push('remotes:', '  - cluster: c1', `    gateways: [{address: ${remote.gateway}}]`, `    services: [{${svc.join(', ')}}]`);
+      if (remote.weight !== null) lines.push(`    weight: ${remote.weight}`);
+      if (remote.policy !== null) lines.push(`    policy: ${remote.policy}`);
+    }
     let text = lines.join('\n') + '\n';
     for (const e of edits) {
       const at = Math.floor(e.at * text.length);
