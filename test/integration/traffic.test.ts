@@ -68,7 +68,8 @@ async function firsts(port: number, name: string, count: number): Promise<Map<st
   for (let i = 0; i < count; i++) {
     const reply = await udpExchange(port, craftQuery({ id: i & 0xffff, questions: [rawQuestion(name, 1)] }), { timeoutMs: 3000 });
     if (reply === null) throw new Error(`no reply to query ${i}`);
-    const first = String(parseReply(reply).answers[0]?.['address'] ?? '-');
+    const address = parseReply(reply).answers[0]?.['address'];
+    const first = typeof address === 'string' ? address : '-';
     seen.set(first, (seen.get(first) ?? 0) + 1);
   }
   return seen;
