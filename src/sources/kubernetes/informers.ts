@@ -27,6 +27,8 @@
  *   stays empty: objects go from the wire to KubeState's slim records directly, and client-node sees
  *   each event as a bookmark carrying its resourceVersion. Memory stays near the slim records
  *   (bench/convergence.ts measures it).
+ * - An invalid traffic annotation (convert.ts) is logged and counted once per Service and value,
+ *   however often events and relists repeat it; what is remembered for that leaves with the Service.
  */
 import { promises as dns } from 'node:dns';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -333,7 +335,10 @@ export class KubernetesSource {
     if (record) this.reportInvalid(record);
     if (record) this.state.upsertService(record);
     // A Service that lost its address (or never had one) is not answerable: take it out.
-    else if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+    else if (obj.metadata?.namespace && obj.metadata.name) {
+      this.invalidReported.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
+      this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+    }
   }
 
   /** How long the longest out-of-sync Service/EndpointSlice informer has been so (0 before the first sync). */
