@@ -324,6 +324,7 @@ export function buildDebug(config: Config, core: Core, late: Late, forwarder: Fo
       // Without locality.ecs a subnet changes nothing, as in DNS.
       contextFor: config.locality.ecs ? core.contextFor : () => core.context,
       fileOrigin: FILE_ORIGIN,
+      traffic: { cluster: config.cluster.name, weight: config.cluster.weight, policy: config.dns.policy },
     },
     encodeQuestion,
   );

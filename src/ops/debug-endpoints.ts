@@ -10,7 +10,8 @@
  */
 import type { AnswerContext, Decision } from '../answer/types.js';
 import type { DnsRequest, ForwardResult, HandlerResult } from '../wire/types.js';
-import type { ClusterCatalog, LocalService } from '../registry/types.js';
+import type { ClusterCatalog, LocalService, RemoteExport, TrafficPolicy } from '../registry/types.js';
+import { effectivePolicy, localWeightOf, statedPolicy, weightOf } from '../registry/traffic.js';
 import { FORWARD, routeExplained, type ForwardStep, type SubnetRef } from '../route/route.js';
 import { ipFamily } from '../util/ip.js';
 import type { DebugEndpoints } from './http.js';
@@ -26,7 +27,11 @@ export interface DebugSources {
     remoteOrigin(cluster: string): string | undefined;
     remoteShadows(cluster: string): readonly { readonly origin: string; readonly catalog: ClusterCatalog }[];
     remoteFresh(cluster: string): boolean | undefined;
+    localService(namespace: string, name: string): LocalService | undefined;
+    remoteExports(namespace: string, name: string): readonly RemoteExport[];
   };
+  /** This cluster's own traffic settings: cluster.name, cluster.weight, dns.policy (issue 16). */
+  readonly traffic: { readonly cluster: string; readonly weight: number; readonly policy: TrafficPolicy };
   /** This cluster: identity, gateways and where they come from, geoip, staleness. */
   readonly local: () => object;
   /** The local source's status (file, or Kubernetes with the remotes file). */
@@ -82,7 +87,8 @@ export function createDebugEndpoints(
     services: () => ({
       serial: s.registry.serial(),
       local: s.registry.localServices(),
-      remote: s.registry.remoteCatalogs().map((c) => ({ cluster: c.cluster, services: c.services })),
+      remote: s.registry.remoteCatalogs().map((c) => ({ cluster: c.cluster, weight: c.weight, policy: c.policy, services: c.services })),
+      traffic: trafficView(s),
     }),
     source: () => s.source(),
     clusters: () => clusters(s),
@@ -112,6 +118,9 @@ function clusters(s: DebugSources): object {
       shadowed: s.registry.remoteShadows(c.cluster).map((x) => ({ origin: x.origin, services: x.catalog.services.length })),
       fresh: s.registry.remoteFresh(c.cluster),
       sourceStale: c.sourceStale === true,
+      // What the cluster advertises (issue 16); absent from an older peer's catalog.
+      weight: c.weight,
+      policy: c.policy,
       region: c.region,
       zone: c.zone,
       location: c.location,
@@ -124,6 +133,41 @@ function clusters(s: DebugSources): object {
     // Every probed gateway: status, RTT (EWMA), last error, which clusters list it.
     health: s.health(),
   };
+}
+
+/**
+ * Per service (local or exported by a remote cluster), the policy that applies and each cluster's
+ * own settings for it (registry/traffic.ts: the same rule the answers use); `policyConflict` when
+ * the clusters that have it state different policies.
+ */
+function trafficView(s: DebugSources): object[] {
+  const keys = new Map<string, [string, string]>();
+  for (const l of s.registry.localServices()) keys.set(`${l.namespace}/${l.name}`, [l.namespace, l.name]);
+  for (const c of s.registry.remoteCatalogs()) for (const r of c.services) keys.set(`${r.namespace}/${r.name}`, [r.namespace, r.name]);
+  const out: object[] = [];
+  for (const [key, [namespace, name]] of [...keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const local = s.registry.localService(namespace, name);
+    const exports = s.registry.remoteExports(namespace, name);
+    const effective = effectivePolicy(local, exports, s.traffic.policy);
+    const clusters: object[] = [];
+    if (local !== undefined)
+      clusters.push({
+        cluster: s.traffic.cluster,
+        local: true,
+        policy: local.traffic?.policy ?? s.traffic.policy,
+        weight: localWeightOf(local, s.traffic.weight),
+        ...(local.traffic?.localShare === undefined ? {} : { localShare: local.traffic.localShare }),
+      });
+    for (const e of exports) clusters.push({ cluster: e.catalog.cluster, policy: statedPolicy(e), weight: weightOf(e) });
+    out.push({
+      service: key,
+      policy: effective.policy,
+      policyFrom: effective.from,
+      ...(effective.conflict ? { policyConflict: true } : {}),
+      clusters,
+    });
+  }
+  return out;
 }
 
 /** /debug/resolve: the route's decision with its explanation; out-of-zone names really resolve. */

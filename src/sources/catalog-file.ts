@@ -10,7 +10,8 @@
  * caller can keep serving its last good one.
  * Invariants: a successful parse yields lowercase namespaces/names/clusters, canonical IP text,
  * no duplicate service keys and no duplicate clusters, no remote named like `localCluster` when it
- * is given; endpoints only ever appear on local services.
+ * is given; endpoints only ever appear on local services; a local service has `traffic` only when
+ * it sets `policy`, `weight` or `localShare` (so one without them keeps its fingerprint).
  */
 import {
   dnsLabel,

@@ -529,11 +529,19 @@ test('the default config is a plain Kubernetes source with the default health pr
   const r = await render(t, MINIMAL);
   if (!r) return;
   const { config } = renderedConfig(t, r);
-  t.deepEqual(config.cluster, { name: 'cluster-a', gateways: [] });
+  t.deepEqual(config.cluster, { name: 'cluster-a', gateways: [], weight: 100 });
   t.deepEqual(config.dns.zones, ['global']);
   t.is(config.health.probe.type, 'tcp');
   t.is(config.source.kubernetes.kubeconfig, null, 'the in-cluster service account');
   t.is(config.shutdown.lameDuckSeconds, 5);
+});
+
+test('cluster.weight reaches the config, 0 (drain) included', async (t) => {
+  for (const weight of [0, 300]) {
+    const r = await render(t, { sets: ['cluster.name=cluster-a', `cluster.weight=${weight}`] });
+    if (!r) return;
+    t.is(renderedConfig(t, r).config.cluster.weight, weight);
+  }
 });
 
 test('terminationGracePeriodSeconds exceeds the lame-duck period, and a too-short one is refused at render time', async (t) => {
@@ -803,6 +811,8 @@ test('values.schema.json rejects bad values', (t) => {
     ['a typo at the top level', { replicaCuont: 3 }],
     ['a port out of range', { containerPorts: { dns: 70000, http: 8080, sync: 7443 } }],
     ['an invalid cluster name', { cluster: { name: 'Cluster_A' } }],
+    ['a cluster weight above 1000', { cluster: { weight: 1001 } }],
+    ['a fractional cluster weight', { cluster: { weight: 2.5 } }],
     ['a ClusterIP that is no address', { service: { clusterIP: '10.96.0.300' } }],
     ['config.cluster (set by the chart)', { config: { cluster: { name: 'x' } } }],
     ['config.dns.listen (derived from containerPorts)', { config: { dns: { listen: [{ address: '0.0.0.0', port: 53 }] } } }],

@@ -14,9 +14,12 @@
  *   in both an IPv4 and an IPv6 slice counts once (the larger family count is used).
  * - A headless service lists ready endpoint addresses of both families, each address once; with
  *   `publishNotReadyAddresses` every address counts as ready.
+ * - The traffic annotations (`gsdns.io/policy`, `gsdns.io/weight`, `gsdns.io/local-share`) become
+ *   the service's `traffic`; an invalid value is left out (the default applies) and listed in the
+ *   record's `invalidAnnotations`, for the adapter to report.
  * - Nothing past this module sees a Kubernetes object.
  */
-import type { Endpoint, LocalService, Protocol, ServicePort } from '../../registry/types.js';
+import type { Endpoint, LocalService, Protocol, ServicePort, TrafficPolicy, TrafficSettings } from '../../registry/types.js';
 import { canonicalIp, ipFamily } from '../../util/ip.js';
 
 /** The label that ties an EndpointSlice to its Service. */
@@ -95,6 +98,62 @@ export interface ServiceRecord {
   readonly shape: ServiceShape;
   readonly ports: readonly ServicePort[];
   readonly publishNotReadyAddresses: boolean;
+  /** From the traffic annotations; absent when none is set (and valid). */
+  readonly traffic?: TrafficSettings | undefined;
+  /** Traffic annotations whose value was ignored; absent when there are none. */
+  readonly invalidAnnotations?: readonly InvalidAnnotation[] | undefined;
+}
+
+/** A traffic annotation with a value gsdns cannot use (the default applies instead). */
+export interface InvalidAnnotation {
+  readonly annotation: string;
+  readonly value: string;
+  /** What a valid value looks like. */
+  readonly expected: string;
+}
+
+/** Per-service traffic annotations (issue 16), overriding dns.policy, cluster.weight and dns.localShare. */
+export const POLICY_ANNOTATION = 'gsdns.io/policy';
+export const WEIGHT_ANNOTATION = 'gsdns.io/weight';
+export const LOCAL_SHARE_ANNOTATION = 'gsdns.io/local-share';
+const TRAFFIC_ANNOTATIONS: readonly string[] = [POLICY_ANNOTATION, WEIGHT_ANNOTATION, LOCAL_SHARE_ANNOTATION];
+const POLICIES: ReadonlySet<string> = new Set<TrafficPolicy>(['failover', 'spread', 'weighted']);
+
+/** A decimal integer in [0, max] (leading/trailing blanks allowed, as kubectl users type them), else undefined. */
+function annotationInt(text: string, max: number): number | undefined {
+  const t = text.trim();
+  if (!/^\d{1,7}$/.test(t)) return undefined;
+  const n = Number(t);
+  return n <= max ? n : undefined;
+}
+
+/** The traffic settings a Service's annotations ask for, and the annotations whose values are ignored. */
+export function readTrafficAnnotations(annotations: Readonly<Record<string, string>> | undefined): {
+  readonly traffic: TrafficSettings | undefined;
+  readonly invalid: readonly InvalidAnnotation[];
+} {
+  if (annotations === undefined) return { traffic: undefined, invalid: [] };
+  const traffic: { policy?: TrafficPolicy; weight?: number; localShare?: number } = {};
+  const invalid: InvalidAnnotation[] = [];
+  const policy = annotations[POLICY_ANNOTATION];
+  if (typeof policy === 'string') {
+    const p = policy.trim().toLowerCase();
+    if (POLICIES.has(p)) traffic.policy = p as TrafficPolicy;
+    else invalid.push({ annotation: POLICY_ANNOTATION, value: policy, expected: 'failover, spread or weighted' });
+  }
+  const weight = annotations[WEIGHT_ANNOTATION];
+  if (typeof weight === 'string') {
+    const w = annotationInt(weight, 1000);
+    if (w !== undefined) traffic.weight = w;
+    else invalid.push({ annotation: WEIGHT_ANNOTATION, value: weight, expected: 'an integer from 0 to 1000' });
+  }
+  const share = annotations[LOCAL_SHARE_ANNOTATION];
+  if (typeof share === 'string') {
+    const l = annotationInt(share, 100);
+    if (l !== undefined) traffic.localShare = l;
+    else invalid.push({ annotation: LOCAL_SHARE_ANNOTATION, value: share, expected: 'an integer from 0 to 100 (percent)' });
+  }
+  return { traffic: Object.keys(traffic).length > 0 ? traffic : undefined, invalid };
 }
 
 export interface SliceEndpoint {
@@ -151,6 +210,7 @@ export function toServiceRecord(svc: KubeService): ServiceRecord | undefined {
     if (clusterIPs.length === 0) return undefined;
     shape = { kind: 'clusterIP', clusterIPs };
   }
+  const { traffic, invalid } = readTrafficAnnotations(svc.metadata?.annotations);
   return {
     namespace,
     name,
@@ -158,6 +218,8 @@ export function toServiceRecord(svc: KubeService): ServiceRecord | undefined {
     shape,
     ports: toPorts(spec.ports),
     publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
+    ...(traffic === undefined ? {} : { traffic }),
+    ...(invalid.length === 0 ? {} : { invalidAnnotations: invalid }),
   };
 }
 
@@ -194,7 +256,12 @@ export function toSliceRecord(slice: KubeEndpointSlice): SliceRecord | undefined
 
 /** The registry's view of a Service given its slices. */
 export function toLocalService(svc: ServiceRecord, slices: Iterable<SliceRecord>): LocalService {
-  const base = { namespace: svc.namespace, name: svc.name, ports: svc.ports };
+  const base = {
+    namespace: svc.namespace,
+    name: svc.name,
+    ports: svc.ports,
+    ...(svc.traffic === undefined ? {} : { traffic: svc.traffic }),
+  };
   switch (svc.shape.kind) {
     case 'externalName':
       return { ...base, kind: 'externalName', externalName: svc.shape.externalName };
@@ -256,7 +323,7 @@ export function trimService(svc: KubeService): KubeService {
   const spec = svc.spec;
   const ingress = svc.status?.loadBalancer?.ingress;
   return {
-    metadata: trimMeta(svc.metadata, true),
+    metadata: { ...trimMeta(svc.metadata, true), annotations: trafficAnnotationsOf(svc.metadata?.annotations) },
     spec: spec
       ? {
           type: spec.type,
@@ -305,6 +372,17 @@ export function changeTriggerMs(slice: KubeEndpointSlice): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(text)) return undefined;
   const ms = Date.parse(text);
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Only the traffic annotations of a Service (undefined when it has none): the rest is not kept. */
+function trafficAnnotationsOf(annotations: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
+  if (annotations === undefined) return undefined;
+  let kept: Record<string, string> | undefined;
+  for (const a of TRAFFIC_ANNOTATIONS) {
+    const v = annotations[a];
+    if (v !== undefined) (kept ??= {})[a] = v;
+  }
+  return kept;
 }
 
 function trimMeta(meta: KubeMeta | undefined, labels: boolean): KubeMeta {

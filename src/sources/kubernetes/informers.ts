@@ -27,6 +27,8 @@
  *   stays empty: objects go from the wire to KubeState's slim records directly, and client-node sees
  *   each event as a bookmark carrying its resourceVersion. Memory stays near the slim records
  *   (bench/convergence.ts measures it).
+ * - An invalid traffic annotation (convert.ts) is logged and counted once per Service and value,
+ *   however often events and relists repeat it; what is remembered for that leaves with the Service.
  */
 import { promises as dns } from 'node:dns';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -46,6 +48,7 @@ import {
   type KubeEndpointSlice,
   type KubeObject,
   type KubeService,
+  type ServiceRecord,
 } from './convert.js';
 import {
   describeError,
@@ -112,6 +115,8 @@ export interface KubernetesSourceStatus {
   readonly slices: number;
   readonly informers: readonly InformerStatus[];
   readonly gateways: readonly Gateway[];
+  /** Traffic annotation values ignored as invalid, counted once per service and value (not per event). */
+  readonly invalidAnnotations: number;
 }
 
 export class KubernetesSource {
@@ -127,6 +132,13 @@ export class KubernetesSource {
   private readonly now: () => number;
   private everSynced = false;
   private stale = false;
+  /**
+   * Per `namespace/name`, the invalid traffic annotations last reported for it (annotation=value,
+   * joined): a Service is logged and counted when that changes, not on every event or relist. An
+   * entry leaves with its Service, or when the Service is fixed.
+   */
+  private readonly invalidReported = new Map<string, string>();
+  private invalidAnnotations = 0;
 
   constructor(private readonly opts: KubernetesSourceOptions) {
     this.now = opts.now ?? Date.now;
@@ -191,6 +203,7 @@ export class KubernetesSource {
       ...counts,
       informers: [...this.informers, ...(this.gatewayInformer ? [this.gatewayInformer] : [])].map((i) => i.status()),
       gateways: this.gateways,
+      invalidAnnotations: this.invalidAnnotations,
     };
   }
 
@@ -205,10 +218,18 @@ export class KubernetesSource {
           ? core.listNamespacedService({ namespace, limit: PAGE_SIZE, _continue: token })
           : core.listServiceForAllNamespaces({ limit: PAGE_SIZE, _continue: token })) as unknown as Promise<ListResult<KubeService>>,
       trim: trimService,
-      onList: (items) => this.state.replaceServices(namespace, items.map(toServiceRecord).filter(isDefined)),
+      onList: (items) => {
+        const records = items.map(toServiceRecord).filter(isDefined);
+        this.forgetInvalid(namespace, new Set(records.map((r) => `${r.namespace}/${r.name}`)));
+        for (const r of records) this.reportInvalid(r);
+        this.state.replaceServices(namespace, records);
+      },
       onUpsert: (obj) => this.upsertService(obj),
       onDelete: (obj) => {
-        if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+        if (obj.metadata?.namespace && obj.metadata.name) {
+          this.invalidReported.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
+          this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+        }
       },
     };
   }
@@ -277,11 +298,47 @@ export class KubernetesSource {
     }
   }
 
+  /**
+   * One warning per Service and invalid value, counted: the informer delivers a Service again on
+   * every change of it and on every relist, and the same mistake must not fill the log.
+   */
+  private reportInvalid(record: ServiceRecord): void {
+    const key = `${record.namespace}/${record.name}`;
+    const invalid = record.invalidAnnotations;
+    if (invalid === undefined) {
+      this.invalidReported.delete(key);
+      return;
+    }
+    const signature = invalid.map((i) => `${i.annotation}=${i.value}`).join('\n');
+    if (this.invalidReported.get(key) === signature) return;
+    const before = this.invalidReported.get(key)?.split('\n') ?? [];
+    this.invalidReported.set(key, signature);
+    for (const i of invalid) {
+      if (before.includes(`${i.annotation}=${i.value}`)) continue;
+      this.invalidAnnotations++;
+      this.opts.logger.warn(
+        { service: key, annotation: i.annotation, value: i.value },
+        `ignoring invalid annotation ${i.annotation} on Service ${key}: expected ${i.expected}; the default applies`,
+      );
+    }
+  }
+
+  /** Drop the reports of Services a list of `namespace` (undefined: all) no longer holds. */
+  private forgetInvalid(namespace: string | undefined, listed: ReadonlySet<string>): void {
+    for (const key of this.invalidReported.keys()) {
+      if ((namespace === undefined || key.startsWith(`${namespace}/`)) && !listed.has(key)) this.invalidReported.delete(key);
+    }
+  }
+
   private upsertService(obj: KubeService): void {
     const record = toServiceRecord(obj);
+    if (record) this.reportInvalid(record);
     if (record) this.state.upsertService(record);
     // A Service that lost its address (or never had one) is not answerable: take it out.
-    else if (obj.metadata?.namespace && obj.metadata.name) this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+    else if (obj.metadata?.namespace && obj.metadata.name) {
+      this.invalidReported.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
+      this.state.removeService(obj.metadata.namespace, obj.metadata.name);
+    }
   }
 
   /** How long the longest out-of-sync Service/EndpointSlice informer has been so (0 before the first sync). */

@@ -42,6 +42,13 @@ export const KUBERNETES_SNAPSHOTS: readonly SnapshotFamily<KubernetesSourceStatu
     collect: (s) => [[{}, s.synced ? 1 : 0]],
   },
   {
+    name: 'gsdns_kubernetes_invalid_annotations_total',
+    type: 'counter',
+    help: 'Traffic annotation values ignored as invalid (gsdns.io/policy, gsdns.io/weight, gsdns.io/local-share), once per Service and value; each is logged once.',
+    labels: [],
+    collect: (s) => [[{}, s.invalidAnnotations]],
+  },
+  {
     name: 'gsdns_kubernetes_stale',
     type: 'gauge',
     help: '1 while the local data is stale: an informer has been out of sync for source.kubernetes.staleAfterSeconds.',

@@ -283,6 +283,32 @@ test('serial moves by one per changing write, and never on a no-op', (t) => {
   t.is(r.remoteFresh('c1'), undefined);
 });
 
+test('a change of weight or policy alone is a change: catalog level and per service, local traffic too (issue 16)', (t) => {
+  const r = new Registry({ initialSerial: 1 });
+  r.putRemote('sync', cat('b', [rsvc('ns', 'a')], { weight: 100 }));
+  let serial = r.serial();
+  const step = (label: string, write: () => void, changes = true) => {
+    write();
+    t.is(r.serial() !== serial, changes, label);
+    serial = r.serial();
+  };
+  step('catalog weight', () => r.putRemote('sync', cat('b', [rsvc('ns', 'a')], { weight: 300 })));
+  t.is(r.remoteExports('ns', 'a')[0]!.catalog.weight, 300, 'the lookup sees the new meta');
+  step('catalog policy', () => r.putRemote('sync', cat('b', [rsvc('ns', 'a')], { weight: 300, policy: 'weighted' })));
+  step('same again: no change', () => r.putRemote('sync', cat('b', [rsvc('ns', 'a')], { weight: 300, policy: 'weighted' })), false);
+  step('service weight', () => r.putRemote('sync', cat('b', [{ ...rsvc('ns', 'a'), weight: 0 }], { weight: 300, policy: 'weighted' })));
+  t.is(r.remoteExports('ns', 'a')[0]!.service.weight, 0);
+  step('service policy', () =>
+    r.putRemote('sync', cat('b', [{ ...rsvc('ns', 'a'), weight: 0, policy: 'spread' }], { weight: 300, policy: 'weighted' })),
+  );
+  r.putLocal(cip('ns', 'l'));
+  serial = r.serial();
+  step('local traffic weight', () => r.putLocal({ ...cip('ns', 'l'), traffic: { weight: 10 } }));
+  step('local traffic localShare', () => r.putLocal({ ...cip('ns', 'l'), traffic: { weight: 10, localShare: 50 } }));
+  step('same local again', () => r.putLocal({ ...cip('ns', 'l'), traffic: { weight: 10, localShare: 50 } }), false);
+  t.deepEqual(r.localService('ns', 'l')!.traffic, { weight: 10, localShare: 50 });
+});
+
 test('serial wraps per RFC 1982 at 2^32', (t) => {
   const r = new Registry({ initialSerial: 2 ** 32 - 1 });
   r.putLocal(cip('a', 'x'));

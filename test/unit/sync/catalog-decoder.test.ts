@@ -47,10 +47,15 @@ const svcArb = fc.record({
     fc.record({ name: fc.constantFrom('http', 'grpc'), port: fc.integer({ min: 1, max: 3 }), protocol: fc.constant('TCP') }),
     { maxLength: 2 },
   ),
+  // Traffic overrides (issue 16): a change of weight or policy alone is a changed service.
+  policy: fc.constantFrom(undefined, 'failover', 'spread', 'weighted'),
+  weight: fc.constantFrom(undefined, 0, 100, 300),
 });
 const catArb = fc.record({
   cluster: fc.constant('eu'),
   region: fc.constantFrom(undefined, 'r1', 'r2'),
+  weight: fc.constantFrom(undefined, 0, 100, 300),
+  policy: fc.constantFrom(undefined, 'failover', 'weighted'),
   sourceStale: fc.constantFrom(undefined, true),
   gateways: fc.array(fc.record({ address: fc.constantFrom('192.0.2.1', '192.0.2.2'), port: fc.constant(15443) }), { maxLength: 2 }),
   services: fc.uniqueArray(svcArb, { selector: (s) => `${s.namespace}/${s.name}`, maxLength: 8 }),
@@ -196,4 +201,57 @@ test('packed services unpack to the same services, with each distinct port list 
   t.deepEqual(unpackServices(packed), services);
   t.is(packed.portLists.length, 3);
   t.deepEqual(unpackServices(packServices([])), []);
+});
+
+test('packed services carry their own policy and weight (0 included), and leave them out when absent', (t) => {
+  const services = [
+    { namespace: 'shop', name: 'cart', ready: true, ports: [], policy: 'weighted' as const, weight: 0 },
+    { namespace: 'shop', name: 'pay', ready: true, ports: [], weight: 1000 },
+    { namespace: 'shop', name: 'api', ready: false, ports: [], policy: 'spread' as const },
+    { namespace: 'shop', name: 'old', ready: true, ports: [] },
+  ];
+  const back = unpackServices(packServices(services));
+  t.deepEqual(back, services);
+  t.false('policy' in back[3]! || 'weight' in back[3]!);
+});
+
+test('a change of weight or policy alone is a changed service, through the fast path and a delta base', (t) => {
+  const v1 = {
+    cluster: 'eu',
+    gateways: [],
+    weight: 100,
+    services: [
+      { namespace: 'a', name: 'x', weight: 50 },
+      { namespace: 'a', name: 'y' },
+    ],
+  };
+  const held = hold(v1)!;
+  t.is(held.catalog.weight, 100);
+  t.is(held.catalog.services[0]!.weight, 50);
+  const v2 = {
+    ...v1,
+    services: [
+      { namespace: 'a', name: 'x', weight: 60 },
+      { namespace: 'a', name: 'y', policy: 'weighted' },
+    ],
+  };
+  const r = decodeCatalog(req(v2, held));
+  if (r.kind !== 'catalog') return t.fail(r.message);
+  t.deepEqual([...r.refs], [-1, -1], 'both services changed');
+  const next = rebuildCatalog(held.catalog, r);
+  t.is(next.services[0]!.weight, 60);
+  t.is(next.services[1]!.policy, 'weighted');
+  const v3 = { ...v2, weight: 0, policy: 'spread' };
+  const r3 = decodeCatalog(req(v3, { catalog: next, fingerprints: r.fingerprints, keys: r.keys }));
+  if (r3.kind !== 'catalog') return t.fail(r3.message);
+  t.deepEqual([...r3.refs], [0, 1], 'a catalog-level change keeps the services');
+  t.is(r3.meta.weight, 0);
+  t.is(r3.meta.policy, 'spread');
+});
+
+test('a catalog of an older peer (no weight, no policy) still decodes, and says nothing about them', (t) => {
+  const r = decodeCatalog(req({ cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'x', ready: true, ports: [] }] }));
+  if (r.kind !== 'catalog') return t.fail(r.message);
+  t.false('weight' in r.meta || 'policy' in r.meta);
+  t.false('weight' in r.fresh[0]! || 'policy' in r.fresh[0]!);
 });

@@ -50,6 +50,14 @@ const localArb: fc.Arbitrary<LocalService> = fc.record({
   ),
   clusterIPs: fc.constant(['10.0.0.1']),
   readyEndpoints: fc.integer({ min: 0, max: 1 }),
+  // Issue 16: per-service overrides ride in the fragments, so a weight change alone is a delta.
+  traffic: fc.constantFrom(
+    undefined,
+    { weight: 0 },
+    { weight: 300 },
+    { policy: 'weighted' as const },
+    { policy: 'spread' as const, weight: 5 },
+  ),
 });
 const catalogArb = fc
   .record({
@@ -57,8 +65,9 @@ const catalogArb = fc
     gateways: fc.array(fc.record({ address: fc.constantFrom('192.0.2.1', '192.0.2.2'), port: fc.constant(15443) }), { maxLength: 2 }),
     locals: fc.uniqueArray(localArb, { selector: (s) => `${s.namespace}/${s.name}`, maxLength: 12 }),
     stale: fc.boolean(),
+    advertised: fc.constantFrom(undefined, { weight: 100, policy: 'failover' as const }, { weight: 300, policy: 'weighted' as const }),
   })
-  .map((x) => buildCatalog({ cluster: 'eu', region: x.region }, x.gateways, x.locals, x.stale));
+  .map((x) => buildCatalog({ cluster: 'eu', region: x.region }, x.gateways, x.locals, x.stale, x.advertised));
 
 const scratchSmall = deltaScratch(4);
 const scratchLarge = deltaScratch(64);

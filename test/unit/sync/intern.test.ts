@@ -27,6 +27,27 @@ test('equal services from two catalogs are one frozen object, equal to what was 
   t.is(table.size, 1);
 });
 
+test("services differing only in policy or weight are never shared (one cluster would get the other's weight)", (t) => {
+  const table = new ServiceInterner();
+  const plain = table.intern(svc('cart'));
+  const heavy = table.intern({ ...svc('cart'), weight: 300 });
+  const light = table.intern({ ...svc('cart'), weight: 0 });
+  const weighted = table.intern({ ...svc('cart'), policy: 'weighted' });
+  t.is(new Set([plain, heavy, light, weighted]).size, 4);
+  t.is(heavy.weight, 300);
+  t.is(light.weight, 0);
+  t.is(weighted.policy, 'weighted');
+  t.false('weight' in plain || 'policy' in plain);
+  t.is(table.intern({ ...svc('cart'), weight: 300 }), heavy, 'an equal one is shared');
+  t.is(heavy.ports, plain.ports, 'the port list is still one array');
+  // The packed path (worker replies) agrees.
+  const packed = table.internPacked(packServices([{ ...svc('cart'), weight: 300 }, { ...svc('cart'), policy: 'weighted' }, svc('cart')]));
+  t.is(packed[0], heavy);
+  t.is(packed[1], weighted);
+  t.is(packed[2], plain);
+  t.is(table.size, 4);
+});
+
 test('another readiness or port list is another object; the names and equal port lists are shared', (t) => {
   const table = new ServiceInterner();
   const ready = table.intern(svc('cart'));

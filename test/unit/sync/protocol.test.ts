@@ -94,6 +94,37 @@ test('canonical JSON and ETag depend only on content: input order and replica do
   t.is(same, etag);
 });
 
+test('buildCatalog with advertised traffic: the catalog carries weight and policy; a service only its differing overrides; never localShare', (t) => {
+  const withTraffic: LocalService[] = [
+    { ...(locals[0] as LocalService), traffic: { policy: 'weighted', weight: 300, localShare: 90 } },
+    { ...(locals[1] as LocalService), traffic: { policy: 'spread', weight: 100 } },
+    { ...(locals[2] as LocalService), traffic: { localShare: 0 } },
+  ];
+  const c = buildCatalog(identity, gateways, withTraffic, false, { weight: 100, policy: 'spread' });
+  t.is(c.weight, 100);
+  t.is(c.policy, 'spread');
+  const byName = new Map(c.services.map((s) => [s.name, s]));
+  t.deepEqual({ ...byName.get('cart')! }.policy, 'weighted');
+  t.is(byName.get('cart')!.weight, 300);
+  t.false('policy' in byName.get('api')! || 'weight' in byName.get('api')!, 'equal to the catalog: nothing more said');
+  t.false('policy' in byName.get('pg')! || 'weight' in byName.get('pg')!);
+  const json = canonicalCatalogJson(c);
+  t.false(json.includes('localShare'));
+  t.regex(json, /"gateways":\[.*\],"weight":100,"policy":"spread","services":/);
+  t.regex(json, /"name":"cart","ready":true,"ports":\[.*?\],"policy":"weighted","weight":300\}/);
+  const parsed = parseCatalog(JSON.parse(json));
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.issues));
+  t.is(canonicalCatalogJson(parsed.catalog), json, 'round trip');
+  // A weight alone changes the bytes and the ETag.
+  const heavier = buildCatalog(identity, gateways, withTraffic, false, { weight: 101, policy: 'spread' });
+  t.not(catalogEtag(canonicalCatalogJson(heavier)), catalogEtag(json));
+});
+
+test('buildCatalog without advertised traffic: the bytes of before issue 16 (no weight, no policy fields)', (t) => {
+  const json = canonicalCatalogJson(buildCatalog(identity, gateways, locals));
+  t.false(/"weight"|"policy"/.test(json));
+});
+
 test('parseCatalog accepts what buildCatalog produces, round trip', (t) => {
   const c = buildCatalog(identity, gateways, locals);
   const parsed = parseCatalog(JSON.parse(canonicalCatalogJson(c)));
@@ -126,6 +157,18 @@ const bad: Array<[string, unknown, RegExp]> = [
     /services\[1\]: duplicate service a\/b/,
   ],
   ['latitude out of range', { cluster: 'eu', gateways: [], location: { lat: 91, lon: 0 } }, /location\.lat/],
+  ['catalog weight out of range', { cluster: 'eu', gateways: [], weight: 1001 }, /^weight: must be <= 1000/],
+  ['catalog policy unknown', { cluster: 'eu', gateways: [], policy: 'nearest' }, /^policy: must be one of/],
+  [
+    'service weight negative',
+    { cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'b', weight: -1 }] },
+    /services\[0\]\.weight: must be >= 0/,
+  ],
+  [
+    'service localShare (a local setting, never carried)',
+    { cluster: 'eu', gateways: [], services: [{ namespace: 'a', name: 'b', localShare: 50 }] },
+    /services\[0\]\.localShare/,
+  ],
 ];
 for (const [title, value, message] of bad) {
   test(`parseCatalog refuses: ${title}, naming the field`, (t) => {

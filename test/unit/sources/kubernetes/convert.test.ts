@@ -465,3 +465,56 @@ test('changeTriggerMs reads the EndpointSlice last-change-trigger-time (RFC 3339
   );
   t.is(trimSlice(slice(undefined)).metadata?.annotations, undefined);
 });
+
+// --- traffic annotations (issue 16) ----------------------------------------------------------------
+
+const annotated = (annotations: Record<string, string>): KubeService =>
+  svc({ clusterIP: '10.96.0.10', ports: [{ port: 80 }] }, { annotations });
+
+const trafficRows: [string, Record<string, string>, object | undefined, string[]][] = [
+  ['none', {}, undefined, []],
+  ['unrelated annotations only', { 'example.com/x': 'y' }, undefined, []],
+  ['policy', { 'gsdns.io/policy': 'weighted' }, { policy: 'weighted' }, []],
+  ['policy with blanks and capitals', { 'gsdns.io/policy': ' Spread ' }, { policy: 'spread' }, []],
+  ['weight 0 drains (a value, not absence)', { 'gsdns.io/weight': '0' }, { weight: 0 }, []],
+  ['weight 1000', { 'gsdns.io/weight': '1000' }, { weight: 1000 }, []],
+  ['local-share', { 'gsdns.io/local-share': '90' }, { localShare: 90 }, []],
+  [
+    'all three',
+    { 'gsdns.io/policy': 'failover', 'gsdns.io/weight': '300', 'gsdns.io/local-share': '0' },
+    { policy: 'failover', weight: 300, localShare: 0 },
+    [],
+  ],
+  ['unknown policy: ignored, reported', { 'gsdns.io/policy': 'random' }, undefined, ['gsdns.io/policy=random']],
+  ['weight above 1000', { 'gsdns.io/weight': '1001' }, undefined, ['gsdns.io/weight=1001']],
+  ['negative weight', { 'gsdns.io/weight': '-1' }, undefined, ['gsdns.io/weight=-1']],
+  ['fractional weight', { 'gsdns.io/weight': '2.5' }, undefined, ['gsdns.io/weight=2.5']],
+  ['weight in another notation', { 'gsdns.io/weight': '1e2' }, undefined, ['gsdns.io/weight=1e2']],
+  ['empty weight', { 'gsdns.io/weight': '' }, undefined, ['gsdns.io/weight=']],
+  ['local-share above 100', { 'gsdns.io/local-share': '101' }, undefined, ['gsdns.io/local-share=101']],
+  [
+    'one bad value does not hide the good ones',
+    { 'gsdns.io/policy': 'weighted', 'gsdns.io/weight': 'heavy', 'gsdns.io/local-share': '50' },
+    { policy: 'weighted', localShare: 50 },
+    ['gsdns.io/weight=heavy'],
+  ],
+];
+for (const [name, annotations, traffic, invalid] of trafficRows) {
+  test(`traffic annotations: ${name}`, (t) => {
+    const record = toServiceRecord(trimService(annotated(annotations)))!;
+    t.deepEqual(record.traffic, traffic);
+    t.deepEqual(
+      (record.invalidAnnotations ?? []).map((i) => `${i.annotation}=${i.value}`),
+      invalid,
+    );
+    const local = toLocalService(record, []);
+    t.deepEqual(local.traffic, traffic);
+    if (traffic === undefined) t.false('traffic' in local, 'no settings, no traffic key');
+  });
+}
+
+test('trimService keeps the traffic annotations and only them', (t) => {
+  const trimmed = trimService(annotated({ 'gsdns.io/weight': '5', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}' }));
+  t.deepEqual(trimmed.metadata?.annotations, { 'gsdns.io/weight': '5' });
+  t.is(trimService(annotated({ 'x/y': 'z' })).metadata?.annotations, undefined);
+});
