@@ -137,8 +137,9 @@ function clusters(s: DebugSources): object {
 
 /**
  * Per service (local or exported by a remote cluster), the policy that applies and each cluster's
- * own settings for it (registry/traffic.ts: the same rule the answers use); `policyConflict` when
- * the clusters that have it state different policies.
+ * own settings for it (registry/traffic.ts: the same rule the answers use): the policy a cluster
+ * states for the service (absent when it states none), its weight; `policyConflict` when the
+ * clusters that have it state different policies.
  */
 function trafficView(s: DebugSources): object[] {
   const keys = new Map<string, [string, string]>();
@@ -154,11 +155,14 @@ function trafficView(s: DebugSources): object[] {
       clusters.push({
         cluster: s.traffic.cluster,
         local: true,
-        policy: local.traffic?.policy ?? s.traffic.policy,
+        ...(local.traffic?.policy === undefined ? {} : { policy: local.traffic.policy }),
         weight: localWeightOf(local, s.traffic.weight),
         ...(local.traffic?.localShare === undefined ? {} : { localShare: local.traffic.localShare }),
       });
-    for (const e of exports) clusters.push({ cluster: e.catalog.cluster, policy: statedPolicy(e), weight: weightOf(e) });
+    for (const e of exports) {
+      const stated = statedPolicy(e);
+      clusters.push({ cluster: e.catalog.cluster, ...(stated === undefined ? {} : { policy: stated }), weight: weightOf(e) });
+    }
     out.push({
       service: key,
       policy: effective.policy,

@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { remoteCatalogSchema, toClusterCatalog } from '../catalog/codec.js';
 import { localHealthy } from '../registry/registry.js';
+import { DEFAULT_WEIGHT } from '../registry/traffic.js';
 import type {
   ClusterCatalog,
   ClusterLocality,
@@ -51,9 +52,11 @@ export interface AdvertisedTraffic {
 
 /**
  * This cluster's catalog: what peers learn about us. With `advertised`, the catalog carries the
- * cluster's weight and policy, and a service carries its own policy or weight only where its
- * traffic settings differ from them (equal values say nothing more). `localShare` stays here: it
- * is this cluster's answer to its own clients.
+ * cluster's weight and policy when they are not the defaults (100, failover), so that a cluster on
+ * the defaults sends the catalog older versions accept (they refuse unknown fields) and a mixed
+ * mesh keeps syncing through an upgrade. A service carries its own policy whenever it sets one (a
+ * stated policy: registry/traffic.ts), and its own weight where it differs from the cluster's.
+ * `localShare` stays here: it is this cluster's answer to its own clients.
  */
 export function buildCatalog(
   identity: ClusterLocality,
@@ -72,8 +75,8 @@ export function buildCatalog(
       name: s.name,
       ready: localHealthy(s),
       ports: sortPorts(s.ports),
-      ...(policy !== undefined && policy !== advertised?.policy ? { policy } : {}),
-      ...(weight !== undefined && weight !== advertised?.weight ? { weight } : {}),
+      ...(policy !== undefined ? { policy } : {}),
+      ...(weight !== undefined && weight !== (advertised?.weight ?? DEFAULT_WEIGHT) ? { weight } : {}),
     });
   }
   services.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
@@ -84,7 +87,8 @@ export function buildCatalog(
     location: identity.location,
     gateways: [...gateways].sort((a, b) => compare(a.address, b.address) || a.port - b.port),
     services,
-    ...(advertised === undefined ? {} : { weight: advertised.weight, policy: advertised.policy }),
+    ...(advertised === undefined || advertised.weight === DEFAULT_WEIGHT ? {} : { weight: advertised.weight }),
+    ...(advertised === undefined || advertised.policy === 'failover' ? {} : { policy: advertised.policy }),
     ...(sourceStale ? { sourceStale: true } : {}),
   };
 }

@@ -40,7 +40,7 @@ sync:
 }
 
 const euCatalog = (cartWeight: number) => `services:
-  - {namespace: shop, name: cart, clusterIPs: [10.96.0.1], readyEndpoints: 1, weight: ${cartWeight}, localShare: 90}
+  - {namespace: shop, name: cart, clusterIPs: [10.96.0.1], readyEndpoints: 1, weight: ${cartWeight}, localShare: 90, policy: weighted}
   - {namespace: shop, name: pay, clusterIPs: [10.96.0.2], readyEndpoints: 1, policy: spread}
   - {namespace: shop, name: plain, clusterIPs: [10.96.0.3], readyEndpoints: 1}
 `;
@@ -62,8 +62,8 @@ test('two processes: weight and policy of the cluster and of each service arrive
   const euDir = tempDir(t, 'gsdns-sync-eu-');
   const usDir = tempDir(t, 'gsdns-sync-us-');
   writeCatalog(euDir, euCatalog(50));
-  // us has cart too, with no setting of its own: its dns.policy (failover) against eu's weighted.
-  writeCatalog(usDir, 'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.1.1], readyEndpoints: 1}\n');
+  // us has cart too, stating spread against eu's weighted.
+  writeCatalog(usDir, 'services:\n  - {namespace: shop, name: cart, clusterIPs: [10.96.1.1], readyEndpoints: 1, policy: spread}\n');
   writeFileSync(
     join(euDir, 'gsdns.yaml'),
     configText({
@@ -103,6 +103,7 @@ test('two processes: weight and policy of the cluster and of each service arrive
   t.is(remote.weight, 300);
   const byName = new Map(remote.services.map((s) => [s['name'], s]));
   t.is(byName.get('cart')!['weight'], 50, 'a service weight override is carried');
+  t.is(byName.get('cart')!['policy'], 'weighted', 'a stated policy is carried even when it equals the cluster default');
   t.false('localShare' in byName.get('cart')!, 'localShare stays with its cluster');
   t.is(byName.get('pay')!['policy'], 'spread', 'a service policy override is carried');
   t.false('policy' in byName.get('plain')! || 'weight' in byName.get('plain')!, 'no override, nothing more said');
@@ -114,15 +115,21 @@ test('two processes: weight and policy of the cluster and of each service arrive
     policyFrom: 'exporters',
     clusters: [{ cluster: 'eu', policy: 'spread', weight: 300 }],
   });
-  t.deepEqual(traffic.get('shop/plain')?.clusters, [{ cluster: 'eu', policy: 'weighted', weight: 300 }]);
-  // us's own service wins (its dns.policy, failover); eu's differing policy is shown as a conflict.
-  t.deepEqual(traffic.get('shop/cart'), {
-    service: 'shop/cart',
+  // eu's dns.policy (weighted, its catalog's) is eu's default, imposed on nobody: plain states none.
+  t.deepEqual(traffic.get('shop/plain'), {
+    service: 'shop/plain',
     policy: 'failover',
     policyFrom: 'default',
+    clusters: [{ cluster: 'eu', weight: 300 }],
+  });
+  // us's own service states spread and wins; eu's differing statement is shown as a conflict.
+  t.deepEqual(traffic.get('shop/cart'), {
+    service: 'shop/cart',
+    policy: 'spread',
+    policyFrom: 'local',
     policyConflict: true,
     clusters: [
-      { cluster: 'us', local: true, policy: 'failover', weight: 100 },
+      { cluster: 'us', local: true, policy: 'spread', weight: 100 },
       { cluster: 'eu', policy: 'weighted', weight: 50 },
     ],
   });

@@ -94,30 +94,37 @@ test('canonical JSON and ETag depend only on content: input order and replica do
   t.is(same, etag);
 });
 
-test('buildCatalog with advertised traffic: the catalog carries weight and policy; a service only its differing overrides; never localShare', (t) => {
+test('buildCatalog with advertised traffic: non-default weight and policy; a service its stated policy and differing weight; never localShare', (t) => {
   const withTraffic: LocalService[] = [
     { ...(locals[0] as LocalService), traffic: { policy: 'weighted', weight: 300, localShare: 90 } },
-    { ...(locals[1] as LocalService), traffic: { policy: 'spread', weight: 100 } },
+    { ...(locals[1] as LocalService), traffic: { policy: 'spread', weight: 150 } },
     { ...(locals[2] as LocalService), traffic: { localShare: 0 } },
   ];
-  const c = buildCatalog(identity, gateways, withTraffic, false, { weight: 100, policy: 'spread' });
-  t.is(c.weight, 100);
+  const c = buildCatalog(identity, gateways, withTraffic, false, { weight: 150, policy: 'spread' });
+  t.is(c.weight, 150);
   t.is(c.policy, 'spread');
   const byName = new Map(c.services.map((s) => [s.name, s]));
-  t.deepEqual({ ...byName.get('cart')! }.policy, 'weighted');
+  t.is(byName.get('cart')!.policy, 'weighted');
   t.is(byName.get('cart')!.weight, 300);
-  t.false('policy' in byName.get('api')! || 'weight' in byName.get('api')!, 'equal to the catalog: nothing more said');
+  t.is(byName.get('api')!.policy, 'spread', 'a stated policy is carried even when it equals the cluster default');
+  t.false('weight' in byName.get('api')!, 'a weight equal to the cluster weight says nothing more');
   t.false('policy' in byName.get('pg')! || 'weight' in byName.get('pg')!);
   const json = canonicalCatalogJson(c);
   t.false(json.includes('localShare'));
-  t.regex(json, /"gateways":\[.*\],"weight":100,"policy":"spread","services":/);
+  t.regex(json, /"gateways":\[.*\],"weight":150,"policy":"spread","services":/);
   t.regex(json, /"name":"cart","ready":true,"ports":\[.*?\],"policy":"weighted","weight":300\}/);
   const parsed = parseCatalog(JSON.parse(json));
   if (!parsed.ok) return t.fail(JSON.stringify(parsed.issues));
   t.is(canonicalCatalogJson(parsed.catalog), json, 'round trip');
   // A weight alone changes the bytes and the ETag.
-  const heavier = buildCatalog(identity, gateways, withTraffic, false, { weight: 101, policy: 'spread' });
+  const heavier = buildCatalog(identity, gateways, withTraffic, false, { weight: 151, policy: 'spread' });
   t.not(catalogEtag(canonicalCatalogJson(heavier)), catalogEtag(json));
+});
+
+test('buildCatalog with the default traffic settings: the bytes older versions accept (no weight, no policy fields)', (t) => {
+  const json = canonicalCatalogJson(buildCatalog(identity, gateways, locals, false, { weight: 100, policy: 'failover' }));
+  t.is(json, canonicalCatalogJson(buildCatalog(identity, gateways, locals)));
+  t.false(/"weight"|"policy"/.test(json));
 });
 
 test('buildCatalog without advertised traffic: the bytes of before issue 16 (no weight, no policy fields)', (t) => {
