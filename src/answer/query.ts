@@ -15,6 +15,7 @@ import {
   type AnswerOptions,
   type ClientLocality,
   type Decision,
+  type DecisionExtras,
   type DecisionKind,
   type ResourceRecord,
 } from './types.js';
@@ -60,6 +61,7 @@ export class Query {
     additional: readonly ResourceRecord[],
     clusters: readonly string[],
     ecsScopePrefix: number,
+    extras?: DecisionExtras,
   ): Decision {
     // The Query itself carries the ExplanationBase fields (zone, namespace, service, shape, client).
     return {
@@ -74,6 +76,9 @@ export class Query {
       clusters,
       ecsScopePrefix,
       explanation: this.tr === undefined ? bareExplanation(this) : this.tr.build(this),
+      order: extras?.order,
+      split: extras?.split === true,
+      chosen: extras?.chosen,
     };
   }
 

@@ -10,7 +10,7 @@ import { F_A, F_AAAA, isIPv6 } from './families.js';
 import { NS_LABEL } from './names.js';
 import type { Query } from './query.js';
 import type { Pick as SelectPick } from './select.js';
-import { RRClass, RRType, type ResourceRecord } from './types.js';
+import { RRClass, RRType, type DecisionOrder, type ResourceRecord } from './types.js';
 
 // SOA timers. We have no secondaries, so they only need to be sane (RFC 1912 §2.2 ranges).
 const SOA_REFRESH = 7200;
@@ -130,5 +130,13 @@ export function clusterAddressRecords(base: string, pick: SelectPick): ResourceR
   const out: ResourceRecord[] = [];
   for (const t of pick.out.v4) out.push({ name: `${t.cluster!}.${base}`, ttl: pick.ttl, data: { type: RRType.A, address: t.address } });
   for (const t of pick.out.v6) out.push({ name: `${t.cluster!}.${base}`, ttl: pick.ttl, data: { type: RRType.AAAA, address: t.address } });
+  return out;
+}
+
+/** The records of an ordered decision's canonical candidates (Decision.order), A then AAAA. */
+export function canonicalAnswers(order: DecisionOrder): ResourceRecord[] {
+  const out: ResourceRecord[] = [];
+  for (const t of order.v4) out.push({ name: order.owner, ttl: order.ttl, data: { type: RRType.A, address: t.address } });
+  for (const t of order.v6) out.push({ name: order.owner, ttl: order.ttl, data: { type: RRType.AAAA, address: t.address } });
   return out;
 }

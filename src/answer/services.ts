@@ -17,7 +17,7 @@ import { normalizeName } from './names.js';
 import { NO_CLUSTERS, NO_RECORDS, type Query } from './query.js';
 import { addressRecords, clusterAddressRecords, clusterSrvRecords, cnameRecord, srvRecords } from './records.js';
 import { select, selectCluster, type Pick } from './select.js';
-import { Rcode, RRType, type Decision } from './types.js';
+import { Rcode, RRType, type Decision, type DecisionExtras } from './types.js';
 
 /** `N.Z`: RFC 8020, a namespace with services is an empty non-terminal, so NODATA, not NXDOMAIN. */
 export function answerNamespace(st: Query, namespace: string): Decision {
@@ -54,23 +54,16 @@ export function answerService(st: Query, namespace: string, service: string): De
     return noTargets(st, pick);
   }
   st.tr?.step(`answer: ${answers.length} ${familyText(fam)} record(s), ${pick.kind}, TTL ${pick.ttl}`);
-  return withOrder(st, st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, pick.ecs), pick);
+  return st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, pick.ecs, extrasOf(st, pick));
 }
 
-/** A decision with what its pick drew: the plan and canonical records, the split, the cluster sent first. */
-function withOrder(st: Query, d: Decision, pick: Pick): Decision {
-  const chosen = pick.chosen ?? (pick.kind === 'local' ? st.o.localCluster : undefined);
+/** What a pick drew, for the decision: the plan and canonical candidates, the split, the cluster sent first. */
+function extrasOf(st: Query, pick: Pick): DecisionExtras {
   const order = pick.order;
-  if (order === undefined && pick.split !== true && chosen === undefined) return d;
   return {
-    ...d,
-    order: order && {
-      plan: order.plan,
-      canonical: addressRecords(st.name, { ttl: pick.ttl, out: order.canonical }),
-      v4: order.canonical.v4.length,
-    },
+    order: order && { plan: order.plan, owner: st.name, ttl: pick.ttl, v4: order.canonical.v4, v6: order.canonical.v6 },
     split: pick.split,
-    chosen,
+    chosen: pick.chosen ?? (pick.kind === 'local' ? st.o.localCluster : undefined),
   };
 }
 
@@ -97,7 +90,7 @@ export function answerClusterService(st: Query, cluster: string, namespace: stri
     st.tr?.step(`no ${familyText(fam)} address in cluster ${cluster} → NODATA`);
     return st.negative('nodata');
   }
-  return withOrder(st, st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, 0), pick);
+  return st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, NO_RECORDS, pick.out.clusters, 0, extrasOf(st, pick));
 }
 
 /** Cluster C has the service: the local one (C is this cluster) or C exports it. */
@@ -150,7 +143,7 @@ export function answerSrv(st: Query, namespace: string, service: string, portNam
   st.tr?.step(
     `answer: ${answers.length} SRV record(s) → ${target}, ${additional.length} address(es) in additional, ${pick.kind}, TTL ${pick.ttl}`,
   );
-  return withOrder(st, st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, additional, pick.out.clusters, pick.ecs), pick);
+  return st.done(pick.kind, Rcode.NOERROR, answers, NO_RECORDS, additional, pick.out.clusters, pick.ecs, extrasOf(st, pick));
 }
 
 /** The service exists here or in some peer catalog. */

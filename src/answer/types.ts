@@ -7,6 +7,7 @@
  * may compress them against the question to echo the client's case.
  */
 import type { GeoLocation, TrafficPolicy } from '../registry/types.js';
+import type { Target } from './collector.js';
 import type { Draw, OrderPlan } from './order.js';
 
 /** RR type codes used by gsdns (RFC 1035, RFC 3596, RFC 2782, RFC 6891, RFC 8482). */
@@ -160,14 +161,31 @@ export interface Decision {
   readonly explanation: Explanation;
   /**
    * An answer whose A/AAAA order is drawn per query (order.ts): `answers` is the order drawn for
-   * this query; `canonical` the same records in canonical order, every candidate the reply can hold
-   * (before dns.maxAnswers), A then AAAA, which `plan` arranges. The answer cache keeps the
-   * canonical reply and arranges it per hit. Absent: the order is fixed.
+   * this query; `v4` and `v6` every candidate the reply can hold (before dns.maxAnswers) in
+   * canonical order, which `plan` arranges (records.ts `canonicalAnswers` makes their records).
+   * The answer cache keeps the canonical reply and arranges it per hit. Absent: the order is fixed.
    */
-  readonly order?: { readonly plan: OrderPlan; readonly canonical: readonly ResourceRecord[]; readonly v4: number } | undefined;
+  readonly order: DecisionOrder | undefined;
   /** Chosen by the dns.localShare split: another query may get the other answer (never cached). */
-  readonly split?: boolean | undefined;
+  readonly split: boolean;
   /** The cluster sent first (the local cluster's name for a local answer); for the per-cluster answer counter. */
+  readonly chosen: string | undefined;
+}
+
+/** Decision.order: the plan and the canonical candidates of an answer whose order is drawn. */
+export interface DecisionOrder {
+  readonly plan: OrderPlan;
+  /** The owner of the address records (the lowercase question name). */
+  readonly owner: string;
+  readonly ttl: number;
+  readonly v4: readonly Target[];
+  readonly v6: readonly Target[];
+}
+
+/** What a selection adds to a decision (every decision has these keys: one object shape). */
+export interface DecisionExtras {
+  readonly order?: DecisionOrder | undefined;
+  readonly split?: boolean | undefined;
   readonly chosen?: string | undefined;
 }
 

@@ -140,7 +140,7 @@ export class AnswerCache {
 
   /**
    * Keep the reply just encoded for this key (the caller checked `cacheable`); for a decision with
-   * an order, `message` is its canonical order (`decision.order.canonical`). False when an ordered
+   * an order, `message` is its canonical order (`decision.order`'s candidates). False when an ordered
    * reply is not laid out as fixed-size records (then it is not kept).
    */
   store(key: string, generation: number, message: Buffer, truncated: boolean, decision: Decision): boolean {
@@ -172,8 +172,8 @@ function patch(stored: Buffer, request: DnsRequest): Buffer {
 /** The answer records of a canonical reply as slots, if every one is a 16- or 28-octet record in A-then-AAAA order. */
 function slotsOf(message: Buffer, decision: Decision): Slots | undefined {
   const order = decision.order!;
-  const n4 = order.v4;
-  const n6 = order.canonical.length - n4;
+  const n4 = order.v4.length;
+  const n6 = order.v6.length;
   if (message.length < 12 || message.readUInt16BE(6) !== n4 + n6) return undefined;
   // The question: one name (labels, or a pointer) then type and class.
   let at = 12;
@@ -200,7 +200,7 @@ function ordered(e: Entry, slots: Slots, request: DnsRequest, draw: Draw): Cache
   const stored = e.message;
   const tail = stored.length - slots.end;
   const out = Buffer.allocUnsafe(slots.start + a.v4Count * A_SLOT + a.v6Count * AAAA_SLOT + tail);
-  copySlot(stored, 0, out, 0, slots.start);
+  stored.copy(out, 0, 0, slots.start);
   patchHeader(out, request);
   out.writeUInt16BE(a.v4Count + a.v6Count, 6);
   let w = slots.start;
@@ -213,7 +213,7 @@ function ordered(e: Entry, slots: Slots, request: DnsRequest, draw: Draw): Cache
     copySlot(stored, six + a.v6[i]! * AAAA_SLOT, out, w, AAAA_SLOT);
     w += AAAA_SLOT;
   }
-  copySlot(stored, slots.end, out, w, tail);
+  if (tail > 0) stored.copy(out, w, slots.end);
   return { message: out, truncated: e.truncated, decision: slots.decisions[a.firstGroup] ?? e.decision };
 }
 

@@ -25,6 +25,7 @@
  */
 import { answer } from '../answer/answer.js';
 import { NO_DRAW, type Draws } from '../answer/order.js';
+import { canonicalAnswers } from '../answer/records.js';
 import { Rcode, type AnswerContext, type Decision } from '../answer/types.js';
 import { encodeDecision, responseSizeLimit, type ReplyContext } from '../wire/encode.js';
 import { answerKey, cacheable, type AnswerCache } from './answer-cache.js';
@@ -147,7 +148,8 @@ export function createRouter(env: RouteEnv): DnsHandler {
     if (tapped || !cacheable(routed)) return routed;
     if (routed.order !== undefined) {
       // Kept in canonical order, arranged per hit; this query gets the order the answer drew.
-      const canonical = encodeDecision(replyContextOfRequest(request), { ...routed, answers: routed.order.canonical }, ecsEcho, limit);
+      const answers = canonicalAnswers(routed.order);
+      const canonical = encodeDecision(replyContextOfRequest(request), { ...routed, answers }, ecsEcho, limit);
       cache.store(key, current, canonical.message, canonical.truncated, routed);
       return routed;
     }

@@ -47,6 +47,9 @@ function decision(
     clusters: [],
     ecsScopePrefix: parts.ecsScopePrefix ?? 0,
     explanation: { shape: 'test', client: {}, candidates: [], steps: [] },
+    order: undefined,
+    split: false,
+    chosen: undefined,
   };
 }
 
