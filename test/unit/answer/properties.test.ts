@@ -111,7 +111,8 @@ const qname = fc.oneof(
 );
 const qtype = fc.constantFrom(RRType.A, RRType.AAAA, RRType.ANY, RRType.SRV, RRType.TXT, RRType.CNAME, RRType.SOA, RRType.NS, 65);
 
-function build(w: World): AnswerContext {
+/** SPEC §1/§3 hold in the canonical order (issue 16: rotation off); `rotate` turns it on. */
+function build(w: World, rotate = false): AnswerContext {
   const registry = new Registry({ initialSerial: 42 });
   registry.replaceLocal(w.locals);
   // A stale cluster is one whose catalog says its own source is stale (sourceStale).
@@ -131,6 +132,7 @@ function build(w: World): AnswerContext {
       degradedTtlSeconds: 1,
       maxAnswers: w.maxAnswers,
       policy: w.policy,
+      rotate,
       nameservers: ['127.0.0.1'],
       localCluster: 'local',
     },
@@ -202,16 +204,20 @@ test('remote answers come only from healthy, fresh, ready peers; failover stays 
       fc.constantFrom(...NAMES),
       fc.constantFrom(...NAMESPACES),
       fc.constantFrom(RRType.A, RRType.AAAA),
-      (w, s, n, type) => {
-        const ctx = build(w);
+      fc.boolean(),
+      (w, s, n, type, rotate) => {
+        const ctx = build(w, rotate);
         const d = answer({ name: `${s}.${n}.global`, type, class: 1 }, ctx);
         if (d.kind !== 'remote') return true;
         const exports = ctx.registry.remoteExports(n, s);
         const tiers = new Set<number>();
+        const kms = new Set<number | undefined>();
         for (const cluster of d.clusters) {
           const ex = exports.find((e) => e.catalog.cluster === cluster);
           if (ex === undefined || !ex.fresh || !ex.service.ready) return false;
-          tiers.add(localityOf(w.client, ex.catalog).tier);
+          const place = localityOf(w.client, ex.catalog);
+          tiers.add(place.tier);
+          kms.add(place.distanceKm === undefined ? undefined : Math.round(place.distanceKm));
         }
         for (const r of d.answers) {
           const address = r.data.type === RRType.A || r.data.type === RRType.AAAA ? r.data.address : '';
@@ -220,7 +226,11 @@ test('remote answers come only from healthy, fresh, ready peers; failover stays 
             return false;
         }
         if (w.policy === 'failover' && tiers.size > 1) return false;
-        if (w.policy === 'failover' && [...tiers].some((tier) => tier >= 2) && d.clusters.length !== 1) return false;
+        // Failover beyond the region keeps the single nearest; with rotation, the clusters of the
+        // nearest rank (locality.rttMarginMs), which share a tier and a distance.
+        const far = w.policy === 'failover' && [...tiers].some((tier) => tier >= 2);
+        if (far && !rotate && d.clusters.length !== 1) return false;
+        if (far && rotate && (d.clusters.length < 1 || kms.size !== 1)) return false;
         return true;
       },
     ),
