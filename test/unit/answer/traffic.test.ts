@@ -36,6 +36,11 @@ function registryOf(remotes: readonly ClusterCatalog[], locals: readonly LocalSe
   return r;
 }
 
+/** The local ClusterIP service `svc.ns` with `ready` ready endpoints. */
+function localSvc(ready: number): LocalService {
+  return { kind: 'clusterIP', namespace: 'ns', name: 'svc', ports: [HTTP], clusterIPs: ['10.96.0.1'], readyEndpoints: ready };
+}
+
 /** A context that draws per query, as the route's Draws do (rotation on). */
 function drawing(o: Parameters<typeof context>[0]): { ctx: AnswerContext; ask: (name: string, type?: number) => Decision } {
   const draws = new Draws();
@@ -174,14 +179,7 @@ test('weight 0 drains a cluster: never in an answer while another is healthy, an
 });
 
 test('dns.localShare 90: 10% ± 3% of answers remote while local is healthy, TTL capped by dns.splitTtl; 0% with no healthy remote', (t) => {
-  const local: LocalService = {
-    kind: 'clusterIP',
-    namespace: 'ns',
-    name: 'svc',
-    ports: [HTTP],
-    clusterIPs: ['10.96.0.1'],
-    readyEndpoints: 3,
-  };
+  const local = localSvc(3);
   const registry = registryOf([cluster('a', ['192.0.2.1'])], [local]);
   const health = new FakeHealth();
   const { ask } = drawing({ registry, health, options: { localShare: 90, splitTtlSeconds: 2, ttlSeconds: 30 } });
@@ -228,15 +226,7 @@ test('per-service policy: the local Service wins; exporters that agree set it; a
     d.explanation.steps.some((s) => s.includes('different policies')),
     d.explanation.steps.join('\n'),
   );
-  const local: LocalService = {
-    kind: 'clusterIP',
-    namespace: 'ns',
-    name: 'svc',
-    ports: [HTTP],
-    clusterIPs: ['10.96.0.1'],
-    readyEndpoints: 0,
-    traffic: { policy: 'spread' },
-  };
+  const local: LocalService = { ...localSvc(0), traffic: { policy: 'spread' } };
   t.is(
     count(registryOf([located('a', '192.0.2.1', 10, 'failover'), located('b', '192.0.2.2', 40, 'failover')], [local])),
     2,
@@ -294,14 +284,7 @@ test('explain: the weights, the draw and the order actually sent', (t) => {
 });
 
 test('dns.localShare splits with rotation off too (dns.rotate is about the order only)', (t) => {
-  const local: LocalService = {
-    kind: 'clusterIP',
-    namespace: 'ns',
-    name: 'svc',
-    ports: [HTTP],
-    clusterIPs: ['10.96.0.1'],
-    readyEndpoints: 3,
-  };
+  const local = localSvc(3);
   const { ask } = drawing({ registry: registryOf([cluster('a', ['192.0.2.1'])], [local]), options: { localShare: 50, rotate: false } });
   let remote = 0;
   for (let i = 0; i < 1000; i++) if (ask(SVC).kind === 'remote') remote++;

@@ -18,6 +18,7 @@ import {
 import { parseCatalog } from '../../../src/sync/protocol.js';
 import type { ClusterCatalog } from '../../../src/registry/types.js';
 import { OffThread, siblingModule } from '../../../src/util/off-thread.js';
+import { until } from '../../helpers/poll.js';
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 const NONE = new Float64Array(0);
@@ -182,8 +183,7 @@ test('the worker stops after idleMs without a request, and the next request star
   t.teardown(() => decoder.close());
   const catalog = { cluster: 'eu', gateways: [{ address: '192.0.2.1', port: 15443 }], services: [] };
   t.like(await decoder.run(req(catalog)), { kind: 'catalog' });
-  const deadline = Date.now() + 10_000;
-  while (decoder.idleStops === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await until(t, 'the idle worker is stopped', () => decoder.idleStops > 0);
   t.is(decoder.idleStops, 1);
   t.like(await decoder.run(req(catalog)), { kind: 'catalog' });
   t.is(decoder.crashes, 0, 'an idle stop is not a crash');

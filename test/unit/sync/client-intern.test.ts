@@ -14,6 +14,7 @@ import { PeerClient, type PeerStatus } from '../../../src/sync/client.js';
 import { ServiceInterner } from '../../../src/sync/intern.js';
 import { TlsFiles } from '../../../src/sync/tls-files.js';
 import { loadTls, makePki, type Pki } from '../../helpers/pki.js';
+import { until } from '../../helpers/poll.js';
 
 const TD = 'gsdns.local';
 const NAMES = ['cart', 'pay', 'ship'];
@@ -24,8 +25,8 @@ interface Peer {
   version: number;
   /** false: requests are left unanswered (the peer is gone). */
   answering: boolean;
-  /** A full catalog is sent this long after the request. */
-  delayMs: number;
+  /** A full catalog is sent once this settles (absent: at once). */
+  hold?: Promise<void> | undefined;
   requests: number;
 }
 
@@ -55,10 +56,10 @@ async function fakePeer(t: ExecutionContext, pki: Pki, cluster: string, peer: Pe
         return;
       }
       const text = body(cluster, peer);
-      setTimeout(() => {
+      void (peer.hold ?? Promise.resolve()).then(() => {
         res.writeHead(200, { 'content-type': 'application/json', etag, 'content-length': Buffer.byteLength(text) });
         res.end(text);
-      }, peer.delayMs);
+      });
     },
   );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -67,14 +68,6 @@ async function fakePeer(t: ExecutionContext, pki: Pki, cluster: string, peer: Pe
     return new Promise<void>((r) => server.close(() => r()));
   });
   return (server.address() as { port: number }).port;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('two peers exporting the same services share one object each; a change and a withdrawal leave only what is in use', async (t) => {
@@ -86,7 +79,7 @@ test('two peers exporting the same services share one object each; a change and 
   const peers: Record<string, Peer> = {};
   const clients: Record<string, PeerClient> = {};
   for (const cluster of ['us', 'ap']) {
-    const peer: Peer = { ready: { cart: true, pay: true, ship: true }, version: 1, answering: true, delayMs: 0, requests: 0 };
+    const peer: Peer = { ready: { cart: true, pay: true, ship: true }, version: 1, answering: true, requests: 0 };
     peers[cluster] = peer;
     const port = await fakePeer(t, pki, cluster, peer);
     const client = new PeerClient({
@@ -108,7 +101,7 @@ test('two peers exporting the same services share one object each; a change and 
     client.start();
   }
   const synced = (s: PeerStatus) => s.state === 'synced' && s.services === NAMES.length;
-  await until('both synced', () => synced(clients['us']!.status()) && synced(clients['ap']!.status()));
+  await until(t, 'both synced', () => synced(clients['us']!.status()) && synced(clients['ap']!.status()));
   const services = (cluster: string): readonly RemoteService[] =>
     registry.remoteCatalogs().find((c) => c.cluster === cluster)?.services ?? [];
   for (let i = 0; i < NAMES.length; i++) t.is(services('us')[i], services('ap')[i], `${NAMES[i]} is one object`);
@@ -125,7 +118,7 @@ test('two peers exporting the same services share one object each; a change and 
   // us: cart not ready. A new variant; ap keeps the ready one.
   peers['us']!.ready['cart'] = false;
   peers['us']!.version++;
-  await until('us applied the change', () => services('us')[0]?.ready === false);
+  await until(t, 'us applied the change', () => services('us')[0]?.ready === false);
   t.is(interner.size, NAMES.length + 1);
   t.is(services('ap')[0]!.ready, true);
   t.is(services('us')[1], services('ap')[1], 'the unchanged services stay shared');
@@ -133,14 +126,14 @@ test('two peers exporting the same services share one object each; a change and 
   // ap: cart not ready either: both hold the not-ready variant, and the ready one leaves the table.
   peers['ap']!.ready['cart'] = false;
   peers['ap']!.version++;
-  await until('ap applied the change', () => services('ap')[0]?.ready === false);
+  await until(t, 'ap applied the change', () => services('ap')[0]?.ready === false);
   t.is(services('us')[0], services('ap')[0]);
   t.is(interner.size, NAMES.length);
 
   // us goes silent and is withdrawn: ap's uses keep every entry.
   peers['us']!.answering = false;
   skewMs['us'] = 60_000;
-  await until('us withdrawn', () => clients['us']!.status().state === 'withdrawn');
+  await until(t, 'us withdrawn', () => clients['us']!.status().state === 'withdrawn');
   t.is(services('us').length, 0);
   t.is(interner.size, NAMES.length);
   t.is(registry.remoteExports('shop', 'cart').length, 1);
@@ -151,7 +144,7 @@ test('a catalog that arrives after what it was decoded against was withdrawn is 
   const pki = await makePki(t, { trustDomain: TD, clusters: ['eu', 'us'] });
   const registry = new Registry({ initialSerial: 1, localCluster: 'eu' });
   const interner = new ServiceInterner();
-  const peer: Peer = { ready: { cart: true, pay: true, ship: true }, version: 1, answering: true, delayMs: 0, requests: 0 };
+  const peer: Peer = { ready: { cart: true, pay: true, ship: true }, version: 1, answering: true, requests: 0 };
   const port = await fakePeer(t, pki, 'us', peer);
   let skewMs = 0;
   const client = new PeerClient({
@@ -170,18 +163,20 @@ test('a catalog that arrives after what it was decoded against was withdrawn is 
   });
   t.teardown(() => client.stop());
   client.start();
-  await until('synced', () => client.status().state === 'synced' && client.status().services === NAMES.length);
+  await until(t, 'synced', () => client.status().state === 'synced' && client.status().services === NAMES.length);
   const first = registry.remoteCatalogs()[0]!.services;
-  // The next catalog (ship not ready) is held back; meanwhile the clock jumps and the peer is withdrawn.
-  peer.delayMs = 1500;
+  // The next catalog (ship not ready) is held back until the peer has been withdrawn (the clock jumps).
+  let release = (): void => undefined;
+  peer.hold = new Promise<void>((r) => (release = r));
   peer.ready['ship'] = false;
   peer.version++;
   const asked = peer.requests;
-  await until('the slow request is in flight', () => peer.requests > asked);
+  await until(t, 'the slow request is in flight', () => peer.requests > asked);
   skewMs = 60_000;
-  await until('withdrawn', () => client.status().state === 'withdrawn');
+  await until(t, 'withdrawn', () => client.status().state === 'withdrawn');
   t.is(interner.size, 0, 'the withdrawn catalog let go of every entry');
-  await until('the slow catalog applied', () => client.status().state === 'synced', 5000);
+  release();
+  await until(t, 'the slow catalog applied', () => client.status().state === 'synced');
   const now = registry.remoteCatalogs()[0]!.services;
   t.deepEqual(
     now.map((s) => [s.name, s.ready]),
