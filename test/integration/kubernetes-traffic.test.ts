@@ -90,14 +90,17 @@ source:
   fake.update('services', bad({ 'gsdns.io/weight': 'heavy', 'gsdns.io/policy': 'spread' }));
   await until(t, 'the last event applied', async () => (await entry(s.httpPort, 'shop/bad'))?.policy === 'spread');
   t.is(await invalidCount(s.httpPort), 1, 'the same value on every event counts once');
-  t.is(warnings(s.logs(), 'gsdns.io/weight', 'heavy'), 1, 'and is logged once');
+  // The child's log lines reach this process on their own pipe, after any HTTP reply: wait for them.
+  await until(t, 'the warning is logged', () => warnings(s.logs(), 'gsdns.io/weight', 'heavy') >= 1);
 
   // Another invalid value is a new mistake: logged and counted; fixing it stops nothing but the noise.
   fake.update('services', bad({ 'gsdns.io/weight': 'heavier', 'gsdns.io/policy': 'spread' }));
   await until(t, 'the new value is counted', async () => (await invalidCount(s.httpPort)) === 2);
-  t.is(warnings(s.logs(), 'gsdns.io/weight', 'heavier'), 1);
+  await until(t, 'the new warning is logged', () => warnings(s.logs(), 'gsdns.io/weight', 'heavier') >= 1);
   fake.update('services', bad({ 'gsdns.io/weight': '50', 'gsdns.io/policy': 'spread' }));
   await until(t, 'the fixed weight applies', async () => (await entry(s.httpPort, 'shop/bad'))?.clusters[0]?.weight === 50);
   t.is(await invalidCount(s.httpPort), 2);
   t.is(await metric(s.httpPort, 'gsdns_kubernetes_invalid_annotations_total'), 2);
+  t.is(warnings(s.logs(), 'gsdns.io/weight', 'heavy'), 1, 'the same value on every event is logged once');
+  t.is(warnings(s.logs(), 'gsdns.io/weight', 'heavier'), 1);
 });
