@@ -11,7 +11,18 @@
  * Expected outcomes (NXDOMAIN, a peer that is down, an invalid config) are values, not throws;
  * these classes exist for the edges that do throw, and to carry a value across one.
  */
-import type { ConfigIssue } from './config/types.js';
+import type { YamlIssue } from './util/yaml-schema.js';
+
+/** Where a config value came from, in override order: file < env < flag. */
+export type ConfigSource = 'file' | 'env' | 'flag';
+
+/**
+ * One problem with the configuration, e.g. `dns.listen[0].port`: `must be <= 65535`. `loadConfig`
+ * reports all of them at once. `line`/`col` are set for syntax errors and for keys found in the file.
+ */
+export interface ConfigIssue extends YamlIssue {
+  readonly source?: ConfigSource | undefined;
+}
 
 /** Every stable error code, in one place. Add new codes here, with their class below. */
 export const ErrorCode = {

@@ -23,19 +23,8 @@ import type { DegradedLog } from './ops/degraded-log.js';
 import type { Metrics, BuildInfo } from './ops/metrics.js';
 import type { SelfTest } from './ops/self-test.js';
 import { isSelf } from './forward/upstreams.js';
-import {
-  buildCore,
-  buildDebug,
-  buildDns,
-  buildForwarder,
-  buildMetrics,
-  buildOps,
-  logServing,
-  startSelfTest,
-  startSource,
-  startSync,
-  type Late,
-} from './build.js';
+import { buildCore, buildDebug, buildDns, buildForwarder, buildMetrics, buildOps, logServing, type Late } from './build.js';
+import { startSelfTest, startSource, startSync } from './start.js';
 import type { DnsServer } from './dns/server.js';
 import type { OpsServer } from './ops/http.js';
 

@@ -8,14 +8,7 @@
  * answer; `cut` is set whenever an address of an asked family was left out.
  */
 import { F_A, F_AAAA, isIPv6 } from './families.js';
-
-export interface Target {
-  readonly address: string;
-  /** Service port (local) or gateway port (remote); -1 when the local service has no such port. */
-  readonly port: number;
-  /** The remote cluster it belongs to (undefined: local). */
-  readonly cluster?: string | undefined;
-}
+import type { Target } from './types.js';
 
 /** Addresses of the asked families; at most `cap` per family and `budget` (the records the reply can hold) in total. */
 export class Collector {

@@ -8,9 +8,15 @@
  */
 import { F_A, F_AAAA, isIPv6 } from './families.js';
 import { NS_LABEL } from './names.js';
-import type { Query } from './query.js';
-import type { Pick as SelectPick } from './select.js';
-import { RRClass, RRType, type DecisionOrder, type ResourceRecord } from './types.js';
+import type { Pick as SelectPick } from './pick.js';
+import { RRClass, RRType, type AnswerContext, type AnswerOptions, type DecisionOrder, type ResourceRecord } from './types.js';
+
+/** What the zone's own records are built from: a Query (query.ts) is one. */
+export interface ZoneScope {
+  readonly zone: string | undefined;
+  readonly ctx: AnswerContext;
+  readonly o: AnswerOptions;
+}
 
 // SOA timers. We have no secondaries, so they only need to be sane (RFC 1912 §2.2 ranges).
 const SOA_REFRESH = 7200;
@@ -20,7 +26,7 @@ const SOA_EXPIRE = 86400;
 const HOSTMASTER_LABEL = 'hostmaster';
 
 /** The zone's SOA with owner TTL `ttl`. */
-export function soaRecord(st: Query, ttl: number): ResourceRecord {
+export function soaRecord(st: ZoneScope, ttl: number): ResourceRecord {
   const zone = st.zone!;
   return {
     name: zone,
@@ -41,13 +47,13 @@ export function soaRecord(st: Query, ttl: number): ResourceRecord {
 }
 
 /** The apex NS record, `ns.Z`. */
-export function nsRecord(st: Query, ttl: number): ResourceRecord {
+export function nsRecord(st: ZoneScope, ttl: number): ResourceRecord {
   const zone = st.zone!;
   return { name: zone, ttl, data: { type: RRType.NS, host: `${NS_LABEL}.${zone}` } };
 }
 
 /** Glue A/AAAA records of `ns.Z` for the asked families (SPEC §1 apex row). */
-export function glueRecords(st: Query, fam: number): ResourceRecord[] {
+export function glueRecords(st: ZoneScope, fam: number): ResourceRecord[] {
   const owner = `${NS_LABEL}.${st.zone!}`;
   const out: ResourceRecord[] = [];
   for (const address of st.o.nameservers) {

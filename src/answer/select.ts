@@ -21,6 +21,7 @@ import { effectivePolicy, weightOf } from '../registry/traffic.js';
 import type { LocalService } from '../registry/types.js';
 import { candidateOf, localStandingOf, remotesOf, type Candidate, type Known, type LocalStanding, type Remotes } from './candidates.js';
 import { Collector } from './collector.js';
+import type { Pick } from './pick.js';
 import {
   explainFailOpen,
   explainLocalAnswer,
@@ -32,26 +33,6 @@ import {
 } from './explain-selection.js';
 import { arrange, fixedOrder, NO_DRAW, type Draw, type OrderGroup, type OrderPlan } from './order.js';
 import { budgetOf, type Query } from './query.js';
-
-export interface Pick {
-  readonly kind: 'local' | 'remote' | 'degraded';
-  readonly ttl: number;
-  /** What is sent, in the order drawn for this query. */
-  readonly out: Collector;
-  /** ECS scope of a positive answer (RFC 7871 §7.1.1). */
-  readonly ecs: number;
-  /** An order drawn per query: the canonical candidates and their plan (order.ts). */
-  readonly order?: { readonly plan: OrderPlan; readonly canonical: Collector } | undefined;
-  /** Chosen by the dns.localShare split. */
-  readonly split?: boolean | undefined;
-  /** The cluster sent first (undefined: the local service). */
-  readonly chosen?: string | undefined;
-  /**
-   * SRV priority and weight of each remote cluster in `out` (issue 16): priority is the rank of its
-   * locality tier among the kept clusters (0 for the best), weight its weight (RFC 2782).
-   */
-  readonly srv?: ReadonlyMap<string, { readonly priority: number; readonly weight: number }> | undefined;
-}
 
 /** dns.rttMarginMs default (locality.rttMarginMs). */
 const DEFAULT_RTT_MARGIN_MS = 5;

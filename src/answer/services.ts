@@ -16,7 +16,8 @@ import { F_BOTH, familiesOf, familyText } from './families.js';
 import { normalizeName } from './names.js';
 import { NO_CLUSTERS, NO_RECORDS, type Query } from './query.js';
 import { addressRecords, clusterAddressRecords, clusterSrvRecords, cnameRecord, srvRecords } from './records.js';
-import { select, selectCluster, type Pick } from './select.js';
+import type { Pick } from './pick.js';
+import { select, selectCluster } from './select.js';
 import { Rcode, RRType, type Decision, type DecisionExtras } from './types.js';
 
 /** `N.Z`: RFC 8020, a namespace with services is an empty non-terminal, so NODATA, not NXDOMAIN. */

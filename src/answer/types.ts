@@ -7,7 +7,7 @@
  * may compress them against the question to echo the client's case.
  */
 import type { GeoLocation, TrafficPolicy } from '../registry/types.js';
-import type { Target } from './collector.js';
+import type { ClientLocality } from '../locality/rank.js';
 import type { Draw, OrderPlan } from './order.js';
 
 /** RR type codes used by gsdns (RFC 1035, RFC 3596, RFC 2782, RFC 6891, RFC 8482). */
@@ -49,18 +49,16 @@ export interface Question {
   readonly class: number;
 }
 
-/**
- * Where the client is, for locality ranking (SPEC §3). `region`, `zone` and `location` may be
- * computed when first read (an ECS client is placed by geoip-lite, which costs about 150 MB to
- * load), so the core reads them only when a decision depends on them: ranking remote clusters,
- * or building an explanation. `ecsSourcePrefix` is always a plain value.
- */
-export interface ClientLocality {
-  readonly region?: string | undefined;
-  readonly zone?: string | undefined;
-  readonly location?: GeoLocation | undefined;
-  /** Set when the location came from an ECS subnet: the prefix length it was derived from. */
-  readonly ecsSourcePrefix?: number | undefined;
+/** Where the client is, for locality ranking: locality/rank.ts owns it. */
+export type { ClientLocality };
+
+/** One address an answer may carry, with the port and the cluster it stands for. */
+export interface Target {
+  readonly address: string;
+  /** Service port (local) or gateway port (remote); -1 when the local service has no such port. */
+  readonly port: number;
+  /** The remote cluster it belongs to (undefined: local). */
+  readonly cluster?: string | undefined;
 }
 
 export type RData =

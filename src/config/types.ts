@@ -7,18 +7,9 @@
  * when the schema gives it no default (e.g. `cluster.region`, the whole `sync` block).
  */
 import type { Gateway, GeoLocation, TrafficPolicy } from '../registry/types.js';
-import type { YamlIssue } from '../util/yaml-schema.js';
 
-/** Where a value came from, in override order: file < env < flag. */
-export type ConfigSource = 'file' | 'env' | 'flag';
-
-/**
- * One problem with the configuration, e.g. `dns.listen[0].port`: `must be <= 65535`. `loadConfig`
- * reports all of them at once. `line`/`col` are set for syntax errors and for keys found in the file.
- */
-export interface ConfigIssue extends YamlIssue {
-  readonly source?: ConfigSource | undefined;
-}
+/** Config issues are declared with ConfigError (errors.ts), which carries them. */
+export type { ConfigIssue, ConfigSource } from '../errors.js';
 
 /** A TCP/UDP socket address to bind. Port 0 asks the OS for a free port. */
 export interface ListenAddress {

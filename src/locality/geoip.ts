@@ -17,7 +17,7 @@
  * Pinned to geoip-lite 1.4.10: 2.x declares node >= 24 (this project supports Node 20).
  */
 import { createRequire } from 'node:module';
-import type { ClientLocality } from '../answer/types.js';
+import type { ClientLocality } from './rank.js';
 import type { Logger } from '../log.js';
 import type { ClusterMeta, GeoLocation } from '../registry/types.js';
 import { ipFamily } from '../util/ip.js';

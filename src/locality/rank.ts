@@ -1,7 +1,7 @@
 /**
  * Locality ranking of remote clusters (PURE).
  *
- * Owns: the great-circle distance, the rank order of clusters relative to a client (SPEC §3
+ * Owns: where a client is (`ClientLocality`), the great-circle distance, the rank order of clusters relative to a client (SPEC §3
  * "Rank of a remote cluster"), the tier a policy keeps (SPEC §3 "Tiers"), and which clusters are
  * of equal rank (locality.rttMarginMs), the runs that rotate (answer/order.ts).
  * Must never: do I/O, look up geolocation (that is geoip.ts, an adapter), read the clock, or
@@ -9,8 +9,21 @@
  * Invariants: the order is total and deterministic for a given input (tier, then distance, then
  * RTT with unknown RTT last, then cluster name by code unit); inputs are never mutated.
  */
-import type { ClientLocality } from '../answer/types.js';
 import type { GeoLocation } from '../registry/types.js';
+
+/**
+ * Where the client is, for locality ranking (SPEC §3). `region`, `zone` and `location` may be
+ * computed when first read (an ECS client is placed by geoip-lite, which costs about 150 MB to
+ * load), so the core reads them only when a decision depends on them: ranking remote clusters,
+ * or building an explanation. `ecsSourcePrefix` is always a plain value.
+ */
+export interface ClientLocality {
+  readonly region?: string | undefined;
+  readonly zone?: string | undefined;
+  readonly location?: GeoLocation | undefined;
+  /** Set when the location came from an ECS subnet: the prefix length it was derived from. */
+  readonly ecsSourcePrefix?: number | undefined;
+}
 
 /** Mean Earth radius (IUGG), km. */
 const EARTH_RADIUS_KM = 6371.0088;

@@ -26,8 +26,8 @@ const ADAPTER_FILES = ['locality/geoip.ts'] as const;
 const CORE_DIRS = ['answer', 'registry', 'locality', 'catalog', 'route', 'util', 'wire'] as const;
 /** config/types.ts holds declarations only: the typed, frozen config every module is handed. */
 const CORE_FILES = ['errors.ts', 'log.ts', 'log-metrics.ts', 'config/types.ts'] as const;
-/** The composition root: builds and wires (main.ts, build.ts, metrics-plan.ts), runs the process (serve.ts, cli.ts). */
-const ROOT_FILES = ['main.ts', 'build.ts', 'cli.ts', 'serve.ts', 'metrics-plan.ts'] as const;
+/** The composition root: builds and wires (main.ts, build.ts, start.ts, metrics-plan.ts), runs the process (serve.ts, cli.ts). */
+const ROOT_FILES = ['main.ts', 'build.ts', 'start.ts', 'cli.ts', 'serve.ts', 'metrics-plan.ts'] as const;
 
 type Layer = { readonly kind: 'root' | 'core' } | { readonly kind: 'adapter'; readonly unit: string };
 
@@ -119,7 +119,7 @@ test('the scanner sees multi-line, type-only, re-export and dynamic imports', (t
   // export * from './types.js'
   t.true(has('registry/index.ts', 'registry/types.ts'));
   // await import('./sources/kubernetes/informers.js')
-  t.true(has('build.ts', 'sources/kubernetes/informers.ts', false));
+  t.true(has('start.ts', 'sources/kubernetes/informers.ts', false));
   // import type { GeoLocation } from '../registry/types.js', and two type positions such as
   // readonly registry: import('../registry/types.js').RegistryReader
   t.true(edges.filter((e) => e.from === 'answer/types.ts' && e.to === 'registry/types.ts').length >= 3);

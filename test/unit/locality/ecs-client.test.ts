@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { EcsClient, type GeoFix, type GeoLookup } from '../../../src/locality/geoip.js';
-import type { ClientLocality } from '../../../src/answer/types.js';
+import type { ClientLocality } from '../../../src/locality/rank.js';
 
 class CountingGeo implements GeoLookup {
   readonly asked: string[] = [];

@@ -6,7 +6,7 @@
  * an ECS subnet, which have a location but no region or zone.
  */
 import test from 'ava';
-import type { ClientLocality } from '../../../src/answer/types.js';
+import type { ClientLocality } from '../../../src/locality/rank.js';
 import { rankClusters, selectTier, type RankInput, type Tier } from '../../../src/locality/rank.js';
 import type { GeoLocation } from '../../../src/registry/types.js';
 

@@ -1,7 +1,7 @@
 /** SPEC §3 "Rank of a remote cluster" and "Tiers", on the pure ranking functions. */
 import test from 'ava';
 import fc from 'fast-check';
-import type { ClientLocality } from '../../../src/answer/types.js';
+import type { ClientLocality } from '../../../src/locality/rank.js';
 import { haversineKm, localityOf, rankClusters, selectTier, type RankInput, type Tier } from '../../../src/locality/rank.js';
 
 const DUBLIN = { lat: 53.35, lon: -6.26 };
