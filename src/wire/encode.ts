@@ -25,11 +25,9 @@ import { Rcode, RRType, type Decision, type ResourceRecord } from '../answer/typ
 import { ipv4Word, parseIPv6 } from '../util/ip.js';
 import type { DecodedQuery, DecodeRejection } from './decode.js';
 import { ADVERTISED_UDP_PAYLOAD, EDNS_OPTION_ECS, HEADER_SIZE, MAX_TCP_MESSAGE, MIN_UDP_PAYLOAD } from './limits.js';
-import { labelToPresentation, labelsKey, presentationToLabels } from './names.js';
+import { presentationToLabels } from './names.js';
+import { checkInt, MessageWriter, NameCache, OVERFLOW, type PreparedName } from './writer.js';
 import type { ClientSubnet, EdnsInfo, Transport } from './types.js';
-
-/** RFC 1035 §4.1.4: a pointer's offset has 14 bits. */
-const MAX_POINTER_OFFSET = 0x3fff;
 
 /** Everything a response echoes from its query. */
 export interface ReplyContext {
@@ -135,133 +133,10 @@ export function encodeErrorResponse(rejection: DecodeRejection, maxSize: number)
 }
 
 /**
- * A name converted to wire labels, with the canonical key of each suffix (keys[i]: from label i).
- * Prepared names live for one message (NameCache), so `at` can remember where it was written.
- */
-interface PreparedName {
-  readonly labels: readonly Uint8Array[];
-  readonly keys: readonly string[];
-  /** Offset a pointer to the whole name may use, once it is in the message; -1 before. */
-  at: number;
-}
-
-function prepareName(name: string): PreparedName {
-  const labels = presentationToLabels(name);
-  const keys = new Array<string>(labels.length);
-  let key = '';
-  for (let i = labels.length - 1; i >= 0; i--) {
-    const text = labelToPresentation(labels[i]!, 0, labels[i]!.length);
-    key = key === '' ? text : `${text}.${key}`;
-    keys[i] = key;
-  }
-  return { labels, keys, at: -1 };
-}
-
-/**
- * Names already prepared for one message, by presentation text: the records of an answer share
- * their owner (and an SRV answer its target), so each distinct name is converted once.
- */
-class NameCache {
-  private readonly names = new Map<string, PreparedName>();
-  get(name: string): PreparedName {
-    let n = this.names.get(name);
-    if (n === undefined) {
-      n = prepareName(name);
-      this.names.set(name, n);
-    }
-    return n;
-  }
-}
-
-/** Thrown inside the writer when the next octets would cross the budget; never escapes. */
-/** Thrown (without a stack: it is control flow) when a record does not fit the message. */
-class Overflow {}
-const OVERFLOW = new Overflow();
-
-/**
  * One scratch buffer for every response: encoding is synchronous, so it is never shared between
  * two messages, and the result is copied out at the end.
  */
 const scratch = Buffer.allocUnsafe(MAX_TCP_MESSAGE);
-
-class MessageWriter {
-  pos = 0;
-  /** Canonical name suffix → offset, for compression (RFC 1035 §4.1.4). */
-  readonly names = new Map<string, number>();
-  constructor(
-    readonly buf: Buffer,
-    public limit: number,
-  ) {}
-
-  private room(n: number): void {
-    if (this.pos + n > this.limit) throw OVERFLOW;
-  }
-  u8(v: number): void {
-    this.room(1);
-    this.buf[this.pos++] = v;
-  }
-  u16(v: number): void {
-    this.room(2);
-    const b = this.buf;
-    b[this.pos++] = v >>> 8;
-    b[this.pos++] = v & 0xff;
-  }
-  u32(v: number): void {
-    this.room(4);
-    const b = this.buf;
-    b[this.pos++] = v >>> 24;
-    b[this.pos++] = (v >>> 16) & 0xff;
-    b[this.pos++] = (v >>> 8) & 0xff;
-    b[this.pos++] = v & 0xff;
-  }
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-  /** RDATA names of SRV must not be compressed (RFC 2782), others may (RFC 3597 §4). */
-  name(n: PreparedName, compress: boolean): void {
-    // The common case: the owner of every record of an answer, already in the message.
-    if (compress && n.at >= 0) {
-      this.u16(0xc000 | n.at);
-      return;
-    }
-    const { labels, keys } = n;
-    for (let i = 0; i < labels.length; i++) {
-      const key = keys[i]!;
-      const known = this.names.get(key);
-      if (compress && known !== undefined) {
-        this.u16(0xc000 | known);
-        if (i === 0) n.at = known;
-        return;
-      }
-      if (known === undefined && this.pos <= MAX_POINTER_OFFSET) this.names.set(key, this.pos);
-      const label = labels[i]!;
-      this.u8(label.length);
-      this.bytes(label);
-    }
-    this.u8(0);
-    if (labels.length > 0) n.at = this.names.get(keys[0]!) ?? -1;
-  }
-  /** Remember every suffix of the echoed question so owners point at the client's spelling. */
-  registerQuestion(at: number, raw: Buffer): void {
-    const labels: Uint8Array[] = [];
-    const offsets: number[] = [];
-    for (let p = 0; p < raw.length && raw[p]! !== 0; p += 1 + raw[p]!) {
-      offsets.push(at + p);
-      labels.push(raw.subarray(p + 1, p + 1 + raw[p]!));
-    }
-    for (let i = 0; i < labels.length; i++) {
-      const key = labelsKey(labels, i);
-      if (offsets[i]! <= MAX_POINTER_OFFSET && !this.names.has(key)) this.names.set(key, offsets[i]!);
-    }
-  }
-}
-
-function checkInt(value: number, max: number, what: string): number {
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} ${value} out of range`);
-  return value;
-}
 
 const NO_RECORDS: readonly ResourceRecord[] = [];
 
