@@ -14,7 +14,8 @@
  * D8); answers a response (D3); lets a handler throw/reject, or a failed send, reach the event
  * loop (D4, D5); leaves a listener or connection open after close().
  */
-import { isIPv6, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { isIPv6 } from '../util/ip.js';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { MessageHandler, errorFields } from './message.js';
 import { TcpAdmission } from './tcp-admission.js';

@@ -31,7 +31,11 @@ export function isUnanswerableSource(rinfo: Pick<RemoteInfo, 'port'>): boolean {
   return rinfo.port === 0;
 }
 
-/** dgram's `lookup`: an IP literal (every reply's destination) is its own answer, at once. */
+/**
+ * dgram's `lookup`: an IP literal (every reply's destination) is its own answer, at once. It runs
+ * once per reply, so it asks node:net's `isIP` (a character scan) rather than util/ip.ts's strict
+ * parser, which builds a URL for IPv6; the address is the kernel's `rinfo`, never user text.
+ */
 const literalLookup: NonNullable<SocketOptions['lookup']> = (address, family, callback) => {
   const literal = isIP(address);
   if (literal === 0) {
