@@ -2,12 +2,11 @@
  * The registry (PURE): local services and remote catalogs, with the indexes the answer path reads.
  *
  * Owns: local services by `ns/name`; remote catalogs by cluster, with their owning origin and
- * freshness, and the catalogs of lower-precedence origins kept aside (shadowed) for each cluster;
- * the export index (export-index.ts), kept in step with the owned catalogs; a per-namespace
- * reference count of local services plus remote exports (empty non-terminals, RFC 8020); the ready
- * addresses of each local headless service, split by family (so a query never walks every
- * endpoint); the SOA serial; the change listeners. Record equality and derived views are
- * records.ts's.
+ * freshness, and which origin owns each cluster (the others' catalogs wait in shadows.ts); the
+ * export index (export-index.ts), kept in step with the owned catalogs; a per-namespace reference
+ * count of local services plus remote exports (empty non-terminals, RFC 8020); the ready addresses
+ * of each local headless service, split by family (so a query never walks every endpoint); the SOA
+ * serial; the change listeners. Record equality and derived views are records.ts's.
  * Must never: do I/O, read the clock, log, throw from a lookup, or know where writes come from
  * (sources and sync call the writer; the DNS handler makes synchronous reads).
  * Invariants:
@@ -28,6 +27,7 @@
  */
 import { ExportIndex } from './export-index.js';
 import { byCodeUnit, keyOf, metaEqual, metaOf, readyAddressesOf, recordsEqual, servicesByKey } from './records.js';
+import { Shadows, type ShadowedCatalog } from './shadows.js';
 import type {
   ClusterCatalog,
   ClusterMeta,
@@ -72,12 +72,6 @@ export interface RegistryIndexSnapshot {
   readonly namespaces: readonly (readonly [namespace: string, refs: number])[];
 }
 
-/** A catalog kept aside because a higher-precedence origin owns its cluster. */
-export interface ShadowedCatalog {
-  readonly origin: string;
-  readonly catalog: ClusterCatalog;
-}
-
 interface RemoteEntry {
   /** The owner: the origin of highest precedence holding a catalog of this cluster. */
   origin: string;
@@ -91,8 +85,6 @@ interface RemoteEntry {
    */
   keys: number;
 }
-
-const EMPTY_SHADOWS: readonly ShadowedCatalog[] = Object.freeze([]);
 
 /**
  * In-memory registry. Writers: sources (`replaceLocal`, `putLocal`, `removeLocal`), the file source
@@ -111,9 +103,7 @@ export class Registry implements RegistryReader, RegistryWriter {
   private serialValue: number;
   private readonly locals = new Map<string, LocalService>();
   private readonly remotes = new Map<string, RemoteEntry>();
-  /** Per cluster, the catalogs of origins that do not own it, by origin. */
-  private readonly shadows = new Map<string, Map<string, ClusterCatalog>>();
-  private readonly precedence: readonly string[];
+  private readonly shadows: Shadows;
   private readonly exportIndex = new ExportIndex((cluster) => this.remotes.get(cluster));
   private readonly namespaceRefs = new Map<string, number>();
   /** Local headless services' ready addresses by `ns/name`, kept in step with `locals`. */
@@ -127,7 +117,7 @@ export class Registry implements RegistryReader, RegistryWriter {
 
   constructor(options: RegistryOptions) {
     this.localCluster = options.localCluster;
-    this.precedence = options.originPrecedence ?? DEFAULT_ORIGIN_PRECEDENCE;
+    this.shadows = new Shadows(options.originPrecedence ?? DEFAULT_ORIGIN_PRECEDENCE);
     // SOA serials are uint32 (RFC 1035 §3.3.13).
     this.serialValue = Math.floor(options.initialSerial) >>> 0;
   }
@@ -184,9 +174,7 @@ export class Registry implements RegistryReader, RegistryWriter {
 
   /** Catalogs of `cluster` kept aside for its owner, highest precedence first (for /debug). */
   remoteShadows(cluster: string): readonly ShadowedCatalog[] {
-    const m = this.shadows.get(cluster);
-    if (m === undefined) return EMPTY_SHADOWS;
-    return [...m.entries()].map(([origin, catalog]) => ({ origin, catalog })).sort((a, b) => this.compareOrigins(a.origin, b.origin));
+    return this.shadows.of(cluster);
   }
 
   /** The indexes as plain sorted data, for tests and /debug. O(size of the registry). */
@@ -300,7 +288,7 @@ export class Registry implements RegistryReader, RegistryWriter {
     let changed = false;
     const gone: string[] = [];
     for (const [cluster, e] of this.remotes) if (e.origin === origin && !next.has(cluster)) gone.push(cluster);
-    for (const [cluster, m] of this.shadows) if (m.has(origin) && !next.has(cluster)) gone.push(cluster);
+    for (const cluster of this.shadows.clustersOf(origin)) if (!next.has(cluster)) gone.push(cluster);
     for (const cluster of gone) changed = this.withdrawRemote(cluster, origin) || changed;
     for (const c of next.values()) changed = this.offerRemote(origin, c) || changed;
     if (changed) this.changed(false, true);
@@ -308,26 +296,17 @@ export class Registry implements RegistryReader, RegistryWriter {
 
   // ---- internals --------------------------------------------------------------------------
 
-  /** Lower is stronger: the index in `precedence`, unlisted origins after it by name. */
-  private compareOrigins(a: string, b: string): number {
-    const ia = this.precedence.indexOf(a);
-    const ib = this.precedence.indexOf(b);
-    const ra = ia < 0 ? this.precedence.length : ia;
-    const rb = ib < 0 ? this.precedence.length : ib;
-    return ra !== rb ? ra - rb : byCodeUnit(a, b);
-  }
-
   /** A write from `origin`: owned, taken over, or kept aside. True when the indexed content changed. */
   private offerRemote(origin: string, catalog: ClusterCatalog): boolean {
     const cluster = catalog.cluster;
     if (cluster === this.localCluster) return false;
     const e = this.remotes.get(cluster);
-    if (e !== undefined && e.origin !== origin && this.compareOrigins(origin, e.origin) > 0) {
-      this.shadow(cluster, origin, catalog); // the owner outranks this origin
+    if (e !== undefined && e.origin !== origin && this.shadows.compareOrigins(origin, e.origin) > 0) {
+      this.shadows.keep(cluster, origin, catalog); // the owner outranks this origin
       return false;
     }
-    if (e !== undefined && e.origin !== origin) this.shadow(cluster, e.origin, e.catalog); // take over
-    this.unshadow(cluster, origin);
+    if (e !== undefined && e.origin !== origin) this.shadows.keep(cluster, e.origin, e.catalog); // take over
+    this.shadows.drop(cluster, origin);
     return this.setRemote(origin, catalog);
   }
 
@@ -335,26 +314,13 @@ export class Registry implements RegistryReader, RegistryWriter {
   private withdrawRemote(cluster: string, origin: string): boolean {
     const e = this.remotes.get(cluster);
     if (e === undefined || e.origin !== origin) {
-      this.unshadow(cluster, origin);
+      this.shadows.drop(cluster, origin);
       return false;
     }
     const next = this.remoteShadows(cluster)[0];
     if (next === undefined) return this.deleteRemote(cluster);
-    this.unshadow(cluster, next.origin);
+    this.shadows.drop(cluster, next.origin);
     return this.setRemote(next.origin, next.catalog);
-  }
-
-  private shadow(cluster: string, origin: string, catalog: ClusterCatalog): void {
-    let m = this.shadows.get(cluster);
-    if (m === undefined) this.shadows.set(cluster, (m = new Map<string, ClusterCatalog>()));
-    m.set(origin, catalog);
-  }
-
-  private unshadow(cluster: string, origin: string): void {
-    const m = this.shadows.get(cluster);
-    if (m === undefined) return;
-    m.delete(origin);
-    if (m.size === 0) this.shadows.delete(cluster);
   }
 
   /** Remove one local service; true when it was there. */
