@@ -31,7 +31,7 @@ import { answerClusterService, answerNamespace, answerProtocol, answerService, a
 import { Rcode, RRClass, TRANSFER_TYPES, type AnswerContext, type Decision, type Question } from './types.js';
 
 // sync/protocol.ts judges a service's readiness the way the answer does.
-export { localHealthy } from '../registry/registry.js';
+export { localHealthy } from '../registry/records.js';
 
 /** Per-call switches of `answer`. */
 export interface AnswerFlags {

@@ -10,7 +10,7 @@
  * healthy iff its catalog says ready, the catalog is fresh, and ≥1 gateway is up.
  */
 import type { RankInput } from '../locality/rank.js';
-import { localHealthy, readyAddressesOf } from '../registry/registry.js';
+import { localHealthy, readyAddressesOf } from '../registry/records.js';
 import type { Gateway, LocalService, ReadyAddresses, RemoteExport } from '../registry/types.js';
 import type { Query } from './query.js';
 

@@ -16,7 +16,7 @@
  * answer is NODATA, never a failover.
  */
 import { equalRank, rankClusters, selectTier, type Ranked } from '../locality/rank.js';
-import { readyAddressesOf } from '../registry/registry.js';
+import { readyAddressesOf } from '../registry/records.js';
 import { effectivePolicy, weightOf } from '../registry/traffic.js';
 import type { LocalService } from '../registry/types.js';
 import { candidateOf, localStandingOf, remotesOf, type Candidate, type Known, type LocalStanding, type Remotes } from './candidates.js';

@@ -29,7 +29,7 @@ import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../log.js';
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
-import { recordsEqual } from '../registry/registry.js';
+import { recordsEqual } from '../registry/records.js';
 import { Backoff } from '../util/backoff.js';
 import type { OffThread } from '../util/off-thread.js';
 import {

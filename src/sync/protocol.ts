@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { remoteCatalogSchema, toClusterCatalog } from '../catalog/codec.js';
-import { localHealthy } from '../registry/registry.js';
+import { localHealthy } from '../registry/records.js';
 import { DEFAULT_WEIGHT } from '../registry/traffic.js';
 import type {
   ClusterCatalog,

@@ -8,7 +8,8 @@
 import test from 'ava';
 import { answer } from '../../../src/answer/answer.js';
 import { RRType, type AnswerContext, type AnswerOptions } from '../../../src/answer/types.js';
-import { Registry, readyAddressesOf } from '../../../src/registry/registry.js';
+import { readyAddressesOf } from '../../../src/registry/records.js';
+import { Registry } from '../../../src/registry/registry.js';
 import type { Endpoint, HeadlessService, LocalService, ReadyAddresses, RegistryReader } from '../../../src/registry/types.js';
 import { BASE_OPTIONS, FakeHealth, HTTP, INITIAL_SERIAL, rr, summarize } from './fixture.js';
 
