@@ -57,7 +57,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClusterLocality, Gateway, LocalService } from '../src/registry/types.js';
 import { initCa, issueClusterCert } from '../src/sync/certs.js';
 import { clusterIdentity } from '../src/sync/identity.js';
-import { DELTA_HISTORY } from '../src/sync/server.js';
+import { DELTA_HISTORY } from '../src/sync/delta-history.js';
 import { fingerprint } from '../src/util/fingerprint.js';
 import { DELTA_IM, encodeDelta, IM_USED, type CatalogVersion } from '../src/sync/delta.js';
 import { buildCatalog, canonicalCatalogJson, catalogParts, MAX_WAIT_SECONDS } from '../src/sync/protocol.js';
@@ -589,7 +589,7 @@ class SimPeer {
     }
   }
 
-  /** The catalog, as a delta against `deltaBase` when it is a kept version (src/sync/server.ts's rule). */
+  /** The catalog, as a delta against `deltaBase` when it is a kept version (src/sync/delta-history.ts's rule). */
   private send(res: ServerResponse, deltaBase?: string): void {
     if (res.writableEnded || res.destroyed) return;
     if (deltaBase !== undefined) {

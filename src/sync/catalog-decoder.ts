@@ -13,15 +13,17 @@
  *
  * Fast path: a service's fingerprint is the hash of its octets in the body (its element of the
  * top-level `services` array, as the peer sent it), found by a byte scanner that knows JSON's
- * strings and nesting. Against a held catalog, only the elements whose octets changed are parsed
+ * strings and nesting (catalog-scan.ts). Against a held catalog, only the elements whose octets changed are parsed
  * and validated, with the rest of the body (the catalog without its unchanged services); a change
  * to one service of 10,000 costs a scan and a hash of the body instead of a parse and validation of
  * all of it. Anything the fast path does not accept (an odd shape, an invalid element, a duplicate)
  * goes the full way, which gives the exact error. Equal octets are equal services: an element is
  * reused only when its octets hash like a service already validated from this peer's own body.
+ * The worker sends its results back packed (catalog-pack.ts).
  */
-import type { ClusterCatalog, RemoteService, ServicePort, TrafficPolicy } from '../registry/types.js';
-import { fingerprint } from '../util/fingerprint.js';
+import type { ClusterCatalog, RemoteService } from '../registry/types.js';
+import type { PackedServices } from './catalog-pack.js';
+import { fingerprintOctets, fingerprintsOf, keyFingerprint, keysOf, serviceSpans, type ServiceSpans } from './catalog-scan.js';
 import { deltaRefs } from './delta.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
 
@@ -80,262 +82,11 @@ export type DecodeResult =
       readonly refs: Int32Array;
       /** The changed services, in order (empty when they come `packed`). */
       readonly fresh: readonly RemoteService[];
-      /** The changed services packed into a few arrays (packServices), as the worker sends them. */
+      /** The changed services packed into a few arrays (catalog-pack.ts packServices), as the worker sends them. */
       readonly packed?: PackedServices | undefined;
       /** Every service is the base's, at the same index (the meta may still differ). */
       readonly sameServices: boolean;
     };
-
-/**
- * Services as a few arrays instead of an object (and its strings and port list) each: what the
- * worker sends back, so that the DNS thread does not rebuild 10,000 objects per full catalog only
- * to find most of them already held (intern.ts) and drop them (about 4 MB of garbage a catalog:
- * bench:sync's initial sync of 50 catalogs grew the heap by some 130 MB before a GC gave it back).
- */
-export interface PackedServices {
-  /** UTF-8: each service's `namespace/name`, back to back. */
-  readonly keys: Uint8Array;
-  /** Per service: where its key ends in `keys`. */
-  readonly ends: Int32Array;
-  /** Per service: the length of its namespace (in UTF-16 code units: where the '/' is in the decoded key). */
-  readonly slash: Int32Array;
-  /** Per service: 1 ready, 0 not. */
-  readonly ready: Uint8Array;
-  /** Per service: its port list, as an index into `portLists`. */
-  readonly ports: Int32Array;
-  /** The distinct port lists. */
-  readonly portLists: readonly (readonly ServicePort[])[];
-  /** Per service: its own policy as an index into POLICY_CODES (0: none, the catalog's applies). */
-  readonly policy: Uint8Array;
-  /** Per service: its own weight, or -1 for none (the catalog's applies). */
-  readonly weight: Int16Array;
-}
-
-/** A packed service's policy: index 0 is "none". */
-export const POLICY_CODES: readonly (TrafficPolicy | undefined)[] = [undefined, 'failover', 'spread', 'weighted'];
-
-function policyCode(p: TrafficPolicy | undefined): number {
-  return p === undefined ? 0 : POLICY_CODES.indexOf(p);
-}
-
-const utf8 = new TextEncoder();
-
-export function packServices(services: readonly RemoteService[]): PackedServices {
-  const n = services.length;
-  const names = new Array<string>(n);
-  const ends = new Int32Array(n);
-  const slash = new Int32Array(n);
-  const ready = new Uint8Array(n);
-  const ports = new Int32Array(n);
-  const policy = new Uint8Array(n);
-  const weight = new Int16Array(n);
-  const portLists: (readonly ServicePort[])[] = [];
-  const listIndex = new Map<string, number>();
-  let chars = 0;
-  for (let i = 0; i < n; i++) {
-    const s = services[i]!;
-    const name = s.namespace + '/' + s.name;
-    names[i] = name;
-    chars += name.length;
-    ends[i] = chars;
-    slash[i] = s.namespace.length;
-    ready[i] = s.ready ? 1 : 0;
-    policy[i] = policyCode(s.policy);
-    weight[i] = s.weight ?? -1;
-    let sig = '';
-    for (const p of s.ports) sig += p.name + ':' + p.port + '/' + p.protocol + '|';
-    let at = listIndex.get(sig);
-    if (at === undefined) {
-      at = portLists.push(s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }))) - 1;
-      listIndex.set(sig, at);
-    }
-    ports[i] = at;
-  }
-  // One encoding of them all; names are DNS labels (ASCII), where octet offsets are character offsets.
-  let keys = utf8.encode(names.join(''));
-  if (keys.length !== chars) {
-    const parts = names.map((name) => utf8.encode(name));
-    keys = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-    for (let i = 0, at = 0; i < n; i++) {
-      keys.set(parts[i]!, at);
-      at += parts[i]!.length;
-      ends[i] = at;
-    }
-  }
-  return { keys, ends, slash, ready, ports, portLists, policy, weight };
-}
-
-const utf8Decoder = new TextDecoder();
-
-/** Packed services back as objects (tests, and callers without an interner). */
-export function unpackServices(p: PackedServices): RemoteService[] {
-  const out: RemoteService[] = [];
-  for (let i = 0, at = 0; i < p.ends.length; i++) {
-    const key = utf8Decoder.decode(p.keys.subarray(at, p.ends[i]));
-    at = p.ends[i]!;
-    const policy = POLICY_CODES[p.policy[i]!];
-    const weight = p.weight[i]!;
-    out.push({
-      namespace: key.slice(0, p.slash[i]),
-      name: key.slice(p.slash[i]! + 1),
-      ready: p.ready[i] === 1,
-      ports: p.portLists[p.ports[i]!]!.map((x) => ({ ...x })),
-      ...(policy === undefined ? {} : { policy }),
-      ...(weight < 0 ? {} : { weight }),
-    });
-  }
-  return out;
-}
-
-/** A result with its changed services packed (the worker's reply: packServices). */
-export function packResult(r: DecodeResult): DecodeResult {
-  return r.kind === 'catalog' && r.packed === undefined ? { ...r, fresh: [], packed: packServices(r.fresh) } : r;
-}
-
-/** The buffers of a result's arrays, to move to the receiving thread rather than copy. */
-export function resultBuffers(r: DecodeResult): ArrayBuffer[] {
-  if (r.kind !== 'catalog') return [];
-  const arrays: ArrayBufferView[] = [r.refs, r.fingerprints, r.keys];
-  if (r.packed !== undefined)
-    arrays.push(r.packed.keys, r.packed.ends, r.packed.slash, r.packed.ready, r.packed.ports, r.packed.policy, r.packed.weight);
-  return arrays.map((a) => a.buffer as ArrayBuffer);
-}
-
-/** Key and content of a remote service, canonically (when the body cannot be scanned). */
-export function serviceFingerprint(s: RemoteService): number {
-  let text = s.namespace + '/' + s.name + (s.ready ? '|1' : '|0');
-  for (const p of s.ports) text += '|' + p.name + ':' + p.port + '/' + p.protocol;
-  // Traffic overrides (issue 16) only when present, so a service without them keeps its fingerprint.
-  if (s.policy !== undefined) text += '|p=' + s.policy;
-  if (s.weight !== undefined) text += '|w=' + s.weight;
-  return fingerprint(text);
-}
-
-export const keyFingerprint = (s: RemoteService): number => fingerprint(s.namespace + '/' + s.name);
-
-export function fingerprintsOf(services: readonly RemoteService[]): Float64Array {
-  const out = new Float64Array(services.length);
-  for (let i = 0; i < services.length; i++) out[i] = serviceFingerprint(services[i]!);
-  return out;
-}
-
-export function keysOf(services: readonly RemoteService[]): Float64Array {
-  const out = new Float64Array(services.length);
-  for (let i = 0; i < services.length; i++) out[i] = keyFingerprint(services[i]!);
-  return out;
-}
-
-/** Where the top-level `services` array and its elements are in a body. */
-export interface ServiceSpans {
-  /** Offset of the array's `[` and of its `]`. */
-  readonly open: number;
-  readonly close: number;
-  /** Per element: its first octet and one past its last (whitespace around it excluded). */
-  readonly starts: readonly number[];
-  readonly ends: readonly number[];
-}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const SERVICES = new TextEncoder().encode('services');
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
-function isServicesKey(b: Uint8Array, open: number, close: number): boolean {
-  if (close - open - 1 !== SERVICES.length) return false;
-  for (let k = 0; k < SERVICES.length; k++) if (b[open + 1 + k] !== SERVICES[k]) return false;
-  return true;
-}
-
-/**
- * The spans of the elements of the top-level object's `services` array (PURE, one pass, no
- * allocation per octet). Undefined when the body is not one object holding exactly one such
- * array, or its brackets do not balance; JSON.parse then decides.
- */
-export function serviceSpans(b: Uint8Array): ServiceSpans | undefined {
-  let depth = 0;
-  let first = true;
-  let keyOpen = -1; // the last string at depth 1: [keyOpen, keyClose]
-  let keyClose = -1;
-  let expectArray = false;
-  let inArray = false;
-  let open = -1;
-  let close = -1;
-  let found = 0;
-  let elemStart = -1;
-  let lastSolid = -1;
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const n = b.length;
-  for (let i = 0; i < n; i++) {
-    const c = b[i]!;
-    if (isSpace(c)) continue;
-    if (first) {
-      if (c !== 0x7b) return undefined;
-      first = false;
-    } else if (depth === 0) return undefined; // something after the top-level object
-    if (inArray && depth === 2 && elemStart < 0 && c !== 0x5d && c !== 0x2c) elemStart = i;
-    if (c === QUOTE) {
-      const s = i;
-      for (i++; i < n && b[i] !== QUOTE; i++) if (b[i] === BACKSLASH) i++;
-      if (i >= n) return undefined;
-      if (depth === 1) {
-        keyOpen = s;
-        keyClose = i;
-      }
-      lastSolid = i;
-      if (expectArray) return undefined;
-      continue;
-    }
-    if (expectArray && c !== 0x5b) expectArray = false; // "services" holds something else: refused by the schema
-    if (c === 0x3a) {
-      if (depth === 1 && keyClose === lastSolid && isServicesKey(b, keyOpen, keyClose)) expectArray = true;
-    } else if (c === 0x7b || c === 0x5b) {
-      if (expectArray && depth === 1) {
-        expectArray = false;
-        inArray = true;
-        open = i;
-        found++;
-      }
-      depth++;
-    } else if (c === 0x7d || c === 0x5d) {
-      if (inArray && depth === 2) {
-        if (c !== 0x5d) return undefined;
-        if (elemStart >= 0) {
-          starts.push(elemStart);
-          ends.push(lastSolid + 1);
-        }
-        elemStart = -1;
-        inArray = false;
-        close = i;
-      }
-      depth--;
-      if (depth < 0) return undefined;
-    } else if (c === 0x2c && inArray && depth === 2) {
-      if (elemStart < 0) return undefined;
-      starts.push(elemStart);
-      ends.push(lastSolid + 1);
-      elemStart = -1;
-    }
-    lastSolid = i;
-  }
-  if (first || depth !== 0 || found !== 1 || close < 0) return undefined;
-  return { open, close, starts, ends };
-}
-
-/** The 53-bit fingerprint (util/fingerprint.ts lanes) of octets [start, end). */
-export function fingerprintOctets(b: Uint8Array, start: number, end: number): number {
-  let a = 0x811c9dc5;
-  let h = 0x1b873593;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    a = Math.imul(a ^ c, 0x01000193);
-    h = Math.imul((h ^ c) + ((h << 13) | (h >>> 19)), 0x5bd1e995);
-  }
-  return (h >>> 11) * 0x100000000 + (a >>> 0);
-}
 
 const text = new TextDecoder();
 

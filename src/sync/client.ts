@@ -2,17 +2,16 @@
  * Sync client (edge): one long-poll loop per `sync.peers` entry, feeding that peer's catalog into
  * the registry (SPEC §2 "Sync protocol", "Freshness").
  *
- * Owns: the HTTPS requests to one peer (our certificate as client certificate, the peer's
- * certificate checked against `sync.tls.ca` and against the peer's configured name), the ETag and
- * long poll, deltas (asked for against the catalog held, delta.ts; one that does not fit what we
- * hold is answered by fetching the full catalog, and only full catalogs for 5 minutes), jittered
- * backoff on errors, the peer's state, and withdrawal after
- * `staleAfterSeconds` without a good contact.
+ * Owns: the loop of requests to one peer (the requests themselves are peer-transport.ts's): the
+ * ETag and long poll, deltas (asked for against the catalog held, delta.ts; one that does not fit
+ * what we hold is answered by fetching the full catalog, and only full catalogs for 5 minutes),
+ * what is accepted from a response, jittered backoff on errors, the peer's state and status, and
+ * withdrawal after `staleAfterSeconds` without a good contact. The catalog held, its decoding and
+ * its place in the registry are held-catalog.ts's.
  * Never: accepts a catalog from a server whose certificate names another cluster, or a catalog
  * whose `cluster` differs from the peer's name or is this cluster's own; buffers a body larger
- * than `maxBodyBytes` (refused from its Content-Length, or aborted once the streamed octets pass
- * it) or validates one with more than `maxServices` services; replaces the last good catalog with
- * a malformed or refused one; keeps a withdrawn peer's services in the registry.
+ * than `maxBodyBytes` or validates one with more than `maxServices` services; replaces the last
+ * good catalog with a malformed or refused one; keeps a withdrawn peer's services in the registry.
  * Invariants:
  * - The registry holds this peer's last good catalog (origin "sync") from its first good fetch
  *   until `staleAfterSeconds` pass without a good contact (200 or 304); then it is removed.
@@ -20,34 +19,20 @@
  *   what it sends, or who it is, is refused); every change records the time and the last error.
  * - Requests to one peer are never back to back: a long poll waits on the server, an error waits
  *   for backoff, and a 200 without an ETag (nothing to long-poll on) waits one poll interval.
- * - Every service of the catalog held is the interner's object (intern.ts, shared by all peers) and
- *   one use of it: a changed service is interned when applied, a dropped one released, and a
- *   withdrawal releases them all.
  */
-import type { ClientRequest, IncomingMessage } from 'node:http';
-import { Agent, request } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
-import { recordsEqual } from '../registry/records.js';
 import { Backoff } from '../util/backoff.js';
 import type { OffThread } from '../util/off-thread.js';
-import {
-  decodeCatalog,
-  deltaScratch,
-  rebuildCatalog,
-  removedServices,
-  type DecodeRequest,
-  type DecodeResult,
-  type DeltaScratch,
-} from './catalog-decoder.js';
+import type { DecodeRequest, DecodeResult } from './catalog-decoder.js';
 import { DELTA_IM, IM_USED, namesDelta } from './delta.js';
-import { checkPeerIdentity } from './identity.js';
+import { HeldCatalog, type DecodedCatalog } from './held-catalog.js';
 import { ServiceInterner } from './intern.js';
+import { PeerTransport, type PeerFailure } from './peer-transport.js';
 import type { TlsFiles } from './tls-files.js';
 import type { WorkBudget } from './work-budget.js';
 
-export const SYNC_ORIGIN = 'sync';
 /** sync.maxCatalogBytes and sync.maxCatalogServices defaults (config/schema.ts has the reasoning). */
 export const DEFAULT_MAX_CATALOG_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_MAX_CATALOG_SERVICES = 10_000;
@@ -107,16 +92,13 @@ export interface PeerClientOptions {
   readonly interner?: ServiceInterner | undefined;
 }
 
-const NO_FINGERPRINTS = new Float64Array(0);
-/** Deltas up to this size are decoded on this thread (within the apply budget), not in the worker. */
-const INLINE_DELTA_BYTES = 32 * 1024;
 /** After a delta that does not fit, catalogs are fetched in full for this long. */
 const DELTA_PAUSE_MS = 5 * 60_000;
 
 type FetchResult =
   | {
       readonly kind: 'catalog';
-      readonly decoded: Extract<DecodeResult, { kind: 'catalog' }>;
+      readonly decoded: DecodedCatalog;
       /** The catalog the decoded difference is against (what we held when the request left). */
       readonly base: ClusterCatalog | undefined;
       readonly etag: string | undefined;
@@ -124,8 +106,7 @@ type FetchResult =
       readonly delta: boolean;
     }
   | { readonly kind: 'not-modified' }
-  | { readonly kind: 'refused'; readonly reason: string; readonly message: string }
-  | { readonly kind: 'failed'; readonly reason: string; readonly message: string };
+  | PeerFailure;
 
 export class PeerClient {
   private state: PeerState = 'connecting';
@@ -135,39 +116,32 @@ export class PeerClient {
   private lastContactMs: number | undefined;
   private lastCatalogMs: number | undefined;
   private etag: string | undefined;
-  private held: ClusterCatalog | undefined;
-  /** Fingerprints of `held`'s services, sent with each body so the decoder returns only changes. */
-  private heldFingerprints: Float64Array = NO_FINGERPRINTS;
-  private heldKeys: Float64Array = NO_FINGERPRINTS;
-  /**
-   * Inline deltas allocate no typed arrays (DecodeRequest.scratch): one set of arrays backs
-   * heldFingerprints/heldKeys when a delta was decoded into it, the spare set takes the next delta,
-   * and the two swap when it is applied.
-   */
-  private heldScratch: DeltaScratch | undefined;
-  private spareScratch: DeltaScratch | undefined;
-  private keptScratch = new Uint8Array(0);
+  /** What we hold from the peer; every service in it is one use of its entry in the interner. */
+  private readonly held: HeldCatalog;
+  private readonly transport: PeerTransport;
   /** Until then (ms, our clock) requests ask for the full catalog: a delta did not add up. */
   private noDeltaUntilMs = 0;
   private deltas = 0;
   private updates = 0;
   private readonly errors: Record<string, number> = {};
   private running = false;
-  private agent: Agent | undefined;
-  private agentVersion = -1;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
-  private inflight: { destroy(): void } | undefined;
   private readonly retry: Backoff;
   private warnedNoEtag = false;
   private readonly now: () => number;
   private readonly waitSeconds: number;
-  /** Every service of `held` is one use of its entry here. */
-  private readonly interner: ServiceInterner;
 
   constructor(private readonly opts: PeerClientOptions) {
-    this.interner = opts.interner ?? new ServiceInterner();
+    this.held = new HeldCatalog({
+      name: opts.name,
+      registry: opts.registry,
+      interner: opts.interner ?? new ServiceInterner(),
+      maxServices: opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES,
+      decoder: opts.decoder,
+    });
+    this.transport = new PeerTransport(opts);
     this.now = opts.now ?? Date.now;
     this.sinceMs = this.now();
     this.waitSeconds = opts.waitSeconds ?? Math.max(1, Math.min(30, Math.floor(opts.staleAfterSeconds / 3)));
@@ -187,8 +161,7 @@ export class PeerClient {
     if (this.freshnessTimer) clearInterval(this.freshnessTimer);
     if (this.sleepTimer) clearTimeout(this.sleepTimer);
     this.wake?.();
-    this.inflight?.destroy();
-    this.agent?.destroy();
+    this.transport.destroy();
   }
 
   status(): PeerStatus {
@@ -202,7 +175,7 @@ export class PeerClient {
       lastContactMs: this.lastContactMs,
       lastCatalogMs: this.lastCatalogMs,
       etag: this.etag,
-      services: this.held?.services.length ?? 0,
+      services: this.held.current?.services.length ?? 0,
       updates: this.updates,
       deltas: this.deltas,
       errors: { ...this.errors },
@@ -217,7 +190,7 @@ export class PeerClient {
     const log = state === 'synced' ? this.opts.logger.info.bind(this.opts.logger) : this.opts.logger.warn.bind(this.opts.logger);
     // The child logger already carries `peer`.
     log(
-      { from, to: state, lastError: state === 'synced' ? undefined : this.lastError, services: this.held?.services.length ?? 0 },
+      { from, to: state, lastError: state === 'synced' ? undefined : this.lastError, services: this.held.current?.services.length ?? 0 },
       `sync peer ${state}`,
     );
   }
@@ -274,65 +247,29 @@ export class PeerClient {
           : result.message;
       this.lastErrorMs = this.now();
       if (result.kind === 'refused') this.setState('rejected');
-      else if (this.state !== 'withdrawn' && this.state !== 'rejected') this.setState(this.held ? 'stale' : 'connecting');
+      else if (this.state !== 'withdrawn' && this.state !== 'rejected') this.setState(this.held.current ? 'stale' : 'connecting');
       await this.sleep(this.backoff());
     }
   }
 
-  /**
-   * A decoded catalog: rebuilt from what we held plus what changed (unchanged services stay the
-   * same objects, so the registry's diff is cheap; changed ones are interned, so a service that
-   * every peer exports is one object), and put into the registry unless nothing changed.
-   */
+  /** A decoded catalog, applied to what we hold (held-catalog.ts) unless nothing changed. */
   private apply(result: Extract<FetchResult, { kind: 'catalog' }>): void {
     const { decoded, base, etag } = result;
     this.etag = etag;
     if (result.delta) this.deltas++;
-    if (base !== undefined && base === this.held && decoded.sameServices && recordsEqual(decoded.meta, metaOf(base))) return;
-    const interner = this.interner;
-    // Interned before the released ones go (below): a changed service equal to a released one keeps its entry.
-    const fresh = decoded.packed !== undefined ? interner.internPacked(decoded.packed) : decoded.fresh.map((s) => interner.intern(s));
-    let catalog = rebuildCatalog(base, decoded, fresh);
-    // What we held was withdrawn while this was in flight (its uses are gone): the kept services
-    // are interned again, and the catalog is put whole.
-    const patch = base !== undefined && base === this.held;
-    if (!patch && base !== undefined) {
-      const services = catalog.services.slice();
-      for (let i = 0; i < services.length; i++) if (decoded.refs[i]! >= 0) services[i] = interner.intern(services[i]!);
-      catalog = { ...catalog, services };
-    }
-    this.held = catalog;
-    this.heldFingerprints = decoded.fingerprints;
-    this.heldKeys = decoded.keys;
-    if (this.spareScratch !== undefined && decoded.fingerprints.buffer === this.spareScratch.fingerprints.buffer) {
-      const previous = this.heldScratch;
-      this.heldScratch = this.spareScratch;
-      this.spareScratch = previous;
-    } else this.heldScratch = undefined;
+    const applied = this.held.apply(decoded, base);
+    if (applied === undefined) return;
     this.updates++;
     this.lastCatalogMs = this.now();
-    this.opts.logger.debug({ services: catalog.services.length, changed: fresh.length, etag }, 'sync: peer catalog applied');
-    // Only the changed services touch the registry's indexes: as a patch of what we wrote before
-    // (O(changes) there), else diffed against what it holds.
-    if (patch) {
-      if (this.keptScratch.length < base.services.length) this.keptScratch = new Uint8Array(withHeadroom(base.services.length));
-      const removed = removedServices(base, decoded, this.keptScratch);
-      this.opts.registry.patchRemote(SYNC_ORIGIN, base, catalog, removed, fresh);
-      for (const s of removed) interner.release(s);
-    } else this.opts.registry.putRemote(SYNC_ORIGIN, catalog);
+    this.opts.logger.debug({ services: applied.catalog.services.length, changed: applied.changed, etag }, 'sync: peer catalog applied');
   }
 
   /** Withdraw the peer's services once it has been silent for staleAfterSeconds. */
   private checkFreshness(): void {
-    if (!this.held) return;
+    if (!this.held.current) return;
     const last = this.lastContactMs ?? this.sinceMs;
     if (this.now() - last < this.opts.staleAfterSeconds * 1000) return;
-    this.opts.registry.removeRemote(this.opts.name, SYNC_ORIGIN);
-    for (const s of this.held.services) this.interner.release(s);
-    this.held = undefined;
-    this.heldFingerprints = NO_FINGERPRINTS;
-    this.heldKeys = NO_FINGERPRINTS;
-    this.heldScratch = undefined;
+    this.held.withdraw();
     this.etag = undefined;
     this.lastError = `no good contact for ${this.opts.staleAfterSeconds} s (sync.staleAfterSeconds); services withdrawn${this.lastError ? `; last error: ${this.lastError}` : ''}`;
     this.setState('withdrawn');
@@ -359,119 +296,31 @@ export class PeerClient {
     });
   }
 
-  /** One request; the agent is rebuilt when the TLS files rotate, so new connections use them. */
-  private currentAgent(): Agent {
-    const m = this.opts.tls.current();
-    if (!this.agent || this.agentVersion !== m.version) {
-      this.agent?.destroy();
-      const expected = this.opts.name;
-      const td = this.opts.trustDomain;
-      this.agent = new Agent({
-        keepAlive: true,
-        maxSockets: 1,
-        ca: m.ca,
-        cert: m.cert,
-        key: m.key,
-        minVersion: 'TLSv1.2',
-        // The URL's host is usually an IP; what must match is the cluster the certificate names.
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const problem = checkPeerIdentity(cert.subjectaltname, expected, td);
-          return problem ? Object.assign(new Error(problem), { code: 'GSDNS_PEER_IDENTITY' }) : undefined;
-        },
-      });
-      this.agentVersion = m.version;
-    }
-    return this.agent;
-  }
-
-  private fetchOnce(): Promise<FetchResult> {
-    const url = new URL('/v1/catalog', this.opts.url);
-    url.searchParams.set('wait', String(this.etag ? this.waitSeconds : 0));
+  /** One request, and what it brought once the apply budget lets it be decoded. */
+  private async fetchOnce(): Promise<FetchResult> {
     // A delta is asked for against the catalog we hold, named by its ETag (delta.ts).
-    const deltaBase = this.held !== undefined && this.etag !== undefined && this.now() >= this.noDeltaUntilMs ? this.etag : undefined;
-    const maxBody = this.opts.maxBodyBytes ?? DEFAULT_MAX_CATALOG_BYTES;
-    const tooLarge = (what: string): FetchResult => ({
-      kind: 'refused',
-      reason: 'too-large',
-      message: `catalog ${what} sync.maxCatalogBytes (${maxBody} octets); refused without reading it, the last good catalog is kept`,
+    const deltaBase =
+      this.held.current !== undefined && this.etag !== undefined && this.now() >= this.noDeltaUntilMs ? this.etag : undefined;
+    const response = await this.transport.get({
+      etag: this.etag,
+      waitSeconds: this.etag ? this.waitSeconds : 0,
+      delta: deltaBase !== undefined,
+      maxBody: this.opts.maxBodyBytes ?? DEFAULT_MAX_CATALOG_BYTES,
+      timeoutMs: this.requestTimeoutMs(),
     });
-    return new Promise<FetchResult>((resolve) => {
-      let settled = false;
-      const done = (r: FetchResult): void => {
-        if (settled) return;
-        settled = true;
-        this.inflight = undefined;
-        resolve(r);
-      };
-      const req = request(url, {
-        method: 'GET',
-        agent: this.currentAgent(),
-        headers: {
-          accept: 'application/json',
-          ...(this.etag ? { 'if-none-match': this.etag } : {}),
-          ...(deltaBase !== undefined ? { 'a-im': DELTA_IM } : {}),
-        },
-        timeout: this.requestTimeoutMs(),
-      });
-      this.inflight = req;
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs() / 1000} s`)));
-      req.on('error', (err: NodeJS.ErrnoException) => done(requestFailure(err)));
-      req.on('response', (res) => this.onResponse(req, res, { maxBody, deltaBase, tooLarge, done }));
-      req.end();
-    });
-  }
-
-  /** A response to the catalog request: 304, or a body read within maxBody and then decoded. */
-  private onResponse(
-    req: ClientRequest,
-    res: IncomingMessage,
-    ctx: { maxBody: number; deltaBase: string | undefined; tooLarge: (what: string) => FetchResult; done: (r: FetchResult) => void },
-  ): void {
-    const { maxBody, deltaBase, tooLarge, done } = ctx;
-    const status = res.statusCode ?? 0;
-    if (status === 304) {
-      res.resume();
-      return done({ kind: 'not-modified' });
-    }
-    // Refuse an oversize body from its Content-Length before reading any of it, and count the
-    // octets as they stream (a body may be chunked, or lie about its length).
-    const declared = res.headers['content-length'];
-    if (declared !== undefined && Number(declared) > maxBody) {
-      req.destroy();
-      return done(tooLarge(`of ${declared} octets (Content-Length) is larger than`));
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > maxBody) {
-        chunks.length = 0;
-        req.destroy();
-        done(tooLarge(`passed ${size} octets while streaming, more than`));
-        return;
-      }
-      chunks.push(c);
-    });
-    res.on('error', (err) => done({ kind: 'failed', reason: 'unreachable', message: err.message }));
-    res.on('end', () => {
-      // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
-      const budget = this.opts.budget;
-      const run = (): void =>
-        void this.finishBody(res, chunks, status, deltaBase).then(done, (err: unknown) =>
-          done({ kind: 'failed', reason: 'internal', message: (err as Error).message }),
-        );
-      if (budget) budget.acquire().then(run, run);
-      else run();
-    });
+    if (response.kind !== 'body') return response;
+    // Applying waits for the budget (sync.applyBudgetPercent of each second on the DNS thread).
+    await this.opts.budget?.acquire().then(undefined, () => undefined);
+    return this.finishBody(response.res, response.chunks, response.status, deltaBase);
   }
 
   /**
    * A complete response body: status, then JSON, schema and the difference from what we hold
-   * (decoded in the worker, off the DNS thread), then the identity of the claimed cluster.
+   * (decoded in the worker, off the DNS thread: held-catalog.ts), then the identity of the claimed cluster.
    */
   private async finishBody(res: IncomingMessage, chunks: Buffer[], status: number, deltaBase: string | undefined): Promise<FetchResult> {
     const delta = status === IM_USED;
-    if (delta && (deltaBase === undefined || this.held === undefined || !namesDelta(res.headers['im']))) {
+    if (delta && (deltaBase === undefined || this.held.current === undefined || !namesDelta(res.headers['im']))) {
       return {
         kind: 'refused',
         reason: 'invalid-delta',
@@ -492,24 +341,7 @@ export class PeerClient {
       at += c.length;
     }
     chunks.length = 0;
-    const base = this.held;
-    const request: DecodeRequest = {
-      body,
-      baseFingerprints: this.heldFingerprints,
-      baseKeys: this.heldKeys,
-      maxServices: this.opts.maxServices ?? DEFAULT_MAX_CATALOG_SERVICES,
-      deltaBase: delta ? deltaBase : undefined,
-    };
-    // A small delta is decoded here: parsing a few services costs less than the round trip to the
-    // worker (copying the held fingerprints there and the new ones back, 16 octets per service).
-    const decoder = delta && body.length <= INLINE_DELTA_BYTES ? undefined : this.opts.decoder;
-    if (decoder === undefined) {
-      const held = this.heldFingerprints.length;
-      // Room for the held services and then some; a delta that adds more allocates (and the spare grows next time).
-      if (this.spareScratch === undefined || this.spareScratch.fingerprints.length < held + 1)
-        this.spareScratch = deltaScratch(withHeadroom(held));
-    }
-    const decoded = decoder ? await decoder.run(request, [body.buffer]) : decodeCatalog({ ...request, scratch: this.spareScratch });
+    const { decoded, base } = await this.held.decode(body, delta ? deltaBase : undefined);
     if (decoded.kind === 'refused') return decoded;
     const cluster = decoded.meta.cluster;
     if (this.opts.localCluster !== undefined && cluster === this.opts.localCluster) {
@@ -529,24 +361,4 @@ export class PeerClient {
     const etag = res.headers['etag'];
     return { kind: 'catalog', decoded, base, etag: typeof etag === 'string' ? etag : undefined, delta };
   }
-}
-
-/** A capacity for `n` services that leaves room for a few added ones before it must grow. */
-function withHeadroom(n: number): number {
-  return n + Math.max(64, n >> 4);
-}
-
-function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {
-  const { services: _services, ...meta } = c;
-  return meta;
-}
-
-/** Why a catalog request failed: the peer's identity, TLS, or the network. */
-function requestFailure(err: NodeJS.ErrnoException): FetchResult {
-  const code = err.code ?? '';
-  if (code === 'GSDNS_PEER_IDENTITY') return { kind: 'refused', reason: 'identity', message: err.message };
-  if (/CERT|SELF_SIGNED|UNABLE_TO|SSL|TLS|ERR_SSL/.test(code) || /certificate|handshake|alert/i.test(err.message)) {
-    return { kind: 'refused', reason: 'tls', message: `TLS: ${err.message}${code ? ` (${code})` : ''}` };
-  }
-  return { kind: 'failed', reason: 'unreachable', message: `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}` };
 }

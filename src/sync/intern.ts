@@ -17,7 +17,7 @@
  * other entry uses it).
  */
 import type { RemoteService, ServicePort, TrafficPolicy } from '../registry/types.js';
-import { POLICY_CODES, type PackedServices } from './catalog-decoder.js';
+import { POLICY_CODES, type PackedServices } from './catalog-pack.js';
 
 const utf8 = new TextDecoder();
 
@@ -83,7 +83,7 @@ export class ServiceInterner {
   }
 
   /**
-   * The shared objects equal to packed services (catalog-decoder.ts packServices), one more use
+   * The shared objects equal to packed services (catalog-pack.ts packServices), one more use
    * each, in order. Only a key string per service is made to look it up; a service held already
    * costs nothing more.
    */

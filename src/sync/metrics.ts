@@ -3,7 +3,7 @@
  * time. Registered only when sync runs. `peer` is bounded by sync.peers and the sync CA.
  */
 import type { PeerState } from './client.js';
-import { SYNC_REFUSALS } from './server.js';
+import { SYNC_REFUSALS } from './admission.js';
 import type { SyncStatus } from './service.js';
 import { single, type SnapshotFamily } from '../util/metric-family.js';
 

@@ -6,15 +6,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  decodeCatalog,
-  packServices,
-  rebuildCatalog,
-  serviceSpans,
-  unpackServices,
-  type DecodeRequest,
-  type DecodeResult,
-} from '../../../src/sync/catalog-decoder.js';
+import { decodeCatalog, rebuildCatalog, type DecodeRequest, type DecodeResult } from '../../../src/sync/catalog-decoder.js';
+import { unpackServices } from '../../../src/sync/catalog-pack.js';
 import { parseCatalog } from '../../../src/sync/protocol.js';
 import type { ClusterCatalog } from '../../../src/registry/types.js';
 import { OffThread, siblingModule } from '../../../src/util/off-thread.js';
@@ -135,23 +128,6 @@ test('with a held catalog (the fast path) and without it, every body decodes to 
   t.pass();
 });
 
-test('the scanner finds the elements of the top-level services array only, past strings and escapes', (t) => {
-  const spans = (s: string) => {
-    const b = enc(s);
-    const r = serviceSpans(b);
-    return r && r.starts.map((x, i) => new TextDecoder().decode(b.subarray(x, r.ends[i])));
-  };
-  t.deepEqual(spans('{"services":[]}'), []);
-  t.deepEqual(spans(' { "a" : "services", "services" : [ {"n":"]\\"}" } , 1 ,[2,{}] ] } '), ['{"n":"]\\"}" }', '1', '[2,{}]']);
-  t.deepEqual(spans('{"g":[{"services":[9]}],"services":[{"s":"\\""}]}'), ['{"s":"\\""}']);
-  t.is(spans('{"services":[],"services":[]}'), undefined, 'two services keys: JSON.parse decides');
-  t.is(spans('{"services":{}}'), undefined);
-  t.is(spans('{"services":[1,2]'), undefined, 'unbalanced');
-  t.is(spans('[{"services":[1]}]'), undefined, 'not an object');
-  t.is(spans('{"services":[1]} x'), undefined, 'trailing content');
-  t.is(spans('{"services":["]'), undefined, 'unterminated string');
-});
-
 test('the worker thread decodes the same (its changed services packed), and moves the body instead of copying it', async (t) => {
   const decoder = new OffThread<DecodeRequest, DecodeResult>({
     url: siblingModule(new URL('../../../src/sync/service.ts', import.meta.url).href, 'catalog-worker'),
@@ -187,32 +163,6 @@ test('the worker stops after idleMs without a request, and the next request star
   t.is(decoder.idleStops, 1);
   t.like(await decoder.run(req(catalog)), { kind: 'catalog' });
   t.is(decoder.crashes, 0, 'an idle stop is not a crash');
-});
-
-test('packed services unpack to the same services, with each distinct port list once', (t) => {
-  const http = { name: 'http', port: 80, protocol: 'TCP' as const };
-  const services = [
-    { namespace: 'shop', name: 'cart', ready: true, ports: [http] },
-    { namespace: 'shop', name: 'pay', ready: false, ports: [http] },
-    { namespace: 'ünï', name: 'çödé', ready: true, ports: [] },
-    { namespace: 'a', name: 'b', ready: true, ports: [http, { name: 'dns', port: 53, protocol: 'UDP' as const }] },
-  ];
-  const packed = packServices(services);
-  t.deepEqual(unpackServices(packed), services);
-  t.is(packed.portLists.length, 3);
-  t.deepEqual(unpackServices(packServices([])), []);
-});
-
-test('packed services carry their own policy and weight (0 included), and leave them out when absent', (t) => {
-  const services = [
-    { namespace: 'shop', name: 'cart', ready: true, ports: [], policy: 'weighted' as const, weight: 0 },
-    { namespace: 'shop', name: 'pay', ready: true, ports: [], weight: 1000 },
-    { namespace: 'shop', name: 'api', ready: false, ports: [], policy: 'spread' as const },
-    { namespace: 'shop', name: 'old', ready: true, ports: [] },
-  ];
-  const back = unpackServices(packServices(services));
-  t.deepEqual(back, services);
-  t.false('policy' in back[3]! || 'weight' in back[3]!);
 });
 
 test('a change of weight or policy alone is a changed service, through the fast path and a delta base', (t) => {

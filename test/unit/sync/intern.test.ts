@@ -6,7 +6,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { RemoteService } from '../../../src/registry/types.js';
-import { packServices } from '../../../src/sync/catalog-decoder.js';
+import { packServices } from '../../../src/sync/catalog-pack.js';
 import { ServiceInterner } from '../../../src/sync/intern.js';
 
 const HTTP = { name: 'http', port: 80, protocol: 'TCP' as const };
