@@ -22,7 +22,7 @@
  * The worker sends its results back packed (catalog-pack.ts).
  */
 import type { ClusterCatalog, RemoteService } from '../registry/types.js';
-import type { PackedServices } from './catalog-pack.js';
+import { packServices, type PackedServices } from './catalog-pack.js';
 import { fingerprintOctets, fingerprintsOf, keyFingerprint, keysOf, serviceSpans, type ServiceSpans } from './catalog-scan.js';
 import { deltaRefs } from './delta.js';
 import { formatCatalogIssues, parseCatalog } from './protocol.js';
@@ -293,4 +293,18 @@ export function removedServices(
   const removed: RemoteService[] = [];
   for (let i = 0; i < kept.length; i++) if (kept[i] === 0) removed.push(held.services[i]!);
   return removed;
+}
+
+/** A result with its changed services packed (the worker's reply: packServices). */
+export function packResult(r: DecodeResult): DecodeResult {
+  return r.kind === 'catalog' && r.packed === undefined ? { ...r, fresh: [], packed: packServices(r.fresh) } : r;
+}
+
+/** The buffers of a result's arrays, to move to the receiving thread rather than copy. */
+export function resultBuffers(r: DecodeResult): ArrayBuffer[] {
+  if (r.kind !== 'catalog') return [];
+  const arrays: ArrayBufferView[] = [r.refs, r.fingerprints, r.keys];
+  if (r.packed !== undefined)
+    arrays.push(r.packed.keys, r.packed.ends, r.packed.slash, r.packed.ready, r.packed.ports, r.packed.policy, r.packed.weight);
+  return arrays.map((a) => a.buffer as ArrayBuffer);
 }

@@ -1,9 +1,9 @@
 /**
  * The worker's reply format for decoded catalogs (PURE): changed services packed into a few typed
- * arrays, and the buffers that move (not copy) back to the DNS thread (catalog-worker.ts).
+ * arrays that move (not copy) back to the DNS thread (catalog-worker.ts; catalog-decoder.ts's
+ * packResult and resultBuffers apply it to a decoded result).
  *
- * Owns: packServices / unpackServices, the policy codes of a packed service, packResult (a decoded
- * result with its changed services packed) and resultBuffers (what a reply transfers).
+ * Owns: packServices / unpackServices and the policy codes of a packed service.
  * Never: does I/O or keeps state between calls; changes what a result says (a packed result
  * unpacks to the services it was packed from, in order).
  * Invariants: `unpackServices(packServices(s))` deep-equals `s`, with a policy or weight present
@@ -11,7 +11,6 @@
  * octet offsets into them.
  */
 import type { RemoteService, ServicePort, TrafficPolicy } from '../registry/types.js';
-import type { DecodeResult } from './catalog-decoder.js';
 
 /**
  * Services as a few arrays instead of an object (and its strings and port list) each: what the
@@ -112,18 +111,4 @@ export function unpackServices(p: PackedServices): RemoteService[] {
     });
   }
   return out;
-}
-
-/** A result with its changed services packed (the worker's reply: packServices). */
-export function packResult(r: DecodeResult): DecodeResult {
-  return r.kind === 'catalog' && r.packed === undefined ? { ...r, fresh: [], packed: packServices(r.fresh) } : r;
-}
-
-/** The buffers of a result's arrays, to move to the receiving thread rather than copy. */
-export function resultBuffers(r: DecodeResult): ArrayBuffer[] {
-  if (r.kind !== 'catalog') return [];
-  const arrays: ArrayBufferView[] = [r.refs, r.fingerprints, r.keys];
-  if (r.packed !== undefined)
-    arrays.push(r.packed.keys, r.packed.ends, r.packed.slash, r.packed.ready, r.packed.ports, r.packed.policy, r.packed.weight);
-  return arrays.map((a) => a.buffer as ArrayBuffer);
 }

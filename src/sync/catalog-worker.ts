@@ -5,7 +5,6 @@
  * is moved, not copied.
  */
 import { serveOffThread } from '../util/off-thread.js';
-import { decodeCatalog, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
-import { packResult, resultBuffers } from './catalog-pack.js';
+import { decodeCatalog, packResult, resultBuffers, type DecodeRequest, type DecodeResult } from './catalog-decoder.js';
 
 void serveOffThread<DecodeRequest, DecodeResult>((req) => packResult(decodeCatalog(req)), resultBuffers);
