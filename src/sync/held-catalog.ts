@@ -13,7 +13,7 @@
  * the withdrawal.
  */
 import type { ClusterCatalog, RegistryWriter } from '../registry/types.js';
-import { recordsEqual } from '../registry/records.js';
+import { metaEqual } from '../registry/records.js';
 import type { OffThread } from '../util/off-thread.js';
 import {
   decodeCatalog,
@@ -102,7 +102,7 @@ export class HeldCatalog {
    * else the catalog now held and how many of its services changed.
    */
   apply(decoded: DecodedCatalog, base: ClusterCatalog | undefined): { catalog: ClusterCatalog; changed: number } | undefined {
-    if (base !== undefined && base === this.held && decoded.sameServices && recordsEqual(decoded.meta, metaOf(base))) return undefined;
+    if (base !== undefined && base === this.held && decoded.sameServices && metaEqual(decoded.meta, base)) return undefined;
     const interner = this.opts.interner;
     // Interned before the released ones go (below): a changed service equal to a released one keeps its entry.
     const fresh = decoded.packed !== undefined ? interner.internPacked(decoded.packed) : decoded.fresh.map((s) => interner.intern(s));
@@ -149,9 +149,4 @@ export class HeldCatalog {
 /** A capacity for `n` services that leaves room for a few added ones before it must grow. */
 function withHeadroom(n: number): number {
   return n + Math.max(64, n >> 4);
-}
-
-function metaOf(c: ClusterCatalog): Omit<ClusterCatalog, 'services'> {
-  const { services: _services, ...meta } = c;
-  return meta;
 }
